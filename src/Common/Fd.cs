@@ -1,0 +1,352 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+using Vhost;
+
+/// <summary>
+/// Checked wrappers over the fd system calls: each retries <c>EINTR</c> where the call is
+/// restartable and turns a failure into a <see cref="VhostException"/> carrying errno and the
+/// call's name. Fds are held in <see cref="SafeFileHandle"/> (which closes with <c>close(2)</c>).
+/// </summary>
+internal static unsafe class Fd
+{
+    /// <summary>Takes ownership of a raw fd.</summary>
+    internal static SafeFileHandle Own(int fd) => new((nint)fd, ownsHandle: true);
+
+    /// <summary>The raw fd of <paramref name="handle"/>; the caller must hold a reference (DangerousAddRef) while using it.</summary>
+    internal static int RawOf(SafeHandle handle) => (int)handle.DangerousGetHandle();
+
+    /// <summary><c>read(2)</c>; returns the count (0 at end of file). Throws on error, including EAGAIN.</summary>
+    internal static int Read(SafeHandle handle, Span<byte> buffer)
+    {
+        int n = TryRead(handle, buffer, out Errno errno);
+        if (n < 0)
+        {
+            throw Interop.ExceptionFor(errno, "read");
+        }
+
+        return n;
+    }
+
+    /// <summary><c>read(2)</c>; returns -1 with <paramref name="errno"/> set on error (EINTR retried).</summary>
+    internal static int TryRead(SafeHandle handle, Span<byte> buffer, out Errno errno)
+    {
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = RawOf(handle);
+            fixed (byte* p = buffer)
+            {
+                while (true)
+                {
+                    nint n = Interop.read(fd, p, (nuint)buffer.Length);
+                    if (n >= 0)
+                    {
+                        errno = Errno.None;
+                        return (int)n;
+                    }
+
+                    errno = Interop.LastErrno;
+                    if (errno != Errno.EINTR)
+                    {
+                        return -1;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary><c>write(2)</c>; returns -1 with <paramref name="errno"/> set on error (EINTR retried).</summary>
+    internal static int TryWrite(SafeHandle handle, ReadOnlySpan<byte> buffer, out Errno errno)
+    {
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = RawOf(handle);
+            fixed (byte* p = buffer)
+            {
+                while (true)
+                {
+                    nint n = Interop.write(fd, p, (nuint)buffer.Length);
+                    if (n >= 0)
+                    {
+                        errno = Errno.None;
+                        return (int)n;
+                    }
+
+                    errno = Interop.LastErrno;
+                    if (errno != Errno.EINTR)
+                    {
+                        return -1;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary><c>write(2)</c>; throws on error.</summary>
+    internal static int Write(SafeHandle handle, ReadOnlySpan<byte> buffer)
+    {
+        int n = TryWrite(handle, buffer, out Errno errno);
+        if (n < 0)
+        {
+            throw Interop.ExceptionFor(errno, "write");
+        }
+
+        return n;
+    }
+
+    /// <summary><c>pread(2)</c> (EINTR retried); throws on error.</summary>
+    internal static int PRead(SafeHandle handle, Span<byte> buffer, long offset)
+    {
+        using var scope = new HandleScope(handle);
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                nint n = Interop.pread(scope.Fd, p, (nuint)buffer.Length, offset);
+                if (n >= 0)
+                {
+                    return (int)n;
+                }
+
+                if (Interop.LastErrno != Errno.EINTR)
+                {
+                    Interop.ThrowLast("pread");
+                }
+            }
+        }
+    }
+
+    /// <summary><c>pwrite(2)</c> (EINTR retried); throws on error.</summary>
+    internal static int PWrite(SafeHandle handle, ReadOnlySpan<byte> buffer, long offset)
+    {
+        using var scope = new HandleScope(handle);
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                nint n = Interop.pwrite(scope.Fd, p, (nuint)buffer.Length, offset);
+                if (n >= 0)
+                {
+                    return (int)n;
+                }
+
+                if (Interop.LastErrno != Errno.EINTR)
+                {
+                    Interop.ThrowLast("pwrite");
+                }
+            }
+        }
+    }
+
+    /// <summary><c>fstat(2)</c>, decoded for this architecture.</summary>
+    internal static Interop.FileStatus Stat(SafeHandle handle)
+    {
+        using var scope = new HandleScope(handle);
+        if (Interop.IsX64)
+        {
+            Interop.stat_x64 st;
+            Interop.Check(Interop.fstat(scope.Fd, &st), "fstat");
+            return new Interop.FileStatus(st.st_dev, st.st_ino, st.st_mode, st.st_size);
+        }
+        else
+        {
+            Interop.stat_generic64 st;
+            Interop.Check(Interop.fstat(scope.Fd, &st), "fstat");
+            return new Interop.FileStatus(st.st_dev, st.st_ino, st.st_mode, st.st_size);
+        }
+    }
+
+    /// <summary><c>fstatfs(2)</c>.</summary>
+    internal static Interop.statfs StatFs(SafeHandle handle)
+    {
+        using var scope = new HandleScope(handle);
+        Interop.statfs st;
+        Interop.Check(Interop.fstatfs(scope.Fd, &st), "fstatfs");
+        return st;
+    }
+
+    /// <summary>Duplicates an fd with close-on-exec set (<c>fcntl(F_DUPFD_CLOEXEC)</c>).</summary>
+    internal static SafeFileHandle Duplicate(SafeHandle handle)
+    {
+        using var scope = new HandleScope(handle);
+        int fd = Interop.Check(Interop.fcntl(scope.Fd, Interop.F_DUPFD_CLOEXEC, 0), "fcntl(F_DUPFD_CLOEXEC)");
+        return Own(fd);
+    }
+
+    /// <summary>Whether <c>FD_CLOEXEC</c> is set.</summary>
+    internal static bool IsCloseOnExec(SafeHandle handle)
+    {
+        using var scope = new HandleScope(handle);
+        int flags = Interop.Check(Interop.fcntl(scope.Fd, Interop.F_GETFD, 0), "fcntl(F_GETFD)");
+        return (flags & Interop.FD_CLOEXEC) != 0;
+    }
+
+    /// <summary>Sets or clears <c>O_NONBLOCK</c>.</summary>
+    internal static void SetNonBlocking(SafeHandle handle, bool nonBlocking)
+    {
+        using var scope = new HandleScope(handle);
+        int flags = Interop.Check(Interop.fcntl(scope.Fd, Interop.F_GETFL, 0), "fcntl(F_GETFL)");
+        int updated = nonBlocking ? flags | Interop.O_NONBLOCK : flags & ~Interop.O_NONBLOCK;
+        if (updated != flags)
+        {
+            Interop.Check(Interop.fcntl(scope.Fd, Interop.F_SETFL, updated), "fcntl(F_SETFL)");
+        }
+    }
+
+    /// <summary>Whether <c>O_NONBLOCK</c> is set.</summary>
+    internal static bool IsNonBlocking(SafeHandle handle)
+    {
+        using var scope = new HandleScope(handle);
+        int flags = Interop.Check(Interop.fcntl(scope.Fd, Interop.F_GETFL, 0), "fcntl(F_GETFL)");
+        return (flags & Interop.O_NONBLOCK) != 0;
+    }
+
+    /// <summary>The memfd seals (<c>F_GET_SEALS</c>); EINVAL for an fd that does not support sealing.</summary>
+    internal static int GetSeals(SafeHandle handle)
+    {
+        using var scope = new HandleScope(handle);
+        return Interop.Check(Interop.fcntl(scope.Fd, Interop.F_GET_SEALS, 0), "fcntl(F_GET_SEALS)");
+    }
+
+    /// <summary>Adds memfd seals (<c>F_ADD_SEALS</c>).</summary>
+    internal static void AddSeals(SafeHandle handle, int seals)
+    {
+        using var scope = new HandleScope(handle);
+        Interop.Check(Interop.fcntl(scope.Fd, Interop.F_ADD_SEALS, seals), "fcntl(F_ADD_SEALS)");
+    }
+
+    /// <summary>Creates a memfd of <paramref name="size"/> bytes (close-on-exec, sealable).</summary>
+    internal static SafeFileHandle CreateMemFd(string name, long size, uint extraFlags = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(size);
+        int fd = Interop.memfd_create(name, Interop.MFD_CLOEXEC | Interop.MFD_ALLOW_SEALING | extraFlags);
+        if (fd < 0)
+        {
+            Interop.ThrowLast("memfd_create", name);
+        }
+
+        SafeFileHandle handle = Own(fd);
+        try
+        {
+            Truncate(handle, size);
+            return handle;
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary><c>ftruncate(2)</c> (EINTR retried).</summary>
+    internal static void Truncate(SafeHandle handle, long size)
+    {
+        using var scope = new HandleScope(handle);
+        while (Interop.ftruncate(scope.Fd, size) < 0)
+        {
+            if (Interop.LastErrno != Errno.EINTR)
+            {
+                Interop.ThrowLast("ftruncate");
+            }
+        }
+    }
+
+    /// <summary><c>ioctl(fd, request, void*)</c> (EINTR retried); returns the non-negative result.</summary>
+    internal static int Ioctl(SafeHandle handle, nuint request, void* argument, string name)
+    {
+        using var scope = new HandleScope(handle);
+        while (true)
+        {
+            int r = Interop.ioctl(scope.Fd, request, argument);
+            if (r >= 0)
+            {
+                return r;
+            }
+
+            if (Interop.LastErrno != Errno.EINTR)
+            {
+                Interop.ThrowLast("ioctl(" + name + ")");
+            }
+        }
+    }
+
+    /// <summary><c>ioctl(fd, request, unsigned long)</c> (EINTR retried); returns the non-negative result.</summary>
+    internal static int IoctlValue(SafeHandle handle, nuint request, nuint argument, string name)
+    {
+        using var scope = new HandleScope(handle);
+        while (true)
+        {
+            int r = Interop.ioctl(scope.Fd, request, argument);
+            if (r >= 0)
+            {
+                return r;
+            }
+
+            if (Interop.LastErrno != Errno.EINTR)
+            {
+                Interop.ThrowLast("ioctl(" + name + ")");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens a userfaultfd (close-on-exec, nonblocking). Throws a <see cref="VhostException"/>
+    /// with ENOSYS/EPERM where the kernel lacks it or forbids it to this process.
+    /// </summary>
+    internal static SafeFileHandle OpenUserFaultFd(bool userModeOnly = true)
+    {
+        long number = Interop.IsX64 ? Interop.SYS_userfaultfd_x64 : Interop.SYS_userfaultfd_arm64;
+        long flags = Interop.O_NONBLOCK | 0x80000 /* O_CLOEXEC */ | (userModeOnly ? Interop.UFFD_USER_MODE_ONLY : 0);
+        long fd = Interop.syscall(number, flags);
+        if (fd < 0)
+        {
+            Interop.ThrowLast("userfaultfd");
+        }
+
+        return Own((int)fd);
+    }
+
+    /// <summary>Holds a reference on a SafeHandle for the duration of a call and exposes its raw fd.</summary>
+    internal ref struct HandleScope
+    {
+        private readonly SafeHandle _handle;
+        private bool _added;
+
+        public HandleScope(SafeHandle handle)
+        {
+            ArgumentNullException.ThrowIfNull(handle);
+            _handle = handle;
+            _added = false;
+            handle.DangerousAddRef(ref _added);
+            Fd = (int)handle.DangerousGetHandle();
+        }
+
+        public int Fd { get; }
+
+        public void Dispose()
+        {
+            if (_added)
+            {
+                _handle.DangerousRelease();
+                _added = false;
+            }
+        }
+    }
+}

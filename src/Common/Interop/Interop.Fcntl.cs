@@ -1,0 +1,24 @@
+using System.Runtime.InteropServices;
+
+internal static partial class Interop
+{
+    internal const int F_GETFD = 1;
+    internal const int F_SETFD = 2;
+    internal const int F_GETFL = 3;
+    internal const int F_SETFL = 4;
+    internal const int F_ADD_SEALS = 1033;
+    internal const int F_GET_SEALS = 1034;
+
+    internal const int FD_CLOEXEC = 1;
+    internal const int O_NONBLOCK = 0x800;
+
+    internal const int F_SEAL_SEAL = 0x1;
+    internal const int F_SEAL_SHRINK = 0x2;
+    internal const int F_SEAL_GROW = 0x4;
+    internal const int F_SEAL_WRITE = 0x8;
+    internal const int F_SEAL_FUTURE_WRITE = 0x10;
+
+    /// <summary><c>fcntl(fd, cmd, int arg)</c>; every command this library uses takes an int or nothing.</summary>
+    [LibraryImport(Libc, EntryPoint = "fcntl", SetLastError = true)]
+    internal static partial int fcntl(int fd, int cmd, int arg);
+}

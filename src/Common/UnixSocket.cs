@@ -1,0 +1,182 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.Win32.SafeHandles;
+using Vhost;
+
+/// <summary>AF_UNIX stream sockets: pairs, listeners, connects, peer credentials. Every fd is close-on-exec.</summary>
+internal static unsafe class UnixSocket
+{
+    /// <summary>Creates a connected <c>socketpair(AF_UNIX, SOCK_STREAM)</c>.</summary>
+    internal static (SafeFileHandle First, SafeFileHandle Second) CreatePair(bool nonBlocking = false)
+    {
+        int* sv = stackalloc int[2];
+        int type = Interop.SOCK_STREAM | Interop.SOCK_CLOEXEC | (nonBlocking ? Interop.SOCK_NONBLOCK : 0);
+        Interop.Check(Interop.socketpair(Interop.AF_UNIX, type, 0, sv), "socketpair");
+        return (Fd.Own(sv[0]), Fd.Own(sv[1]));
+    }
+
+    /// <summary>Creates an unconnected AF_UNIX stream socket.</summary>
+    internal static SafeFileHandle Create(bool nonBlocking = false)
+    {
+        int type = Interop.SOCK_STREAM | Interop.SOCK_CLOEXEC | (nonBlocking ? Interop.SOCK_NONBLOCK : 0);
+        return Fd.Own(Interop.Check(Interop.socket(Interop.AF_UNIX, type, 0), "socket"));
+    }
+
+    /// <summary>Fills a <c>sockaddr_un</c>; throws <see cref="ArgumentException"/> when the path does not fit.</summary>
+    internal static uint FillAddress(string path, out Interop.sockaddr_un address)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        int length = Encoding.UTF8.GetByteCount(path);
+        if (length >= Interop.UnixPathMax)
+        {
+            throw new ArgumentException($"socket path is {length} bytes; a Unix socket path must be shorter than {Interop.UnixPathMax} bytes: {path}", nameof(path));
+        }
+
+        address = default;
+        address.sun_family = Interop.AF_UNIX;
+        fixed (byte* dst = address.sun_path)
+        {
+            Encoding.UTF8.GetBytes(path, new Span<byte>(dst, Interop.UnixPathMax));
+        }
+
+        return (uint)(sizeof(ushort) + length + 1);
+    }
+
+    /// <summary>Binds and listens on <paramref name="path"/>.</summary>
+    internal static SafeFileHandle Listen(string path, int backlog = 16)
+    {
+        uint length = FillAddress(path, out Interop.sockaddr_un address);
+        SafeFileHandle socket = Create();
+        try
+        {
+            using var scope = new Fd.HandleScope(socket);
+            Interop.Check(Interop.bind(scope.Fd, &address, length), "bind", path);
+            Interop.Check(Interop.listen(scope.Fd, backlog), "listen", path);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Connects to the socket at <paramref name="path"/> (EINTR retried).</summary>
+    internal static SafeFileHandle Connect(string path)
+    {
+        uint length = FillAddress(path, out Interop.sockaddr_un address);
+        SafeFileHandle socket = Create();
+        try
+        {
+            using var scope = new Fd.HandleScope(socket);
+            while (Interop.connect(scope.Fd, &address, length) < 0)
+            {
+                Errno errno = Interop.LastErrno;
+                if (errno == Errno.EINTR)
+                {
+                    // A connect interrupted by a signal completes asynchronously; wait for it.
+                    if (WaitReady(socket, Interop.POLLOUT, -1))
+                    {
+                        break;
+                    }
+
+                    continue;
+                }
+
+                throw Interop.ExceptionFor(errno, "connect", path);
+            }
+
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Accepts one connection, waiting at most <paramref name="timeoutMilliseconds"/> (-1 = forever).
+    /// Returns <see langword="null"/> on timeout.
+    /// </summary>
+    internal static SafeFileHandle? Accept(SafeHandle listener, int timeoutMilliseconds = -1)
+    {
+        if (!WaitReady(listener, Interop.POLLIN, timeoutMilliseconds))
+        {
+            return null;
+        }
+
+        using var scope = new Fd.HandleScope(listener);
+        while (true)
+        {
+            int fd = Interop.accept4(scope.Fd, null, null, Interop.SOCK_CLOEXEC);
+            if (fd >= 0)
+            {
+                return Fd.Own(fd);
+            }
+
+            Errno errno = Interop.LastErrno;
+            if (errno is Errno.EINTR or Errno.ECONNABORTED)
+            {
+                continue;
+            }
+
+            if (errno == Errno.EAGAIN)
+            {
+                return null;
+            }
+
+            throw Interop.ExceptionFor(errno, "accept4");
+        }
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="handle"/> is ready for <paramref name="events"/>; false on
+    /// timeout. Hang-up and error count as ready (the next call reports them).
+    /// </summary>
+    internal static bool WaitReady(SafeHandle handle, short events, int timeoutMilliseconds)
+    {
+        using var scope = new Fd.HandleScope(handle);
+        var pfd = new Interop.pollfd { fd = scope.Fd, events = events };
+        long deadline = timeoutMilliseconds < 0 ? long.MaxValue : Environment.TickCount64 + timeoutMilliseconds;
+        while (true)
+        {
+            int wait = timeoutMilliseconds < 0 ? -1 : (int)Math.Max(0, deadline - Environment.TickCount64);
+            int r = Interop.poll(&pfd, 1, wait);
+            if (r > 0)
+            {
+                return true;
+            }
+
+            if (r == 0)
+            {
+                return false;
+            }
+
+            if (Interop.LastErrno != Errno.EINTR)
+            {
+                Interop.ThrowLast("poll");
+            }
+        }
+    }
+
+    /// <summary>The peer's credentials (<c>SO_PEERCRED</c>).</summary>
+    internal static Interop.ucred PeerCredentials(SafeHandle socket)
+    {
+        using var scope = new Fd.HandleScope(socket);
+        Interop.ucred cred;
+        uint length = (uint)sizeof(Interop.ucred);
+        Interop.Check(Interop.getsockopt(scope.Fd, Interop.SOL_SOCKET, Interop.SO_PEERCRED, &cred, &length), "getsockopt(SO_PEERCRED)");
+        return cred;
+    }
+
+    /// <summary><c>shutdown(2)</c>; ENOTCONN is ignored (the peer already left).</summary>
+    internal static void Shutdown(SafeHandle socket, int how = Interop.SHUT_RDWR)
+    {
+        using var scope = new Fd.HandleScope(socket);
+        if (Interop.shutdown(scope.Fd, how) < 0 && Interop.LastErrno != Errno.ENOTCONN)
+        {
+            Interop.ThrowLast("shutdown");
+        }
+    }
+}
