@@ -158,6 +158,7 @@ public sealed partial class CHeaderCrossCheckTests
             #include <errno.h>
             #include <fcntl.h>
             #include <poll.h>
+            #include <signal.h>
             #include <sys/epoll.h>
             #include <sys/eventfd.h>
             #include <sys/ioctl.h>
