@@ -126,7 +126,12 @@ public sealed partial class CHeaderCrossCheckTests
             Assert.Fail($"{compiler} did not finish within 60 s");
         }
 
-        return (process.ExitCode, stdout.Result + stderr.Result);
+        string output = stdout.Result + stderr.Result;
+
+        // Process.Dispose leaves synchronously read redirect pipes to the finalizer; close them now.
+        process.StandardOutput.Dispose();
+        process.StandardError.Dispose();
+        return (process.ExitCode, output);
     }
 
     private static string StructUnit(CHeaderSet headers, string includes)
