@@ -35,12 +35,14 @@ internal static class IoctlEncoding
     internal const int MaxSize = (1 << SizeBits) - 1;
 
     /// <summary><c>_IOC(dir, type, nr, size)</c> with an unshifted direction (0..3).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A field does not fit its bits; the parameter name says which.</exception>
     internal static uint Ioc(uint direction, uint type, uint number, uint size)
     {
-        if (direction > 3 || type > 0xFF || number > 0xFF || size > MaxSize)
-        {
-            throw new ArgumentOutOfRangeException(nameof(size), "ioctl field out of range for the _IOC encoding");
-        }
+        // Each check names the field that does not fit its bits of the _IOC encoding.
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(direction, (1u << DirectionBits) - 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(type, (1u << TypeBits) - 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(number, (1u << NumberBits) - 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(size, (uint)MaxSize);
 
         return (direction << DirectionShift) | (type << TypeShift) | (number << NumberShift) | (size << SizeShift);
     }

@@ -126,7 +126,10 @@ internal static unsafe class ScmRights
         }
 
         using var sock = new Fd.HandleScope(socket);
-        int controlLength = Interop.CmsgSpace(maxFds * sizeof(int));
+
+        // CMSG_LEN, not CMSG_SPACE: the kernel installs (controllen - sizeof(cmsghdr)) / 4 fds, so
+        // CMSG_SPACE of an odd count would make room for one fd more than maxFds (and no MSG_CTRUNC).
+        int controlLength = Interop.CmsgLen(maxFds * sizeof(int));
         byte* control = stackalloc byte[Interop.CmsgSpace(MaxFds * sizeof(int))];
         fixed (byte* p = buffer)
         {
@@ -154,7 +157,7 @@ internal static unsafe class ScmRights
 
                 int first = fds.Count;
                 CollectFds(control, msg.msg_controllen, fds);
-                if ((msg.msg_flags & Interop.MSG_CTRUNC) != 0)
+                if ((msg.msg_flags & Interop.MSG_CTRUNC) != 0 || fds.Count - first > maxFds)
                 {
                     for (int i = fds.Count - 1; i >= first; i--)
                     {

@@ -53,7 +53,7 @@ public sealed class EventFd : SafeHandle
     /// a vhost-user socket). The handle passed in is consumed: it is invalid afterwards.
     /// </summary>
     /// <param name="handle">The owned fd.</param>
-    /// <param name="nonBlocking">Whether to switch the fd to non-blocking mode.</param>
+    /// <param name="nonBlocking">Whether to switch the fd to non-blocking mode; <see langword="false"/> leaves the mode as it is, and <see cref="IsNonBlocking"/> reports it.</param>
     /// <returns>An <see cref="EventFd"/> owning the fd.</returns>
     /// <exception cref="ArgumentException">The handle is closed or invalid.</exception>
     public static EventFd FromHandle(SafeFileHandle handle, bool nonBlocking = false)
@@ -72,9 +72,22 @@ public sealed class EventFd : SafeHandle
         // Duplicate, then release the caller's: this keeps ownership rules simple for SafeHandle.
         SafeFileHandle dup = global::Fd.Duplicate(handle);
         handle.Dispose();
+
+        // Report the mode the fd really has: a received fd may already be non-blocking.
+        EventFdFlags flags;
+        try
+        {
+            flags = global::Fd.IsNonBlocking(dup) ? EventFdFlags.NonBlocking : EventFdFlags.None;
+        }
+        catch
+        {
+            dup.Dispose();
+            throw;
+        }
+
         int fd = (int)dup.DangerousGetHandle();
         dup.SetHandleAsInvalid();
-        return new EventFd(fd, nonBlocking ? EventFdFlags.NonBlocking : EventFdFlags.None);
+        return new EventFd(fd, flags);
     }
 
     /// <summary>Adds <paramref name="value"/> to the counter, waking any reader.</summary>
