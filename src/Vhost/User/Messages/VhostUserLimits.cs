@@ -6,6 +6,15 @@ public static class VhostUserLimits
     /// <summary>The size of the message header (request, flags, size: three u32).</summary>
     public const int HeaderSize = 12;
 
+    /// <summary>The size of the GET/SET_CONFIG header (offset, size, flags).</summary>
+    public const int ConfigHeaderSize = 12;
+
+    /// <summary>The size of the SET_MEM_TABLE header (region count, padding).</summary>
+    public const int MemoryHeaderSize = 8;
+
+    /// <summary>The size of one memory region in SET_MEM_TABLE.</summary>
+    public const int MemoryRegionSize = 32;
+
     /// <summary>The largest payload accepted (<c>MAX_MSG_SIZE</c> = 0x1000).</summary>
     public const int MaxPayloadSize = 0x1000;
 
