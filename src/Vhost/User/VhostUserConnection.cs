@@ -240,7 +240,11 @@ public sealed class VhostUserConnection : IDisposable
         }
     }
 
-    /// <summary>Shuts down and closes the socket. Idempotent.</summary>
+    /// <summary>
+    /// Shuts down and closes the socket. Idempotent. The shutdown acts on the socket, not the fd:
+    /// a duplicate of the fd held elsewhere (one passed to a peer) is cut off too, so close such
+    /// an fd through its <see cref="SafeFileHandle"/> instead.
+    /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

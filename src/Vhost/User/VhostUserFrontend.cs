@@ -315,13 +315,14 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     {
         ArgumentNullException.ThrowIfNull(handler);
         RequireFeature(FrontendRequest.SetBackendReqFd, VhostUserProtocolFeatures.BackendRequest);
-        (VhostUserConnection ours, VhostUserConnection theirs) = VhostUserConnection.CreatePair();
-        var dispatcher = new VhostUserFrontendRequestDispatcher(ours, handler, _ackedProtocolFeatures, _ackedFeatures, _logger);
+        (SafeFileHandle oursHandle, SafeFileHandle theirs) = UnixSocket.CreatePair();
+        var dispatcher = new VhostUserFrontendRequestDispatcher(new VhostUserConnection(oursHandle), handler, _ackedProtocolFeatures, _ackedFeatures, _logger);
         try
         {
+            // Close only our copy of the back-end's end: a shutdown() would cut the channel for the back-end too.
             using (theirs)
             {
-                Send(FrontendRequest.SetBackendReqFd, VhostUserProtocolFeatures.BackendRequest, ReadOnlySpan<byte>.Empty, [theirs.Handle]);
+                Send(FrontendRequest.SetBackendReqFd, VhostUserProtocolFeatures.BackendRequest, ReadOnlySpan<byte>.Empty, [theirs]);
             }
         }
         catch
