@@ -160,6 +160,29 @@ internal static unsafe class UnixSocket
         }
     }
 
+    /// <summary>
+    /// The file type bits (<c>S_IFMT</c>) of <paramref name="path"/> without following a final
+    /// symlink, or <see langword="null"/> when nothing exists there.
+    /// </summary>
+    internal static uint? FileTypeOf(string path)
+    {
+        // Large enough for struct stat on every supported architecture (144 bytes on x86_64).
+        byte* buf = stackalloc byte[256];
+        if (Interop.lstat(path, buf) < 0)
+        {
+            Errno errno = Interop.LastErrno;
+            if (errno is Errno.ENOENT or Errno.ENOTDIR)
+            {
+                return null;
+            }
+
+            throw Interop.ExceptionFor(errno, "lstat", path);
+        }
+
+        uint mode = Interop.IsX64 ? ((Interop.stat_x64*)buf)->st_mode : ((Interop.stat_generic64*)buf)->st_mode;
+        return mode & Interop.S_IFMT;
+    }
+
     /// <summary>The peer's credentials (<c>SO_PEERCRED</c>).</summary>
     internal static Interop.ucred PeerCredentials(SafeHandle socket)
     {

@@ -106,6 +106,10 @@ internal static unsafe partial class Interop
     [LibraryImport(Libc, EntryPoint = "fstat", SetLastError = true)]
     internal static partial int fstat(int fd, void* buf);
 
+    /// <summary><c>lstat(2)</c>; <paramref name="buf"/> as for <see cref="fstat"/>. Does not follow a final symlink.</summary>
+    [LibraryImport(Libc, EntryPoint = "lstat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    internal static partial int lstat(string path, void* buf);
+
     [LibraryImport(Libc, EntryPoint = "fstatfs", SetLastError = true)]
     internal static partial int fstatfs(int fd, statfs* buf);
 }

@@ -1,0 +1,276 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+using Vhost.User.Messages;
+
+namespace Vhost.User;
+
+/// <summary>
+/// The back-end's sender on the back-end channel (the socket from SET_BACKEND_REQ_FD): config
+/// change, IOTLB miss, host notifiers, in-band call/err, shared objects, shared memory maps.
+/// Each request is checked against the negotiated features before it is sent; with REPLY_ACK
+/// negotiated every request asks for an acknowledgement and waits for it (at most
+/// <see cref="ReplyTimeout"/>); a non-zero acknowledgement is a <see cref="VhostUserError.RequestFailed"/>.
+/// </summary>
+/// <remarks>Thread-safe: one request is in flight at a time. After a transport error or a bad reply the channel is failed and every later call throws.</remarks>
+public sealed class VhostUserBackendChannel : IDisposable
+{
+    private readonly VhostUserConnection _connection;
+    private readonly Lock _gate = new();
+    private VhostUserException? _failure;
+
+    /// <summary>Creates the sender over <paramref name="connection"/>, which it owns from now on.</summary>
+    /// <param name="connection">The back-end channel socket.</param>
+    /// <param name="protocolFeatures">The protocol features negotiated on the main connection.</param>
+    /// <param name="features">The virtio features acked on the main connection.</param>
+    public VhostUserBackendChannel(VhostUserConnection connection, VhostUserProtocolFeatures protocolFeatures, ulong features = 0)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        _connection = connection;
+        ProtocolFeatures = protocolFeatures;
+        Features = features;
+    }
+
+    /// <summary>The negotiated protocol features that gate requests.</summary>
+    public VhostUserProtocolFeatures ProtocolFeatures { get; }
+
+    /// <summary>The acked virtio features (ACCESS_PLATFORM gates IOTLB messages).</summary>
+    public ulong Features { get; }
+
+    /// <summary>How long to wait for a reply. Default 5 s.</summary>
+    public TimeSpan ReplyTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The channel's connection.</summary>
+    public VhostUserConnection Connection => _connection;
+
+    /// <summary>CONFIG_CHANGE_MSG: tell the front-end the config space changed (needs CONFIG).</summary>
+    /// <exception cref="VhostUserException">Not negotiated, the front-end failed it, or the channel broke.</exception>
+    public void SendConfigChange()
+        => Request(BackendRequest.ConfigChangeMsg, VhostUserProtocolFeatures.Config, ReadOnlySpan<byte>.Empty, null);
+
+    /// <summary>IOTLB_MSG: report an IOTLB miss or access failure (needs ACCESS_PLATFORM).</summary>
+    /// <param name="message">The message (type <see cref="VhostIotlbType.Miss"/> or <see cref="VhostIotlbType.AccessFail"/>).</param>
+    /// <exception cref="VhostUserException">Invalid message, not negotiated, the front-end failed it, or the channel broke.</exception>
+    public void SendIotlbMessage(in VhostUserIotlbMessage message)
+    {
+        if ((Features & (ulong)VhostUserVirtioFeatures.AccessPlatform) == 0)
+        {
+            throw new VhostUserException(VhostUserError.InactiveFeature, "IotlbMsg needs VIRTIO_F_ACCESS_PLATFORM, which was not acked");
+        }
+
+        if (!message.IsValid())
+        {
+            throw new VhostUserException(VhostUserError.InvalidParameter, "IotlbMsg: invalid IOTLB message");
+        }
+
+        Request(BackendRequest.IotlbMsg, VhostUserProtocolFeatures.None, Bytes(in message), null);
+    }
+
+    /// <summary>VRING_HOST_NOTIFIER_MSG: set (with an fd) or remove (without) the host notifier of a ring (needs HOST_NOTIFIER, and BACKEND_SEND_FD to pass an fd).</summary>
+    /// <param name="queueIndex">The ring (0-255).</param>
+    /// <param name="size">The size of the notifier area.</param>
+    /// <param name="offset">Its offset in <paramref name="fd"/>.</param>
+    /// <param name="fd">The fd to map, or <see langword="null"/> to remove the notifier; stays owned by the caller.</param>
+    /// <exception cref="VhostUserException">Not negotiated, the front-end failed it, or the channel broke.</exception>
+    public void SetVringHostNotifier(int queueIndex, ulong size, ulong offset, SafeHandle? fd)
+    {
+        CheckQueue(queueIndex);
+        var area = new VhostUserVringArea
+        {
+            IndexAndFlags = (ulong)(uint)queueIndex | (fd is null ? VhostUserLimits.VringNoFdFlag : 0),
+            Size = size,
+            Offset = offset,
+        };
+        if (!area.IsValid())
+        {
+            throw new VhostUserException(VhostUserError.InvalidParameter, "VringHostNotifierMsg: offset + size wraps");
+        }
+
+        VhostUserProtocolFeatures needed = VhostUserProtocolFeatures.HostNotifier | (fd is null ? 0 : VhostUserProtocolFeatures.BackendSendFd);
+        Request(BackendRequest.VringHostNotifierMsg, needed, Bytes(in area), fd);
+    }
+
+    /// <summary>VRING_CALL: an in-band used-buffer notification (needs INBAND_NOTIFICATIONS).</summary>
+    /// <param name="queueIndex">The ring.</param>
+    /// <exception cref="VhostUserException">Not negotiated, the front-end failed it, or the channel broke.</exception>
+    public void SendVringCall(int queueIndex)
+    {
+        CheckQueue(queueIndex, VhostUserLimits.MaxQueues - 1);
+        var state = new VhostUserVringState((uint)queueIndex, 0);
+        Request(BackendRequest.VringCall, VhostUserProtocolFeatures.InbandNotifications, Bytes(in state), null);
+    }
+
+    /// <summary>VRING_ERR: an in-band error notification (needs INBAND_NOTIFICATIONS).</summary>
+    /// <param name="queueIndex">The ring.</param>
+    /// <exception cref="VhostUserException">Not negotiated, the front-end failed it, or the channel broke.</exception>
+    public void SendVringError(int queueIndex)
+    {
+        CheckQueue(queueIndex, VhostUserLimits.MaxQueues - 1);
+        var state = new VhostUserVringState((uint)queueIndex, 0);
+        Request(BackendRequest.VringErr, VhostUserProtocolFeatures.InbandNotifications, Bytes(in state), null);
+    }
+
+    /// <summary>SHARED_OBJECT_ADD: export an object (needs SHARED_OBJECT).</summary>
+    /// <param name="uuid">The object.</param>
+    /// <exception cref="VhostUserException">Nil UUID, not negotiated, the front-end failed it, or the channel broke.</exception>
+    public void SharedObjectAdd(Guid uuid) => SharedObject(BackendRequest.SharedObjectAdd, uuid);
+
+    /// <summary>SHARED_OBJECT_REMOVE: withdraw an object (needs SHARED_OBJECT).</summary>
+    /// <param name="uuid">The object.</param>
+    /// <exception cref="VhostUserException">Nil UUID, not negotiated, the front-end failed it, or the channel broke.</exception>
+    public void SharedObjectRemove(Guid uuid) => SharedObject(BackendRequest.SharedObjectRemove, uuid);
+
+    /// <summary>SHARED_OBJECT_LOOKUP: ask the front-end for an object's dmabuf (needs SHARED_OBJECT). Always waits for the reply, which carries the fd.</summary>
+    /// <param name="uuid">The object.</param>
+    /// <returns>The dmabuf fd; the caller owns it.</returns>
+    /// <exception cref="VhostUserException">Unknown object (<see cref="VhostUserError.RequestFailed"/>), not negotiated, or the channel broke.</exception>
+    public SafeFileHandle SharedObjectLookup(Guid uuid)
+    {
+        var payload = new VhostUserSharedObject(uuid);
+        if (!payload.IsValid())
+        {
+            throw new VhostUserException(VhostUserError.InvalidParameter, "SharedObjectLookup: nil or max UUID");
+        }
+
+        RequireFeature(BackendRequest.SharedObjectLookup, VhostUserProtocolFeatures.SharedObject);
+        lock (_gate)
+        {
+            ThrowIfFailed();
+            try
+            {
+                _connection.Send((uint)BackendRequest.SharedObjectLookup, VhostUserHeaderFlags.NeedReply, in payload);
+                using VhostUserMessage reply = VhostUserReplies.Receive(_connection, (uint)BackendRequest.SharedObjectLookup, nameof(BackendRequest.SharedObjectLookup), ReplyTimeout, 1);
+                ulong value = VhostUserReplies.ReadU64(reply, nameof(BackendRequest.SharedObjectLookup));
+                if (value != 0)
+                {
+                    throw new VhostUserException(value, $"SharedObjectLookup: the front-end failed it with 0x{value:x}");
+                }
+
+                if (reply.Fds.Count != 1)
+                {
+                    throw new VhostUserException(VhostUserError.IncorrectFds, "SharedObjectLookup: the successful reply carries no fd");
+                }
+
+                return reply.Fds.Take(0);
+            }
+            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
+            {
+                _failure = e;
+                throw;
+            }
+        }
+    }
+
+    /// <summary>SHMEM_MAP: map <paramref name="fd"/> into a VIRTIO shared memory region (needs SHMEM and BACKEND_SEND_FD).</summary>
+    /// <param name="map">What to map where.</param>
+    /// <param name="fd">The fd; stays owned by the caller.</param>
+    /// <exception cref="VhostUserException">Invalid map, not negotiated, the front-end failed it, or the channel broke.</exception>
+    public void ShmemMap(in VhostUserShmemMap map, SafeHandle fd)
+    {
+        ArgumentNullException.ThrowIfNull(fd);
+        if (!map.IsValid())
+        {
+            throw new VhostUserException(VhostUserError.InvalidParameter, "ShmemMap: zero length, wrapping range or unknown flags");
+        }
+
+        Request(BackendRequest.ShmemMap, VhostUserProtocolFeatures.Shmem | VhostUserProtocolFeatures.BackendSendFd, Bytes(in map), fd);
+    }
+
+    /// <summary>SHMEM_UNMAP: unmap part of a VIRTIO shared memory region (needs SHMEM).</summary>
+    /// <param name="map">What to unmap (the fd offset and flags are ignored).</param>
+    /// <exception cref="VhostUserException">Invalid range, not negotiated, the front-end failed it, or the channel broke.</exception>
+    public void ShmemUnmap(in VhostUserShmemMap map)
+    {
+        if (map.Length == 0 || map.ShmemOffset > ulong.MaxValue - map.Length)
+        {
+            throw new VhostUserException(VhostUserError.InvalidParameter, "ShmemUnmap: zero length or wrapping range");
+        }
+
+        Request(BackendRequest.ShmemUnmap, VhostUserProtocolFeatures.Shmem, Bytes(in map), null);
+    }
+
+    /// <summary>Closes the channel. Idempotent.</summary>
+    public void Dispose() => _connection.Dispose();
+
+    private static ReadOnlySpan<byte> Bytes<T>(in T value)
+        where T : unmanaged
+        => MemoryMarshal.AsBytes(new ReadOnlySpan<T>(in value));
+
+    private static void CheckQueue(int queueIndex, int max = VhostUserLimits.MaxVringFileIndex)
+    {
+        if (queueIndex < 0 || queueIndex > max)
+        {
+            throw new VhostUserException(VhostUserError.InvalidParameter, $"queue index {queueIndex} is outside 0..{max}");
+        }
+    }
+
+    private void SharedObject(BackendRequest request, Guid uuid)
+    {
+        var payload = new VhostUserSharedObject(uuid);
+        if (!payload.IsValid())
+        {
+            throw new VhostUserException(VhostUserError.InvalidParameter, $"{request}: nil or max UUID");
+        }
+
+        Request(request, VhostUserProtocolFeatures.SharedObject, Bytes(in payload), null);
+    }
+
+    private void RequireFeature(BackendRequest request, VhostUserProtocolFeatures needed)
+    {
+        if ((ProtocolFeatures & needed) != needed)
+        {
+            throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
+        }
+    }
+
+    private void ThrowIfFailed()
+    {
+        if (_failure is not null)
+        {
+            throw new VhostUserException(VhostUserError.InvalidOperation, $"the back-end channel failed earlier: {_failure.Message}", _failure);
+        }
+    }
+
+    private void Request(BackendRequest request, VhostUserProtocolFeatures needed, ReadOnlySpan<byte> payload, SafeHandle? fd)
+    {
+        RequireFeature(request, needed);
+        bool ack = (ProtocolFeatures & VhostUserProtocolFeatures.ReplyAck) != 0;
+        lock (_gate)
+        {
+            ThrowIfFailed();
+            try
+            {
+                if (fd is null)
+                {
+                    _connection.Send((uint)request, ack ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload);
+                }
+                else
+                {
+                    _connection.Send((uint)request, ack ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload, [fd]);
+                }
+
+                if (!ack)
+                {
+                    return;
+                }
+
+                using VhostUserMessage reply = VhostUserReplies.Receive(_connection, (uint)request, request.ToString(), ReplyTimeout, 0);
+                ulong value = VhostUserReplies.ReadU64(reply, request.ToString());
+                if (value != 0)
+                {
+                    throw new VhostUserException(value, $"{request}: the front-end failed it with {DescribeFrontendError(value)}");
+                }
+            }
+            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
+            {
+                _failure = e;
+                throw;
+            }
+        }
+    }
+
+    private static string DescribeFrontendError(ulong value)
+    {
+        long signed = unchecked((long)value);
+        return signed is < 0 and > -4096 ? $"{(Errno)(-signed)} ({signed})" : $"0x{value:x}";
+    }
+}

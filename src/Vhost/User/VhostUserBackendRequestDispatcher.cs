@@ -1,0 +1,748 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Win32.SafeHandles;
+using Vhost.User.Messages;
+
+namespace Vhost.User;
+
+/// <summary>
+/// Serves one vhost-user connection on the back-end side: reads each front-end message, checks
+/// its header, payload size, fd count, feature gating and values, calls the matching
+/// <see cref="IVhostUserBackendRequestHandler"/> method, and replies or acknowledges as the spec
+/// says. Fds a handler does not take are closed after its call.
+/// </summary>
+/// <remarks>
+/// <para>Replies: requests with a reply of their own always get one; every other request gets a u64
+/// acknowledgement (0 ok, 1 failure) when it carries NEED_REPLY. REPLY_ACK is always offered.
+/// A GET_CONFIG that fails is answered with a size-0 reply; SET_DEVICE_STATE_FD with its error
+/// bits; CHECK_DEVICE_STATE, POSTCOPY_END, IOTLB_MSG and GET_SHARED_OBJECT with a non-zero u64.</para>
+/// <para>Not thread-safe: use from one thread. The connection is owned by the dispatcher.</para>
+/// </remarks>
+public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
+{
+    private readonly VhostUserConnection _connection;
+    private readonly IVhostUserBackendRequestHandler _handler;
+    private readonly ILogger _logger;
+    private VhostUserProtocolFeatures _ackedProtocolFeatures;
+    private ulong _ackedFeatures;
+    private bool _lastFailureReported;
+
+    /// <summary>Creates a dispatcher over <paramref name="connection"/>, which it owns from now on.</summary>
+    /// <param name="connection">The connection to a front-end.</param>
+    /// <param name="handler">The device logic.</param>
+    /// <param name="logger">Optional logger.</param>
+    public VhostUserBackendRequestDispatcher(VhostUserConnection connection, IVhostUserBackendRequestHandler handler, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(handler);
+        _connection = connection;
+        _handler = handler;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>The connection.</summary>
+    public VhostUserConnection Connection => _connection;
+
+    /// <summary>The protocol features the front-end acked (SET_PROTOCOL_FEATURES).</summary>
+    public VhostUserProtocolFeatures AckedProtocolFeatures => _ackedProtocolFeatures;
+
+    /// <summary>The virtio features the front-end acked (SET_FEATURES).</summary>
+    public ulong AckedFeatures => _ackedFeatures;
+
+    /// <summary>
+    /// Serves requests until the front-end disconnects (returns normally) or the token is
+    /// cancelled. A request that fails but whose failure was reported to the front-end (a failed
+    /// acknowledgement or error reply) is logged and serving goes on; any other failure ends the
+    /// loop with its exception, after which the connection should be dropped.
+    /// </summary>
+    /// <param name="cancellationToken">Stops serving.</param>
+    /// <exception cref="VhostUserException">A failure the front-end could not be told about, or a broken stream.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public void Run(CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            try
+            {
+                HandleNextRequest(-1, cancellationToken);
+            }
+            catch (VhostUserException e) when (e.Reason == VhostUserError.Disconnected)
+            {
+                LogDisconnected(_logger);
+                return;
+            }
+            catch (VhostUserException e) when (_lastFailureReported)
+            {
+                LogReportedFailure(_logger, e.Message);
+            }
+        }
+    }
+
+    /// <summary>Reads and handles one request.</summary>
+    /// <param name="timeoutMilliseconds">How long to wait for the request; -1 waits forever.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="VhostUserException">
+    /// The request was malformed, gated, or failed in the handler (reason
+    /// <see cref="VhostUserError.RequestHandlerError"/> or the handler's own), or the connection failed.
+    /// Where the protocol allowed, the failure was reported to the front-end first.
+    /// </exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public void HandleNextRequest(int timeoutMilliseconds = -1, CancellationToken cancellationToken = default)
+    {
+        _lastFailureReported = false;
+        using VhostUserMessage message = _connection.Receive(timeoutMilliseconds, cancellationToken);
+        VhostUserHeader header = message.Header;
+        LogRequest(_logger, header.Request, header.Size, message.Fds.Count);
+        if (header.IsReply)
+        {
+            throw new VhostUserException(VhostUserError.InvalidHeader, $"request {header.Request} carries the reply flag");
+        }
+
+        var request = (FrontendRequest)header.Request;
+        if (!Enum.IsDefined(request))
+        {
+            ReportFailure(header, hasOwnReply: false);
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"unknown front-end request code {header.Request}");
+        }
+
+        bool ownReply = HasOwnReply(request);
+        try
+        {
+            ValidateShape(request, message);
+            CheckGate(request);
+            Dispatch(request, message);
+        }
+        catch (Exception e) when (e is VhostException or ArgumentException or InvalidOperationException or NotSupportedException)
+        {
+            ReportFailure(header, ownReply);
+            if (e is VhostUserException)
+            {
+                throw;
+            }
+
+            throw new VhostUserException(VhostUserError.RequestHandlerError, $"{request} failed in the handler: {e.Message}", e);
+        }
+
+        if (!ownReply && header.NeedsReply)
+        {
+            SendU64(request, 0);
+        }
+    }
+
+    /// <summary>Disposes the connection.</summary>
+    public void Dispose() => _connection.Dispose();
+
+    private static bool HasOwnReply(FrontendRequest request) => request is FrontendRequest.GetFeatures
+        or FrontendRequest.GetProtocolFeatures or FrontendRequest.GetQueueNum or FrontendRequest.GetVringBase
+        or FrontendRequest.SetLogBase or FrontendRequest.IotlbMsg or FrontendRequest.GetConfig
+        or FrontendRequest.CreateCryptoSession or FrontendRequest.PostcopyAdvise or FrontendRequest.PostcopyEnd
+        or FrontendRequest.GetInflightFd or FrontendRequest.GetMaxMemSlots or FrontendRequest.GetStatus
+        or FrontendRequest.GetSharedObject or FrontendRequest.SetDeviceStateFd or FrontendRequest.CheckDeviceState
+        or FrontendRequest.GetShmemConfig;
+
+    /// <summary>The payload size (-1 = checked by the handler method) and fd count range of each request.</summary>
+    private static (int Size, int MinFds, int MaxFds) Shape(FrontendRequest request) => request switch
+    {
+        FrontendRequest.GetFeatures or FrontendRequest.SetOwner or FrontendRequest.ResetOwner
+            or FrontendRequest.GetProtocolFeatures or FrontendRequest.GetQueueNum or FrontendRequest.PostcopyAdvise
+            or FrontendRequest.PostcopyListen or FrontendRequest.PostcopyEnd or FrontendRequest.ResetDevice
+            or FrontendRequest.GetMaxMemSlots or FrontendRequest.GetStatus or FrontendRequest.CheckDeviceState
+            or FrontendRequest.GetShmemConfig => (0, 0, 0),
+        FrontendRequest.SetFeatures or FrontendRequest.SetProtocolFeatures or FrontendRequest.SendRarp
+            or FrontendRequest.NetSetMtu or FrontendRequest.CloseCryptoSession or FrontendRequest.SetStatus => (8, 0, 0),
+        FrontendRequest.SetVringNum or FrontendRequest.SetVringBase or FrontendRequest.GetVringBase
+            or FrontendRequest.SetVringEnable or FrontendRequest.SetVringEndian or FrontendRequest.VringKick => (8, 0, 0),
+        FrontendRequest.SetVringKick or FrontendRequest.SetVringCall or FrontendRequest.SetVringErr => (8, 0, 1),
+        FrontendRequest.SetMemTable => (-1, 1, VhostUserLimits.MaxMemTableRegions),
+        FrontendRequest.SetLogBase => (16, 1, 1),
+        FrontendRequest.SetLogFd or FrontendRequest.SetBackendReqFd or FrontendRequest.GpuSetSocket => (0, 1, 1),
+        FrontendRequest.SetVringAddr => (40, 0, 0),
+        FrontendRequest.IotlbMsg => (32, 0, 0),
+        FrontendRequest.GetConfig or FrontendRequest.SetConfig or FrontendRequest.CreateCryptoSession => (-1, 0, 0),
+        FrontendRequest.GetInflightFd => (24, 0, 0),
+        FrontendRequest.SetInflightFd => (24, 1, 1),
+        FrontendRequest.AddMemReg => (40, 1, 1),
+
+        // The spec lets back-ends accept (and close) an fd on REM_MEM_REG for older front-ends.
+        FrontendRequest.RemMemReg => (40, 0, 1),
+        FrontendRequest.GetSharedObject => (16, 0, 0),
+        FrontendRequest.SetDeviceStateFd => (8, 1, 1),
+        _ => (-1, 0, 0),
+    };
+
+    private static void ValidateShape(FrontendRequest request, VhostUserMessage message)
+    {
+        (int size, int minFds, int maxFds) = Shape(request);
+        int body = message.Body.Length;
+        if (size >= 0 && body != size)
+        {
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: payload is {body} bytes, expected {size}");
+        }
+
+        int fds = message.Fds.Count;
+        if (fds < minFds || fds > maxFds)
+        {
+            throw new VhostUserException(VhostUserError.IncorrectFds, $"{request}: carries {fds} fds, expected {(minFds == maxFds ? minFds.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"{minFds} to {maxFds}")}");
+        }
+    }
+
+    private static VhostUserException Invalid(FrontendRequest request, string what)
+        => new(VhostUserError.InvalidMessage, $"{request}: {what}");
+
+    private void CheckGate(FrontendRequest request)
+    {
+        VhostUserProtocolFeatures needed = request switch
+        {
+            FrontendRequest.SetLogBase => VhostUserProtocolFeatures.LogShmFd,
+            FrontendRequest.GetQueueNum => VhostUserProtocolFeatures.MQ,
+            FrontendRequest.SendRarp => VhostUserProtocolFeatures.Rarp,
+            FrontendRequest.NetSetMtu => VhostUserProtocolFeatures.NetMtu,
+            FrontendRequest.SetBackendReqFd => VhostUserProtocolFeatures.BackendRequest,
+            FrontendRequest.SetVringEndian => VhostUserProtocolFeatures.CrossEndian,
+            FrontendRequest.GetConfig or FrontendRequest.SetConfig => VhostUserProtocolFeatures.Config,
+            FrontendRequest.CreateCryptoSession or FrontendRequest.CloseCryptoSession => VhostUserProtocolFeatures.CryptoSession,
+            FrontendRequest.PostcopyAdvise or FrontendRequest.PostcopyListen or FrontendRequest.PostcopyEnd => VhostUserProtocolFeatures.PageFault,
+            FrontendRequest.GetInflightFd or FrontendRequest.SetInflightFd => VhostUserProtocolFeatures.InflightShmFd,
+            FrontendRequest.ResetDevice => VhostUserProtocolFeatures.ResetDevice,
+            FrontendRequest.VringKick => VhostUserProtocolFeatures.InbandNotifications,
+            FrontendRequest.GetMaxMemSlots or FrontendRequest.AddMemReg or FrontendRequest.RemMemReg => VhostUserProtocolFeatures.ConfigureMemorySlots,
+            FrontendRequest.SetStatus or FrontendRequest.GetStatus => VhostUserProtocolFeatures.Status,
+            FrontendRequest.GetSharedObject => VhostUserProtocolFeatures.SharedObject,
+            FrontendRequest.SetDeviceStateFd or FrontendRequest.CheckDeviceState => VhostUserProtocolFeatures.DeviceState,
+            FrontendRequest.GetShmemConfig => VhostUserProtocolFeatures.Shmem,
+            _ => VhostUserProtocolFeatures.None,
+        };
+        if ((_ackedProtocolFeatures & needed) != needed)
+        {
+            throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
+        }
+
+        switch (request)
+        {
+            case FrontendRequest.GetProtocolFeatures or FrontendRequest.SetProtocolFeatures
+                when (_handler.GetFeatures() & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0:
+                throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs VHOST_USER_F_PROTOCOL_FEATURES, which this back-end does not offer");
+            case FrontendRequest.SetVringEnable when (_ackedFeatures & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0:
+                throw new VhostUserException(VhostUserError.InactiveFeature, "SetVringEnable needs VHOST_USER_F_PROTOCOL_FEATURES acked by SET_FEATURES");
+            case FrontendRequest.IotlbMsg when (_ackedFeatures & (ulong)VhostUserVirtioFeatures.AccessPlatform) == 0:
+                throw new VhostUserException(VhostUserError.InactiveFeature, "IotlbMsg needs VIRTIO_F_ACCESS_PLATFORM (IOMMU_PLATFORM) acked by SET_FEATURES");
+        }
+    }
+
+    private void Dispatch(FrontendRequest request, VhostUserMessage message)
+    {
+        ReadOnlySpan<byte> body = message.Body;
+        ReceivedFds fds = message.Fds;
+        switch (request)
+        {
+            case FrontendRequest.GetFeatures:
+                SendU64(request, _handler.GetFeatures());
+                break;
+            case FrontendRequest.SetFeatures:
+                {
+                    ulong features = message.Read<VhostUserU64>().Value;
+                    _handler.SetFeatures(features);
+                    _ackedFeatures = features;
+                    break;
+                }
+
+            case FrontendRequest.SetOwner:
+                _handler.SetOwner();
+                break;
+            case FrontendRequest.ResetOwner:
+                _handler.ResetOwner();
+                break;
+            case FrontendRequest.GetProtocolFeatures:
+                SendU64(request, (ulong)(_handler.GetProtocolFeatures() | VhostUserProtocolFeatures.ReplyAck));
+                break;
+            case FrontendRequest.SetProtocolFeatures:
+                HandleSetProtocolFeatures(message.Read<VhostUserU64>().Value);
+                break;
+            case FrontendRequest.SetMemTable:
+                HandleSetMemTable(body, fds);
+                break;
+            case FrontendRequest.SetLogBase:
+                {
+                    VhostUserLog log = message.Read<VhostUserLog>();
+                    if (!log.IsValid())
+                    {
+                        throw Invalid(request, "invalid log size or offset");
+                    }
+
+                    _handler.SetLogBase(log, fds);
+
+                    // Echo the log description: QEMU reads any reply, rust-vmm front-ends expect these 16 bytes.
+                    _connection.Send((uint)request, VhostUserHeaderFlags.Reply, in log);
+                    break;
+                }
+
+            case FrontendRequest.SetLogFd:
+                _handler.SetLogFd(fds);
+                break;
+            case FrontendRequest.SetVringNum:
+                {
+                    VhostUserVringState state = ReadVringState(request, message);
+                    if (state.Num is 0 or > VhostUserLimits.MaxQueueSize)
+                    {
+                        throw Invalid(request, $"queue size {state.Num} is outside 1..{VhostUserLimits.MaxQueueSize}");
+                    }
+
+                    _handler.SetVringNum(state.Index, state.Num);
+                    break;
+                }
+
+            case FrontendRequest.SetVringAddr:
+                {
+                    VhostUserVringAddress address = message.Read<VhostUserVringAddress>();
+                    if (!address.IsValid())
+                    {
+                        throw Invalid(request, "unknown flags, index out of range, or misaligned ring address");
+                    }
+
+                    _handler.SetVringAddress(address);
+                    break;
+                }
+
+            case FrontendRequest.SetVringBase:
+                {
+                    VhostUserVringState state = ReadVringState(request, message);
+                    _handler.SetVringBase(state.Index, state.Num);
+                    break;
+                }
+
+            case FrontendRequest.GetVringBase:
+                {
+                    VhostUserVringState state = ReadVringState(request, message);
+                    uint value = _handler.GetVringBase(state.Index);
+                    _connection.Send((uint)request, VhostUserHeaderFlags.Reply, new VhostUserVringState(state.Index, value));
+                    break;
+                }
+
+            case FrontendRequest.SetVringKick:
+            case FrontendRequest.SetVringCall:
+            case FrontendRequest.SetVringErr:
+                {
+                    ulong word = message.Read<VhostUserU64>().Value;
+                    if ((word & ~(VhostUserLimits.VringIndexMask | VhostUserLimits.VringNoFdFlag)) != 0)
+                    {
+                        throw Invalid(request, $"reserved bits set in 0x{word:x}");
+                    }
+
+                    bool noFd = (word & VhostUserLimits.VringNoFdFlag) != 0;
+                    if (noFd != (fds.Count == 0))
+                    {
+                        throw new VhostUserException(VhostUserError.IncorrectFds, noFd ? $"{request}: the no-fd flag is set but an fd is attached" : $"{request}: no fd attached and the no-fd flag is clear");
+                    }
+
+                    var index = (byte)(word & VhostUserLimits.VringIndexMask);
+                    if (request == FrontendRequest.SetVringKick)
+                    {
+                        _handler.SetVringKick(index, fds);
+                    }
+                    else if (request == FrontendRequest.SetVringCall)
+                    {
+                        _handler.SetVringCall(index, fds);
+                    }
+                    else
+                    {
+                        _handler.SetVringError(index, fds);
+                    }
+
+                    break;
+                }
+
+            case FrontendRequest.GetQueueNum:
+                SendU64(request, _handler.GetQueueNum());
+                break;
+            case FrontendRequest.SetVringEnable:
+                {
+                    VhostUserVringState state = ReadVringState(request, message);
+                    if (state.Num > 1)
+                    {
+                        throw Invalid(request, $"enable value {state.Num} is neither 0 nor 1");
+                    }
+
+                    _handler.SetVringEnable(state.Index, state.Num == 1);
+                    break;
+                }
+
+            case FrontendRequest.SendRarp:
+                _handler.SendRarp(body[..6]);
+                break;
+            case FrontendRequest.NetSetMtu:
+                _handler.NetSetMtu(message.Read<VhostUserU64>().Value);
+                break;
+            case FrontendRequest.SetBackendReqFd:
+                {
+                    var channel = new VhostUserBackendChannel(new VhostUserConnection(fds.Take(0)), _ackedProtocolFeatures, _ackedFeatures);
+                    try
+                    {
+                        _handler.SetBackendRequestFd(channel);
+                    }
+                    catch
+                    {
+                        channel.Dispose();
+                        throw;
+                    }
+
+                    break;
+                }
+
+            case FrontendRequest.IotlbMsg:
+                {
+                    VhostUserIotlbMessage iotlb = message.Read<VhostUserIotlbMessage>();
+                    if (!iotlb.IsValid())
+                    {
+                        throw Invalid(request, "unknown type or permission, or an invalid range");
+                    }
+
+                    _handler.IotlbMessage(iotlb);
+                    SendU64(request, 0);
+                    break;
+                }
+
+            case FrontendRequest.SetVringEndian:
+                {
+                    VhostUserVringState state = ReadVringState(request, message);
+                    var endianness = (VhostUserVringEndianness)state.Num;
+                    if (!Enum.IsDefined(endianness))
+                    {
+                        throw Invalid(request, $"unknown endianness {state.Num}");
+                    }
+
+                    _handler.SetVringEndian(state.Index, endianness);
+                    break;
+                }
+
+            case FrontendRequest.GetConfig:
+                HandleGetConfig(body);
+                break;
+            case FrontendRequest.SetConfig:
+                {
+                    VhostUserConfigHeader config = ReadConfig(request, body);
+                    _handler.SetConfig(config.Offset, config.Flags, body.Slice(VhostUserLimits.ConfigHeaderSize, (int)config.Size));
+                    break;
+                }
+
+            case FrontendRequest.CreateCryptoSession:
+                {
+                    if (body.IsEmpty)
+                    {
+                        throw Invalid(request, "empty session description");
+                    }
+
+                    byte[] reply = _handler.CreateCryptoSession(body);
+                    _connection.Send((uint)request, VhostUserHeaderFlags.Reply, reply);
+                    break;
+                }
+
+            case FrontendRequest.CloseCryptoSession:
+                _handler.CloseCryptoSession(message.Read<VhostUserU64>().Value);
+                break;
+            case FrontendRequest.PostcopyAdvise:
+                {
+                    using SafeFileHandle fd = _handler.PostcopyAdvise() ?? throw new InvalidOperationException("PostcopyAdvise returned no fd");
+                    SendU64(request, 0, fd);
+                    break;
+                }
+
+            case FrontendRequest.PostcopyListen:
+                _handler.PostcopyListen();
+                break;
+            case FrontendRequest.PostcopyEnd:
+                _handler.PostcopyEnd();
+                SendU64(request, 0);
+                break;
+            case FrontendRequest.GetInflightFd:
+                {
+                    VhostUserInflight inflight = message.Read<VhostUserInflight>();
+                    if (!inflight.IsValid())
+                    {
+                        throw Invalid(request, "zero queues or a zero or oversized queue size");
+                    }
+
+                    using SafeFileHandle fd = _handler.GetInflightFd(inflight, out VhostUserInflight reply)
+                        ?? throw new InvalidOperationException("GetInflightFd returned no fd");
+                    _connection.Send((uint)request, VhostUserHeaderFlags.Reply, in reply, [fd]);
+                    break;
+                }
+
+            case FrontendRequest.SetInflightFd:
+                {
+                    VhostUserInflight inflight = message.Read<VhostUserInflight>();
+                    if (!inflight.IsValid() || inflight.MmapSize == 0)
+                    {
+                        throw Invalid(request, "zero queues, zero queue size or an empty region");
+                    }
+
+                    _handler.SetInflightFd(inflight, fds);
+                    break;
+                }
+
+            case FrontendRequest.GpuSetSocket:
+                _handler.GpuSetSocket(fds);
+                break;
+            case FrontendRequest.ResetDevice:
+                _handler.ResetDevice();
+                break;
+            case FrontendRequest.VringKick:
+                _handler.VringKick(ReadVringState(request, message).Index);
+                break;
+            case FrontendRequest.GetMaxMemSlots:
+                SendU64(request, _handler.GetMaxMemorySlots());
+                break;
+            case FrontendRequest.AddMemReg:
+            case FrontendRequest.RemMemReg:
+                {
+                    VhostUserSingleMemoryRegion region = message.Read<VhostUserSingleMemoryRegion>();
+                    if (!region.IsValid())
+                    {
+                        throw Invalid(request, "zero-sized or wrapping region");
+                    }
+
+                    if (request == FrontendRequest.AddMemReg)
+                    {
+                        _handler.AddMemoryRegion(region.Region, fds);
+                    }
+                    else
+                    {
+                        _handler.RemoveMemoryRegion(region.Region);
+                    }
+
+                    break;
+                }
+
+            case FrontendRequest.SetStatus:
+                {
+                    ulong status = message.Read<VhostUserU64>().Value;
+                    if (status > byte.MaxValue)
+                    {
+                        throw Invalid(request, $"status 0x{status:x} does not fit the status byte");
+                    }
+
+                    _handler.SetStatus((byte)status);
+                    break;
+                }
+
+            case FrontendRequest.GetStatus:
+                SendU64(request, _handler.GetStatus());
+                break;
+            case FrontendRequest.GetSharedObject:
+                {
+                    VhostUserSharedObject shared = message.Read<VhostUserSharedObject>();
+                    if (!shared.IsValid())
+                    {
+                        throw Invalid(request, "nil or max UUID");
+                    }
+
+                    using SafeFileHandle? fd = _handler.GetSharedObject(shared.Uuid.ToGuid());
+                    if (fd is null)
+                    {
+                        SendU64(request, 1);
+                    }
+                    else
+                    {
+                        SendU64(request, 0, fd);
+                    }
+
+                    break;
+                }
+
+            case FrontendRequest.SetDeviceStateFd:
+                {
+                    VhostUserDeviceStateTransfer transfer = message.Read<VhostUserDeviceStateTransfer>();
+                    if (!transfer.IsValid())
+                    {
+                        throw Invalid(request, $"unknown direction {(uint)transfer.Direction} or phase {(uint)transfer.Phase}");
+                    }
+
+                    using SafeFileHandle? fd = _handler.SetDeviceStateFd(transfer.Direction, transfer.Phase, fds);
+                    if (fd is null)
+                    {
+                        SendU64(request, VhostUserLimits.DeviceStateNoFdFlag);
+                    }
+                    else
+                    {
+                        SendU64(request, 0, fd);
+                    }
+
+                    break;
+                }
+
+            case FrontendRequest.CheckDeviceState:
+                _handler.CheckDeviceState();
+                SendU64(request, 0);
+                break;
+            case FrontendRequest.GetShmemConfig:
+                {
+                    VhostUserShmemConfig config = _handler.GetShmemConfig();
+                    if (!config.IsValid())
+                    {
+                        throw new InvalidOperationException("the handler returned a shared memory configuration whose region count does not match its sizes");
+                    }
+
+                    _connection.Send((uint)request, VhostUserHeaderFlags.Reply, in config);
+                    break;
+                }
+        }
+    }
+
+    private static VhostUserVringState ReadVringState(FrontendRequest request, VhostUserMessage message)
+    {
+        VhostUserVringState state = message.Read<VhostUserVringState>();
+        if (!state.IsValid())
+        {
+            throw Invalid(request, $"ring index {state.Index} is out of range");
+        }
+
+        return state;
+    }
+
+    private static VhostUserConfigHeader ReadConfig(FrontendRequest request, ReadOnlySpan<byte> body)
+    {
+        if (body.Length < VhostUserLimits.ConfigHeaderSize)
+        {
+            throw Invalid(request, $"payload of {body.Length} bytes is shorter than the config header");
+        }
+
+        VhostUserConfigHeader config = MemoryMarshal.Read<VhostUserConfigHeader>(body);
+        if (!config.IsValid())
+        {
+            throw Invalid(request, $"config offset {config.Offset} size {config.Size} flags 0x{(uint)config.Flags:x} is invalid");
+        }
+
+        if (body.Length != VhostUserLimits.ConfigHeaderSize + config.Size)
+        {
+            throw Invalid(request, $"payload is {body.Length} bytes, expected {VhostUserLimits.ConfigHeaderSize + config.Size}");
+        }
+
+        return config;
+    }
+
+    private void HandleSetProtocolFeatures(ulong value)
+    {
+        var features = (VhostUserProtocolFeatures)value;
+        VhostUserProtocolFeatures offered = _handler.GetProtocolFeatures() | VhostUserProtocolFeatures.ReplyAck;
+        if ((features & ~offered) != 0)
+        {
+            throw Invalid(FrontendRequest.SetProtocolFeatures, $"acks bits 0x{(ulong)(features & ~offered):x} that were not offered");
+        }
+
+        _handler.SetProtocolFeatures(features);
+        _ackedProtocolFeatures = features;
+    }
+
+    private void HandleSetMemTable(ReadOnlySpan<byte> body, ReceivedFds fds)
+    {
+        int headerSize = VhostUserLimits.MemoryHeaderSize;
+        if (body.Length < headerSize)
+        {
+            throw Invalid(FrontendRequest.SetMemTable, $"payload of {body.Length} bytes is shorter than the table header");
+        }
+
+        VhostUserMemoryHeader table = MemoryMarshal.Read<VhostUserMemoryHeader>(body);
+        if (!table.IsValid())
+        {
+            throw Invalid(FrontendRequest.SetMemTable, $"{table.RegionCount} regions (1 to {VhostUserLimits.MaxMemTableRegions} allowed) or non-zero padding");
+        }
+
+        int expected = headerSize + ((int)table.RegionCount * VhostUserLimits.MemoryRegionSize);
+        if (body.Length != expected)
+        {
+            throw Invalid(FrontendRequest.SetMemTable, $"payload is {body.Length} bytes, expected {expected} for {table.RegionCount} regions");
+        }
+
+        if (fds.Count != table.RegionCount)
+        {
+            throw new VhostUserException(VhostUserError.IncorrectFds, $"SetMemTable: {table.RegionCount} regions but {fds.Count} fds");
+        }
+
+        ReadOnlySpan<VhostUserMemoryRegion> regions = MemoryMarshal.Cast<byte, VhostUserMemoryRegion>(body[headerSize..]);
+        foreach (VhostUserMemoryRegion region in regions)
+        {
+            if (!region.IsValid())
+            {
+                throw Invalid(FrontendRequest.SetMemTable, $"region at 0x{region.GuestPhysicalAddress:x} is empty or wraps");
+            }
+        }
+
+        _handler.SetMemoryTable(regions, fds);
+    }
+
+    private void HandleGetConfig(ReadOnlySpan<byte> body)
+    {
+        VhostUserConfigHeader config = ReadConfig(FrontendRequest.GetConfig, body);
+        Span<byte> reply = stackalloc byte[VhostUserLimits.ConfigHeaderSize + VhostUserLimits.MaxConfigSize];
+        reply = reply[..(VhostUserLimits.ConfigHeaderSize + (int)config.Size)];
+        reply.Clear();
+        MemoryMarshal.Write(reply, in config);
+        _handler.GetConfig(config.Offset, config.Flags, reply[VhostUserLimits.ConfigHeaderSize..]);
+        _connection.Send((uint)FrontendRequest.GetConfig, VhostUserHeaderFlags.Reply, reply);
+    }
+
+    private void SendU64(FrontendRequest request, ulong value, SafeHandle? fd = null)
+    {
+        var payload = new VhostUserU64(value);
+        if (fd is null)
+        {
+            _connection.Send((uint)request, VhostUserHeaderFlags.Reply, in payload);
+        }
+        else
+        {
+            _connection.Send((uint)request, VhostUserHeaderFlags.Reply, in payload, [fd]);
+        }
+    }
+
+    /// <summary>Tells the front-end a request failed, where the protocol has a way to.</summary>
+    private void ReportFailure(in VhostUserHeader header, bool hasOwnReply)
+    {
+        var request = (FrontendRequest)header.Request;
+        try
+        {
+            if (hasOwnReply)
+            {
+                switch (request)
+                {
+                    case FrontendRequest.GetConfig:
+                        _connection.Send(header.Request, VhostUserHeaderFlags.Reply, ReadOnlySpan<byte>.Empty);
+                        break;
+                    case FrontendRequest.SetDeviceStateFd:
+                        SendU64(request, VhostUserLimits.DeviceStateNoFdFlag | 1);
+                        break;
+                    case FrontendRequest.CheckDeviceState or FrontendRequest.PostcopyEnd or FrontendRequest.IotlbMsg or FrontendRequest.GetSharedObject:
+                        SendU64(request, 1);
+                        break;
+                    default:
+                        return;
+                }
+            }
+            else if (header.NeedsReply)
+            {
+                _connection.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(1));
+            }
+            else
+            {
+                return;
+            }
+
+            _lastFailureReported = true;
+        }
+        catch (VhostUserException e)
+        {
+            LogReplyFailed(_logger, header.Request, e.Message);
+        }
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "vhost-user request {Request} size={Size} fds={FdCount}")]
+    private static partial void LogRequest(ILogger logger, uint request, uint size, int fdCount);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "vhost-user front-end disconnected")]
+    private static partial void LogDisconnected(ILogger logger);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "vhost-user request failed (reported to the front-end): {Reason}")]
+    private static partial void LogReportedFailure(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "could not report the failure of request {Request}: {Reason}")]
+    private static partial void LogReplyFailed(ILogger logger, uint request, string reason);
+}

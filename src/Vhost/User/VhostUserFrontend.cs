@@ -1,0 +1,853 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Win32.SafeHandles;
+using Vhost.User.Messages;
+
+namespace Vhost.User;
+
+/// <summary>
+/// Drives a vhost-user back-end over its socket (the rust-vmm <c>Frontend</c>): every front-end
+/// message of the spec, with protocol-feature gating before anything is sent, REPLY_ACK on every
+/// message without a reply of its own (when negotiated), reply validation (request code echo,
+/// reply flag, size, fds), a reply timeout, and sane limits on the values received.
+/// </summary>
+/// <remarks>
+/// <para>Thread-safe: one request is in flight at a time. A timeout, a malformed reply or a broken
+/// socket leaves the stream out of step: the front-end is then failed, and every later call throws
+/// <see cref="VhostUserError.InvalidOperation"/> with the first error inside. Reconnect with a new
+/// instance (see <see cref="VhostUserException.ShouldReconnect"/>).</para>
+/// <para>Call <see cref="IVhostBackend.GetFeatures"/> before the protocol-feature calls, and
+/// <see cref="SetProtocolFeatures"/> before any gated call: the gates use what was negotiated.</para>
+/// </remarks>
+public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
+{
+    private readonly VhostUserConnection _connection;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private VhostUserException? _failure;
+    private ulong? _backendFeatures;
+    private ulong _ackedFeatures;
+    private VhostUserProtocolFeatures? _backendProtocolFeatures;
+    private VhostUserProtocolFeatures _ackedProtocolFeatures;
+    private int? _maxMemorySlots;
+    private VhostUserFrontendRequestDispatcher? _backendChannel;
+    private Thread? _backendThread;
+    private int _disposed;
+
+    /// <summary>Creates a front-end over a connected socket, which it owns from now on.</summary>
+    /// <param name="connection">The connection to the back-end.</param>
+    /// <param name="logger">Optional logger.</param>
+    public VhostUserFrontend(VhostUserConnection connection, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        _connection = connection;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>How long to wait for each reply. Default 5 s.</summary>
+    public TimeSpan ReplyTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The protocol features acked with <see cref="SetProtocolFeatures"/>.</summary>
+    public VhostUserProtocolFeatures AckedProtocolFeatures => _ackedProtocolFeatures;
+
+    /// <summary>The virtio features acked with <see cref="SetFeatures"/>.</summary>
+    public ulong AckedFeatures => _ackedFeatures;
+
+    /// <summary>The connection.</summary>
+    public VhostUserConnection Connection => _connection;
+
+    /// <summary>Connects to a back-end's socket, retrying until <paramref name="timeout"/>.</summary>
+    /// <param name="path">The socket path.</param>
+    /// <param name="timeout">How long to keep trying.</param>
+    /// <param name="logger">Optional logger.</param>
+    /// <returns>The front-end.</returns>
+    /// <exception cref="VhostUserException"><see cref="VhostUserError.SocketConnect"/> when nobody answered.</exception>
+    public static VhostUserFrontend Connect(string path, TimeSpan timeout, ILogger? logger = null)
+        => new(VhostUserConnector.Connect(path, timeout), logger);
+
+    /// <inheritdoc/>
+    public ulong GetFeatures()
+    {
+        ulong features = GetU64(FrontendRequest.GetFeatures, VhostUserProtocolFeatures.None);
+        _backendFeatures = features;
+        return features;
+    }
+
+    /// <inheritdoc/>
+    public void SetFeatures(ulong features)
+    {
+        SendU64(FrontendRequest.SetFeatures, VhostUserProtocolFeatures.None, features);
+        _ackedFeatures = features;
+    }
+
+    /// <inheritdoc/>
+    public void SetOwner() => Send(FrontendRequest.SetOwner, VhostUserProtocolFeatures.None, ReadOnlySpan<byte>.Empty, []);
+
+    /// <inheritdoc/>
+    public void ResetOwner() => Send(FrontendRequest.ResetOwner, VhostUserProtocolFeatures.None, ReadOnlySpan<byte>.Empty, []);
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// At most <see cref="VhostUserLimits.MaxMemTableRegions"/> regions go in SET_MEM_TABLE; with
+    /// CONFIGURE_MEM_SLOTS negotiated the rest follow as ADD_MEM_REG, up to GET_MAX_MEM_SLOTS.
+    /// </remarks>
+    public void SetMemoryTable(IReadOnlyList<VhostMemoryRegionInfo> regions)
+    {
+        ArgumentNullException.ThrowIfNull(regions);
+        if (regions.Count == 0)
+        {
+            throw new ArgumentException("a memory table needs at least one region", nameof(regions));
+        }
+
+        foreach (VhostMemoryRegionInfo region in regions)
+        {
+            CheckRegion(region, nameof(regions));
+        }
+
+        int first = Math.Min(regions.Count, VhostUserLimits.MaxMemTableRegions);
+        if (regions.Count > first)
+        {
+            if ((_ackedProtocolFeatures & VhostUserProtocolFeatures.ConfigureMemorySlots) == 0)
+            {
+                throw new ArgumentException($"{regions.Count} regions exceed the {VhostUserLimits.MaxMemTableRegions} of SET_MEM_TABLE and CONFIGURE_MEM_SLOTS was not negotiated", nameof(regions));
+            }
+
+            int slots = _maxMemorySlots ?? GetMaxMemorySlots();
+            if (regions.Count > slots)
+            {
+                throw new ArgumentException($"{regions.Count} regions exceed the back-end's {slots} memory slots", nameof(regions));
+            }
+        }
+
+        int size = VhostUserLimits.MemoryHeaderSize + (first * VhostUserLimits.MemoryRegionSize);
+        Span<byte> payload = stackalloc byte[VhostUserLimits.MemoryHeaderSize + (VhostUserLimits.MaxMemTableRegions * VhostUserLimits.MemoryRegionSize)];
+        payload = payload[..size];
+        payload.Clear();
+        var header = new VhostUserMemoryHeader { RegionCount = (uint)first };
+        MemoryMarshal.Write(payload, in header);
+        var fds = new SafeHandle[first];
+        for (int i = 0; i < first; i++)
+        {
+            VhostMemoryRegionInfo r = regions[i];
+            var wire = new VhostUserMemoryRegion(r.GuestPhysicalAddress, r.Size, r.UserAddress, r.MmapOffset);
+            MemoryMarshal.Write(payload[(VhostUserLimits.MemoryHeaderSize + (i * VhostUserLimits.MemoryRegionSize))..], in wire);
+            fds[i] = r.Fd;
+        }
+
+        Send(FrontendRequest.SetMemTable, VhostUserProtocolFeatures.None, payload, fds);
+        for (int i = first; i < regions.Count; i++)
+        {
+            AddMemoryRegion(regions[i]);
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>vhost-user needs LOG_SHMFD and <paramref name="region"/>; the back-end's reply is awaited.</remarks>
+    public void SetLogBase(ulong baseAddress, VhostDirtyLogRegion? region)
+    {
+        if (region is not { } log)
+        {
+            throw new ArgumentNullException(nameof(region), "vhost-user passes the dirty log as shared memory: a region is required");
+        }
+
+        ArgumentNullException.ThrowIfNull(log.Fd, nameof(region));
+        var payload = new VhostUserLog(log.MmapSize, log.MmapOffset);
+        if (!payload.IsValid())
+        {
+            throw new ArgumentException("the log region is empty or wraps", nameof(region));
+        }
+
+        using VhostUserMessage reply = Transact(FrontendRequest.SetLogBase, VhostUserProtocolFeatures.LogShmFd, Bytes(in payload), [log.Fd], 0, needReply: false);
+        if (reply.Body.Length is not (8 or 16))
+        {
+            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"SetLogBase: the reply payload is {reply.Body.Length} bytes, expected 8 or 16"));
+        }
+    }
+
+    /// <inheritdoc/>
+    public void SetLogFd(SafeHandle fd)
+    {
+        ArgumentNullException.ThrowIfNull(fd);
+        Send(FrontendRequest.SetLogFd, VhostUserProtocolFeatures.None, ReadOnlySpan<byte>.Empty, [fd]);
+    }
+
+    /// <inheritdoc/>
+    public void SetVringNum(int queueIndex, ushort num)
+    {
+        CheckQueue(queueIndex);
+        if (num is 0 or > VhostUserLimits.MaxQueueSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(num), num, $"a queue size is 1 to {VhostUserLimits.MaxQueueSize}");
+        }
+
+        SendState(FrontendRequest.SetVringNum, VhostUserProtocolFeatures.None, queueIndex, num);
+    }
+
+    /// <inheritdoc/>
+    public void SetVringAddr(int queueIndex, in VringConfigData config)
+    {
+        CheckQueue(queueIndex);
+        if (!config.IsValid())
+        {
+            throw new ArgumentException("the ring layout is inconsistent: size, alignment or log address", nameof(config));
+        }
+
+        var payload = new VhostUserVringAddress
+        {
+            Index = (uint)queueIndex,
+            Flags = (VhostUserVringAddressFlags)(uint)config.Flags,
+            DescriptorTableAddress = config.DescriptorTableAddress,
+            UsedRingAddress = config.UsedRingAddress,
+            AvailableRingAddress = config.AvailableRingAddress,
+            LogAddress = config.LogAddress ?? 0,
+        };
+        Send(FrontendRequest.SetVringAddr, VhostUserProtocolFeatures.None, Bytes(in payload), []);
+    }
+
+    /// <inheritdoc/>
+    public void SetVringBase(int queueIndex, uint baseValue)
+    {
+        CheckQueue(queueIndex);
+        SendState(FrontendRequest.SetVringBase, VhostUserProtocolFeatures.None, queueIndex, baseValue);
+    }
+
+    /// <inheritdoc/>
+    public uint GetVringBase(int queueIndex)
+    {
+        CheckQueue(queueIndex);
+        var payload = new VhostUserVringState((uint)queueIndex, 0);
+        using VhostUserMessage reply = Transact(FrontendRequest.GetVringBase, VhostUserProtocolFeatures.None, Bytes(in payload), [], 0, needReply: false);
+        if (reply.Body.Length != 8)
+        {
+            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetVringBase: the reply payload is {reply.Body.Length} bytes, expected 8"));
+        }
+
+        VhostUserVringState state = reply.Read<VhostUserVringState>();
+        if (state.Index != (uint)queueIndex)
+        {
+            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetVringBase: the reply is for ring {state.Index}, not {queueIndex}"));
+        }
+
+        return state.Num;
+    }
+
+    /// <inheritdoc/>
+    public void SetVringKick(int queueIndex, EventFd? fd) => SendVringFile(FrontendRequest.SetVringKick, queueIndex, fd);
+
+    /// <inheritdoc/>
+    public void SetVringCall(int queueIndex, EventFd? fd) => SendVringFile(FrontendRequest.SetVringCall, queueIndex, fd);
+
+    /// <inheritdoc/>
+    public void SetVringErr(int queueIndex, EventFd? fd) => SendVringFile(FrontendRequest.SetVringErr, queueIndex, fd);
+
+    /// <inheritdoc/>
+    public VhostUserProtocolFeatures GetProtocolFeatures()
+    {
+        RequireProtocolFeaturesBit(FrontendRequest.GetProtocolFeatures);
+        var features = (VhostUserProtocolFeatures)GetU64(FrontendRequest.GetProtocolFeatures, VhostUserProtocolFeatures.None);
+        _backendProtocolFeatures = features;
+        return features;
+    }
+
+    /// <inheritdoc/>
+    public void SetProtocolFeatures(VhostUserProtocolFeatures features)
+    {
+        RequireProtocolFeaturesBit(FrontendRequest.SetProtocolFeatures);
+        if (_backendProtocolFeatures is not { } offered)
+        {
+            throw new VhostUserException(VhostUserError.InvalidOperation, "call GetProtocolFeatures before SetProtocolFeatures");
+        }
+
+        if ((features & ~offered) != 0)
+        {
+            throw new ArgumentException($"protocol features 0x{(ulong)(features & ~offered):x} were not offered by the back-end", nameof(features));
+        }
+
+        // REPLY_ACK applies from the next message on: SET_PROTOCOL_FEATURES itself is not acked.
+        SendU64(FrontendRequest.SetProtocolFeatures, VhostUserProtocolFeatures.None, (ulong)features);
+        _ackedProtocolFeatures = features;
+    }
+
+    /// <inheritdoc/>
+    public int GetQueueNum()
+    {
+        ulong count = GetU64(FrontendRequest.GetQueueNum, VhostUserProtocolFeatures.MQ);
+        if (count is 0 or > VhostUserLimits.MaxQueues)
+        {
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"GetQueueNum: the back-end reports {count} queues (1 to {VhostUserLimits.MaxQueues} allowed)");
+        }
+
+        return (int)count;
+    }
+
+    /// <inheritdoc/>
+    public void SetVringEnable(int queueIndex, bool enable)
+    {
+        CheckQueue(queueIndex);
+        if ((_ackedFeatures & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0)
+        {
+            throw new VhostUserException(VhostUserError.InactiveFeature, "SetVringEnable needs VHOST_USER_F_PROTOCOL_FEATURES acked with SetFeatures");
+        }
+
+        SendState(FrontendRequest.SetVringEnable, VhostUserProtocolFeatures.None, queueIndex, enable ? 1u : 0u);
+    }
+
+    /// <inheritdoc/>
+    public void SendRarp(ReadOnlySpan<byte> macAddress)
+    {
+        if (macAddress.Length != 6)
+        {
+            throw new ArgumentException("a MAC address is 6 bytes", nameof(macAddress));
+        }
+
+        Span<byte> payload = stackalloc byte[8];
+        payload.Clear();
+        macAddress.CopyTo(payload);
+        Send(FrontendRequest.SendRarp, VhostUserProtocolFeatures.Rarp, payload, []);
+    }
+
+    /// <inheritdoc/>
+    public void NetSetMtu(uint mtu) => SendU64(FrontendRequest.NetSetMtu, VhostUserProtocolFeatures.NetMtu, mtu);
+
+    /// <inheritdoc/>
+    public void SetBackendRequestFd(IVhostUserFrontendRequestHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        RequireFeature(FrontendRequest.SetBackendReqFd, VhostUserProtocolFeatures.BackendRequest);
+        (SafeFileHandle oursHandle, SafeFileHandle theirs) = UnixSocket.CreatePair();
+        var dispatcher = new VhostUserFrontendRequestDispatcher(new VhostUserConnection(oursHandle), handler, _ackedProtocolFeatures, _ackedFeatures, _logger);
+        try
+        {
+            // Close only our copy of the back-end's end: a shutdown() would cut the channel for the back-end too.
+            using (theirs)
+            {
+                Send(FrontendRequest.SetBackendReqFd, VhostUserProtocolFeatures.BackendRequest, ReadOnlySpan<byte>.Empty, [theirs]);
+            }
+        }
+        catch
+        {
+            dispatcher.Dispose();
+            throw;
+        }
+
+        StopBackendChannel();
+        var thread = new Thread(() => ServeBackendChannel(dispatcher)) { IsBackground = true, Name = "vhost-user backend channel" };
+        _backendChannel = dispatcher;
+        _backendThread = thread;
+        thread.Start();
+    }
+
+    /// <inheritdoc/>
+    public void SendIotlbMessage(in VhostUserIotlbMessage message)
+    {
+        if ((_ackedFeatures & (ulong)VhostUserVirtioFeatures.AccessPlatform) == 0)
+        {
+            throw new VhostUserException(VhostUserError.InactiveFeature, "IotlbMsg needs VIRTIO_F_ACCESS_PLATFORM acked with SetFeatures");
+        }
+
+        if (!message.IsValid())
+        {
+            throw new ArgumentException("invalid IOTLB message: type, permission or range", nameof(message));
+        }
+
+        using VhostUserMessage reply = Transact(FrontendRequest.IotlbMsg, VhostUserProtocolFeatures.None, Bytes(in message), [], 0, needReply: false);
+        CheckZero(FrontendRequest.IotlbMsg, reply);
+    }
+
+    /// <inheritdoc/>
+    public void SetVringEndian(int queueIndex, VhostUserVringEndianness endianness)
+    {
+        CheckQueue(queueIndex);
+        if (!Enum.IsDefined(endianness))
+        {
+            throw new ArgumentOutOfRangeException(nameof(endianness));
+        }
+
+        SendState(FrontendRequest.SetVringEndian, VhostUserProtocolFeatures.CrossEndian, queueIndex, (uint)endianness);
+    }
+
+    /// <inheritdoc/>
+    public byte[] GetConfig(uint offset, uint size, VhostUserConfigFlags flags)
+    {
+        var header = new VhostUserConfigHeader(offset, size, flags);
+        if (!header.IsValid())
+        {
+            throw new ArgumentException($"config offset {offset} size {size} flags {flags} is invalid (1 to {VhostUserLimits.MaxConfigSize} bytes within 0x{VhostUserLimits.MaxConfigSpaceEnd:x})");
+        }
+
+        Span<byte> payload = stackalloc byte[VhostUserLimits.ConfigHeaderSize + VhostUserLimits.MaxConfigSize];
+        payload = payload[..(VhostUserLimits.ConfigHeaderSize + (int)size)];
+        payload.Clear();
+        MemoryMarshal.Write(payload, in header);
+        using VhostUserMessage reply = Transact(FrontendRequest.GetConfig, VhostUserProtocolFeatures.Config, payload, [], 0, needReply: false);
+        ReadOnlySpan<byte> body = reply.Body;
+        if (body.Length == 0)
+        {
+            throw new VhostUserException(1, "GetConfig: the back-end failed it (size-0 reply)");
+        }
+
+        if (body.Length < VhostUserLimits.ConfigHeaderSize)
+        {
+            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetConfig: the reply payload is {body.Length} bytes"));
+        }
+
+        VhostUserConfigHeader got = MemoryMarshal.Read<VhostUserConfigHeader>(body);
+        if (got.Size == 0)
+        {
+            throw new VhostUserException(1, "GetConfig: the back-end failed it (size-0 config)");
+        }
+
+        if (got.Offset != offset || got.Size != size || body.Length != VhostUserLimits.ConfigHeaderSize + size)
+        {
+            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetConfig: the reply is for offset {got.Offset} size {got.Size} ({body.Length} bytes), not offset {offset} size {size}"));
+        }
+
+        return body[VhostUserLimits.ConfigHeaderSize..].ToArray();
+    }
+
+    /// <inheritdoc/>
+    public void SetConfig(uint offset, VhostUserConfigFlags flags, ReadOnlySpan<byte> data)
+    {
+        var header = new VhostUserConfigHeader(offset, (uint)data.Length, flags);
+        if (!header.IsValid())
+        {
+            throw new ArgumentException($"config offset {offset} size {data.Length} flags {flags} is invalid", nameof(data));
+        }
+
+        Span<byte> payload = stackalloc byte[VhostUserLimits.ConfigHeaderSize + VhostUserLimits.MaxConfigSize];
+        payload = payload[..(VhostUserLimits.ConfigHeaderSize + data.Length)];
+        MemoryMarshal.Write(payload, in header);
+        data.CopyTo(payload[VhostUserLimits.ConfigHeaderSize..]);
+        Send(FrontendRequest.SetConfig, VhostUserProtocolFeatures.Config, payload, []);
+    }
+
+    /// <inheritdoc/>
+    public byte[] CreateCryptoSession(ReadOnlySpan<byte> session)
+    {
+        if (session.IsEmpty || session.Length > VhostUserLimits.MaxPayloadSize)
+        {
+            throw new ArgumentException($"a session description is 1 to {VhostUserLimits.MaxPayloadSize} bytes", nameof(session));
+        }
+
+        using VhostUserMessage reply = Transact(FrontendRequest.CreateCryptoSession, VhostUserProtocolFeatures.CryptoSession, session, [], 0, needReply: false);
+        return reply.Body.ToArray();
+    }
+
+    /// <inheritdoc/>
+    public void CloseCryptoSession(ulong sessionId) => SendU64(FrontendRequest.CloseCryptoSession, VhostUserProtocolFeatures.CryptoSession, sessionId);
+
+    /// <inheritdoc/>
+    public SafeFileHandle PostcopyAdvise()
+    {
+        using VhostUserMessage reply = Transact(FrontendRequest.PostcopyAdvise, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, [], 1, needReply: false);
+        if (reply.Body.Length is not (0 or 8) || reply.Fds.Count != 1)
+        {
+            throw Fail(new VhostUserException(VhostUserError.IncorrectFds, $"PostcopyAdvise: the reply has {reply.Body.Length} bytes and {reply.Fds.Count} fds, expected a userfaultfd"));
+        }
+
+        return reply.Fds.Take(0);
+    }
+
+    /// <inheritdoc/>
+    public void PostcopyListen() => Send(FrontendRequest.PostcopyListen, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, []);
+
+    /// <inheritdoc/>
+    public void PostcopyEnd()
+    {
+        using VhostUserMessage reply = Transact(FrontendRequest.PostcopyEnd, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
+        CheckZero(FrontendRequest.PostcopyEnd, reply);
+    }
+
+    /// <inheritdoc/>
+    public SafeFileHandle GetInflightFd(ushort queueCount, ushort queueSize, out VhostUserInflight inflight)
+    {
+        var request = new VhostUserInflight { QueueCount = queueCount, QueueSize = queueSize };
+        if (!request.IsValid())
+        {
+            throw new ArgumentException("the queue count and size must be non-zero (size at most 32768)");
+        }
+
+        using VhostUserMessage reply = Transact(FrontendRequest.GetInflightFd, VhostUserProtocolFeatures.InflightShmFd, Bytes(in request), [], 1, needReply: false);
+        if (reply.Body.Length != 24)
+        {
+            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetInflightFd: the reply payload is {reply.Body.Length} bytes, expected 24"));
+        }
+
+        inflight = reply.Read<VhostUserInflight>();
+        if (inflight.MmapSize == 0 || inflight.MmapSize > VhostUserLimits.MaxInflightMmapSize || inflight.MmapOffset > ulong.MaxValue - inflight.MmapSize)
+        {
+            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetInflightFd: region size 0x{inflight.MmapSize:x} is empty or over the 0x{VhostUserLimits.MaxInflightMmapSize:x} limit"));
+        }
+
+        if (reply.Fds.Count != 1)
+        {
+            throw Fail(new VhostUserException(VhostUserError.IncorrectFds, "GetInflightFd: the reply carries no fd"));
+        }
+
+        return reply.Fds.Take(0);
+    }
+
+    /// <inheritdoc/>
+    public void SetInflightFd(in VhostUserInflight inflight, SafeHandle fd)
+    {
+        ArgumentNullException.ThrowIfNull(fd);
+        if (!inflight.IsValid() || inflight.MmapSize == 0)
+        {
+            throw new ArgumentException("the inflight description needs queues, a queue size and a region size", nameof(inflight));
+        }
+
+        Send(FrontendRequest.SetInflightFd, VhostUserProtocolFeatures.InflightShmFd, Bytes(in inflight), [fd]);
+    }
+
+    /// <inheritdoc/>
+    public void GpuSetSocket(SafeHandle socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        Send(FrontendRequest.GpuSetSocket, VhostUserProtocolFeatures.None, ReadOnlySpan<byte>.Empty, [socket]);
+    }
+
+    /// <inheritdoc/>
+    public void ResetDevice() => Send(FrontendRequest.ResetDevice, VhostUserProtocolFeatures.ResetDevice, ReadOnlySpan<byte>.Empty, []);
+
+    /// <inheritdoc/>
+    public void VringKick(int queueIndex)
+    {
+        CheckQueue(queueIndex);
+        SendState(FrontendRequest.VringKick, VhostUserProtocolFeatures.InbandNotifications, queueIndex, 0);
+    }
+
+    /// <inheritdoc/>
+    public int GetMaxMemorySlots()
+    {
+        ulong slots = GetU64(FrontendRequest.GetMaxMemSlots, VhostUserProtocolFeatures.ConfigureMemorySlots);
+        if (slots == 0)
+        {
+            throw new VhostUserException(VhostUserError.InvalidMessage, "GetMaxMemSlots: the back-end reports 0 slots");
+        }
+
+        int capped = (int)Math.Min(slots, VhostUserLimits.MaxMemorySlots);
+        _maxMemorySlots = capped;
+        return capped;
+    }
+
+    /// <inheritdoc/>
+    public void AddMemoryRegion(in VhostMemoryRegionInfo region)
+    {
+        CheckRegion(region, nameof(region));
+        var payload = new VhostUserSingleMemoryRegion(new VhostUserMemoryRegion(region.GuestPhysicalAddress, region.Size, region.UserAddress, region.MmapOffset));
+        Send(FrontendRequest.AddMemReg, VhostUserProtocolFeatures.ConfigureMemorySlots, Bytes(in payload), [region.Fd]);
+    }
+
+    /// <inheritdoc/>
+    public void RemoveMemoryRegion(in VhostMemoryRegionInfo region)
+    {
+        var payload = new VhostUserSingleMemoryRegion(new VhostUserMemoryRegion(region.GuestPhysicalAddress, region.Size, region.UserAddress, region.MmapOffset));
+        if (!payload.IsValid())
+        {
+            throw new ArgumentException("the region is empty or wraps", nameof(region));
+        }
+
+        Send(FrontendRequest.RemMemReg, VhostUserProtocolFeatures.ConfigureMemorySlots, Bytes(in payload), []);
+    }
+
+    /// <inheritdoc/>
+    public void SetStatus(byte status) => SendU64(FrontendRequest.SetStatus, VhostUserProtocolFeatures.Status, status);
+
+    /// <inheritdoc/>
+    public byte GetStatus()
+    {
+        ulong status = GetU64(FrontendRequest.GetStatus, VhostUserProtocolFeatures.Status);
+        if (status > byte.MaxValue)
+        {
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"GetStatus: status 0x{status:x} does not fit the status byte");
+        }
+
+        return (byte)status;
+    }
+
+    /// <inheritdoc/>
+    public SafeFileHandle GetSharedObject(Guid uuid)
+    {
+        var payload = new VhostUserSharedObject(uuid);
+        if (!payload.IsValid())
+        {
+            throw new ArgumentException("nil or max UUID", nameof(uuid));
+        }
+
+        using VhostUserMessage reply = Transact(FrontendRequest.GetSharedObject, VhostUserProtocolFeatures.SharedObject, Bytes(in payload), [], 1, needReply: false);
+
+        // This library's back-ends answer a u64 (0 = ok); libvhost-user echoes the 16-byte UUID.
+        if (reply.Body.Length == 8)
+        {
+            ulong value = reply.Read<VhostUserU64>().Value;
+            if (value != 0)
+            {
+                throw new VhostUserException(value, $"GetSharedObject: the back-end has no object {uuid}");
+            }
+        }
+        else if (reply.Body.Length != 16)
+        {
+            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetSharedObject: the reply payload is {reply.Body.Length} bytes"));
+        }
+
+        if (reply.Fds.Count != 1)
+        {
+            throw new VhostUserException(1, $"GetSharedObject: the back-end returned no dmabuf for {uuid}");
+        }
+
+        return reply.Fds.Take(0);
+    }
+
+    /// <inheritdoc/>
+    public SafeFileHandle? SetDeviceStateFd(VhostUserTransferDirection direction, VhostUserTransferPhase phase, SafeHandle fd)
+    {
+        ArgumentNullException.ThrowIfNull(fd);
+        var payload = new VhostUserDeviceStateTransfer(direction, phase);
+        if (!payload.IsValid())
+        {
+            throw new ArgumentException("unknown transfer direction or phase");
+        }
+
+        using VhostUserMessage reply = Transact(FrontendRequest.SetDeviceStateFd, VhostUserProtocolFeatures.DeviceState, Bytes(in payload), [fd], 1, needReply: false);
+        ulong value = ReadU64(FrontendRequest.SetDeviceStateFd, reply);
+        if ((value & ~(VhostUserLimits.DeviceStateErrorMask | VhostUserLimits.DeviceStateNoFdFlag)) != 0)
+        {
+            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"SetDeviceStateFd: reserved bits in reply 0x{value:x}"));
+        }
+
+        if ((value & VhostUserLimits.DeviceStateErrorMask) != 0)
+        {
+            throw new VhostUserException(value, $"SetDeviceStateFd: the back-end failed it (0x{value:x})");
+        }
+
+        bool noFd = (value & VhostUserLimits.DeviceStateNoFdFlag) != 0;
+        if (noFd != (reply.Fds.Count == 0))
+        {
+            throw Fail(new VhostUserException(VhostUserError.IncorrectFds, $"SetDeviceStateFd: reply 0x{value:x} with {reply.Fds.Count} fds"));
+        }
+
+        return noFd ? null : reply.Fds.Take(0);
+    }
+
+    /// <inheritdoc/>
+    public void CheckDeviceState()
+    {
+        using VhostUserMessage reply = Transact(FrontendRequest.CheckDeviceState, VhostUserProtocolFeatures.DeviceState, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
+        CheckZero(FrontendRequest.CheckDeviceState, reply);
+    }
+
+    /// <inheritdoc/>
+    public VhostUserShmemConfig GetShmemConfig()
+    {
+        using VhostUserMessage reply = Transact(FrontendRequest.GetShmemConfig, VhostUserProtocolFeatures.Shmem, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
+        if (reply.Body.Length != System.Runtime.CompilerServices.Unsafe.SizeOf<VhostUserShmemConfig>())
+        {
+            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetShmemConfig: the reply payload is {reply.Body.Length} bytes"));
+        }
+
+        VhostUserShmemConfig config = reply.Read<VhostUserShmemConfig>();
+        if (!config.IsValid())
+        {
+            throw new VhostUserException(VhostUserError.InvalidMessage, "GetShmemConfig: the region count does not match the sizes");
+        }
+
+        return config;
+    }
+
+    /// <summary>Stops the back-end channel thread and closes the connection. Idempotent.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        StopBackendChannel();
+        _connection.Dispose();
+    }
+
+    private static ReadOnlySpan<byte> Bytes<T>(in T value)
+        where T : unmanaged
+        => MemoryMarshal.AsBytes(new ReadOnlySpan<T>(in value));
+
+    private static void CheckQueue(int queueIndex, int max = VhostUserLimits.MaxQueues - 1)
+    {
+        if (queueIndex < 0 || queueIndex > max)
+        {
+            throw new ArgumentOutOfRangeException(nameof(queueIndex), queueIndex, $"a queue index is 0 to {max}");
+        }
+    }
+
+    private static void CheckRegion(in VhostMemoryRegionInfo region, string parameter)
+    {
+        if (region.Fd is null || region.Fd.IsInvalid || region.Fd.IsClosed)
+        {
+            throw new ArgumentException("every region needs an open fd", parameter);
+        }
+
+        if (!new VhostUserMemoryRegion(region.GuestPhysicalAddress, region.Size, region.UserAddress, region.MmapOffset).IsValid())
+        {
+            throw new ArgumentException($"region at 0x{region.GuestPhysicalAddress:x} is empty or wraps", parameter);
+        }
+    }
+
+    private void ServeBackendChannel(VhostUserFrontendRequestDispatcher dispatcher)
+    {
+        try
+        {
+            dispatcher.Run();
+        }
+        catch (VhostUserException e)
+        {
+            LogBackendChannelEnded(_logger, e.Message);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private void StopBackendChannel()
+    {
+        VhostUserFrontendRequestDispatcher? channel = _backendChannel;
+        Thread? thread = _backendThread;
+        _backendChannel = null;
+        _backendThread = null;
+        if (channel is null)
+        {
+            return;
+        }
+
+        channel.Connection.Shutdown();
+        thread?.Join();
+        channel.Dispose();
+    }
+
+    private void RequireProtocolFeaturesBit(FrontendRequest request)
+    {
+        if (_backendFeatures is not { } features)
+        {
+            throw new VhostUserException(VhostUserError.InvalidOperation, $"call GetFeatures before {request}");
+        }
+
+        if ((features & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0)
+        {
+            throw new VhostUserException(VhostUserError.InactiveFeature, $"{request}: the back-end does not offer VHOST_USER_F_PROTOCOL_FEATURES");
+        }
+    }
+
+    private void RequireFeature(FrontendRequest request, VhostUserProtocolFeatures needed)
+    {
+        if ((_ackedProtocolFeatures & needed) != needed)
+        {
+            throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
+        }
+    }
+
+    private VhostUserException Fail(VhostUserException e)
+    {
+        lock (_gate)
+        {
+            _failure ??= e;
+        }
+
+        return e;
+    }
+
+    private void SendVringFile(FrontendRequest request, int queueIndex, EventFd? fd)
+    {
+        CheckQueue(queueIndex, VhostUserLimits.MaxVringFileIndex);
+        ulong word = (ulong)(uint)queueIndex | (fd is null ? VhostUserLimits.VringNoFdFlag : 0);
+        var payload = new VhostUserU64(word);
+        Send(request, VhostUserProtocolFeatures.None, Bytes(in payload), fd is null ? [] : [fd]);
+    }
+
+    private void SendState(FrontendRequest request, VhostUserProtocolFeatures needed, int queueIndex, uint num)
+    {
+        var payload = new VhostUserVringState((uint)queueIndex, num);
+        Send(request, needed, Bytes(in payload), []);
+    }
+
+    private void SendU64(FrontendRequest request, VhostUserProtocolFeatures needed, ulong value)
+    {
+        var payload = new VhostUserU64(value);
+        Send(request, needed, Bytes(in payload), []);
+    }
+
+    private ulong GetU64(FrontendRequest request, VhostUserProtocolFeatures needed)
+    {
+        using VhostUserMessage reply = Transact(request, needed, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
+        return ReadU64(request, reply);
+    }
+
+    private ulong ReadU64(FrontendRequest request, VhostUserMessage reply)
+    {
+        try
+        {
+            return VhostUserReplies.ReadU64(reply, request.ToString());
+        }
+        catch (VhostUserException e)
+        {
+            throw Fail(e);
+        }
+    }
+
+    private void CheckZero(FrontendRequest request, VhostUserMessage reply)
+    {
+        ulong value = ReadU64(request, reply);
+        if (value != 0)
+        {
+            throw new VhostUserException(value, $"{request}: the back-end failed it with {value}");
+        }
+    }
+
+    /// <summary>Sends a message without a reply of its own; with REPLY_ACK negotiated, asks for and checks the acknowledgement.</summary>
+    private void Send(FrontendRequest request, VhostUserProtocolFeatures needed, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds)
+    {
+        bool ack = (_ackedProtocolFeatures & VhostUserProtocolFeatures.ReplyAck) != 0;
+        using VhostUserMessage? reply = TransactCore(request, needed, payload, fds, 0, ack, expectReply: ack);
+        if (reply is not null)
+        {
+            ulong value = ReadU64(request, reply);
+            if (value != 0)
+            {
+                throw new VhostUserException(value, $"{request}: the back-end failed it (acknowledgement {value})");
+            }
+        }
+    }
+
+    /// <summary>Sends a message that has a reply of its own and returns the checked reply.</summary>
+    private VhostUserMessage Transact(FrontendRequest request, VhostUserProtocolFeatures needed, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds, int maxReplyFds, bool needReply)
+        => TransactCore(request, needed, payload, fds, maxReplyFds, needReply, expectReply: true)!;
+
+    private VhostUserMessage? TransactCore(FrontendRequest request, VhostUserProtocolFeatures needed, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds, int maxReplyFds, bool needReply, bool expectReply)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        RequireFeature(request, needed);
+        lock (_gate)
+        {
+            if (_failure is not null)
+            {
+                throw new VhostUserException(VhostUserError.InvalidOperation, $"the vhost-user connection failed earlier: {_failure.Message}", _failure);
+            }
+
+            try
+            {
+                LogRequest(_logger, request, payload.Length, fds.Length);
+                _connection.Send((uint)request, needReply ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload, fds);
+                return expectReply ? VhostUserReplies.Receive(_connection, (uint)request, request.ToString(), ReplyTimeout, maxReplyFds) : null;
+            }
+            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
+            {
+                _failure ??= e;
+                throw;
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Debug, Message = "vhost-user send {Request} size={Size} fds={FdCount}")]
+    private static partial void LogRequest(ILogger logger, FrontendRequest request, int size, int fdCount);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "vhost-user back-end channel ended: {Reason}")]
+    private static partial void LogBackendChannelEnded(ILogger logger, string reason);
+}

@@ -1,0 +1,219 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+using Vhost.User;
+using Vhost.User.Messages;
+
+namespace Vhost.Tests.User;
+
+/// <summary>One test per kind of malformed input: each gives a specific error and leaks no fd.</summary>
+[Collection("FdCount")]
+public sealed class MalformedInputTests
+{
+    private static byte[] Header(uint request, uint flags, uint size)
+    {
+        var bytes = new byte[12];
+        var h = new VhostUserHeader { Request = request, Flags = (VhostUserHeaderFlags)flags, Size = size };
+        MemoryMarshal.Write(bytes, in h);
+        return bytes;
+    }
+
+    /// <summary>Sends raw input to a dispatcher and returns the error HandleNextRequest raised; the fd count must stay flat.</summary>
+    private static VhostUserException DispatcherRejects(Action<VhostUserConnection> send, VhostUserError expected, Action<VhostUserConnection>? afterwards = null)
+    {
+        int before = TestFds.Count();
+        VhostUserException e;
+        var (raw, b) = VhostUserConnection.CreatePair();
+        using (var handler = new RecordingBackendHandler())
+        using (raw)
+        using (var dispatcher = new VhostUserBackendRequestDispatcher(b, handler))
+        {
+            send(raw);
+            e = Assert.Throws<VhostUserException>(() => dispatcher.HandleNextRequest(2000));
+            afterwards?.Invoke(raw);
+            Assert.Empty(handler.Fds);
+        }
+
+        Assert.Equal(expected, e.Reason);
+        Assert.Equal(before, TestFds.Count());
+        return e;
+    }
+
+    [Fact]
+    public void Unknown_request_code_is_rejected_with_a_failed_ack()
+        => DispatcherRejects(
+            raw => raw.Send(99, VhostUserHeaderFlags.NeedReply, ReadOnlySpan<byte>.Empty),
+            VhostUserError.InvalidMessage,
+            raw =>
+            {
+                using VhostUserMessage reply = raw.Receive(2000);
+                Assert.Equal(99u, reply.Header.Request);
+                Assert.Equal(1UL, reply.Read<VhostUserU64>().Value);
+            });
+
+    [Fact]
+    public void Wrong_version_is_rejected()
+        => DispatcherRejects(raw => raw.SendRaw(Header(1, 2, 0)), VhostUserError.InvalidHeader);
+
+    [Fact]
+    public void Reply_flag_on_a_request_is_rejected()
+        => DispatcherRejects(raw => raw.SendRaw(Header(1, 1 | 4, 0)), VhostUserError.InvalidHeader);
+
+    [Fact]
+    public void Size_over_the_limit_is_rejected()
+    {
+        using SafeFileHandle m = TestFds.MemFd();
+        DispatcherRejects(raw => raw.SendRaw(Header(5, 1, 0x1001), [m]), VhostUserError.OversizedMessage);
+    }
+
+    public static TheoryData<FrontendRequest, int> FixedSizes()
+    {
+        var data = new TheoryData<FrontendRequest, int>();
+        foreach (FrontendRequest r in Enum.GetValues<FrontendRequest>())
+        {
+            int size = r switch
+            {
+                FrontendRequest.GetFeatures or FrontendRequest.SetOwner or FrontendRequest.ResetOwner or FrontendRequest.GetProtocolFeatures
+                    or FrontendRequest.GetQueueNum or FrontendRequest.PostcopyAdvise or FrontendRequest.PostcopyListen or FrontendRequest.PostcopyEnd
+                    or FrontendRequest.ResetDevice or FrontendRequest.GetMaxMemSlots or FrontendRequest.GetStatus or FrontendRequest.CheckDeviceState
+                    or FrontendRequest.GetShmemConfig or FrontendRequest.SetLogFd or FrontendRequest.SetBackendReqFd or FrontendRequest.GpuSetSocket => 0,
+                FrontendRequest.SetLogBase => 16,
+                FrontendRequest.SetVringAddr or FrontendRequest.AddMemReg or FrontendRequest.RemMemReg => 40,
+                FrontendRequest.IotlbMsg => 32,
+                FrontendRequest.GetInflightFd or FrontendRequest.SetInflightFd => 24,
+                FrontendRequest.GetSharedObject => 16,
+                FrontendRequest.SetMemTable or FrontendRequest.GetConfig or FrontendRequest.SetConfig or FrontendRequest.CreateCryptoSession => -1,
+                _ => 8,
+            };
+            if (size >= 0)
+            {
+                data.Add(r, size);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(FixedSizes))]
+    public void Wrong_size_for_a_fixed_payload_is_rejected(FrontendRequest request, int size)
+        => DispatcherRejects(raw => raw.Send((uint)request, VhostUserHeaderFlags.None, new byte[size + 4]), VhostUserError.InvalidMessage);
+
+    [Fact]
+    public void Memory_table_size_mismatch_is_rejected()
+    {
+        using SafeFileHandle m = TestFds.MemFd();
+        var payload = new byte[8 + 32 + 16];
+        MemoryMarshal.Write(payload, new VhostUserMemoryHeader { RegionCount = 1 });
+        MemoryMarshal.Write(payload.AsSpan(8), new VhostUserMemoryRegion(0, 0x1000, 0, 0));
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetMemTable, VhostUserHeaderFlags.None, payload, [m]), VhostUserError.InvalidMessage);
+    }
+
+    [Fact]
+    public void Region_count_over_eight_is_rejected()
+    {
+        var memfds = Enumerable.Range(0, 8).Select(_ => TestFds.MemFd()).ToArray();
+        try
+        {
+            var payload = new byte[8 + (9 * 32)];
+            MemoryMarshal.Write(payload, new VhostUserMemoryHeader { RegionCount = 9 });
+            for (int i = 0; i < 9; i++)
+            {
+                MemoryMarshal.Write(payload.AsSpan(8 + (i * 32)), new VhostUserMemoryRegion((ulong)i << 20, 0x1000, 0, 0));
+            }
+
+            DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetMemTable, VhostUserHeaderFlags.None, payload, memfds), VhostUserError.InvalidMessage);
+        }
+        finally
+        {
+            foreach (var m in memfds)
+            {
+                m.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public void Region_count_not_matching_fds_is_rejected()
+    {
+        using SafeFileHandle m = TestFds.MemFd();
+        var payload = new byte[8 + (2 * 32)];
+        MemoryMarshal.Write(payload, new VhostUserMemoryHeader { RegionCount = 2 });
+        MemoryMarshal.Write(payload.AsSpan(8), new VhostUserMemoryRegion(0, 0x1000, 0, 0));
+        MemoryMarshal.Write(payload.AsSpan(40), new VhostUserMemoryRegion(0x1000, 0x1000, 0, 0));
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetMemTable, VhostUserHeaderFlags.None, payload, [m]), VhostUserError.IncorrectFds);
+    }
+
+    [Fact]
+    public void Missing_fd_where_one_is_required_is_rejected()
+    {
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetVringKick, VhostUserHeaderFlags.None, new VhostUserU64(1)), VhostUserError.IncorrectFds);
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetLogFd, VhostUserHeaderFlags.None, ReadOnlySpan<byte>.Empty), VhostUserError.IncorrectFds);
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.AddMemReg, VhostUserHeaderFlags.None, new VhostUserSingleMemoryRegion(new VhostUserMemoryRegion(0, 0x1000, 0, 0))), VhostUserError.IncorrectFds);
+    }
+
+    [Fact]
+    public void Fds_on_a_message_that_takes_none_are_rejected_and_closed()
+    {
+        using SafeFileHandle m = TestFds.MemFd();
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.GetFeatures, VhostUserHeaderFlags.None, ReadOnlySpan<byte>.Empty, [m]), VhostUserError.IncorrectFds);
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetVringNum, VhostUserHeaderFlags.None, new VhostUserVringState(0, 8), [m]), VhostUserError.IncorrectFds);
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetVringKick, VhostUserHeaderFlags.None, new VhostUserU64(0x100), [m]), VhostUserError.IncorrectFds);
+    }
+
+    [Fact]
+    public void Fds_arriving_with_body_bytes_are_rejected_and_closed()
+    {
+        using SafeFileHandle m = TestFds.MemFd();
+        DispatcherRejects(
+            raw =>
+            {
+                raw.SendRaw(Header((uint)FrontendRequest.SetFeatures, 1, 8));
+                raw.SendRaw(new byte[8], [m]);
+            },
+            VhostUserError.IncorrectFds);
+    }
+
+    [Fact]
+    public void Truncated_message_then_close_is_PartialMessage()
+    {
+        using SafeFileHandle m = TestFds.MemFd();
+        DispatcherRejects(raw => { raw.SendRaw([.. Header((uint)FrontendRequest.SetFeatures, 1, 8), 1, 2], [m]); raw.Dispose(); }, VhostUserError.PartialMessage);
+    }
+
+    [Fact]
+    public void Close_between_messages_is_Disconnected()
+        => DispatcherRejects(raw => raw.Dispose(), VhostUserError.Disconnected);
+
+    [Fact]
+    public void Peer_closing_mid_reply_is_PartialMessage_at_the_frontend()
+    {
+        int before = TestFds.Count();
+        var (a, raw) = VhostUserConnection.CreatePair();
+        using (var fe = new VhostUserFrontend(a))
+        {
+            var peer = Task.Run(() =>
+            {
+                using (raw)
+                {
+                    using VhostUserMessage m = raw.Receive(2000);
+                    raw.SendRaw([.. Header((uint)FrontendRequest.GetFeatures, 1 | 4, 8), 1, 2, 3]);
+                }
+            });
+            var e = Assert.Throws<VhostUserException>(() => fe.GetFeatures());
+            peer.Wait();
+            Assert.Equal(VhostUserError.PartialMessage, e.Reason);
+            Assert.True(e.ShouldReconnect);
+            Assert.Equal(VhostUserError.InvalidOperation, Assert.Throws<VhostUserException>(() => fe.GetFeatures()).Reason);
+        }
+
+        Assert.Equal(before, TestFds.Count());
+    }
+
+    [Fact]
+    public void Bad_values_are_rejected_before_the_handler()
+    {
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetVringNum, VhostUserHeaderFlags.None, new VhostUserVringState(0, 0x8001)), VhostUserError.InvalidMessage);
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetVringAddr, VhostUserHeaderFlags.None, new VhostUserVringAddress { DescriptorTableAddress = 8 }), VhostUserError.InvalidMessage);
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetVringKick, VhostUserHeaderFlags.None, new VhostUserU64(0x200)), VhostUserError.InvalidMessage);
+    }
+}
