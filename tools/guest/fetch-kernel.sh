@@ -8,6 +8,8 @@
 # Env:   VHOST_GUEST_SUITE (default trixie), VHOST_GUEST_FLAVOR (default cloud-amd64).
 # Output (stdout, last lines, one key=value per line): kver=, kernel=, modules=.
 # Idempotent: a second run only prints the cached paths. Safe to run concurrently (flock).
+# Exit status: 0 ok; 69 (EX_UNAVAILABLE) when a tool or the download cannot be had (tests skip);
+# 1 for any other failure (tests fail).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,6 +21,7 @@ KDIR=$CACHE/kernel
 
 log() { echo "fetch-kernel: $*" >&2; }
 die() { echo "fetch-kernel: error: $*" >&2; exit 1; }
+unavailable() { echo "fetch-kernel: unavailable: $*" >&2; exit 69; }
 
 report() {
   local kver; kver=$(cat "$KDIR/KVER")
@@ -35,7 +38,7 @@ flock -w 900 9 || die "timed out waiting for $CACHE/.fetch-kernel.lock"
 if [ -f "$KDIR/KVER" ]; then report; exit 0; fi
 
 for tool in apt-get apt-cache dpkg depmod; do
-  command -v "$tool" >/dev/null || die "'$tool' not found (run tools/install-test-deps.sh)"
+  command -v "$tool" >/dev/null || unavailable "'$tool' not found (run tools/install-test-deps.sh)"
 done
 
 # Mirror URI: the first Debian archive source of this machine (deb822 or one-line format).
@@ -46,7 +49,7 @@ fi
 if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
   uri=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' /etc/apt/sources.list)
 fi
-[ -n "$uri" ] || die "no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list"
+[ -n "$uri" ] || unavailable "no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list"
 
 APT=$CACHE/apt-$SUITE
 mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial" "$APT/debs"
@@ -56,17 +59,17 @@ O=(-o Dir::Etc::SourceList="$APT/sources.list" -o Dir::Etc::SourceParts=/dev/nul
    -o APT::Sandbox::User=root -o Acquire::Retries=3)
 
 log "apt-get update ($SUITE main from $uri, private state in $APT)"
-timeout 600 apt-get "${O[@]}" update -qq >&2 || die "apt-get update of $SUITE failed"
+timeout 600 apt-get "${O[@]}" update -qq >&2 || unavailable "apt-get update of $SUITE failed"
 
 # linux-image-$FLAVOR is a metapackage; its dependency names the versioned image package.
 pkg=$(apt-cache "${O[@]}" depends "linux-image-$FLAVOR" 2>/dev/null |
       awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-[ -n "$pkg" ] || die "cannot resolve linux-image-$FLAVOR in $SUITE"
+[ -n "$pkg" ] || unavailable "cannot resolve linux-image-$FLAVOR in $SUITE"
 
 cd "$APT/debs"
 if ! ls ./"$pkg"_*.deb >/dev/null 2>&1; then
   log "downloading $pkg"
-  timeout 900 apt-get "${O[@]}" download -qq "$pkg" >&2 || die "apt-get download $pkg failed"
+  timeout 900 apt-get "${O[@]}" download -qq "$pkg" >&2 || unavailable "apt-get download $pkg failed"
 fi
 deb=$(ls ./"$pkg"_*.deb | head -1)
 

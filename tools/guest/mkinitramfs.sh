@@ -7,6 +7,8 @@
 # Output (stdout, last lines, key=value): kver=, kernel=, modules=, initrd=.
 # Rebuilds only when an input changed (kernel version, busybox, this script, init, lib.sh,
 # tests/*.sh); otherwise it only prints the paths. Safe to run concurrently (flock).
+# Exit status: 0 ok; 69 (EX_UNAVAILABLE) when a tool or the kernel cannot be had (tests skip);
+# 1 for any other failure (tests fail).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,16 +25,17 @@ MODULES="virtio virtio_pci virtio_blk virtio_net virtio-rng virtiofs fuse qemu_f
 
 log() { echo "mkinitramfs: $*" >&2; }
 die() { echo "mkinitramfs: error: $*" >&2; exit 1; }
+unavailable() { echo "mkinitramfs: unavailable: $*" >&2; exit 69; }
 
-kinfo=$("$HERE/fetch-kernel.sh") || die "fetch-kernel.sh failed"
+kinfo=$("$HERE/fetch-kernel.sh") || exit $?
 kver=$(sed -n 's/^kver=//p' <<<"$kinfo")
 moddir=$(sed -n 's/^modules=//p' <<<"$kinfo")
 [ -n "$kver" ] && [ -f "$moddir/modules.dep" ] || die "no modules.dep for kernel '$kver' in '$moddir'"
 
 BUSYBOX=/bin/busybox
-[ -x "$BUSYBOX" ] || die "$BUSYBOX missing (install busybox-static: tools/install-test-deps.sh)"
-command -v cpio >/dev/null || die "cpio missing (tools/install-test-deps.sh)"
-command -v xz >/dev/null || die "xz missing (tools/install-test-deps.sh)"
+[ -x "$BUSYBOX" ] || unavailable "$BUSYBOX missing (install busybox-static: tools/install-test-deps.sh)"
+command -v cpio >/dev/null || unavailable "cpio missing (tools/install-test-deps.sh)"
+command -v xz >/dev/null || unavailable "xz missing (tools/install-test-deps.sh)"
 
 exec 9>"$CACHE/.mkinitramfs.lock"
 flock -w 900 9 || die "timed out waiting for $CACHE/.mkinitramfs.lock"
