@@ -26,7 +26,8 @@ public sealed class GuestImage
     private static readonly TimeSpan ScriptTimeout = TimeSpan.FromMinutes(15);
     private static readonly Lazy<Task<GuestImage>> Shared = new(LoadAsync, LazyThreadSafetyMode.ExecutionAndPublication);
 
-    private GuestImage(string repositoryRoot, string cacheDirectory, string kernelVersion, string kernelPath, string initrdPath, string qemuPath)
+    /// <summary>Creates an image description from known paths (tests of the argument builder).</summary>
+    internal GuestImage(string repositoryRoot, string cacheDirectory, string kernelVersion, string kernelPath, string initrdPath, string qemuPath)
     {
         RepositoryRoot = repositoryRoot;
         CacheDirectory = cacheDirectory;
@@ -118,6 +119,11 @@ public sealed class GuestImage
         if (Environment.GetEnvironmentVariable("VHOST_GUEST_TESTS") == "0")
         {
             throw new GuestUnavailableException("disabled by VHOST_GUEST_TESTS=0");
+        }
+
+        if (Environment.GetEnvironmentVariable("VHOST_TEST_IN_GUEST") == "1")
+        {
+            throw new GuestUnavailableException("this process already runs inside the test guest (VHOST_TEST_IN_GUEST=1); guests do not nest");
         }
 
         if (!OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.OSArchitecture != System.Runtime.InteropServices.Architecture.X64)
