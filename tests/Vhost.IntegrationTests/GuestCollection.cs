@@ -9,4 +9,10 @@ public sealed class GuestCollection
 {
     /// <summary>The collection's name.</summary>
     public const string Name = "QemuGuest";
+
+    /// <summary>
+    /// xunit's per-test limit for guest tests (ms): a backstop for hangs in test code; the guest
+    /// itself is bounded by <see cref="Vhost.GuestHarness.QemuGuestOptions.Timeout"/>.
+    /// </summary>
+    public const int TestTimeoutMs = 300_000;
 }

@@ -13,7 +13,7 @@ public sealed class GuestSmokeTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    [Fact]
+    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
     public async Task Boot_with_no_devices_reports_a_pass_line()
     {
         var watch = Stopwatch.StartNew();
@@ -28,7 +28,7 @@ public sealed class GuestSmokeTests
         Assert.Contains("kernel=" + (await GuestImage.GetAsync(Ct)).KernelVersion, boot.Detail, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
     public async Task Script_results_and_exit_status_come_back_including_failures()
     {
         var watch = Stopwatch.StartNew();
@@ -65,7 +65,7 @@ public sealed class GuestSmokeTests
         Assert.Equal(["plain output line"], r.OutputLines);
     }
 
-    [Fact]
+    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
     public async Task Hard_timeout_kills_the_guest()
     {
         var watch = Stopwatch.StartNew();
@@ -79,7 +79,7 @@ public sealed class GuestSmokeTests
         Assert.InRange(r.Elapsed, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(10));
     }
 
-    [Fact]
+    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
     public async Task RunInGuest_sees_the_kernel_vhost_devices()
     {
         var watch = Stopwatch.StartNew();
@@ -96,7 +96,7 @@ public sealed class GuestSmokeTests
         Assert.Equal(["vhost", "vhost_net", "vhost_vsock"], r.OutputLines.Where(l => l.StartsWith("vhost", StringComparison.Ordinal)));
     }
 
-    [Fact]
+    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
     public async Task RunInGuest_runs_a_dotnet_program()
     {
         var watch = Stopwatch.StartNew();
