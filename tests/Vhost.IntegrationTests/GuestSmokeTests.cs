@@ -11,13 +11,11 @@ namespace Vhost.IntegrationTests;
 [Collection(GuestCollection.Name)]
 public sealed class GuestSmokeTests
 {
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
     [Fact(Timeout = GuestCollection.TestTimeoutMs)]
     public async Task Boot_with_no_devices_reports_a_pass_line()
     {
         var watch = Stopwatch.StartNew();
-        GuestRunResult r = await QemuGuest.RunAsync(new QemuGuestOptions { Test = "boot", MemoryMiB = 256 }, Ct);
+        GuestRunResult r = await QemuGuest.RunAsync(new QemuGuestOptions { Test = "boot", MemoryMiB = 256 }, TestContext.Current.CancellationToken);
         Report(watch, r);
 
         Assert.True(r.Succeeded, r.Describe());
@@ -25,7 +23,7 @@ public sealed class GuestSmokeTests
         GuestTestResult boot = Assert.Single(r.Results);
         Assert.Equal("boot", boot.Name);
         Assert.Equal(GuestTestStatus.Pass, boot.Status);
-        Assert.Contains("kernel=" + (await GuestImage.GetAsync(Ct)).KernelVersion, boot.Detail, StringComparison.Ordinal);
+        Assert.Contains("kernel=" + (await GuestImage.GetAsync(TestContext.Current.CancellationToken)).KernelVersion, boot.Detail, StringComparison.Ordinal);
     }
 
     [Fact(Timeout = GuestCollection.TestTimeoutMs)]
@@ -47,7 +45,7 @@ public sealed class GuestSmokeTests
                 """,
         };
         options.Environment["ANSWER"] = "it's 42";
-        GuestRunResult r = await QemuGuest.RunAsync(options, Ct);
+        GuestRunResult r = await QemuGuest.RunAsync(options, TestContext.Current.CancellationToken);
         Report(watch, r);
 
         Assert.True(r.Completed, r.Describe());
@@ -70,7 +68,7 @@ public sealed class GuestSmokeTests
     {
         var watch = Stopwatch.StartNew();
         var options = new QemuGuestOptions { MemoryMiB = 256, Script = "sleep 600", Timeout = TimeSpan.FromSeconds(2) };
-        GuestRunResult r = await QemuGuest.RunAsync(options, Ct);
+        GuestRunResult r = await QemuGuest.RunAsync(options, TestContext.Current.CancellationToken);
         Report(watch, r);
 
         Assert.True(r.TimedOut, r.Describe());
@@ -85,11 +83,11 @@ public sealed class GuestSmokeTests
         var watch = Stopwatch.StartNew();
         GuestRunResult r = await QemuGuest.RunInGuestAsync(
             "uname -r; test -c /dev/vhost-net && test -c /dev/vhost-vsock && ls -l /dev/vhost-net /dev/vhost-vsock && grep -E '^(vhost|vhost_net|vhost_vsock) ' /proc/modules | cut -d' ' -f1 | sort",
-            cancellationToken: Ct);
+            cancellationToken: TestContext.Current.CancellationToken);
         Report(watch, r);
 
         Assert.True(r.Succeeded, r.Describe());
-        string kernel = (await GuestImage.GetAsync(Ct)).KernelVersion;
+        string kernel = (await GuestImage.GetAsync(TestContext.Current.CancellationToken)).KernelVersion;
         Assert.Equal(kernel, r.OutputLines[0]);
         Assert.Contains(r.OutputLines, l => l.StartsWith("crw", StringComparison.Ordinal) && l.EndsWith("/dev/vhost-net", StringComparison.Ordinal));
         Assert.Contains(r.OutputLines, l => l.StartsWith("crw", StringComparison.Ordinal) && l.EndsWith("/dev/vhost-vsock", StringComparison.Ordinal));
@@ -102,7 +100,7 @@ public sealed class GuestSmokeTests
         var watch = Stopwatch.StartNew();
         string exe = Path.Combine(AppContext.BaseDirectory, "Vhost.IntegrationTests.dll");
         string command = $"{QuoteForShell(QemuGuest.DotnetHostPath)} {QuoteForShell(exe)} {GuestProbe.Command}";
-        GuestRunResult r = await QemuGuest.RunInGuestAsync(command, cancellationToken: Ct);
+        GuestRunResult r = await QemuGuest.RunInGuestAsync(command, cancellationToken: TestContext.Current.CancellationToken);
         Report(watch, r);
 
         Assert.True(r.Succeeded, r.Describe());

@@ -15,12 +15,10 @@ public sealed class VhostUserPeerTests
 {
     private const string StorageDaemon = "/usr/bin/qemu-storage-daemon";
 
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
     [Fact(Timeout = GuestCollection.TestTimeoutMs)]
     public async Task Guest_writes_and_reads_a_vhost_user_blk_disk_served_by_qemu_storage_daemon()
     {
-        GuestImage image = await GuestImage.GetOrSkipAsync(Ct);
+        GuestImage image = await GuestImage.GetOrSkipAsync(TestContext.Current.CancellationToken);
         Assert.SkipUnless(File.Exists(StorageDaemon), $"{StorageDaemon} not installed (package qemu-system-common)");
 
         DirectoryInfo dir = Directory.CreateTempSubdirectory("vhost-qsd-");
@@ -36,11 +34,11 @@ public sealed class VhostUserPeerTests
             using Process qsd = StartStorageDaemon(disk, socket);
             try
             {
-                for (var w = Stopwatch.StartNew(); !File.Exists(socket); await Task.Delay(20, Ct))
+                for (var w = Stopwatch.StartNew(); !File.Exists(socket); await Task.Delay(20, TestContext.Current.CancellationToken))
                 {
                     if (qsd.HasExited)
                     {
-                        Assert.Fail($"qemu-storage-daemon exited with {qsd.ExitCode}: {await qsd.StandardError.ReadToEndAsync(Ct)}");
+                        Assert.Fail($"qemu-storage-daemon exited with {qsd.ExitCode}: {await qsd.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken)}");
                     }
 
                     Assert.True(w.Elapsed < TimeSpan.FromSeconds(10), "qemu-storage-daemon did not create its socket");
@@ -63,7 +61,7 @@ public sealed class VhostUserPeerTests
                 };
                 options.AddVhostUserDevice("vhost-user-blk-pci", socket, "num-queues=1");
                 var watch = Stopwatch.StartNew();
-                GuestRunResult r = await QemuGuest.RunAsync(options, Ct);
+                GuestRunResult r = await QemuGuest.RunAsync(options, TestContext.Current.CancellationToken);
                 TestContext.Current.TestOutputHelper?.WriteLine($"wall {watch.Elapsed.TotalSeconds:F1} s");
 
                 Assert.True(r.Succeeded, r.Describe());
@@ -75,7 +73,7 @@ public sealed class VhostUserPeerTests
                 byte[] head = new byte[1 << 20];
                 await using (FileStream f = File.OpenRead(disk))
                 {
-                    await f.ReadExactlyAsync(head, Ct);
+                    await f.ReadExactlyAsync(head, TestContext.Current.CancellationToken);
                 }
 
                 Assert.Equal(md5, "md5=" + Convert.ToHexStringLower(MD5.HashData(head)));
@@ -83,7 +81,7 @@ public sealed class VhostUserPeerTests
             finally
             {
                 qsd.Kill(entireProcessTree: true);
-                await qsd.WaitForExitAsync(Ct);
+                await qsd.WaitForExitAsync(TestContext.Current.CancellationToken);
             }
         }
         finally
