@@ -1,0 +1,103 @@
+using Vhost.GuestHarness;
+
+namespace Vhost.IntegrationTests;
+
+/// <summary>The QEMU command line the harness builds (no guest needed).</summary>
+public sealed class QemuGuestOptionsTests
+{
+    private static readonly GuestImage Image = new("/repo", "/cache", "6.12-test", "/cache/vmlinuz", "/cache/initrd.gz", "/usr/bin/qemu-system-x86_64");
+
+    [Fact]
+    public void Defaults_boot_tcg_with_shared_memfd_ram_and_two_serial_ports()
+    {
+        List<string> args = new QemuGuestOptions().BuildArguments(Image, "/w/console.log", "/w/output.log", null, null);
+        Assert.Equal(
+            [
+                "-accel", "tcg", "-nodefaults",
+                "-machine", "q35,memory-backend=vhost-mem",
+                "-object", "memory-backend-memfd,id=vhost-mem,size=512M,share=on",
+                "-m", "512M", "-smp", "1", "-display", "none", "-monitor", "none", "-no-reboot",
+                "-serial", "file:/w/console.log", "-serial", "file:/w/output.log",
+                "-kernel", "/cache/vmlinuz", "-initrd", "/cache/initrd.gz",
+                "-append", "console=ttyS0 panic=-1 quiet vhosttest=boot",
+            ],
+            args);
+    }
+
+    [Fact]
+    public void Script_and_host_root_add_fw_cfg_and_virtiofs()
+    {
+        var o = new QemuGuestOptions { Script = "true", HostRoot = true, MemoryMiB = 1024, Cpus = 2 };
+        o.KernelArguments.Add("loglevel=7");
+        List<string> args = o.BuildArguments(Image, "/w/c.log", "/w/o.log", "/w/script,1.sh", "/w/hostroot.sock");
+        string joined = string.Join(' ', args);
+        Assert.Contains("-fw_cfg name=opt/vhosttest/script,file=/w/script,,1.sh", joined, StringComparison.Ordinal);
+        Assert.Contains("-chardev socket,id=vhost-hostroot,path=/w/hostroot.sock -device vhost-user-fs-pci,chardev=vhost-hostroot,tag=hostroot", joined, StringComparison.Ordinal);
+        Assert.Contains("size=1024M,share=on", joined, StringComparison.Ordinal);
+        Assert.Contains("-smp 2", joined, StringComparison.Ordinal);
+        Assert.Equal("console=ttyS0 panic=-1 quiet vhosttest=script vhostroot=hostroot loglevel=7", args[args.IndexOf("-append") + 1]);
+    }
+
+    [Fact]
+    public void Vhost_user_devices_get_their_own_chardevs()
+    {
+        var o = new QemuGuestOptions();
+        Assert.Equal("vu0", o.AddVhostUserDevice("vhost-user-blk-pci", "/t/blk,a.sock", "num-queues=2"));
+        Assert.Equal("net1", o.AddVhostUserNet("/t/net.sock", "52:54:00:12:34:01", queues: 2, reconnectSeconds: 1));
+        Assert.Equal("vu2", o.AddVhostUserDevice("vhost-user-rng-pci", "/t/rng.sock", reconnectSeconds: 3));
+        Assert.Equal(
+            [
+                "-chardev", "socket,id=vu0,path=/t/blk,,a.sock", "-device", "vhost-user-blk-pci,chardev=vu0,num-queues=2",
+                "-chardev", "socket,id=vu1,path=/t/net.sock,reconnect=1", "-netdev", "vhost-user,id=net1,chardev=vu1,queues=2",
+                "-device", "virtio-net-pci,netdev=net1,mac=52:54:00:12:34:01,vectors=0",
+                "-chardev", "socket,id=vu2,path=/t/rng.sock,reconnect=3", "-device", "vhost-user-rng-pci,chardev=vu2",
+            ],
+            o.ExtraArguments);
+        List<string> args = o.BuildArguments(Image, "/c", "/o", null, null);
+        Assert.Equal(o.ExtraArguments, args.Skip(args.Count - o.ExtraArguments.Count));
+    }
+
+    [Fact]
+    public void Compose_script_sets_directory_and_quoted_environment()
+    {
+        var o = new QemuGuestOptions { Script = "echo $A", WorkingDirectory = "/work/it's here" };
+        o.Environment["A"] = "x'y z";
+        Assert.Equal(
+            "cd '/work/it'\\''s here' || { echo \"cannot cd to /work/it's here\"; exit 97; }\nexport A='x'\\''y z'\necho $A\n",
+            o.ComposeScript());
+        Assert.Null(new QemuGuestOptions().ComposeScript());
+    }
+
+    [Fact]
+    public void Validate_rejects_bad_settings()
+    {
+        Assert.Equal("MemoryMiB", Assert.Throws<ArgumentException>(() => new QemuGuestOptions { MemoryMiB = 32 }.Validate()).ParamName);
+        Assert.Equal("Cpus", Assert.Throws<ArgumentException>(() => new QemuGuestOptions { Cpus = 0 }.Validate()).ParamName);
+        Assert.Equal("Timeout", Assert.Throws<ArgumentException>(() => new QemuGuestOptions { Timeout = TimeSpan.Zero }.Validate()).ParamName);
+        Assert.Equal("Test", Assert.Throws<ArgumentException>(() => new QemuGuestOptions { Test = "../etc/passwd" }.Validate()).ParamName);
+        Assert.Equal("Test", Assert.Throws<ArgumentException>(() => new QemuGuestOptions { Test = string.Empty }.Validate()).ParamName);
+        Assert.Equal("HostRoot", Assert.Throws<ArgumentException>(() => new QemuGuestOptions { HostRoot = true }.Validate()).ParamName);
+
+        var kernelArgs = new QemuGuestOptions();
+        kernelArgs.KernelArguments.Add("two words");
+        Assert.Equal("KernelArguments", Assert.Throws<ArgumentException>(kernelArgs.Validate).ParamName);
+
+        var env = new QemuGuestOptions { Script = "true" };
+        env.Environment["1BAD"] = "x";
+        Assert.Equal("Environment", Assert.Throws<ArgumentException>(env.Validate).ParamName);
+
+        new QemuGuestOptions { Test = "vhost-devices" }.Validate();
+        new QemuGuestOptions { Script = "true", HostRoot = true }.Validate();
+    }
+
+    [Fact]
+    public void Device_helpers_reject_bad_arguments()
+    {
+        var o = new QemuGuestOptions();
+        Assert.Throws<ArgumentException>(() => o.AddVhostUserDevice(" ", "/s"));
+        Assert.Throws<ArgumentException>(() => o.AddVhostUserDevice("vhost-user-blk-pci", string.Empty));
+        Assert.Throws<ArgumentOutOfRangeException>(() => o.AddVhostUserDevice("vhost-user-blk-pci", "/s", reconnectSeconds: -1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => o.AddVhostUserNet("/s", "52:54:00:00:00:01", queues: 0));
+        Assert.Empty(o.ExtraArguments);
+    }
+}
