@@ -278,9 +278,13 @@ public sealed unsafe class SplitQueueDriver
         *(ushort*)(_avail + RingHeader + (2 * slot)) = head;
     }
 
-    /// <summary>Raw release-write of <c>avail.idx</c> (hostile-guest tests).</summary>
+    /// <summary>Raw release-write of <c>avail.idx</c> (hostile-guest tests); the driver's own next index follows it.</summary>
     /// <param name="value">The index.</param>
-    public void SetAvailIndex(ushort value) => Volatile.Write(ref *(ushort*)(_avail + 2), value);
+    public void SetAvailIndex(ushort value)
+    {
+        _availIdx = value;
+        Volatile.Write(ref *(ushort*)(_avail + 2), value);
+    }
 
     private static VirtqDescriptor Descriptor(in VirtqBuffer buffer, bool more, ushort next) => new()
     {
