@@ -25,7 +25,7 @@ public sealed unsafe class PackedQueueDriver
     private int _numFree;
     private ushort _nextAvail;
     private bool _availWrap = true;
-    private ushort _kickOld;
+    private int _addedSinceKick;
     private ushort _lastUsed;
     private bool _usedWrap = true;
 
@@ -131,7 +131,7 @@ public sealed unsafe class PackedQueueDriver
     /// <param name="indirect">Whether it would go through an indirect table.</param>
     /// <returns>True when <see cref="AddBuffers"/> would succeed.</returns>
     public bool CanAdd(int buffers, bool indirect = false)
-        => buffers > 0 && _freeId < Size && (indirect ? _numFree >= 1 && buffers <= _maxIndirect : _numFree >= buffers);
+        => buffers > 0 && buffers <= Size && _freeId < Size && (indirect ? _numFree >= 1 && buffers <= _maxIndirect : _numFree >= buffers);
 
     /// <summary>Writes a chain and makes it available (the head's flags are release-written last).</summary>
     /// <param name="buffers">The buffers, device-readable first.</param>
@@ -196,6 +196,7 @@ public sealed unsafe class PackedQueueDriver
 
         _idCount[id] = slots;
         _numFree -= slots;
+        _addedSinceKick = Math.Min(_addedSinceKick + slots, ushort.MaxValue);
         Volatile.Write(ref *(ushort*)&_ring[headSlot].Flags, (ushort)headFlags);
         return id;
     }
@@ -206,8 +207,8 @@ public sealed unsafe class PackedQueueDriver
     {
         Interlocked.MemoryBarrier();
         PackedEventSuppression e = DeviceEvent;
-        ushort old = _kickOld;
-        _kickOld = _nextAvail;
+        ushort old = (ushort)(_nextAvail - _addedSinceKick);
+        _addedSinceKick = 0;
         return e.Flags switch
         {
             PackedEventFlags.Disable => false,

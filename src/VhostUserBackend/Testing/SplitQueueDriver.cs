@@ -120,7 +120,7 @@ public sealed unsafe class SplitQueueDriver
     /// <param name="indirect">Whether it would go through an indirect table.</param>
     /// <returns>True when <see cref="AddBuffers"/> would succeed.</returns>
     public bool CanAdd(int buffers, bool indirect = false)
-        => buffers > 0 && (indirect ? _numFree >= 1 && buffers <= _maxIndirect : _numFree >= buffers);
+        => buffers > 0 && buffers <= Size && (indirect ? _numFree >= 1 && buffers <= _maxIndirect : _numFree >= buffers);
 
     /// <summary>Writes a chain and its avail ring entry (not yet visible: call <see cref="Publish"/>).</summary>
     /// <param name="buffers">The buffers, device-readable first.</param>

@@ -22,7 +22,7 @@ public sealed unsafe class PackedQueue : Virtqueue
     private bool _availWrap = true;
     private ushort _nextUsed;
     private bool _usedWrap = true;
-    private ushort _signalledUsed;
+    private int _usedSinceSignal;
     private bool _signalledUsedValid;
 
     private PackedDescriptor[] _store = [];
@@ -66,7 +66,7 @@ public sealed unsafe class PackedQueue : Virtqueue
     /// </summary>
     /// <param name="offsetAndWrap">The driver's event <c>off_wrap</c>.</param>
     /// <param name="newIndex">The device's next used slot now.</param>
-    /// <param name="oldIndex">The device's next used slot at the previous decision.</param>
+    /// <param name="oldIndex"><paramref name="newIndex"/> minus the number of slots used since the previous decision, mod 2^16 (so a full lap is not mistaken for no progress).</param>
     /// <param name="usedWrap">The device's used wrap counter now.</param>
     /// <param name="size">The queue size.</param>
     /// <returns>True when the driver asked for a notification in that range (conservatively true after a full lap).</returns>
@@ -201,6 +201,7 @@ public sealed unsafe class PackedQueue : Virtqueue
         }
 
         _nextUsed = (ushort)next;
+        _usedSinceSignal = Math.Min(_usedSinceSignal + count, ushort.MaxValue);
     }
 
     /// <inheritdoc/>
@@ -213,9 +214,9 @@ public sealed unsafe class PackedQueue : Virtqueue
         var suppression = (PackedEventSuppression*)DriverArea;
         var flags = (PackedEventFlags)Volatile.Read(ref *(ushort*)&suppression->Flags);
         ushort offsetAndWrap = Volatile.Read(ref suppression->OffsetAndWrap);
-        ushort old = _signalledUsed;
+        ushort old = (ushort)(_nextUsed - _usedSinceSignal);
         bool valid = _signalledUsedValid;
-        _signalledUsed = _nextUsed;
+        _usedSinceSignal = 0;
         _signalledUsedValid = true;
         return flags switch
         {
@@ -336,7 +337,7 @@ public sealed unsafe class PackedQueue : Virtqueue
         _availWrap = true;
         _nextUsed = 0;
         _usedWrap = true;
-        _signalledUsed = 0;
+        _usedSinceSignal = 0;
         _signalledUsedValid = false;
     }
 

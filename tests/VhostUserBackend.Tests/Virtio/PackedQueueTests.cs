@@ -147,9 +147,11 @@ public sealed class PackedQueueTests
     [Theory]
     [InlineData(0x8000, 1, 0, true, true)]
     [InlineData(0x8001, 1, 0, true, false)]
-    [InlineData(0x8003, 1, 3, false, true)]   // used wrapped from slot 3 (wrap 1) to slot 1 (wrap 0): slot 3 of the old lap was written
-    [InlineData(0x0000, 1, 3, false, true)]   // slot 0 of the new lap was written
-    [InlineData(0x0001, 1, 3, false, false)]  // slot 1 of the new lap is next, not written yet
+    [InlineData(0x8003, 1, 65535, false, true)]   // two slots used, from slot 3 (wrap 1) to slot 1 (wrap 0): slot 3 of the old lap was written
+    [InlineData(0x0000, 1, 65535, false, true)]   // slot 0 of the new lap was written
+    [InlineData(0x0001, 1, 65535, false, false)]  // slot 1 of the new lap is next, not written yet
+    [InlineData(0x8001, 1, 65533, false, true)]   // a full lap (4 slots) from slot 1: slot 1 of the old lap was written
+    [InlineData(0x0001, 1, 65533, false, false)]  // ... but slot 1 of the new lap was not
     public void PackedNeedEvent_HandlesWrap(int offsetAndWrap, int newIndex, int oldIndex, bool usedWrap, bool expected)
         => Assert.Equal(expected, PackedQueue.NeedEvent((ushort)offsetAndWrap, (ushort)newIndex, (ushort)oldIndex, usedWrap, 4));
 
