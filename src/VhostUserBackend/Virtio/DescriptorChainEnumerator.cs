@@ -15,6 +15,8 @@ public unsafe struct DescriptorChainEnumerator
 {
     private const uint MaxIndirectEntries = 65536;
 
+    private readonly Virtqueue _queue;
+    private readonly int _generation;
     private readonly GuestMemory _memory;
     private readonly byte* _ring;
     private readonly uint _queueSize;
@@ -42,6 +44,8 @@ public unsafe struct DescriptorChainEnumerator
         }
 
         this = default;
+        _queue = queue;
+        _generation = queue.Generation;
         _memory = queue.Memory;
         _ring = queue.DescriptorTable;
         _queueSize = queue.Size;
@@ -77,6 +81,13 @@ public unsafe struct DescriptorChainEnumerator
     /// <exception cref="VirtqueueException">The next descriptor is invalid (the reason says how).</exception>
     public bool MoveNext()
     {
+        // The pointers below stay valid only while the queue keeps the memory snapshot it had
+        // when enumeration started (UpdateMemory or Deactivate may release it).
+        if (_queue.Generation != _generation)
+        {
+            Throw(VirtqueueError.StaleChain, "the queue's memory or state changed during enumeration");
+        }
+
         while (_hasNext)
         {
             ulong address;

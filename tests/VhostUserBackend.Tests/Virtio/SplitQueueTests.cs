@@ -208,6 +208,20 @@ public sealed class SplitQueueTests
         Assert.True(rig.TryGetUsed(out _, out _));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void MemoryChangeDuringEnumeration_StopsIt(bool packed)
+    {
+        using QueueRig rig = packed ? QueueRig.CreatePacked() : QueueRig.CreateSplit();
+        rig.Add([new(Data, 1, false), new(Data + 8, 1, false)]);
+        rig.Device.TryPopDescriptorChain(out DescriptorChain chain);
+        DescriptorChainEnumerator e = chain.GetEnumerator();
+        Assert.True(e.MoveNext());
+        rig.Device.Deactivate();
+        Assert.Equal(VirtqueueError.StaleChain, Assert.Throws<VirtqueueException>(() => e.MoveNext()).Reason);
+    }
+
     [Fact]
     public void UpdateMemory_WithoutTheRings_DeactivatesTheQueue()
     {
