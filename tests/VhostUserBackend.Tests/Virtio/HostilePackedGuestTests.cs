@@ -56,6 +56,20 @@ public sealed class HostilePackedGuestTests
     }
 
     [Fact]
+    public void MoreDescriptorsInFlightThanTheQueueSize()
+    {
+        using var rig = QueueRig.CreatePacked(2);
+        rig.Packed!.WriteDescriptor(0, new PackedDescriptor { Address = Data, Length = 1, Id = 0, Flags = Avail });
+        rig.Packed.WriteDescriptor(1, new PackedDescriptor { Address = Data, Length = 1, Id = 1, Flags = Avail });
+        Assert.True(rig.Device.TryPopDescriptorChain(out _));
+        Assert.True(rig.Device.TryPopDescriptorChain(out _));
+
+        // The guest re-offers slot 0 for the next lap although nothing was returned.
+        rig.Packed.WriteDescriptor(0, new PackedDescriptor { Address = Data, Length = 1, Id = 0, Flags = PackedQueueDriver.AvailBits(false) });
+        Assert.Equal(VirtqueueError.TooManyInFlight, Assert.Throws<VirtqueueException>(() => rig.Device.TryPopDescriptorChain(out _)).Reason);
+    }
+
+    [Fact]
     public void ChainLongerThanTheRing()
     {
         using var rig = QueueRig.CreatePacked(Size);
