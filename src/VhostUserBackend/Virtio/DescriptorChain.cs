@@ -1,0 +1,61 @@
+using VhostUserBackend.Memory;
+
+namespace VhostUserBackend.Virtio;
+
+/// <summary>
+/// A descriptor chain taken from a virtqueue by <see cref="Virtqueue.TryPopDescriptorChain"/>.
+/// Enumerate it (<c>foreach (VirtqBuffer b in chain)</c>, no allocation) for its buffers:
+/// device-readable ones first, then device-writable ones; indirect tables are followed.
+/// Return it with <see cref="Virtqueue.AddUsed"/>(<see cref="Head"/>, bytesWritten).
+/// </summary>
+/// <remarks>
+/// Descriptors are validated as they are enumerated: a bad one throws
+/// <see cref="VirtqueueException"/> from <c>MoveNext</c> (the device then usually returns the
+/// chain with length 0). A chain is valid until it is returned, or, for a split ring, until the
+/// queue's memory changes (<see cref="VirtqueueError.StaleChain"/>).
+/// </remarks>
+public readonly struct DescriptorChain
+{
+    private readonly Virtqueue? _queue;
+
+    internal DescriptorChain(Virtqueue queue, ushort head, int first, ushort ringCount, int stamp)
+    {
+        _queue = queue;
+        Head = head;
+        First = first;
+        RingCount = ringCount;
+        Stamp = stamp;
+    }
+
+    /// <summary>The head descriptor index (split ring) or buffer id (packed ring): what <see cref="Virtqueue.AddUsed"/> takes.</summary>
+    public ushort Head { get; }
+
+    /// <summary>The queue the chain came from (null for a default instance).</summary>
+    public Virtqueue? Queue => _queue;
+
+    /// <summary>The guest memory the chain's buffers live in (the queue's current snapshot).</summary>
+    public GuestMemory? Memory => _queue?.Memory;
+
+    /// <summary>Packed ring: the number of ring slots the chain occupies (1 for an indirect chain). 0 for a split ring.</summary>
+    public ushort RingCount { get; }
+
+    /// <summary>Split: head index; packed: first store entry.</summary>
+    internal int First { get; }
+
+    /// <summary>Split: queue generation at pop; packed: the buffer id's serial.</summary>
+    internal int Stamp { get; }
+
+    /// <summary>Starts enumerating the chain's buffers.</summary>
+    /// <returns>A struct enumerator.</returns>
+    /// <exception cref="InvalidOperationException">A default chain, or the queue is not ready.</exception>
+    /// <exception cref="VirtqueueException">The chain is stale (<see cref="VirtqueueError.StaleChain"/>).</exception>
+    public DescriptorChainEnumerator GetEnumerator()
+    {
+        if (_queue is null)
+        {
+            throw new InvalidOperationException("a default DescriptorChain has no buffers");
+        }
+
+        return new DescriptorChainEnumerator(_queue, this);
+    }
+}

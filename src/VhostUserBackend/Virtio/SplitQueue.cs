@@ -1,0 +1,245 @@
+using System.Runtime.CompilerServices;
+
+namespace VhostUserBackend.Virtio;
+
+/// <summary>
+/// The device side of a split virtqueue (virtio 1.x section 2.7): descriptor table, available
+/// ring (driver area) and used ring (device area).
+/// </summary>
+/// <remarks>
+/// Memory ordering: <c>avail.idx</c> is read with <see cref="Volatile.Read(ref readonly ushort)"/>
+/// before the ring entries; <c>used.idx</c> is written with
+/// <see cref="Volatile.Write(ref ushort, ushort)"/> after the used element; a full fence
+/// precedes every read of a notification-suppression field.
+/// </remarks>
+public sealed unsafe class SplitQueue : Virtqueue
+{
+    private const int RingHeader = 4;
+
+    private ushort _nextAvail;
+    private ushort _nextUsed;
+    private ushort _signalledUsed;
+    private bool _signalledUsedValid;
+
+    /// <summary>Creates a split queue accepting sizes up to <paramref name="maxSize"/> (a power of two).</summary>
+    /// <param name="maxSize">The largest size (1..32768, a power of two).</param>
+    public SplitQueue(ushort maxSize = 256)
+        : base(maxSize)
+    {
+        if (!ushort.IsPow2(maxSize))
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxSize), maxSize, "the maximum split queue size must be a power of two");
+        }
+    }
+
+    /// <summary>The index (free-running, mod 2^16) of the next available ring entry the device will read.</summary>
+    public ushort NextAvail
+    {
+        get => _nextAvail;
+        set
+        {
+            ThrowIfReady();
+            _nextAvail = value;
+        }
+    }
+
+    /// <summary>The index (free-running, mod 2^16) of the next used ring entry the device will write.</summary>
+    public ushort NextUsed
+    {
+        get => _nextUsed;
+        set
+        {
+            ThrowIfReady();
+            _nextUsed = value;
+            _signalledUsedValid = false;
+        }
+    }
+
+    /// <summary>The driver's current <c>avail.idx</c> (acquire read).</summary>
+    public ushort AvailIndex
+    {
+        get
+        {
+            ThrowIfNotReady();
+
+            // SAFETY: DriverArea covers the whole available ring (checked at Bind), and the queue holds its memory snapshot.
+            return Volatile.Read(ref *(ushort*)(DriverArea + 2));
+        }
+    }
+
+    /// <summary>The spec's <c>vring_need_event</c>: whether moving an index from <paramref name="oldIndex"/> to <paramref name="newIndex"/> crosses <paramref name="eventIndex"/> (all mod 2^16).</summary>
+    /// <param name="eventIndex">The event index the other side published (used_event or avail_event).</param>
+    /// <param name="newIndex">The index after the update.</param>
+    /// <param name="oldIndex">The index at the previous notification decision.</param>
+    /// <returns>True when a notification is needed.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool NeedEvent(ushort eventIndex, ushort newIndex, ushort oldIndex)
+        => (ushort)(newIndex - eventIndex - 1) < (ushort)(newIndex - oldIndex);
+
+    /// <summary>Bytes of the available ring for <paramref name="size"/> entries (with used_event).</summary>
+    /// <param name="size">Queue size.</param>
+    /// <returns>6 + 2 × size.</returns>
+    public static ulong AvailRingSize(ushort size) => 6 + (2UL * size);
+
+    /// <summary>Bytes of the used ring for <paramref name="size"/> entries (with avail_event).</summary>
+    /// <param name="size">Queue size.</param>
+    /// <returns>6 + 8 × size.</returns>
+    public static ulong UsedRingSize(ushort size) => 6 + (8UL * size);
+
+    /// <inheritdoc/>
+    public override bool TryPopDescriptorChain(out DescriptorChain chain)
+    {
+        ThrowIfNotReady();
+        ushort size = Size;
+
+        // SAFETY: DriverArea covers 6 + 2*size bytes of a live mapping (checked at Bind); the
+        // slot index is masked by size - 1.
+        ushort availIdx = Volatile.Read(ref *(ushort*)(DriverArea + 2));
+        ushort pending = (ushort)(availIdx - _nextAvail);
+        if (pending == 0)
+        {
+            chain = default;
+            return false;
+        }
+
+        if (pending > size)
+        {
+            throw new VirtqueueException(VirtqueueError.AvailIndexOutOfRange, $"avail.idx {availIdx} is {pending} entries past the device's next index {_nextAvail}, more than the queue size {size}");
+        }
+
+        ushort head = *(ushort*)(DriverArea + RingHeader + (2 * (_nextAvail & (size - 1))));
+        _nextAvail++;
+        if (head >= size)
+        {
+            throw new VirtqueueException(VirtqueueError.HeadIndexOutOfRange, $"available ring entry {(ushort)(_nextAvail - 1)} names head descriptor {head}, but the queue has {size}");
+        }
+
+        chain = new DescriptorChain(this, head, head, 0, Generation);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public override void AddUsed(ushort head, uint length)
+    {
+        ThrowIfNotReady();
+        ushort size = Size;
+        if (head >= size)
+        {
+            throw new ArgumentOutOfRangeException(nameof(head), head, $"head must be below the queue size {size}");
+        }
+
+        int slot = _nextUsed & (size - 1);
+
+        // SAFETY: DeviceArea covers 6 + 8*size bytes (checked at Bind); slot < size.
+        var element = (VirtqUsedElement*)(DeviceArea + RingHeader + (VirtqUsedElement.Size * slot));
+        element->Id = head;
+        element->Length = length;
+        _nextUsed++;
+        Volatile.Write(ref *(ushort*)(DeviceArea + 2), _nextUsed);
+        LogWrite(DeviceAreaAddress + RingHeader + (ulong)(VirtqUsedElement.Size * slot), VirtqUsedElement.Size);
+        LogWrite(DeviceAreaAddress + 2, sizeof(ushort));
+    }
+
+    /// <inheritdoc/>
+    public override bool NeedsNotification()
+    {
+        ThrowIfNotReady();
+        Interlocked.MemoryBarrier();
+        if (EventIdx)
+        {
+            // SAFETY: used_event sits right after the available ring, inside DriverArea.
+            ushort usedEvent = Volatile.Read(ref *(ushort*)(DriverArea + RingHeader + (2 * Size)));
+            ushort old = _signalledUsed;
+            bool valid = _signalledUsedValid;
+            _signalledUsed = _nextUsed;
+            _signalledUsedValid = true;
+            return !valid || NeedEvent(usedEvent, _nextUsed, old);
+        }
+
+        // SAFETY: avail.flags is the first field of DriverArea.
+        var flags = (VirtqAvailFlags)Volatile.Read(ref *(ushort*)DriverArea);
+        return (flags & VirtqAvailFlags.NoInterrupt) == 0;
+    }
+
+    /// <inheritdoc/>
+    public override bool EnableNotification()
+    {
+        ThrowIfNotReady();
+        if (EventIdx)
+        {
+            // SAFETY: avail_event sits right after the used ring, inside DeviceArea.
+            Volatile.Write(ref *(ushort*)(DeviceArea + RingHeader + (VirtqUsedElement.Size * Size)), _nextAvail);
+            LogWrite(DeviceAreaAddress + RingHeader + ((ulong)VirtqUsedElement.Size * Size), sizeof(ushort));
+        }
+        else
+        {
+            SetUsedFlags(0);
+        }
+
+        Interlocked.MemoryBarrier();
+
+        // SAFETY: avail.idx inside DriverArea.
+        return Volatile.Read(ref *(ushort*)(DriverArea + 2)) != _nextAvail;
+    }
+
+    /// <inheritdoc/>
+    public override void DisableNotification()
+    {
+        ThrowIfNotReady();
+        if (!EventIdx)
+        {
+            SetUsedFlags(VirtqUsedFlags.NoNotify);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override uint GetVringBase() => _nextAvail;
+
+    /// <summary>Restores the next avail index from SET_VRING_BASE (bits 0-15); the next used index is set to the same value, as the ring was drained when it was saved. Call <see cref="SyncNextUsedFromRing"/> after activation to pick up the guest's used index instead.</summary>
+    /// <param name="value">Next avail index in bits 0-15.</param>
+    public override void SetVringBase(uint value)
+    {
+        ThrowIfReady();
+        _nextAvail = (ushort)value;
+        _nextUsed = (ushort)value;
+        _signalledUsedValid = false;
+    }
+
+    /// <summary>Sets the next used index from <c>used.idx</c> in guest memory (after a reconnect, where the ring may not have been drained).</summary>
+    public void SyncNextUsedFromRing()
+    {
+        ThrowIfNotReady();
+
+        // SAFETY: used.idx inside DeviceArea.
+        _nextUsed = Volatile.Read(ref *(ushort*)(DeviceArea + 2));
+        _signalledUsedValid = false;
+    }
+
+    /// <inheritdoc/>
+    private protected override bool IsValidSize(ushort size) => ushort.IsPow2(size);
+
+    /// <inheritdoc/>
+    private protected override void GetAreaLayout(out ulong driverAreaSize, out ulong driverAreaAlignment, out ulong deviceAreaSize, out ulong deviceAreaAlignment)
+    {
+        driverAreaSize = AvailRingSize(Size);
+        driverAreaAlignment = 2;
+        deviceAreaSize = UsedRingSize(Size);
+        deviceAreaAlignment = 4;
+    }
+
+    /// <inheritdoc/>
+    private protected override void ResetIndices()
+    {
+        _nextAvail = 0;
+        _nextUsed = 0;
+        _signalledUsed = 0;
+        _signalledUsedValid = false;
+    }
+
+    private void SetUsedFlags(VirtqUsedFlags flags)
+    {
+        // SAFETY: used.flags is the first field of DeviceArea.
+        Volatile.Write(ref *(ushort*)DeviceArea, (ushort)flags);
+        LogWrite(DeviceAreaAddress, sizeof(ushort));
+    }
+}

@@ -1,0 +1,68 @@
+namespace VhostUserBackend.Virtio;
+
+/// <summary>Why a virtqueue operation failed (<see cref="VirtqueueException.Reason"/>); most are a guest (driver) error.</summary>
+public enum VirtqueueError
+{
+    /// <summary>The queue size is zero, larger than the maximum, or (split ring) not a power of two.</summary>
+    InvalidQueueSize = 1,
+
+    /// <summary>The queue is not ready (not activated, or reset).</summary>
+    QueueNotReady,
+
+    /// <summary>A ring area (descriptor table, driver or device area) is misaligned, not mapped, or not contiguous.</summary>
+    InvalidRingAddress,
+
+    /// <summary>Split ring: <c>avail.idx</c> moved more than the queue size past the device's next index.</summary>
+    AvailIndexOutOfRange,
+
+    /// <summary>Split ring: an available ring entry names a head descriptor index ≥ the queue size.</summary>
+    HeadIndexOutOfRange,
+
+    /// <summary>A descriptor's <c>next</c> points outside its table.</summary>
+    NextIndexOutOfRange,
+
+    /// <summary>The chain revisits a descriptor: a loop.</summary>
+    DescriptorLoop,
+
+    /// <summary>The chain has more descriptors than the queue size.</summary>
+    ChainTooLong,
+
+    /// <summary>An indirect descriptor although VIRTIO_RING_F_INDIRECT_DESC was not negotiated.</summary>
+    IndirectNotNegotiated,
+
+    /// <summary>An indirect table whose length is zero, not a multiple of 16, or over 2^16 entries.</summary>
+    InvalidIndirectTableLength,
+
+    /// <summary>An indirect descriptor inside an indirect table.</summary>
+    NestedIndirect,
+
+    /// <summary>An indirect descriptor with the WRITE flag.</summary>
+    IndirectWithWriteFlag,
+
+    /// <summary>An indirect descriptor with the NEXT flag.</summary>
+    IndirectWithNextFlag,
+
+    /// <summary>An indirect table that is not mapped in one contiguous region.</summary>
+    IndirectTableNotMapped,
+
+    /// <summary>A buffer whose address plus length wraps past 2^64.</summary>
+    BufferAddressOverflow,
+
+    /// <summary>A buffer not entirely inside guest memory (outside every region, or straddling a region edge into a hole).</summary>
+    BufferNotMapped,
+
+    /// <summary>A device-readable descriptor after a device-writable one.</summary>
+    ReadableAfterWritable,
+
+    /// <summary>Packed ring: a buffer id ≥ the queue size, or one already in flight.</summary>
+    InvalidBufferId,
+
+    /// <summary>Packed ring: a chain continues into a descriptor the driver has not made available.</summary>
+    ChainNotAvailable,
+
+    /// <summary>The chain was popped under a guest memory snapshot that has since been replaced.</summary>
+    StaleChain,
+
+    /// <summary>Packed ring: the driver made more descriptors available than the queue size while earlier ones are still in flight.</summary>
+    TooManyInFlight,
+}

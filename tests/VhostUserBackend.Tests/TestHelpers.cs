@@ -1,0 +1,31 @@
+using System.Globalization;
+using Microsoft.Win32.SafeHandles;
+
+namespace VhostUserBackend.Tests;
+
+internal static class TestHelpers
+{
+    public static int OpenFdCount() => Directory.GetFiles("/proc/self/fd").Length;
+
+    public static SafeFileHandle MemFd(long size) => Fd.CreateMemFd("test", size);
+
+    /// <summary>Whether any mapping in /proc/self/maps intersects [start, start + length).</summary>
+    public static bool IsMapped(nuint start, ulong length)
+    {
+        ulong s = start;
+        ulong e = s + length;
+        foreach (string line in File.ReadLines("/proc/self/maps"))
+        {
+            int dash = line.IndexOf('-', StringComparison.Ordinal);
+            int space = line.IndexOf(' ', StringComparison.Ordinal);
+            ulong ms = ulong.Parse(line.AsSpan(0, dash), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            ulong me = ulong.Parse(line.AsSpan(dash + 1, space - dash - 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            if (ms < e && s < me)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
