@@ -30,71 +30,38 @@ internal static unsafe class Fd
     /// <summary><c>read(2)</c>; returns -1 with <paramref name="errno"/> set on error (EINTR retried).</summary>
     internal static int TryRead(SafeHandle handle, Span<byte> buffer, out Errno errno)
     {
-        bool added = false;
-        try
+        fixed (byte* p = buffer)
         {
-            handle.DangerousAddRef(ref added);
-            int fd = RawOf(handle);
-            fixed (byte* p = buffer)
-            {
-                while (true)
-                {
-                    nint n = Interop.read(fd, p, (nuint)buffer.Length);
-                    if (n >= 0)
-                    {
-                        errno = Errno.None;
-                        return (int)n;
-                    }
-
-                    errno = Interop.LastErrno;
-                    if (errno != Errno.EINTR)
-                    {
-                        return -1;
-                    }
-                }
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            return TransferRetryingInterrupts(&Interop.read, handle, p, buffer.Length, out errno);
         }
     }
 
     /// <summary><c>write(2)</c>; returns -1 with <paramref name="errno"/> set on error (EINTR retried).</summary>
     internal static int TryWrite(SafeHandle handle, ReadOnlySpan<byte> buffer, out Errno errno)
     {
-        bool added = false;
-        try
+        fixed (byte* p = buffer)
         {
-            handle.DangerousAddRef(ref added);
-            int fd = RawOf(handle);
-            fixed (byte* p = buffer)
-            {
-                while (true)
-                {
-                    nint n = Interop.write(fd, p, (nuint)buffer.Length);
-                    if (n >= 0)
-                    {
-                        errno = Errno.None;
-                        return (int)n;
-                    }
-
-                    errno = Interop.LastErrno;
-                    if (errno != Errno.EINTR)
-                    {
-                        return -1;
-                    }
-                }
-            }
+            return TransferRetryingInterrupts(&Interop.write, handle, p, buffer.Length, out errno);
         }
-        finally
+    }
+
+    /// <summary>Runs a read- or write-shaped call on the handle's fd, retrying EINTR, holding a reference on the handle throughout.</summary>
+    private static int TransferRetryingInterrupts(delegate*<int, void*, nuint, nint> call, SafeHandle handle, byte* buffer, int length, out Errno errno)
+    {
+        using var scope = new HandleScope(handle);
+        while (true)
         {
-            if (added)
+            nint n = call(scope.Fd, buffer, (nuint)length);
+            if (n >= 0)
             {
-                handle.DangerousRelease();
+                errno = Errno.None;
+                return (int)n;
+            }
+
+            errno = Interop.LastErrno;
+            if (errno != Errno.EINTR)
+            {
+                return -1;
             }
         }
     }
