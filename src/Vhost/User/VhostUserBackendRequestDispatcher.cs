@@ -44,7 +44,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
         _logger = logger ?? NullLogger.Instance;
     }
 
-    /// <summary>The connection.</summary>
+    /// <summary>The connection. Sending on it directly puts the stream out of step; use it to poll or shut down.</summary>
     public VhostUserConnection Connection => _connection;
 
     /// <summary>The protocol features the front-end acked (SET_PROTOCOL_FEATURES).</summary>
