@@ -152,9 +152,43 @@ public interface IVhostUserBackendRequestHandler
     /// <summary>POSTCOPY_END (PAGEFAULT): postcopy is over.</summary>
     void PostcopyEnd() => throw NotSupported(FrontendRequest.PostcopyEnd);
 
+    /// <summary>
+    /// Postcopy (PAGEFAULT, after POSTCOPY_LISTEN): the address at which this back-end mapped
+    /// <paramref name="region"/>, called by the dispatcher after a successful
+    /// <see cref="SetMemoryTable"/> (once per region, in order) or <see cref="AddMemoryRegion"/>.
+    /// </summary>
+    /// <remarks>
+    /// <para>Return <see langword="true"/> and the mapping's base address (where
+    /// <see cref="VhostUserMemoryRegion.GuestPhysicalAddress"/> is mapped in this process) to have the
+    /// dispatcher answer SET_MEM_TABLE / ADD_MEM_REG with the region list carrying these addresses,
+    /// as the spec asks in postcopy mode; the front-end uses them to translate userfaultfd fault
+    /// addresses. The regions must be mapped but not yet touched, and must not be registered with
+    /// the userfaultfd until <see cref="PostcopyMemoryAcknowledged"/> is called.</para>
+    /// <para>The default returns <see langword="false"/>: no region list is sent (a plain
+    /// acknowledgement when NEED_REPLY is set), which a postcopy front-end such as QEMU does not
+    /// accept. For SET_MEM_TABLE, answer every region or none.</para>
+    /// </remarks>
+    /// <param name="region">The region as the front-end described it.</param>
+    /// <param name="mappingAddress">This process's address of the region's first byte.</param>
+    /// <returns>Whether an address is provided.</returns>
+    bool TryGetPostcopyMappingAddress(in VhostUserMemoryRegion region, out ulong mappingAddress)
+    {
+        mappingAddress = 0;
+        return false;
+    }
+
+    /// <summary>
+    /// Postcopy: the front-end acknowledged the region list sent after SET_MEM_TABLE or
+    /// ADD_MEM_REG (its u64 0 message); only now may the back-end register the new mappings with
+    /// the userfaultfd and let the guest's accesses fault. The default does nothing.
+    /// </summary>
+    void PostcopyMemoryAcknowledged()
+    {
+    }
+
     /// <summary>GET_INFLIGHT_FD (INFLIGHT_SHMFD): allocate the inflight region for <paramref name="request"/>'s queues.</summary>
     /// <param name="request">The queue count and size.</param>
-    /// <param name="reply">The region's size and offset (and the queue count and size).</param>
+    /// <param name="reply">The region's size and offset (and the queue count and size). An <see cref="VhostUserInflight.MmapSize"/> of 0 means "no inflight region": the reply then goes without an fd (a returned fd is closed).</param>
     /// <returns>The fd of the region (the dispatcher sends and closes it).</returns>
     SafeFileHandle GetInflightFd(in VhostUserInflight request, out VhostUserInflight reply) => throw NotSupported(FrontendRequest.GetInflightFd);
 

@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Win32.SafeHandles;
 using Vhost.User.Messages;
 
@@ -16,6 +18,7 @@ public sealed class VhostUserBackendChannel : IDisposable
 {
     private readonly VhostUserConnection _connection;
     private readonly Lock _gate = new();
+    private readonly ILogger _logger;
     private VhostUserException? _failure;
 
     /// <summary>Creates the sender over <paramref name="connection"/>, which it owns from now on.</summary>
@@ -23,11 +26,22 @@ public sealed class VhostUserBackendChannel : IDisposable
     /// <param name="protocolFeatures">The protocol features negotiated on the main connection.</param>
     /// <param name="features">The virtio features acked on the main connection.</param>
     public VhostUserBackendChannel(VhostUserConnection connection, VhostUserProtocolFeatures protocolFeatures, ulong features = 0)
+        : this(connection, protocolFeatures, features, null)
+    {
+    }
+
+    /// <summary>Creates the sender over <paramref name="connection"/>, which it owns from now on, logging to <paramref name="logger"/>.</summary>
+    /// <param name="connection">The back-end channel socket.</param>
+    /// <param name="protocolFeatures">The protocol features negotiated on the main connection.</param>
+    /// <param name="features">The virtio features acked on the main connection.</param>
+    /// <param name="logger">The logger (<see langword="null"/> = none).</param>
+    public VhostUserBackendChannel(VhostUserConnection connection, VhostUserProtocolFeatures protocolFeatures, ulong features, ILogger? logger)
     {
         ArgumentNullException.ThrowIfNull(connection);
         _connection = connection;
         ProtocolFeatures = protocolFeatures;
         Features = features;
+        _logger = logger ?? NullLogger.Instance;
     }
 
     /// <summary>The negotiated protocol features that gate requests.</summary>
@@ -39,7 +53,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     /// <summary>How long to wait for a reply. Default 5 s.</summary>
     public TimeSpan ReplyTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>The channel's connection.</summary>
+    /// <summary>The channel's connection. Sending on it directly while this sender is in use puts the stream out of step.</summary>
     public VhostUserConnection Connection => _connection;
 
     /// <summary>CONFIG_CHANGE_MSG: tell the front-end the config space changed (needs CONFIG).</summary>
@@ -239,6 +253,7 @@ public sealed class VhostUserBackendChannel : IDisposable
             ThrowIfFailed();
             try
             {
+                VhostUserLogging.BackendRequestSent(_logger, request, payload.Length);
                 if (fd is null)
                 {
                     _connection.Send((uint)request, ack ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload);
@@ -257,12 +272,14 @@ public sealed class VhostUserBackendChannel : IDisposable
                 ulong value = VhostUserReplies.ReadU64(reply, request.ToString());
                 if (value != 0)
                 {
+                    VhostUserLogging.FrontendRejected(_logger, request, DescribeFrontendError(value));
                     throw new VhostUserException(value, $"{request}: the front-end failed it with {DescribeFrontendError(value)}");
                 }
             }
             catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
             {
                 _failure = e;
+                VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message);
                 throw;
             }
         }

@@ -27,6 +27,9 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
     private VhostUserProtocolFeatures _ackedProtocolFeatures;
     private ulong _ackedFeatures;
     private bool _lastFailureReported;
+    private bool _postcopyListening;
+    private bool _postcopyAckPending;
+    private bool _replySent;
 
     /// <summary>Creates a dispatcher over <paramref name="connection"/>, which it owns from now on.</summary>
     /// <param name="connection">The connection to a front-end.</param>
@@ -41,7 +44,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
         _logger = logger ?? NullLogger.Instance;
     }
 
-    /// <summary>The connection.</summary>
+    /// <summary>The connection. Sending on it directly puts the stream out of step; use it to poll or shut down.</summary>
     public VhostUserConnection Connection => _connection;
 
     /// <summary>The protocol features the front-end acked (SET_PROTOCOL_FEATURES).</summary>
@@ -49,6 +52,13 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
 
     /// <summary>The virtio features the front-end acked (SET_FEATURES).</summary>
     public ulong AckedFeatures => _ackedFeatures;
+
+    /// <summary>
+    /// Whether POSTCOPY_LISTEN was handled and POSTCOPY_END not yet: SET_MEM_TABLE and ADD_MEM_REG
+    /// are then answered with the back-end's mapping addresses (see
+    /// <see cref="IVhostUserBackendRequestHandler.TryGetPostcopyMappingAddress"/>).
+    /// </summary>
+    public bool IsPostcopyListening => _postcopyListening;
 
     /// <summary>
     /// Serves requests until the front-end disconnects (returns normally) or the token is
@@ -69,12 +79,17 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
             }
             catch (VhostUserException e) when (e.Reason == VhostUserError.Disconnected)
             {
-                LogDisconnected(_logger);
+                VhostUserLogging.FrontendDisconnected(_logger);
                 return;
             }
             catch (VhostUserException e) when (_lastFailureReported)
             {
-                LogReportedFailure(_logger, e.Message);
+                VhostUserLogging.ReportedFailure(_logger, e.Message);
+            }
+            catch (VhostUserException e)
+            {
+                VhostUserLogging.ConnectionFailed(_logger, e.Reason, e.Message);
+                throw;
             }
         }
     }
@@ -91,9 +106,10 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
     public void HandleNextRequest(int timeoutMilliseconds = -1, CancellationToken cancellationToken = default)
     {
         _lastFailureReported = false;
+        _replySent = false;
         using VhostUserMessage message = _connection.Receive(timeoutMilliseconds, cancellationToken);
         VhostUserHeader header = message.Header;
-        LogRequest(_logger, header.Request, header.Size, message.Fds.Count);
+        VhostUserLogging.RequestReceived(_logger, header.Request, header.Size, message.Fds.Count);
         if (header.IsReply)
         {
             throw new VhostUserException(VhostUserError.InvalidHeader, $"request {header.Request} carries the reply flag");
@@ -102,11 +118,18 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
         var request = (FrontendRequest)header.Request;
         if (!Enum.IsDefined(request))
         {
-            ReportFailure(header, hasOwnReply: false);
+            ReportFailure(header, hasOwnReply: false, postcopyMemory: false);
             throw new VhostUserException(VhostUserError.InvalidMessage, $"unknown front-end request code {header.Request}");
         }
 
+        if (_postcopyAckPending && IsPostcopyAcknowledgement(request, message))
+        {
+            HandlePostcopyAcknowledgement(header, message);
+            return;
+        }
+
         bool ownReply = HasOwnReply(request);
+        bool postcopyMemory = _postcopyListening && request is FrontendRequest.SetMemTable or FrontendRequest.AddMemReg;
         try
         {
             ValidateShape(request, message);
@@ -115,7 +138,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
         }
         catch (Exception e) when (e is VhostException or ArgumentException or InvalidOperationException or NotSupportedException)
         {
-            ReportFailure(header, ownReply);
+            ReportFailure(header, ownReply, postcopyMemory);
             if (e is VhostUserException)
             {
                 throw;
@@ -124,7 +147,8 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
             throw new VhostUserException(VhostUserError.RequestHandlerError, $"{request} failed in the handler: {e.Message}", e);
         }
 
-        if (!ownReply && header.NeedsReply)
+        // A postcopy region list is the reply of its own: no extra acknowledgement (spec: REPLY_ACK).
+        if (!ownReply && !_replySent && header.NeedsReply)
         {
             SendU64(request, 0);
         }
@@ -132,6 +156,81 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
 
     /// <summary>Disposes the connection.</summary>
     public void Dispose() => _connection.Dispose();
+
+    /// <summary>
+    /// The front-end's answer to a postcopy region list: QEMU sends the request code it used
+    /// (SET_MEM_TABLE, or ADD_MEM_REG / REM_MEM_REG after a batch of slot changes) with a u64 0.
+    /// No real request of those codes is 8 bytes without fds, so the shape identifies it.
+    /// </summary>
+    private static bool IsPostcopyAcknowledgement(FrontendRequest request, VhostUserMessage message)
+        => request is FrontendRequest.SetMemTable or FrontendRequest.AddMemReg or FrontendRequest.RemMemReg
+           && message.Body.Length == sizeof(ulong) && message.Fds.Count == 0;
+
+    private void HandlePostcopyAcknowledgement(in VhostUserHeader header, VhostUserMessage message)
+    {
+        _postcopyAckPending = false;
+        ulong value = message.Read<VhostUserU64>().Value;
+        if (value != 0)
+        {
+            throw new VhostUserException(value, $"the front-end rejected the postcopy region list (value {value})");
+        }
+
+        VhostUserLogging.PostcopyAcknowledged(_logger);
+        try
+        {
+            _handler.PostcopyMemoryAcknowledged();
+        }
+        catch (Exception e) when (e is VhostException or ArgumentException or InvalidOperationException or NotSupportedException)
+        {
+            ReportFailure(header, hasOwnReply: false, postcopyMemory: false);
+            throw new VhostUserException(VhostUserError.RequestHandlerError, $"PostcopyMemoryAcknowledged failed in the handler: {e.Message}", e);
+        }
+
+        if (header.NeedsReply)
+        {
+            _connection.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(0));
+        }
+    }
+
+    /// <summary>Postcopy: answers SET_MEM_TABLE / ADD_MEM_REG with the regions carrying the handler's mapping addresses.</summary>
+    /// <returns>Whether the region list was sent.</returns>
+    private bool SendPostcopyRegions(FrontendRequest request, ReadOnlySpan<byte> body, int prefix)
+    {
+        if (!_postcopyListening)
+        {
+            return false;
+        }
+
+        Span<byte> reply = stackalloc byte[VhostUserLimits.MemoryHeaderSize + (VhostUserLimits.MaxMemTableRegions * VhostUserLimits.MemoryRegionSize)];
+        reply = reply[..body.Length];
+        body.CopyTo(reply);
+        Span<VhostUserMemoryRegion> regions = MemoryMarshal.Cast<byte, VhostUserMemoryRegion>(reply[prefix..]);
+        int provided = 0;
+        for (int i = 0; i < regions.Length; i++)
+        {
+            if (_handler.TryGetPostcopyMappingAddress(regions[i], out ulong address))
+            {
+                regions[i].UserAddress = address;
+                provided++;
+            }
+        }
+
+        if (provided == 0)
+        {
+            return false;
+        }
+
+        if (provided != regions.Length)
+        {
+            throw new InvalidOperationException($"{request}: the handler gave postcopy mapping addresses for {provided} of {regions.Length} regions");
+        }
+
+        _connection.Send((uint)request, VhostUserHeaderFlags.Reply, reply);
+        _replySent = true;
+        _postcopyAckPending = true;
+        VhostUserLogging.PostcopyRegionsSent(_logger, request, regions.Length);
+        return true;
+    }
 
     private static bool HasOwnReply(FrontendRequest request) => request is FrontendRequest.GetFeatures
         or FrontendRequest.GetProtocolFeatures or FrontendRequest.GetQueueNum or FrontendRequest.GetVringBase
@@ -244,6 +343,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                     ulong features = message.Read<VhostUserU64>().Value;
                     _handler.SetFeatures(features);
                     _ackedFeatures = features;
+                    VhostUserLogging.FeaturesAcked(_logger, features);
                     break;
                 }
 
@@ -261,6 +361,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                 break;
             case FrontendRequest.SetMemTable:
                 HandleSetMemTable(body, fds);
+                SendPostcopyRegions(request, body, VhostUserLimits.MemoryHeaderSize);
                 break;
             case FrontendRequest.SetLogBase:
                 {
@@ -307,6 +408,13 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
             case FrontendRequest.SetVringBase:
                 {
                     VhostUserVringState state = ReadVringState(request, message);
+
+                    // Split rings carry only the 16-bit next available index; packed rings use all 32 bits.
+                    if ((_ackedFeatures & (ulong)VhostUserVirtioFeatures.RingPacked) == 0 && state.Num > ushort.MaxValue)
+                    {
+                        throw Invalid(request, $"base 0x{state.Num:x} does not fit the 16-bit index of a split ring");
+                    }
+
                     _handler.SetVringBase(state.Index, state.Num);
                     break;
                 }
@@ -314,6 +422,11 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
             case FrontendRequest.GetVringBase:
                 {
                     VhostUserVringState state = ReadVringState(request, message);
+                    if (state.Num != 0)
+                    {
+                        throw Invalid(request, $"the reserved num field is {state.Num}, not 0");
+                    }
+
                     uint value = _handler.GetVringBase(state.Index);
                     _connection.Send((uint)request, VhostUserHeaderFlags.Reply, new VhostUserVringState(state.Index, value));
                     break;
@@ -375,7 +488,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                 break;
             case FrontendRequest.SetBackendReqFd:
                 {
-                    var channel = new VhostUserBackendChannel(new VhostUserConnection(fds.Take(0)), _ackedProtocolFeatures, _ackedFeatures);
+                    var channel = new VhostUserBackendChannel(new VhostUserConnection(fds.Take(0)), _ackedProtocolFeatures, _ackedFeatures, _logger);
                     try
                     {
                         _handler.SetBackendRequestFd(channel);
@@ -443,14 +556,19 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
             case FrontendRequest.PostcopyAdvise:
                 {
                     using SafeFileHandle fd = _handler.PostcopyAdvise() ?? throw new InvalidOperationException("PostcopyAdvise returned no fd");
-                    SendU64(request, 0, fd);
+
+                    // The reply is the userfaultfd alone: QEMU rejects a reply with a payload.
+                    _connection.Send((uint)request, VhostUserHeaderFlags.Reply, ReadOnlySpan<byte>.Empty, [fd]);
                     break;
                 }
 
             case FrontendRequest.PostcopyListen:
                 _handler.PostcopyListen();
+                _postcopyListening = true;
                 break;
             case FrontendRequest.PostcopyEnd:
+                _postcopyListening = false;
+                _postcopyAckPending = false;
                 _handler.PostcopyEnd();
                 SendU64(request, 0);
                 break;
@@ -462,8 +580,19 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                         throw Invalid(request, "zero queues or a zero or oversized queue size");
                     }
 
-                    using SafeFileHandle fd = _handler.GetInflightFd(inflight, out VhostUserInflight reply)
-                        ?? throw new InvalidOperationException("GetInflightFd returned no fd");
+                    using SafeFileHandle? fd = _handler.GetInflightFd(inflight, out VhostUserInflight reply);
+                    if (reply.MmapSize == 0)
+                    {
+                        // No inflight region (QEMU carries on without one): no fd goes with it.
+                        _connection.Send((uint)request, VhostUserHeaderFlags.Reply, in reply);
+                        break;
+                    }
+
+                    if (fd is null)
+                    {
+                        throw new InvalidOperationException("GetInflightFd returned a region but no fd");
+                    }
+
                     _connection.Send((uint)request, VhostUserHeaderFlags.Reply, in reply, [fd]);
                     break;
                 }
@@ -487,8 +616,16 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                 _handler.ResetDevice();
                 break;
             case FrontendRequest.VringKick:
-                _handler.VringKick(ReadVringState(request, message).Index);
-                break;
+                {
+                    VhostUserVringState state = ReadVringState(request, message);
+                    if (state.Num != 0)
+                    {
+                        throw Invalid(request, $"the reserved num field is {state.Num}, not 0");
+                    }
+
+                    _handler.VringKick(state.Index);
+                    break;
+                }
             case FrontendRequest.GetMaxMemSlots:
                 SendU64(request, _handler.GetMaxMemorySlots());
                 break;
@@ -504,6 +641,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                     if (request == FrontendRequest.AddMemReg)
                     {
                         _handler.AddMemoryRegion(region.Region, fds);
+                        SendPostcopyRegions(request, body, sizeof(ulong));
                     }
                     else
                     {
@@ -577,9 +715,9 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
             case FrontendRequest.GetShmemConfig:
                 {
                     VhostUserShmemConfig config = _handler.GetShmemConfig();
-                    if (!config.IsValid())
+                    if (!config.IsValid() || !config.HasPageSizedRegions(Environment.SystemPageSize))
                     {
-                        throw new InvalidOperationException("the handler returned a shared memory configuration whose region count does not match its sizes");
+                        throw new InvalidOperationException("the handler returned a shared memory configuration whose region count does not match its sizes, or a size that is not a multiple of the page size");
                     }
 
                     _connection.Send((uint)request, VhostUserHeaderFlags.Reply, in config);
@@ -631,6 +769,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
 
         _handler.SetProtocolFeatures(features);
         _ackedProtocolFeatures = features;
+        VhostUserLogging.ProtocolFeaturesAcked(_logger, features);
     }
 
     private void HandleSetMemTable(ReadOnlySpan<byte> body, ReceivedFds fds)
@@ -695,17 +834,28 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
     }
 
     /// <summary>Tells the front-end a request failed, where the protocol has a way to.</summary>
-    private void ReportFailure(in VhostUserHeader header, bool hasOwnReply)
+    private void ReportFailure(in VhostUserHeader header, bool hasOwnReply, bool postcopyMemory)
     {
         var request = (FrontendRequest)header.Request;
         try
         {
-            if (hasOwnReply)
+            if (postcopyMemory)
+            {
+                // A postcopy front-end waits for the region list whatever NEED_REPLY says; a u64
+                // 1 in its place is a failure it can detect (its size does not match the list).
+                SendU64(request, 1);
+            }
+            else if (hasOwnReply)
             {
                 switch (request)
                 {
-                    case FrontendRequest.GetConfig:
+                    case FrontendRequest.GetConfig or FrontendRequest.PostcopyAdvise:
+                        // GET_CONFIG: a size-0 reply is the spec's error. POSTCOPY_ADVISE: a reply without the userfaultfd.
                         _connection.Send(header.Request, VhostUserHeaderFlags.Reply, ReadOnlySpan<byte>.Empty);
+                        break;
+                    case FrontendRequest.GetInflightFd:
+                        // mmap_size 0 and no fd: QEMU reads it as "no inflight region"; this front-end as a failure.
+                        _connection.Send(header.Request, VhostUserHeaderFlags.Reply, default(VhostUserInflight));
                         break;
                     case FrontendRequest.SetDeviceStateFd:
                         SendU64(request, VhostUserLimits.DeviceStateNoFdFlag | 1);
@@ -730,19 +880,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
         }
         catch (VhostUserException e)
         {
-            LogReplyFailed(_logger, header.Request, e.Message);
+            VhostUserLogging.ReplyFailed(_logger, header.Request, e.Message);
         }
     }
-
-    [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "vhost-user request {Request} size={Size} fds={FdCount}")]
-    private static partial void LogRequest(ILogger logger, uint request, uint size, int fdCount);
-
-    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "vhost-user front-end disconnected")]
-    private static partial void LogDisconnected(ILogger logger);
-
-    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "vhost-user request failed (reported to the front-end): {Reason}")]
-    private static partial void LogReportedFailure(ILogger logger, string reason);
-
-    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "could not report the failure of request {Request}: {Reason}")]
-    private static partial void LogReplyFailed(ILogger logger, uint request, string reason);
 }

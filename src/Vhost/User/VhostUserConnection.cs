@@ -38,7 +38,7 @@ public sealed class VhostUserConnection : IDisposable
         _socket = socket;
     }
 
-    /// <summary>The socket fd (owned by this connection).</summary>
+    /// <summary>The socket fd (owned by this connection): for polling (epoll) or credentials; do not read, write or close it directly.</summary>
     public SafeFileHandle Handle => _socket;
 
     /// <summary>Creates a connected pair over <c>socketpair(AF_UNIX, SOCK_STREAM)</c>.</summary>
@@ -89,7 +89,13 @@ public sealed class VhostUserConnection : IDisposable
         Send(request, flags, bytes, fds);
     }
 
-    /// <summary>Sends raw bytes (fds with the first byte). For tests and tools that need malformed input.</summary>
+    /// <summary>
+    /// Raw, test-oriented API: sends <paramref name="bytes"/> exactly as given, with
+    /// <paramref name="fds"/> attached to the first byte. No header is built or checked, so this can
+    /// produce malformed or partial messages: it exists for conformance tests, hostile-peer test
+    /// harnesses and probing tools. Protocol code uses
+    /// <see cref="Send(uint, VhostUserHeaderFlags, ReadOnlySpan{byte}, ReadOnlySpan{SafeHandle})"/>.
+    /// </summary>
     /// <param name="bytes">The bytes.</param>
     /// <param name="fds">Fds to attach.</param>
     /// <exception cref="VhostUserException">The socket failed.</exception>

@@ -34,6 +34,8 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     private VhostUserFrontendRequestDispatcher? _backendChannel;
     private Thread? _backendThread;
     private int _disposed;
+    private bool _postcopyListening;
+    private VhostUserMemoryRegion[] _postcopyRegions = [];
 
     /// <summary>Creates a front-end over a connected socket, which it owns from now on.</summary>
     /// <param name="connection">The connection to the back-end.</param>
@@ -54,8 +56,45 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     /// <summary>The virtio features acked with <see cref="SetFeatures"/>.</summary>
     public ulong AckedFeatures => _ackedFeatures;
 
-    /// <summary>The connection.</summary>
+    /// <summary>
+    /// The connection. Sending on it directly while this front-end is in use puts the stream out of
+    /// step; use it to poll, shut down or inspect the socket.
+    /// </summary>
     public VhostUserConnection Connection => _connection;
+
+    /// <summary>
+    /// Whether <see cref="PostcopyListen"/> succeeded and <see cref="PostcopyEnd"/> was not called
+    /// since: <see cref="SetMemoryTable"/> and <see cref="AddMemoryRegion"/> then expect the
+    /// back-end's region list with its mapping addresses, and acknowledge it (postcopy rules of the spec).
+    /// </summary>
+    public bool IsPostcopyListening => _postcopyListening;
+
+    /// <summary>
+    /// The memory regions as the back-end reported them in postcopy mode: the same guest addresses,
+    /// sizes and offsets that were sent, with <see cref="VhostUserMemoryRegion.UserAddress"/> being
+    /// the back-end's mapping address (what its userfaultfd reports). SET_MEM_TABLE replaces the
+    /// list, ADD_MEM_REG appends, REM_MEM_REG removes. Empty until a postcopy memory table is sent.
+    /// </summary>
+    public IReadOnlyList<VhostUserMemoryRegion> PostcopyRegions => _postcopyRegions;
+
+    /// <summary>Translates an address in the back-end's postcopy mappings (a userfaultfd fault address) to a guest physical address.</summary>
+    /// <param name="backendAddress">An address in the back-end's address space.</param>
+    /// <param name="guestPhysicalAddress">The guest physical address.</param>
+    /// <returns><see langword="false"/> when no region in <see cref="PostcopyRegions"/> covers the address.</returns>
+    public bool TryTranslatePostcopyAddress(ulong backendAddress, out ulong guestPhysicalAddress)
+    {
+        foreach (VhostUserMemoryRegion region in _postcopyRegions)
+        {
+            if (backendAddress >= region.UserAddress && backendAddress - region.UserAddress < region.MemorySize)
+            {
+                guestPhysicalAddress = region.GuestPhysicalAddress + (backendAddress - region.UserAddress);
+                return true;
+            }
+        }
+
+        guestPhysicalAddress = 0;
+        return false;
+    }
 
     /// <summary>Connects to a back-end's socket, retrying until <paramref name="timeout"/>.</summary>
     /// <param name="path">The socket path.</param>
@@ -64,13 +103,18 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     /// <returns>The front-end.</returns>
     /// <exception cref="VhostUserException"><see cref="VhostUserError.SocketConnect"/> when nobody answered.</exception>
     public static VhostUserFrontend Connect(string path, TimeSpan timeout, ILogger? logger = null)
-        => new(VhostUserConnector.Connect(path, timeout), logger);
+    {
+        var frontend = new VhostUserFrontend(VhostUserConnector.Connect(path, timeout), logger);
+        VhostUserLogging.FrontendConnected(frontend._logger, path);
+        return frontend;
+    }
 
     /// <inheritdoc/>
     public ulong GetFeatures()
     {
         ulong features = GetU64(FrontendRequest.GetFeatures, VhostUserProtocolFeatures.None);
         _backendFeatures = features;
+        VhostUserLogging.BackendFeatures(_logger, features);
         return features;
     }
 
@@ -79,6 +123,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     {
         SendU64(FrontendRequest.SetFeatures, VhostUserProtocolFeatures.None, features);
         _ackedFeatures = features;
+        VhostUserLogging.FrontendFeaturesAcked(_logger, features);
     }
 
     /// <inheritdoc/>
@@ -91,6 +136,9 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     /// <remarks>
     /// At most <see cref="VhostUserLimits.MaxMemTableRegions"/> regions go in SET_MEM_TABLE; with
     /// CONFIGURE_MEM_SLOTS negotiated the rest follow as ADD_MEM_REG, up to GET_MAX_MEM_SLOTS.
+    /// In postcopy mode (<see cref="IsPostcopyListening"/>) each message is answered by the
+    /// back-end's region list (kept in <see cref="PostcopyRegions"/>), which is acknowledged with a
+    /// u64 0 of the same request code.
     /// </remarks>
     public void SetMemoryTable(IReadOnlyList<VhostMemoryRegionInfo> regions)
     {
@@ -135,7 +183,15 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             fds[i] = r.Fd;
         }
 
-        Send(FrontendRequest.SetMemTable, VhostUserProtocolFeatures.None, payload, fds);
+        if (_postcopyListening)
+        {
+            PostcopyMemoryExchange(FrontendRequest.SetMemTable, payload, fds, first);
+        }
+        else
+        {
+            Send(FrontendRequest.SetMemTable, VhostUserProtocolFeatures.None, payload, fds);
+        }
+
         for (int i = first; i < regions.Count; i++)
         {
             AddMemoryRegion(regions[i]);
@@ -158,11 +214,9 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             throw new ArgumentException("the log region is empty or wraps", nameof(region));
         }
 
+        // The spec requires a reply but leaves its payload open: DPDK sends none, libvhost-user a
+        // u64, rust-vmm the 16-byte log description. Like QEMU, only the code and flag are checked.
         using VhostUserMessage reply = Transact(FrontendRequest.SetLogBase, VhostUserProtocolFeatures.LogShmFd, Bytes(in payload), [log.Fd], 0, needReply: false);
-        if (reply.Body.Length is not (8 or 16))
-        {
-            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"SetLogBase: the reply payload is {reply.Body.Length} bytes, expected 8 or 16"));
-        }
     }
 
     /// <inheritdoc/>
@@ -247,6 +301,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         RequireProtocolFeaturesBit(FrontendRequest.GetProtocolFeatures);
         var features = (VhostUserProtocolFeatures)GetU64(FrontendRequest.GetProtocolFeatures, VhostUserProtocolFeatures.None);
         _backendProtocolFeatures = features;
+        VhostUserLogging.BackendProtocolFeatures(_logger, features);
         return features;
     }
 
@@ -267,6 +322,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         // REPLY_ACK applies from the next message on: SET_PROTOCOL_FEATURES itself is not acked.
         SendU64(FrontendRequest.SetProtocolFeatures, VhostUserProtocolFeatures.None, (ulong)features);
         _ackedProtocolFeatures = features;
+        VhostUserLogging.FrontendProtocolFeaturesAcked(_logger, features);
     }
 
     /// <inheritdoc/>
@@ -336,6 +392,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         _backendChannel = dispatcher;
         _backendThread = thread;
         thread.Start();
+        VhostUserLogging.BackendChannelStarted(_logger);
     }
 
     /// <inheritdoc/>
@@ -441,21 +498,34 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     public SafeFileHandle PostcopyAdvise()
     {
         using VhostUserMessage reply = Transact(FrontendRequest.PostcopyAdvise, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, [], 1, needReply: false);
-        if (reply.Body.Length is not (0 or 8) || reply.Fds.Count != 1)
+        if (reply.Body.Length is not (0 or 8))
         {
-            throw Fail(new VhostUserException(VhostUserError.IncorrectFds, $"PostcopyAdvise: the reply has {reply.Body.Length} bytes and {reply.Fds.Count} fds, expected a userfaultfd"));
+            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"PostcopyAdvise: the reply has {reply.Body.Length} bytes, expected none (or a u64)"));
+        }
+
+        ulong value = reply.Body.Length == 8 ? reply.Read<VhostUserU64>().Value : 0;
+        if (reply.Fds.Count != 1 || value != 0)
+        {
+            // The reply came whole: the back-end could not open a userfaultfd.
+            throw new VhostUserException(value == 0 ? 1 : value, $"PostcopyAdvise: the back-end returned no userfaultfd (value {value}, {reply.Fds.Count} fds)");
         }
 
         return reply.Fds.Take(0);
     }
 
     /// <inheritdoc/>
-    public void PostcopyListen() => Send(FrontendRequest.PostcopyListen, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, []);
+    /// <remarks>From now on until <see cref="PostcopyEnd"/>, memory table changes follow the postcopy rules (see <see cref="IsPostcopyListening"/>).</remarks>
+    public void PostcopyListen()
+    {
+        Send(FrontendRequest.PostcopyListen, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, []);
+        _postcopyListening = true;
+    }
 
     /// <inheritdoc/>
     public void PostcopyEnd()
     {
         using VhostUserMessage reply = Transact(FrontendRequest.PostcopyEnd, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
+        _postcopyListening = false;
         CheckZero(FrontendRequest.PostcopyEnd, reply);
     }
 
@@ -475,7 +545,13 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         }
 
         inflight = reply.Read<VhostUserInflight>();
-        if (inflight.MmapSize == 0 || inflight.MmapSize > VhostUserLimits.MaxInflightMmapSize || inflight.MmapOffset > ulong.MaxValue - inflight.MmapSize)
+        if (inflight.MmapSize == 0)
+        {
+            // The spec's way to say "no inflight region" (QEMU then goes on without one); fds with it are closed.
+            throw new VhostUserException(1, "GetInflightFd: the back-end provides no inflight region (mmap size 0)");
+        }
+
+        if (inflight.MmapSize > VhostUserLimits.MaxInflightMmapSize || inflight.MmapOffset > ulong.MaxValue - inflight.MmapSize)
         {
             throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetInflightFd: region size 0x{inflight.MmapSize:x} is empty or over the 0x{VhostUserLimits.MaxInflightMmapSize:x} limit"));
         }
@@ -536,7 +612,15 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     {
         CheckRegion(region, nameof(region));
         var payload = new VhostUserSingleMemoryRegion(new VhostUserMemoryRegion(region.GuestPhysicalAddress, region.Size, region.UserAddress, region.MmapOffset));
-        Send(FrontendRequest.AddMemReg, VhostUserProtocolFeatures.ConfigureMemorySlots, Bytes(in payload), [region.Fd]);
+        if (_postcopyListening)
+        {
+            RequireFeature(FrontendRequest.AddMemReg, VhostUserProtocolFeatures.ConfigureMemorySlots);
+            PostcopyMemoryExchange(FrontendRequest.AddMemReg, Bytes(in payload), [region.Fd], 1);
+        }
+        else
+        {
+            Send(FrontendRequest.AddMemReg, VhostUserProtocolFeatures.ConfigureMemorySlots, Bytes(in payload), [region.Fd]);
+        }
     }
 
     /// <inheritdoc/>
@@ -549,6 +633,8 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         }
 
         Send(FrontendRequest.RemMemReg, VhostUserProtocolFeatures.ConfigureMemorySlots, Bytes(in payload), []);
+        ulong gpa = region.GuestPhysicalAddress, size = region.Size;
+        _postcopyRegions = Array.FindAll(_postcopyRegions, r => r.GuestPhysicalAddress != gpa || r.MemorySize != size);
     }
 
     /// <inheritdoc/>
@@ -652,6 +738,11 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             throw new VhostUserException(VhostUserError.InvalidMessage, "GetShmemConfig: the region count does not match the sizes");
         }
 
+        if (!config.HasPageSizedRegions(Environment.SystemPageSize))
+        {
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"GetShmemConfig: a region size is not a multiple of the {Environment.SystemPageSize}-byte page size");
+        }
+
         return config;
     }
 
@@ -700,7 +791,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         }
         catch (VhostUserException e)
         {
-            LogBackendChannelEnded(_logger, e.Message);
+            VhostUserLogging.BackendChannelEnded(_logger, e.Message);
         }
         catch (ObjectDisposedException)
         {
@@ -811,6 +902,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             ulong value = ReadU64(request, reply);
             if (value != 0)
             {
+                VhostUserLogging.BackendRejected(_logger, request, $"acknowledgement {value}");
                 throw new VhostUserException(value, $"{request}: the back-end failed it (acknowledgement {value})");
             }
         }
@@ -833,21 +925,85 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
 
             try
             {
-                LogRequest(_logger, request, payload.Length, fds.Length);
+                VhostUserLogging.RequestSent(_logger, request, payload.Length, fds.Length);
                 _connection.Send((uint)request, needReply ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload, fds);
                 return expectReply ? VhostUserReplies.Receive(_connection, (uint)request, request.ToString(), ReplyTimeout, maxReplyFds) : null;
             }
             catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
             {
                 _failure ??= e;
+                VhostUserLogging.FrontendFailed(_logger, request, e.Reason, e.Message);
                 throw;
             }
         }
     }
 
-    [LoggerMessage(EventId = 10, Level = LogLevel.Debug, Message = "vhost-user send {Request} size={Size} fds={FdCount}")]
-    private static partial void LogRequest(ILogger logger, FrontendRequest request, int size, int fdCount);
+    /// <summary>
+    /// Postcopy SET_MEM_TABLE / ADD_MEM_REG: send without NEED_REPLY, read the back-end's region
+    /// list (same size and regions, its mapping addresses in the user-address fields), then
+    /// acknowledge it with a u64 0 of the same code, all under one lock.
+    /// </summary>
+    private void PostcopyMemoryExchange(FrontendRequest request, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds, int regionCount)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ReadOnlySpan<VhostUserMemoryRegion> sent = MemoryMarshal.Cast<byte, VhostUserMemoryRegion>(payload[sizeof(ulong)..]);
+        lock (_gate)
+        {
+            if (_failure is not null)
+            {
+                throw new VhostUserException(VhostUserError.InvalidOperation, $"the vhost-user connection failed earlier: {_failure.Message}", _failure);
+            }
 
-    [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "vhost-user back-end channel ended: {Reason}")]
-    private static partial void LogBackendChannelEnded(ILogger logger, string reason);
+            try
+            {
+                VhostUserLogging.RequestSent(_logger, request, payload.Length, fds.Length);
+                _connection.Send((uint)request, VhostUserHeaderFlags.None, payload, fds);
+                using VhostUserMessage reply = VhostUserReplies.Receive(_connection, (uint)request, request.ToString(), ReplyTimeout, 0);
+                ReadOnlySpan<byte> body = reply.Body;
+                if (body.Length == sizeof(ulong))
+                {
+                    // A u64 instead of the list: a failure (non-zero), or a back-end that ignores postcopy.
+                    ulong value = reply.Read<VhostUserU64>().Value;
+                    throw value != 0
+                        ? new VhostUserException(value, $"{request}: the back-end failed it in postcopy mode (value {value})")
+                        : new VhostUserException(VhostUserError.InvalidMessage, $"{request}: the back-end acknowledged instead of returning its postcopy mapping addresses");
+                }
+
+                if (body.Length != payload.Length)
+                {
+                    throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: the postcopy reply is {body.Length} bytes, expected {payload.Length}");
+                }
+
+                if (request == FrontendRequest.SetMemTable && MemoryMarshal.Read<VhostUserMemoryHeader>(body).RegionCount != (uint)regionCount)
+                {
+                    throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: the postcopy reply lists {MemoryMarshal.Read<VhostUserMemoryHeader>(body).RegionCount} regions, {regionCount} were sent");
+                }
+
+                ReadOnlySpan<VhostUserMemoryRegion> got = MemoryMarshal.Cast<byte, VhostUserMemoryRegion>(body[sizeof(ulong)..]);
+                for (int i = 0; i < regionCount; i++)
+                {
+                    if (got[i].GuestPhysicalAddress != sent[i].GuestPhysicalAddress || got[i].MemorySize != sent[i].MemorySize)
+                    {
+                        throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: postcopy reply region {i} is 0x{got[i].GuestPhysicalAddress:x}+0x{got[i].MemorySize:x}, 0x{sent[i].GuestPhysicalAddress:x}+0x{sent[i].MemorySize:x} was sent");
+                    }
+
+                    if (got[i].UserAddress > ulong.MaxValue - got[i].MemorySize + 1)
+                    {
+                        throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: postcopy mapping address 0x{got[i].UserAddress:x} of region {i} wraps");
+                    }
+                }
+
+                VhostUserMemoryRegion[] regions = got[..regionCount].ToArray();
+                _postcopyRegions = request == FrontendRequest.SetMemTable ? regions : [.. _postcopyRegions, .. regions];
+                VhostUserLogging.PostcopyRegionsReceived(_logger, request, regionCount);
+                _connection.Send((uint)request, VhostUserHeaderFlags.None, new VhostUserU64(0));
+            }
+            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
+            {
+                _failure ??= e;
+                VhostUserLogging.FrontendFailed(_logger, request, e.Reason, e.Message);
+                throw;
+            }
+        }
+    }
 }

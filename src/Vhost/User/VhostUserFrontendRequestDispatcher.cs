@@ -63,12 +63,13 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
             }
             catch (VhostUserException e) when (e.Reason == VhostUserError.Disconnected)
             {
+                VhostUserLogging.BackendChannelClosed(_logger);
                 return;
             }
             catch (VhostUserException e) when (e.Reason is VhostUserError.RequestHandlerError or VhostUserError.NotSupported
                 or VhostUserError.InactiveFeature or VhostUserError.InvalidMessage or VhostUserError.IncorrectFds)
             {
-                LogFailure(_logger, e.Message);
+                VhostUserLogging.BackendRequestFailed(_logger, e.Message);
             }
         }
     }
@@ -82,6 +83,7 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
     {
         using VhostUserMessage message = _connection.Receive(timeoutMilliseconds, cancellationToken);
         VhostUserHeader header = message.Header;
+        VhostUserLogging.BackendRequestReceived(_logger, header.Request, header.Size, message.Fds.Count);
         if (header.IsReply)
         {
             throw new VhostUserException(VhostUserError.InvalidHeader, $"back-end request {header.Request} carries the reply flag");
@@ -285,7 +287,4 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
                 return null;
         }
     }
-
-    [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "back-end request failed: {Reason}")]
-    private static partial void LogFailure(ILogger logger, string reason);
 }

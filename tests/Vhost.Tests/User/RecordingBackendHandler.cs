@@ -96,9 +96,33 @@ internal sealed class RecordingBackendHandler : IVhostUserBackendRequestHandler,
     public void PostcopyListen() => Record("PostcopyListen");
     public void PostcopyEnd() => Record("PostcopyEnd");
 
+    /// <summary>Postcopy: the back-end's mapping base for a region (null = not provided).</summary>
+    public Func<VhostUserMemoryRegion, ulong?>? PostcopyBase { get; set; }
+
+    /// <summary>GET_INFLIGHT_FD answers "no region" (mmap size 0, no fd).</summary>
+    public bool NoInflightRegion { get; set; }
+
+    /// <summary>The shared memory configuration GET_SHMEM_CONFIG returns (null = the default one).</summary>
+    public VhostUserShmemConfig? ShmemConfig { get; set; }
+
+    public bool TryGetPostcopyMappingAddress(in VhostUserMemoryRegion region, out ulong mappingAddress)
+    {
+        ulong? b = PostcopyBase?.Invoke(region);
+        mappingAddress = b ?? 0;
+        return b is not null;
+    }
+
+    public void PostcopyMemoryAcknowledged() => Record("PostcopyMemoryAcknowledged");
+
     public SafeFileHandle GetInflightFd(in VhostUserInflight request, out VhostUserInflight reply)
     {
         Record($"GetInflightFd {request.QueueCount} {request.QueueSize}");
+        if (NoInflightRegion)
+        {
+            reply = request with { MmapSize = 0 };
+            return null!;
+        }
+
         reply = request with { MmapSize = (ulong)(request.QueueCount * VhostUserInflightSplitQueue.RegionSize(request.QueueSize)), MmapOffset = 0 };
         return Give();
     }
@@ -126,6 +150,11 @@ internal sealed class RecordingBackendHandler : IVhostUserBackendRequestHandler,
     public VhostUserShmemConfig GetShmemConfig()
     {
         Record("GetShmemConfig");
+        if (ShmemConfig is { } set)
+        {
+            return set;
+        }
+
         var config = new VhostUserShmemConfig { RegionCount = 2 };
         config.MemorySizes[0] = 0x10000;
         config.MemorySizes[7] = 0x200000;

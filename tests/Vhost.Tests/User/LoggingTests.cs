@@ -1,0 +1,119 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vhost.User;
+using Vhost.User.Messages;
+
+namespace Vhost.Tests.User;
+
+/// <summary>The protocol code logs connection, negotiation and error points, and nothing above Debug per data message.</summary>
+[Collection("FdCount")]
+public sealed class LoggingTests
+{
+    [Fact]
+    public void Negotiation_and_a_protocol_error_are_logged_on_both_sides()
+    {
+        var frontendLog = new CapturingLogger(LogLevel.Information);
+        var backendLog = new CapturingLogger(LogLevel.Information);
+        var handler = new RecordingBackendHandler();
+        (VhostUserConnection a, VhostUserConnection b) = VhostUserConnection.CreatePair();
+        using var fe = new VhostUserFrontend(a, frontendLog);
+        using var dispatcher = new VhostUserBackendRequestDispatcher(b, handler, backendLog);
+        Exception? runError = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                dispatcher.Run();
+            }
+            catch (Exception e)
+            {
+                runError = e;
+            }
+        })
+        { IsBackground = true };
+        thread.Start();
+        using (handler)
+        {
+            ulong features = fe.GetFeatures();
+            fe.SetFeatures(features);
+            fe.SetProtocolFeatures(fe.GetProtocolFeatures() & ~VhostUserProtocolFeatures.InbandNotifications);
+            fe.SetOwner();
+
+            // A protocol error: an unknown request code ends the dispatcher's loop, logged as an error.
+            fe.Connection.Send(999, VhostUserHeaderFlags.None, ReadOnlySpan<byte>.Empty);
+            Assert.True(thread.Join(5000));
+        }
+
+        Assert.IsType<VhostUserException>(runError);
+        (LogLevel Level, int EventId, string Message)[] fl = frontendLog.Entries;
+        Assert.Contains(fl, e => e.EventId == 23 && e.Level == LogLevel.Information && e.Message.Contains($"0x{RecordingBackendHandler.OfferedFeatures:x}", StringComparison.Ordinal));
+        Assert.Contains(fl, e => e.EventId == 26 && e.Message.Contains("protocol features acked", StringComparison.Ordinal));
+        (LogLevel Level, int EventId, string Message)[] bl = backendLog.Entries;
+        Assert.Contains(bl, e => e.EventId == 6 && e.Level == LogLevel.Information);
+        Assert.Contains(bl, e => e.EventId == 7 && e.Message.Contains("Mq", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains(bl, e => e.EventId == 5 && e.Level == LogLevel.Error && e.Message.Contains("unknown front-end request code 999", StringComparison.Ordinal));
+        Assert.DoesNotContain(bl, e => e.Level < LogLevel.Information);
+    }
+
+    [Fact]
+    public void Data_messages_log_nothing_above_debug()
+    {
+        var frontendLog = new CapturingLogger(LogLevel.Trace);
+        var backendLog = new CapturingLogger(LogLevel.Trace);
+        var handler = new RecordingBackendHandler();
+        (VhostUserConnection a, VhostUserConnection b) = VhostUserConnection.CreatePair();
+        using var fe = new VhostUserFrontend(a, frontendLog);
+        using var dispatcher = new VhostUserBackendRequestDispatcher(b, handler, backendLog);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                dispatcher.Run();
+            }
+            catch (VhostUserException)
+            {
+            }
+        })
+        { IsBackground = true };
+        thread.Start();
+        using (handler)
+        {
+            fe.SetFeatures(fe.GetFeatures());
+            fe.GetProtocolFeatures();
+            fe.SetProtocolFeatures(VhostUserProtocolFeatures.InbandNotifications | VhostUserProtocolFeatures.ReplyAck | VhostUserProtocolFeatures.BackendRequest);
+            int frontendBefore = frontendLog.Entries.Length, backendBefore = backendLog.Entries.Length;
+            for (int i = 0; i < 50; i++)
+            {
+                fe.VringKick(0);
+            }
+
+            (LogLevel Level, int EventId, string Message)[] fl = frontendLog.Entries[frontendBefore..];
+            (LogLevel Level, int EventId, string Message)[] bl = backendLog.Entries[backendBefore..];
+            Assert.Equal(50, fl.Length);
+            Assert.Equal(50, bl.Length);
+            Assert.All(fl, e => Assert.Equal(LogLevel.Debug, e.Level));
+            Assert.All(bl, e => Assert.Equal(LogLevel.Debug, e.Level));
+            fe.Dispose();
+            Assert.True(thread.Join(5000));
+        }
+    }
+
+    [Fact]
+    public void A_disabled_per_message_log_call_allocates_nothing()
+    {
+        ILogger disabled = new CapturingLogger(LogLevel.Information);
+        VhostUserLogging.RequestSent(disabled, FrontendRequest.VringKick, 8, 0);
+        VhostUserLogging.RequestReceived(disabled, 35, 8, 0);
+        VhostUserLogging.BackendRequestSent(NullLogger.Instance, BackendRequest.VringCall, 8);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++)
+        {
+            VhostUserLogging.RequestSent(disabled, FrontendRequest.VringKick, 8, 0);
+            VhostUserLogging.RequestReceived(disabled, 35, 8, 0);
+            VhostUserLogging.BackendRequestReceived(disabled, 4, 8, 0);
+            VhostUserLogging.BackendRequestSent(NullLogger.Instance, BackendRequest.VringCall, 8);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}
