@@ -81,11 +81,16 @@ public sealed class LoggingTests
             fe.SetFeatures(fe.GetFeatures());
             fe.GetProtocolFeatures();
             fe.SetProtocolFeatures(VhostUserProtocolFeatures.InbandNotifications | VhostUserProtocolFeatures.ReplyAck | VhostUserProtocolFeatures.BackendRequest);
-            int frontendBefore = frontendLog.Entries.Length, backendBefore = backendLog.Entries.Length;
+            // The back-end may still be logging the end of the negotiation on its own thread:
+            // start counting once both logs have been quiet for a moment.
+            int frontendBefore = WaitQuiet(frontendLog), backendBefore = WaitQuiet(backendLog);
             for (int i = 0; i < 50; i++)
             {
                 fe.VringKick(0);
             }
+
+            WaitQuiet(frontendLog);
+            WaitQuiet(backendLog);
 
             (LogLevel Level, int EventId, string Message)[] fl = frontendLog.Entries[frontendBefore..];
             (LogLevel Level, int EventId, string Message)[] bl = backendLog.Entries[backendBefore..];
@@ -115,5 +120,25 @@ public sealed class LoggingTests
         }
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    /// <summary>Waits until <paramref name="log"/> has taken no entry for 100 ms (at most 5 s) and returns its count.</summary>
+    private static int WaitQuiet(CapturingLogger log)
+    {
+        int count = log.Entries.Length;
+        long deadline = Environment.TickCount64 + 5000;
+        while (Environment.TickCount64 < deadline)
+        {
+            Thread.Sleep(100);
+            int now = log.Entries.Length;
+            if (now == count)
+            {
+                break;
+            }
+
+            count = now;
+        }
+
+        return count;
     }
 }
