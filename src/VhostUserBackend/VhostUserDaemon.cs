@@ -125,6 +125,9 @@ public sealed class VhostUserDaemon : IDisposable
     /// <summary>The number of front-end connections accepted so far (the current one included).</summary>
     public long ConnectionCount => Interlocked.Read(ref _connections);
 
+    /// <summary>The instruments (tests listen to this daemon's meter only).</summary>
+    internal VhostUserBackendMetrics Metrics => _metrics;
+
     /// <summary>The listening socket path, when the daemon listens.</summary>
     public string? SocketPath => _listener?.Path;
 
@@ -405,13 +408,13 @@ public sealed class VhostUserDaemon : IDisposable
         }
         finally
         {
+            handler.Dispose();
+            dispatcher.Dispose();
             lock (_lock)
             {
                 _current = null;
             }
 
-            handler.Dispose();
-            dispatcher.Dispose();
             Log.Disconnected(_logger, number);
         }
     }
