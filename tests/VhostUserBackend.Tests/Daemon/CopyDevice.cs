@@ -53,6 +53,8 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public int ResetCount;
 
+    public System.Collections.Concurrent.ConcurrentBag<(int Event, VringEpollEvents Events, int Thread)> ListenerEvents { get; } = [];
+
     public byte[] Config { get; } = Enumerable.Range(0, 16).Select(i => (byte)(0xA0 + i)).ToArray();
 
     public int MemoryUpdates;
@@ -63,6 +65,7 @@ internal sealed class CopyDevice : IVhostUserBackend
     {
         if (deviceEvent >= QueueCount)
         {
+            ListenerEvents.Add((deviceEvent, events, threadIndex));
             return;
         }
 

@@ -135,9 +135,9 @@ internal sealed class DaemonRig : IDisposable
 
     public CopyDevice Device { get; }
 
-    public VhostUserDaemon Daemon { get; private set; }
+    public VhostUserDaemon Daemon { get; set; }
 
-    public string SocketPath { get; }
+    public string SocketPath { get; set; }
 
     public GuestRam Ram { get; }
 
