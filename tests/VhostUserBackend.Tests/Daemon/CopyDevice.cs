@@ -53,6 +53,10 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public int ResetCount;
 
+    public TimeSpan PollingTime { get; set; }
+
+    public TimeSpan GetPollingTime(int threadIndex) => PollingTime;
+
     public System.Collections.Concurrent.ConcurrentBag<(int Event, VringEpollEvents Events, int Thread)> ListenerEvents { get; } = [];
 
     public byte[] Config { get; } = Enumerable.Range(0, 16).Select(i => (byte)(0xA0 + i)).ToArray();
