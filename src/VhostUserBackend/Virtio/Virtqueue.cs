@@ -207,6 +207,25 @@ public abstract unsafe class Virtqueue : IDisposable
     /// <exception cref="InvalidOperationException">The queue is ready.</exception>
     public abstract void SetVringBase(uint value);
 
+    /// <summary>A chain for a head that a previous back-end left inflight (split rings only), to be processed again.</summary>
+    /// <param name="head">The head descriptor index.</param>
+    /// <returns>The chain.</returns>
+    internal DescriptorChain ResubmittedChain(ushort head)
+    {
+        ThrowIfNotReady();
+        if (this is not SplitQueue)
+        {
+            throw new InvalidOperationException("inflight resubmission is implemented for split rings only");
+        }
+
+        if (head >= _size)
+        {
+            throw new VirtqueueException(VirtqueueError.HeadIndexOutOfRange, $"inflight head {head} is outside the queue of {_size}");
+        }
+
+        return new DescriptorChain(this, head, head, 0, Generation);
+    }
+
     /// <summary>Whether a queue size is valid for this layout.</summary>
     private protected abstract bool IsValidSize(ushort size);
 

@@ -1,0 +1,161 @@
+using Microsoft.Win32.SafeHandles;
+using Vhost;
+using Vhost.User;
+using Vhost.User.Messages;
+using VhostUserBackend.Memory;
+
+namespace VhostUserBackend;
+
+/// <summary>
+/// What a vhost-user device implements to be served by <see cref="VhostUserDaemon"/> (the
+/// rust-vmm <c>VhostUserBackend</c> trait). A device must say how many queues it has, how large
+/// they may be, which virtio features it offers, and how it handles an event; everything else
+/// has a default.
+/// </summary>
+/// <remarks>
+/// <para>Threads: <see cref="HandleEvent"/> runs on the worker thread that serves the queue group
+/// (<see cref="QueuesPerThread"/>), one event at a time per worker; different workers call it
+/// concurrently. Every other member is called from the daemon's control thread (the one reading
+/// the vhost-user socket), one call at a time. While the control thread changes a ring or the
+/// memory, the worker serving it is paused between two events, so <see cref="HandleEvent"/> never
+/// sees a ring change under it.</para>
+/// <para>Failures: throw a <see cref="VhostException"/> (or <see cref="ArgumentException"/>) from a
+/// control-plane member; the daemon reports it to the front-end where the protocol can. An
+/// exception from <see cref="HandleEvent"/> is logged and signalled on the ring's error eventfd.</para>
+/// </remarks>
+public interface IVhostUserBackend
+{
+    /// <summary>The number of queues (virtqueues) the device has.</summary>
+    int QueueCount { get; }
+
+    /// <summary>The largest queue size the device accepts (a power of two, at most 32768).</summary>
+    ushort MaxQueueSize { get; }
+
+    /// <summary>
+    /// The virtio feature bits the device offers. The daemon adds
+    /// <see cref="VhostUserVirtioFeatures.ProtocolFeatures"/> and, when <see cref="ProtocolFeatures"/>
+    /// offers <see cref="VhostUserProtocolFeatures.LogShmFd"/>, <see cref="VhostUserVirtioFeatures.LogAll"/>.
+    /// Offer <see cref="VhostUserVirtioFeatures.RingEventIndex"/> and
+    /// <see cref="VhostUserVirtioFeatures.RingPacked"/> here when the device supports them.
+    /// </summary>
+    ulong Features { get; }
+
+    /// <summary>
+    /// The vhost-user protocol features the device offers. The default offers what the daemon
+    /// implements for every device: MQ, LOG_SHMFD, BACKEND_REQ, INFLIGHT_SHMFD, RESET_DEVICE,
+    /// CONFIGURE_MEM_SLOTS and STATUS. Add CONFIG when <see cref="GetConfig"/> is implemented and
+    /// DEVICE_STATE when <see cref="SetDeviceStateFd"/> is. REPLY_ACK is always added.
+    /// </summary>
+    VhostUserProtocolFeatures ProtocolFeatures => DefaultProtocolFeatures;
+
+    /// <summary>
+    /// Which queues each worker thread serves: one bit mask per thread (bit <c>i</c> = queue
+    /// <c>i</c>). Each queue must appear in exactly one mask. The default is one thread serving
+    /// every queue (so at most 64 queues without overriding this).
+    /// </summary>
+    IReadOnlyList<ulong> QueuesPerThread => [QueueCount >= 64 ? ulong.MaxValue : (1UL << QueueCount) - 1];
+
+    /// <summary>
+    /// How long worker <paramref name="threadIndex"/> spins on its rings with notifications
+    /// disabled after an event before going back to epoll (polling mode, trading a core for
+    /// latency). <see cref="TimeSpan.Zero"/> (the default) turns polling off.
+    /// </summary>
+    /// <param name="threadIndex">The worker.</param>
+    /// <returns>The polling window.</returns>
+    TimeSpan GetPollingTime(int threadIndex) => TimeSpan.Zero;
+
+    /// <summary>
+    /// Handles one event on a worker thread: a kick of queue <paramref name="deviceEvent"/>
+    /// (when it is below <see cref="QueueCount"/>), or readiness of an fd the device registered
+    /// with <see cref="VringEpollHandler.RegisterListener"/> (its data value). The daemon has
+    /// already drained the kick eventfd and skips rings that are stopped or disabled.
+    /// </summary>
+    /// <param name="deviceEvent">The queue index, or the data value of a registered listener.</param>
+    /// <param name="events">The epoll events that fired.</param>
+    /// <param name="vrings">The rings this worker serves, in ascending queue order (<see cref="Vring.Index"/> is the queue index).</param>
+    /// <param name="threadIndex">The worker's index.</param>
+    void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex);
+
+    /// <summary>
+    /// Called for each worker when the daemon starts; an eventfd returned here is watched by that
+    /// worker, which stops when it becomes readable (the rust-vmm <c>exit_event</c>). The daemon
+    /// owns and disposes it. Default: none (the daemon stops its workers itself).
+    /// </summary>
+    /// <param name="threadIndex">The worker.</param>
+    /// <returns>The exit eventfd, or <see langword="null"/>.</returns>
+    EventFd? CreateExitEvent(int threadIndex) => null;
+
+    /// <summary>Called once when the daemon's workers exist; the device may register its own fds on them.</summary>
+    /// <param name="handlers">One handler per worker, by thread index.</param>
+    void OnWorkersStarted(IReadOnlyList<VringEpollHandler> handlers)
+    {
+    }
+
+    /// <summary>The front-end acked <paramref name="features"/> (SET_FEATURES).</summary>
+    /// <param name="features">The acked virtio feature bits.</param>
+    void AcknowledgeFeatures(ulong features)
+    {
+    }
+
+    /// <summary>Whether VIRTIO_RING_F_EVENT_IDX is in use (called after SET_FEATURES).</summary>
+    /// <param name="enabled">Whether it was acked.</param>
+    void SetEventIndex(bool enabled)
+    {
+    }
+
+    /// <summary>The guest memory changed (SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG, dirty logging on or off).</summary>
+    /// <param name="memory">The holder of the current snapshot (the same object for the whole connection).</param>
+    void UpdateMemory(GuestMemoryAtomic memory)
+    {
+    }
+
+    /// <summary>A ring was started, stopped, enabled or disabled (read <see cref="Vring.IsStarted"/> and <see cref="Vring.IsEnabled"/>).</summary>
+    /// <param name="vring">The ring.</param>
+    void OnVringStateChanged(Vring vring)
+    {
+    }
+
+    /// <summary>GET_CONFIG: fill <paramref name="data"/> from config space at <paramref name="offset"/>.</summary>
+    /// <param name="offset">The offset in config space.</param>
+    /// <param name="data">The bytes to fill.</param>
+    void GetConfig(uint offset, Span<byte> data) => throw new VhostUserException(VhostUserError.NotSupported, "this device has no config space");
+
+    /// <summary>SET_CONFIG: write config space.</summary>
+    /// <param name="offset">The offset in config space.</param>
+    /// <param name="data">The bytes.</param>
+    void SetConfig(uint offset, ReadOnlySpan<byte> data) => throw new VhostUserException(VhostUserError.NotSupported, "this device's config space is read-only");
+
+    /// <summary>
+    /// The back-end channel (SET_BACKEND_REQ_FD): the device may keep it to send requests to the
+    /// front-end (config change, vring call). The daemon owns and disposes it at disconnect.
+    /// </summary>
+    /// <param name="channel">The channel.</param>
+    void SetBackendChannel(VhostUserBackendChannel channel)
+    {
+    }
+
+    /// <summary>SET_DEVICE_STATE_FD: save (write the state into <paramref name="fd"/>) or load it (read it), for migration. The device owns <paramref name="fd"/>.</summary>
+    /// <param name="direction">Save or load.</param>
+    /// <param name="phase">The migration phase.</param>
+    /// <param name="fd">The front-end's pipe end.</param>
+    /// <returns>An fd the front-end should use instead, or <see langword="null"/>.</returns>
+    SafeFileHandle? SetDeviceStateFd(VhostUserTransferDirection direction, VhostUserTransferPhase phase, SafeFileHandle fd)
+    {
+        fd.Dispose();
+        throw new VhostUserException(VhostUserError.NotSupported, "this device has no migratable state");
+    }
+
+    /// <summary>CHECK_DEVICE_STATE: throw when the last state transfer failed.</summary>
+    void CheckDeviceState() => throw new VhostUserException(VhostUserError.NotSupported, "this device has no migratable state");
+
+    /// <summary>RESET_DEVICE, and the end of a front-end connection: return to the initial device state.</summary>
+    void Reset()
+    {
+    }
+
+    /// <summary>The protocol features the daemon implements for every device.</summary>
+    public const VhostUserProtocolFeatures DefaultProtocolFeatures = VhostUserProtocolFeatures.MQ
+        | VhostUserProtocolFeatures.LogShmFd | VhostUserProtocolFeatures.BackendRequest
+        | VhostUserProtocolFeatures.InflightShmFd | VhostUserProtocolFeatures.ResetDevice
+        | VhostUserProtocolFeatures.ConfigureMemorySlots | VhostUserProtocolFeatures.Status;
+}

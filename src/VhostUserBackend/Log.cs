@@ -1,0 +1,49 @@
+using Microsoft.Extensions.Logging;
+
+namespace VhostUserBackend;
+
+/// <summary>The daemon's log messages (source-generated: nothing is allocated when a level is off).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "vhost-user daemon listening on {Path}")]
+    public static partial void Listening(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "vhost-user front-end connected (connection {Connection})")]
+    public static partial void Connected(ILogger logger, long connection);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "vhost-user front-end disconnected (connection {Connection}); rings, memory and fds released")]
+    public static partial void Disconnected(ILogger logger, long connection);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "vhost-user connection {Connection} dropped after an error")]
+    public static partial void ConnectionFailed(ILogger logger, long connection, Exception exception);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "accepting a vhost-user front-end failed")]
+    public static partial void AcceptFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 110, Level = LogLevel.Debug, Message = "features acked: 0x{Features:x} (event idx {EventIndex}, packed {Packed})")]
+    public static partial void FeaturesAcked(ILogger logger, ulong features, bool eventIndex, bool packed);
+
+    [LoggerMessage(EventId = 111, Level = LogLevel.Debug, Message = "protocol features acked: {Features}")]
+    public static partial void ProtocolFeaturesAcked(ILogger logger, Vhost.User.Messages.VhostUserProtocolFeatures features);
+
+    [LoggerMessage(EventId = 112, Level = LogLevel.Debug, Message = "guest memory now has {Regions} regions")]
+    public static partial void MemoryUpdated(ILogger logger, int regions);
+
+    [LoggerMessage(EventId = 113, Level = LogLevel.Debug, Message = "ring {Queue} started (size {Size}, base {Base}, {Resubmitted} inflight requests to resubmit)")]
+    public static partial void RingStarted(ILogger logger, int queue, ushort size, uint @base, int resubmitted);
+
+    [LoggerMessage(EventId = 114, Level = LogLevel.Debug, Message = "ring {Queue} stopped at base {Base}")]
+    public static partial void RingStopped(ILogger logger, int queue, uint @base);
+
+    [LoggerMessage(EventId = 115, Level = LogLevel.Warning, Message = "ring {Queue} cannot follow the memory update and was stopped")]
+    public static partial void RingLostMemory(ILogger logger, int queue, Exception exception);
+
+    [LoggerMessage(EventId = 120, Level = LogLevel.Error, Message = "the device failed handling event {DeviceEvent} on worker {Thread}; the ring's error eventfd was signalled")]
+    public static partial void HandleEventFailed(ILogger logger, int deviceEvent, int thread, Exception exception);
+
+    [LoggerMessage(EventId = 121, Level = LogLevel.Error, Message = "worker {Thread} failed and stopped")]
+    public static partial void WorkerFailed(ILogger logger, int thread, Exception exception);
+
+    [LoggerMessage(EventId = 122, Level = LogLevel.Information, Message = "worker {Thread} stopped by the device's exit event")]
+    public static partial void WorkerExitEvent(ILogger logger, int thread);
+}

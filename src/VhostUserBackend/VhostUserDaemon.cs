@@ -1,0 +1,421 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Win32.SafeHandles;
+using Vhost;
+using Vhost.User;
+
+namespace VhostUserBackend;
+
+/// <summary>
+/// Serves an <see cref="IVhostUserBackend"/> to vhost-user front-ends (QEMU, cloud-hypervisor,
+/// <see cref="VhostUserFrontend"/>): a control thread reads the socket and applies each message,
+/// and one worker thread per queue group (<see cref="IVhostUserBackend.QueuesPerThread"/>) waits
+/// on the kick eventfds and calls <see cref="IVhostUserBackend.HandleEvent"/>.
+/// </summary>
+/// <remarks>
+/// <para>One front-end at a time. When it disconnects, the rings stop, guest memory is unmapped
+/// (once no worker uses it), every fd it sent is closed, the device is
+/// <see cref="IVhostUserBackend.Reset"/>, and the daemon accepts the next front-end on the same
+/// listener (QEMU's reconnect). Started on an already connected socket, the daemon ends when that
+/// front-end goes away.</para>
+/// <para>Typical use from <c>Main</c>: <c>new VhostUserDaemon(device).Run(path)</c>; from a host:
+/// <see cref="StartAsync"/>, <see cref="WaitAsync"/>, <see cref="StopAsync"/>. Dispose is
+/// idempotent and works while a front-end is connected.</para>
+/// </remarks>
+public sealed class VhostUserDaemon : IDisposable
+{
+    /// <summary>The name of the <see cref="System.Diagnostics.Metrics.Meter"/> with the per-queue counters (kicks, calls, descriptors, bytes; tag <c>queue</c>).</summary>
+    public const string MeterName = "VhostUserBackend";
+
+    private readonly IVhostUserBackend _backend;
+    private readonly ILogger _logger;
+    private readonly ILogger _protocolLogger;
+    private readonly Vring[] _vrings;
+    private readonly VringEpollHandler[] _workers;
+    private readonly VringEpollHandler[] _workerOfQueue;
+    private readonly VhostUserBackendMetrics _metrics;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _lock = new();
+    private Thread? _control;
+    private VhostUserListener? _listener;
+    private bool _ownsListener;
+    private VhostUserConnection? _initialConnection;
+    private volatile VhostUserConnection? _current;
+    private long _connections;
+    private bool _started;
+    private bool _disposed;
+    private bool _stopped;
+
+    /// <summary>Creates a daemon for <paramref name="backend"/> (nothing runs until a Start method).</summary>
+    /// <param name="backend">The device.</param>
+    /// <param name="loggerFactory">Optional logging; nothing is logged without it.</param>
+    /// <exception cref="ArgumentException">The device's queue count, maximum queue size or queue groups are invalid.</exception>
+    public VhostUserDaemon(IVhostUserBackend backend, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        int queues = backend.QueueCount;
+        if (queues <= 0 || queues > Vhost.User.Messages.VhostUserLimits.MaxQueues)
+        {
+            throw new ArgumentException($"the device must have 1 to {Vhost.User.Messages.VhostUserLimits.MaxQueues} queues, not {queues}", nameof(backend));
+        }
+
+        ushort maxSize = backend.MaxQueueSize;
+        if (maxSize == 0 || !ushort.IsPow2(maxSize) || maxSize > Virtio.Virtqueue.MaxQueueSizeLimit)
+        {
+            throw new ArgumentException($"the maximum queue size must be a power of two up to {Virtio.Virtqueue.MaxQueueSizeLimit}, not {maxSize}", nameof(backend));
+        }
+
+        _backend = backend;
+        loggerFactory ??= NullLoggerFactory.Instance;
+        _logger = loggerFactory.CreateLogger<VhostUserDaemon>();
+        _protocolLogger = loggerFactory.CreateLogger<VhostUserBackendRequestDispatcher>();
+        _metrics = new VhostUserBackendMetrics();
+        _vrings = new Vring[queues];
+        for (int i = 0; i < queues; i++)
+        {
+            _vrings[i] = new Vring(i, maxSize, _metrics);
+        }
+
+        IReadOnlyList<ulong> groups = backend.QueuesPerThread;
+        _workerOfQueue = new VringEpollHandler[queues];
+        _workers = new VringEpollHandler[groups.Count];
+        try
+        {
+            ValidateGroups(groups, queues);
+            for (int t = 0; t < groups.Count; t++)
+            {
+                var mine = new List<Vring>();
+                for (int q = 0; q < queues && q < 64; q++)
+                {
+                    if ((groups[t] & (1UL << q)) != 0)
+                    {
+                        mine.Add(_vrings[q]);
+                    }
+                }
+
+                _workers[t] = new VringEpollHandler(backend, [.. mine], t, _logger);
+                foreach (Vring v in mine)
+                {
+                    _workerOfQueue[v.Index] = _workers[t];
+                }
+            }
+        }
+        catch
+        {
+            foreach (VringEpollHandler? w in _workers)
+            {
+                w?.Dispose();
+            }
+
+            _metrics.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The rings, by queue index.</summary>
+    public IReadOnlyList<Vring> Vrings => _vrings;
+
+    /// <summary>The worker threads' handlers, by thread index (register device fds on them).</summary>
+    public IReadOnlyList<VringEpollHandler> Workers => _workers;
+
+    /// <summary>Whether a front-end is connected now.</summary>
+    public bool IsConnected => _current is not null;
+
+    /// <summary>The number of front-end connections accepted so far (the current one included).</summary>
+    public long ConnectionCount => Interlocked.Read(ref _connections);
+
+    /// <summary>The instruments (tests listen to this daemon's meter only).</summary>
+    internal VhostUserBackendMetrics Metrics => _metrics;
+
+    /// <summary>The listening socket path, when the daemon listens.</summary>
+    public string? SocketPath => _listener?.Path;
+
+    /// <summary>Listens on <paramref name="socketPath"/> (mode 0600, a stale socket file replaced) and serves front-ends one after another.</summary>
+    /// <param name="socketPath">The socket path.</param>
+    /// <exception cref="VhostUserException">The socket cannot be created (for example another daemon listens there).</exception>
+    /// <exception cref="InvalidOperationException">The daemon was already started.</exception>
+    public void Start(string socketPath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(socketPath);
+        lock (_lock)
+        {
+            ThrowIfStartedOrDisposed();
+            _listener = new VhostUserListener(socketPath);
+            _ownsListener = true;
+            StartCore();
+        }
+
+        Log.Listening(_logger, socketPath);
+    }
+
+    /// <summary>Serves front-ends that connect to <paramref name="listener"/>, which the caller keeps owning.</summary>
+    /// <param name="listener">The listener.</param>
+    /// <exception cref="InvalidOperationException">The daemon was already started.</exception>
+    public void Start(VhostUserListener listener)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        lock (_lock)
+        {
+            ThrowIfStartedOrDisposed();
+            _listener = listener;
+            StartCore();
+        }
+    }
+
+    /// <summary>Serves the front-end on an already connected socket (the <c>--fd</c> convention), which the daemon owns from now on; the daemon ends when that front-end disconnects.</summary>
+    /// <param name="connectedSocket">A connected AF_UNIX stream socket.</param>
+    /// <exception cref="ArgumentException">The handle is closed or invalid.</exception>
+    /// <exception cref="InvalidOperationException">The daemon was already started.</exception>
+    public void Start(SafeFileHandle connectedSocket)
+    {
+        ArgumentNullException.ThrowIfNull(connectedSocket);
+        lock (_lock)
+        {
+            ThrowIfStartedOrDisposed();
+            _initialConnection = new VhostUserConnection(connectedSocket);
+            StartCore();
+        }
+    }
+
+    /// <summary>Starts listening on <paramref name="socketPath"/> (see <see cref="Start(string)"/>); the task completes once the daemon accepts front-ends.</summary>
+    /// <param name="socketPath">The socket path.</param>
+    /// <param name="cancellationToken">Cancels before starting.</param>
+    /// <returns>A completed task.</returns>
+    public Task StartAsync(string socketPath, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Start(socketPath);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Stops serving: the current front-end is disconnected, workers stop, everything is released. Idempotent.</summary>
+    public void Stop()
+    {
+        Thread? control;
+        lock (_lock)
+        {
+            if (_stopped)
+            {
+                return;
+            }
+
+            _stopped = true;
+            control = _control;
+            _stop.Cancel();
+            _current?.Shutdown();
+        }
+
+        if (control is not null && control != Thread.CurrentThread)
+        {
+            control.Join();
+        }
+
+        foreach (VringEpollHandler w in _workers)
+        {
+            w.Stop();
+        }
+
+        _completion.TrySetResult();
+    }
+
+    /// <summary>Stops serving (see <see cref="Stop"/>) on a thread-pool thread.</summary>
+    /// <param name="cancellationToken">Stops waiting (the daemon still stops).</param>
+    /// <returns>A task that completes when the daemon stopped.</returns>
+    public Task StopAsync(CancellationToken cancellationToken = default) => Task.Run(Stop, CancellationToken.None).WaitAsync(cancellationToken);
+
+    /// <summary>Waits until the daemon stops (<see cref="Stop"/>, or the front-end of a connected-socket start went away).</summary>
+    public void Wait() => _completion.Task.GetAwaiter().GetResult();
+
+    /// <summary>Waits until the daemon stops.</summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when the daemon stopped.</returns>
+    public Task WaitAsync(CancellationToken cancellationToken = default) => _completion.Task.WaitAsync(cancellationToken);
+
+    /// <summary>Serves on <paramref name="socketPath"/> until <paramref name="cancellationToken"/> is cancelled (for a plain <c>Main</c>).</summary>
+    /// <param name="socketPath">The socket path.</param>
+    /// <param name="cancellationToken">Stops the daemon.</param>
+    public void Run(string socketPath, CancellationToken cancellationToken = default)
+    {
+        Start(socketPath);
+        using (cancellationToken.Register(static d => ((VhostUserDaemon)d!).Stop(), this))
+        {
+            Wait();
+        }
+    }
+
+    /// <summary>Stops the daemon and releases its threads, epoll sets, eventfds and listener. Idempotent.</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+        }
+
+        Stop();
+        foreach (VringEpollHandler w in _workers)
+        {
+            w.Dispose();
+        }
+
+        foreach (Vring v in _vrings)
+        {
+            v.Queue.Dispose();
+        }
+
+        if (_ownsListener)
+        {
+            _listener?.Dispose();
+        }
+
+        _initialConnection?.Dispose();
+        _metrics.Dispose();
+        _stop.Dispose();
+    }
+
+    private static void ValidateGroups(IReadOnlyList<ulong> groups, int queues)
+    {
+        if (groups.Count == 0)
+        {
+            throw new ArgumentException("QueuesPerThread must name at least one worker", nameof(groups));
+        }
+
+        if (queues > 64)
+        {
+            throw new ArgumentException("QueuesPerThread bit masks cover at most 64 queues", nameof(groups));
+        }
+
+        ulong all = queues == 64 ? ulong.MaxValue : (1UL << queues) - 1;
+        ulong seen = 0;
+        foreach (ulong mask in groups)
+        {
+            if (mask == 0 || (mask & ~all) != 0 || (mask & seen) != 0)
+            {
+                throw new ArgumentException($"QueuesPerThread mask 0x{mask:x} is empty, names a queue the device does not have, or repeats a queue", nameof(groups));
+            }
+
+            seen |= mask;
+        }
+
+        if (seen != all)
+        {
+            throw new ArgumentException($"QueuesPerThread leaves queues 0x{all & ~seen:x} without a worker", nameof(groups));
+        }
+    }
+
+    private void ThrowIfStartedOrDisposed()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_started)
+        {
+            throw new InvalidOperationException("the daemon was already started");
+        }
+    }
+
+    private void StartCore()
+    {
+        _started = true;
+        foreach (VringEpollHandler w in _workers)
+        {
+            w.Start();
+        }
+
+        _backend.OnWorkersStarted(_workers);
+        _control = new Thread(Serve) { IsBackground = true, Name = "vhost-user control" };
+        _control.Start();
+    }
+
+    private void Serve()
+    {
+        CancellationToken token = _stop.Token;
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                VhostUserConnection? connection = _initialConnection;
+                _initialConnection = null;
+                if (connection is null)
+                {
+                    if (_listener is null)
+                    {
+                        break;
+                    }
+
+                    try
+                    {
+                        connection = _listener.Accept(token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+                    catch (Exception e) when (e is VhostException or ObjectDisposedException)
+                    {
+                        Log.AcceptFailed(_logger, e);
+                        if (_listener.Handle.IsClosed)
+                        {
+                            break;
+                        }
+
+                        Thread.Sleep(50);
+                        continue;
+                    }
+                }
+
+                ServeConnection(connection, token);
+                if (_listener is null)
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            _completion.TrySetResult();
+        }
+    }
+
+    private void ServeConnection(VhostUserConnection connection, CancellationToken token)
+    {
+        long number = Interlocked.Increment(ref _connections);
+        var handler = new VhostUserDaemonHandler(_backend, _vrings, _workerOfQueue, _workers, _logger);
+        var dispatcher = new VhostUserBackendRequestDispatcher(connection, handler, _protocolLogger);
+        lock (_lock)
+        {
+            _current = connection;
+            if (token.IsCancellationRequested)
+            {
+                connection.Shutdown();
+            }
+        }
+
+        Log.Connected(_logger, number);
+        try
+        {
+            dispatcher.Run(token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception e) when (e is VhostException or ObjectDisposedException)
+        {
+            Log.ConnectionFailed(_logger, number, e);
+        }
+        finally
+        {
+            handler.Dispose();
+            dispatcher.Dispose();
+            lock (_lock)
+            {
+                _current = null;
+            }
+
+            Log.Disconnected(_logger, number);
+        }
+    }
+}

@@ -1,0 +1,659 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
+using Vhost;
+using Vhost.User;
+using Vhost.User.Messages;
+using VhostUserBackend.Memory;
+using VhostUserBackend.Virtio;
+
+namespace VhostUserBackend;
+
+/// <summary>
+/// The front-end messages of one connection applied to a device (the rust-vmm
+/// <c>VhostUserHandler</c>): negotiation, guest memory through a <see cref="GuestMemoryAtomic"/>,
+/// ring configuration and start/stop, dirty logging, inflight regions, config and device state.
+/// Runs on the daemon's control thread; every change to a ring or to the memory pauses the
+/// workers it affects. Disposing releases everything the connection created.
+/// </summary>
+internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, IDisposable
+{
+    private const ulong IndirectDescriptorFeature = 1UL << 28;
+
+    private readonly IVhostUserBackend _backend;
+    private readonly Vring[] _vrings;
+    private readonly VringEpollHandler[] _workerOfQueue;
+    private readonly VringEpollHandler[] _workers;
+    private readonly ILogger _logger;
+    private readonly GuestMemoryAtomic _memory = new();
+    private bool _owned;
+    private ulong _ackedFeatures;
+    private VhostUserProtocolFeatures _ackedProtocolFeatures;
+    private DirtyLog? _log;
+    private EventFd? _logEvent;
+    private InflightRegion? _inflight;
+    private VhostUserBackendChannel? _channel;
+    private byte _status;
+    private bool _disposed;
+
+    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VringEpollHandler[] workerOfQueue, VringEpollHandler[] workers, ILogger logger)
+    {
+        _backend = backend;
+        _vrings = vrings;
+        _workerOfQueue = workerOfQueue;
+        _workers = workers;
+        _logger = logger;
+    }
+
+    private bool ProtocolFeaturesAcked => (_ackedFeatures & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) != 0;
+
+    private bool LoggingAll => (_ackedFeatures & (ulong)VhostUserVirtioFeatures.LogAll) != 0;
+
+    public ulong GetFeatures()
+    {
+        ulong features = _backend.Features | (ulong)VhostUserVirtioFeatures.ProtocolFeatures;
+        if ((_backend.ProtocolFeatures & VhostUserProtocolFeatures.LogShmFd) != 0)
+        {
+            features |= (ulong)VhostUserVirtioFeatures.LogAll;
+        }
+
+        return features;
+    }
+
+    public void SetFeatures(ulong features)
+    {
+        ulong unknown = features & ~GetFeatures();
+        if (unknown != 0)
+        {
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_FEATURES acks bits 0x{unknown:x} that were not offered");
+        }
+
+        bool packed = (features & (ulong)VhostUserVirtioFeatures.RingPacked) != 0;
+        bool eventIdx = (features & (ulong)VhostUserVirtioFeatures.RingEventIndex) != 0;
+        bool wasLogging = LoggingAll;
+        using (PauseAll())
+        {
+            foreach (Vring v in _vrings)
+            {
+                bool isPacked = v.Queue is PackedQueue;
+                if (isPacked != packed)
+                {
+                    if (v.IsStarted)
+                    {
+                        throw new VhostUserException(VhostUserError.InvalidOperation, $"ring {v.Index} is started; the ring layout cannot change");
+                    }
+
+                    Virtqueue old = v.Queue;
+                    v.Queue = packed ? new PackedQueue(v.MaxQueueSize) : new SplitQueue(v.MaxQueueSize);
+                    old.Dispose();
+                }
+
+                // Without VHOST_USER_F_PROTOCOL_FEATURES rings are enabled as soon as they start.
+                if ((features & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0)
+                {
+                    v.IsEnabled = true;
+                }
+            }
+
+            _ackedFeatures = features;
+            if (wasLogging != LoggingAll)
+            {
+                _memory.SetDirtyLog(LoggingAll ? _log : null);
+                RebindRings();
+            }
+        }
+
+        Log.FeaturesAcked(_logger, features, eventIdx, packed);
+        _backend.AcknowledgeFeatures(features);
+        _backend.SetEventIndex(eventIdx);
+        if (wasLogging != LoggingAll)
+        {
+            _backend.UpdateMemory(_memory);
+        }
+    }
+
+    public void SetOwner()
+    {
+        if (_owned)
+        {
+            throw new VhostUserException(VhostUserError.InvalidOperation, "SET_OWNER: the session already has an owner");
+        }
+
+        _owned = true;
+    }
+
+    public void ResetOwner()
+    {
+        _owned = false;
+        ResetRings();
+        _ackedFeatures = 0;
+    }
+
+    public VhostUserProtocolFeatures GetProtocolFeatures() => _backend.ProtocolFeatures;
+
+    public void SetProtocolFeatures(VhostUserProtocolFeatures features)
+    {
+        _ackedProtocolFeatures = features;
+        Log.ProtocolFeaturesAcked(_logger, features);
+    }
+
+    public void SetMemoryTable(ReadOnlySpan<VhostUserMemoryRegion> regions, ReceivedFds fds)
+    {
+        var mapped = new List<GuestMemoryRegion>(regions.Length);
+        GuestMemory next;
+        try
+        {
+            for (int i = 0; i < regions.Length; i++)
+            {
+                mapped.Add(MapRegion(regions[i], fds, i));
+            }
+
+            next = GuestMemory.Create(mapped, LoggingAll ? _log : null);
+        }
+        catch
+        {
+            foreach (GuestMemoryRegion r in mapped)
+            {
+                r.Dispose();
+            }
+
+            throw;
+        }
+
+        UpdateMemory(() => _memory.Replace(next));
+    }
+
+    public ulong GetMaxMemorySlots() => VhostUserLimits.MaxMemorySlots;
+
+    public void AddMemoryRegion(in VhostUserMemoryRegion region, ReceivedFds fds)
+    {
+        GuestMemory current = _memory.Acquire();
+        int count = current.Regions.Count;
+        current.Release();
+        if (count >= VhostUserLimits.MaxMemorySlots)
+        {
+            throw new VhostUserException(VhostUserError.InvalidOperation, $"ADD_MEM_REG: all {VhostUserLimits.MaxMemorySlots} memory slots are in use");
+        }
+
+        GuestMemoryRegion mapped = MapRegion(region, fds, 0);
+        try
+        {
+            UpdateMemory(() => _memory.AddRegion(mapped));
+        }
+        catch
+        {
+            mapped.Dispose();
+            throw;
+        }
+    }
+
+    public void RemoveMemoryRegion(in VhostUserMemoryRegion region)
+    {
+        ulong gpa = region.GuestPhysicalAddress;
+        ulong size = region.MemorySize;
+        UpdateMemory(() => _memory.RemoveRegion(gpa, size));
+    }
+
+    public void SetLogBase(in VhostUserLog log, ReceivedFds fds)
+    {
+        DirtyLog mapped;
+        using (SafeFileHandle fd = fds.Take(0))
+        {
+            mapped = DirtyLog.Map(fd, log.MmapOffset, log.MmapSize);
+        }
+
+        DirtyLog? old = _log;
+        _log = mapped;
+        if (LoggingAll)
+        {
+            UpdateMemory(() => _memory.SetDirtyLog(mapped));
+        }
+
+        old?.Dispose();
+    }
+
+    public void SetLogFd(ReceivedFds fds)
+    {
+        EventFd fd = EventFd.FromHandle(fds.Take(0));
+        _logEvent?.Dispose();
+        _logEvent = fd;
+    }
+
+    public void SetVringNum(uint index, uint num)
+    {
+        Vring v = StoppedRing(index, FrontendRequest.SetVringNum);
+        if (num > v.MaxQueueSize)
+        {
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_VRING_NUM: size {num} of ring {index} is above the device's maximum {v.MaxQueueSize}");
+        }
+
+        v.Queue.Size = (ushort)num;
+    }
+
+    public void SetVringAddress(in VhostUserVringAddress address)
+    {
+        Vring v = StoppedRing(address.Index, FrontendRequest.SetVringAddr);
+        v.DescriptorUserAddress = address.DescriptorTableAddress;
+        v.AvailUserAddress = address.AvailableRingAddress;
+        v.UsedUserAddress = address.UsedRingAddress;
+        v.HasAddresses = true;
+    }
+
+    public void SetVringBase(uint index, uint baseValue)
+    {
+        Vring v = StoppedRing(index, FrontendRequest.SetVringBase);
+        v.Queue.SetVringBase(baseValue);
+    }
+
+    public uint GetVringBase(uint index)
+    {
+        Vring v = Ring(index);
+        uint value;
+        using (_workerOfQueue[v.Index].Pause())
+        {
+            StopRing(v);
+            value = v.Queue.GetVringBase();
+        }
+
+        Log.RingStopped(_logger, v.Index, value);
+        _backend.OnVringStateChanged(v);
+        return value;
+    }
+
+    public void SetVringKick(byte index, ReceivedFds fds)
+    {
+        Vring v = Ring(index);
+        SafeFileHandle? fd = fds.TryTake(0);
+        EventFd? kick = fd is null ? null : EventFd.FromHandle(fd);
+        VringEpollHandler worker = _workerOfQueue[v.Index];
+        try
+        {
+            using (worker.Pause())
+            {
+                StopRing(v);
+                v.Kick = kick;
+                kick = null;
+                StartRing(v);
+                worker.AddKick(v);
+            }
+        }
+        finally
+        {
+            kick?.Dispose();
+        }
+
+        // Whatever the driver published before the kick fd arrived gets processed now.
+        if (v.IsReady)
+        {
+            v.Kick?.TrySignal();
+        }
+
+        _backend.OnVringStateChanged(v);
+    }
+
+    public void SetVringCall(byte index, ReceivedFds fds)
+    {
+        Vring v = Ring(index);
+        SafeFileHandle? fd = fds.TryTake(0);
+        EventFd? call = fd is null ? null : EventFd.FromHandle(fd);
+        EventFd? old;
+        using (_workerOfQueue[v.Index].Pause())
+        {
+            old = v.Call;
+            v.Call = call;
+        }
+
+        old?.Dispose();
+    }
+
+    public void SetVringError(byte index, ReceivedFds fds)
+    {
+        Vring v = Ring(index);
+        SafeFileHandle? fd = fds.TryTake(0);
+        EventFd? error = fd is null ? null : EventFd.FromHandle(fd);
+        EventFd? old;
+        using (_workerOfQueue[v.Index].Pause())
+        {
+            old = v.Error;
+            v.Error = error;
+        }
+
+        old?.Dispose();
+    }
+
+    public ulong GetQueueNum() => (ulong)_vrings.Length;
+
+    public void SetVringEnable(uint index, bool enable)
+    {
+        Vring v = Ring(index);
+        v.IsEnabled = enable;
+
+        // Kicks that arrived while the ring was disabled were drained without processing: re-kick.
+        if (enable && v.IsReady)
+        {
+            v.Kick?.TrySignal();
+        }
+
+        _backend.OnVringStateChanged(v);
+    }
+
+    public void SetBackendRequestFd(VhostUserBackendChannel channel)
+    {
+        VhostUserBackendChannel? old = _channel;
+        _channel = channel;
+        old?.Dispose();
+        _backend.SetBackendChannel(channel);
+    }
+
+    public void GetConfig(uint offset, VhostUserConfigFlags flags, Span<byte> data) => _backend.GetConfig(offset, data);
+
+    public void SetConfig(uint offset, VhostUserConfigFlags flags, ReadOnlySpan<byte> data) => _backend.SetConfig(offset, data);
+
+    public SafeFileHandle GetInflightFd(in VhostUserInflight request, out VhostUserInflight reply)
+    {
+        if (request.QueueCount > _vrings.Length)
+        {
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"GET_INFLIGHT_FD: {request.QueueCount} queues, the device has {_vrings.Length}");
+        }
+
+        ulong size = InflightRegion.RegionSize(request.QueueCount, request.QueueSize);
+        if (size > VhostUserLimits.MaxInflightMmapSize)
+        {
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"GET_INFLIGHT_FD: a region for {request.QueueCount} queues of {request.QueueSize} would take 0x{size:x} bytes");
+        }
+
+        InflightRegion region = InflightRegion.Create(request.QueueCount, request.QueueSize, _ackedFeatures, out SafeFileHandle fd);
+        ReplaceInflight(region);
+        reply = new VhostUserInflight { MmapSize = size, MmapOffset = 0, QueueCount = request.QueueCount, QueueSize = request.QueueSize };
+        return fd;
+    }
+
+    public void SetInflightFd(in VhostUserInflight inflight, ReceivedFds fds)
+    {
+        if (inflight.QueueCount > _vrings.Length)
+        {
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_INFLIGHT_FD: {inflight.QueueCount} queues, the device has {_vrings.Length}");
+        }
+
+        InflightRegion region;
+        using (SafeFileHandle fd = fds.Take(0))
+        {
+            region = InflightRegion.Map(fd, inflight);
+        }
+
+        ReplaceInflight(region);
+    }
+
+    public void ResetDevice()
+    {
+        ResetRings();
+        _ackedFeatures = 0;
+        _status = 0;
+        _backend.Reset();
+    }
+
+    public void SetStatus(byte status) => _status = status;
+
+    public byte GetStatus() => _status;
+
+    public SafeFileHandle? SetDeviceStateFd(VhostUserTransferDirection direction, VhostUserTransferPhase phase, ReceivedFds fds)
+        => _backend.SetDeviceStateFd(direction, phase, fds.Take(0));
+
+    public void CheckDeviceState() => _backend.CheckDeviceState();
+
+    /// <summary>Releases everything this connection created: rings stopped and reset, fds closed, memory unmapped once unused.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        ResetRings();
+        _memory.Dispose();
+        _log?.Dispose();
+        _log = null;
+        _logEvent?.Dispose();
+        _logEvent = null;
+        _inflight?.Dispose();
+        _inflight = null;
+        _channel?.Dispose();
+        _channel = null;
+        _backend.Reset();
+    }
+
+    private static GuestMemoryRegion MapRegion(in VhostUserMemoryRegion region, ReceivedFds fds, int index)
+    {
+        using SafeFileHandle fd = fds.Take(index);
+        try
+        {
+            return GuestMemoryRegion.Map(fd, region.MmapOffset, region.MemorySize, region.GuestPhysicalAddress, region.UserAddress);
+        }
+        catch (ArgumentException e)
+        {
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"memory region at 0x{region.GuestPhysicalAddress:x}: {e.Message}", e);
+        }
+    }
+
+    private Vring Ring(uint index)
+    {
+        if (index >= (uint)_vrings.Length)
+        {
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"ring {index} does not exist (the device has {_vrings.Length})");
+        }
+
+        return _vrings[index];
+    }
+
+    private Vring StoppedRing(uint index, FrontendRequest request)
+    {
+        Vring v = Ring(index);
+        if (v.IsStarted)
+        {
+            throw new VhostUserException(VhostUserError.InvalidOperation, $"{request}: ring {index} is started (stop it with GET_VRING_BASE first)");
+        }
+
+        return v;
+    }
+
+    private PauseAllScope PauseAll()
+    {
+        var scopes = new VringEpollHandler.PauseScope[_workers.Length];
+        for (int i = 0; i < _workers.Length; i++)
+        {
+            scopes[i] = _workers[i].Pause();
+        }
+
+        return new PauseAllScope(scopes);
+    }
+
+    private void UpdateMemory(Action update)
+    {
+        using (PauseAll())
+        {
+            update();
+            RebindRings();
+        }
+
+        GuestMemory now = _memory.Acquire();
+        int regions = now.Regions.Count;
+        now.Release();
+        Log.MemoryUpdated(_logger, regions);
+        _backend.UpdateMemory(_memory);
+    }
+
+    /// <summary>Moves every started ring to the current snapshot (workers paused). A ring whose areas are gone is stopped.</summary>
+    private void RebindRings()
+    {
+        GuestMemory memory = _memory.Acquire();
+        try
+        {
+            foreach (Vring v in _vrings)
+            {
+                if (!v.IsStarted || !v.Queue.IsReady)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    Translate(v, memory, out ulong desc, out ulong avail, out ulong used);
+                    Virtqueue q = v.Queue;
+                    if (desc == q.DescriptorTableAddress && avail == q.DriverAreaAddress && used == q.DeviceAreaAddress)
+                    {
+                        q.UpdateMemory(memory);
+                    }
+                    else
+                    {
+                        q.Deactivate();
+                        q.DescriptorTableAddress = desc;
+                        q.DriverAreaAddress = avail;
+                        q.DeviceAreaAddress = used;
+                        q.Activate(memory);
+                    }
+                }
+                catch (VhostException e)
+                {
+                    v.Queue.Deactivate();
+                    Log.RingLostMemory(_logger, v.Index, e);
+                }
+            }
+        }
+        finally
+        {
+            memory.Release();
+        }
+    }
+
+    private static void Translate(Vring v, GuestMemory memory, out ulong desc, out ulong avail, out ulong used)
+    {
+        Virtqueue q = v.Queue;
+        ushort size = q.Size;
+        bool split = q is SplitQueue;
+        desc = Translate(memory, v, "descriptor table", v.DescriptorUserAddress, (ulong)size * VirtqDescriptor.Size);
+        avail = Translate(memory, v, "driver area", v.AvailUserAddress, split ? SplitQueue.AvailRingSize(size) : 4);
+        used = Translate(memory, v, "device area", v.UsedUserAddress, split ? SplitQueue.UsedRingSize(size) : 4);
+    }
+
+    private static ulong Translate(GuestMemory memory, Vring v, string what, ulong userAddress, ulong length)
+    {
+        if (!memory.TryTranslateUserAddress(userAddress, length, out ulong gpa))
+        {
+            throw new VirtqueueException(VirtqueueError.InvalidRingAddress, $"ring {v.Index}: {what} at front-end address 0x{userAddress:x} (+0x{length:x}) is not in guest memory");
+        }
+
+        return gpa;
+    }
+
+    /// <summary>Activates the queue of a ring that just got its kick fd (worker paused).</summary>
+    private void StartRing(Vring v)
+    {
+        if (!v.HasAddresses)
+        {
+            throw new VhostUserException(VhostUserError.InvalidOperation, $"SET_VRING_KICK: ring {v.Index} has no addresses (SET_VRING_ADDR)");
+        }
+
+        Virtqueue q = v.Queue;
+        GuestMemory memory = _memory.Acquire();
+        try
+        {
+            Translate(v, memory, out ulong desc, out ulong avail, out ulong used);
+            q.DescriptorTableAddress = desc;
+            q.DriverAreaAddress = avail;
+            q.DeviceAreaAddress = used;
+            q.EventIdx = (_ackedFeatures & (ulong)VhostUserVirtioFeatures.RingEventIndex) != 0;
+            q.IndirectDescriptors = (_ackedFeatures & IndirectDescriptorFeature) != 0;
+            int resubmit = 0;
+            if (_inflight is { } region && q is SplitQueue split && v.Index < region.QueueCount)
+            {
+                var tracker = new InflightTracker(region, v.Index);
+                ushort ringUsed = memory.Read<ushort>(used + 2);
+                ushort inflight = tracker.Recover(split.Size, ringUsed);
+                split.NextAvail = (ushort)(ringUsed + inflight);
+                split.NextUsed = ringUsed;
+                v.Inflight = tracker;
+                resubmit = tracker.PendingResubmissions;
+            }
+
+            q.Activate(memory);
+            v.IsStarted = true;
+            Log.RingStarted(_logger, v.Index, q.Size, q.GetVringBase(), resubmit);
+        }
+        catch
+        {
+            v.Inflight = null;
+            throw;
+        }
+        finally
+        {
+            memory.Release();
+        }
+    }
+
+    /// <summary>Stops a ring (worker paused): kick unregistered and closed, queue deactivated (indices kept).</summary>
+    private void StopRing(Vring v)
+    {
+        VringEpollHandler worker = _workerOfQueue[v.Index];
+        worker.RemoveKick(v);
+        v.Kick?.Dispose();
+        v.Kick = null;
+        v.IsStarted = false;
+        v.Queue.Deactivate();
+        v.Inflight = null;
+        if (ProtocolFeaturesAcked)
+        {
+            v.IsEnabled = false;
+        }
+    }
+
+    private void ResetRings()
+    {
+        using (PauseAll())
+        {
+            foreach (Vring v in _vrings)
+            {
+                StopRing(v);
+                v.Queue.Reset();
+                v.Call?.Dispose();
+                v.Call = null;
+                v.Error?.Dispose();
+                v.Error = null;
+                v.HasAddresses = false;
+                v.IsEnabled = false;
+            }
+        }
+    }
+
+    private void ReplaceInflight(InflightRegion region)
+    {
+        InflightRegion? old;
+        using (PauseAll())
+        {
+            old = _inflight;
+            _inflight = region;
+            foreach (Vring v in _vrings)
+            {
+                // Running rings keep no pointer into the old region.
+                if (v.Inflight is not null)
+                {
+                    v.Inflight = v.Queue is SplitQueue && v.Index < region.QueueCount && v.Queue.Size <= region.QueueSize
+                        ? new InflightTracker(region, v.Index)
+                        : null;
+                }
+            }
+        }
+
+        old?.Dispose();
+    }
+
+    private readonly struct PauseAllScope(VringEpollHandler.PauseScope[] scopes) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (VringEpollHandler.PauseScope s in scopes)
+            {
+                s.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,424 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Vhost;
+
+namespace VhostUserBackend;
+
+/// <summary>
+/// One worker thread of a <see cref="VhostUserDaemon"/> (the rust-vmm <c>VringEpollHandler</c>):
+/// its own epoll set over the kick eventfds of its queue group, a wake-up eventfd the daemon uses
+/// to stop or pause it, the device's optional exit eventfd, and any fds the device registers with
+/// <see cref="RegisterListener"/>. Each ready event becomes one
+/// <see cref="IVhostUserBackend.HandleEvent"/> call on this thread.
+/// </summary>
+/// <remarks>
+/// <para>Event data values <c>0</c> to <see cref="IVhostUserBackend.QueueCount"/> (inclusive: the
+/// last one is the exit event) and <see cref="ulong.MaxValue"/> are reserved.</para>
+/// <para>Polling mode (<see cref="IVhostUserBackend.GetPollingTime"/>): after an event the worker
+/// keeps calling the device for its ready rings with notifications disabled until the rings have
+/// been idle for the polling window, then re-enables notifications and checks the rings once more
+/// so a buffer published meanwhile is not left without a kick.</para>
+/// </remarks>
+public sealed class VringEpollHandler : IDisposable
+{
+    private const ulong WakeData = ulong.MaxValue;
+    private const int EventBatch = 32;
+
+    private readonly IVhostUserBackend _backend;
+    private readonly Vring[] _vrings;
+    private readonly Vring?[] _byQueue;
+    private readonly int _queueCount;
+    private readonly ILogger _logger;
+    private readonly long _pollTicks;
+    private readonly Epoll _epoll;
+    private readonly EventFd _wake;
+    private readonly EventFd? _exitEvent;
+    private readonly object _gate = new();
+    private Thread? _thread;
+    private volatile bool _stopping;
+    private volatile int _pauseRequests;
+    private bool _parked;
+    private bool _running;
+    private int _disposed;
+
+    internal VringEpollHandler(IVhostUserBackend backend, Vring[] vrings, int threadIndex, ILogger logger)
+    {
+        _backend = backend;
+        _vrings = vrings;
+        _queueCount = backend.QueueCount;
+        _byQueue = new Vring?[_queueCount];
+        foreach (Vring v in vrings)
+        {
+            _byQueue[v.Index] = v;
+        }
+
+        ThreadIndex = threadIndex;
+        _logger = logger;
+        TimeSpan poll = backend.GetPollingTime(threadIndex);
+        _pollTicks = poll <= TimeSpan.Zero ? 0 : (long)(poll.TotalSeconds * Stopwatch.Frequency);
+        _epoll = new Epoll();
+        try
+        {
+            _wake = new EventFd(EventFdFlags.NonBlocking);
+            _epoll.Add(_wake, (uint)VringEpollEvents.In, WakeData);
+            _exitEvent = backend.CreateExitEvent(threadIndex);
+            if (_exitEvent is not null)
+            {
+                _epoll.Add(_exitEvent, (uint)VringEpollEvents.In, (ulong)_queueCount);
+            }
+        }
+        catch
+        {
+            _wake?.Dispose();
+            _epoll.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The worker's index (the order of <see cref="IVhostUserBackend.QueuesPerThread"/>).</summary>
+    public int ThreadIndex { get; }
+
+    /// <summary>The rings this worker serves, in ascending queue order.</summary>
+    public IReadOnlyList<Vring> Vrings => _vrings;
+
+    /// <summary>Whether the worker thread is running.</summary>
+    public bool IsRunning
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _running;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Watches <paramref name="fd"/> on this worker: when it is ready,
+    /// <see cref="IVhostUserBackend.HandleEvent"/> is called with <paramref name="data"/> as the
+    /// device event. The caller keeps ownership of the fd and must unregister it before closing it.
+    /// </summary>
+    /// <param name="fd">The fd.</param>
+    /// <param name="events">The events to wait for.</param>
+    /// <param name="data">The device event value: greater than <see cref="IVhostUserBackend.QueueCount"/> and below <see cref="ulong.MaxValue"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="data"/> is reserved.</exception>
+    /// <exception cref="VhostException">epoll_ctl failed (for example EEXIST when the fd is already registered).</exception>
+    public void RegisterListener(SafeHandle fd, VringEpollEvents events, ulong data)
+    {
+        ArgumentNullException.ThrowIfNull(fd);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (data <= (ulong)_queueCount || data == WakeData)
+        {
+            throw new ArgumentOutOfRangeException(nameof(data), data, $"event data 0..{_queueCount} and 2^64-1 are reserved for the rings, the exit event and the daemon");
+        }
+
+        if (data > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(data), data, "event data must fit the device event (at most int.MaxValue)");
+        }
+
+        _epoll.Add(fd, (uint)events, data);
+    }
+
+    /// <summary>Stops watching <paramref name="fd"/>.</summary>
+    /// <param name="fd">An fd registered with <see cref="RegisterListener"/>.</param>
+    /// <exception cref="VhostException">epoll_ctl failed (ENOENT when it was not registered).</exception>
+    public void UnregisterListener(SafeHandle fd)
+    {
+        ArgumentNullException.ThrowIfNull(fd);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        _epoll.Remove(fd);
+    }
+
+    /// <summary>Stops the thread (if running) and releases the epoll set and eventfds. Idempotent.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Stop();
+        _exitEvent?.Dispose();
+        _wake.Dispose();
+        _epoll.Dispose();
+    }
+
+    internal void Start()
+    {
+        lock (_gate)
+        {
+            if (_thread is not null)
+            {
+                throw new InvalidOperationException("the worker was already started");
+            }
+
+            _running = true;
+            _thread = new Thread(Run) { IsBackground = true, Name = $"vhost-user worker {ThreadIndex}" };
+            _thread.Start();
+        }
+    }
+
+    internal void Stop()
+    {
+        Thread? thread;
+        lock (_gate)
+        {
+            thread = _thread;
+            _stopping = true;
+        }
+
+        if (thread is null || thread == Thread.CurrentThread)
+        {
+            return;
+        }
+
+        WakeUp();
+        lock (_gate)
+        {
+            Monitor.PulseAll(_gate);
+        }
+
+        thread.Join();
+    }
+
+    /// <summary>Parks the worker between two events (no-op when it is not running or when called on it).</summary>
+    internal PauseScope Pause()
+    {
+        if (Thread.CurrentThread == _thread)
+        {
+            return default;
+        }
+
+        lock (_gate)
+        {
+            _pauseRequests++;
+            if (!_running)
+            {
+                return new PauseScope(this);
+            }
+        }
+
+        WakeUp();
+        lock (_gate)
+        {
+            while (_running && !_parked)
+            {
+                Monitor.Wait(_gate);
+            }
+        }
+
+        return new PauseScope(this);
+    }
+
+    internal void AddKick(Vring vring)
+    {
+        if (vring.Kick is { } kick)
+        {
+            _epoll.Add(kick, (uint)VringEpollEvents.In, (ulong)vring.Index);
+        }
+    }
+
+    internal void RemoveKick(Vring vring)
+    {
+        if (vring.Kick is { IsClosed: false } kick)
+        {
+            try
+            {
+                _epoll.Remove(kick);
+            }
+            catch (VhostException e) when (e.Errno == Errno.ENOENT)
+            {
+            }
+        }
+    }
+
+    private void Resume()
+    {
+        lock (_gate)
+        {
+            _pauseRequests--;
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    private void WakeUp()
+    {
+        try
+        {
+            _wake.TrySignal();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private void Run()
+    {
+        try
+        {
+            Span<EpollEvent> events = stackalloc EpollEvent[EventBatch];
+            while (!_stopping)
+            {
+                int n = _epoll.Wait(events, -1);
+                for (int i = 0; i < n && !_stopping; i++)
+                {
+                    if (_pauseRequests != 0)
+                    {
+                        // The rings may have changed while parked: drop the rest of this batch
+                        // (epoll is level-triggered, nothing is lost) and wait again.
+                        Park();
+                        break;
+                    }
+
+                    ulong data = events[i].Data;
+                    var set = (VringEpollEvents)events[i].Events;
+                    if (data == WakeData)
+                    {
+                        _wake.TryRead(out _);
+                        continue;
+                    }
+
+                    if (data == (ulong)_queueCount)
+                    {
+                        Log.WorkerExitEvent(_logger, ThreadIndex);
+                        return;
+                    }
+
+                    if (data < (ulong)_queueCount)
+                    {
+                        Vring? vring = _byQueue[(int)data];
+                        if (vring?.Kick is not { } kick)
+                        {
+                            continue;
+                        }
+
+                        // Drained even when the ring is not ready: enabling the ring re-kicks it,
+                        // so a kick that arrived while it was disabled is not lost.
+                        kick.TryRead(out _);
+                        if (!vring.IsReady)
+                        {
+                            continue;
+                        }
+
+                        vring.CountKick();
+                    }
+
+                    Dispatch((int)data, set);
+                }
+
+                if (_pauseRequests != 0)
+                {
+                    Park();
+                }
+                else if (_pollTicks != 0 && !_stopping)
+                {
+                    Poll();
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            Log.WorkerFailed(_logger, ThreadIndex, e);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _running = false;
+                Monitor.PulseAll(_gate);
+            }
+        }
+    }
+
+    private void Park()
+    {
+        lock (_gate)
+        {
+            _parked = true;
+            Monitor.PulseAll(_gate);
+            while (_pauseRequests != 0 && !_stopping)
+            {
+                Monitor.Wait(_gate);
+            }
+
+            _parked = false;
+        }
+    }
+
+    private void Dispatch(int deviceEvent, VringEpollEvents events)
+    {
+        try
+        {
+            _backend.HandleEvent(deviceEvent, events, _vrings, ThreadIndex);
+        }
+        catch (Exception e)
+        {
+            Log.HandleEventFailed(_logger, deviceEvent, ThreadIndex, e);
+            if (deviceEvent < _queueCount && _byQueue[deviceEvent] is { } vring)
+            {
+                vring.SignalError();
+            }
+        }
+    }
+
+    private void Poll()
+    {
+        foreach (Vring v in _vrings)
+        {
+            if (v.IsReady)
+            {
+                v.IsPolling = true;
+                v.DisableNotification();
+            }
+        }
+
+        long deadline = Stopwatch.GetTimestamp() + _pollTicks;
+        while (!_stopping && _pauseRequests == 0 && Stopwatch.GetTimestamp() < deadline)
+        {
+            bool progress = false;
+            foreach (Vring v in _vrings)
+            {
+                if (v.IsPolling && v.IsReady)
+                {
+                    long before = v.PoppedCount;
+                    Dispatch(v.Index, VringEpollEvents.In);
+                    progress |= v.PoppedCount != before;
+                }
+            }
+
+            if (progress)
+            {
+                deadline = Stopwatch.GetTimestamp() + _pollTicks;
+            }
+            else
+            {
+                Thread.SpinWait(20);
+            }
+        }
+
+        foreach (Vring v in _vrings)
+        {
+            if (!v.IsPolling)
+            {
+                continue;
+            }
+
+            v.IsPolling = false;
+
+            // Re-check after enabling: a buffer published between the last look and the enable
+            // would otherwise wait for a kick the driver was told it need not send.
+            if (v.IsReady && v.Queue.EnableNotification())
+            {
+                Dispatch(v.Index, VringEpollEvents.In);
+            }
+        }
+    }
+
+    /// <summary>Keeps a worker parked until disposed.</summary>
+    internal readonly struct PauseScope(VringEpollHandler? handler) : IDisposable
+    {
+        public void Dispose() => handler?.Resume();
+    }
+}

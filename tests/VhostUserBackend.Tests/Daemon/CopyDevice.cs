@@ -1,0 +1,163 @@
+using Vhost;
+using Vhost.User.Messages;
+using VhostUserBackend.Virtio;
+
+namespace VhostUserBackend.Tests.Daemon;
+
+/// <summary>
+/// The test device: copies each chain's device-readable bytes into its device-writable buffers
+/// and returns the chain with the number of bytes written. Optional knobs: throw for one queue,
+/// hold back chains (popped, never completed: a backend that dies mid-request), count threads.
+/// </summary>
+internal sealed class CopyDevice : IVhostUserBackend
+{
+    private readonly byte[][] _scratch;
+    private readonly ulong _features;
+
+    public CopyDevice(int queues = 1, ushort maxQueueSize = 256, IReadOnlyList<ulong>? groups = null, bool packed = true)
+    {
+        QueueCount = queues;
+        MaxQueueSize = maxQueueSize;
+        _features = (ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.RingEventIndex)
+            | (packed ? (ulong)VhostUserVirtioFeatures.RingPacked : 0);
+        QueuesPerThread = groups ?? [queues >= 64 ? ulong.MaxValue : (1UL << queues) - 1];
+        _scratch = new byte[QueuesPerThread.Count][];
+        for (int i = 0; i < _scratch.Length; i++)
+        {
+            _scratch[i] = new byte[65536];
+        }
+    }
+
+    public int QueueCount { get; }
+
+    public ushort MaxQueueSize { get; }
+
+    public ulong Features => _features;
+
+    public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config;
+
+    public IReadOnlyList<ulong> QueuesPerThread { get; }
+
+    /// <summary>HandleEvent throws for this queue.</summary>
+    public int ThrowOnQueue { get; set; } = -1;
+
+    /// <summary>When non-negative: after this many completions (over the device's life), chains are popped and held, never completed.</summary>
+    public long CompleteLimit { get; set; } = -1;
+
+    public long Completed;
+
+    public long Held;
+
+    /// <summary>Thread index → managed thread ids seen, per queue.</summary>
+    public readonly int[] ThreadOfQueue = Enumerable.Repeat(-1, 64).ToArray();
+
+    public int ResetCount;
+
+    public TimeSpan PollingTime { get; set; }
+
+    public TimeSpan GetPollingTime(int threadIndex) => PollingTime;
+
+    public System.Collections.Concurrent.ConcurrentBag<(int Event, VringEpollEvents Events, int Thread)> ListenerEvents { get; } = [];
+
+    public byte[] Config { get; } = Enumerable.Range(0, 16).Select(i => (byte)(0xA0 + i)).ToArray();
+
+    public int MemoryUpdates;
+
+    public int StateChanges;
+
+    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+    {
+        if (deviceEvent >= QueueCount)
+        {
+            ListenerEvents.Add((deviceEvent, events, threadIndex));
+            return;
+        }
+
+        if (deviceEvent == ThrowOnQueue)
+        {
+            throw new InvalidOperationException($"device failure on queue {deviceEvent}");
+        }
+
+        foreach (Vring v in vrings)
+        {
+            if (v.Index == deviceEvent)
+            {
+                ThreadOfQueue[v.Index] = threadIndex;
+                Process(v, _scratch[threadIndex]);
+            }
+        }
+    }
+
+    public void GetConfig(uint offset, Span<byte> data)
+    {
+        if (offset + (uint)data.Length > Config.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), "outside config space");
+        }
+
+        Config.AsSpan((int)offset, data.Length).CopyTo(data);
+    }
+
+    public void UpdateMemory(VhostUserBackend.Memory.GuestMemoryAtomic memory) => Interlocked.Increment(ref MemoryUpdates);
+
+    public void OnVringStateChanged(Vring vring) => Interlocked.Increment(ref StateChanges);
+
+    public void Reset() => Interlocked.Increment(ref ResetCount);
+
+    private void Process(Vring v, byte[] scratch)
+    {
+        bool used = false;
+        while (true)
+        {
+            v.DisableNotification();
+            while (v.TryPopDescriptorChain(out DescriptorChain chain))
+            {
+                if (CompleteLimit >= 0 && Interlocked.Read(ref Completed) >= CompleteLimit)
+                {
+                    Interlocked.Increment(ref Held);
+                    continue;
+                }
+
+                uint written = Copy(chain, scratch);
+                v.AddUsed(chain.Head, written);
+                Interlocked.Increment(ref Completed);
+                used = true;
+            }
+
+            if (used)
+            {
+                v.SignalUsedQueue();
+                used = false;
+            }
+
+            if (!v.EnableNotification())
+            {
+                return;
+            }
+        }
+    }
+
+    private static uint Copy(DescriptorChain chain, byte[] scratch)
+    {
+        VhostUserBackend.Memory.GuestMemory memory = chain.Memory!;
+        int read = 0;
+        uint written = 0;
+        foreach (VirtqBuffer b in chain)
+        {
+            if (!b.IsWriteOnly)
+            {
+                int n = (int)Math.Min(b.Length, (uint)(scratch.Length - read));
+                memory.Read(b.Address, scratch.AsSpan(read, n));
+                read += n;
+            }
+            else
+            {
+                int n = (int)Math.Min(b.Length, (uint)(read - (int)written));
+                memory.Write(b.Address, scratch.AsSpan((int)written, n));
+                written += (uint)n;
+            }
+        }
+
+        return written;
+    }
+}

@@ -1,0 +1,131 @@
+using Vhost;
+using Vhost.User;
+
+namespace VhostUserBackend.Tests.Daemon;
+
+public sealed class DaemonLifecycleTests
+{
+    [Fact]
+    public async Task ConnectedSocket_ServesOneFrontend_AndEndsWhenItLeaves()
+    {
+        var device = new CopyDevice();
+        using var daemon = new VhostUserDaemon(device);
+        (Microsoft.Win32.SafeHandles.SafeFileHandle ours, Microsoft.Win32.SafeHandles.SafeFileHandle theirs) = UnixSocket.CreatePair();
+        daemon.Start(theirs);
+        using (var frontend = new VhostUserFrontend(new VhostUserConnection(ours)))
+        {
+            Assert.NotEqual(0UL, frontend.GetFeatures());
+            Assert.False(daemon.WaitAsync(TestContext.Current.CancellationToken).IsCompleted);
+        }
+
+        await daemon.WaitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        Assert.Equal(1, daemon.ConnectionCount);
+    }
+
+    [Fact]
+    public async Task StartAsync_WaitAsync_HonoursCancellation_StopAsync_Completes()
+    {
+        using var daemon = new VhostUserDaemon(new CopyDevice());
+        await daemon.StartAsync(DaemonRig.NewSocketPath(), TestContext.Current.CancellationToken);
+        using (var cts = new CancellationTokenSource(50))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => daemon.WaitAsync(cts.Token));
+        }
+
+        await daemon.StopAsync(TestContext.Current.CancellationToken);
+        await daemon.WaitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        Assert.Throws<InvalidOperationException>(() => daemon.Start(DaemonRig.NewSocketPath()));
+    }
+
+    [Fact]
+    public void Run_BlocksUntilCancelled()
+    {
+        using var daemon = new VhostUserDaemon(new CopyDevice());
+        using var cts = new CancellationTokenSource();
+        string path = DaemonRig.NewSocketPath();
+        var runner = new Thread(() => daemon.Run(path, cts.Token));
+        runner.Start();
+        using (VhostUserFrontend f = VhostUserFrontend.Connect(path, TimeSpan.FromSeconds(5)))
+        {
+            Assert.NotEqual(0UL, f.GetFeatures());
+        }
+
+        Assert.False(runner.Join(100));
+        cts.Cancel();
+        Assert.True(runner.Join(5000));
+    }
+
+    [Fact]
+    public void InvalidDevices_AreRejected()
+    {
+        Assert.Throws<ArgumentException>(() => new VhostUserDaemon(new CopyDevice(queues: 2, groups: [0b01])));
+        Assert.Throws<ArgumentException>(() => new VhostUserDaemon(new CopyDevice(queues: 2, groups: [0b11, 0b10])));
+        Assert.Throws<ArgumentException>(() => new VhostUserDaemon(new CopyDevice(queues: 2, groups: [0b111])));
+        Assert.Throws<ArgumentException>(() => new VhostUserDaemon(new CopyDevice(maxQueueSize: 100)));
+        Assert.Throws<ArgumentException>(() => new VhostUserDaemon(new CopyDevice(queues: 0, groups: [1])));
+    }
+
+    [Fact]
+    public void RegisteredListener_ReachesHandleEvent_ReservedDataIsRejected()
+    {
+        var device = new CopyDevice(queues: 2);
+        using var daemon = new VhostUserDaemon(device);
+        daemon.Start(DaemonRig.NewSocketPath());
+        VringEpollHandler worker = daemon.Workers[0];
+        using var fd = new EventFd(EventFdFlags.NonBlocking);
+        Assert.Throws<ArgumentOutOfRangeException>(() => worker.RegisterListener(fd, VringEpollEvents.In, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => worker.RegisterListener(fd, VringEpollEvents.In, 2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => worker.RegisterListener(fd, VringEpollEvents.In, ulong.MaxValue));
+        worker.RegisterListener(fd, VringEpollEvents.In | VringEpollEvents.EdgeTriggered, 42);
+        fd.Signal();
+        long deadline = Environment.TickCount64 + 5000;
+        while (device.ListenerEvents.IsEmpty)
+        {
+            Assert.True(Environment.TickCount64 < deadline, "the listener event never reached the device");
+            Thread.Sleep(1);
+        }
+
+        Assert.Contains(device.ListenerEvents, e => e.Event == 42 && (e.Events & VringEpollEvents.In) != 0 && e.Thread == 0);
+        worker.UnregisterListener(fd);
+        Assert.Throws<VhostException>(() => worker.UnregisterListener(fd));
+    }
+
+    [Fact]
+    public void KicksArrivingWhileDisabled_AreProcessedOnEnable()
+    {
+        using var rig = new DaemonRig(new CopyDevice());
+        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
+        rig.Start(eventIdx: false, packed: false);
+        f.SetVringEnable(0, false);
+        rig.Submit(0, DaemonRig.Payload(3));
+        Thread.Sleep(100);
+        Assert.Equal(0, rig.Device.Completed);
+        f.SetVringEnable(0, true);
+        rig.Complete(0);
+    }
+
+    [Fact]
+    public void GetVringBase_StopsTheRing_AndARestartResumesWhereItStopped()
+    {
+        using var rig = new DaemonRig(new CopyDevice());
+        VhostUserFrontend f = rig.Connect(eventIdx: true, packed: false);
+        rig.Start(eventIdx: true, packed: false);
+        for (int i = 0; i < 5; i++)
+        {
+            rig.Submit(0, DaemonRig.Payload(i));
+            rig.Complete(0);
+        }
+
+        Assert.Equal(5u, f.GetVringBase(0));
+        Assert.False(rig.Daemon.Vrings[0].IsStarted);
+        rig.Submit(0, DaemonRig.Payload(9));
+        rig.Queues[0].Kick.Signal();
+        Thread.Sleep(100);
+        Assert.Equal(5, rig.Device.Completed);
+
+        rig.StartQueue(0, packed: false, baseValue: 5);
+        f.SetVringEnable(0, true);
+        rig.Complete(0);
+        Assert.Equal(6, rig.Device.Completed);
+    }
+}
