@@ -12,10 +12,22 @@ public static class Net
     /// <param name="count">Frames.</param>
     /// <param name="frameSize">Frame bytes.</param>
     /// <param name="wait">Idle time after which receiving stops.</param>
+    /// <param name="window">Frames in flight at most (sent, not yet back): keeps the RX ring from overflowing, which a back-end answers by dropping.</param>
     /// <returns>The counts.</returns>
-    public static NetResult Exchange(VmmDevice device, int count, int frameSize, TimeSpan wait)
+    public static NetResult Exchange(VmmDevice device, int count, int frameSize, TimeSpan wait, int window = 32)
+        => Exchange(new VirtioNetClient(device), count, frameSize, wait, window);
+
+    /// <summary>Like <see cref="Exchange(VmmDevice, int, int, TimeSpan, int)"/> on a client whose RX buffers are already posted.</summary>
+    /// <param name="net">The client.</param>
+    /// <param name="count">Frames.</param>
+    /// <param name="frameSize">Frame bytes.</param>
+    /// <param name="wait">Idle time after which receiving stops.</param>
+    /// <param name="window">Frames in flight at most.</param>
+    /// <returns>The counts.</returns>
+    public static NetResult Exchange(VirtioNetClient net, int count, int frameSize, TimeSpan wait, int window = 32)
     {
-        var net = new VirtioNetClient(device);
+        ArgumentNullException.ThrowIfNull(net);
+        ArgumentOutOfRangeException.ThrowIfLessThan(window, 1);
         byte[] frame = new byte[frameSize];
         byte[] rx = new byte[2048];
         byte[] expect = new byte[frameSize];
@@ -25,7 +37,7 @@ public static class Net
         long lastProgress = Environment.TickCount64;
         while (sent < count || received < sent)
         {
-            while (sent < count && net.TrySend(VirtioNetClient.BuildFrame(frame, (uint)sent, frameSize)))
+            while (sent < count && sent - received < window && net.TrySend(VirtioNetClient.BuildFrame(frame, (uint)sent, frameSize)))
             {
                 sent++;
                 lastProgress = Environment.TickCount64;

@@ -146,11 +146,13 @@ internal static class Program
     {
         var count = new Option<int>("--count") { Description = "Frames to send", DefaultValueFactory = _ => 100 };
         var size = new Option<int>("--frame-size") { Description = "Frame bytes (60 to 1514)", DefaultValueFactory = _ => 64 };
+        var window = new Option<int>("--window") { Description = "Frames in flight at most", DefaultValueFactory = _ => 32 };
         var wait = new Option<double>("--wait") { Description = "Seconds to wait for frames to come back", DefaultValueFactory = _ => 2 };
         var cmd = new Command("net", "Send frames on TX and count what comes back on RX (a back-end that forwards or echoes).");
         cmd.Options.Add(count);
         cmd.Options.Add(size);
         cmd.Options.Add(wait);
+        cmd.Options.Add(window);
         cmd.SetAction(r => Guard(() =>
         {
             int n = r.GetValue(count);
@@ -161,7 +163,15 @@ internal static class Program
             }
 
             using VmmDevice dev = VmmDevice.Connect(r.GetValue(socket)!, new VmmDeviceOptions { QueueCount = 2, QueueSize = 256 }, TimeSpan.FromSeconds(r.GetValue(timeout)));
-            NetResult res = Net.Exchange(dev, n, fs, TimeSpan.FromSeconds(r.GetValue(wait)));
+            int win = r.GetValue(window);
+            if (win < 1 || win > 128)
+            {
+                return Usage($"--window {win}: 1 to 128 (half the RX ring)");
+            }
+
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            NetResult res = Net.Exchange(dev, n, fs, TimeSpan.FromSeconds(r.GetValue(wait)), win);
+            double secs = watch.Elapsed.TotalSeconds;
             if (r.GetValue(json))
             {
                 using Stream o = Console.OpenStandardOutput();
@@ -171,13 +181,14 @@ internal static class Program
                 j.WriteNumber("received", res.Received);
                 j.WriteNumber("matching", res.Matching);
                 j.WriteNumber("mac_swapped", res.MacSwapped);
+                j.WriteNumber("seconds", secs);
                 j.WriteEndObject();
                 j.Flush();
                 o.WriteByte((byte)'\n');
             }
             else
             {
-                Console.WriteLine($"net: sent {res.Sent}, received {res.Received}, matching payload {res.Matching} (MACs swapped {res.MacSwapped})");
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"net: sent {res.Sent}, received {res.Received}, matching payload {res.Matching} (MACs swapped {res.MacSwapped}) in {secs:F2} s"));
             }
 
             return res.Received > 0 ? 0 : 1;

@@ -30,6 +30,9 @@ internal sealed class PeerProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>Runs after the process is gone (removes files the peer leaves outside its folder).</summary>
+    public Action? Cleanup { get; set; }
+
     public string Output
     {
         get
@@ -125,6 +128,14 @@ internal sealed class PeerProcess : IDisposable
         }
 
         _process.Dispose();
+        try
+        {
+            Cleanup?.Invoke();
+        }
+        catch (IOException)
+        {
+        }
+
         try
         {
             Directory.Delete(recursive: true);
