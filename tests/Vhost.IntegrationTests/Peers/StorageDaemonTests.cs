@@ -110,4 +110,30 @@ public sealed class StorageDaemonTests
         blk.Read(31 * 8, back);
         Assert.All(back, b => Assert.Equal(31, b));
     }
+
+    [Fact]
+    public void Missing_required_feature_or_queues_is_refused_and_an_idle_queue_times_out()
+    {
+        using PeerProcess qsd = StorageDaemonPeer.Start(DiskBytes, out _);
+        NotSupportedException packed = Assert.Throws<NotSupportedException>(() => VmmDevice.Connect(qsd.SocketPath, new VmmDeviceOptions { RequiredFeatures = 1UL << 34 }));
+        Assert.Contains("0x400000000", packed.Message, StringComparison.Ordinal);
+        NotSupportedException queues = Assert.Throws<NotSupportedException>(() => VmmDevice.Connect(qsd.SocketPath, new VmmDeviceOptions { QueueCount = 2 }));
+        Assert.Contains("1 queues, 2 requested", queues.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentOutOfRangeException>(() => VmmDevice.Connect(qsd.SocketPath, new VmmDeviceOptions { QueueSize = 100 }));
+
+        using VmmDevice dev = VmmDevice.Connect(qsd.SocketPath, Options);
+        var w = Stopwatch.StartNew();
+        Assert.Throws<TimeoutException>(() => dev.Queues[0].WaitForCompletion(TimeSpan.FromMilliseconds(100)));
+        Assert.InRange(w.ElapsedMilliseconds, 90, 2000);
+        var blk = new VirtioBlkClient(dev, 1, 512);
+        Assert.Equal(VirtioBlkStatus.Ok, blk.Flush());
+    }
+
+    [Fact]
+    public void Connecting_to_a_missing_socket_fails_with_SocketConnect()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"vhost-absent-{Guid.NewGuid():N}.sock");
+        VhostUserException e = Assert.Throws<VhostUserException>(() => VmmDevice.Connect(path, Options, TimeSpan.FromMilliseconds(100)));
+        Assert.Equal(VhostUserError.SocketConnect, e.Reason);
+    }
 }
