@@ -17,6 +17,10 @@ PACKAGES=(
   gcc                  # small static C helpers
   libc6-dev
   linux-libc-dev       # <linux/vhost.h> for layout cross-checks
+  dpdk-dev             # dpdk-testpmd: the vhost-user-net peer (net_vhost PMD)
+  librte-net-vhost23   # the net_vhost PMD testpmd loads
+  librte-mempool-ring23 # mbuf pool driver testpmd loads
+  debian-archive-keyring # verifies the trixie index tools/peers/fetch-virtiofsd-rs.sh reads
 )
 
 missing=()
@@ -27,8 +31,20 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# The Rust virtiofsd peer (trixie package, unpacked under .build/peers, nothing installed):
+# fetched here so the first test run does not pay for it; the tests fetch it too (and skip with
+# the reason when that fails), so a failure here is only a warning.
+fetch_virtiofsd_rs() {
+  local script
+  script="$(dirname "$(readlink -f "$0")")/peers/fetch-virtiofsd-rs.sh"
+  if [ -x "$script" ] && ! "$script"; then
+    echo "install-test-deps: warning: $script failed; the Rust virtiofsd tests will skip" >&2
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-test-deps: all ${#PACKAGES[@]} packages already installed"
+  fetch_virtiofsd_rs
   exit 0
 fi
 
@@ -59,3 +75,4 @@ if [ ${#still[@]} -ne 0 ]; then
   exit 1
 fi
 echo "install-test-deps: installed ${missing[*]}"
+fetch_virtiofsd_rs

@@ -1,0 +1,247 @@
+using Vhost;
+using Vhost.User;
+using Vhost.User.Messages;
+
+namespace VhostUserBackend.Testing.Vmm;
+
+/// <summary>
+/// The VMM side of one vhost-user device: guest RAM in a memfd described to the back-end,
+/// split virtqueues laid out in it with <see cref="SplitQueueDriver"/>, and the start-up
+/// sequence a VMM runs (GET_FEATURES, GET/SET_PROTOCOL_FEATURES, GET_QUEUE_NUM,
+/// GET_MAX_MEM_SLOTS, SET_OWNER, SET_FEATURES, SET_MEM_TABLE, then per queue SET_VRING_NUM,
+/// SET_VRING_BASE, SET_VRING_ADDR, SET_VRING_KICK, SET_VRING_CALL, and SET_VRING_ENABLE).
+/// Used by the integration tests, the probe tool and small .NET VMMs. Owns the front-end.
+/// </summary>
+public sealed class VmmDevice : IDisposable
+{
+    /// <summary>VIRTIO_RING_F_INDIRECT_DESC (bit 28).</summary>
+    public const ulong IndirectDescriptorsFeature = 1UL << 28;
+
+    private readonly VmmQueue[] _queues;
+
+    private VmmDevice(VhostUserFrontend frontend, GuestRam ram, VmmQueue[] queues)
+    {
+        Frontend = frontend;
+        Ram = ram;
+        _queues = queues;
+    }
+
+    /// <summary>The front-end (owned by this device).</summary>
+    public VhostUserFrontend Frontend { get; }
+
+    /// <summary>The guest RAM (owned by this device).</summary>
+    public GuestRam Ram { get; }
+
+    /// <summary>The virtio features the back-end offered.</summary>
+    public ulong OfferedFeatures { get; private set; }
+
+    /// <summary>The virtio features acked with SET_FEATURES.</summary>
+    public ulong AckedFeatures => Frontend.AckedFeatures;
+
+    /// <summary>The protocol features the back-end offered (none without VHOST_USER_F_PROTOCOL_FEATURES).</summary>
+    public VhostUserProtocolFeatures OfferedProtocolFeatures { get; private set; }
+
+    /// <summary>The protocol features acked.</summary>
+    public VhostUserProtocolFeatures AckedProtocolFeatures => Frontend.AckedProtocolFeatures;
+
+    /// <summary>The back-end's queue count (GET_QUEUE_NUM), when MQ was negotiated.</summary>
+    public int? BackendQueueCount { get; private set; }
+
+    /// <summary>The back-end's memory slots (GET_MAX_MEM_SLOTS), when CONFIGURE_MEM_SLOTS was negotiated.</summary>
+    public int? MaxMemorySlots { get; private set; }
+
+    /// <summary>Whether EVENT_IDX is in use on the rings.</summary>
+    public bool EventIdx { get; private set; }
+
+    /// <summary>The queues, by index.</summary>
+    public IReadOnlyList<VmmQueue> Queues => _queues;
+
+    /// <summary>Connects to <paramref name="socketPath"/> and starts the device.</summary>
+    /// <param name="socketPath">The back-end's socket.</param>
+    /// <param name="options">What to negotiate and lay out.</param>
+    /// <param name="connectTimeout">How long to retry the connection. Default 5 s.</param>
+    /// <returns>The running device.</returns>
+    /// <exception cref="VhostUserException">The connection or a message failed.</exception>
+    /// <exception cref="NotSupportedException">The back-end lacks a required feature or enough queues.</exception>
+    public static VmmDevice Connect(string socketPath, VmmDeviceOptions options, TimeSpan? connectTimeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        VhostUserFrontend frontend = VhostUserFrontend.Connect(socketPath, connectTimeout ?? TimeSpan.FromSeconds(5));
+        try
+        {
+            return Start(frontend, options);
+        }
+        catch
+        {
+            frontend.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs the start-up sequence on a connected front-end, which the device owns on success.</summary>
+    /// <param name="frontend">A fresh front-end (no message sent yet).</param>
+    /// <param name="options">What to negotiate and lay out.</param>
+    /// <returns>The running device.</returns>
+    /// <exception cref="VhostUserException">A message failed.</exception>
+    /// <exception cref="NotSupportedException">The back-end lacks a required feature or enough queues.</exception>
+    public static VmmDevice Start(VhostUserFrontend frontend, VmmDeviceOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(frontend);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+
+        ulong offered = frontend.GetFeatures();
+        if ((offered & options.RequiredFeatures) != options.RequiredFeatures)
+        {
+            throw new NotSupportedException($"the back-end offers features 0x{offered:x}, without the required 0x{options.RequiredFeatures & ~offered:x}");
+        }
+
+        ulong wanted = options.Features | options.RequiredFeatures | (ulong)VhostUserVirtioFeatures.Version1 | (ulong)VhostUserVirtioFeatures.ProtocolFeatures;
+        if (options.EventIdx)
+        {
+            wanted |= (ulong)VhostUserVirtioFeatures.RingEventIndex;
+        }
+
+        if (options.MaxIndirectEntries > 0)
+        {
+            wanted |= IndirectDescriptorsFeature;
+        }
+
+        ulong acked = offered & wanted & ~(ulong)VhostUserVirtioFeatures.RingPacked;
+        VhostUserProtocolFeatures offeredProtocol = VhostUserProtocolFeatures.None;
+        int? queueNum = null;
+        int? slots = null;
+        if ((offered & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) != 0)
+        {
+            offeredProtocol = frontend.GetProtocolFeatures();
+            frontend.SetProtocolFeatures(offeredProtocol & options.ProtocolFeatures);
+            if ((frontend.AckedProtocolFeatures & VhostUserProtocolFeatures.MQ) != 0)
+            {
+                queueNum = frontend.GetQueueNum();
+            }
+
+            if ((frontend.AckedProtocolFeatures & VhostUserProtocolFeatures.ConfigureMemorySlots) != 0)
+            {
+                slots = frontend.GetMaxMemorySlots();
+            }
+        }
+
+        if (queueNum is { } n && n < options.QueueCount)
+        {
+            throw new NotSupportedException($"the back-end has {n} queues, {options.QueueCount} requested");
+        }
+
+        frontend.SetOwner();
+        frontend.SetFeatures(acked);
+        bool eventIdx = (acked & (ulong)VhostUserVirtioFeatures.RingEventIndex) != 0;
+        int indirect = (acked & IndirectDescriptorsFeature) != 0 ? options.MaxIndirectEntries : 0;
+
+        GuestRam ram = GuestRam.Create(options.MemorySize);
+        var queues = new List<VmmQueue>(options.QueueCount);
+        try
+        {
+            var regions = new VhostMemoryRegionInfo[ram.Regions.Count];
+            for (int i = 0; i < regions.Length; i++)
+            {
+                GuestRamRegion r = ram.Regions[i];
+                regions[i] = new VhostMemoryRegionInfo(r.GuestPhysicalAddress, r.Size, r.UserAddress, r.FileOffset, ram.FileHandle);
+            }
+
+            frontend.SetMemoryTable(regions);
+            for (int i = 0; i < options.QueueCount; i++)
+            {
+                var driver = new SplitQueueDriver(ram, options.QueueSize, eventIdx, indirect);
+                var queue = new VmmQueue(i, driver, indirect);
+                queues.Add(queue);
+                frontend.SetVringNum(i, options.QueueSize);
+                frontend.SetVringBase(i, 0);
+                frontend.SetVringAddr(i, new VringConfigData(
+                    options.QueueSize,
+                    options.QueueSize,
+                    VringFlags.None,
+                    UserAddressOf(ram, driver.DescriptorTableAddress),
+                    UserAddressOf(ram, driver.UsedRingAddress),
+                    UserAddressOf(ram, driver.AvailRingAddress)));
+                frontend.SetVringKick(i, queue.Kick);
+                frontend.SetVringCall(i, queue.Call);
+            }
+
+            if ((acked & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) != 0)
+            {
+                for (int i = 0; i < options.QueueCount; i++)
+                {
+                    frontend.SetVringEnable(i, true);
+                }
+            }
+
+            return new VmmDevice(frontend, ram, [.. queues])
+            {
+                OfferedFeatures = offered,
+                OfferedProtocolFeatures = offeredProtocol,
+                BackendQueueCount = queueNum,
+                MaxMemorySlots = slots,
+                EventIdx = eventIdx,
+            };
+        }
+        catch
+        {
+            foreach (VmmQueue q in queues)
+            {
+                q.Dispose();
+            }
+
+            ram.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The front-end's user address of a guest physical address (what vhost-user ring addresses carry).</summary>
+    /// <param name="ram">The RAM.</param>
+    /// <param name="guestPhysicalAddress">The address.</param>
+    /// <returns>The user address.</returns>
+    /// <exception cref="ArgumentException">The address is not in the RAM.</exception>
+    public static ulong UserAddressOf(GuestRam ram, ulong guestPhysicalAddress)
+    {
+        ArgumentNullException.ThrowIfNull(ram);
+        foreach (GuestRamRegion r in ram.Regions)
+        {
+            if (guestPhysicalAddress >= r.GuestPhysicalAddress && guestPhysicalAddress - r.GuestPhysicalAddress < r.Size)
+            {
+                return r.UserAddress + (guestPhysicalAddress - r.GuestPhysicalAddress);
+            }
+        }
+
+        throw new ArgumentException($"guest physical address 0x{guestPhysicalAddress:x} is not in guest RAM", nameof(guestPhysicalAddress));
+    }
+
+    /// <summary>Reads the device's config space (GET_CONFIG; needs the CONFIG protocol feature).</summary>
+    /// <param name="size">Bytes from offset 0.</param>
+    /// <returns>The bytes.</returns>
+    public byte[] GetConfig(uint size) => Frontend.GetConfig(0, size, VhostUserConfigFlags.None);
+
+    /// <summary>Stops the rings (GET_VRING_BASE on each, which a back-end treats as "stop"), then closes everything.</summary>
+    /// <returns>The last avail index the back-end reports for each queue.</returns>
+    public uint[] Stop()
+    {
+        var bases = new uint[_queues.Length];
+        for (int i = 0; i < _queues.Length; i++)
+        {
+            bases[i] = Frontend.GetVringBase(i);
+        }
+
+        return bases;
+    }
+
+    /// <summary>Closes the connection, the eventfds and the guest RAM.</summary>
+    public void Dispose()
+    {
+        Frontend.Dispose();
+        foreach (VmmQueue q in _queues)
+        {
+            q.Dispose();
+        }
+
+        Ram.Dispose();
+    }
+}
