@@ -29,57 +29,57 @@ internal static unsafe partial class Interop
     [StructLayout(LayoutKind.Sequential)]
     internal struct vhost_vring_state
     {
-        internal uint index;
-        internal uint num;
+        public uint index;
+        public uint num;
     }
 
     /// <summary><c>struct vhost_vring_file</c>: a queue index and an fd (-1 unbinds).</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct vhost_vring_file
     {
-        internal uint index;
-        internal int fd;
+        public uint index;
+        public int fd;
     }
 
     /// <summary><c>struct vhost_vring_addr</c>: ring addresses (user addresses for kernel vhost, IOVAs for vDPA).</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct vhost_vring_addr
     {
-        internal uint index;
-        internal uint flags;
-        internal ulong desc_user_addr;
-        internal ulong used_user_addr;
-        internal ulong avail_user_addr;
-        internal ulong log_guest_addr;
+        public uint index;
+        public uint flags;
+        public ulong desc_user_addr;
+        public ulong used_user_addr;
+        public ulong avail_user_addr;
+        public ulong log_guest_addr;
     }
 
     /// <summary><c>struct vhost_memory</c> without its flexible <c>regions[]</c> array (which follows it).</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct vhost_memory
     {
-        internal uint nregions;
-        internal uint padding;
+        public uint nregions;
+        public uint padding;
     }
 
     /// <summary><c>struct vhost_memory_region</c>.</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct vhost_memory_region
     {
-        internal ulong guest_phys_addr;
-        internal ulong memory_size;
-        internal ulong userspace_addr;
-        internal ulong flags_padding;
+        public ulong guest_phys_addr;
+        public ulong memory_size;
+        public ulong userspace_addr;
+        public ulong flags_padding;
     }
 
     /// <summary><c>struct vhost_iotlb_msg</c>.</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct vhost_iotlb_msg
     {
-        internal ulong iova;
-        internal ulong size;
-        internal ulong uaddr;
-        internal byte perm;
-        internal byte type;
+        public ulong iova;
+        public ulong size;
+        public ulong uaddr;
+        public byte perm;
+        public byte type;
     }
 
     /// <summary><c>struct vhost_msg</c>: the IOTLB message written to the fd before MSG_V2 is acked.</summary>
@@ -87,11 +87,11 @@ internal static unsafe partial class Interop
     internal struct vhost_msg
     {
         [FieldOffset(0)]
-        internal int type;
+        public int type;
         [FieldOffset(8)]
-        internal fixed byte padding[64];
+        public fixed byte padding[64];
         [FieldOffset(8)]
-        internal vhost_iotlb_msg iotlb;
+        public vhost_iotlb_msg iotlb;
     }
 
     /// <summary><c>struct vhost_msg_v2</c>: the IOTLB message with an address space id (after MSG_V2 is acked).</summary>
@@ -99,13 +99,13 @@ internal static unsafe partial class Interop
     internal struct vhost_msg_v2
     {
         [FieldOffset(0)]
-        internal uint type;
+        public uint type;
         [FieldOffset(4)]
-        internal uint asid;
+        public uint asid;
         [FieldOffset(8)]
-        internal fixed byte padding[64];
+        public fixed byte padding[64];
         [FieldOffset(8)]
-        internal vhost_iotlb_msg iotlb;
+        public vhost_iotlb_msg iotlb;
     }
 
     /// <summary><c>struct vhost_scsi_target</c>.</summary>
@@ -115,40 +115,40 @@ internal static unsafe partial class Interop
         /// <summary>The size of <see cref="vhost_wwpn"/> (<c>VHOST_SCSI_WWPN_LEN</c> is 224 in the UAPI struct).</summary>
         internal const int WwpnLength = 224;
 
-        internal int abi_version;
-        internal fixed byte vhost_wwpn[WwpnLength];
-        internal ushort vhost_tpgt;
-        internal ushort reserved;
+        public int abi_version;
+        public fixed byte vhost_wwpn[WwpnLength];
+        public ushort vhost_tpgt;
+        public ushort reserved;
     }
 
     /// <summary><c>struct vhost_vdpa_config</c> without its flexible <c>buf[]</c> (which follows it).</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct vhost_vdpa_config
     {
-        internal uint off;
-        internal uint len;
+        public uint off;
+        public uint len;
     }
 
     /// <summary><c>struct vhost_vdpa_iova_range</c>.</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct vhost_vdpa_iova_range
     {
-        internal ulong first;
-        internal ulong last;
+        public ulong first;
+        public ulong last;
     }
 
     /// <summary><c>struct vhost_worker_state</c> (Linux 6.4+).</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct vhost_worker_state
     {
-        internal uint worker_id;
+        public uint worker_id;
     }
 
     /// <summary><c>struct vhost_vring_worker</c> (Linux 6.4+).</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct vhost_vring_worker
     {
-        internal uint index;
-        internal uint worker_id;
+        public uint index;
+        public uint worker_id;
     }
 }

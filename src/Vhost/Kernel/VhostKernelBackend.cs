@@ -436,6 +436,12 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
             throw new InvalidOperationException($"{DeviceKind}: set the memory table before the ring addresses (the {what} is a guest physical address)");
         }
 
+        return TranslateGuestAddress(table, address, length, what);
+    }
+
+    /// <summary>Translates a guest physical range that must lie wholly inside one region to the region's user address.</summary>
+    internal static ulong TranslateGuestAddress(MemoryRange[] table, ulong address, ulong length, string what)
+    {
         foreach (MemoryRange r in table)
         {
             if (address >= r.GuestPhysicalAddress && address - r.GuestPhysicalAddress <= r.Size && length <= r.Size - (address - r.GuestPhysicalAddress))
@@ -449,8 +455,11 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
             "config");
     }
 
+    /// <summary>Records acked backend features without the ioctl (tests drive a non-vhost fd).</summary>
+    internal void AssumeBackendFeatures(VhostBackendFeatures features) => _ackedBackendFeatures = features;
+
     /// <summary>Records the memory table after the device accepted it.</summary>
-    private protected void RecordMemoryTable(MemoryRange[] table)
+    internal void RecordMemoryTable(MemoryRange[] table)
     {
         lock (_lock)
         {
@@ -459,7 +468,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     }
 
     /// <summary>Validates a memory table: at least one region, none empty, none wrapping, no overlap in guest or user addresses.</summary>
-    private protected static MemoryRange[] ValidateMemoryTable(IReadOnlyList<VhostMemoryRegionInfo> regions)
+    internal static MemoryRange[] ValidateMemoryTable(IReadOnlyList<VhostMemoryRegionInfo> regions)
     {
         ArgumentNullException.ThrowIfNull(regions);
         if (regions.Count == 0)
@@ -516,7 +525,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     }
 
     /// <summary>Validates a ring layout with a specific message per rule.</summary>
-    private protected static void ValidateRingLayout(in VringConfigData config)
+    internal static void ValidateRingLayout(in VringConfigData config)
     {
         int max = Math.Min((int)config.QueueMaxSize, MaxQueueSize);
         if (config.QueueMaxSize == 0)
@@ -640,5 +649,5 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     private const string CrossEndianDetail = "cross-endian vrings are not supported by this kernel (it needs CONFIG_VHOST_CROSS_ENDIAN_LEGACY)";
 
     /// <summary>One guest memory region as recorded from the memory table.</summary>
-    private protected readonly record struct MemoryRange(ulong GuestPhysicalAddress, ulong Size, ulong UserAddress);
+    internal readonly record struct MemoryRange(ulong GuestPhysicalAddress, ulong Size, ulong UserAddress);
 }
