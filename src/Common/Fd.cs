@@ -15,6 +15,28 @@ internal static unsafe class Fd
     /// <summary>The raw fd of <paramref name="handle"/>; the caller must hold a reference (DangerousAddRef) while using it.</summary>
     internal static int RawOf(SafeHandle handle) => (int)handle.DangerousGetHandle();
 
+    /// <summary>
+    /// <c>open(2)</c> with <c>O_CLOEXEC</c> added (EINTR retried); no locking or other side
+    /// effects (unlike <see cref="File.OpenHandle"/>, which takes an advisory lock).
+    /// </summary>
+    internal static SafeFileHandle Open(string path, int flags)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        while (true)
+        {
+            int fd = Interop.open(path, flags | Interop.O_CLOEXEC, 0);
+            if (fd >= 0)
+            {
+                return Own(fd);
+            }
+
+            if (Interop.LastErrno != Errno.EINTR)
+            {
+                Interop.ThrowLast("open", path);
+            }
+        }
+    }
+
     /// <summary><c>read(2)</c>; returns the count (0 at end of file). Throws on error, including EAGAIN.</summary>
     internal static int Read(SafeHandle handle, Span<byte> buffer)
     {

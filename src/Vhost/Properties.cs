@@ -3,3 +3,4 @@ using System.Runtime.CompilerServices;
 // Every import is blittable: no runtime marshalling anywhere in this assembly.
 [assembly: DisableRuntimeMarshalling]
 [assembly: InternalsVisibleTo("Vhost.Tests")]
+[assembly: InternalsVisibleTo("Vhost.KernelTests")]

@@ -75,6 +75,37 @@ internal static class InteropLayouts
             new("fd", 0, 4), new("events", 4, 2), new("revents", 6, 2)),
         new(typeof(global::Interop.timeval), 16, "struct timeval", CHeaderSet.Libc,
             new("tv_sec", 0, 8), new("tv_usec", 8, 8)),
+
+        // <linux/vhost_types.h> (included by the libc unit through <linux/vhost.h>).
+        new(typeof(global::Interop.vhost_vring_state), 8, "struct vhost_vring_state", CHeaderSet.Libc,
+            new("index", 0, 4), new("num", 4, 4)),
+        new(typeof(global::Interop.vhost_vring_file), 8, "struct vhost_vring_file", CHeaderSet.Libc,
+            new("index", 0, 4), new("fd", 4, 4)),
+        new(typeof(global::Interop.vhost_vring_addr), 40, "struct vhost_vring_addr", CHeaderSet.Libc,
+            new("index", 0, 4), new("flags", 4, 4), new("desc_user_addr", 8, 8), new("used_user_addr", 16, 8),
+            new("avail_user_addr", 24, 8), new("log_guest_addr", 32, 8)),
+        new(typeof(global::Interop.vhost_memory), 8, "struct vhost_memory", CHeaderSet.Libc,
+            new("nregions", 0, 4), new("padding", 4, 4)),
+        new(typeof(global::Interop.vhost_memory_region), 32, "struct vhost_memory_region", CHeaderSet.Libc,
+            new("guest_phys_addr", 0, 8), new("memory_size", 8, 8), new("userspace_addr", 16, 8), new("flags_padding", 24, 8)),
+        new(typeof(global::Interop.vhost_iotlb_msg), 32, "struct vhost_iotlb_msg", CHeaderSet.Libc,
+            new("iova", 0, 8), new("size", 8, 8), new("uaddr", 16, 8), new("perm", 24, 1), new("type", 25, 1)),
+        // The union member padding[64] is listed before iotlb (same offset): it is the field that ends the struct.
+        new(typeof(global::Interop.vhost_msg), 72, "struct vhost_msg", CHeaderSet.Libc,
+            new("type", 0, 4), new("padding", 8, 64), new("iotlb", 8, 32)),
+        new(typeof(global::Interop.vhost_msg_v2), 72, "struct vhost_msg_v2", CHeaderSet.Libc,
+            new("type", 0, 4), new("asid", 4, 4), new("padding", 8, 64), new("iotlb", 8, 32)),
+        new(typeof(global::Interop.vhost_scsi_target), 232, "struct vhost_scsi_target", CHeaderSet.Libc,
+            new("abi_version", 0, 4), new("vhost_wwpn", 4, 224), new("vhost_tpgt", 228, 2), new("reserved", 230, 2)),
+        new(typeof(global::Interop.vhost_vdpa_config), 8, "struct vhost_vdpa_config", CHeaderSet.Libc,
+            new("off", 0, 4), new("len", 4, 4)),
+        new(typeof(global::Interop.vhost_vdpa_iova_range), 16, "struct vhost_vdpa_iova_range", CHeaderSet.Libc,
+            new("first", 0, 8), new("last", 8, 8)),
+        // Linux 6.4+: not in the 6.1 UAPI headers of this machine, so not cross-checked in C.
+        new(typeof(global::Interop.vhost_worker_state), 4, null, CHeaderSet.None,
+            new FieldRow("worker_id", 0, 4)),
+        new(typeof(global::Interop.vhost_vring_worker), 8, null, CHeaderSet.None,
+            new("index", 0, 4), new("worker_id", 4, 4)),
     ];
 
     public static LayoutRow Find(string typeName) => Rows.Single(r => r.Type.Name == typeName);

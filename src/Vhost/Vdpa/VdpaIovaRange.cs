@@ -1,0 +1,14 @@
+namespace Vhost.Vdpa;
+
+/// <summary>The IOVA range a vDPA device can translate (<c>struct vhost_vdpa_iova_range</c>), both ends inclusive.</summary>
+/// <param name="First">The first usable IOVA.</param>
+/// <param name="Last">The last usable IOVA.</param>
+public readonly record struct VdpaIovaRange(ulong First, ulong Last)
+{
+    /// <summary>Whether <c>[iova, iova + size)</c> (size &gt; 0) lies inside the range.</summary>
+    /// <param name="iova">The first address.</param>
+    /// <param name="size">The length in bytes.</param>
+    /// <returns><see langword="true"/> when it fits.</returns>
+    public bool Contains(ulong iova, ulong size)
+        => size != 0 && iova >= First && iova <= Last && size - 1 <= Last - iova;
+}
