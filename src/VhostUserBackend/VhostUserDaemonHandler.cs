@@ -179,6 +179,11 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         {
             UpdateMemory(() => _memory.AddRegion(mapped));
         }
+        catch (ArgumentException e)
+        {
+            mapped.Dispose();
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"ADD_MEM_REG: region [0x{region.GuestPhysicalAddress:x}, +0x{region.MemorySize:x}) refused: {e.Message}", e);
+        }
         catch
         {
             mapped.Dispose();
@@ -190,8 +195,64 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     {
         ulong gpa = region.GuestPhysicalAddress;
         ulong size = region.MemorySize;
+        GuestMemory current = _memory.Acquire();
+        try
+        {
+            bool known = false;
+            foreach (GuestMemoryRegion r in current.Regions)
+            {
+                known |= r.GuestPhysicalAddress == gpa && r.Size == size;
+            }
+
+            if (!known)
+            {
+                throw new VhostUserException(VhostUserError.InvalidMessage, $"REM_MEM_REG: no memory region [0x{gpa:x}, +0x{size:x}) is mapped");
+            }
+        }
+        finally
+        {
+            current.Release();
+        }
+
+        // A started ring keeps its areas mapped: removing them under it would silently stop the
+        // ring. The front-end must stop it first (GET_VRING_BASE), as it does before moving rings.
+        foreach (Vring v in _vrings)
+        {
+            if (v.IsStarted && RingAreaIn(v, gpa, size) is { } area)
+            {
+                throw new VhostUserException(VhostUserError.InvalidOperation, $"REM_MEM_REG: region [0x{gpa:x}, +0x{size:x}) holds the {area} of started ring {v.Index}; stop the ring (GET_VRING_BASE) first");
+            }
+        }
+
         UpdateMemory(() => _memory.RemoveRegion(gpa, size));
     }
+
+    /// <summary>Which area of a ready ring lies (partly) in [gpa, gpa + size), or null.</summary>
+    private static string? RingAreaIn(Vring v, ulong gpa, ulong size)
+    {
+        Virtqueue q = v.Queue;
+        if (!q.IsReady)
+        {
+            return null;
+        }
+
+        bool split = q is SplitQueue;
+        ushort n = q.Size;
+        if (Overlaps(q.DescriptorTableAddress, (ulong)n * VirtqDescriptor.Size, gpa, size))
+        {
+            return "descriptor table";
+        }
+
+        if (Overlaps(q.DriverAreaAddress, split ? SplitQueue.AvailRingSize(n) : 4, gpa, size))
+        {
+            return "driver area";
+        }
+
+        return Overlaps(q.DeviceAreaAddress, split ? SplitQueue.UsedRingSize(n) : 4, gpa, size) ? "device area" : null;
+    }
+
+    private static bool Overlaps(ulong start, ulong length, ulong regionStart, ulong regionSize)
+        => start < regionStart + regionSize && regionStart < start + length;
 
     public void SetLogBase(in VhostUserLog log, ReceivedFds fds)
     {
