@@ -104,6 +104,11 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public void Reset() => Interlocked.Increment(ref ResetCount);
 
+    /// <summary>The back-end channel the daemon handed over (SET_BACKEND_REQ_FD).</summary>
+    public volatile Vhost.User.VhostUserBackendChannel? Channel;
+
+    public void SetBackendChannel(Vhost.User.VhostUserBackendChannel channel) => Channel = channel;
+
     private void Process(Vring v, byte[] scratch)
     {
         bool used = false;
