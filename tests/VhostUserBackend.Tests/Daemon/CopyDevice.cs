@@ -34,7 +34,10 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public ulong Features => _features;
 
-    public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config;
+    public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config | ExtraProtocolFeatures;
+
+    /// <summary>Offered on top of the defaults (DEVICE_STATE, INBAND_NOTIFICATIONS, ...).</summary>
+    public VhostUserProtocolFeatures ExtraProtocolFeatures { get; set; }
 
     public IReadOnlyList<ulong> QueuesPerThread { get; }
 
@@ -103,6 +106,69 @@ internal sealed class CopyDevice : IVhostUserBackend
     public void OnVringStateChanged(Vring vring) => Interlocked.Increment(ref StateChanges);
 
     public void Reset() => Interlocked.Increment(ref ResetCount);
+
+    private static ReadOnlySpan<byte> StateMagic => "CPYD"u8;
+
+    private Task? _transfer;
+
+    /// <summary>SET_DEVICE_STATE_FD: the state is the magic and <see cref="Config"/>, streamed on a thread of its own as the spec allows.</summary>
+    public Microsoft.Win32.SafeHandles.SafeFileHandle? SetDeviceStateFd(VhostUserTransferDirection direction, VhostUserTransferPhase phase, Microsoft.Win32.SafeHandles.SafeFileHandle fd)
+    {
+        if (phase != VhostUserTransferPhase.Stopped)
+        {
+            fd.Dispose();
+            throw new Vhost.User.VhostUserException(Vhost.User.VhostUserError.NotSupported, $"transfer phase {phase}");
+        }
+
+        byte[] saved = [.. StateMagic, .. Config];
+        _transfer = direction == VhostUserTransferDirection.Save
+            ? Task.Run(() =>
+            {
+                using (fd)
+                {
+                    for (int done = 0; done < saved.Length;)
+                    {
+                        done += Fd.Write(fd, saved.AsSpan(done));
+                    }
+                }
+            })
+            : Task.Run(() =>
+            {
+                using (fd)
+                {
+                    var loaded = new List<byte>();
+                    var buffer = new byte[7];
+                    int n;
+                    while ((n = Fd.Read(fd, buffer)) > 0)
+                    {
+                        loaded.AddRange(buffer.AsSpan(0, n));
+                    }
+
+                    if (loaded.Count != StateMagic.Length + Config.Length || !loaded.Take(StateMagic.Length).SequenceEqual(StateMagic.ToArray()))
+                    {
+                        throw new InvalidDataException($"device state of {loaded.Count} bytes is not this device's");
+                    }
+
+                    loaded.Skip(StateMagic.Length).ToArray().CopyTo(Config, 0);
+                }
+            });
+        return null;
+    }
+
+    /// <summary>CHECK_DEVICE_STATE: waits for the transfer and reports its failure.</summary>
+    public void CheckDeviceState()
+    {
+        Task transfer = _transfer ?? throw new Vhost.User.VhostUserException(Vhost.User.VhostUserError.InvalidOperation, "no device state transfer was started");
+        _transfer = null;
+        try
+        {
+            transfer.GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is InvalidDataException or Vhost.VhostException)
+        {
+            throw new Vhost.User.VhostUserException(Vhost.User.VhostUserError.InvalidOperation, $"device state transfer failed: {e.Message}", e);
+        }
+    }
 
     /// <summary>The back-end channel the daemon handed over (SET_BACKEND_REQ_FD).</summary>
     public volatile Vhost.User.VhostUserBackendChannel? Channel;
