@@ -107,6 +107,23 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public void Reset() => Interlocked.Increment(ref ResetCount);
 
+    /// <summary>When set, every worker gets an exit eventfd (kept here for the test to signal; the daemon owns it).</summary>
+    public bool WithExitEvents { get; set; }
+
+    public System.Collections.Concurrent.ConcurrentDictionary<int, EventFd> ExitEvents { get; } = [];
+
+    public EventFd? CreateExitEvent(int threadIndex)
+    {
+        if (!WithExitEvents)
+        {
+            return null;
+        }
+
+        var exit = new EventFd(EventFdFlags.NonBlocking);
+        ExitEvents[threadIndex] = exit;
+        return exit;
+    }
+
     private static ReadOnlySpan<byte> StateMagic => "CPYD"u8;
 
     private Task? _transfer;
