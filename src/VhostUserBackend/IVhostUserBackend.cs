@@ -43,7 +43,7 @@ public interface IVhostUserBackend
     /// <summary>
     /// The vhost-user protocol features the device offers. The default offers what the daemon
     /// implements for every device: MQ, LOG_SHMFD, BACKEND_REQ, INFLIGHT_SHMFD, RESET_DEVICE,
-    /// CONFIGURE_MEM_SLOTS and STATUS. Add CONFIG when <see cref="GetConfig"/> is implemented and
+    /// CONFIGURE_MEM_SLOTS, STATUS and INBAND_NOTIFICATIONS. Add CONFIG when <see cref="GetConfig"/> is implemented and
     /// DEVICE_STATE when <see cref="SetDeviceStateFd"/> is. REPLY_ACK is always added.
     /// </summary>
     VhostUserProtocolFeatures ProtocolFeatures => DefaultProtocolFeatures;
@@ -157,5 +157,6 @@ public interface IVhostUserBackend
     public const VhostUserProtocolFeatures DefaultProtocolFeatures = VhostUserProtocolFeatures.MQ
         | VhostUserProtocolFeatures.LogShmFd | VhostUserProtocolFeatures.BackendRequest
         | VhostUserProtocolFeatures.InflightShmFd | VhostUserProtocolFeatures.ResetDevice
-        | VhostUserProtocolFeatures.ConfigureMemorySlots | VhostUserProtocolFeatures.Status;
+        | VhostUserProtocolFeatures.ConfigureMemorySlots | VhostUserProtocolFeatures.Status
+        | VhostUserProtocolFeatures.InbandNotifications;
 }

@@ -133,6 +133,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void SetProtocolFeatures(VhostUserProtocolFeatures features)
     {
         _ackedProtocolFeatures = features;
+        UpdateInbandChannels();
         Log.ProtocolFeaturesAcked(_logger, features);
     }
 
@@ -324,7 +325,10 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     {
         Vring v = Ring(index);
         SafeFileHandle? fd = fds.TryTake(0);
-        EventFd? kick = fd is null ? null : EventFd.FromHandle(fd);
+
+        // No fd: the front-end polls or kicks in-band (VRING_KICK); a daemon-owned eventfd stands
+        // in for the kick fd, so an in-band kick takes the same path as an eventfd kick.
+        EventFd? kick = fd is null ? new EventFd(EventFdFlags.NonBlocking) : EventFd.FromHandle(fd);
         VringEpollHandler worker = _workerOfQueue[v.Index];
         try
         {
@@ -401,8 +405,16 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     {
         VhostUserBackendChannel? old = _channel;
         _channel = channel;
+        UpdateInbandChannels();
         old?.Dispose();
         _backend.SetBackendChannel(channel);
+    }
+
+    public void VringKick(uint index)
+    {
+        // Same as a write to the kick eventfd: the worker drains it and calls the device. A ring
+        // that is not started yet is kicked again when it starts.
+        Ring(index).Kick?.TrySignal();
     }
 
     public void GetConfig(uint offset, VhostUserConfigFlags flags, Span<byte> data) => _backend.GetConfig(offset, data);
@@ -478,8 +490,10 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         _logEvent = null;
         _inflight?.Dispose();
         _inflight = null;
-        _channel?.Dispose();
+        VhostUserBackendChannel? channel = _channel;
         _channel = null;
+        UpdateInbandChannels();
+        channel?.Dispose();
         _backend.Reset();
     }
 
@@ -681,6 +695,19 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
                 v.Error = null;
                 v.HasAddresses = false;
                 v.IsEnabled = false;
+            }
+        }
+    }
+
+    /// <summary>Points every ring at the back-end channel when in-band notifications are negotiated (workers paused, so no worker sends on a channel being closed).</summary>
+    private void UpdateInbandChannels()
+    {
+        VhostUserBackendChannel? channel = (_ackedProtocolFeatures & VhostUserProtocolFeatures.InbandNotifications) != 0 ? _channel : null;
+        using (PauseAll())
+        {
+            foreach (Vring v in _vrings)
+            {
+                v.InbandChannel = channel;
             }
         }
     }
