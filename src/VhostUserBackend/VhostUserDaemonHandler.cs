@@ -423,6 +423,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
     public SafeFileHandle GetInflightFd(in VhostUserInflight request, out VhostUserInflight reply)
     {
+        ThrowIfPackedInflight(FrontendRequest.GetInflightFd);
         if (request.QueueCount > _vrings.Length)
         {
             throw new VhostUserException(VhostUserError.InvalidMessage, $"GET_INFLIGHT_FD: {request.QueueCount} queues, the device has {_vrings.Length}");
@@ -442,6 +443,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
     public void SetInflightFd(in VhostUserInflight inflight, ReceivedFds fds)
     {
+        ThrowIfPackedInflight(FrontendRequest.SetInflightFd);
         if (inflight.QueueCount > _vrings.Length)
         {
             throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_INFLIGHT_FD: {inflight.QueueCount} queues, the device has {_vrings.Length}");
@@ -495,6 +497,19 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         UpdateInbandChannels();
         channel?.Dispose();
         _backend.Reset();
+    }
+
+    /// <summary>
+    /// Inflight tracking covers split rings only (the spec's split layout). With a packed ring the
+    /// request fails with the reason; the failure reply (mmap_size 0, no fd) is what QEMU reads as
+    /// "no inflight region", so a front-end carries on without one.
+    /// </summary>
+    private void ThrowIfPackedInflight(FrontendRequest request)
+    {
+        if ((_ackedFeatures & (ulong)VhostUserVirtioFeatures.RingPacked) != 0)
+        {
+            throw new VhostUserException(VhostUserError.NotSupported, $"{request}: inflight tracking is implemented for split rings only; VIRTIO_F_RING_PACKED was acked, so the device runs without an inflight region");
+        }
     }
 
     private static GuestMemoryRegion MapRegion(in VhostUserMemoryRegion region, ReceivedFds fds, int index)
