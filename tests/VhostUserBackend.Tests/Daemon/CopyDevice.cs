@@ -14,14 +14,16 @@ internal sealed class CopyDevice : IVhostUserBackend
     private readonly byte[][] _scratch;
     private readonly ulong _features;
 
-    public CopyDevice(int queues = 1, ushort maxQueueSize = 256, IReadOnlyList<ulong>? groups = null, bool packed = true)
+    public CopyDevice(int queues = 1, ushort maxQueueSize = 256, IReadOnlyList<ulong>? groups = null, bool packed = true, int[][]? indexGroups = null)
     {
+        _indexGroups = indexGroups;
         QueueCount = queues;
         MaxQueueSize = maxQueueSize;
         _features = (ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.RingEventIndex)
             | (packed ? (ulong)VhostUserVirtioFeatures.RingPacked : 0);
         QueuesPerThread = groups ?? [queues >= 64 ? ulong.MaxValue : (1UL << queues) - 1];
-        _scratch = new byte[QueuesPerThread.Count][];
+        ThreadOfQueue = Enumerable.Repeat(-1, Math.Max(queues, 1)).ToArray();
+        _scratch = new byte[indexGroups?.Length ?? QueuesPerThread.Count][];
         for (int i = 0; i < _scratch.Length; i++)
         {
             _scratch[i] = new byte[65536];
@@ -41,6 +43,27 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public IReadOnlyList<ulong> QueuesPerThread { get; }
 
+    private readonly int[][]? _indexGroups;
+
+    public IReadOnlyList<IReadOnlyList<int>> QueueIndicesPerThread
+        => _indexGroups ?? ((IVhostUserBackend)new MaskOnly(QueueCount, QueuesPerThread)).QueueIndicesPerThread;
+
+    /// <summary>Gets the interface's default conversion of the masks.</summary>
+    private sealed class MaskOnly(int queues, IReadOnlyList<ulong> masks) : IVhostUserBackend
+    {
+        public int QueueCount => queues;
+
+        public ushort MaxQueueSize => 256;
+
+        public ulong Features => 0;
+
+        public IReadOnlyList<ulong> QueuesPerThread => masks;
+
+        public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+        {
+        }
+    }
+
     /// <summary>HandleEvent throws for this queue.</summary>
     public int ThrowOnQueue { get; set; } = -1;
 
@@ -52,7 +75,7 @@ internal sealed class CopyDevice : IVhostUserBackend
     public long Held;
 
     /// <summary>Thread index → managed thread ids seen, per queue.</summary>
-    public readonly int[] ThreadOfQueue = Enumerable.Repeat(-1, 64).ToArray();
+    public readonly int[] ThreadOfQueue;
 
     public int ResetCount;
 
