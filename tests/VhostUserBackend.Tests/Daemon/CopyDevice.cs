@@ -77,6 +77,9 @@ internal sealed class CopyDevice : IVhostUserBackend
     /// <summary>Thread index → managed thread ids seen, per queue.</summary>
     public readonly int[] ThreadOfQueue;
 
+    /// <summary>Per worker: GC.GetAllocatedBytesForCurrentThread at its latest HandleEvent.</summary>
+    public readonly long[] WorkerAllocatedBytes = new long[64];
+
     public int ResetCount;
 
     public TimeSpan PollingTime { get; set; }
@@ -99,6 +102,8 @@ internal sealed class CopyDevice : IVhostUserBackend
             return;
         }
 
+        // What the worker thread has allocated so far (the epoll loop, kick handling and this device).
+        Volatile.Write(ref WorkerAllocatedBytes[threadIndex], GC.GetAllocatedBytesForCurrentThread());
         if (deviceEvent == ThrowOnQueue)
         {
             throw new InvalidOperationException($"device failure on queue {deviceEvent}");
