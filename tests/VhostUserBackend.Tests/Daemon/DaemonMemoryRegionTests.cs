@@ -106,6 +106,6 @@ public sealed class DaemonMemoryRegionTests
     private static void AssertRefused(ListLoggerProvider logs, Action request, string reason)
     {
         Assert.Throws<VhostUserException>(request);
-        Assert.Contains(logs.Entries, e => e.Contains(reason, StringComparison.Ordinal));
+        logs.WaitFor(reason);
     }
 }
