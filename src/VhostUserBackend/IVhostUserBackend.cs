@@ -43,7 +43,7 @@ public interface IVhostUserBackend
     /// <summary>
     /// The vhost-user protocol features the device offers. The default offers what the daemon
     /// implements for every device: MQ, LOG_SHMFD, BACKEND_REQ, INFLIGHT_SHMFD, RESET_DEVICE,
-    /// CONFIGURE_MEM_SLOTS and STATUS. Add CONFIG when <see cref="GetConfig"/> is implemented and
+    /// CONFIGURE_MEM_SLOTS, STATUS and INBAND_NOTIFICATIONS. Add CONFIG when <see cref="GetConfig"/> is implemented and
     /// DEVICE_STATE when <see cref="SetDeviceStateFd"/> is. REPLY_ACK is always added.
     /// </summary>
     VhostUserProtocolFeatures ProtocolFeatures => DefaultProtocolFeatures;
@@ -51,9 +51,18 @@ public interface IVhostUserBackend
     /// <summary>
     /// Which queues each worker thread serves: one bit mask per thread (bit <c>i</c> = queue
     /// <c>i</c>). Each queue must appear in exactly one mask. The default is one thread serving
-    /// every queue (so at most 64 queues without overriding this).
+    /// every queue. Masks cover queues 0 to 63; for more queues use <see cref="QueueIndicesPerThread"/>.
     /// </summary>
     IReadOnlyList<ulong> QueuesPerThread => [QueueCount >= 64 ? ulong.MaxValue : (1UL << QueueCount) - 1];
+
+    /// <summary>
+    /// Which queues each worker thread serves, as queue index lists (one list per thread), for any
+    /// queue count. Each queue must appear in exactly one list. This is what the daemon reads: the
+    /// default converts <see cref="QueuesPerThread"/> when <see cref="QueueCount"/> is at most 64,
+    /// and above 64 queues (which bit masks cannot express) gives one thread serving every queue.
+    /// Override it to spread more than 64 queues over several workers.
+    /// </summary>
+    IReadOnlyList<IReadOnlyList<int>> QueueIndicesPerThread => MasksToIndices(QueueCount, QueueCount > 64 ? null : QueuesPerThread);
 
     /// <summary>
     /// How long worker <paramref name="threadIndex"/> spins on its rings with notifications
@@ -153,9 +162,35 @@ public interface IVhostUserBackend
     {
     }
 
+    private static IReadOnlyList<IReadOnlyList<int>> MasksToIndices(int queueCount, IReadOnlyList<ulong>? masks)
+    {
+        if (masks is null)
+        {
+            return [Enumerable.Range(0, Math.Max(queueCount, 0)).ToArray()];
+        }
+
+        var groups = new IReadOnlyList<int>[masks.Count];
+        for (int t = 0; t < masks.Count; t++)
+        {
+            var indices = new List<int>();
+            for (int q = 0; q < 64; q++)
+            {
+                if ((masks[t] & (1UL << q)) != 0)
+                {
+                    indices.Add(q);
+                }
+            }
+
+            groups[t] = indices;
+        }
+
+        return groups;
+    }
+
     /// <summary>The protocol features the daemon implements for every device.</summary>
     public const VhostUserProtocolFeatures DefaultProtocolFeatures = VhostUserProtocolFeatures.MQ
         | VhostUserProtocolFeatures.LogShmFd | VhostUserProtocolFeatures.BackendRequest
         | VhostUserProtocolFeatures.InflightShmFd | VhostUserProtocolFeatures.ResetDevice
-        | VhostUserProtocolFeatures.ConfigureMemorySlots | VhostUserProtocolFeatures.Status;
+        | VhostUserProtocolFeatures.ConfigureMemorySlots | VhostUserProtocolFeatures.Status
+        | VhostUserProtocolFeatures.InbandNotifications;
 }

@@ -9,7 +9,7 @@ namespace VhostUserBackend;
 /// <summary>
 /// Serves an <see cref="IVhostUserBackend"/> to vhost-user front-ends (QEMU, cloud-hypervisor,
 /// <see cref="VhostUserFrontend"/>): a control thread reads the socket and applies each message,
-/// and one worker thread per queue group (<see cref="IVhostUserBackend.QueuesPerThread"/>) waits
+/// and one worker thread per queue group (<see cref="IVhostUserBackend.QueueIndicesPerThread"/>) waits
 /// on the kick eventfds and calls <see cref="IVhostUserBackend.HandleEvent"/>.
 /// </summary>
 /// <remarks>
@@ -77,7 +77,8 @@ public sealed class VhostUserDaemon : IDisposable
             _vrings[i] = new Vring(i, maxSize, _metrics);
         }
 
-        IReadOnlyList<ulong> groups = backend.QueuesPerThread;
+        IReadOnlyList<IReadOnlyList<int>> groups = backend.QueueIndicesPerThread;
+        ArgumentNullException.ThrowIfNull(groups, nameof(IVhostUserBackend.QueueIndicesPerThread));
         _workerOfQueue = new VringEpollHandler[queues];
         _workers = new VringEpollHandler[groups.Count];
         try
@@ -85,13 +86,12 @@ public sealed class VhostUserDaemon : IDisposable
             ValidateGroups(groups, queues);
             for (int t = 0; t < groups.Count; t++)
             {
-                var mine = new List<Vring>();
-                for (int q = 0; q < queues && q < 64; q++)
+                int[] indices = [.. groups[t]];
+                Array.Sort(indices);
+                var mine = new List<Vring>(indices.Length);
+                foreach (int q in indices)
                 {
-                    if ((groups[t] & (1UL << q)) != 0)
-                    {
-                        mine.Add(_vrings[q]);
-                    }
+                    mine.Add(_vrings[q]);
                 }
 
                 _workers[t] = new VringEpollHandler(backend, [.. mine], t, _logger);
@@ -278,33 +278,43 @@ public sealed class VhostUserDaemon : IDisposable
         _stop.Dispose();
     }
 
-    private static void ValidateGroups(IReadOnlyList<ulong> groups, int queues)
+    private static void ValidateGroups(IReadOnlyList<IReadOnlyList<int>> groups, int queues)
     {
         if (groups.Count == 0)
         {
-            throw new ArgumentException("QueuesPerThread must name at least one worker", nameof(groups));
+            throw new ArgumentException("QueueIndicesPerThread (or QueuesPerThread) must name at least one worker", nameof(groups));
         }
 
-        if (queues > 64)
+        var seen = new bool[queues];
+        int covered = 0;
+        for (int t = 0; t < groups.Count; t++)
         {
-            throw new ArgumentException("QueuesPerThread bit masks cover at most 64 queues", nameof(groups));
-        }
-
-        ulong all = queues == 64 ? ulong.MaxValue : (1UL << queues) - 1;
-        ulong seen = 0;
-        foreach (ulong mask in groups)
-        {
-            if (mask == 0 || (mask & ~all) != 0 || (mask & seen) != 0)
+            IReadOnlyList<int>? group = groups[t];
+            if (group is null || group.Count == 0)
             {
-                throw new ArgumentException($"QueuesPerThread mask 0x{mask:x} is empty, names a queue the device does not have, or repeats a queue", nameof(groups));
+                throw new ArgumentException($"worker {t} serves no queue", nameof(groups));
             }
 
-            seen |= mask;
+            foreach (int q in group)
+            {
+                if ((uint)q >= (uint)queues)
+                {
+                    throw new ArgumentException($"worker {t} names queue {q}, which the device does not have (it has {queues})", nameof(groups));
+                }
+
+                if (seen[q])
+                {
+                    throw new ArgumentException($"queue {q} is named by more than one worker (or twice by worker {t})", nameof(groups));
+                }
+
+                seen[q] = true;
+                covered++;
+            }
         }
 
-        if (seen != all)
+        if (covered != queues)
         {
-            throw new ArgumentException($"QueuesPerThread leaves queues 0x{all & ~seen:x} without a worker", nameof(groups));
+            throw new ArgumentException($"queue {Array.IndexOf(seen, false)} has no worker ({queues - covered} queues without one)", nameof(groups));
         }
     }
 

@@ -133,6 +133,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void SetProtocolFeatures(VhostUserProtocolFeatures features)
     {
         _ackedProtocolFeatures = features;
+        UpdateInbandChannels();
         Log.ProtocolFeaturesAcked(_logger, features);
     }
 
@@ -179,6 +180,11 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         {
             UpdateMemory(() => _memory.AddRegion(mapped));
         }
+        catch (ArgumentException e)
+        {
+            mapped.Dispose();
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"ADD_MEM_REG: region [0x{region.GuestPhysicalAddress:x}, +0x{region.MemorySize:x}) refused: {e.Message}", e);
+        }
         catch
         {
             mapped.Dispose();
@@ -190,8 +196,64 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     {
         ulong gpa = region.GuestPhysicalAddress;
         ulong size = region.MemorySize;
+        GuestMemory current = _memory.Acquire();
+        try
+        {
+            bool known = false;
+            foreach (GuestMemoryRegion r in current.Regions)
+            {
+                known |= r.GuestPhysicalAddress == gpa && r.Size == size;
+            }
+
+            if (!known)
+            {
+                throw new VhostUserException(VhostUserError.InvalidMessage, $"REM_MEM_REG: no memory region [0x{gpa:x}, +0x{size:x}) is mapped");
+            }
+        }
+        finally
+        {
+            current.Release();
+        }
+
+        // A started ring keeps its areas mapped: removing them under it would silently stop the
+        // ring. The front-end must stop it first (GET_VRING_BASE), as it does before moving rings.
+        foreach (Vring v in _vrings)
+        {
+            if (v.IsStarted && RingAreaIn(v, gpa, size) is { } area)
+            {
+                throw new VhostUserException(VhostUserError.InvalidOperation, $"REM_MEM_REG: region [0x{gpa:x}, +0x{size:x}) holds the {area} of started ring {v.Index}; stop the ring (GET_VRING_BASE) first");
+            }
+        }
+
         UpdateMemory(() => _memory.RemoveRegion(gpa, size));
     }
+
+    /// <summary>Which area of a ready ring lies (partly) in [gpa, gpa + size), or null.</summary>
+    private static string? RingAreaIn(Vring v, ulong gpa, ulong size)
+    {
+        Virtqueue q = v.Queue;
+        if (!q.IsReady)
+        {
+            return null;
+        }
+
+        bool split = q is SplitQueue;
+        ushort n = q.Size;
+        if (Overlaps(q.DescriptorTableAddress, (ulong)n * VirtqDescriptor.Size, gpa, size))
+        {
+            return "descriptor table";
+        }
+
+        if (Overlaps(q.DriverAreaAddress, split ? SplitQueue.AvailRingSize(n) : 4, gpa, size))
+        {
+            return "driver area";
+        }
+
+        return Overlaps(q.DeviceAreaAddress, split ? SplitQueue.UsedRingSize(n) : 4, gpa, size) ? "device area" : null;
+    }
+
+    private static bool Overlaps(ulong start, ulong length, ulong regionStart, ulong regionSize)
+        => start < regionStart + regionSize && regionStart < start + length;
 
     public void SetLogBase(in VhostUserLog log, ReceivedFds fds)
     {
@@ -263,7 +325,10 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     {
         Vring v = Ring(index);
         SafeFileHandle? fd = fds.TryTake(0);
-        EventFd? kick = fd is null ? null : EventFd.FromHandle(fd);
+
+        // No fd: the front-end polls or kicks in-band (VRING_KICK); a daemon-owned eventfd stands
+        // in for the kick fd, so an in-band kick takes the same path as an eventfd kick.
+        EventFd? kick = fd is null ? new EventFd(EventFdFlags.NonBlocking) : EventFd.FromHandle(fd);
         VringEpollHandler worker = _workerOfQueue[v.Index];
         try
         {
@@ -340,8 +405,16 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     {
         VhostUserBackendChannel? old = _channel;
         _channel = channel;
+        UpdateInbandChannels();
         old?.Dispose();
         _backend.SetBackendChannel(channel);
+    }
+
+    public void VringKick(uint index)
+    {
+        // Same as a write to the kick eventfd: the worker drains it and calls the device. A ring
+        // that is not started yet is kicked again when it starts.
+        Ring(index).Kick?.TrySignal();
     }
 
     public void GetConfig(uint offset, VhostUserConfigFlags flags, Span<byte> data) => _backend.GetConfig(offset, data);
@@ -350,6 +423,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
     public SafeFileHandle GetInflightFd(in VhostUserInflight request, out VhostUserInflight reply)
     {
+        ThrowIfPackedInflight(FrontendRequest.GetInflightFd);
         if (request.QueueCount > _vrings.Length)
         {
             throw new VhostUserException(VhostUserError.InvalidMessage, $"GET_INFLIGHT_FD: {request.QueueCount} queues, the device has {_vrings.Length}");
@@ -369,6 +443,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
     public void SetInflightFd(in VhostUserInflight inflight, ReceivedFds fds)
     {
+        ThrowIfPackedInflight(FrontendRequest.SetInflightFd);
         if (inflight.QueueCount > _vrings.Length)
         {
             throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_INFLIGHT_FD: {inflight.QueueCount} queues, the device has {_vrings.Length}");
@@ -417,9 +492,24 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         _logEvent = null;
         _inflight?.Dispose();
         _inflight = null;
-        _channel?.Dispose();
+        VhostUserBackendChannel? channel = _channel;
         _channel = null;
+        UpdateInbandChannels();
+        channel?.Dispose();
         _backend.Reset();
+    }
+
+    /// <summary>
+    /// Inflight tracking covers split rings only (the spec's split layout). With a packed ring the
+    /// request fails with the reason; the failure reply (mmap_size 0, no fd) is what QEMU reads as
+    /// "no inflight region", so a front-end carries on without one.
+    /// </summary>
+    private void ThrowIfPackedInflight(FrontendRequest request)
+    {
+        if ((_ackedFeatures & (ulong)VhostUserVirtioFeatures.RingPacked) != 0)
+        {
+            throw new VhostUserException(VhostUserError.NotSupported, $"{request}: inflight tracking is implemented for split rings only; VIRTIO_F_RING_PACKED was acked, so the device runs without an inflight region");
+        }
     }
 
     private static GuestMemoryRegion MapRegion(in VhostUserMemoryRegion region, ReceivedFds fds, int index)
@@ -620,6 +710,19 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
                 v.Error = null;
                 v.HasAddresses = false;
                 v.IsEnabled = false;
+            }
+        }
+    }
+
+    /// <summary>Points every ring at the back-end channel when in-band notifications are negotiated (workers paused, so no worker sends on a channel being closed).</summary>
+    private void UpdateInbandChannels()
+    {
+        VhostUserBackendChannel? channel = (_ackedProtocolFeatures & VhostUserProtocolFeatures.InbandNotifications) != 0 ? _channel : null;
+        using (PauseAll())
+        {
+            foreach (Vring v in _vrings)
+            {
+                v.InbandChannel = channel;
             }
         }
     }

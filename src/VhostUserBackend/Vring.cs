@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Vhost;
+using Vhost.User;
 using VhostUserBackend.Memory;
 using VhostUserBackend.Virtio;
 
@@ -86,6 +87,9 @@ public sealed class Vring
 
     internal InflightTracker? Inflight { get; set; }
 
+    /// <summary>The back-end channel when INBAND_NOTIFICATIONS is negotiated (used when the front-end gave no call or error fd).</summary>
+    internal VhostUserBackendChannel? InbandChannel { get; set; }
+
     internal ulong DescriptorUserAddress { get; set; }
 
     internal ulong AvailUserAddress { get; set; }
@@ -152,7 +156,11 @@ public sealed class Vring
         }
     }
 
-    /// <summary>Signals the call eventfd when the driver wants a notification (honouring EVENT_IDX and the no-interrupt flag).</summary>
+    /// <summary>
+    /// Signals the call eventfd when the driver wants a notification (honouring EVENT_IDX and the
+    /// no-interrupt flag). When the front-end gave no call fd and negotiated INBAND_NOTIFICATIONS
+    /// and BACKEND_REQ, sends VRING_CALL on the back-end channel instead.
+    /// </summary>
     /// <returns>True when the driver was notified.</returns>
     public bool SignalUsedQueue()
     {
@@ -163,22 +171,33 @@ public sealed class Vring
         }
 
         EventFd? call = Call;
-        if (call is null || call.IsClosed)
+        if (call is null)
+        {
+            if (InbandChannel is not { } channel || !TrySend(channel, error: false))
+            {
+                return false;
+            }
+        }
+        else if (call.IsClosed || !call.TrySignal())
         {
             return false;
         }
 
-        call.TrySignal();
         _metrics.Calls.Add(1, _tag);
         return true;
     }
 
-    /// <summary>Signals the error eventfd (SET_VRING_ERR), when the front-end gave one.</summary>
+    /// <summary>Signals the error eventfd (SET_VRING_ERR), when the front-end gave one; without one, sends VRING_ERR in-band when negotiated (see <see cref="SignalUsedQueue"/>).</summary>
     /// <returns>True when it was signalled.</returns>
     public bool SignalError()
     {
         EventFd? error = Error;
-        if (error is null || error.IsClosed)
+        if (error is null)
+        {
+            return InbandChannel is { } channel && TrySend(channel, error: true);
+        }
+
+        if (error.IsClosed)
         {
             return false;
         }
@@ -199,6 +218,28 @@ public sealed class Vring
 
     /// <summary>Tells the driver that kicks are not needed (while processing).</summary>
     public void DisableNotification() => Queue.DisableNotification();
+
+    /// <summary>VRING_CALL / VRING_ERR on the back-end channel; false when the channel is closed or broken (the front-end went away).</summary>
+    private bool TrySend(VhostUserBackendChannel channel, bool error)
+    {
+        try
+        {
+            if (error)
+            {
+                channel.SendVringError(Index);
+            }
+            else
+            {
+                channel.SendVringCall(Index);
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is VhostException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void CountKick() => _metrics.Kicks.Add(1, _tag);

@@ -76,7 +76,7 @@ public sealed class VringEpollHandler : IDisposable
         }
     }
 
-    /// <summary>The worker's index (the order of <see cref="IVhostUserBackend.QueuesPerThread"/>).</summary>
+    /// <summary>The worker's index (the order of <see cref="IVhostUserBackend.QueueIndicesPerThread"/>).</summary>
     public int ThreadIndex { get; }
 
     /// <summary>The rings this worker serves, in ascending queue order.</summary>

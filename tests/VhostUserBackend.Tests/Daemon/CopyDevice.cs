@@ -14,14 +14,16 @@ internal sealed class CopyDevice : IVhostUserBackend
     private readonly byte[][] _scratch;
     private readonly ulong _features;
 
-    public CopyDevice(int queues = 1, ushort maxQueueSize = 256, IReadOnlyList<ulong>? groups = null, bool packed = true)
+    public CopyDevice(int queues = 1, ushort maxQueueSize = 256, IReadOnlyList<ulong>? groups = null, bool packed = true, int[][]? indexGroups = null)
     {
+        _indexGroups = indexGroups;
         QueueCount = queues;
         MaxQueueSize = maxQueueSize;
         _features = (ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.RingEventIndex)
             | (packed ? (ulong)VhostUserVirtioFeatures.RingPacked : 0);
         QueuesPerThread = groups ?? [queues >= 64 ? ulong.MaxValue : (1UL << queues) - 1];
-        _scratch = new byte[QueuesPerThread.Count][];
+        ThreadOfQueue = Enumerable.Repeat(-1, Math.Max(queues, 1)).ToArray();
+        _scratch = new byte[indexGroups?.Length ?? QueuesPerThread.Count][];
         for (int i = 0; i < _scratch.Length; i++)
         {
             _scratch[i] = new byte[65536];
@@ -34,9 +36,33 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public ulong Features => _features;
 
-    public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config;
+    public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config | ExtraProtocolFeatures;
+
+    /// <summary>Offered on top of the defaults (DEVICE_STATE, INBAND_NOTIFICATIONS, ...).</summary>
+    public VhostUserProtocolFeatures ExtraProtocolFeatures { get; set; }
 
     public IReadOnlyList<ulong> QueuesPerThread { get; }
+
+    private readonly int[][]? _indexGroups;
+
+    public IReadOnlyList<IReadOnlyList<int>> QueueIndicesPerThread
+        => _indexGroups ?? ((IVhostUserBackend)new MaskOnly(QueueCount, QueuesPerThread)).QueueIndicesPerThread;
+
+    /// <summary>Gets the interface's default conversion of the masks.</summary>
+    private sealed class MaskOnly(int queues, IReadOnlyList<ulong> masks) : IVhostUserBackend
+    {
+        public int QueueCount => queues;
+
+        public ushort MaxQueueSize => 256;
+
+        public ulong Features => 0;
+
+        public IReadOnlyList<ulong> QueuesPerThread => masks;
+
+        public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+        {
+        }
+    }
 
     /// <summary>HandleEvent throws for this queue.</summary>
     public int ThrowOnQueue { get; set; } = -1;
@@ -49,7 +75,10 @@ internal sealed class CopyDevice : IVhostUserBackend
     public long Held;
 
     /// <summary>Thread index → managed thread ids seen, per queue.</summary>
-    public readonly int[] ThreadOfQueue = Enumerable.Repeat(-1, 64).ToArray();
+    public readonly int[] ThreadOfQueue;
+
+    /// <summary>Per worker: GC.GetAllocatedBytesForCurrentThread at its latest HandleEvent.</summary>
+    public readonly long[] WorkerAllocatedBytes = new long[64];
 
     public int ResetCount;
 
@@ -73,6 +102,8 @@ internal sealed class CopyDevice : IVhostUserBackend
             return;
         }
 
+        // What the worker thread has allocated so far (the epoll loop, kick handling and this device).
+        Volatile.Write(ref WorkerAllocatedBytes[threadIndex], GC.GetAllocatedBytesForCurrentThread());
         if (deviceEvent == ThrowOnQueue)
         {
             throw new InvalidOperationException($"device failure on queue {deviceEvent}");
@@ -103,6 +134,91 @@ internal sealed class CopyDevice : IVhostUserBackend
     public void OnVringStateChanged(Vring vring) => Interlocked.Increment(ref StateChanges);
 
     public void Reset() => Interlocked.Increment(ref ResetCount);
+
+    /// <summary>When set, every worker gets an exit eventfd (kept here for the test to signal; the daemon owns it).</summary>
+    public bool WithExitEvents { get; set; }
+
+    public System.Collections.Concurrent.ConcurrentDictionary<int, EventFd> ExitEvents { get; } = [];
+
+    public EventFd? CreateExitEvent(int threadIndex)
+    {
+        if (!WithExitEvents)
+        {
+            return null;
+        }
+
+        var exit = new EventFd(EventFdFlags.NonBlocking);
+        ExitEvents[threadIndex] = exit;
+        return exit;
+    }
+
+    private static ReadOnlySpan<byte> StateMagic => "CPYD"u8;
+
+    private Task? _transfer;
+
+    /// <summary>SET_DEVICE_STATE_FD: the state is the magic and <see cref="Config"/>, streamed on a thread of its own as the spec allows.</summary>
+    public Microsoft.Win32.SafeHandles.SafeFileHandle? SetDeviceStateFd(VhostUserTransferDirection direction, VhostUserTransferPhase phase, Microsoft.Win32.SafeHandles.SafeFileHandle fd)
+    {
+        if (phase != VhostUserTransferPhase.Stopped)
+        {
+            fd.Dispose();
+            throw new Vhost.User.VhostUserException(Vhost.User.VhostUserError.NotSupported, $"transfer phase {phase}");
+        }
+
+        byte[] saved = [.. StateMagic, .. Config];
+        _transfer = direction == VhostUserTransferDirection.Save
+            ? Task.Run(() =>
+            {
+                using (fd)
+                {
+                    for (int done = 0; done < saved.Length;)
+                    {
+                        done += Fd.Write(fd, saved.AsSpan(done));
+                    }
+                }
+            })
+            : Task.Run(() =>
+            {
+                using (fd)
+                {
+                    var loaded = new List<byte>();
+                    var buffer = new byte[7];
+                    int n;
+                    while ((n = Fd.Read(fd, buffer)) > 0)
+                    {
+                        loaded.AddRange(buffer.AsSpan(0, n));
+                    }
+
+                    if (loaded.Count != StateMagic.Length + Config.Length || !loaded.Take(StateMagic.Length).SequenceEqual(StateMagic.ToArray()))
+                    {
+                        throw new InvalidDataException($"device state of {loaded.Count} bytes is not this device's");
+                    }
+
+                    loaded.Skip(StateMagic.Length).ToArray().CopyTo(Config, 0);
+                }
+            });
+        return null;
+    }
+
+    /// <summary>CHECK_DEVICE_STATE: waits for the transfer and reports its failure.</summary>
+    public void CheckDeviceState()
+    {
+        Task transfer = _transfer ?? throw new Vhost.User.VhostUserException(Vhost.User.VhostUserError.InvalidOperation, "no device state transfer was started");
+        _transfer = null;
+        try
+        {
+            transfer.GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is InvalidDataException or Vhost.VhostException)
+        {
+            throw new Vhost.User.VhostUserException(Vhost.User.VhostUserError.InvalidOperation, $"device state transfer failed: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The back-end channel the daemon handed over (SET_BACKEND_REQ_FD).</summary>
+    public volatile Vhost.User.VhostUserBackendChannel? Channel;
+
+    public void SetBackendChannel(Vhost.User.VhostUserBackendChannel channel) => Channel = channel;
 
     private void Process(Vring v, byte[] scratch)
     {

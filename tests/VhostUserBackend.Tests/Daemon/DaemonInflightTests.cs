@@ -163,6 +163,38 @@ public sealed class DaemonInflightTests
         Assert.Equal(1, f.GetQueueNum());
     }
 
+    [Fact]
+    public void PackedRing_InflightFd_IsRefusedWithTheReason_AndTheDeviceRunsWithoutIt()
+    {
+        var logs = new ListLoggerProvider();
+        using var factory = new ListLoggerFactory(logs);
+        var device = new CopyDevice();
+        using var daemon = new VhostUserDaemon(device, factory);
+        string path = DaemonRig.NewSocketPath();
+        daemon.Start(path);
+        using var rig = new DaemonRig(device, daemon, path);
+        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: true);
+        Assert.Throws<VhostUserException>(() => f.GetInflightFd(1, 64, out _));
+        logs.WaitFor("GetInflightFd: inflight tracking is implemented for split rings only");
+
+        // A region handed back for a packed device is refused the same way.
+        using (SafeFileHandle region = Fd.CreateMemFd("inflight", (long)InflightRegion.RegionSize(1, 64)))
+        {
+            var description = new VhostUserInflight { MmapSize = InflightRegion.RegionSize(1, 64), QueueCount = 1, QueueSize = 64 };
+            Assert.Throws<VhostUserException>(() => f.SetInflightFd(description, region));
+        }
+
+        logs.WaitFor("SetInflightFd: inflight tracking is implemented for split rings only");
+        rig.Start(eventIdx: false, packed: true);
+        for (int i = 0; i < 10; i++)
+        {
+            rig.Submit(0, DaemonRig.Payload(i));
+            rig.Complete(0);
+        }
+
+        Assert.Null(daemon.Vrings[0].Inflight);
+    }
+
     private static void WaitFor(Func<bool> condition, string message)
     {
         long deadline = Environment.TickCount64 + 5000;

@@ -116,11 +116,11 @@ internal sealed class DaemonRig : IDisposable
 {
     private readonly bool _ownsDaemon;
 
-    public DaemonRig(CopyDevice device, VhostUserDaemon? daemon = null, string? socketPath = null, ulong ramSize = 4 << 20)
+    public DaemonRig(CopyDevice device, VhostUserDaemon? daemon = null, string? socketPath = null, ulong ramSize = 4 << 20, (ulong GuestPhysicalAddress, ulong Size)[]? layout = null)
     {
         Device = device;
         SocketPath = socketPath ?? NewSocketPath();
-        Ram = GuestRam.Create(ramSize);
+        Ram = layout is null ? GuestRam.Create(ramSize) : GuestRam.Create(layout);
         if (daemon is null)
         {
             Daemon = new VhostUserDaemon(device);
@@ -151,15 +151,45 @@ internal sealed class DaemonRig : IDisposable
 
     public ulong UserAddress(ulong gpa)
     {
-        GuestRamRegion r = Ram.Regions[0];
-        return r.UserAddress + (gpa - r.GuestPhysicalAddress);
+        foreach (GuestRamRegion r in Ram.Regions)
+        {
+            if (gpa >= r.GuestPhysicalAddress && gpa - r.GuestPhysicalAddress < r.Size)
+            {
+                return r.UserAddress + (gpa - r.GuestPhysicalAddress);
+            }
+        }
+
+        throw new ArgumentOutOfRangeException(nameof(gpa));
     }
 
     public IReadOnlyList<VhostMemoryRegionInfo> MemoryRegions()
         => [.. Ram.Regions.Select(r => new VhostMemoryRegionInfo(r.GuestPhysicalAddress, r.Size, r.UserAddress, r.FileOffset, Ram.FileHandle))];
 
+    /// <summary>Region <paramref name="index"/> of the RAM as a front-end describes it.</summary>
+    public VhostMemoryRegionInfo RegionInfo(int index)
+    {
+        GuestRamRegion r = Ram.Regions[index];
+        return new VhostMemoryRegionInfo(r.GuestPhysicalAddress, r.Size, r.UserAddress, r.FileOffset, Ram.FileHandle);
+    }
+
+    /// <summary>Moves the RAM's bump allocator to the start of region <paramref name="index"/> (what follows is allocated there).</summary>
+    public void AllocateFromRegion(int index)
+    {
+        ulong start = Ram.Regions[index].GuestPhysicalAddress;
+        ulong page = (ulong)Environment.SystemPageSize;
+        while (true)
+        {
+            ulong a = Ram.Allocate(page, page);
+            if (a >= start)
+            {
+                Assert.Equal(start, a);
+                return;
+            }
+        }
+    }
+
     /// <summary>Connects and negotiates as QEMU does (vhost_user_backend_init + vhost_dev_init).</summary>
-    public VhostUserFrontend Connect(bool eventIdx, bool packed)
+    public VhostUserFrontend Connect(bool eventIdx, bool packed, VhostUserProtocolFeatures extraProtocolFeatures = VhostUserProtocolFeatures.None)
     {
         VhostUserFrontend f = VhostUserFrontend.Connect(SocketPath, TimeSpan.FromSeconds(5));
         Frontend = f;
@@ -168,7 +198,7 @@ internal sealed class DaemonRig : IDisposable
         VhostUserProtocolFeatures protocol = f.GetProtocolFeatures();
         f.SetProtocolFeatures(protocol & (VhostUserProtocolFeatures.MQ | VhostUserProtocolFeatures.ReplyAck | VhostUserProtocolFeatures.ConfigureMemorySlots
             | VhostUserProtocolFeatures.InflightShmFd | VhostUserProtocolFeatures.Config | VhostUserProtocolFeatures.Status
-            | VhostUserProtocolFeatures.LogShmFd | VhostUserProtocolFeatures.ResetDevice));
+            | VhostUserProtocolFeatures.LogShmFd | VhostUserProtocolFeatures.ResetDevice | extraProtocolFeatures));
         Assert.Equal(Device.QueueCount, f.GetQueueNum());
         Assert.Equal(VhostUserLimits.MaxMemorySlots, f.GetMaxMemorySlots());
         f.SetOwner();
@@ -181,10 +211,11 @@ internal sealed class DaemonRig : IDisposable
     }
 
     /// <summary>vhost_dev_start: memory table, optional inflight region, every ring, enable, status.</summary>
-    public void Start(bool eventIdx, bool packed, ushort size = 64, (VhostUserInflight Description, Microsoft.Win32.SafeHandles.SafeFileHandle Fd)? inflight = null, bool freshDrivers = true)
+    public void Start(bool eventIdx, bool packed, ushort size = 64, (VhostUserInflight Description, Microsoft.Win32.SafeHandles.SafeFileHandle Fd)? inflight = null, bool freshDrivers = true,
+        IReadOnlyList<VhostMemoryRegionInfo>? memoryTable = null, Action<int>? beforeQueue = null)
     {
         VhostUserFrontend f = Frontend!;
-        f.SetMemoryTable(MemoryRegions());
+        f.SetMemoryTable(memoryTable ?? MemoryRegions());
         if (inflight is { } given)
         {
             f.SetInflightFd(given.Description, given.Fd);
@@ -192,6 +223,7 @@ internal sealed class DaemonRig : IDisposable
 
         for (int q = 0; q < Device.QueueCount; q++)
         {
+            beforeQueue?.Invoke(q);
             if (freshDrivers)
             {
                 IRingDriver driver = packed

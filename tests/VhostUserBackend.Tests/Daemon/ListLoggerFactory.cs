@@ -18,6 +18,17 @@ internal sealed class ListLoggerProvider
         }
     }
 
+    /// <summary>Waits for a line containing <paramref name="text"/> (the daemon logs a failure right after replying to it).</summary>
+    public void WaitFor(string text)
+    {
+        long deadline = Environment.TickCount64 + 5000;
+        while (!Entries.Any(e => e.Contains(text, StringComparison.Ordinal)))
+        {
+            Assert.True(Environment.TickCount64 < deadline, $"nothing was logged containing \"{text}\"");
+            Thread.Sleep(1);
+        }
+    }
+
     public void Add(string line)
     {
         lock (_entries)

@@ -1,0 +1,111 @@
+using Vhost;
+using Vhost.User;
+
+namespace VhostUserBackend.Tests.Daemon;
+
+/// <summary>ADD_MEM_REG / REM_MEM_REG (CONFIGURE_MEM_SLOTS) through the daemon.</summary>
+public sealed class DaemonMemoryRegionTests
+{
+    private const ulong Region1 = 0x1000_0000;
+    private const ulong Region2 = 0x2000_0000;
+
+    private static readonly (ulong, ulong)[] Layout = [(0, 4 << 20), (Region1, 1 << 20), (Region2, 1 << 20)];
+
+    [Fact]
+    public void AddAndRemoveRegions_WhileTrafficRuns_RingInAddedRegion_RefusalsKeepTheDaemonServing()
+    {
+        var logs = new ListLoggerProvider();
+        using var factory = new ListLoggerFactory(logs);
+        var device = new CopyDevice(queues: 2, groups: [0b01, 0b10]);
+        using var daemon = new VhostUserDaemon(device, factory);
+        string path = DaemonRig.NewSocketPath();
+        daemon.Start(path);
+        using var rig = new DaemonRig(device, daemon, path, layout: Layout);
+        VhostUserFrontend f = rig.Connect(eventIdx: true, packed: false);
+
+        // The table holds region 0 only; region 1 arrives by ADD_MEM_REG and ring 1 lives in it.
+        rig.Start(eventIdx: true, packed: false, memoryTable: [rig.RegionInfo(0)], beforeQueue: q =>
+        {
+            if (q == 1)
+            {
+                f.AddMemoryRegion(rig.RegionInfo(1));
+                rig.AllocateFromRegion(1);
+            }
+        });
+        Assert.InRange(rig.Queues[1].Driver.DescriptorAddress, Region1, Region1 + (1 << 20));
+        Assert.InRange(rig.Queues[0].Driver.DescriptorAddress, 0UL, 4UL << 20);
+
+        // Region 2 (used by no ring) comes and goes while both rings carry traffic.
+        using var stop = new CancellationTokenSource();
+        int cycles = 0;
+        Exception? failure = null;
+        var updater = new Thread(() =>
+        {
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    f.AddMemoryRegion(rig.RegionInfo(2));
+                    f.RemoveMemoryRegion(rig.RegionInfo(2));
+                    Interlocked.Increment(ref cycles);
+                }
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        int memoryUpdatesBefore = device.MemoryUpdates;
+        updater.Start();
+        int requests = 0;
+        try
+        {
+            for (; requests < 400 || Volatile.Read(ref cycles) < 50; requests++)
+            {
+                Assert.True(requests < 1_000_000, "the region updater made no progress");
+                rig.Submit(requests % 2, DaemonRig.Payload(requests));
+                rig.Complete(requests % 2);
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            updater.Join();
+        }
+
+        Assert.Null(failure);
+        Assert.True(device.MemoryUpdates - memoryUpdatesBefore >= 2 * cycles);
+        Assert.Equal(requests, device.Completed);
+
+        // Refused, each with its reason, and the connection carries on.
+        AssertRefused(logs, () => f.RemoveMemoryRegion(rig.RegionInfo(1)), "holds the descriptor table of started ring 1");
+        AssertRefused(logs, () => f.RemoveMemoryRegion(rig.RegionInfo(0)), "of started ring 0");
+        AssertRefused(logs, () => f.RemoveMemoryRegion(new VhostMemoryRegionInfo(0x3000_0000, 1 << 20, rig.RegionInfo(2).UserAddress, 0, rig.Ram.FileHandle)), "REM_MEM_REG: no memory region [0x30000000, +0x100000) is mapped");
+        AssertRefused(logs, () => f.RemoveMemoryRegion(rig.RegionInfo(2)), "REM_MEM_REG: no memory region [0x20000000");
+        VhostMemoryRegionInfo r1 = rig.RegionInfo(1);
+        AssertRefused(logs, () => f.AddMemoryRegion(r1), "ADD_MEM_REG: region [0x10000000, +0x100000) refused");
+        AssertRefused(logs, () => f.AddMemoryRegion(r1 with { GuestPhysicalAddress = Region1 + 0x8_0000, UserAddress = rig.RegionInfo(2).UserAddress, MmapOffset = rig.Ram.Regions[2].FileOffset }), "ADD_MEM_REG: region [0x10080000, +0x100000) refused");
+        Assert.Equal(2, f.GetQueueNum());
+        for (int i = 0; i < 20; i++)
+        {
+            rig.Submit(i % 2, DaemonRig.Payload(1000 + i));
+            rig.Complete(i % 2);
+        }
+
+        // Once ring 1 is stopped its region may go; ring 0 keeps serving.
+        f.GetVringBase(1);
+        f.RemoveMemoryRegion(rig.RegionInfo(1));
+        Assert.False(daemon.Vrings[1].IsStarted);
+        for (int i = 0; i < 10; i++)
+        {
+            rig.Submit(0, DaemonRig.Payload(2000 + i));
+            rig.Complete(0);
+        }
+    }
+
+    private static void AssertRefused(ListLoggerProvider logs, Action request, string reason)
+    {
+        Assert.Throws<VhostUserException>(request);
+        logs.WaitFor(reason);
+    }
+}
