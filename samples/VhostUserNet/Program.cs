@@ -116,7 +116,18 @@ internal static class Program
             return Serve(settings, paths, handles, r.GetValue(verbose));
         });
 
-        return root.Parse(args).Invoke();
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (System.CommandLine.Parsing.ParseError error in parsed.Errors)
+            {
+                Console.Error.WriteLine("vhost-user-net: " + error.Message);
+            }
+
+            return 2;
+        }
+
+        return parsed.Invoke();
     }
 
     private static int Serve(NetSettings settings, string[] paths, int[] handles, bool verbose)
