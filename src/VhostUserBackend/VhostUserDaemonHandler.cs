@@ -334,7 +334,9 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         {
             using (worker.Pause())
             {
-                StopRing(v);
+                // A new kick fd restarts the ring but keeps its enable state: QEMU 7.2 vhost-user-net
+                // sends SET_VRING_ENABLE before SET_FEATURES and the kick, and never again.
+                StopRing(v, disable: false);
                 v.Kick = kick;
                 kick = null;
                 StartRing(v);
@@ -681,7 +683,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     }
 
     /// <summary>Stops a ring (worker paused): kick unregistered and closed, queue deactivated (indices kept).</summary>
-    private void StopRing(Vring v)
+    private void StopRing(Vring v, bool disable = true)
     {
         VringEpollHandler worker = _workerOfQueue[v.Index];
         worker.RemoveKick(v);
@@ -690,7 +692,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         v.IsStarted = false;
         v.Queue.Deactivate();
         v.Inflight = null;
-        if (ProtocolFeaturesAcked)
+        if (disable && ProtocolFeaturesAcked)
         {
             v.IsEnabled = false;
         }

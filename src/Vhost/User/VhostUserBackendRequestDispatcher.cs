@@ -25,6 +25,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
     private readonly IVhostUserBackendRequestHandler _handler;
     private readonly ILogger _logger;
     private VhostUserProtocolFeatures _ackedProtocolFeatures;
+    private bool _protocolFeaturesSet;
     private ulong _ackedFeatures;
     private bool _lastFailureReported;
     private bool _postcopyListening;
@@ -322,8 +323,11 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
             case FrontendRequest.GetProtocolFeatures or FrontendRequest.SetProtocolFeatures
                 when (_handler.GetFeatures() & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0:
                 throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs VHOST_USER_F_PROTOCOL_FEATURES, which this back-end does not offer");
-            case FrontendRequest.SetVringEnable when (_ackedFeatures & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0:
-                throw new VhostUserException(VhostUserError.InactiveFeature, "SetVringEnable needs VHOST_USER_F_PROTOCOL_FEATURES acked by SET_FEATURES");
+            // QEMU up to 7.2 never acks VHOST_USER_F_PROTOCOL_FEATURES in SET_FEATURES for vhost-user-net
+            // (the bit is not in its net feature list) yet sends SET_VRING_ENABLE once protocol features
+            // were exchanged: accept it then, as DPDK and libvhost-user do.
+            case FrontendRequest.SetVringEnable when (_ackedFeatures & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0 && !_protocolFeaturesSet:
+                throw new VhostUserException(VhostUserError.InactiveFeature, "SetVringEnable needs VHOST_USER_F_PROTOCOL_FEATURES acked by SET_FEATURES (or at least a SET_PROTOCOL_FEATURES)");
             case FrontendRequest.IotlbMsg when (_ackedFeatures & (ulong)VhostUserVirtioFeatures.AccessPlatform) == 0:
                 throw new VhostUserException(VhostUserError.InactiveFeature, "IotlbMsg needs VIRTIO_F_ACCESS_PLATFORM (IOMMU_PLATFORM) acked by SET_FEATURES");
         }
@@ -769,6 +773,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
 
         _handler.SetProtocolFeatures(features);
         _ackedProtocolFeatures = features;
+        _protocolFeaturesSet = true;
         VhostUserLogging.ProtocolFeaturesAcked(_logger, features);
     }
 

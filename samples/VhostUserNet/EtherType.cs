@@ -1,0 +1,14 @@
+namespace VhostUserNet;
+
+/// <summary>The EtherTypes the sample reads or writes.</summary>
+internal enum EtherType : ushort
+{
+    /// <summary>IPv4.</summary>
+    IPv4 = 0x0800,
+
+    /// <summary>ARP.</summary>
+    Arp = 0x0806,
+
+    /// <summary>IEEE 802 local experimental EtherType 1: the source mode's frames.</summary>
+    LocalExperimental = 0x88B5,
+}

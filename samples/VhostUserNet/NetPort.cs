@@ -1,0 +1,767 @@
+using System.Buffers.Binary;
+using System.Net.NetworkInformation;
+using Vhost;
+using Vhost.User.Messages;
+using VhostUserBackend;
+using VhostUserBackend.Memory;
+using VhostUserBackend.Virtio;
+
+namespace VhostUserNet;
+
+/// <summary>
+/// One virtio-net port: the device one vhost-user front-end (one QEMU NIC) drives. Queues
+/// <c>2k</c> are RX and <c>2k+1</c> TX for each of the queue pairs, all served by one worker.
+/// </summary>
+/// <remarks>
+/// <para>Data path (the worker, in <see cref="HandleEvent"/>): a TX kick copies each frame (its
+/// virtio-net header included, offload fields untouched) out of guest memory into a preallocated
+/// buffer, completes the chain, and hands the frame to the mode (switch: into other ports'
+/// <see cref="Inbound"/> queues, waking their workers; responder: its answer into this port's own
+/// queue; sink and source: dropped). Then, and on an RX kick or a wake-up, the port moves queued
+/// frames into its RX rings, spanning several buffers with MRG_RXBUF. Nothing is allocated per
+/// frame.</para>
+/// <para>Offloads pass through: the header travels with the frame. A receiving driver that did not
+/// negotiate GUEST_CSUM gets the partial checksum completed in software; a GSO frame for a driver
+/// without the matching GUEST_TSO4/TSO6/UFO/ECN feature is dropped and counted.</para>
+/// </remarks>
+internal sealed class NetPort : IVhostUserBackend, IDisposable
+{
+    /// <summary>The largest frame: a 64 KiB GSO packet, its Ethernet and VLAN headers.</summary>
+    public const int MaxFrameSize = 65535 + 14 + 4;
+
+    /// <summary>A frame and its 12-byte header, as stored in the queues.</summary>
+    public const int MaxEntrySize = VirtioNetHeader.Size + MaxFrameSize;
+
+    /// <summary>Frames queued for one port at most.</summary>
+    public const int InboundCapacity = 128;
+
+    private const VirtioNetFeatures OffloadFeatures = VirtioNetFeatures.Csum | VirtioNetFeatures.GuestCsum
+        | VirtioNetFeatures.HostTso4 | VirtioNetFeatures.HostTso6 | VirtioNetFeatures.HostEcn | VirtioNetFeatures.HostUfo
+        | VirtioNetFeatures.GuestTso4 | VirtioNetFeatures.GuestTso6 | VirtioNetFeatures.GuestEcn | VirtioNetFeatures.GuestUfo;
+
+    private readonly NetFabric _fabric;
+    private readonly int _pairs;
+    private readonly EventFd _wake = new(EventFdFlags.NonBlocking);
+    private readonly byte[] _frame = GC.AllocateUninitializedArray<byte>(MaxEntrySize);
+    private readonly byte[] _reply = new byte[MaxEntrySize];
+    private readonly byte[] _source;
+    private readonly byte[] _sourceLegacy;
+    private readonly RxQueueState[] _rx;
+    private readonly int[] _ringEpoch;
+    private readonly bool[] _wakePending;
+    private readonly byte[] _config;
+    private ulong _acked;
+    private uint _sourceSequence;
+    private int _disposed;
+
+    /// <summary>Creates port <paramref name="index"/> of <paramref name="fabric"/>.</summary>
+    /// <param name="fabric">The process's ports and settings.</param>
+    /// <param name="index">The port index.</param>
+    public NetPort(NetFabric fabric, int index)
+    {
+        _fabric = fabric;
+        Index = index;
+        _pairs = fabric.Settings.QueuePairs;
+        if (_pairs is < 1 or > 16)
+        {
+            throw new ArgumentOutOfRangeException(nameof(fabric), _pairs, "queue pairs must be 1 to 16");
+        }
+
+        Inbound = new FrameQueue(InboundCapacity, MaxEntrySize);
+        _rx = new RxQueueState[_pairs];
+        for (int i = 0; i < _pairs; i++)
+        {
+            _rx[i] = new RxQueueState();
+        }
+
+        _ringEpoch = new int[2 * _pairs];
+        _wakePending = new bool[fabric.Ports.Length];
+        Mac = new PhysicalAddress([0x02, 0x00, 0x00, 0x00, 0x01, (byte)(index + 1)]);
+        _config = VirtioNetConfig.Build(Mac, _pairs, fabric.Settings.Mtu);
+        _source = BuildSourceFrame(fabric.Mac, fabric.Settings.FrameSize, VirtioNetHeader.Size);
+        _sourceLegacy = BuildSourceFrame(fabric.Mac, fabric.Settings.FrameSize, VirtioNetHeader.LegacySize);
+    }
+
+    /// <summary>The port index.</summary>
+    public int Index { get; }
+
+    /// <summary>The MAC this port's config space suggests to its driver (QEMU uses its own <c>mac=</c>).</summary>
+    public PhysicalAddress Mac { get; }
+
+    /// <summary>Frames waiting for this port's RX rings.</summary>
+    public FrameQueue Inbound { get; }
+
+    /// <summary>The port's counters.</summary>
+    public NetPortCounters Counters { get; } = new();
+
+    /// <inheritdoc/>
+    public int QueueCount => 2 * _pairs;
+
+    /// <inheritdoc/>
+    public ushort MaxQueueSize => _fabric.Settings.MaxQueueSize;
+
+    /// <inheritdoc/>
+    public ulong Features => (ulong)(VirtioNetFeatures.Version1 | VirtioNetFeatures.RingEventIndex | VirtioNetFeatures.RingIndirectDescriptors
+        | VirtioNetFeatures.Mac | VirtioNetFeatures.Status | VirtioNetFeatures.Mtu | VirtioNetFeatures.MergeableRxBuffers
+        | OffloadFeatures | (_pairs > 1 ? VirtioNetFeatures.MultiQueue : VirtioNetFeatures.None));
+
+    /// <inheritdoc/>
+    public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config;
+
+    /// <summary>The acked features.</summary>
+    public VirtioNetFeatures AckedFeatures => (VirtioNetFeatures)Volatile.Read(ref _acked);
+
+    private ulong WakeEvent => (ulong)QueueCount + 1;
+
+    /// <inheritdoc/>
+    public TimeSpan GetPollingTime(int threadIndex) => _fabric.Settings.Poll;
+
+    /// <inheritdoc/>
+    public void OnWorkersStarted(IReadOnlyList<VringEpollHandler> handlers) => handlers[0].RegisterListener(_wake, VringEpollEvents.In, WakeEvent);
+
+    /// <inheritdoc/>
+    public void AcknowledgeFeatures(ulong features) => Volatile.Write(ref _acked, features);
+
+    /// <inheritdoc/>
+    public void OnVringStateChanged(Vring vring)
+    {
+        Interlocked.Increment(ref _ringEpoch[vring.Index]);
+        Wake();
+    }
+
+    /// <inheritdoc/>
+    public void GetConfig(uint offset, Span<byte> data)
+    {
+        if ((ulong)offset + (ulong)data.Length > VirtioNetConfig.MaxConfigSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), offset, $"config space is {VirtioNetConfig.MaxConfigSize} bytes at most");
+        }
+
+        data.Clear();
+        if (offset < _config.Length)
+        {
+            ReadOnlySpan<byte> available = _config.AsSpan((int)offset);
+            available[..Math.Min(available.Length, data.Length)].CopyTo(data);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Reset()
+    {
+        _fabric.Table.Forget(Index);
+        for (int q = 0; q < _ringEpoch.Length; q++)
+        {
+            Interlocked.Increment(ref _ringEpoch[q]);
+        }
+
+        Volatile.Write(ref _acked, 0);
+    }
+
+    /// <summary>Wakes the port's worker to deliver queued frames (any thread).</summary>
+    public void Wake()
+    {
+        if (Volatile.Read(ref _disposed) == 0)
+        {
+            try
+            {
+                _wake.TrySignal();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Shutting down.
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+    {
+        if ((ulong)deviceEvent == WakeEvent)
+        {
+            _wake.TryRead(out _);
+        }
+        else if (deviceEvent < QueueCount && (deviceEvent & 1) == 1)
+        {
+            ProcessTx(vrings[deviceEvent]);
+        }
+
+        if (_fabric.Mode == NetMode.Source)
+        {
+            FillFromSource(vrings);
+        }
+        else
+        {
+            DeliverInbound(vrings);
+        }
+
+        WakePeers();
+    }
+
+    /// <summary>Releases the wake-up eventfd (after the port's daemon stopped).</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _wake.Dispose();
+        }
+    }
+
+    /// <summary>The virtio-net header size on this port's rings.</summary>
+    private int HeaderSize => (AckedFeatures & (VirtioNetFeatures.Version1 | VirtioNetFeatures.MergeableRxBuffers)) != 0
+        ? VirtioNetHeader.Size
+        : VirtioNetHeader.LegacySize;
+
+    private void ProcessTx(Vring tx)
+    {
+        if (!tx.IsReady)
+        {
+            return;
+        }
+
+        bool used = false;
+        do
+        {
+            tx.DisableNotification();
+            while (tx.TryPopDescriptorChain(out DescriptorChain chain))
+            {
+                int length = ReadFrame(chain);
+                tx.AddUsed(chain.Head, 0);
+                used = true;
+                if (length > 0)
+                {
+                    OnTransmit(_frame.AsSpan(0, length));
+                }
+            }
+        }
+        while (tx.EnableNotification());
+
+        if (used)
+        {
+            tx.SignalUsedQueue();
+        }
+    }
+
+    /// <summary>Copies a TX chain into <see cref="_frame"/> as a 12-byte header and the frame.</summary>
+    /// <returns>The entry length, or 0 when the chain was malformed (counted).</returns>
+    private int ReadFrame(DescriptorChain chain)
+    {
+        int headerSize = HeaderSize;
+        int start = VirtioNetHeader.Size - headerSize;
+        Span<byte> destination = _frame.AsSpan(start);
+        int total = 0;
+        try
+        {
+            GuestMemory memory = chain.Memory!;
+            foreach (VirtqBuffer buffer in chain)
+            {
+                if (buffer.IsWriteOnly || buffer.Length > (uint)(destination.Length - total))
+                {
+                    Counters.TxErrors++;
+                    return 0;
+                }
+
+                memory.Read(buffer.Address, destination.Slice(total, (int)buffer.Length));
+                total += (int)buffer.Length;
+            }
+        }
+        catch (VhostException)
+        {
+            // A hostile or stale chain (VirtqueueException, GuestMemoryException): return it, drop the frame.
+            Counters.TxErrors++;
+            return 0;
+        }
+
+        if (total < headerSize + Responder.EthernetHeaderSize)
+        {
+            Counters.TxErrors++;
+            return 0;
+        }
+
+        if (start != 0)
+        {
+            _frame.AsSpan(start, headerSize).CopyTo(_frame);
+        }
+
+        // num_buffers means nothing on TX; it is set per receiver.
+        BinaryPrimitives.WriteUInt16LittleEndian(_frame.AsSpan(10), 0);
+        int entry = VirtioNetHeader.Size + total - headerSize;
+        Counters.TxFrames++;
+        Counters.TxBytes += entry - VirtioNetHeader.Size;
+        return entry;
+    }
+
+    private void OnTransmit(Span<byte> entry)
+    {
+        ReadOnlySpan<byte> frame = entry[VirtioNetHeader.Size..];
+        switch (_fabric.Mode)
+        {
+            case NetMode.Responder:
+                int n = Responder.TryBuildReply(frame, _reply.AsSpan(VirtioNetHeader.Size), _fabric.Mac, _fabric.IP);
+                if (n > 0)
+                {
+                    _reply.AsSpan(0, VirtioNetHeader.Size).Clear();
+                    Forward(Index, _reply.AsSpan(0, VirtioNetHeader.Size + n));
+                }
+
+                break;
+
+            case NetMode.Switch:
+                ReadOnlySpan<byte> destination = frame[..6];
+                ReadOnlySpan<byte> source = frame[6..12];
+                if (!MacTable.IsGroup(source))
+                {
+                    _fabric.Table.Learn(MacTable.Key(source), Index);
+                }
+
+                if (!MacTable.IsGroup(destination))
+                {
+                    int port = _fabric.Table.Lookup(MacTable.Key(destination));
+                    if (port == Index)
+                    {
+                        return;
+                    }
+
+                    if (port >= 0)
+                    {
+                        Forward(port, entry);
+                        return;
+                    }
+                }
+
+                NetPort[] ports = _fabric.Ports;
+                for (int p = 0; p < ports.Length; p++)
+                {
+                    if (p != Index)
+                    {
+                        Forward(p, entry);
+                    }
+                }
+
+                break;
+
+            default:
+                // Sink and source: transmitted frames are dropped.
+                break;
+        }
+    }
+
+    private void Forward(int port, ReadOnlySpan<byte> entry)
+    {
+        NetPort target = _fabric.Ports[port];
+        if (target.Inbound.TryEnqueue(entry))
+        {
+            _wakePending[port] = true;
+        }
+        else
+        {
+            Interlocked.Increment(ref target.Counters.RxDropped);
+        }
+    }
+
+    private void WakePeers()
+    {
+        for (int p = 0; p < _wakePending.Length; p++)
+        {
+            if (_wakePending[p])
+            {
+                _wakePending[p] = false;
+                if (p != Index)
+                {
+                    _fabric.Ports[p].Wake();
+                }
+            }
+        }
+    }
+
+    private void DeliverInbound(ReadOnlySpan<Vring> vrings)
+    {
+        while (Inbound.TryPeek(out Span<byte> entry))
+        {
+            int pair = PickPair(vrings, entry);
+            if (pair < 0)
+            {
+                // No ready RX ring (no front-end, or it is starting): the frame is dropped, as by a NIC that is down.
+                Interlocked.Increment(ref Counters.RxDropped);
+                Inbound.Advance();
+                continue;
+            }
+
+            if (!TryDeliver(vrings[2 * pair], _rx[pair], entry))
+            {
+                // Not enough RX buffers: wait for the driver's kick (notifications are enabled).
+                break;
+            }
+
+            Inbound.Advance();
+        }
+
+        for (int pair = 0; pair < _pairs; pair++)
+        {
+            if (_rx[pair].NeedsSignal)
+            {
+                _rx[pair].NeedsSignal = false;
+                vrings[2 * pair].SignalUsedQueue();
+            }
+        }
+    }
+
+    private int PickPair(ReadOnlySpan<Vring> vrings, ReadOnlySpan<byte> entry)
+    {
+        // Keep one flow (source MAC) on one RX queue.
+        int start = _pairs == 1 ? 0 : (int)((uint)BinaryPrimitives.ReadUInt32BigEndian(entry.Slice(VirtioNetHeader.Size + 8, 4)) % (uint)_pairs);
+        for (int k = 0; k < _pairs; k++)
+        {
+            int pair = (start + k) % _pairs;
+            if (vrings[2 * pair].IsReady)
+            {
+                return pair;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Writes one queued entry into <paramref name="ring"/>.</summary>
+    /// <returns>False when the ring has too few buffers (the entry stays queued); true when it was delivered or dropped.</returns>
+    private bool TryDeliver(Vring ring, RxQueueState rx, Span<byte> entry)
+    {
+        ValidateHeld(ring, rx);
+        VirtioNetFeatures acked = AckedFeatures;
+        bool mergeable = (acked & VirtioNetFeatures.MergeableRxBuffers) != 0;
+        int headerSize = HeaderSize;
+        uint needed = (uint)(entry.Length - VirtioNetHeader.Size + headerSize);
+
+        // Take chains until the frame fits (one chain without MRG_RXBUF).
+        int chains = 0;
+        uint capacity = 0;
+        while (capacity < needed)
+        {
+            if (chains == rx.Count)
+            {
+                if (!mergeable && chains == 1)
+                {
+                    break;
+                }
+
+                if (rx.Count == RxQueueState.MaxChains)
+                {
+                    break;
+                }
+
+                if (!TryTakeChain(ring, rx))
+                {
+                    if (ring.EnableNotification())
+                    {
+                        continue; // buffers arrived meanwhile
+                    }
+
+                    return false;
+                }
+            }
+
+            capacity += rx.Capacity[chains];
+            chains++;
+        }
+
+        if (capacity < needed || !PrepareForReceiver(entry, acked))
+        {
+            // Larger than the driver's buffers, or offloads it cannot take: dropped; the chains stay for the next frame.
+            Interlocked.Increment(ref Counters.RxDropped);
+            return true;
+        }
+
+        // The wire form: 10 or 12 header bytes, then the frame, contiguous in the entry.
+        Span<byte> wire = entry[(VirtioNetHeader.Size - headerSize)..];
+        if (headerSize == VirtioNetHeader.LegacySize)
+        {
+            entry[..VirtioNetHeader.LegacySize].CopyTo(wire);
+        }
+        else
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(wire[10..], (ushort)chains);
+        }
+
+        GuestMemory memory = rx.Memory!;
+        int written = 0;
+        try
+        {
+            for (int c = 0; c < chains; c++)
+            {
+                uint inChain = 0;
+                foreach (VirtqBuffer buffer in rx.Chains[c])
+                {
+                    if (!buffer.IsWriteOnly)
+                    {
+                        continue;
+                    }
+
+                    int n = (int)Math.Min(buffer.Length, (uint)(wire.Length - written));
+                    if (n == 0)
+                    {
+                        break;
+                    }
+
+                    memory.Write(buffer.Address, wire.Slice(written, n));
+                    written += n;
+                    inChain += (uint)n;
+                }
+
+                rx.Written[c] = inChain;
+            }
+        }
+        catch (VhostException)
+        {
+            // The chains went bad under us (a hostile driver): return them empty, drop the frame.
+            for (int c = 0; c < chains; c++)
+            {
+                rx.Written[c] = 0;
+            }
+
+            Interlocked.Increment(ref Counters.RxDropped);
+        }
+
+        for (int c = 0; c < chains; c++)
+        {
+            ring.AddUsed(rx.Chains[c].Head, rx.Written[c]);
+        }
+
+        rx.RemoveFirst(chains);
+        rx.NeedsSignal = true;
+        if (written == wire.Length)
+        {
+            Counters.RxFrames++;
+            Counters.RxBytes += entry.Length - VirtioNetHeader.Size;
+        }
+
+        return true;
+    }
+
+    /// <summary>Forgets held chains that no longer belong to the ring's current state.</summary>
+    private void ValidateHeld(Vring ring, RxQueueState rx)
+    {
+        int epoch = Volatile.Read(ref _ringEpoch[ring.Index]);
+        if (rx.Count > 0 && (rx.Epoch != epoch || !ReferenceEquals(rx.Queue, ring.Queue)))
+        {
+            // The ring was stopped, restarted or reset: its state (and the driver's view) starts over.
+            rx.Count = 0;
+        }
+        else if (rx.Count > 0 && !ReferenceEquals(rx.Memory, ring.Memory))
+        {
+            // The memory table changed under a running ring: give the buffers back empty.
+            for (int c = 0; c < rx.Count; c++)
+            {
+                ring.AddUsed(rx.Chains[c].Head, 0);
+            }
+
+            rx.Count = 0;
+            rx.NeedsSignal = true;
+        }
+
+        if (rx.Count == 0)
+        {
+            rx.Epoch = epoch;
+            rx.Queue = ring.Queue;
+            rx.Memory = ring.Memory;
+        }
+    }
+
+    /// <summary>Pops one RX chain and measures it; malformed chains are returned empty and skipped.</summary>
+    private static bool TryTakeChain(Vring ring, RxQueueState rx)
+    {
+        while (ring.TryPopDescriptorChain(out DescriptorChain chain))
+        {
+            uint capacity = 0;
+            try
+            {
+                foreach (VirtqBuffer buffer in chain)
+                {
+                    if (buffer.IsWriteOnly)
+                    {
+                        capacity += buffer.Length;
+                    }
+                }
+            }
+            catch (VirtqueueException)
+            {
+                capacity = 0;
+            }
+
+            if (capacity == 0)
+            {
+                ring.AddUsed(chain.Head, 0);
+                rx.NeedsSignal = true;
+                continue;
+            }
+
+            rx.Chains[rx.Count] = chain;
+            rx.Capacity[rx.Count] = capacity;
+            rx.Count++;
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>Adapts the header to what the receiving driver negotiated; false when it cannot take the frame.</summary>
+    private static bool PrepareForReceiver(Span<byte> entry, VirtioNetFeatures acked)
+    {
+        var flags = (VirtioNetHeaderFlags)entry[0];
+        var gso = (VirtioNetGsoType)entry[1];
+        var gsoKind = gso & ~VirtioNetGsoType.Ecn;
+        if (gsoKind != VirtioNetGsoType.None)
+        {
+            VirtioNetFeatures required = gsoKind switch
+            {
+                VirtioNetGsoType.TcpV4 => VirtioNetFeatures.GuestTso4,
+                VirtioNetGsoType.TcpV6 => VirtioNetFeatures.GuestTso6,
+                VirtioNetGsoType.Udp => VirtioNetFeatures.GuestUfo,
+                _ => (VirtioNetFeatures)ulong.MaxValue,
+            };
+            if ((gso & VirtioNetGsoType.Ecn) != 0)
+            {
+                required |= VirtioNetFeatures.GuestEcn;
+            }
+
+            if ((acked & required) != required)
+            {
+                return false;
+            }
+        }
+
+        if ((flags & VirtioNetHeaderFlags.NeedsCsum) != 0 && (acked & VirtioNetFeatures.GuestCsum) == 0)
+        {
+            if (gsoKind != VirtioNetGsoType.None)
+            {
+                return false;
+            }
+
+            // Complete the partial checksum: the field holds the pseudo-header sum already.
+            Span<byte> frame = entry[VirtioNetHeader.Size..];
+            int start = BinaryPrimitives.ReadUInt16LittleEndian(entry[6..]);
+            int offset = BinaryPrimitives.ReadUInt16LittleEndian(entry[8..]);
+            if (start + offset + 2 > frame.Length)
+            {
+                return false;
+            }
+
+            ushort checksum = InternetChecksum.Compute(frame[start..]);
+            if (checksum == 0 && offset == 6)
+            {
+                checksum = 0xFFFF; // UDP sends a computed zero as all ones
+            }
+
+            BinaryPrimitives.WriteUInt16BigEndian(frame[(start + offset)..], checksum);
+            flags &= ~VirtioNetHeaderFlags.NeedsCsum;
+        }
+
+        // Only NEEDS_CSUM and DATA_VALID mean something to a receiver.
+        entry[0] = (byte)(flags & (VirtioNetHeaderFlags.NeedsCsum | VirtioNetHeaderFlags.DataValid));
+        return true;
+    }
+
+    private void FillFromSource(ReadOnlySpan<Vring> vrings)
+    {
+        int headerSize = HeaderSize;
+        byte[] template = headerSize == VirtioNetHeader.Size ? _source : _sourceLegacy;
+        ReadOnlySpan<byte> wire = template;
+        for (int pair = 0; pair < _pairs; pair++)
+        {
+            Vring ring = vrings[2 * pair];
+            if (!ring.IsReady)
+            {
+                continue;
+            }
+
+            bool used = false;
+            do
+            {
+                ring.DisableNotification();
+                while (ring.TryPopDescriptorChain(out DescriptorChain chain))
+                {
+                    BinaryPrimitives.WriteUInt32BigEndian(template.AsSpan(headerSize + Responder.EthernetHeaderSize), _sourceSequence++);
+                    uint written = WriteWhole(chain, wire);
+                    ring.AddUsed(chain.Head, written);
+                    used = true;
+                    if (written != 0)
+                    {
+                        Counters.RxFrames++;
+                        Counters.RxBytes += wire.Length - headerSize;
+                    }
+                    else
+                    {
+                        Counters.RxDropped++;
+                    }
+                }
+            }
+            while (ring.EnableNotification());
+
+            if (used)
+            {
+                ring.SignalUsedQueue();
+            }
+        }
+    }
+
+    /// <summary>Writes <paramref name="wire"/> into one chain when it fits.</summary>
+    /// <returns>Bytes written: all of them, or 0 when the chain is too small or malformed.</returns>
+    private static uint WriteWhole(DescriptorChain chain, ReadOnlySpan<byte> wire)
+    {
+        try
+        {
+            GuestMemory memory = chain.Memory!;
+            uint capacity = 0;
+            foreach (VirtqBuffer buffer in chain)
+            {
+                capacity += buffer.IsWriteOnly ? buffer.Length : 0;
+            }
+
+            if (capacity < (uint)wire.Length)
+            {
+                return 0;
+            }
+
+            int written = 0;
+            foreach (VirtqBuffer buffer in chain)
+            {
+                int n = buffer.IsWriteOnly ? (int)Math.Min(buffer.Length, (uint)(wire.Length - written)) : 0;
+                if (n > 0)
+                {
+                    memory.Write(buffer.Address, wire.Slice(written, n));
+                    written += n;
+                }
+            }
+
+            return (uint)written;
+        }
+        catch (VhostException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>The source's frame: header (num_buffers 1 in the 12-byte form), broadcast from the configured MAC, a local experimental EtherType, a sequence number and a fill pattern.</summary>
+    private static byte[] BuildSourceFrame(byte[] mac, int frameSize, int headerSize)
+    {
+        if (frameSize is < Responder.MinimumFrameSize or > 1514)
+        {
+            throw new ArgumentOutOfRangeException(nameof(frameSize), frameSize, "the source frame size must be 60 to 1514 bytes");
+        }
+
+        var entry = new byte[headerSize + frameSize];
+        if (headerSize == VirtioNetHeader.Size)
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(entry.AsSpan(10), 1);
+        }
+
+        Span<byte> frame = entry.AsSpan(headerSize);
+        frame[..6].Fill(0xFF);
+        mac.CopyTo(frame[6..]);
+        BinaryPrimitives.WriteUInt16BigEndian(frame[12..], (ushort)EtherType.LocalExperimental);
+        for (int i = Responder.EthernetHeaderSize + 4; i < frame.Length; i++)
+        {
+            frame[i] = (byte)i;
+        }
+
+        return entry;
+    }
+}

@@ -1,0 +1,212 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
+using VhostUserBackend;
+
+namespace VhostUserNet;
+
+/// <summary>
+/// vhost-user-net: virtio-net ports served to vhost-user front-ends (QEMU <c>-netdev vhost-user</c>),
+/// connected to each other or to a built-in peer, never to a host interface. Exit codes: 0 after
+/// SIGTERM/SIGINT (or when every <c>--fd</c> front-end left), 1 on a runtime failure, 2 on bad usage.
+/// </summary>
+internal static class Program
+{
+    public static int Main(string[] args)
+    {
+        var socketPaths = new Option<string[]>("--socket-path", "-s")
+        {
+            Description = "Listen here for a front-end; give it once per port (several ports = one switch). Default: a path in the temp directory, printed",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var fds = new Option<int[]>("--fd")
+        {
+            Description = "Serve the front-end on this already connected socket fd (once per port); the port ends when that front-end leaves",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var printCapabilities = new Option<bool>("--print-capabilities") { Description = "Print the back-end's capabilities as JSON and exit" };
+        var mode = new Option<string>("--mode", "-m")
+        {
+            Description = "switch: MAC-learning switch between the ports; responder: answer ARP and ICMP echo for --ip; sink: drop what is sent; source: fill every RX buffer",
+            DefaultValueFactory = _ => "switch",
+        };
+        mode.AcceptOnlyFromAmong("switch", "responder", "sink", "source");
+        var mac = new Option<string>("--mac") { Description = "The responder's MAC (and the source frames' source MAC)", DefaultValueFactory = _ => "02:00:00:00:00:01" };
+        var ip = new Option<string>("--ip") { Description = "The responder's IPv4 address (TEST-NET-1 by default)", DefaultValueFactory = _ => NetSettings.DefaultIP.ToString() };
+        var numQueues = new Option<int>("--num-queues") { Description = "RX/TX queue pairs per port (1-16; above 1 offers VIRTIO_NET_F_MQ)", DefaultValueFactory = _ => 1 };
+        var poll = new Option<int>("--poll") { Description = "Polling window in microseconds after each event (0: off)", DefaultValueFactory = _ => 0 };
+        var frameSize = new Option<int>("--frame-size") { Description = "Bytes of each frame in source mode (60-1514)", DefaultValueFactory = _ => 64 };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Log protocol details (debug level)" };
+
+        var root = new RootCommand("vhost-user-net: virtio-net ports for vhost-user front-ends, switched to each other or answered by a built-in peer (never a host interface).")
+        {
+            socketPaths, fds, printCapabilities, mode, mac, ip, numQueues, poll, frameSize, verbose,
+        };
+        root.SetAction(r =>
+        {
+            if (r.GetValue(printCapabilities))
+            {
+                Console.WriteLine("{\"type\": \"net\", \"features\": []}");
+                return 0;
+            }
+
+            if (!BitConverter.IsLittleEndian)
+            {
+                return Usage("this sample handles little-endian hosts only");
+            }
+
+            if (!PhysicalAddress.TryParse(r.GetValue(mac), out PhysicalAddress? macAddress) || macAddress.GetAddressBytes().Length != 6 || (macAddress.GetAddressBytes()[0] & 1) != 0)
+            {
+                return Usage($"--mac {r.GetValue(mac)}: a unicast MAC address such as 02:00:00:00:00:01");
+            }
+
+            if (!IPAddress.TryParse(r.GetValue(ip), out IPAddress? ipAddress) || ipAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+            {
+                return Usage($"--ip {r.GetValue(ip)}: an IPv4 address");
+            }
+
+            int pairs = r.GetValue(numQueues);
+            if (pairs is < 1 or > 16)
+            {
+                return Usage($"--num-queues {pairs}: 1 to 16 queue pairs");
+            }
+
+            int pollMicroseconds = r.GetValue(poll);
+            if (pollMicroseconds is < 0 or > 1_000_000)
+            {
+                return Usage($"--poll {pollMicroseconds}: 0 to 1000000 microseconds");
+            }
+
+            int frameBytes = r.GetValue(frameSize);
+            if (frameBytes is < 60 or > 1514)
+            {
+                return Usage($"--frame-size {frameBytes}: 60 to 1514");
+            }
+
+            string[] paths = r.GetValue(socketPaths) ?? [];
+            int[] handles = r.GetValue(fds) ?? [];
+            if (handles.Any(h => h < 0))
+            {
+                return Usage("--fd: a non-negative file descriptor");
+            }
+
+            if (paths.Length + handles.Length > 64)
+            {
+                return Usage("at most 64 ports");
+            }
+
+            if (paths.Length + handles.Length == 0)
+            {
+                paths = [Path.Combine(Path.GetTempPath(), $"vhost-user-net-{Environment.ProcessId}.sock")];
+            }
+
+            var settings = new NetSettings
+            {
+                Mode = Enum.Parse<NetMode>(r.GetValue(mode)!, ignoreCase: true),
+                Mac = macAddress,
+                IP = ipAddress,
+                QueuePairs = pairs,
+                Poll = TimeSpan.FromMicroseconds(pollMicroseconds),
+                FrameSize = frameBytes,
+            };
+            return Serve(settings, paths, handles, r.GetValue(verbose));
+        });
+
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (System.CommandLine.Parsing.ParseError error in parsed.Errors)
+            {
+                Console.Error.WriteLine("vhost-user-net: " + error.Message);
+            }
+
+            return 2;
+        }
+
+        return parsed.Invoke();
+    }
+
+    private static int Serve(NetSettings settings, string[] paths, int[] handles, bool verbose)
+    {
+        using ILoggerFactory loggerFactory = LoggerFactory.Create(b => b
+            .AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            })
+            .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information));
+        ILogger log = loggerFactory.CreateLogger("vhost-user-net");
+
+        using var stop = new CancellationTokenSource();
+        using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+
+        using var fabric = new NetFabric(settings, paths.Length + handles.Length);
+        var daemons = new List<VhostUserDaemon>();
+        int exitCode = 0;
+        try
+        {
+            for (int i = 0; i < fabric.Ports.Length; i++)
+            {
+                var daemon = new VhostUserDaemon(fabric.Ports[i], loggerFactory);
+                daemons.Add(daemon);
+                if (i < paths.Length)
+                {
+                    daemon.Start(paths[i]);
+                    log.LogInformation("port {Port}: listening on {Path}", i, paths[i]);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"port {i}: qemu-system-x86_64 ... -object memory-backend-memfd,id=mem,size=512M,share=on -machine q35,memory-backend=mem -chardev socket,id=net{i},path={paths[i]} -netdev vhost-user,id=n{i},chardev=net{i}{(settings.QueuePairs > 1 ? $",queues={settings.QueuePairs}" : string.Empty)} -device virtio-net-pci,netdev=n{i},mac=52:54:00:00:00:{i + 1:x2}{(settings.QueuePairs > 1 ? ",mq=on" : string.Empty)}"));
+                }
+                else
+                {
+                    daemon.Start(new SafeFileHandle(handles[i - paths.Length], ownsHandle: true));
+                    log.LogInformation("port {Port}: serving fd {Fd}", i, handles[i - paths.Length]);
+                }
+            }
+
+            log.LogInformation("{Mode} mode, {Ports} port(s), {Pairs} queue pair(s) each{Responder}", settings.Mode.ToString().ToLowerInvariant(), fabric.Ports.Length, settings.QueuePairs,
+                settings.Mode == NetMode.Responder ? $"; answering ARP and ping for {settings.IP} at {FormatMac(settings.Mac)}" : string.Empty);
+
+            try
+            {
+                Task.WhenAll(daemons.Select(d => d.WaitAsync())).Wait(stop.Token);
+                log.LogInformation("every front-end left");
+            }
+            catch (OperationCanceledException)
+            {
+                log.LogInformation("stopping (signal)");
+            }
+        }
+        catch (Exception e) when (e is Vhost.VhostException or IOException or UnauthorizedAccessException)
+        {
+            log.LogError("{Message}", e.Message);
+            exitCode = 1;
+        }
+        finally
+        {
+            foreach (VhostUserDaemon d in daemons)
+            {
+                d.Dispose();
+            }
+
+            foreach (NetPort p in fabric.Ports)
+            {
+                log.LogInformation("port {Port}: {Counters}", p.Index, p.Counters);
+            }
+        }
+
+        return exitCode;
+    }
+
+    private static string FormatMac(PhysicalAddress mac) => string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", CultureInfo.InvariantCulture)));
+
+    private static int Usage(string message)
+    {
+        Console.Error.WriteLine("vhost-user-net: " + message);
+        return 2;
+    }
+}

@@ -1,0 +1,220 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using VhostUserNet;
+
+namespace Vhost.IntegrationTests.UserNet;
+
+/// <summary>The vhost-user-net sample's wire layouts and frame logic, without a front-end.</summary>
+public sealed class NetSampleUnitTests
+{
+    private static readonly byte[] ResponderMac = [0x02, 0, 0, 0, 0, 0xfe];
+    private static readonly byte[] ResponderIP = [192, 0, 2, 1];
+    private static readonly byte[] GuestMac = [0x52, 0x54, 0, 0, 0, 0x01];
+    private static readonly byte[] GuestIP = [192, 0, 2, 10];
+
+    [Theory]
+    [InlineData(nameof(VirtioNetHeader.Flags), 0)]
+    [InlineData(nameof(VirtioNetHeader.GsoType), 1)]
+    [InlineData(nameof(VirtioNetHeader.HeaderLength), 2)]
+    [InlineData(nameof(VirtioNetHeader.GsoSize), 4)]
+    [InlineData(nameof(VirtioNetHeader.CsumStart), 6)]
+    [InlineData(nameof(VirtioNetHeader.CsumOffset), 8)]
+    [InlineData(nameof(VirtioNetHeader.NumBuffers), 10)]
+    public void Virtio_net_hdr_layout_matches_the_spec(string field, int offset)
+    {
+        Assert.Equal(12, Marshal.SizeOf<VirtioNetHeader>());
+        Assert.Equal(VirtioNetHeader.Size, Marshal.SizeOf<VirtioNetHeader>());
+        Assert.Equal(offset, (int)Marshal.OffsetOf<VirtioNetHeader>(field));
+    }
+
+    [Fact]
+    public void Config_space_holds_mac_status_pairs_and_mtu_at_the_spec_offsets()
+    {
+        byte[] c = VirtioNetConfig.Build(System.Net.NetworkInformation.PhysicalAddress.Parse("02:00:00:00:01:07"), 4, 1500);
+        Assert.Equal((0, 6, 8, 10, 12), (VirtioNetConfig.MacOffset, VirtioNetConfig.StatusOffset, VirtioNetConfig.MaxVirtqueuePairsOffset, VirtioNetConfig.MtuOffset, VirtioNetConfig.Size));
+        Assert.Equal(new byte[] { 2, 0, 0, 0, 1, 7, 1, 0, 4, 0, 0xdc, 0x05 }, c);
+    }
+
+    [Fact]
+    public void Feature_bits_are_the_spec_numbers()
+    {
+        Assert.Equal(1UL << 15, (ulong)VirtioNetFeatures.MergeableRxBuffers);
+        Assert.Equal(1UL << 22, (ulong)VirtioNetFeatures.MultiQueue);
+        Assert.Equal(1UL << 17, (ulong)VirtioNetFeatures.ControlVirtqueue);
+        Assert.Equal(1UL << 11, (ulong)VirtioNetFeatures.HostTso4);
+        Assert.Equal(1UL << 32, (ulong)VirtioNetFeatures.Version1);
+    }
+
+    [Fact]
+    public void Arp_request_for_the_responder_gets_a_reply_and_others_do_not()
+    {
+        byte[] request = ArpRequest(ResponderIP);
+        var reply = new byte[1600];
+        int n = Responder.TryBuildReply(request, reply, ResponderMac, ResponderIP);
+        Assert.Equal(60, n);
+        Assert.Equal(GuestMac, reply[..6]);
+        Assert.Equal(ResponderMac, reply[6..12]);
+        Assert.Equal(0x0806, BinaryPrimitives.ReadUInt16BigEndian(reply.AsSpan(12)));
+        Assert.Equal(2, BinaryPrimitives.ReadUInt16BigEndian(reply.AsSpan(20)));  // oper = reply
+        Assert.Equal(ResponderMac, reply[22..28]);
+        Assert.Equal(ResponderIP, reply[28..32]);
+        Assert.Equal(GuestMac, reply[32..38]);
+        Assert.Equal(GuestIP, reply[38..42]);
+
+        Assert.Equal(0, Responder.TryBuildReply(ArpRequest([192, 0, 2, 2]), reply, ResponderMac, ResponderIP));
+        Assert.Equal(0, Responder.TryBuildReply(request.AsSpan(0, 30), reply, ResponderMac, ResponderIP)); // truncated
+        Assert.Equal(0, Responder.TryBuildReply(request.AsSpan(0, 10), reply, ResponderMac, ResponderIP));
+    }
+
+    [Theory]
+    [InlineData(56)]
+    [InlineData(1400)]
+    public void Echo_request_gets_an_echo_reply_with_valid_checksums(int payload)
+    {
+        byte[] request = EchoRequest(ResponderIP, payload);
+        var reply = new byte[1600];
+        int n = Responder.TryBuildReply(request, reply, ResponderMac, ResponderIP);
+        Assert.Equal(request.Length, n);
+        Span<byte> ip = reply.AsSpan(14, n - 14);
+        Assert.Equal(GuestMac, reply[..6]);
+        Assert.Equal(ResponderIP, ip[12..16].ToArray());
+        Assert.Equal(GuestIP, ip[16..20].ToArray());
+        Assert.Equal(0, InternetChecksum.Compute(ip[..20]));
+        Assert.Equal(0, ip[20]);                                   // echo reply
+        Assert.Equal(0, InternetChecksum.Compute(ip[20..]));
+        Assert.Equal(request.AsSpan(14 + 24).ToArray(), ip[24..].ToArray()); // identifier, sequence and payload kept
+    }
+
+    [Fact]
+    public void Malformed_or_foreign_ip_packets_get_no_reply()
+    {
+        var reply = new byte[1600];
+        byte[] wrongDestination = EchoRequest([192, 0, 2, 2], 56);
+        byte[] badIPChecksum = EchoRequest(ResponderIP, 56);
+        badIPChecksum[14 + 10] ^= 0xff;
+        byte[] badIcmpChecksum = EchoRequest(ResponderIP, 56);
+        badIcmpChecksum[14 + 22] ^= 0xff;
+        byte[] fragment = EchoRequest(ResponderIP, 56);
+        fragment[14 + 6] = 0x20;                                   // more fragments
+        byte[] lengthPastFrame = EchoRequest(ResponderIP, 56);
+        BinaryPrimitives.WriteUInt16BigEndian(lengthPastFrame.AsSpan(14 + 2), 2000);
+        foreach (byte[] f in new[] { wrongDestination, badIPChecksum, badIcmpChecksum, fragment, lengthPastFrame })
+        {
+            Assert.Equal(0, Responder.TryBuildReply(f, reply, ResponderMac, ResponderIP));
+        }
+    }
+
+    [Fact]
+    public void Mac_table_learns_moves_and_forgets()
+    {
+        var t = new MacTable(64);
+        ulong a = MacTable.Key(GuestMac);
+        Assert.Equal(-1, t.Lookup(a));
+        t.Learn(a, 3);
+        Assert.Equal(3, t.Lookup(a));
+        t.Learn(a, 5);
+        Assert.Equal(5, t.Lookup(a));
+        for (int i = 0; i < 200; i++)
+        {
+            t.Learn(0x0200_0000_0000UL + (ulong)i, i % 4);
+        }
+
+        t.Forget(5);
+        Assert.Equal(-1, t.Lookup(a));
+        Assert.True(MacTable.IsGroup([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
+        Assert.False(MacTable.IsGroup(GuestMac));
+    }
+
+    [Fact]
+    public void Frame_queue_keeps_order_drops_when_full_and_refuses_oversized_frames()
+    {
+        var q = new FrameQueue(4, 64);
+        Assert.False(q.TryEnqueue(new byte[65]));
+        for (byte i = 0; i < 4; i++)
+        {
+            Assert.True(q.TryEnqueue([i, i, i, i, i, i, i, i, i, i, i, i, i]));
+        }
+
+        Assert.False(q.TryEnqueue(new byte[13]));
+        for (byte i = 0; i < 4; i++)
+        {
+            Assert.True(q.TryPeek(out Span<byte> f));
+            Assert.Equal(13, f.Length);
+            Assert.Equal(i, f[0]);
+            q.Advance();
+        }
+
+        Assert.False(q.TryPeek(out _));
+        Assert.True(q.TryEnqueue(new byte[20]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FrameQueue(3, 64));
+    }
+
+    [Fact]
+    public void Frame_queue_takes_concurrent_producers_without_loss()
+    {
+        var q = new FrameQueue(1024, 16);
+        const int PerProducer = 500;
+        Parallel.For(0, 2, p =>
+        {
+            var f = new byte[16];
+            for (int i = 0; i < PerProducer; i++)
+            {
+                BinaryPrimitives.WriteInt32LittleEndian(f, (p * PerProducer) + i);
+                Assert.True(q.TryEnqueue(f));
+            }
+        });
+        var seen = new HashSet<int>();
+        while (q.TryPeek(out Span<byte> f))
+        {
+            Assert.True(seen.Add(BinaryPrimitives.ReadInt32LittleEndian(f)));
+            q.Advance();
+        }
+
+        Assert.Equal(2 * PerProducer, seen.Count);
+    }
+
+    internal static byte[] ArpRequest(byte[] targetIP)
+    {
+        var f = new byte[60];
+        f.AsSpan(0, 6).Fill(0xff);
+        GuestMac.CopyTo(f, 6);
+        BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(12), 0x0806);
+        BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(14), 1);
+        BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(16), 0x0800);
+        f[18] = 6;
+        f[19] = 4;
+        BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(20), 1);
+        GuestMac.CopyTo(f, 22);
+        GuestIP.CopyTo(f, 28);
+        targetIP.CopyTo(f, 38);
+        return f;
+    }
+
+    internal static byte[] EchoRequest(byte[] destinationIP, int payload)
+    {
+        var f = new byte[14 + 20 + 8 + payload];
+        ResponderMac.CopyTo(f, 0);
+        GuestMac.CopyTo(f, 6);
+        BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(12), 0x0800);
+        Span<byte> ip = f.AsSpan(14);
+        ip[0] = 0x45;
+        BinaryPrimitives.WriteUInt16BigEndian(ip[2..], (ushort)(20 + 8 + payload));
+        BinaryPrimitives.WriteUInt16BigEndian(ip[6..], 0x4000);    // don't fragment
+        ip[8] = 64;
+        ip[9] = 1;
+        GuestIP.CopyTo(ip[12..]);
+        destinationIP.CopyTo(ip[16..]);
+        BinaryPrimitives.WriteUInt16BigEndian(ip[10..], InternetChecksum.Compute(ip[..20]));
+        Span<byte> icmp = ip[20..];
+        icmp[0] = 8;
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[4..], 0x1234);
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[6..], 7);
+        for (int i = 8; i < icmp.Length; i++)
+        {
+            icmp[i] = (byte)i;
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[2..], InternetChecksum.Compute(icmp));
+        return f;
+    }
+}

@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using System.Net.NetworkInformation;
+using Vhost.User.Messages;
+using VhostProbe.Devices;
+using VhostUserBackend.Testing.Vmm;
+using VhostUserNet;
+
+namespace Vhost.IntegrationTests.UserNet;
+
+/// <summary>
+/// The vhost-user-net sample (a separate process) driven by the project's own VMM layer instead of
+/// QEMU: exact reply frames, config space, the switch's learning, reconnect, and usage errors.
+/// Fast (no guest).
+/// </summary>
+public sealed class NetSampleVmmTests
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
+
+    [Fact]
+    public void Responder_answers_arp_and_ping_and_keeps_serving_after_a_reconnect()
+    {
+        using NetSample sample = NetSample.Start(1, "--mode", "responder", "--mac", "02:00:00:00:00:fe");
+        for (int connection = 0; connection < 2; connection++)
+        {
+            using VmmDevice dev = Connect(sample.SocketPaths[0]);
+            var client = new VirtioNetClient(dev);
+            var buffer = new byte[2048];
+
+            Assert.True(client.TrySend(NetSampleUnitTests.ArpRequest([192, 0, 2, 1])));
+            int n = client.Receive(buffer, Wait);
+            Assert.Equal(60, n);
+            Assert.Equal(new byte[] { 2, 0, 0, 0, 0, 0xfe }, buffer[22..28]);
+
+            byte[] ping = NetSampleUnitTests.EchoRequest([192, 0, 2, 1], 100);
+            Assert.True(client.TrySend(ping));
+            n = client.Receive(buffer, Wait);
+            Assert.Equal(ping.Length, n);
+            Assert.Equal(0, buffer[14 + 20]);                      // echo reply
+
+            Assert.True(client.TrySend(NetSampleUnitTests.EchoRequest([192, 0, 2, 99], 100)));
+            Assert.Equal(-1, client.Receive(buffer, TimeSpan.FromMilliseconds(300)));
+        }
+    }
+
+    [Fact]
+    public void Config_space_and_features_describe_a_multiqueue_net_device()
+    {
+        using NetSample sample = NetSample.Start(1, "--num-queues", "2");
+        using VmmDevice dev = VmmDevice.Connect(sample.SocketPaths[0], new VmmDeviceOptions { QueueCount = 4, QueueSize = 256 }, Wait);
+        Assert.Equal(4, dev.BackendQueueCount);
+        var offered = (VirtioNetFeatures)dev.OfferedFeatures;
+        foreach (VirtioNetFeatures f in new[] { VirtioNetFeatures.MultiQueue, VirtioNetFeatures.MergeableRxBuffers, VirtioNetFeatures.Csum, VirtioNetFeatures.GuestCsum, VirtioNetFeatures.HostTso4, VirtioNetFeatures.GuestTso6, VirtioNetFeatures.Mac, VirtioNetFeatures.Status, VirtioNetFeatures.Mtu })
+        {
+            Assert.True(offered.HasFlag(f), f.ToString());
+        }
+
+        Assert.False(offered.HasFlag(VirtioNetFeatures.ControlVirtqueue));
+        byte[] config = dev.GetConfig(16);
+        Assert.Equal(new byte[] { 2, 0, 0, 0, 1, 1, 1, 0, 2, 0, 0xdc, 0x05, 0, 0, 0, 0 }, config);
+        Assert.True((dev.AckedProtocolFeatures & VhostUserProtocolFeatures.MQ) != 0);
+    }
+
+    [Fact]
+    public void Switch_floods_unknown_destinations_then_forwards_to_the_learned_port_only()
+    {
+        using NetSample sample = NetSample.Start(3, "--mode", "switch");
+        using VmmDevice d0 = Connect(sample.SocketPaths[0]);
+        using VmmDevice d1 = Connect(sample.SocketPaths[1]);
+        using VmmDevice d2 = Connect(sample.SocketPaths[2]);
+        VirtioNetClient[] c = [new(d0), new(d1), new(d2)];
+        var buffer = new byte[2048];
+
+        // 0 -> unknown unicast: flooded to 1 and 2.
+        Assert.True(c[0].TrySend(Frame(dst: 0x11, src: 0x10, tag: 1)));
+        Assert.Equal(64, c[1].Receive(buffer, Wait));
+        Assert.Equal(1, buffer[14]);
+        Assert.Equal(64, c[2].Receive(buffer, Wait));
+
+        // 1 -> 0's MAC (learned): only 0 gets it.
+        Assert.True(c[1].TrySend(Frame(dst: 0x10, src: 0x11, tag: 2)));
+        Assert.Equal(64, c[0].Receive(buffer, Wait));
+        Assert.Equal(2, buffer[14]);
+        Assert.Equal(-1, c[2].Receive(buffer, TimeSpan.FromMilliseconds(300)));
+
+        // 0 -> 1's MAC (learned from the last frame): only 1.
+        Assert.True(c[0].TrySend(Frame(dst: 0x11, src: 0x10, tag: 3)));
+        Assert.Equal(64, c[1].Receive(buffer, Wait));
+        Assert.Equal(3, buffer[14]);
+        Assert.Equal(-1, c[2].Receive(buffer, TimeSpan.FromMilliseconds(300)));
+
+        // Broadcast from 2: 0 and 1.
+        Assert.True(c[2].TrySend(Frame(dst: 0xff, src: 0x12, tag: 4)));
+        Assert.Equal(64, c[0].Receive(buffer, Wait));
+        Assert.Equal(64, c[1].Receive(buffer, Wait));
+    }
+
+    [Fact]
+    public void Source_fills_rx_buffers_with_frames_of_the_configured_size()
+    {
+        using NetSample sample = NetSample.Start(1, "--mode", "source", "--frame-size", "200", "--mac", "02:00:00:00:00:33");
+        using VmmDevice dev = Connect(sample.SocketPaths[0]);
+        var client = new VirtioNetClient(dev);
+        var buffer = new byte[2048];
+        for (int i = 0; i < 300; i++)
+        {
+            Assert.Equal(200, client.Receive(buffer, Wait));
+        }
+
+        Assert.Equal(new byte[] { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 0x33, 0x88, 0xb5 }, buffer[..14]);
+    }
+
+    [Theory]
+    [InlineData("--mode", "bridge")]
+    [InlineData("--mac", "01:00:00:00:00:01")]
+    [InlineData("--ip", "2001:db8::1")]
+    [InlineData("--num-queues", "0")]
+    [InlineData("--frame-size", "59")]
+    [InlineData("--fd", "-1")]
+    public void Bad_usage_exits_2_with_a_message(string option, string value)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (string a in new[] { NetSample.AssemblyPath, "--socket-path", Path.Combine(Path.GetTempPath(), $"never-{Guid.NewGuid():N}.sock"), option, value })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using Process p = Process.Start(psi)!;
+        string stderr = p.StandardError.ReadToEnd();
+        Assert.True(p.WaitForExit(30_000));
+        Assert.Equal(2, p.ExitCode);
+        Assert.Contains(option == "--mode" ? "bridge" : option, stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Print_capabilities_prints_the_net_type()
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+        psi.ArgumentList.Add(NetSample.AssemblyPath);
+        psi.ArgumentList.Add("--print-capabilities");
+        using Process p = Process.Start(psi)!;
+        string stdout = p.StandardOutput.ReadToEnd();
+        Assert.True(p.WaitForExit(30_000));
+        Assert.Equal(0, p.ExitCode);
+        using var json = System.Text.Json.JsonDocument.Parse(stdout);
+        Assert.Equal("net", json.RootElement.GetProperty("type").GetString());
+    }
+
+    private static VmmDevice Connect(string socket) => VmmDevice.Connect(socket, new VmmDeviceOptions { QueueCount = 2, QueueSize = 256 }, Wait);
+
+    private static byte[] Frame(byte dst, byte src, byte tag)
+    {
+        var f = new byte[64];
+        if (dst == 0xff)
+        {
+            f.AsSpan(0, 6).Fill(0xff);
+        }
+        else
+        {
+            PhysicalAddress.Parse($"02:00:00:00:00:{dst:x2}").GetAddressBytes().CopyTo(f, 0);
+        }
+
+        PhysicalAddress.Parse($"02:00:00:00:00:{src:x2}").GetAddressBytes().CopyTo(f, 6);
+        f[12] = 0x88;
+        f[13] = 0xb5;
+        f[14] = tag;
+        return f;
+    }
+}
