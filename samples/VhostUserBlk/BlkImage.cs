@@ -55,8 +55,9 @@ internal sealed unsafe class BlkImage : IDisposable
     /// <exception cref="VhostException">O_DIRECT is not supported by the file system, or the size cannot be read.</exception>
     public static BlkImage OpenFile(string path, bool readOnly, bool direct)
     {
-        // FileShare.None takes an exclusive flock, so two back-ends cannot serve one image read-write.
-        SafeFileHandle buffered = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, readOnly ? FileShare.Read : FileShare.None);
+        // No exclusive lock: the image may be inspected while it is served (and the O_DIRECT
+        // descriptor is a second open of the same file). Do not serve one image from two back-ends.
+        SafeFileHandle buffered = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, FileShare.ReadWrite);
         SafeFileHandle? directHandle = null;
         try
         {
