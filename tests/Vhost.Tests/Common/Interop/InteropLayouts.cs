@@ -75,6 +75,10 @@ internal static class InteropLayouts
             new("fd", 0, 4), new("events", 4, 2), new("revents", 6, 2)),
         new(typeof(global::Interop.timeval), 16, "struct timeval", CHeaderSet.Libc,
             new("tv_sec", 0, 8), new("tv_usec", 8, 8)),
+        new(typeof(global::Interop.timespec), 16, "struct timespec", CHeaderSet.Libc,
+            new("tv_sec", 0, 8), new("tv_nsec", 8, 8)),
+        new(typeof(global::Interop.itimerspec), 32, "struct itimerspec", CHeaderSet.Libc,
+            new("it_interval", 0, 16), new("it_value", 16, 16)),
     ];
 
     public static LayoutRow Find(string typeName) => Rows.Single(r => r.Type.Name == typeName);
