@@ -12,6 +12,12 @@ internal static partial class Interop
     internal const int FD_CLOEXEC = 1;
     internal const int O_NONBLOCK = 0x800;
 
+    /// <summary><c>O_DIRECT</c> on x86_64 (settable with F_SETFL).</summary>
+    internal const int O_DIRECT_x64 = 0x4000;
+
+    /// <summary><c>O_DIRECT</c> on aarch64 (settable with F_SETFL).</summary>
+    internal const int O_DIRECT_arm64 = 0x10000;
+
     internal const int F_SEAL_SEAL = 0x1;
     internal const int F_SEAL_SHRINK = 0x2;
     internal const int F_SEAL_GROW = 0x4;

@@ -172,7 +172,9 @@ public sealed partial class CHeaderCrossCheckTests
             #include <sys/stat.h>
             #include <sys/syscall.h>
             #include <sys/time.h>
+            #include <sys/timerfd.h>
             #include <sys/uio.h>
+            #include <unistd.h>
             #include <sys/un.h>
             #include <linux/magic.h>
             #include <linux/userfaultfd.h>

@@ -1,0 +1,136 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Vhost;
+using VhostSamples;
+using VhostUserBackend;
+
+namespace VhostUserBlk;
+
+/// <summary>
+/// vhost-user-blk: serves a raw image (or a temporary sparse disk) to QEMU as a virtio-blk device.
+/// Exit codes: 0 stopped cleanly (SIGTERM/SIGINT, or the <c>--fd</c> front-end left), 1 failure,
+/// 2 bad usage.
+/// </summary>
+internal static class Program
+{
+    public static int Main(string[] args)
+    {
+        var socket = new Option<string?>("--socket-path") { Description = "Listen on this Unix socket (default: $XDG_RUNTIME_DIR/vhost-user-blk.sock, else /tmp/vhost-user-blk-USER.sock)" };
+        var fd = new Option<int?>("--fd") { Description = "Serve the already connected vhost-user socket on this file descriptor (incompatible with --socket-path)" };
+        var file = new Option<string?>("--blk-file") { Description = "Raw image file or block device to serve (default: a temporary sparse in-memory disk of --size)" };
+        var readOnly = new Option<bool>("--read-only") { Description = "Refuse writes (VIRTIO_BLK_F_RO)" };
+        var queues = new Option<int>("--num-queues") { Description = "Request queues (1 to 64)", DefaultValueFactory = _ => 1 };
+        var direct = new Option<bool>("--direct") { Description = "Bypass the host page cache (O_DIRECT) for aligned requests" };
+        var size = new Option<string>("--size") { Description = "Size of the temporary disk (bytes, or with K/M/G suffix)", DefaultValueFactory = _ => "64M" };
+        var serial = new Option<string>("--serial") { Description = "Device serial returned by GET_ID (up to 20 ASCII characters)", DefaultValueFactory = _ => "dotnet-vhost-blk" };
+        var printCapabilities = new Option<bool>("--print-capabilities") { Description = "Print the back-end's capabilities as JSON and exit" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Log protocol details (debug level)" };
+
+        var root = new RootCommand("Serve a disk to QEMU over vhost-user (virtio-blk). Without arguments: a 64 MiB temporary disk on a default socket; the QEMU command line to attach it is printed.")
+        {
+            socket, fd, file, readOnly, queues, direct, size, serial, printCapabilities, verbose,
+        };
+        root.SetAction(r =>
+        {
+            if (r.GetValue(printCapabilities))
+            {
+                SampleHost.PrintCapabilities("block", "read-only", "blk-file");
+                return 0;
+            }
+
+            string? socketPath = r.GetValue(socket);
+            int? socketFd = r.GetValue(fd);
+            string? error = SampleHost.CheckEndpoint(socketPath, socketFd);
+            int queueCount = r.GetValue(queues);
+            if (error is null && queueCount is < 1 or > 64)
+            {
+                error = $"--num-queues {queueCount}: 1 to 64";
+            }
+
+            long diskSize = 0;
+            if (error is null && r.GetValue(file) is null && !TryParseSize(r.GetValue(size)!, out diskSize))
+            {
+                error = $"--size {r.GetValue(size)}: a size of at least 512 bytes, like 67108864, 64M or 1G";
+            }
+
+            if (error is null && r.GetValue(file) is null && r.GetValue(direct))
+            {
+                error = "--direct needs --blk-file (the temporary disk lives in memory)";
+            }
+
+            if (error is not null)
+            {
+                Console.Error.WriteLine("vhost-user-blk: " + error);
+                return 2;
+            }
+
+            socketPath ??= socketFd is null ? SampleHost.DefaultSocketPath("vhost-user-blk") : null;
+            using ILoggerFactory logging = SampleHost.CreateLoggerFactory(r.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information);
+            ILogger logger = logging.CreateLogger("vhost-user-blk");
+            try
+            {
+                string? path = r.GetValue(file);
+                BlkImage image = path is null
+                    ? BlkImage.CreateTemporary(diskSize, r.GetValue(readOnly))
+                    : BlkImage.OpenFile(path, r.GetValue(readOnly), r.GetValue(direct));
+                using var device = new VirtioBlkDevice(image, queueCount, Math.Min(queueCount, Environment.ProcessorCount), r.GetValue(serial)!, logger);
+                using var daemon = new VhostUserDaemon(device, logging);
+                return SampleHost.Serve(daemon, socketPath, socketFd, logger, () =>
+                {
+                    logger.LogInformation("serving {Disk}, {Queues} queue(s)", image.Description, queueCount);
+                    if (socketPath is not null)
+                    {
+                        PrintAttachHelp(socketPath, queueCount, image);
+                    }
+                });
+            }
+            catch (Exception e) when (e is VhostException or IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                Console.Error.WriteLine("vhost-user-blk: " + e.Message);
+                return 1;
+            }
+        });
+        return root.Parse(args).Invoke();
+    }
+
+    private static void PrintAttachHelp(string socketPath, int queues, BlkImage image)
+    {
+        string q = queues.ToString(CultureInfo.InvariantCulture);
+        string sock = socketPath.Replace(",", ",,", StringComparison.Ordinal);
+        Console.WriteLine($"socket: {socketPath}");
+        Console.WriteLine($"disk: {image.Description}");
+        Console.WriteLine("attach a guest (its RAM must be a shared memfd; add your kernel/disk options):");
+        Console.WriteLine("  qemu-system-x86_64 -machine q35,memory-backend=mem -m 1G \\");
+        Console.WriteLine("    -object memory-backend-memfd,id=mem,size=1G,share=on \\");
+        Console.WriteLine($"    -chardev socket,id=vblk0,path={sock},reconnect=1 \\");
+        Console.WriteLine($"    -device vhost-user-blk-pci,chardev=vblk0,num-queues={q} ...");
+        Console.WriteLine("serving until Ctrl-C (SIGINT) or SIGTERM; QEMU may disconnect and reconnect any time");
+    }
+
+    private static bool TryParseSize(string text, out long bytes)
+    {
+        bytes = 0;
+        if (string.IsNullOrEmpty(text))
+        {
+            return false;
+        }
+
+        long unit = char.ToUpperInvariant(text[^1]) switch
+        {
+            'K' => 1L << 10,
+            'M' => 1L << 20,
+            'G' => 1L << 30,
+            'T' => 1L << 40,
+            _ => 1,
+        };
+        string digits = unit == 1 ? text : text[..^1];
+        if (!long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long n) || n > long.MaxValue / unit)
+        {
+            return false;
+        }
+
+        bytes = n * unit;
+        return bytes >= BlkImage.SectorSize;
+    }
+}

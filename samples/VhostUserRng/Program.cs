@@ -1,0 +1,81 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Vhost;
+using VhostSamples;
+using VhostUserBackend;
+
+namespace VhostUserRng;
+
+/// <summary>
+/// vhost-user-rng: serves random bytes from the system's cryptographic RNG to a guest as a
+/// virtio-rng device. Exit codes: 0 stopped cleanly, 1 failure, 2 bad usage.
+/// </summary>
+internal static class Program
+{
+    public static int Main(string[] args)
+    {
+        var socket = new Option<string?>("--socket-path") { Description = "Listen on this Unix socket (default: $XDG_RUNTIME_DIR/vhost-user-rng.sock, else /tmp/vhost-user-rng-USER.sock)" };
+        var fd = new Option<int?>("--fd") { Description = "Serve the already connected vhost-user socket on this file descriptor (incompatible with --socket-path)" };
+        var rate = new Option<long>("--rate-limit") { Description = "Most random bytes per second (0: unlimited)", DefaultValueFactory = _ => 0 };
+        var printCapabilities = new Option<bool>("--print-capabilities") { Description = "Print the back-end's capabilities as JSON and exit" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Log protocol details (debug level)" };
+        var root = new RootCommand("Serve random bytes to QEMU over vhost-user (virtio-rng), from the system's cryptographic RNG.")
+        {
+            socket, fd, rate, printCapabilities, verbose,
+        };
+        root.SetAction(r =>
+        {
+            if (r.GetValue(printCapabilities))
+            {
+                SampleHost.PrintCapabilities("rng");
+                return 0;
+            }
+
+            string? socketPath = r.GetValue(socket);
+            int? socketFd = r.GetValue(fd);
+            string? error = SampleHost.CheckEndpoint(socketPath, socketFd);
+            if (error is null && r.GetValue(rate) < 0)
+            {
+                error = $"--rate-limit {r.GetValue(rate)}: bytes per second, 0 for unlimited";
+            }
+
+            if (error is not null)
+            {
+                Console.Error.WriteLine("vhost-user-rng: " + error);
+                return 2;
+            }
+
+            socketPath ??= socketFd is null ? SampleHost.DefaultSocketPath("vhost-user-rng") : null;
+            using ILoggerFactory logging = SampleHost.CreateLoggerFactory(r.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information);
+            ILogger logger = logging.CreateLogger("vhost-user-rng");
+            try
+            {
+                using var device = new VirtioRngDevice(r.GetValue(rate), logger);
+                using var daemon = new VhostUserDaemon(device, logging);
+                int rc = SampleHost.Serve(daemon, socketPath, socketFd, logger, () =>
+                {
+                    logger.LogInformation("serving random bytes{Limit}", r.GetValue(rate) > 0 ? $", at most {r.GetValue(rate)} bytes/s" : string.Empty);
+                    if (socketPath is not null)
+                    {
+                        string sock = socketPath.Replace(",", ",,", StringComparison.Ordinal);
+                        Console.WriteLine($"socket: {socketPath}");
+                        Console.WriteLine("attach a guest (its RAM must be a shared memfd; add your kernel/disk options):");
+                        Console.WriteLine("  qemu-system-x86_64 -machine q35,memory-backend=mem -m 1G \\");
+                        Console.WriteLine("    -object memory-backend-memfd,id=mem,size=1G,share=on \\");
+                        Console.WriteLine($"    -chardev socket,id=rng0,path={sock},reconnect=1 \\");
+                        Console.WriteLine("    -device vhost-user-rng-pci,chardev=rng0 ...");
+                        Console.WriteLine("serving until Ctrl-C (SIGINT) or SIGTERM; QEMU may disconnect and reconnect any time");
+                    }
+                });
+                logger.LogInformation("served {Bytes} random bytes", device.BytesServed);
+                return rc;
+            }
+            catch (Exception e) when (e is VhostException or IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                Console.Error.WriteLine("vhost-user-rng: " + e.Message);
+                return 1;
+            }
+        });
+        return root.Parse(args).Invoke();
+    }
+}

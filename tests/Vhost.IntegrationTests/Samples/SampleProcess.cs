@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace Vhost.IntegrationTests.Samples;
+
+/// <summary>
+/// One of the project's sample daemons (<c>vhost-user-blk</c>, <c>vhost-user-rng</c>) run as a
+/// separate process, <c>dotnet &lt;sample&gt;.dll</c> from the test's output folder, under
+/// <c>timeout -s KILL</c> (so a crashed test run cannot leave it behind). <see cref="Start"/> returns
+/// once the daemon printed its <c>socket:</c> line (it listens); <see cref="Kill"/> is a SIGKILL,
+/// <see cref="Dispose"/> kills it too.
+/// </summary>
+internal sealed class SampleProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private SampleProcess(Process process, string name)
+    {
+        _process = process;
+        Name = name;
+    }
+
+    /// <summary>The sample's assembly name (e.g. <c>vhost-user-blk</c>).</summary>
+    public string Name { get; }
+
+    /// <summary>Whether the process has exited.</summary>
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Everything it printed so far (stdout and stderr).</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>Starts <c>dotnet NAME.dll ARGS</c> and waits until it listens (its <c>socket:</c> line).</summary>
+    public static SampleProcess Start(string name, IEnumerable<string> args, int timeoutSeconds = 600)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, name + ".dll");
+        Assert.True(File.Exists(dll), $"{dll} is missing: the test project must reference the sample");
+        var psi = new ProcessStartInfo("timeout")
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add("-s");
+        psi.ArgumentList.Add("KILL");
+        psi.ArgumentList.Add(timeoutSeconds.ToString(CultureInfo.InvariantCulture));
+        psi.ArgumentList.Add("dotnet");
+        psi.ArgumentList.Add(dll);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        var process = new Process { StartInfo = psi };
+        var sample = new SampleProcess(process, name);
+        process.OutputDataReceived += (_, e) => sample.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => sample.Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            if (!sample.WaitForOutput("socket: ", TimeSpan.FromSeconds(30)))
+            {
+                throw new TimeoutException($"{name} did not start listening within 30 s:\n{sample.Output}");
+            }
+        }
+        catch
+        {
+            sample.Dispose();
+            throw;
+        }
+
+        return sample;
+    }
+
+    /// <summary>Waits until the output contains <paramref name="text"/> (false when the process exits or the time passes first).</summary>
+    public bool WaitForOutput(string text, TimeSpan timeout)
+    {
+        var w = Stopwatch.StartNew();
+        while (w.Elapsed < timeout)
+        {
+            if (Output.Contains(text, StringComparison.Ordinal))
+            {
+                return true;
+            }
+
+            if (_process.HasExited)
+            {
+                _process.WaitForExit();
+                return Output.Contains(text, StringComparison.Ordinal);
+            }
+
+            Thread.Sleep(20);
+        }
+
+        return false;
+    }
+
+    /// <summary>SIGKILL (the whole tree: timeout and dotnet) and wait.</summary>
+    public void Kill()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+
+            _process.WaitForExit(10_000);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+    }
+
+    /// <summary>Kills the process if it still runs.</summary>
+    public void Dispose()
+    {
+        Kill();
+        _process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+}
