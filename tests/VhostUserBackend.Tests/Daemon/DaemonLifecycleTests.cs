@@ -128,4 +128,28 @@ public sealed class DaemonLifecycleTests
         rig.Complete(0);
         Assert.Equal(6, rig.Device.Completed);
     }
+
+    /// <summary>
+    /// QEMU 7.2 (vhost-user-net) enables a ring once and later sends a new kick fd: the new kick
+    /// must not disable the ring again, or the guest's traffic never flows.
+    /// </summary>
+    [Fact]
+    public void ANewKickFd_KeepsTheRingEnabled()
+    {
+        using var rig = new DaemonRig(new CopyDevice());
+        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
+        rig.Start(eventIdx: false, packed: false);
+        rig.Submit(0, DaemonRig.Payload(1));
+        rig.Complete(0);
+
+        using var newKick = new EventFd();
+        f.SetVringKick(0, newKick);
+        Assert.True(rig.Daemon.Vrings[0].IsEnabled);
+        Assert.True(rig.Daemon.Vrings[0].IsStarted);
+
+        rig.Submit(0, DaemonRig.Payload(2));
+        newKick.Signal();
+        rig.Complete(0);
+        Assert.Equal(2, rig.Device.Completed);
+    }
 }
