@@ -24,6 +24,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private readonly VringEpollHandler[] _workerOfQueue;
     private readonly VringEpollHandler[] _workers;
     private readonly ILogger _logger;
+    private readonly GuestMemoryFilePolicy _memoryFilePolicy;
     private readonly GuestMemoryAtomic _memory = new();
     private bool _owned;
     private ulong _ackedFeatures;
@@ -35,8 +36,9 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private byte _status;
     private bool _disposed;
 
-    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VringEpollHandler[] workerOfQueue, VringEpollHandler[] workers, ILogger logger)
+    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VringEpollHandler[] workerOfQueue, VringEpollHandler[] workers, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible)
     {
+        _memoryFilePolicy = memoryFilePolicy;
         _backend = backend;
         _vrings = vrings;
         _workerOfQueue = workerOfQueue;
@@ -198,6 +200,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         DirtyLog mapped;
         using (SafeFileHandle fd = fds.Take(0))
         {
+            CheckSeal(fd, "the dirty log");
             mapped = DirtyLog.Map(fd, log.MmapOffset, log.MmapSize);
         }
 
@@ -262,7 +265,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void SetVringKick(byte index, ReceivedFds fds)
     {
         Vring v = Ring(index);
-        SafeFileHandle? fd = fds.TryTake(0);
+        SafeFileHandle? fd = TakeEventFd(fds, "SetVringKick");
         EventFd? kick = fd is null ? null : EventFd.FromHandle(fd);
         VringEpollHandler worker = _workerOfQueue[v.Index];
         try
@@ -293,7 +296,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void SetVringCall(byte index, ReceivedFds fds)
     {
         Vring v = Ring(index);
-        SafeFileHandle? fd = fds.TryTake(0);
+        SafeFileHandle? fd = TakeEventFd(fds, "SetVringCall");
         EventFd? call = fd is null ? null : EventFd.FromHandle(fd);
         EventFd? old;
         using (_workerOfQueue[v.Index].Pause())
@@ -308,7 +311,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void SetVringError(byte index, ReceivedFds fds)
     {
         Vring v = Ring(index);
-        SafeFileHandle? fd = fds.TryTake(0);
+        SafeFileHandle? fd = TakeEventFd(fds, "SetVringError");
         EventFd? error = fd is null ? null : EventFd.FromHandle(fd);
         EventFd? old;
         using (_workerOfQueue[v.Index].Pause())
@@ -377,6 +380,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         InflightRegion region;
         using (SafeFileHandle fd = fds.Take(0))
         {
+            CheckSeal(fd, "the inflight region");
             region = InflightRegion.Map(fd, inflight);
         }
 
@@ -422,11 +426,43 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         _backend.Reset();
     }
 
-    private static GuestMemoryRegion MapRegion(in VhostUserMemoryRegion region, ReceivedFds fds, int index)
+    /// <summary>Takes the optional fd of a vring kick/call/err message and checks it is an eventfd (a pipe, file or socket there would break epoll or the signalling later).</summary>
+    private static SafeFileHandle? TakeEventFd(ReceivedFds fds, string request)
+    {
+        SafeFileHandle? fd = fds.TryTake(0);
+        if (fd is not null && !Fd.IsEventFd(fd))
+        {
+            fd.Dispose();
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: the fd is not an eventfd");
+        }
+
+        return fd;
+    }
+
+    private void CheckSeal(SafeFileHandle fd, string what)
+    {
+        if (GuestMemoryFileSeals.Enforce(fd, _memoryFilePolicy) == GuestMemoryFileSeals.State.Unsealable)
+        {
+            Log.MemoryFileUnsealed(_logger, 0);
+            Log.MemoryFileSealState(_logger, 0, $"{what}: unsealable");
+        }
+    }
+
+    private GuestMemoryRegion MapRegion(in VhostUserMemoryRegion region, ReceivedFds fds, int index)
     {
         using SafeFileHandle fd = fds.Take(index);
         try
         {
+            GuestMemoryFileSeals.State seal = GuestMemoryFileSeals.Enforce(fd, _memoryFilePolicy);
+            if (seal == GuestMemoryFileSeals.State.Unsealable)
+            {
+                Log.MemoryFileUnsealed(_logger, region.GuestPhysicalAddress);
+            }
+            else
+            {
+                Log.MemoryFileSealState(_logger, region.GuestPhysicalAddress, seal.ToString());
+            }
+
             return GuestMemoryRegion.Map(fd, region.MmapOffset, region.MemorySize, region.GuestPhysicalAddress, region.UserAddress);
         }
         catch (ArgumentException e)
