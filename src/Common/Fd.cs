@@ -207,6 +207,14 @@ internal static unsafe class Fd
         return (flags & Interop.O_NONBLOCK) != 0;
     }
 
+    /// <summary>Whether the fd is an eventfd (its /proc/self/fd link reads <c>anon_inode:[eventfd]</c>); control-plane use only (allocates).</summary>
+    internal static bool IsEventFd(SafeHandle handle)
+    {
+        using var scope = new HandleScope(handle);
+        string? target = new FileInfo($"/proc/self/fd/{scope.Fd}").LinkTarget;
+        return target == "anon_inode:[eventfd]";
+    }
+
     /// <summary>The memfd seals (<c>F_GET_SEALS</c>); EINVAL for an fd that does not support sealing.</summary>
     internal static int GetSeals(SafeHandle handle)
     {

@@ -28,6 +28,7 @@ public sealed class VhostUserDaemon : IDisposable
     public const string MeterName = "VhostUserBackend";
 
     private readonly IVhostUserBackend _backend;
+    private readonly VhostUserDaemonOptions _options;
     private readonly ILogger _logger;
     private readonly ILogger _protocolLogger;
     private readonly Vring[] _vrings;
@@ -52,8 +53,20 @@ public sealed class VhostUserDaemon : IDisposable
     /// <param name="loggerFactory">Optional logging; nothing is logged without it.</param>
     /// <exception cref="ArgumentException">The device's queue count, maximum queue size or queue groups are invalid.</exception>
     public VhostUserDaemon(IVhostUserBackend backend, ILoggerFactory? loggerFactory = null)
+        : this(backend, new VhostUserDaemonOptions(), loggerFactory)
+    {
+    }
+
+    /// <summary>Creates a daemon for <paramref name="backend"/> with security and policy <paramref name="options"/> (nothing runs until a Start method).</summary>
+    /// <param name="backend">The device.</param>
+    /// <param name="options">The memory-file policy and the allowed peers.</param>
+    /// <param name="loggerFactory">Optional logging; nothing is logged without it.</param>
+    /// <exception cref="ArgumentException">The device's queue count, maximum queue size or queue groups are invalid.</exception>
+    public VhostUserDaemon(IVhostUserBackend backend, VhostUserDaemonOptions options, ILoggerFactory? loggerFactory = null)
     {
         ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
         int queues = backend.QueueCount;
         if (queues <= 0 || queues > Vhost.User.Messages.VhostUserLimits.MaxQueues)
         {
@@ -390,10 +403,43 @@ public sealed class VhostUserDaemon : IDisposable
         }
     }
 
+    private bool IsPeerAllowed(VhostUserConnection connection)
+    {
+        if (_options.AllowedPeerUserIds is null && _options.AllowedPeerGroupIds is null)
+        {
+            return true;
+        }
+
+        Interop.ucred peer;
+        try
+        {
+            peer = UnixSocket.PeerCredentials(connection.Handle);
+        }
+        catch (VhostException e)
+        {
+            Log.ConnectionFailed(_logger, _connections, e);
+            return false;
+        }
+
+        if (_options.IsPeerAllowed(peer.uid, peer.gid))
+        {
+            return true;
+        }
+
+        Log.PeerRefused(_logger, peer.pid, peer.uid, peer.gid);
+        return false;
+    }
+
     private void ServeConnection(VhostUserConnection connection, CancellationToken token)
     {
         long number = Interlocked.Increment(ref _connections);
-        var handler = new VhostUserDaemonHandler(_backend, _vrings, _workerOfQueue, _workers, _logger);
+        if (!IsPeerAllowed(connection))
+        {
+            connection.Dispose();
+            return;
+        }
+
+        var handler = new VhostUserDaemonHandler(_backend, _vrings, _workerOfQueue, _workers, _logger, _options.MemoryFilePolicy);
         var dispatcher = new VhostUserBackendRequestDispatcher(connection, handler, _protocolLogger);
         lock (_lock)
         {
@@ -412,13 +458,22 @@ public sealed class VhostUserDaemon : IDisposable
         catch (OperationCanceledException)
         {
         }
-        catch (Exception e) when (e is VhostException or ObjectDisposedException)
+        catch (Exception e)
         {
+            // Whatever a front-end made happen, it costs the connection, never the daemon.
             Log.ConnectionFailed(_logger, number, e);
         }
         finally
         {
-            handler.Dispose();
+            try
+            {
+                handler.Dispose();
+            }
+            catch (Exception e)
+            {
+                Log.ConnectionFailed(_logger, number, e);
+            }
+
             dispatcher.Dispose();
             lock (_lock)
             {

@@ -24,6 +24,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private readonly VringEpollHandler[] _workerOfQueue;
     private readonly VringEpollHandler[] _workers;
     private readonly ILogger _logger;
+    private readonly GuestMemoryFilePolicy _memoryFilePolicy;
     private readonly GuestMemoryAtomic _memory = new();
     private bool _owned;
     private ulong _ackedFeatures;
@@ -35,8 +36,9 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private byte _status;
     private bool _disposed;
 
-    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VringEpollHandler[] workerOfQueue, VringEpollHandler[] workers, ILogger logger)
+    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VringEpollHandler[] workerOfQueue, VringEpollHandler[] workers, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible)
     {
+        _memoryFilePolicy = memoryFilePolicy;
         _backend = backend;
         _vrings = vrings;
         _workerOfQueue = workerOfQueue;
@@ -260,6 +262,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         DirtyLog mapped;
         using (SafeFileHandle fd = fds.Take(0))
         {
+            CheckSeal(fd, "the dirty log");
             mapped = DirtyLog.Map(fd, log.MmapOffset, log.MmapSize);
         }
 
@@ -324,7 +327,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void SetVringKick(byte index, ReceivedFds fds)
     {
         Vring v = Ring(index);
-        SafeFileHandle? fd = fds.TryTake(0);
+        SafeFileHandle? fd = TakeEventFd(fds, "SetVringKick");
 
         // No fd: the front-end polls or kicks in-band (VRING_KICK); a daemon-owned eventfd stands
         // in for the kick fd, so an in-band kick takes the same path as an eventfd kick.
@@ -360,7 +363,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void SetVringCall(byte index, ReceivedFds fds)
     {
         Vring v = Ring(index);
-        SafeFileHandle? fd = fds.TryTake(0);
+        SafeFileHandle? fd = TakeEventFd(fds, "SetVringCall");
         EventFd? call = fd is null ? null : EventFd.FromHandle(fd);
         EventFd? old;
         using (_workerOfQueue[v.Index].Pause())
@@ -375,7 +378,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void SetVringError(byte index, ReceivedFds fds)
     {
         Vring v = Ring(index);
-        SafeFileHandle? fd = fds.TryTake(0);
+        SafeFileHandle? fd = TakeEventFd(fds, "SetVringError");
         EventFd? error = fd is null ? null : EventFd.FromHandle(fd);
         EventFd? old;
         using (_workerOfQueue[v.Index].Pause())
@@ -454,6 +457,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         InflightRegion region;
         using (SafeFileHandle fd = fds.Take(0))
         {
+            CheckSeal(fd, "the inflight region");
             region = InflightRegion.Map(fd, inflight);
         }
 
@@ -514,11 +518,43 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
     }
 
-    private static GuestMemoryRegion MapRegion(in VhostUserMemoryRegion region, ReceivedFds fds, int index)
+    /// <summary>Takes the optional fd of a vring kick/call/err message and checks it is an eventfd (a pipe, file or socket there would break epoll or the signalling later).</summary>
+    private static SafeFileHandle? TakeEventFd(ReceivedFds fds, string request)
+    {
+        SafeFileHandle? fd = fds.TryTake(0);
+        if (fd is not null && !Fd.IsEventFd(fd))
+        {
+            fd.Dispose();
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: the fd is not an eventfd");
+        }
+
+        return fd;
+    }
+
+    private void CheckSeal(SafeFileHandle fd, string what)
+    {
+        if (GuestMemoryFileSeals.Enforce(fd, _memoryFilePolicy) == GuestMemoryFileSeals.State.Unsealable)
+        {
+            Log.MemoryFileUnsealed(_logger, 0);
+            Log.MemoryFileSealState(_logger, 0, $"{what}: unsealable");
+        }
+    }
+
+    private GuestMemoryRegion MapRegion(in VhostUserMemoryRegion region, ReceivedFds fds, int index)
     {
         using SafeFileHandle fd = fds.Take(index);
         try
         {
+            GuestMemoryFileSeals.State seal = GuestMemoryFileSeals.Enforce(fd, _memoryFilePolicy);
+            if (seal == GuestMemoryFileSeals.State.Unsealable)
+            {
+                Log.MemoryFileUnsealed(_logger, region.GuestPhysicalAddress);
+            }
+            else
+            {
+                Log.MemoryFileSealState(_logger, region.GuestPhysicalAddress, seal.ToString());
+            }
+
             return GuestMemoryRegion.Map(fd, region.MmapOffset, region.MemorySize, region.GuestPhysicalAddress, region.UserAddress);
         }
         catch (ArgumentException e)

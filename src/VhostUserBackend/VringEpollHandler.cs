@@ -228,8 +228,9 @@ public sealed class VringEpollHandler : IDisposable
             {
                 _epoll.Remove(kick);
             }
-            catch (VhostException e) when (e.Errno == Errno.ENOENT)
+            catch (VhostException e) when (e.Errno is Errno.ENOENT or Errno.EPERM or Errno.EBADF)
             {
+                // Never registered (the add failed, or the fd is of a kind epoll refuses).
             }
         }
     }

@@ -60,6 +60,8 @@ internal sealed unsafe class InflightRegion : IDisposable
         fd = Fd.CreateMemFd("vhost-inflight", (long)size);
         try
         {
+            // The front-end gets this fd: it must not be able to shrink (SIGBUS here) or resize it.
+            Fd.AddSeals(fd, Interop.F_SEAL_SHRINK | Interop.F_SEAL_GROW | Interop.F_SEAL_SEAL);
             var region = new InflightRegion(SafeMmapHandle.MapShared(fd, 0, size), queueCount, queueSize);
             for (int q = 0; q < queueCount; q++)
             {

@@ -1,0 +1,26 @@
+namespace VhostUserBackend;
+
+/// <summary>Security and policy settings of a <see cref="VhostUserDaemon"/>; the defaults suit QEMU and DPDK out of the box.</summary>
+public sealed class VhostUserDaemonOptions
+{
+    /// <summary>What the daemon demands of guest-RAM files (default <see cref="GuestMemoryFilePolicy.SealWhenPossible"/>).</summary>
+    public GuestMemoryFilePolicy MemoryFilePolicy { get; init; } = GuestMemoryFilePolicy.SealWhenPossible;
+
+    /// <summary>
+    /// When not null: only front-ends whose process runs as one of these user ids (the
+    /// socket's <c>SO_PEERCRED</c>) are served; others are disconnected at once and logged.
+    /// The socket file's mode (0600 by default) is the first line; this is the second.
+    /// </summary>
+    public IReadOnlyCollection<uint>? AllowedPeerUserIds { get; init; }
+
+    /// <summary>When not null: only front-ends whose process runs with one of these group ids (primary group, <c>SO_PEERCRED</c>) are served.</summary>
+    public IReadOnlyCollection<uint>? AllowedPeerGroupIds { get; init; }
+
+    /// <summary>Whether the peer with these credentials may be served.</summary>
+    /// <param name="userId">The peer's uid.</param>
+    /// <param name="groupId">The peer's gid.</param>
+    /// <returns>True when every configured list contains the peer's id.</returns>
+    public bool IsPeerAllowed(uint userId, uint groupId)
+        => (AllowedPeerUserIds is null || AllowedPeerUserIds.Contains(userId))
+            && (AllowedPeerGroupIds is null || AllowedPeerGroupIds.Contains(groupId));
+}

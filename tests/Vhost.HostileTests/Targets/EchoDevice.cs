@@ -1,0 +1,100 @@
+using Vhost.User.Messages;
+using VhostUserBackend;
+using VhostUserBackend.Memory;
+using VhostUserBackend.Virtio;
+
+namespace Vhost.HostileTests.Targets;
+
+/// <summary>
+/// The in-process device under attack: copies each chain's readable bytes into its writable
+/// buffers. It lets a hostile chain's <see cref="VirtqueueException"/> escape to the daemon's
+/// worker on purpose: the framework, not the device, must survive it.
+/// </summary>
+public sealed class EchoDevice : IVhostUserBackend
+{
+    private readonly byte[] _scratch = new byte[65536];
+
+    /// <inheritdoc/>
+    public int QueueCount => 2;
+
+    /// <inheritdoc/>
+    public ushort MaxQueueSize => 1024;
+
+    /// <inheritdoc/>
+    public ulong Features => (ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.RingEventIndex | VhostUserVirtioFeatures.RingPacked) | (1UL << 28);
+
+    /// <inheritdoc/>
+    public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config;
+
+    /// <summary>The device's config space (16 bytes).</summary>
+    public byte[] Config { get; } = [.. Enumerable.Range(0, 16).Select(i => (byte)(0xC0 + i))];
+
+    /// <summary>Chains completed.</summary>
+    public long Completed;
+
+    /// <inheritdoc/>
+    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+    {
+        foreach (Vring v in vrings)
+        {
+            if (v.Index != deviceEvent)
+            {
+                continue;
+            }
+
+            do
+            {
+                v.DisableNotification();
+                while (v.TryPopDescriptorChain(out DescriptorChain chain))
+                {
+                    uint written = Copy(chain);
+                    v.AddUsed(chain.Head, written);
+                    Interlocked.Increment(ref Completed);
+                }
+
+                v.SignalUsedQueue();
+            }
+            while (v.EnableNotification());
+        }
+    }
+
+    /// <inheritdoc/>
+    public void GetConfig(uint offset, Span<byte> data)
+    {
+        if ((ulong)offset + (ulong)data.Length > (ulong)Config.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), "outside config space");
+        }
+
+        Config.AsSpan((int)offset, data.Length).CopyTo(data);
+    }
+
+    /// <inheritdoc/>
+    public void UpdateMemory(GuestMemoryAtomic memory)
+    {
+    }
+
+    private uint Copy(DescriptorChain chain)
+    {
+        GuestMemory memory = chain.Memory!;
+        int read = 0;
+        uint written = 0;
+        foreach (VirtqBuffer b in chain)
+        {
+            if (!b.IsWriteOnly)
+            {
+                int n = (int)Math.Min(b.Length, (uint)(_scratch.Length - read));
+                memory.Read(b.Address, _scratch.AsSpan(read, n));
+                read += n;
+            }
+            else
+            {
+                int n = (int)Math.Min(b.Length, (uint)(read - (int)written));
+                memory.Write(b.Address, _scratch.AsSpan((int)written, n));
+                written += (uint)n;
+            }
+        }
+
+        return written;
+    }
+}
