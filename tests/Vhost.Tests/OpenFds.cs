@@ -22,7 +22,7 @@ internal static class OpenFds
         try
         {
             string? target = new FileInfo(fd).LinkTarget;
-            return target is not null && (target.EndsWith(".dll", StringComparison.Ordinal) || target.Contains(".so", StringComparison.Ordinal));
+            return target is not null && ((target.EndsWith(".dll", StringComparison.Ordinal) || target.EndsWith(".pdb", StringComparison.Ordinal) || target.Contains(".so", StringComparison.Ordinal)));
         }
         catch (IOException)
         {

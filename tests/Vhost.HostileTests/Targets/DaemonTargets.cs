@@ -31,9 +31,45 @@ public static class DaemonTargets
         throw new ArgumentException($"unknown target '{specification}': use inproc or process:COMMAND", nameof(specification));
     }
 
-    /// <summary>The process targets named in <see cref="EnvironmentVariable"/>.</summary>
-    /// <returns>Their specifications (empty when unset).</returns>
+    /// <summary>The sample daemons (built beside this test project) that are the default process targets.</summary>
+    public static readonly string[] SampleDaemons = ["vhost-user-blk", "vhost-user-rng", "vhost-user-net"];
+
+    /// <summary>
+    /// The process targets named in <see cref="EnvironmentVariable"/>; when it is unset, every
+    /// sample daemon of this repository (<see cref="SampleDaemons"/>) run with <c>dotnet</c> from
+    /// its build output.
+    /// </summary>
+    /// <returns>Their specifications.</returns>
     public static IReadOnlyList<string> FromEnvironment()
-        => (Environment.GetEnvironmentVariable(EnvironmentVariable) ?? string.Empty)
-            .Split(";;", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    {
+        string? configured = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            return configured.Split(";;", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        }
+
+        return SampleDaemons.Select(name => $"process:dotnet {SampleAssembly(name)} --socket-path {{socket}}").ToArray();
+    }
+
+    /// <summary>
+    /// The path of a sample daemon's assembly in this checkout's build output
+    /// (<c>samples/VhostUserX/bin/CONFIGURATION/net10.0/NAME.dll</c>, the configuration this test
+    /// assembly was built with).
+    /// </summary>
+    /// <param name="name">The executable name, for example <c>vhost-user-blk</c>.</param>
+    /// <returns>The path (which may not exist when the sample was not built).</returns>
+    public static string SampleAssembly(string name)
+    {
+        string project = "VhostUser" + string.Concat(name["vhost-user-".Length..].Select((c, i) => i == 0 ? char.ToUpperInvariant(c) : c));
+        string outputDirectory = AppContext.BaseDirectory.TrimEnd('/');
+        string framework = Path.GetFileName(outputDirectory);
+        string configuration = Path.GetFileName(Path.GetDirectoryName(outputDirectory)!);
+        string? dir = outputDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "Vhost.sln")))
+        {
+            dir = Path.GetDirectoryName(dir);
+        }
+
+        return Path.Combine(dir ?? ".", "samples", project, "bin", configuration, framework, name + ".dll");
+    }
 }

@@ -36,7 +36,7 @@ public sealed class InProcessTarget : IDaemonTarget
     public IDeviceExercise Exercise { get; } = new EchoExercise();
 
     /// <inheritdoc/>
-    public int CountFds() => Directory.GetFiles("/proc/self/fd").Length;
+    public int CountFds() => OpenFds.Count();
 
     /// <inheritdoc/>
     public int CountMappings() => File.ReadLines("/proc/self/maps").Count();

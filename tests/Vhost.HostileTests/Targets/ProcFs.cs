@@ -5,7 +5,25 @@ namespace Vhost.HostileTests.Targets;
 /// <summary>Reads a process's fd count, mapping count and RSS from /proc.</summary>
 internal static class ProcFs
 {
-    public static int CountFds(int pid) => Directory.GetFiles($"/proc/{pid}/fd").Length;
+    /// <summary>
+    /// The fds a process holds, not counting mapped assemblies and native libraries: a .NET daemon
+    /// opens those lazily the first time a code path needs them (the first header-abuse scenario
+    /// loaded a dozen), which is not a leak.
+    /// </summary>
+    public static int CountFds(int pid) => Directory.GetFiles($"/proc/{pid}/fd").Count(f => !IsCodeFile(f));
+
+    private static bool IsCodeFile(string fd)
+    {
+        try
+        {
+            string? target = new FileInfo(fd).LinkTarget;
+            return target is not null && ((target.EndsWith(".dll", StringComparison.Ordinal) || target.EndsWith(".pdb", StringComparison.Ordinal) || target.Contains(".so", StringComparison.Ordinal)));
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
 
     public static int CountMappings(int pid) => File.ReadLines($"/proc/{pid}/maps").Count();
 
