@@ -1,26 +1,22 @@
 using Vhost.User.Messages;
 using VhostUserBackend;
-using VhostUserBackend.Memory;
 using VhostUserBackend.Virtio;
 
 namespace VhostUserDevice;
 
-/// <summary>
-/// The device. It completes every request without doing anything yet: replace
-/// <see cref="Process"/> with the device's work (read the driver's buffers, write the results).
-/// </summary>
+/// <summary>The device: completes every request by zero-filling the buffers the driver lets it write.</summary>
 public sealed class Device : IVhostUserBackend
 {
-    /// <summary>The number of virtqueues.</summary>
+    private static readonly byte[] Zeros = new byte[4096];
+
     public int QueueCount => QUEUE_COUNT;
 
-    /// <summary>The largest queue size accepted.</summary>
     public ushort MaxQueueSize => MAX_QUEUE_SIZE;
 
-    /// <summary>The virtio features offered (add the device type's feature bits here).</summary>
+    // Add the device type's virtio feature bits here.
     public ulong Features => (ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.RingEventIndex);
 
-    /// <summary>Called on a worker thread when the driver kicks queue <paramref name="deviceEvent"/>.</summary>
+    // Runs on a worker thread when the driver kicks queue `deviceEvent`.
     public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
     {
         foreach (Vring vring in vrings)
@@ -30,14 +26,25 @@ public sealed class Device : IVhostUserBackend
                 continue;
             }
 
-            // Drain the ring, then re-enable notifications; loop if buffers arrived meanwhile.
-            do
+            do // drain the ring; loop if buffers arrived while notifications were off
             {
                 vring.DisableNotification();
                 bool used = false;
                 while (vring.TryPopDescriptorChain(out DescriptorChain chain))
                 {
-                    vring.AddUsed(chain.Head, Process(chain));
+                    uint written = 0;
+                    foreach (VirtqBuffer buffer in chain) // the device's work goes here
+                    {
+                        for (uint done = 0; buffer.IsWriteOnly && done < buffer.Length;)
+                        {
+                            int n = (int)Math.Min((uint)Zeros.Length, buffer.Length - done);
+                            chain.Memory!.Write(buffer.Address + done, Zeros.AsSpan(0, n));
+                            done += (uint)n;
+                            written += (uint)n;
+                        }
+                    }
+
+                    vring.AddUsed(chain.Head, written);
                     used = true;
                 }
 
@@ -48,30 +55,5 @@ public sealed class Device : IVhostUserBackend
             }
             while (vring.EnableNotification());
         }
-    }
-
-    /// <summary>Serves one request; returns the number of bytes written into the driver's buffers.</summary>
-    private static uint Process(DescriptorChain chain)
-    {
-        GuestMemory memory = chain.Memory!;
-        Span<byte> zeros = stackalloc byte[64];
-        uint written = 0;
-        foreach (VirtqBuffer buffer in chain)
-        {
-            if (buffer.IsWriteOnly)
-            {
-                // Example: zero-fill what the driver lets the device write.
-                for (uint done = 0; done < buffer.Length;)
-                {
-                    int n = (int)Math.Min((uint)zeros.Length, buffer.Length - done);
-                    memory.Write(buffer.Address + done, zeros[..n]);
-                    done += (uint)n;
-                }
-
-                written += buffer.Length;
-            }
-        }
-
-        return written;
     }
 }
