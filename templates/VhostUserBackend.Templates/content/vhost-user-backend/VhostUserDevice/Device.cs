@@ -1,0 +1,59 @@
+using Vhost.User.Messages;
+using VhostUserBackend;
+using VhostUserBackend.Virtio;
+
+namespace VhostUserDevice;
+
+/// <summary>The device: completes every request by zero-filling the buffers the driver lets it write.</summary>
+public sealed class Device : IVhostUserBackend
+{
+    private static readonly byte[] Zeros = new byte[4096];
+
+    public int QueueCount => QUEUE_COUNT;
+
+    public ushort MaxQueueSize => MAX_QUEUE_SIZE;
+
+    // Add the device type's virtio feature bits here.
+    public ulong Features => (ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.RingEventIndex);
+
+    // Runs on a worker thread when the driver kicks queue `deviceEvent`.
+    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+    {
+        foreach (Vring vring in vrings)
+        {
+            if (vring.Index != deviceEvent)
+            {
+                continue;
+            }
+
+            do // drain the ring; loop if buffers arrived while notifications were off
+            {
+                vring.DisableNotification();
+                bool used = false;
+                while (vring.TryPopDescriptorChain(out DescriptorChain chain))
+                {
+                    uint written = 0;
+                    foreach (VirtqBuffer buffer in chain) // the device's work goes here
+                    {
+                        for (uint done = 0; buffer.IsWriteOnly && done < buffer.Length;)
+                        {
+                            int n = (int)Math.Min((uint)Zeros.Length, buffer.Length - done);
+                            chain.Memory!.Write(buffer.Address + done, Zeros.AsSpan(0, n));
+                            done += (uint)n;
+                            written += (uint)n;
+                        }
+                    }
+
+                    vring.AddUsed(chain.Head, written);
+                    used = true;
+                }
+
+                if (used)
+                {
+                    vring.SignalUsedQueue();
+                }
+            }
+            while (vring.EnableNotification());
+        }
+    }
+}

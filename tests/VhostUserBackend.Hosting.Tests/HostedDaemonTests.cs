@@ -1,0 +1,215 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Vhost;
+using Vhost.User;
+using VhostUserBackend.Testing;
+using VhostUserBackend.Virtio;
+
+namespace VhostUserBackend.Hosting.Tests;
+
+public sealed class HostedDaemonTests
+{
+    [Fact]
+    public async Task ConfigurationBound_FrontendNegotiates_HostStopDisconnectsAndRemovesSocket()
+    {
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        string path = TestHost.NewSocketPath();
+        var logs = new ListLoggerProvider();
+        HostApplicationBuilder builder = TestHost.CreateBuilder(logs, new Dictionary<string, string?> { ["VhostUser:SocketPath"] = path });
+        builder.Services.AddVhostUserBackend<EchoDevice>(builder.Configuration.GetSection("VhostUser"));
+        using IHost host = builder.Build();
+        var service = host.Services.GetRequiredService<VhostUserBackendService<EchoDevice>>();
+        HealthCheckService health = host.Services.GetRequiredService<HealthCheckService>();
+        Assert.Equal(VhostUserBackendState.NotStarted, service.State);
+        Assert.Equal(HealthStatus.Unhealthy, (await health.CheckHealthAsync(ct)).Status);
+
+        await host.StartAsync(ct);
+        Assert.Equal(VhostUserBackendState.Running, service.State);
+        Assert.Equal(path, service.SocketPath);
+        Assert.True(File.Exists(path));
+        Assert.Same(host.Services.GetRequiredService<EchoDevice>(), service.Device);
+        HealthReport idle = await health.CheckHealthAsync(ct);
+        HealthReportEntry idleEntry = idle.Entries["vhost-user:EchoDevice"];
+        Assert.Equal(HealthStatus.Healthy, idleEntry.Status);
+        Assert.Contains("no front-end is connected", idleEntry.Description);
+        Assert.Contains("vhost-user", idleEntry.Tags);
+
+        VhostUserFrontend frontend = TestHost.ConnectAndNegotiate(path, expectedQueues: 1);
+        try
+        {
+            await TestHost.WaitUntil(() => service.IsConnected, "the daemon to see the front-end");
+            HealthReportEntry busy = (await health.CheckHealthAsync(ct)).Entries["vhost-user:EchoDevice"];
+            Assert.Equal(HealthStatus.Healthy, busy.Status);
+            Assert.Contains("serving a front-end", busy.Description);
+            Assert.Equal(true, busy.Data["connected"]);
+            Assert.Equal(1L, busy.Data["connections"]);
+
+            await host.StopAsync(ct);
+            Assert.Equal(VhostUserBackendState.Stopped, service.State);
+            Assert.False(service.IsConnected);
+            Assert.False(File.Exists(path));
+            var e = Assert.ThrowsAny<VhostException>(() => frontend.GetFeatures());
+            Assert.True(e is VhostUserException { Reason: VhostUserError.Disconnected } || e.Errno is Errno.EPIPE or Errno.ECONNRESET, $"unexpected: {e}");
+        }
+        finally
+        {
+            frontend.Dispose();
+        }
+
+        HealthReportEntry stopped = (await health.CheckHealthAsync(ct)).Entries["vhost-user:EchoDevice"];
+        Assert.Equal(HealthStatus.Unhealthy, stopped.Status);
+        Assert.Contains("stopped", stopped.Description);
+
+        // The host's logger got the daemon's and the service's messages.
+        Assert.Contains(logs.Lines, l => l.StartsWith("VhostUserBackend.VhostUserDaemon: ", StringComparison.Ordinal) && l.Contains($"listening on {path}", StringComparison.Ordinal));
+        Assert.Contains(logs.Lines, l => l.Contains("front-end connected (connection 1)", StringComparison.Ordinal));
+        Assert.Contains(logs.Lines, l => l.Contains("front-end disconnected (connection 1)", StringComparison.Ordinal));
+        Assert.Contains(logs.Lines, l => l.Contains("the vhost-user device EchoDevice stopped", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task DelegateOptions_RingTraffic_IsCountedOnTheDaemonMeter()
+    {
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        string path = TestHost.NewSocketPath();
+        long kicks = 0, chains = 0, calls = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == VhostUserDaemon.MeterName)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, state) =>
+        {
+            switch (instrument.Name)
+            {
+                case "vhost_user.queue.kicks": Interlocked.Add(ref kicks, value); break;
+                case "vhost_user.queue.descriptors": Interlocked.Add(ref chains, value); break;
+                case "vhost_user.queue.calls": Interlocked.Add(ref calls, value); break;
+            }
+        });
+        listener.Start();
+
+        HostApplicationBuilder builder = TestHost.CreateBuilder(new ListLoggerProvider());
+        builder.Services.AddVhostUserBackend<EchoDevice>(o => o.SocketPath = path);
+        using IHost host = builder.Build();
+        await host.StartAsync(ct);
+        var device = host.Services.GetRequiredService<EchoDevice>();
+
+        using GuestRam ram = GuestRam.Create(1 << 20);
+        GuestRamRegion region = ram.Regions[0];
+        ulong User(ulong gpa) => region.UserAddress + (gpa - region.GuestPhysicalAddress);
+        var driver = new SplitQueueDriver(ram, 64);
+        ulong buffer = ram.Allocate(4096, 64);
+        using var kick = new EventFd();
+        using var call = new EventFd(EventFdFlags.NonBlocking);
+        using (VhostUserFrontend frontend = TestHost.ConnectAndNegotiate(path, expectedQueues: 1))
+        {
+            frontend.SetMemoryTable([new VhostMemoryRegionInfo(region.GuestPhysicalAddress, region.Size, region.UserAddress, region.FileOffset, ram.FileHandle)]);
+            frontend.SetVringNum(0, driver.Size);
+            frontend.SetVringBase(0, 0);
+            frontend.SetVringAddr(0, new VringConfigData(driver.Size, driver.Size, VringFlags.None, User(driver.DescriptorTableAddress), User(driver.UsedRingAddress), User(driver.AvailRingAddress)));
+            frontend.SetVringKick(0, kick);
+            frontend.SetVringCall(0, call);
+            frontend.SetVringEnable(0, true);
+            for (int i = 0; i < 3; i++)
+            {
+                driver.AddBuffers([new VirtqBuffer(buffer, 64, false), new VirtqBuffer(buffer + 64, 64, true)]);
+                driver.Publish();
+                kick.Signal();
+                uint written = uint.MaxValue;
+                await TestHost.WaitUntil(() => driver.TryGetUsed(out _, out written), $"chain {i} to come back");
+                Assert.Equal(0u, written);
+            }
+
+            Assert.True(call.TryRead(out ulong signalled) && signalled > 0, "the device signalled the call eventfd");
+        }
+
+        await host.StopAsync(ct);
+        listener.RecordObservableInstruments();
+        Assert.Equal(3, device.Completed);
+        Assert.True(Interlocked.Read(ref kicks) >= 1, $"kicks {kicks}");
+        Assert.True(Interlocked.Read(ref chains) >= 3, $"chains {chains}");
+        Assert.True(Interlocked.Read(ref calls) >= 1, $"calls {calls}");
+    }
+
+    [Fact]
+    public async Task MissingSocketPath_FailsHostStart_WithTheOptionName()
+    {
+        HostApplicationBuilder builder = TestHost.CreateBuilder(new ListLoggerProvider());
+        builder.Services.AddVhostUserBackend<EchoDevice>(builder.Configuration.GetSection("Absent"));
+        using IHost host = builder.Build();
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+        Assert.Contains("SocketPath is required", e.Message);
+        Assert.Equal(VhostUserBackendState.NotStarted, host.Services.GetRequiredService<VhostUserBackendService<EchoDevice>>().State);
+    }
+
+    [Fact]
+    public async Task SocketInUse_FailsHostStart_StateAndHealthReportTheFailure()
+    {
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        string path = TestHost.NewSocketPath();
+        using var other = new VhostUserListener(path);
+        HostApplicationBuilder builder = TestHost.CreateBuilder(new ListLoggerProvider());
+        builder.Services.AddVhostUserBackend<EchoDevice>(o => o.SocketPath = path);
+        using IHost host = builder.Build();
+        var e = await Assert.ThrowsAsync<VhostUserException>(() => host.StartAsync(ct));
+        var service = host.Services.GetRequiredService<VhostUserBackendService<EchoDevice>>();
+        Assert.Equal(VhostUserBackendState.Faulted, service.State);
+        Assert.Same(e, service.Failure);
+        HealthReportEntry entry = (await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(ct)).Entries["vhost-user:EchoDevice"];
+        Assert.Equal(HealthStatus.Unhealthy, entry.Status);
+        Assert.Same(e, entry.Exception);
+        Assert.True(File.Exists(path), "the other listener's socket must survive");
+    }
+
+    [Fact]
+    public async Task TwoDevices_OneHost_EachOnItsOwnSocket_DegradedWhenIdle()
+    {
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        string first = TestHost.NewSocketPath(), second = TestHost.NewSocketPath();
+        HostApplicationBuilder builder = TestHost.CreateBuilder(new ListLoggerProvider(), new Dictionary<string, string?>
+        {
+            ["Devices:Echo:SocketPath"] = first,
+            ["Devices:Other:SocketPath"] = second,
+            ["Devices:Other:DegradedWhenIdle"] = "true",
+        });
+        builder.Services.AddVhostUserBackend<EchoDevice>(builder.Configuration.GetSection("Devices:Echo"));
+        builder.Services.AddVhostUserBackend<OtherDevice>(builder.Configuration.GetSection("Devices:Other"));
+        using IHost host = builder.Build();
+        await host.StartAsync(ct);
+        HealthReport report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(ct);
+        Assert.Equal(HealthStatus.Healthy, report.Entries["vhost-user:EchoDevice"].Status);
+        Assert.Equal(HealthStatus.Degraded, report.Entries["vhost-user:OtherDevice"].Status);
+        using (VhostUserFrontend a = TestHost.ConnectAndNegotiate(first, expectedQueues: 1))
+        using (VhostUserFrontend b = TestHost.ConnectAndNegotiate(second, expectedQueues: 2))
+        {
+            var other = host.Services.GetRequiredService<VhostUserBackendService<OtherDevice>>();
+            await TestHost.WaitUntil(() => other.IsConnected, "the second daemon to see its front-end");
+            report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(ct);
+            Assert.Equal(HealthStatus.Healthy, report.Entries["vhost-user:OtherDevice"].Status);
+        }
+
+        await host.StopAsync(ct);
+        Assert.False(File.Exists(first));
+        Assert.False(File.Exists(second));
+    }
+
+    [Fact]
+    public void RegisteringTheSameDeviceTwice_AddsOneHostedService()
+    {
+        var services = new ServiceCollection();
+        services.AddVhostUserBackend<EchoDevice>(o => o.SocketPath = "/tmp/a.sock");
+        services.AddVhostUserBackend<EchoDevice>(o => o.DegradedWhenIdle = true);
+        using ServiceProvider provider = services.AddLogging().BuildServiceProvider();
+        Assert.Single(provider.GetServices<IHostedService>().OfType<VhostUserBackendService<EchoDevice>>());
+        VhostUserBackendOptions options = provider.GetRequiredService<IOptionsMonitor<VhostUserBackendOptions>>().Get(VhostUserBackendService<EchoDevice>.OptionsName);
+        Assert.Equal("/tmp/a.sock", options.SocketPath);
+        Assert.True(options.DegradedWhenIdle);
+    }
+}

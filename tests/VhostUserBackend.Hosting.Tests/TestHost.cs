@@ -1,0 +1,51 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Vhost.User;
+using Vhost.User.Messages;
+
+namespace VhostUserBackend.Hosting.Tests;
+
+/// <summary>Builds in-process hosts the way an application does (Host.CreateApplicationBuilder), without the default file and environment sources.</summary>
+internal static class TestHost
+{
+    public static string NewSocketPath() => Path.Combine(Path.GetTempPath(), $"vuh-{Guid.NewGuid():N}.sock");
+
+    public static HostApplicationBuilder CreateBuilder(ListLoggerProvider logs, IDictionary<string, string?>? configuration = null)
+    {
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(configuration ?? new Dictionary<string, string?>());
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddProvider(logs);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+        return builder;
+    }
+
+    /// <summary>Negotiates as QEMU does up to SET_OWNER and SET_FEATURES.</summary>
+    public static VhostUserFrontend ConnectAndNegotiate(string socketPath, int expectedQueues)
+    {
+        VhostUserFrontend frontend = VhostUserFrontend.Connect(socketPath, TimeSpan.FromSeconds(5));
+        ulong offered = frontend.GetFeatures();
+        Assert.NotEqual(0UL, offered & (ulong)VhostUserVirtioFeatures.ProtocolFeatures);
+        Assert.NotEqual(0UL, offered & (ulong)VhostUserVirtioFeatures.Version1);
+        VhostUserProtocolFeatures protocol = frontend.GetProtocolFeatures();
+        Assert.True(protocol.HasFlag(VhostUserProtocolFeatures.MQ));
+        frontend.SetProtocolFeatures(protocol & (VhostUserProtocolFeatures.MQ | VhostUserProtocolFeatures.ReplyAck));
+        Assert.Equal(expectedQueues, frontend.GetQueueNum());
+        frontend.SetOwner();
+        frontend.SetFeatures((ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.ProtocolFeatures));
+        return frontend;
+    }
+
+    public static async Task WaitUntil(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+    }
+}
