@@ -45,10 +45,16 @@ public sealed class ProbeReport
     /// <param name="socketPath">The back-end socket.</param>
     /// <param name="device">The device type, or null to infer it.</param>
     /// <param name="timeout">Connection timeout.</param>
+    /// <param name="replyTimeout">How long to wait for each reply (null: the front-end's default, 5 s).</param>
     /// <returns>The report.</returns>
-    public static ProbeReport Probe(string socketPath, DeviceKind? device, TimeSpan timeout)
+    public static ProbeReport Probe(string socketPath, DeviceKind? device, TimeSpan timeout, TimeSpan? replyTimeout = null)
     {
         using VhostUserFrontend fe = VhostUserFrontend.Connect(socketPath, timeout);
+        if (replyTimeout is { } t)
+        {
+            fe.ReplyTimeout = t;
+        }
+
         ulong features = fe.GetFeatures();
         VhostUserProtocolFeatures protocol = VhostUserProtocolFeatures.None;
         int? queues = null;
@@ -89,8 +95,11 @@ public sealed class ProbeReport
             {
                 config = fe.GetConfig(0, size, VhostUserConfigFlags.None);
             }
-            catch (VhostUserException e) when (e.Reason is VhostUserError.RequestFailed or VhostUserError.InvalidMessage)
+            catch (VhostUserException e) when (e.Reason is VhostUserError.RequestFailed)
             {
+                // The back-end declined (a size-0 reply): reported, not an error. A malformed reply
+                // (InvalidMessage) poisoned the connection and fails the probe (found by the
+                // malicious-back-end suite: it used to be printed as a config error with exit 0).
                 configError = e.Message;
             }
         }

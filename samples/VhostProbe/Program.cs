@@ -18,6 +18,7 @@ internal static class Program
         var socket = new Option<string>("--socket-path", "-s") { Description = "The back-end's vhost-user socket", Required = true, Recursive = true };
         var json = new Option<bool>("--json") { Description = "Print JSON", Recursive = true };
         var timeout = new Option<double>("--timeout") { Description = "Seconds to wait for the socket", DefaultValueFactory = _ => 5, Recursive = true };
+        var replyTimeout = new Option<double>("--reply-timeout") { Description = "Seconds to wait for each reply", DefaultValueFactory = _ => 5 };
         var device = new Option<string?>("--device") { Description = "Device type for decoding (default: inferred from the features)" };
         device.AcceptOnlyFromAmong("blk", "net", "fs");
 
@@ -26,6 +27,7 @@ internal static class Program
         root.Options.Add(json);
         root.Options.Add(timeout);
         root.Options.Add(device);
+        root.Options.Add(replyTimeout);
         root.SetAction(r => Guard(() =>
         {
             DeviceKind? kind = r.GetValue(device) switch
@@ -35,7 +37,7 @@ internal static class Program
                 "fs" => DeviceKind.Fs,
                 _ => null,
             };
-            ProbeReport report = ProbeReport.Probe(r.GetValue(socket)!, kind, TimeSpan.FromSeconds(r.GetValue(timeout)));
+            ProbeReport report = ProbeReport.Probe(r.GetValue(socket)!, kind, TimeSpan.FromSeconds(r.GetValue(timeout)), TimeSpan.FromSeconds(r.GetValue(replyTimeout)));
             if (r.GetValue(json))
             {
                 using Stream o = Console.OpenStandardOutput();

@@ -4,3 +4,4 @@ using System.Runtime.CompilerServices;
 [assembly: DisableRuntimeMarshalling]
 [assembly: InternalsVisibleTo("VhostUserBackend.Tests")]
 [assembly: InternalsVisibleTo("Vhost.HostileTests")]
+[assembly: InternalsVisibleTo("Vhost.Fuzz.Targets")]

@@ -450,7 +450,11 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         }
 
         VhostUserConfigHeader got = MemoryMarshal.Read<VhostUserConfigHeader>(body);
-        if (got.Size == 0)
+        // A size-0 config header is the back-end's failure, sent with the header alone
+        // (rust-vmm) or padded to the requested size; any other length is a malformed reply
+        // (found by vhost-probe vs the malicious back-end: a one-byte-short zero payload was
+        // taken for a clean failure).
+        if (got.Size == 0 && (body.Length == VhostUserLimits.ConfigHeaderSize || body.Length == VhostUserLimits.ConfigHeaderSize + size))
         {
             throw new VhostUserException(1, "GetConfig: the back-end failed it (size-0 config)");
         }

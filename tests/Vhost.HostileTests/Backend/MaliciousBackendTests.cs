@@ -32,7 +32,7 @@ public sealed class MaliciousBackendTests(ITestOutputHelper output)
     ];
 
     /// <summary>Misbehaviours: name → what the back-end does instead of the honest reply.</summary>
-    private static readonly (string Name, Action<VhostUserMessage, VhostUserConnection> Act)[] Misbehaviours =
+    internal static readonly (string Name, Action<VhostUserMessage, VhostUserConnection> Act)[] Misbehaviours =
     [
         ("wrong request code", (m, c) => MaliciousBackend.Reply(c, m.Header.Request + 1, 5, MaliciousBackend.U64(0))),
         ("no reply flag", (m, c) => MaliciousBackend.Reply(c, m.Header.Request, 1, MaliciousBackend.U64(0))),

@@ -1,0 +1,134 @@
+using System.Buffers.Binary;
+using Microsoft.Win32.SafeHandles;
+using Vhost.User.Messages;
+using VhostUserBackend.Memory;
+using VhostUserBackend.Testing;
+using VhostUserBackend.Virtio;
+
+namespace Vhost.Fuzz;
+
+/// <summary>
+/// `inflight`: bytes become the contents of an inflight region handed over by SET_INFLIGHT_FD,
+/// then the daemon's path runs: <see cref="InflightRegion.Map"/> (size checks), and per queue
+/// <see cref="InflightTracker.Recover"/> against a split ring whose used index comes from the
+/// input; for queue 0 the ring is then served as the daemon does after a reconnect: resubmitted
+/// heads first, then new chains, each completed through the tracker.
+/// </summary>
+/// <remarks>
+/// Input: byte 0: queue count (b % 4 + 1); bytes 1-2: the region's queue size (v % 1024 + 1);
+/// byte 3: the ring's size, 2^(b % 11) (it may exceed the region's, which must be refused);
+/// bytes 4-5: used.idx in the ring; byte 6: the description's shape (0: exact; 1: one byte
+/// short; 2: larger than the file; 3: offset 4096 into a file one page larger); byte 7 unused;
+/// then the region's bytes (up to its size), then guest RAM as in the chain targets.
+/// Allowed: <see cref="VhostException"/> (the region is refused), <see cref="VirtqueueException"/>,
+/// <see cref="GuestMemoryException"/>.
+/// </remarks>
+internal static class InflightTarget
+{
+    private const int HeaderLength = 8;
+
+    public static void Run(ReadOnlySpan<byte> input)
+    {
+        if (input.Length < HeaderLength)
+        {
+            return;
+        }
+
+        ushort queueCount = (ushort)((input[0] % 4) + 1);
+        ushort regionQueueSize = (ushort)((BinaryPrimitives.ReadUInt16LittleEndian(input[1..]) % 1024) + 1);
+        ushort ringSize = (ushort)(1 << (input[3] % 11));
+        ushort usedIndex = BinaryPrimitives.ReadUInt16LittleEndian(input[4..]);
+        int shape = input[6] % 4;
+        ReadOnlySpan<byte> rest = input[HeaderLength..];
+
+        ulong size = InflightRegion.RegionSize(queueCount, regionQueueSize);
+        ulong offset = shape == 3 ? 4096UL : 0;
+        var description = new VhostUserInflight
+        {
+            MmapSize = shape switch { 1 => size - 1, 2 => size + 4096, _ => size },
+            MmapOffset = offset,
+            QueueCount = queueCount,
+            QueueSize = regionQueueSize,
+        };
+
+        using SafeFileHandle fd = Fd.CreateMemFd("fuzz-inflight", (long)(size + offset));
+        int regionBytes = (int)Math.Min((ulong)rest.Length, size);
+        if (regionBytes > 0)
+        {
+            Fd.PWrite(fd, rest[..regionBytes], (long)offset);
+        }
+
+        rest = rest[regionBytes..];
+        using InflightRegion region = InflightRegion.Map(fd, description);
+
+        using GuestRam ram = GuestRam.Create([(0, ChainTargets.RegionA), (ChainTargets.RegionBAddress, ChainTargets.RegionB)]);
+        ram.Write(0, rest[..(int)Math.Min((ulong)rest.Length, ChainTargets.RegionA)]);
+
+        // The daemon attaches a tracker only when the ring fits the region (ReplaceInflight);
+        // Recover must refuse a larger ring by itself all the same.
+        var trackers = new InflightTracker[queueCount];
+        var inflight = new ushort[queueCount];
+        for (int q = 0; q < queueCount; q++)
+        {
+            trackers[q] = new InflightTracker(region, q);
+            inflight[q] = trackers[q].Recover(ringSize, usedIndex);
+        }
+
+        using GuestMemory memory = ram.CreateGuestMemory();
+        using var queue = new SplitQueue(1024) { Size = ringSize };
+        queue.DescriptorTableAddress = 0;
+        queue.DriverAreaAddress = (ulong)ringSize * 16;
+        queue.DeviceAreaAddress = ChainTargets.DeviceArea;
+        ram.Write(ChainTargets.DeviceArea + 2, BitConverter.GetBytes(usedIndex));
+        queue.NextAvail = (ushort)(usedIndex + inflight[0]);
+        queue.NextUsed = usedIndex;
+        queue.Activate(memory);
+
+        InflightTracker tracker = trackers[0];
+        int served = 0;
+        while (tracker.TryTakeResubmission(out ushort head))
+        {
+            if (++served > ringSize)
+            {
+                throw new FuzzContractException($"more than {ringSize} resubmissions for a ring of {ringSize}");
+            }
+
+            DescriptorChain chain = queue.ResubmittedChain(head);
+            Complete(queue, tracker, chain, memory);
+        }
+
+        for (int popped = 0; queue.TryPopDescriptorChain(out DescriptorChain chain); popped++)
+        {
+            if (popped > 2 * ringSize)
+            {
+                throw new FuzzContractException($"popped more than {2 * ringSize} chains from a ring of {ringSize}");
+            }
+
+            tracker.MarkInflight(chain.Head);
+            Complete(queue, tracker, chain, memory);
+        }
+    }
+
+    private static void Complete(SplitQueue queue, InflightTracker tracker, DescriptorChain chain, GuestMemory memory)
+    {
+        uint written = 0;
+        Span<byte> touch = stackalloc byte[16];
+        foreach (VirtqBuffer buffer in chain)
+        {
+            int n = (int)Math.Min(buffer.Length, 16u);
+            if (buffer.IsWriteOnly)
+            {
+                memory.Write(buffer.Address, touch[..n]);
+                written += buffer.Length;
+            }
+            else
+            {
+                memory.Read(buffer.Address, touch[..n]);
+            }
+        }
+
+        tracker.BeginUsed(chain.Head);
+        queue.AddUsed(chain.Head, written);
+        tracker.EndUsed(chain.Head, queue.NextUsed);
+    }
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seed corpora into fuzz/corpus/<target>/ (run from anywhere; idempotent).
+Each seed is a small valid input or a named edge case; the layouts are described in the target
+sources (fuzz/Vhost.Fuzz.Targets/*.cs)."""
+import os
+import struct
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def put(target, name, data):
+    d = os.path.join(ROOT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(bytes(data))
+
+
+def msg(code, body=b"", flags=1, size=None):
+    return struct.pack("<III", code, flags, len(body) if size is None else size) + body
+
+
+u64 = lambda v: struct.pack("<Q", v)
+state = lambda i, n: struct.pack("<II", i, n)
+
+# --- message: mode byte (bits 0-1 eventfds, 2-3 memfds, 7 negotiate) + raw stream -------------
+put("message", "get-features", [0] + list(msg(1)))
+put("message", "negotiated-get-protocol-features", [0x80] + list(msg(15)))
+region = struct.pack("<QQQQ", 0, 4096, 0x7F0000000000, 0)
+put("message", "set-mem-table-1-region", [0x04] + list(msg(5, struct.pack("<II", 1, 0) + region, flags=9)))
+put("message", "ring-setup", [0x81] + list(
+    msg(12, u64(0)) + msg(8, state(0, 256)) + msg(10, state(0, 0))
+    + msg(9, struct.pack("<IIQQQQ", 0, 0, 0x1000, 0x2000, 0x3000, 0)) + msg(11, state(0, 0))))
+put("message", "get-inflight-fd", [0x80] + list(msg(31, struct.pack("<QQHH", 0, 0, 1, 128) + b"\0" * 4, flags=9)))
+put("message", "get-config", [0x80] + list(msg(24, struct.pack("<III", 0, 8, 0) + b"\0" * 8)))
+put("message", "add-mem-reg", [0x84] + list(msg(37, u64(0) + region, flags=9)))
+put("message", "status", [0x80] + list(msg(39, u64(0xF)) + msg(40)))
+put("message", "edge-truncated-header", [0] + list(msg(1)[:5]))
+put("message", "edge-size-too-large", [0] + list(msg(1, size=0xFFFFFFFF)))
+put("message", "edge-reply-flag", [0] + list(msg(1, flags=5)))
+put("message", "edge-unknown-code", [0] + list(msg(999, flags=9)))
+put("message", "edge-vring-index-255", [0x01] + list(msg(12, u64(255)) + msg(8, state(0xFFFFFFFF, 0))))
+put("message", "edge-stray-fds", [0x0f] + list(msg(1)))
+put("message", "edge-many-requests", [0] + list(msg(1) * 200))
+
+# --- split-chain: [size sel][flags][vring base u32] + RAM from GPA 0 ---------------------------
+def split(size_sel, flags, base, descs, avail_idx, ring, extra=()):
+    size = 1 << (size_sel % 9)
+    ram = bytearray(max(size * 16 + 6 + 2 * size, 0x300))
+    for i, (addr, length, fl, nxt) in enumerate(descs):
+        struct.pack_into("<QIHH", ram, i * 16, addr, length, fl, nxt)
+    struct.pack_into("<HH", ram, size * 16, 0, avail_idx)
+    for i, h in enumerate(ring):
+        struct.pack_into("<H", ram, size * 16 + 4 + 2 * i, h)
+    for off, blob in extra:
+        ram[off:off + len(blob)] = blob
+    return bytes([size_sel, flags]) + struct.pack("<I", base) + bytes(ram)
+
+NEXT, WRITE, INDIRECT = 1, 2, 4
+put("split-chain", "two-descriptors", split(3, 0, 0, [(0x1000, 16, NEXT, 1), (0x2000, 512, WRITE, 0)], 1, [0]))
+put("split-chain", "three-chains", split(3, 1, 0, [(0x1000, 16, 0, 0), (0x1100, 16, NEXT, 2), (0x2000, 64, WRITE, 0)], 2, [0, 1]))
+itable = struct.pack("<QIHH", 0x1000, 16, NEXT, 1) + struct.pack("<QIHH", 0x2000, 1, WRITE, 0)
+put("split-chain", "indirect", split(3, 2, 0, [(0x200, 32, INDIRECT, 0)], 1, [0], extra=[(0x200, itable)]))
+put("split-chain", "edge-self-loop", split(3, 0, 0, [(0x1000, 16, NEXT, 0)], 1, [0]))
+put("split-chain", "edge-next-out-of-range", split(3, 0, 0, [(0x1000, 16, NEXT, 200)], 1, [0]))
+put("split-chain", "edge-buffer-straddles-region", split(3, 0, 0, [(0xFFF0, 0x100, 0, 0)], 1, [0]))
+put("split-chain", "edge-buffer-in-hole", split(3, 0, 0, [(0x18000, 16, 0, 0)], 1, [0]))
+put("split-chain", "edge-buffer-in-region-b", split(3, 0, 0, [(0x20010, 0x100, WRITE, 0)], 1, [0]))
+put("split-chain", "edge-address-wraps", split(3, 0, 0, [(0xFFFFFFFFFFFFFFF0, 0x100, 0, 0)], 1, [0]))
+put("split-chain", "edge-avail-idx-jump", split(3, 0, 0, [(0x1000, 16, 0, 0)], 100, [0]))
+put("split-chain", "edge-head-out-of-range", split(3, 0, 0, [(0x1000, 16, 0, 0)], 1, [9]))
+put("split-chain", "edge-indirect-nested", split(3, 2, 0, [(0x200, 16, INDIRECT, 0)], 1, [0],
+                                                 extra=[(0x200, struct.pack("<QIHH", 0x200, 16, INDIRECT, 0))]))
+put("split-chain", "edge-indirect-with-next", split(3, 2, 0, [(0x200, 32, INDIRECT | NEXT, 1), (0x1000, 8, 0, 0)], 1, [0], extra=[(0x200, itable)]))
+
+# --- packed-chain: [size-1][flags][vring base u32] + RAM from GPA 0 ----------------------------
+AVAIL, USED = 1 << 7, 1 << 15
+def packed(size, flags, base, descs, extra=()):
+    ram = bytearray(max(size * 16 + 8, 0x300))
+    for i, (addr, length, ident, fl) in enumerate(descs):
+        struct.pack_into("<QIHH", ram, i * 16, addr, length, ident, fl)
+    for off, blob in extra:
+        ram[off:off + len(blob)] = blob
+    return bytes([size - 1, flags]) + struct.pack("<I", base) + bytes(ram)
+
+WRAPS = 0x80008000
+put("packed-chain", "two-descriptors", packed(8, 0, WRAPS, [(0x1000, 16, 0, AVAIL | NEXT), (0x2000, 512, 0, AVAIL | WRITE)]))
+put("packed-chain", "two-chains", packed(8, 1, WRAPS, [(0x1000, 16, 0, AVAIL), (0x2000, 64, 1, AVAIL | WRITE)]))
+ptable = struct.pack("<QIHH", 0x1000, 16, 0, 0) + struct.pack("<QIHH", 0x2000, 8, 0, WRITE)
+put("packed-chain", "indirect", packed(8, 2, WRAPS, [(0x200, 32, 0, AVAIL | INDIRECT)], extra=[(0x200, ptable)]))
+# Base avail index 3 of 4: the chain wraps from the last slot to slot 0.
+put("packed-chain", "wrap-around", packed(4, 0, WRAPS | 3, [(0x1000, 8, 0, USED), (0, 0, 0, 0), (0, 0, 0, 0), (0x1000, 16, 3, AVAIL | NEXT)]))
+put("packed-chain", "edge-chain-longer-than-queue", packed(2, 0, WRAPS, [(0x1000, 16, 0, AVAIL | NEXT), (0x1000, 16, 0, AVAIL | NEXT)]))
+put("packed-chain", "edge-buffer-straddles-region", packed(8, 0, WRAPS, [(0xFFF0, 0x100, 0, AVAIL)]))
+put("packed-chain", "edge-address-wraps", packed(8, 0, WRAPS, [(0xFFFFFFFFFFFFFFF0, 0x100, 0, AVAIL | WRITE)]))
+put("packed-chain", "edge-id-out-of-range", packed(8, 0, WRAPS, [(0x1000, 16, 300, AVAIL)]))
+put("packed-chain", "edge-indirect-empty", packed(8, 2, WRAPS, [(0x200, 0, 0, AVAIL | INDIRECT)]))
+put("packed-chain", "edge-indirect-misaligned", packed(8, 2, WRAPS, [(0x201, 24, 0, AVAIL | INDIRECT)]))
+
+# --- inflight: [queues-1][region qsize-1 u16][ring size sel][used u16][shape][0] + region + RAM -
+def inflight(queues, qsize, ring_sel, used, shape, heads=(), version=1, count=None, last=0, hused=None, ram=b""):
+    stride = ((16 + 16 * qsize - 14) + 63) & ~63
+    region = bytearray(stride * queues)
+    for q in range(queues):
+        struct.pack_into("<QHHHH", region, q * stride, 0, version, qsize if count is None else count, last, used if hused is None else hused)
+        for h, counter in heads:
+            struct.pack_into("<B5xHQ", region, q * stride + 16 + 16 * h, 1, 0, counter)
+    hdr = bytes([queues - 1]) + struct.pack("<H", qsize - 1) + bytes([ring_sel]) + struct.pack("<H", used) + bytes([shape, 0])
+    return hdr + bytes(region) + ram
+
+ring = split(3, 0, 0, [(0x1000, 16, 0, 0), (0x1100, 16, 0, 0), (0x2000, 64, WRITE, 0)], 3, [0, 1, 2])[6:]
+put("inflight", "clean", inflight(1, 8, 3, 0, 0, ram=ring))
+put("inflight", "two-inflight", inflight(1, 8, 3, 0, 0, heads=[(0, 5), (1, 3)], ram=ring))
+put("inflight", "half-finished-batch", inflight(2, 8, 3, 1, 0, heads=[(2, 1)], last=2, hused=0, ram=ring))
+put("inflight", "edge-bad-version", inflight(1, 8, 3, 0, 0, version=7))
+put("inflight", "edge-ring-larger-than-region", inflight(1, 8, 6, 0, 0))
+put("inflight", "edge-last-batch-out-of-range", inflight(1, 8, 3, 1, 0, last=500, hused=0))
+put("inflight", "edge-size-one-short", inflight(1, 8, 3, 0, 1))
+put("inflight", "edge-size-beyond-file", inflight(1, 8, 3, 0, 2))
+put("inflight", "edge-offset", inflight(1, 8, 3, 0, 3))
+put("inflight", "edge-inflight-byte-2", inflight(1, 8, 3, 0, 0)[:8 + 16] + b"\x02")
+
+# --- config: records [op][offset u32][size u32][flags u32][n][payload] ---------------------------
+def rec(op, offset, size, payload, flags=0):
+    return bytes([op]) + struct.pack("<III", offset, size, flags) + bytes([len(payload)]) + bytes(payload)
+
+put("config", "get-all", rec(2, 0, 60, [0] * 60))
+put("config", "set-writeback", rec(3, 32, 1, [0]) + rec(2, 32, 1, [0]))
+put("config", "get-then-set", rec(0, 0, 8, [0] * 8) + rec(1, 32, 1, [1]))
+put("config", "edge-offset-beyond-space", rec(2, 0xF00, 255, [0] * 255))
+put("config", "edge-size-mismatch", rec(2, 0, 200, [0] * 4))
+put("config", "edge-header-short", rec(6, 0, 4, [0] * 4))
+put("config", "edge-header-long", rec(10, 0, 4, [0] * 4) + rec(2, 0, 4, [0] * 4))
+put("config", "edge-set-read-only", rec(3, 0, 8, [0xFF] * 8))
+put("config", "edge-offset-wraps", rec(2, 0xFFFFFFFF, 2, [0, 0]))
