@@ -21,6 +21,7 @@ PACKAGES=(
   librte-net-vhost23   # the net_vhost PMD testpmd loads
   librte-mempool-ring23 # mbuf pool driver testpmd loads
   debian-archive-keyring # verifies the trixie index tools/peers/fetch-virtiofsd-rs.sh reads
+  afl++                # afl-fuzz: the bounded fuzzing smoke run of .ci/run (fuzz/run.sh)
 )
 
 missing=()
