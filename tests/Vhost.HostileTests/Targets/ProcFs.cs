@@ -5,25 +5,8 @@ namespace Vhost.HostileTests.Targets;
 /// <summary>Reads a process's fd count, mapping count and RSS from /proc.</summary>
 internal static class ProcFs
 {
-    /// <summary>
-    /// The fds a process holds, not counting mapped assemblies and native libraries: a .NET daemon
-    /// opens those lazily the first time a code path needs them (the first header-abuse scenario
-    /// loaded a dozen), which is not a leak.
-    /// </summary>
-    public static int CountFds(int pid) => Directory.GetFiles($"/proc/{pid}/fd").Count(f => !IsCodeFile(f));
-
-    private static bool IsCodeFile(string fd)
-    {
-        try
-        {
-            string? target = new FileInfo(fd).LinkTarget;
-            return target is not null && ((target.EndsWith(".dll", StringComparison.Ordinal) || target.EndsWith(".pdb", StringComparison.Ordinal) || target.Contains(".so", StringComparison.Ordinal)));
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-    }
+    /// <summary>The fds a process holds, not counting code files it opened lazily (see <see cref="OpenFds"/>).</summary>
+    public static int CountFds(int pid) => OpenFds.CountOf(pid.ToString(CultureInfo.InvariantCulture));
 
     public static int CountMappings(int pid) => File.ReadLines($"/proc/{pid}/maps").Count();
 
