@@ -107,8 +107,9 @@ blk_start() { # $1 backend (qsd|jit|aot); sets BPID
     qsd) taskset -c $BE_CPU qemu-storage-daemon --blockdev "driver=file,node-name=file0,filename=$IMG,cache.direct=off,aio=threads" \
            --blockdev driver=raw,node-name=disk0,file=file0 \
            --export "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$sock,writable=on,num-queues=1" > "$W/blk-be.log" 2>&1 & ;;
-    jit) VHOST_SAMPLE_STATS=1 taskset -c $BE_CPU "$JIT_BLK" --socket-path "$sock" --blk-file "$IMG" > "$W/blk-be.log" 2>&1 & ;;
-    aot) VHOST_SAMPLE_STATS=1 taskset -c $BE_CPU "$AOT_BLK" --socket-path "$sock" --blk-file "$IMG" > "$W/blk-be.log" 2>&1 & ;;
+    jit|jit-poll|aot|aot-poll)
+      local bin=$JIT_BLK poll=0; [[ $1 == aot* ]] && bin=$AOT_BLK; [[ $1 == *-poll ]] && poll=$POLL_US
+      VHOST_SAMPLE_STATS=1 taskset -c $BE_CPU "$bin" --socket-path "$sock" --blk-file "$IMG" --poll $poll > "$W/blk-be.log" 2>&1 & ;;
   esac
   BPID=$!
   wait_sock "$sock"
@@ -143,16 +144,17 @@ if [[ " $PARTS " == *" net "* ]]; then
 fi
 
 # --- blk -------------------------------------------------------------------------------------
-BLK_BACKENDS="qsd jit"; [ "$AOT" = 1 ] && BLK_BACKENDS="$BLK_BACKENDS aot"
+DEF_BLK="qsd jit jit-poll"; [ "$AOT" = 1 ] && DEF_BLK="$DEF_BLK aot aot-poll"
+BLK_BACKENDS=${BLK_BACKENDS:-$DEF_BLK}
 if [[ " $PARTS " == *" blk "* ]]; then
   truncate -s 256M "$IMG"; dd if=/dev/urandom of="$IMG" bs=1M count=256 conv=notrunc status=none
-  for be in $BLK_BACKENDS; do
-    blk_start "$be" || exit 1
-    for r in $(seq "$RUNS"); do
+  for r in $(seq "$RUNS"); do
+    for be in $BLK_BACKENDS; do   # alternating: every back-end once per round
+      blk_start "$be" || exit 1
       for c in "${BLK_CASES[@]}"; do blk_run "$be" "$c"; done
+      cp "$W/blk-be.log" "$OUT/blk-$be-be.log"
+      kill -TERM $BPID; wait $BPID 2>/dev/null
     done
-    cp "$W/blk-be.log" "$OUT/blk-$be-be.log"
-    kill -TERM $BPID; wait $BPID 2>/dev/null
   done
 fi
 
