@@ -163,7 +163,7 @@ python3 - "$RES" <<'EOF' | tee "$OUT/table.md"
 import sys, statistics as st
 rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1]) if l.strip()]
 def med(xs): return st.median(xs) if xs else float('nan')
-print("| part | case | back-end | median | min | max | ratio | backend CPU | GC gen0/1/2 (max) | alloc B (max) | load (1-min) |")
+print("| part | case | back-end | median | min | max | ratio | back-end CPU | GC gen0/1/2 (max) | alloc B (max) | load (1-min) per run |")
 print("|---|---|---|---:|---:|---:|---:|---:|---|---:|---|")
 groups = {}
 for r in rows: groups.setdefault((r[0], r[1]), {}).setdefault(r[2], []).append(r)
@@ -176,7 +176,9 @@ for (part, case), bes in groups.items():
         unit = 'Mpps' if part == 'net' else 'IOPS'
         fmt = (lambda x: f"{x:.2f}") if part == 'net' else (lambda x: f"{x:.0f}")
         extra = f" ({med([float(r[8]) for r in rs]):.0f} MB/s)" if part == 'blk' else ''
-        cpus = f"{cpu:.2f} cores" if part == 'net' else f"{cpu:.2f} us/IO"
+        # net: back-end CPU time per packet (cores used / Mpps), the figure the load disturbs least
+        nspp = [float(r[4]) / float(r[3]) * 1000 for r in rs if float(r[3]) > 0]
+        cpus = f"{cpu:.2f} cores, {med(nspp):.0f} ns/pkt" if part == 'net' else f"{cpu:.2f} us/IO"
         ratio = f"{med(v)/refv:.2f}x" if refv == refv and refv > 0 else '-'
         print(f"| {part} | {case} | {be} | {fmt(med(v))} {unit}{extra} | {fmt(min(v))} | {fmt(max(v))} | {ratio} | {cpus} | {max(gcs) if gcs else '-'} | {max(al) if al else '-'} | {','.join(r[7] for r in rs)} |")
 EOF
