@@ -70,7 +70,7 @@ net_run() {
   else
     bin=$JIT_NET; [ "$be" = aot ] && bin=$AOT_NET
     [ "$mode" = poll ] && poll=$POLL_US
-    VHOST_SAMPLE_STATS=1 taskset -c $BE_CPU "$bin" -s "$sock" --mode $smode --poll $poll --frame-size 60 > "$W/be.log" 2>&1 &
+    VHOST_SAMPLE_STATS=1 taskset -c $BE_CPU "$bin" -s "$sock" --mode $smode --poll $poll --frame-size 64 > "$W/be.log" 2>&1 &
     bpid=$!
   fi
   wait_sock "$sock" || { kill -TERM $bpid; wait $bpid; return 1; }

@@ -714,6 +714,15 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         try
         {
             GuestMemory memory = chain.Memory!;
+
+            // The usual RX chain is one writable buffer that holds the frame: one descriptor walk.
+            DescriptorChainEnumerator e = chain.GetEnumerator();
+            if (e.MoveNext() && e.Current.IsWriteOnly && e.Current.Length >= (uint)wire.Length)
+            {
+                memory.Write(e.Current.Address, wire);
+                return (uint)wire.Length;
+            }
+
             uint capacity = 0;
             foreach (VirtqBuffer buffer in chain)
             {
