@@ -72,6 +72,7 @@ internal static class SampleHost
 
         using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using IDisposable? stats = SampleStats.RegisterFromEnvironment();
         if (fd is int raw)
         {
             daemon.Start(new SafeFileHandle(raw, ownsHandle: true));

@@ -24,12 +24,13 @@ internal static class Program
         var direct = new Option<bool>("--direct") { Description = "Bypass the host page cache (O_DIRECT) for aligned requests" };
         var size = new Option<string>("--size") { Description = "Size of the temporary disk (bytes, or with K/M/G suffix)", DefaultValueFactory = _ => "64M" };
         var serial = new Option<string>("--serial") { Description = "Device serial returned by GET_ID (up to 20 ASCII characters)", DefaultValueFactory = _ => "dotnet-vhost-blk" };
+        var poll = new Option<int>("--poll") { Description = "Polling window in microseconds after each event (0: off)", DefaultValueFactory = _ => 0 };
         var printCapabilities = new Option<bool>("--print-capabilities") { Description = "Print the back-end's capabilities as JSON and exit" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log protocol details (debug level)" };
 
         var root = new RootCommand("Serve a disk to QEMU over vhost-user (virtio-blk). Without arguments: a 64 MiB temporary disk on a default socket; the QEMU command line to attach it is printed.")
         {
-            socket, fd, file, readOnly, queues, direct, size, serial, printCapabilities, verbose,
+            socket, fd, file, readOnly, queues, direct, size, serial, poll, printCapabilities, verbose,
         };
         root.SetAction(r =>
         {
@@ -46,6 +47,12 @@ internal static class Program
             if (error is null && queueCount is < 1 or > 64)
             {
                 error = $"--num-queues {queueCount}: 1 to 64";
+            }
+
+            int pollMicroseconds = r.GetValue(poll);
+            if (error is null && pollMicroseconds is < 0 or > 1_000_000)
+            {
+                error = $"--poll {pollMicroseconds}: 0 to 1000000 microseconds";
             }
 
             long diskSize = 0;
@@ -74,7 +81,10 @@ internal static class Program
                 BlkImage image = path is null
                     ? BlkImage.CreateTemporary(diskSize, r.GetValue(readOnly))
                     : BlkImage.OpenFile(path, r.GetValue(readOnly), r.GetValue(direct));
-                using var device = new VirtioBlkDevice(image, queueCount, Math.Min(queueCount, Environment.ProcessorCount), r.GetValue(serial)!, logger);
+                using var device = new VirtioBlkDevice(image, queueCount, Math.Min(queueCount, Environment.ProcessorCount), r.GetValue(serial)!, logger)
+                {
+                    PollingTime = TimeSpan.FromMicroseconds(pollMicroseconds),
+                };
                 using var daemon = new VhostUserDaemon(device, logging);
                 return SampleHost.Serve(daemon, socketPath, socketFd, logger, () =>
                 {

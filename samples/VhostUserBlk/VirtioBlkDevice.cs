@@ -98,6 +98,12 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     /// <inheritdoc/>
     public ushort MaxQueueSize => QueueSizeLimit;
 
+    /// <summary>The polling window after each event (zero: notification-driven only).</summary>
+    public TimeSpan PollingTime { get; init; }
+
+    /// <inheritdoc/>
+    public TimeSpan GetPollingTime(int threadIndex) => PollingTime;
+
     /// <summary>The virtio-blk features this device offers.</summary>
     public VirtioBlkFeatures DeviceFeatures
     {
@@ -197,9 +203,12 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
                     length = Bad(chain.Head, e.Message);
                 }
 
-                vring.AddUsed(chain.Head, length);
+                vring.AddUsedDeferred(chain.Head, length);
                 used = true;
             }
+
+            // One used.idx store per batch, before asking for kicks again.
+            vring.PublishUsed();
         }
         while (vring.EnableNotification());
 

@@ -225,13 +225,16 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
             while (tx.TryPopDescriptorChain(out DescriptorChain chain))
             {
                 int length = ReadFrame(chain);
-                tx.AddUsed(chain.Head, 0);
+                tx.AddUsedDeferred(chain.Head, 0);
                 used = true;
                 if (length > 0)
                 {
                     OnTransmit(_frame.AsSpan(0, length));
                 }
             }
+
+            // One used.idx store per batch, before asking for kicks again.
+            tx.PublishUsed();
         }
         while (tx.EnableNotification());
 
@@ -680,7 +683,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
                 {
                     BinaryPrimitives.WriteUInt32BigEndian(template.AsSpan(headerSize + Responder.EthernetHeaderSize), _sourceSequence++);
                     uint written = WriteWhole(chain, wire);
-                    ring.AddUsed(chain.Head, written);
+                    ring.AddUsedDeferred(chain.Head, written);
                     used = true;
                     if (written != 0)
                     {
@@ -692,6 +695,8 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
                         Counters.RxDropped++;
                     }
                 }
+
+                ring.PublishUsed();
             }
             while (ring.EnableNotification());
 
@@ -709,6 +714,15 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         try
         {
             GuestMemory memory = chain.Memory!;
+
+            // The usual RX chain is one writable buffer that holds the frame: one descriptor walk.
+            DescriptorChainEnumerator e = chain.GetEnumerator();
+            if (e.MoveNext() && e.Current.IsWriteOnly && e.Current.Length >= (uint)wire.Length)
+            {
+                memory.Write(e.Current.Address, wire);
+                return (uint)wire.Length;
+            }
+
             uint capacity = 0;
             foreach (VirtqBuffer buffer in chain)
             {

@@ -144,6 +144,7 @@ internal static class Program
         using var stop = new CancellationTokenSource();
         using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+        using IDisposable? stats = VhostSamples.SampleStats.RegisterFromEnvironment();
 
         using var fabric = new NetFabric(settings, paths.Length + handles.Length);
         var daemons = new List<VhostUserDaemon>();

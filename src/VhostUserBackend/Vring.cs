@@ -157,6 +157,35 @@ public sealed class Vring
     }
 
     /// <summary>
+    /// Writes a used element without publishing <c>used.idx</c> yet (split rings): call
+    /// <see cref="PublishUsed"/> (or <see cref="SignalUsedQueue"/>, which publishes first) after the
+    /// batch, so the driver sees one index store per batch. With an inflight region this is
+    /// <see cref="AddUsed"/>.
+    /// </summary>
+    /// <param name="head">The chain's <see cref="DescriptorChain.Head"/>.</param>
+    /// <param name="length">Bytes written into the chain's writable buffers.</param>
+    /// <exception cref="ArgumentOutOfRangeException">The head is out of range.</exception>
+    /// <exception cref="InvalidOperationException">The queue is not ready.</exception>
+    public void AddUsedDeferred(ushort head, uint length)
+    {
+        if (Inflight is not null)
+        {
+            AddUsed(head, length);
+            return;
+        }
+
+        Queue.AddUsedDeferred(head, length);
+        if (length != 0)
+        {
+            _metrics.Bytes.Add(length, _tag);
+        }
+    }
+
+    /// <summary>Publishes the elements added with <see cref="AddUsedDeferred"/> (one release store of <c>used.idx</c>).</summary>
+    /// <exception cref="InvalidOperationException">The queue is not ready.</exception>
+    public void PublishUsed() => Queue.PublishUsed();
+
+    /// <summary>
     /// Signals the call eventfd when the driver wants a notification (honouring EVENT_IDX and the
     /// no-interrupt flag). When the front-end gave no call fd and negotiated INBAND_NOTIFICATIONS
     /// and BACKEND_REQ, sends VRING_CALL on the back-end channel instead.

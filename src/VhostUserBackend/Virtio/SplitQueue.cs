@@ -20,6 +20,11 @@ public sealed unsafe class SplitQueue : Virtqueue
     private ushort _nextUsed;
     private ushort _signalledUsed;
     private bool _signalledUsedValid;
+    private ushort _publishedUsed;
+    private ushort _availCache;
+    private int _availCacheGeneration = -1;
+    private int _usedFlagsGeneration = -1;
+    private VirtqUsedFlags _usedFlags;
 
     /// <summary>Creates a split queue accepting sizes up to <paramref name="maxSize"/> (a power of two).</summary>
     /// <param name="maxSize">The largest size (1..32768, a power of two).</param>
@@ -40,6 +45,7 @@ public sealed unsafe class SplitQueue : Virtqueue
         {
             ThrowIfReady();
             _nextAvail = value;
+            _availCacheGeneration = -1;
         }
     }
 
@@ -51,6 +57,7 @@ public sealed unsafe class SplitQueue : Virtqueue
         {
             ThrowIfReady();
             _nextUsed = value;
+            _publishedUsed = value;
             _signalledUsedValid = false;
         }
     }
@@ -92,20 +99,30 @@ public sealed unsafe class SplitQueue : Virtqueue
         ThrowIfNotReady();
         ushort size = Size;
 
-        // SAFETY: DriverArea covers 6 + 2*size bytes of a live mapping (checked at Bind); the
-        // slot index is masked by size - 1.
-        ushort availIdx = Volatile.Read(ref *(ushort*)(DriverArea + 2));
-        ushort pending = (ushort)(availIdx - _nextAvail);
-        if (pending == 0)
+        // avail.idx is read (acquire) only when the entries seen at the last read are used up:
+        // the line the driver writes is not pulled over once per chain.
+        if (_availCache == _nextAvail || _availCacheGeneration != Generation)
         {
-            chain = default;
-            return false;
+            // SAFETY: DriverArea covers 6 + 2*size bytes of a live mapping (checked at Bind).
+            ushort availIdx = Volatile.Read(ref *(ushort*)(DriverArea + 2));
+            ushort pending = (ushort)(availIdx - _nextAvail);
+            if (pending == 0)
+            {
+                chain = default;
+                return false;
+            }
+
+            if (pending > size)
+            {
+                throw new VirtqueueException(VirtqueueError.AvailIndexOutOfRange, $"avail.idx {availIdx} is {pending} entries past the device's next index {_nextAvail}, more than the queue size {size}");
+            }
+
+            _availCache = availIdx;
+            _availCacheGeneration = Generation;
         }
 
-        if (pending > size)
-        {
-            throw new VirtqueueException(VirtqueueError.AvailIndexOutOfRange, $"avail.idx {availIdx} is {pending} entries past the device's next index {_nextAvail}, more than the queue size {size}");
-        }
+        // SAFETY: DriverArea covers 6 + 2*size bytes of a live mapping (checked at Bind); the
+        // slot index is masked by size - 1, and the entry was published before the avail.idx read above.
 
         ushort head = *(ushort*)(DriverArea + RingHeader + (2 * (_nextAvail & (size - 1))));
         _nextAvail++;
@@ -121,6 +138,13 @@ public sealed unsafe class SplitQueue : Virtqueue
     /// <inheritdoc/>
     public override void AddUsed(ushort head, uint length)
     {
+        AddUsedDeferred(head, length);
+        PublishUsed();
+    }
+
+    /// <inheritdoc/>
+    public override void AddUsedDeferred(ushort head, uint length)
+    {
         ThrowIfNotReady();
         ushort size = Size;
         if (head >= size)
@@ -135,15 +159,28 @@ public sealed unsafe class SplitQueue : Virtqueue
         element->Id = head;
         element->Length = length;
         _nextUsed++;
-        Volatile.Write(ref *(ushort*)(DeviceArea + 2), _nextUsed);
         LogWrite(DeviceAreaAddress + RingHeader + (ulong)(VirtqUsedElement.Size * slot), VirtqUsedElement.Size);
+    }
+
+    /// <inheritdoc/>
+    public override void PublishUsed()
+    {
+        ThrowIfNotReady();
+        if (_publishedUsed == _nextUsed)
+        {
+            return;
+        }
+
+        // SAFETY: used.idx inside DeviceArea; the release store orders the elements before it.
+        Volatile.Write(ref *(ushort*)(DeviceArea + 2), _nextUsed);
+        _publishedUsed = _nextUsed;
         LogWrite(DeviceAreaAddress + 2, sizeof(ushort));
     }
 
     /// <inheritdoc/>
     public override bool NeedsNotification()
     {
-        ThrowIfNotReady();
+        PublishUsed();
         Interlocked.MemoryBarrier();
         if (EventIdx)
         {
@@ -202,6 +239,8 @@ public sealed unsafe class SplitQueue : Virtqueue
         ThrowIfReady();
         _nextAvail = (ushort)value;
         _nextUsed = (ushort)value;
+        _publishedUsed = (ushort)value;
+        _availCacheGeneration = -1;
         _signalledUsedValid = false;
     }
 
@@ -212,6 +251,7 @@ public sealed unsafe class SplitQueue : Virtqueue
 
         // SAFETY: used.idx inside DeviceArea.
         _nextUsed = Volatile.Read(ref *(ushort*)(DeviceArea + 2));
+        _publishedUsed = _nextUsed;
         _signalledUsedValid = false;
     }
 
@@ -232,12 +272,24 @@ public sealed unsafe class SplitQueue : Virtqueue
     {
         _nextAvail = 0;
         _nextUsed = 0;
+        _publishedUsed = 0;
+        _availCacheGeneration = -1;
+        _usedFlagsGeneration = -1;
         _signalledUsed = 0;
         _signalledUsedValid = false;
     }
 
     private void SetUsedFlags(VirtqUsedFlags flags)
     {
+        // The device is the only writer of used.flags: skip the store (and the cache line it
+        // would pull back from the driver) when the value is already there.
+        if (_usedFlagsGeneration == Generation && _usedFlags == flags)
+        {
+            return;
+        }
+
+        _usedFlags = flags;
+        _usedFlagsGeneration = Generation;
         // SAFETY: used.flags is the first field of DeviceArea.
         Volatile.Write(ref *(ushort*)DeviceArea, (ushort)flags);
         LogWrite(DeviceAreaAddress, sizeof(ushort));

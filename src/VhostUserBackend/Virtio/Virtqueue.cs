@@ -186,6 +186,24 @@ public abstract unsafe class Virtqueue : IDisposable
     /// <exception cref="InvalidOperationException">The queue is not ready.</exception>
     public abstract void AddUsed(ushort head, uint length);
 
+    /// <summary>
+    /// Writes a used element without making it visible to the driver yet (split rings: the
+    /// element, not <c>used.idx</c>); <see cref="PublishUsed"/> publishes every deferred element at
+    /// once, so a batch costs one store to the index the driver polls instead of one per chain.
+    /// Packed rings publish each element as <see cref="AddUsed"/> does.
+    /// </summary>
+    /// <param name="head">The chain's <see cref="DescriptorChain.Head"/>.</param>
+    /// <param name="length">The number of bytes the device wrote into the chain's writable buffers.</param>
+    /// <exception cref="ArgumentOutOfRangeException">The head is not a valid (in-flight) index.</exception>
+    /// <exception cref="InvalidOperationException">The queue is not ready.</exception>
+    public virtual void AddUsedDeferred(ushort head, uint length) => AddUsed(head, length);
+
+    /// <summary>Publishes the elements added with <see cref="AddUsedDeferred"/> (release store of <c>used.idx</c>); does nothing when none is pending.</summary>
+    /// <exception cref="InvalidOperationException">The queue is not ready.</exception>
+    public virtual void PublishUsed()
+    {
+    }
+
     /// <summary>Whether the driver wants an interrupt for the used elements added since the last call (reads the suppression field after a full fence).</summary>
     /// <returns>True when the call eventfd should be signalled.</returns>
     public abstract bool NeedsNotification();
