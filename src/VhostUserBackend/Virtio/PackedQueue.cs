@@ -191,8 +191,10 @@ public sealed unsafe class PackedQueue : Virtqueue
         d->Length = length;
         d->Id = head;
         ushort flags = _usedWrap ? (ushort)(VirtqDescriptorFlags.Available | VirtqDescriptorFlags.Used) : (ushort)0;
-        Volatile.Write(ref *(ushort*)&d->Flags, flags);
+
+        // Logged before the flags hand the descriptor back: the guest never sees an unlogged write.
         LogWrite(DescriptorTableAddress + ((ulong)slot * PackedDescriptor.Size), PackedDescriptor.Size);
+        Volatile.Write(ref *(ushort*)&d->Flags, flags);
         int next = slot + count;
         if (next >= size)
         {

@@ -171,10 +171,13 @@ public sealed unsafe class SplitQueue : Virtqueue
             return;
         }
 
+        // The page is marked dirty before the index becomes visible, so nothing the guest can
+        // observe is ever missing from the dirty log (and nothing is logged after a completion).
+        LogWrite(DeviceAreaAddress + 2, sizeof(ushort));
+
         // SAFETY: used.idx inside DeviceArea; the release store orders the elements before it.
         Volatile.Write(ref *(ushort*)(DeviceArea + 2), _nextUsed);
         _publishedUsed = _nextUsed;
-        LogWrite(DeviceAreaAddress + 2, sizeof(ushort));
     }
 
     /// <inheritdoc/>
