@@ -33,6 +33,9 @@ public sealed class ProcessHostileFrontendTests(ITestOutputHelper output) : Host
     {
         IReadOnlyList<string> specs = DaemonTargets.FromEnvironment();
         _specification = specs[index];
+        Assert.StartsWith("process:", _specification, StringComparison.Ordinal);
+
+        // Fails with the table of scenarios tried / survived / crashed / hung / fd leaks.
         RunCategories();
     }
 }
