@@ -160,7 +160,7 @@ internal static class Program
                     daemon.Start(paths[i]);
                     log.LogInformation("port {Port}: listening on {Path}", i, paths[i]);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"port {i}: qemu-system-x86_64 ... -object memory-backend-memfd,id=mem,size=512M,share=on -machine q35,memory-backend=mem -chardev socket,id=net{i},path={paths[i]} -netdev vhost-user,id=n{i},chardev=net{i}{(settings.QueuePairs > 1 ? $",queues={settings.QueuePairs}" : string.Empty)} -device virtio-net-pci,netdev=n{i},mac=52:54:00:00:00:{i + 1:x2}{(settings.QueuePairs > 1 ? ",mq=on" : string.Empty)}"));
+                        $"port {i}: qemu-system-x86_64 ... -m 512M -object memory-backend-memfd,id=mem,size=512M,share=on -machine q35,memory-backend=mem -chardev socket,id=net{i},path={paths[i]} -netdev vhost-user,id=n{i},chardev=net{i}{(settings.QueuePairs > 1 ? $",queues={settings.QueuePairs}" : string.Empty)} -device virtio-net-pci,netdev=n{i},mac=52:54:00:00:00:{i + 1:x2}{(settings.QueuePairs > 1 ? ",mq=on" : string.Empty)}"));
                 }
                 else
                 {
