@@ -13,7 +13,7 @@ namespace Vhost.Fuzz;
 /// Guest memory: region A at GPA 0 (64 KiB) and region B at GPA 0x20000 (16 KiB), with a hole
 /// between, so buffers can lie outside memory or straddle a region's end. Input: byte 0 picks
 /// the queue size (split: 2^(b % 9), 1 to 256; packed: b + 1), byte 1 has flags (bit 0 EVENT_IDX,
-/// bit 1 INDIRECT_DESC), bytes 2-5 the vring base (SET_VRING_BASE); the rest fills region A from
+/// bit 1 INDIRECT_DESC), bytes 2-5 the vring base (SET_VRING_BASE); a shorter input is zero-padded; the rest fills region A from
 /// GPA 0 and then region B. Rings: descriptor table at 0, driver area right after it, device area
 /// at 0x8000. Allowed: <see cref="VirtqueueException"/> and <see cref="GuestMemoryException"/>.
 /// </remarks>
@@ -32,9 +32,14 @@ internal static class ChainTargets
 
     private static void Run(ReadOnlySpan<byte> input, bool packed)
     {
+        // A short input is zero-padded rather than skipped: every run must reach instrumented
+        // code (SharpFuzz may read the first input before afl-fuzz has written it, and a run
+        // with no coverage at all makes afl-fuzz abort with "No instrumentation detected").
+        Span<byte> padded = stackalloc byte[HeaderLength];
         if (input.Length < HeaderLength)
         {
-            return;
+            input.CopyTo(padded);
+            input = padded;
         }
 
         ushort size = packed ? (ushort)(input[0] + 1) : (ushort)(1 << (input[0] % 9));

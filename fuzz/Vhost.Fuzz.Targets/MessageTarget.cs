@@ -25,13 +25,10 @@ internal static class MessageTarget
 
     public static void Run(ReadOnlySpan<byte> input)
     {
-        if (input.IsEmpty)
-        {
-            return;
-        }
-
-        byte mode = input[0];
-        ReadOnlySpan<byte> stream = input[1..];
+        // An empty input is served as an empty stream (mode 0), not skipped: every run must reach
+        // instrumented code (see ChainTargets).
+        byte mode = input.IsEmpty ? (byte)0 : input[0];
+        ReadOnlySpan<byte> stream = input.IsEmpty ? default : input[1..];
         if (stream.Length > MaxStream)
         {
             stream = stream[..MaxStream];
