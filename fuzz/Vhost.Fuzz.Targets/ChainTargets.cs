@@ -35,9 +35,9 @@ internal static class ChainTargets
         // A short input is zero-padded rather than skipped: every run must reach instrumented
         // code (SharpFuzz may read the first input before afl-fuzz has written it, and a run
         // with no coverage at all makes afl-fuzz abort with "No instrumentation detected").
-        Span<byte> padded = stackalloc byte[HeaderLength];
         if (input.Length < HeaderLength)
         {
+            byte[] padded = new byte[HeaderLength];
             input.CopyTo(padded);
             input = padded;
         }

@@ -30,9 +30,9 @@ internal static class InflightTarget
     public static void Run(ReadOnlySpan<byte> input)
     {
         // Zero-padded, not skipped: every run must reach instrumented code (see ChainTargets).
-        Span<byte> padded = stackalloc byte[HeaderLength];
         if (input.Length < HeaderLength)
         {
+            byte[] padded = new byte[HeaderLength];
             input.CopyTo(padded);
             input = padded;
         }
