@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Net.NetworkInformation;
+using System.Runtime.ExceptionServices;
 using Vhost;
 using Vhost.User.Messages;
 using VhostUserBackend;
@@ -32,6 +33,9 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     /// <summary>A frame and its 12-byte header, as stored in the queues.</summary>
     public const int MaxEntrySize = VirtioNetHeader.Size + MaxFrameSize;
 
+    /// <summary>Chains taken from a ring at once: popped, prefetched, then processed (DPDK's burst size).</summary>
+    public const int Burst = 32;
+
     /// <summary>Frames queued for one port at most.</summary>
     public const int InboundCapacity = 128;
 
@@ -43,6 +47,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     private readonly int _pairs;
     private readonly EventFd _wake = new(EventFdFlags.NonBlocking);
     private readonly byte[] _frame = GC.AllocateUninitializedArray<byte>(MaxEntrySize);
+    private readonly DescriptorChain[] _burst = new DescriptorChain[Burst];
     private readonly byte[] _reply = new byte[MaxEntrySize];
     private readonly byte[] _source;
     private readonly byte[] _sourceLegacy;
@@ -222,19 +227,27 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         do
         {
             tx.DisableNotification();
-            while (tx.TryPopDescriptorChain(out DescriptorChain chain))
+            int n;
+            do
             {
-                int length = ReadFrame(chain);
-                tx.AddUsedDeferred(chain.Head, 0);
-                used = true;
-                if (length > 0)
+                n = PopBurst(tx, out VirtqueueException? failure);
+                for (int i = 0; i < n; i++)
                 {
-                    OnTransmit(_frame.AsSpan(0, length));
+                    DescriptorChain chain = _burst[i];
+                    int length = ReadFrame(chain);
+                    tx.AddUsedDeferred(chain.Head, 0);
+                    if (length > 0)
+                    {
+                        OnTransmit(_frame.AsSpan(0, length));
+                    }
                 }
-            }
 
-            // One used.idx store per batch, before asking for kicks again.
-            tx.PublishUsed();
+                // One used.idx store per burst: the driver reclaims its buffers while the next burst is read.
+                tx.PublishUsed();
+                used |= n > 0;
+                ThrowIfFailed(tx, used, failure);
+            }
+            while (n == Burst);
         }
         while (tx.EnableNotification());
 
@@ -242,6 +255,52 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         {
             tx.SignalUsedQueue();
         }
+    }
+
+    /// <summary>
+    /// Pops up to <see cref="Burst"/> chains into <see cref="_burst"/> and prefetches their first
+    /// buffers, so the burst's cache misses on memory the driver wrote (on another CPU) overlap
+    /// instead of being paid one chain at a time.
+    /// </summary>
+    /// <returns>The number of chains popped; <paramref name="failure"/> is the ring error that ended the burst early, if any (the chains popped before it are still processed and returned).</returns>
+    private int PopBurst(Vring ring, out VirtqueueException? failure)
+    {
+        int n = 0;
+        failure = null;
+        try
+        {
+            while (n < Burst && ring.TryPopDescriptorChain(out _burst[n]))
+            {
+                n++;
+            }
+        }
+        catch (VirtqueueException e)
+        {
+            failure = e;
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            _burst[i].Prefetch();
+        }
+
+        return n;
+    }
+
+    /// <summary>After a burst's chains were returned, rethrows the ring error that ended it (the worker then reports the broken queue).</summary>
+    private static void ThrowIfFailed(Vring ring, bool used, VirtqueueException? failure)
+    {
+        if (failure is null)
+        {
+            return;
+        }
+
+        if (used)
+        {
+            ring.SignalUsedQueue();
+        }
+
+        ExceptionDispatchInfo.Throw(failure);
     }
 
     /// <summary>Copies a TX chain into <see cref="_frame"/> as a 12-byte header and the frame.</summary>
@@ -679,24 +738,32 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
             do
             {
                 ring.DisableNotification();
-                while (ring.TryPopDescriptorChain(out DescriptorChain chain))
+                int n;
+                do
                 {
-                    BinaryPrimitives.WriteUInt32BigEndian(template.AsSpan(headerSize + Responder.EthernetHeaderSize), _sourceSequence++);
-                    uint written = WriteWhole(chain, wire);
-                    ring.AddUsedDeferred(chain.Head, written);
-                    used = true;
-                    if (written != 0)
+                    n = PopBurst(ring, out VirtqueueException? failure);
+                    for (int i = 0; i < n; i++)
                     {
-                        Counters.RxFrames++;
-                        Counters.RxBytes += wire.Length - headerSize;
+                        DescriptorChain chain = _burst[i];
+                        BinaryPrimitives.WriteUInt32BigEndian(template.AsSpan(headerSize + Responder.EthernetHeaderSize), _sourceSequence++);
+                        uint written = WriteWhole(chain, wire);
+                        ring.AddUsedDeferred(chain.Head, written);
+                        if (written != 0)
+                        {
+                            Counters.RxFrames++;
+                            Counters.RxBytes += wire.Length - headerSize;
+                        }
+                        else
+                        {
+                            Counters.RxDropped++;
+                        }
                     }
-                    else
-                    {
-                        Counters.RxDropped++;
-                    }
-                }
 
-                ring.PublishUsed();
+                    ring.PublishUsed();
+                    used |= n > 0;
+                    ThrowIfFailed(ring, used, failure);
+                }
+                while (n == Burst);
             }
             while (ring.EnableNotification());
 

@@ -45,6 +45,16 @@ public readonly struct DescriptorChain
     /// <summary>Split: queue generation at pop; packed: the buffer id's serial.</summary>
     internal int Stamp { get; }
 
+    /// <summary>
+    /// Hints the processor to start loading the chain's first buffer (or its indirect table) into
+    /// its caches. A device that handles a burst pops the chains first, prefetches each, and then
+    /// processes them: the memory latency of the burst's buffers, written by the driver on another
+    /// CPU, then overlaps instead of being paid one chain at a time (what DPDK's vhost does).
+    /// Only a hint: nothing is validated (enumeration still validates every descriptor), nothing is
+    /// thrown, and a default, stale or foreign chain is ignored.
+    /// </summary>
+    public void Prefetch() => _queue?.PrefetchFirstBuffer(this);
+
     /// <summary>Starts enumerating the chain's buffers.</summary>
     /// <returns>A struct enumerator.</returns>
     /// <exception cref="InvalidOperationException">A default chain, or the queue is not ready.</exception>

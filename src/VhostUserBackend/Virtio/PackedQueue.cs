@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using VhostUserBackend.Memory;
 
 namespace VhostUserBackend.Virtio;
 
@@ -287,6 +288,19 @@ public sealed unsafe class PackedQueue : Virtqueue
     }
 
     /// <summary>The copied descriptors of an in-flight chain, for the enumerator.</summary>
+    /// <inheritdoc/>
+    internal override void PrefetchFirstBuffer(in DescriptorChain chain)
+    {
+        GuestMemory? memory = Memory;
+        if (IsReady && memory is not null && chain.Queue == this
+            && TryGetChainStore(chain.Head, chain.Stamp, chain.First, out PackedDescriptor[] store, out _)
+            && (uint)chain.First < (uint)store.Length)
+        {
+            // The chain's descriptors were copied out of the ring when it was popped.
+            memory.Prefetch(store[chain.First].Address);
+        }
+    }
+
     internal bool TryGetChainStore(ushort id, int serial, int first, out PackedDescriptor[] store, out int[] next)
     {
         store = _store;

@@ -225,6 +225,10 @@ public abstract unsafe class Virtqueue : IDisposable
     /// <exception cref="InvalidOperationException">The queue is ready.</exception>
     public abstract void SetVringBase(uint value);
 
+    /// <summary>Prefetches the first buffer of a chain this queue handed out (a hint; see <see cref="DescriptorChain.Prefetch"/>).</summary>
+    /// <param name="chain">The chain.</param>
+    internal abstract void PrefetchFirstBuffer(in DescriptorChain chain);
+
     /// <summary>A chain for a head that a previous back-end left inflight (split rings only), to be processed again.</summary>
     /// <param name="head">The head descriptor index.</param>
     /// <returns>The chain.</returns>
