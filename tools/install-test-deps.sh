@@ -8,7 +8,7 @@ set -uo pipefail
 PACKAGES=(
   qemu-system-x86      # qemu-system-x86_64 (TCG guest for the integration tests)
   qemu-system-common   # virtiofsd, qemu-storage-daemon
-  qemu-utils           # qemu-img
+  qemu-utils           # qemu-img, qemu-io
   busybox-static       # the guest initramfs userland
   cpio                 # initramfs archive
   xz-utils             # decompress the kernel's .ko.xz modules

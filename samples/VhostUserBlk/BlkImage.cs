@@ -53,14 +53,20 @@ internal sealed unsafe class BlkImage : IDisposable
     /// <summary>Opens an image file or block device.</summary>
     /// <exception cref="IOException">The file cannot be opened (missing, locked by another back-end, no permission).</exception>
     /// <exception cref="VhostException">O_DIRECT is not supported by the file system, or the size cannot be read.</exception>
-    public static BlkImage OpenFile(string path, bool readOnly, bool direct)
+    public static BlkImage OpenFile(string path, bool readOnly, bool direct, bool lockImage = true)
     {
-        // No exclusive lock: the image may be inspected while it is served (and the O_DIRECT
-        // descriptor is a second open of the same file). Do not serve one image from two back-ends.
+        // FileShare.ReadWrite: .NET's own advisory lock would not be seen by QEMU. The lock that
+        // counts is QEMU's byte-range scheme (ImageLock) on this descriptor's open file description;
+        // the O_DIRECT descriptor below is a second description of the same file and takes none.
         SafeFileHandle buffered = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, FileShare.ReadWrite);
         SafeFileHandle? directHandle = null;
         try
         {
+            if (lockImage)
+            {
+                ImageLock.Acquire(buffered, path, readOnly);
+            }
+
             long size = SizeOf(buffered);
             if (direct)
             {

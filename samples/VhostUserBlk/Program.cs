@@ -22,6 +22,7 @@ internal static class Program
         var readOnly = new Option<bool>("--read-only") { Description = "Refuse writes (VIRTIO_BLK_F_RO)" };
         var queues = new Option<int>("--num-queues") { Description = "Request queues (1 to 64)", DefaultValueFactory = _ => 1 };
         var direct = new Option<bool>("--direct") { Description = "Bypass the host page cache (O_DIRECT) for aligned requests" };
+        var noLock = new Option<bool>("--no-lock") { Description = "Do not take QEMU-compatible locks on --blk-file (by default a second writer, QEMU or qemu-img included, is refused)" };
         var size = new Option<string>("--size") { Description = "Size of the temporary disk (bytes, or with K/M/G suffix)", DefaultValueFactory = _ => "64M" };
         var serial = new Option<string>("--serial") { Description = "Device serial returned by GET_ID (up to 20 ASCII characters)", DefaultValueFactory = _ => "dotnet-vhost-blk" };
         var poll = new Option<int>("--poll") { Description = "Polling window in microseconds after each event (0: off)", DefaultValueFactory = _ => 0 };
@@ -30,7 +31,7 @@ internal static class Program
 
         var root = new RootCommand("Serve a disk to QEMU over vhost-user (virtio-blk). Without arguments: a 64 MiB temporary disk on a default socket; the QEMU command line to attach it is printed.")
         {
-            socket, fd, file, readOnly, queues, direct, size, serial, poll, printCapabilities, verbose,
+            socket, fd, file, readOnly, queues, direct, noLock, size, serial, poll, printCapabilities, verbose,
         };
         root.SetAction(r =>
         {
@@ -66,6 +67,11 @@ internal static class Program
                 error = "--direct needs --blk-file (the temporary disk lives in memory)";
             }
 
+            if (error is null && r.GetValue(file) is null && r.GetValue(noLock))
+            {
+                error = "--no-lock needs --blk-file (the temporary disk is private to this process)";
+            }
+
             if (error is not null)
             {
                 Console.Error.WriteLine("vhost-user-blk: " + error);
@@ -80,7 +86,7 @@ internal static class Program
                 string? path = r.GetValue(file);
                 BlkImage image = path is null
                     ? BlkImage.CreateTemporary(diskSize, r.GetValue(readOnly))
-                    : BlkImage.OpenFile(path, r.GetValue(readOnly), r.GetValue(direct));
+                    : BlkImage.OpenFile(path, r.GetValue(readOnly), r.GetValue(direct), lockImage: !r.GetValue(noLock));
                 using var device = new VirtioBlkDevice(image, queueCount, Math.Min(queueCount, Environment.ProcessorCount), r.GetValue(serial)!, logger)
                 {
                     PollingTime = TimeSpan.FromMicroseconds(pollMicroseconds),

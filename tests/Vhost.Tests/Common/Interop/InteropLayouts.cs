@@ -47,6 +47,8 @@ internal static class InteropLayouts
             new("cmsg_len", 0, 8), new("cmsg_level", 8, 4), new("cmsg_type", 12, 4)),
         new(typeof(global::Interop.iovec), 16, "struct iovec", CHeaderSet.Libc,
             new("iov_base", 0, 8), new("iov_len", 8, 8)),
+        new(typeof(global::Interop.flock), 32, "struct flock", CHeaderSet.Libc,
+            new("l_type", 0, 2), new("l_whence", 2, 2), new("l_start", 8, 8), new("l_len", 16, 8), new("l_pid", 24, 4)),
         new(typeof(global::Interop.epoll_event), 12, "struct epoll_event", CHeaderSet.KernelX64,
             new("events", 0, 4), new("data", 4, 8)),
         new(typeof(global::Interop.EpollEventArm64), 16, null, CHeaderSet.None,
