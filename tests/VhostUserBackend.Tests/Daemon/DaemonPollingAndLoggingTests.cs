@@ -52,6 +52,10 @@ public sealed class DaemonPollingAndLoggingTests
         f.SetLogBase(0, new VhostDirtyLogRegion(logBytes, 0, log));
         f.SetFeatures(rig.AckedFeatures | (ulong)VhostUserVirtioFeatures.LogAll);
 
+        // SET_FEATURES has no reply; the kick below goes to the worker over an eventfd and could
+        // overtake it. A request with a reply (handled in order on the same socket) is the barrier.
+        f.GetFeatures();
+
         RigQueue q = rig.Queues[0];
         rig.Submit(0, DaemonRig.Payload(5));
         rig.Complete(0);
@@ -67,6 +71,7 @@ public sealed class DaemonPollingAndLoggingTests
         Array.Clear(bitmap);
         Fd.PWrite(log, bitmap, 0);
         f.SetFeatures(rig.AckedFeatures);
+        f.GetFeatures();
         rig.Submit(0, DaemonRig.Payload(6));
         rig.Complete(0);
         Fd.PRead(log, bitmap, 0);
