@@ -55,4 +55,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 117, Level = LogLevel.Debug, Message = "guest memory region at 0x{GuestPhysicalAddress:x}: shrink seal {State}")]
     public static partial void MemoryFileSealState(ILogger logger, ulong guestPhysicalAddress, string state);
+
+    [LoggerMessage(EventId = 118, Level = LogLevel.Debug, Message = "{Request} for region [0x{GuestPhysicalAddress:x}, +0x{Size:x}) repeats one already applied (QEMU 7.2 sends one per vhost device, so one per queue pair of a multiqueue net device): counted")]
+    public static partial void MemoryRegionRepeat(ILogger logger, string request, ulong guestPhysicalAddress, ulong size);
 }

@@ -26,6 +26,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private readonly ILogger _logger;
     private readonly GuestMemoryFilePolicy _memoryFilePolicy;
     private readonly GuestMemoryAtomic _memory = new();
+    private readonly Dictionary<(ulong Address, ulong Size), int> _repeatedAdds = [];
     private bool _owned;
     private ulong _ackedFeatures;
     private VhostUserProtocolFeatures _ackedProtocolFeatures;
@@ -163,12 +164,18 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
 
         UpdateMemory(() => _memory.Replace(next));
+        _repeatedAdds.Clear();
     }
 
     public ulong GetMaxMemorySlots() => VhostUserLimits.MaxMemorySlots;
 
     public void AddMemoryRegion(in VhostUserMemoryRegion region, ReceivedFds fds)
     {
+        if (IsRepeatOfMappedRegion(region, fds))
+        {
+            return;
+        }
+
         GuestMemory current = _memory.Acquire();
         int count = current.Regions.Count;
         current.Release();
@@ -194,10 +201,74 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
     }
 
+    /// <summary>
+    /// An ADD_MEM_REG for a region that is already mapped, identically (same addresses, size and
+    /// offset, in the same file): QEMU 7.2 (seen with the vhost-user-net sample and mq=on) sends
+    /// one per vhost device, and a multiqueue net device is one vhost device per queue pair on one
+    /// connection, so every region is added once per queue pair. It is acknowledged and counted, so the matching REM_MEM_REGs are too; a region that
+    /// only overlaps is still refused.
+    /// </summary>
+    private bool IsRepeatOfMappedRegion(in VhostUserMemoryRegion region, ReceivedFds fds)
+    {
+        if (fds.Count != 1)
+        {
+            return false;
+        }
+
+        GuestMemory current = _memory.Acquire();
+        try
+        {
+            GuestMemoryRegion? same = null;
+            foreach (GuestMemoryRegion r in current.Regions)
+            {
+                if (r.GuestPhysicalAddress == region.GuestPhysicalAddress && r.Size == region.MemorySize)
+                {
+                    same = r;
+                }
+            }
+
+            if (same is null)
+            {
+                return false;
+            }
+
+            using SafeFileHandle fd = fds.Take(0);
+            if (!same.IsSameAs(region.GuestPhysicalAddress, region.MemorySize, region.UserAddress, region.MmapOffset, Fd.Stat(fd)))
+            {
+                throw new VhostUserException(VhostUserError.InvalidMessage, $"ADD_MEM_REG: region [0x{region.GuestPhysicalAddress:x}, +0x{region.MemorySize:x}) is already mapped from another file, offset or user address");
+            }
+
+            (ulong, ulong) key = (region.GuestPhysicalAddress, region.MemorySize);
+            _repeatedAdds[key] = _repeatedAdds.GetValueOrDefault(key) + 1;
+            Log.MemoryRegionRepeat(_logger, "ADD_MEM_REG", region.GuestPhysicalAddress, region.MemorySize);
+            return true;
+        }
+        finally
+        {
+            current.Release();
+        }
+    }
+
     public void RemoveMemoryRegion(in VhostUserMemoryRegion region)
     {
         ulong gpa = region.GuestPhysicalAddress;
         ulong size = region.MemorySize;
+        if (_repeatedAdds.TryGetValue((gpa, size), out int repeats))
+        {
+            // One REM_MEM_REG per ADD_MEM_REG: the region goes with the last one.
+            if (repeats == 1)
+            {
+                _repeatedAdds.Remove((gpa, size));
+            }
+            else
+            {
+                _repeatedAdds[(gpa, size)] = repeats - 1;
+            }
+
+            Log.MemoryRegionRepeat(_logger, "REM_MEM_REG", gpa, size);
+            return;
+        }
+
         GuestMemory current = _memory.Acquire();
         try
         {

@@ -21,9 +21,11 @@ public sealed unsafe class GuestMemoryRegion : IDisposable
     private readonly SafeMmapHandle _mapping;
     private ReferenceCount _references = ReferenceCount.CreateOwned();
 
-    private GuestMemoryRegion(SafeMmapHandle mapping, ulong mmapOffset, ulong size, ulong guestPhysicalAddress, ulong userAddress)
+    private GuestMemoryRegion(SafeMmapHandle mapping, ulong mmapOffset, ulong size, ulong guestPhysicalAddress, ulong userAddress, ulong fileDevice, ulong fileInode)
     {
         _mapping = mapping;
+        FileDevice = fileDevice;
+        FileInode = fileInode;
         Host = mapping.Pointer;
         MmapOffset = mmapOffset;
         Size = size;
@@ -54,6 +56,12 @@ public sealed unsafe class GuestMemoryRegion : IDisposable
 
     /// <summary>The address of the mapping in this process (valid while a reference is held).</summary>
     internal byte* Host { get; }
+
+    /// <summary>st_dev of the file the region was mapped from (with <see cref="FileInode"/>: which file it is).</summary>
+    internal ulong FileDevice { get; }
+
+    /// <summary>st_ino of the file the region was mapped from.</summary>
+    internal ulong FileInode { get; }
 
     /// <summary>
     /// Maps <paramref name="size"/> bytes of <paramref name="fd"/> starting at
@@ -92,8 +100,9 @@ public sealed unsafe class GuestMemoryRegion : IDisposable
             throw new ArgumentException($"mmap offset 0x{mmapOffset:x} is too large", nameof(mmapOffset));
         }
 
+        Interop.FileStatus file = Fd.Stat(fd);
         SafeMmapHandle mapping = SafeMmapHandle.MapShared(fd, (long)mmapOffset, size);
-        return new GuestMemoryRegion(mapping, mmapOffset, size, guestPhysicalAddress, userAddress);
+        return new GuestMemoryRegion(mapping, mmapOffset, size, guestPhysicalAddress, userAddress, file.Device, file.Inode);
     }
 
     /// <summary>Drops the creator's reference (idempotent); the mapping goes when no snapshot uses the region any more.</summary>
@@ -122,6 +131,11 @@ public sealed unsafe class GuestMemoryRegion : IDisposable
     }
 
     /// <summary>Whether the guest physical range overlaps this region's.</summary>
+    /// <summary>Whether a region description names exactly this region: same addresses, size and offset, in the same file.</summary>
+    internal bool IsSameAs(ulong guestPhysicalAddress, ulong size, ulong userAddress, ulong mmapOffset, in Interop.FileStatus file)
+        => GuestPhysicalAddress == guestPhysicalAddress && Size == size && UserAddress == userAddress && MmapOffset == mmapOffset
+           && FileDevice == file.Device && FileInode == file.Inode;
+
     internal bool OverlapsGuestPhysical(GuestMemoryRegion other)
         => GuestPhysicalAddress <= other.LastGuestPhysicalAddress && other.GuestPhysicalAddress <= LastGuestPhysicalAddress;
 

@@ -53,6 +53,41 @@ public sealed class NetSampleGuestTests
     }
 
     [Fact(Timeout = GuestCollection.TestTimeoutMs)]
+    public async Task A_two_vcpu_guest_uses_both_queue_pairs_with_mq_on()
+    {
+        // QEMU negotiates MQ (VHOST_USER_PROTOCOL_F_MQ, VIRTIO_NET_F_MQ) and starts four rings;
+        // Linux opens one queue pair per vCPU and maps CPU n's transmissions to TX queue n (XPS),
+        // so a ping pinned to each vCPU only gets its replies when both TX rings are served.
+        var watch = Stopwatch.StartNew();
+        using NetSample sample = NetSample.Start(1, "--mode", "responder", "--ip", "192.0.2.1", "--mac", "02:00:00:00:00:fe", "--num-queues", "2");
+        var options = new QemuGuestOptions
+        {
+            MemoryMiB = 256,
+            Cpus = 2,
+            Timeout = TimeSpan.FromSeconds(150),
+            Script = Prelude + """
+
+                up 192.0.2.10
+                q=$(ls /sys/class/net/eth0/queues | tr '\n' ' ')
+                case "$q" in *rx-1*tx-1*) vt_pass queues "$q" ;; *) vt_fail queues "$q" ;; esac
+                for cpu in 0 1; do
+                  taskset -c $cpu ping -c 4 -i 0.2 -w 40 192.0.2.1 > /tmp/ping$cpu.out 2>&1
+                  grep -q ' 4 packets received' /tmp/ping$cpu.out && vt_pass ping-cpu$cpu "$(grep round-trip /tmp/ping$cpu.out)" || vt_fail ping-cpu$cpu "$(tail -2 /tmp/ping$cpu.out | tr '\n' ' ')"
+                done
+                """,
+        };
+        options.AddVhostUserNet(sample.SocketPaths[0], "52:54:00:00:00:01", "mq=on", queues: 2);
+        GuestRunResult r = await QemuGuest.RunAsync(options, TestContext.Current.CancellationToken);
+        Report(watch, r, sample);
+
+        Assert.True(r.Succeeded, r.Describe() + "\nsample:\n" + sample.Output);
+        Assert.Equal(["queues", "ping-cpu0", "ping-cpu1"], r.Results.Select(x => x.Name));
+        Assert.Equal(0, await sample.StopAsync());
+        (long tx, long rx, _) = sample.Counters(0);
+        Assert.True(tx >= 8 && rx >= 8, sample.Output);
+    }
+
+    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
     public async Task Two_guests_ping_each_other_through_the_switch()
     {
         var watch = Stopwatch.StartNew();

@@ -129,7 +129,14 @@ internal sealed class CopyDevice : IVhostUserBackend
         Config.AsSpan((int)offset, data.Length).CopyTo(data);
     }
 
-    public void UpdateMemory(VhostUserBackend.Memory.GuestMemoryAtomic memory) => Interlocked.Increment(ref MemoryUpdates);
+    public void UpdateMemory(VhostUserBackend.Memory.GuestMemoryAtomic memory)
+    {
+        Memory = memory;
+        Interlocked.Increment(ref MemoryUpdates);
+    }
+
+    /// <summary>The memory the daemon last handed over.</summary>
+    public VhostUserBackend.Memory.GuestMemoryAtomic? Memory { get; private set; }
 
     public void OnVringStateChanged(Vring vring) => Interlocked.Increment(ref StateChanges);
 

@@ -1,3 +1,4 @@
+using Microsoft.Win32.SafeHandles;
 using Vhost;
 using Vhost.User;
 
@@ -83,7 +84,7 @@ public sealed class DaemonMemoryRegionTests
         AssertRefused(logs, () => f.RemoveMemoryRegion(new VhostMemoryRegionInfo(0x3000_0000, 1 << 20, rig.RegionInfo(2).UserAddress, 0, rig.Ram.FileHandle)), "REM_MEM_REG: no memory region [0x30000000, +0x100000) is mapped");
         AssertRefused(logs, () => f.RemoveMemoryRegion(rig.RegionInfo(2)), "REM_MEM_REG: no memory region [0x20000000");
         VhostMemoryRegionInfo r1 = rig.RegionInfo(1);
-        AssertRefused(logs, () => f.AddMemoryRegion(r1), "ADD_MEM_REG: region [0x10000000, +0x100000) refused");
+        AssertRefused(logs, () => f.AddMemoryRegion(r1 with { UserAddress = rig.RegionInfo(2).UserAddress }), "ADD_MEM_REG: region [0x10000000, +0x100000) is already mapped from another file, offset or user address");
         AssertRefused(logs, () => f.AddMemoryRegion(r1 with { GuestPhysicalAddress = Region1 + 0x8_0000, UserAddress = rig.RegionInfo(2).UserAddress, MmapOffset = rig.Ram.Regions[2].FileOffset }), "ADD_MEM_REG: region [0x10080000, +0x100000) refused");
         Assert.Equal(2, f.GetQueueNum());
         for (int i = 0; i < 20; i++)
@@ -100,6 +101,64 @@ public sealed class DaemonMemoryRegionTests
         {
             rig.Submit(0, DaemonRig.Payload(2000 + i));
             rig.Complete(0);
+        }
+    }
+
+    [Fact]
+    public void TheSameRegionAddedAgain_IsCounted_AndGoesWithTheLastRemove()
+    {
+        // QEMU 7.2 with mq=on: one vhost device per queue pair on one connection, each sending its
+        // own ADD_MEM_REG / REM_MEM_REG for every region.
+        var logs = new ListLoggerProvider();
+        using var factory = new ListLoggerFactory(logs);
+        var device = new CopyDevice();
+        using var daemon = new VhostUserDaemon(device, factory);
+        string path = DaemonRig.NewSocketPath();
+        daemon.Start(path);
+        using var rig = new DaemonRig(device, daemon, path, layout: Layout);
+        VhostUserFrontend f = rig.Connect(eventIdx: true, packed: false);
+        rig.Start(eventIdx: true, packed: false, memoryTable: [rig.RegionInfo(0)]);
+
+        VhostMemoryRegionInfo r2 = rig.RegionInfo(2);
+        f.AddMemoryRegion(r2);
+        int updates = device.MemoryUpdates;
+        f.AddMemoryRegion(r2);
+        f.AddMemoryRegion(r2);
+        Assert.Equal(updates, device.MemoryUpdates);            // repeats change nothing
+        Assert.Equal(2, Regions(device));
+
+        // Same addresses and size from another file: refused, the mapped region stays.
+        using SafeFileHandle other = Fd.CreateMemFd("other", 4 << 20);
+        AssertRefused(logs, () => f.AddMemoryRegion(new VhostMemoryRegionInfo(r2.GuestPhysicalAddress, r2.Size, r2.UserAddress, 0, other)), "is already mapped from another file, offset or user address");
+        Assert.Equal(2, Regions(device));
+
+        f.RemoveMemoryRegion(r2);
+        f.RemoveMemoryRegion(r2);
+        Assert.Equal(2, Regions(device));                        // one add still stands
+        f.RemoveMemoryRegion(r2);
+        Assert.Equal(1, Regions(device));
+        AssertRefused(logs, () => f.RemoveMemoryRegion(r2), "REM_MEM_REG: no memory region [0x20000000");
+
+        // A new table starts the counts again; traffic carries on throughout.
+        f.AddMemoryRegion(r2);
+        f.AddMemoryRegion(r2);
+        f.SetMemoryTable([rig.RegionInfo(0), r2]);
+        f.RemoveMemoryRegion(r2);
+        Assert.Equal(1, Regions(device));
+        rig.Submit(0, DaemonRig.Payload(7));
+        rig.Complete(0);
+    }
+
+    private static int Regions(CopyDevice device)
+    {
+        VhostUserBackend.Memory.GuestMemory memory = device.Memory!.Acquire();
+        try
+        {
+            return memory.Regions.Count;
+        }
+        finally
+        {
+            memory.Release();
         }
     }
 
