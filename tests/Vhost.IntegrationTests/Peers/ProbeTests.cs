@@ -123,27 +123,8 @@ public sealed class ProbeTests
     private static (int ExitCode, string Stdout, string Stderr) Run(IEnumerable<string> args)
     {
         string apphost = Path.Combine(AppContext.BaseDirectory, "vhost-probe");
-        var psi = new ProcessStartInfo(File.Exists(apphost) ? apphost : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (!File.Exists(apphost))
-        {
-            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "vhost-probe.dll"));
-        }
-
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using Process p = Process.Start(psi)!;
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(30_000))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail("vhost-probe did not exit within 30 s");
-        }
-
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result, stderr.Result);
+        return File.Exists(apphost)
+            ? ChildProcess.Run(apphost, args)
+            : ChildProcess.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "vhost-probe.dll"), .. args]);
     }
 }

@@ -134,23 +134,7 @@ public sealed class BlkImageLockTests
 
     private static (int Exit, string Output) Run(string program, params string[] args)
     {
-        var psi = new ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using Process p = Process.Start(psi)!;
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(30_000))
-        {
-            p.Kill(entireProcessTree: true);
-            p.WaitForExit();
-            Assert.Fail($"{program} {string.Join(' ', args)} did not exit within 30 s:\n{stdout.Result}{stderr.Result}");
-        }
-
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result + stderr.Result);
+        (int exit, string stdout, string stderr) = ChildProcess.Run(program, args);
+        return (exit, stdout + stderr);
     }
 }
