@@ -83,13 +83,47 @@ internal static class ChainTargets
                 throw new FuzzContractException($"popped more than {maxChains} chains from a queue of {queue.Size}");
             }
 
+            // The one-descriptor fast path must agree with enumeration: the same buffer, false for
+            // any other chain, or the same refusal.
+            VirtqueueError? singleRefusal = null;
+            bool single = false;
+            VirtqBuffer only = default;
+            try
+            {
+                single = chain.TryGetSingleBuffer(out only);
+            }
+            catch (VirtqueueException e)
+            {
+                singleRefusal = e.Reason;
+            }
+
             uint written = 0;
             int buffers = 0;
-            foreach (VirtqBuffer buffer in chain)
+            VirtqBuffer first = default;
+            DescriptorChainEnumerator walk = chain.GetEnumerator();
+            while (true)
             {
+                try
+                {
+                    if (!walk.MoveNext())
+                    {
+                        break;
+                    }
+                }
+                catch (VirtqueueException e) when (buffers == 0 && singleRefusal is not null && e.Reason != singleRefusal)
+                {
+                    throw new FuzzContractException($"TryGetSingleBuffer refused with {singleRefusal}, enumeration with {e.Reason}");
+                }
+
+                VirtqBuffer buffer = walk.Current;
                 if (++buffers > 65536)
                 {
                     throw new FuzzContractException("a chain yielded more than 65536 buffers");
+                }
+
+                if (buffers == 1)
+                {
+                    first = buffer;
                 }
 
                 // Touch both ends of the buffer, as a device would.
@@ -108,6 +142,16 @@ internal static class ChainTargets
                     memory.Read(buffer.Address, head);
                     memory.Read(last, head);
                 }
+            }
+
+            if (singleRefusal is not null)
+            {
+                throw new FuzzContractException($"TryGetSingleBuffer refused a chain ({singleRefusal}) that enumeration accepted");
+            }
+
+            if (single && (buffers != 1 || first != only))
+            {
+                throw new FuzzContractException($"TryGetSingleBuffer gave {only}, enumeration {buffers} buffer(s) starting with {first}");
             }
 
             queue.AddUsed(chain.Head, written);

@@ -362,15 +362,11 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     {
         try
         {
-            DescriptorChainEnumerator e = chain.GetEnumerator();
-            if (e.MoveNext())
+            if (chain.TryGetSingleBuffer(out VirtqBuffer only) && !only.IsWriteOnly
+                && only.Length >= (uint)(headerSize + Responder.EthernetHeaderSize)
+                && only.Length <= (uint)(MaxEntrySize - (VirtioNetHeader.Size - headerSize)))
             {
-                VirtqBuffer first = e.Current;
-                if (!first.IsWriteOnly && first.Length >= (uint)(headerSize + Responder.EthernetHeaderSize)
-                    && first.Length <= (uint)(MaxEntrySize - (VirtioNetHeader.Size - headerSize)) && !e.MoveNext())
-                {
-                    return first;
-                }
+                return only;
             }
         }
         catch (VhostException)
@@ -869,15 +865,16 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         }
     }
 
-    /// <summary>The usual RX chain's first buffer when it is writable and holds <paramref name="length"/> bytes; otherwise a default (length 0) for <see cref="WriteWhole"/>'s general path.</summary>
+    /// <summary>The usual RX chain's only buffer when it is writable and holds <paramref name="length"/> bytes; otherwise a default (length 0) for <see cref="WriteWhole"/>'s general path.</summary>
     private static VirtqBuffer FirstWritableHolding(DescriptorChain chain, int length)
     {
         try
         {
-            DescriptorChainEnumerator e = chain.GetEnumerator();
-            if (e.MoveNext() && e.Current.IsWriteOnly && e.Current.Length >= (uint)length)
+            // One descriptor (what DPDK's virtio PMD and Linux with MRG_RXBUF post); longer chains
+            // take the general path.
+            if (chain.TryGetSingleBuffer(out VirtqBuffer only) && only.IsWriteOnly && only.Length >= (uint)length)
             {
-                return e.Current;
+                return only;
             }
         }
         catch (VhostException)

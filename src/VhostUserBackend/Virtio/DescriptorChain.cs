@@ -60,6 +60,26 @@ public readonly struct DescriptorChain
     /// </remarks>
     public void Prefetch() => _queue?.PrefetchFirstBuffer(this);
 
+    /// <summary>
+    /// The fast way to take the most common chain, a single descriptor (one buffer holding a
+    /// network frame, for example): when the chain is exactly one descriptor, not an indirect
+    /// table, the descriptor is copied once, validated as enumeration would validate it, and its
+    /// buffer returned, without building an enumerator. Otherwise false: enumerate the chain.
+    /// </summary>
+    /// <param name="buffer">The chain's only buffer when true; default otherwise.</param>
+    /// <returns>True for a chain of one descriptor; false for a longer or indirect chain.</returns>
+    /// <exception cref="InvalidOperationException">A default chain, or the queue is not ready.</exception>
+    /// <exception cref="VirtqueueException">The descriptor is invalid (the reason says how), or the chain is stale.</exception>
+    public bool TryGetSingleBuffer(out VirtqBuffer buffer)
+    {
+        if (_queue is null)
+        {
+            throw new InvalidOperationException("a default DescriptorChain has no buffers");
+        }
+
+        return _queue.TryGetSingleBuffer(this, out buffer);
+    }
+
     /// <summary>Starts enumerating the chain's buffers.</summary>
     /// <returns>A struct enumerator.</returns>
     /// <exception cref="InvalidOperationException">A default chain, or the queue is not ready.</exception>

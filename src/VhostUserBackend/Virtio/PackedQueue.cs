@@ -289,6 +289,27 @@ public sealed unsafe class PackedQueue : Virtqueue
 
     /// <summary>The copied descriptors of an in-flight chain, for the enumerator.</summary>
     /// <inheritdoc/>
+    internal override bool TryGetSingleBuffer(in DescriptorChain chain, out VirtqBuffer buffer)
+    {
+        ThrowIfNotReady();
+        if (!TryGetChainStore(chain.Head, chain.Stamp, chain.First, out PackedDescriptor[] store, out _) || (uint)chain.First >= (uint)store.Length)
+        {
+            throw StaleChain(chain.Head);
+        }
+
+        // The chain's descriptors were copied out of the ring when it was popped.
+        PackedDescriptor d = store[chain.First];
+        if (chain.RingCount != 1 || (d.Flags & VirtqDescriptorFlags.Indirect) != 0)
+        {
+            buffer = default;
+            return false;
+        }
+
+        buffer = ValidateSoleDescriptor(d.Address, d.Length, d.Flags);
+        return true;
+    }
+
+    /// <inheritdoc/>
     internal override void PrefetchFirstBuffer(in DescriptorChain chain)
     {
         GuestMemory? memory = Memory;

@@ -146,6 +146,28 @@ public sealed unsafe class SplitQueue : Virtqueue
     }
 
     /// <inheritdoc/>
+    internal override bool TryGetSingleBuffer(in DescriptorChain chain, out VirtqBuffer buffer)
+    {
+        ThrowIfNotReady();
+        if (chain.Stamp != Generation)
+        {
+            throw StaleChain(chain.Head);
+        }
+
+        // SAFETY: head < size (checked at pop) and the table (size * 16 bytes) lies in the live
+        // snapshot. The descriptor is copied once; only the copy is validated and used.
+        VirtqDescriptor d = Unsafe.ReadUnaligned<VirtqDescriptor>(DescriptorTable + ((nuint)chain.Head * VirtqDescriptor.Size));
+        if ((d.Flags & (VirtqDescriptorFlags.Next | VirtqDescriptorFlags.Indirect)) != 0)
+        {
+            buffer = default;
+            return false;
+        }
+
+        buffer = ValidateSoleDescriptor(d.Address, d.Length, d.Flags);
+        return true;
+    }
+
+    /// <inheritdoc/>
     internal override void PrefetchFirstBuffer(in DescriptorChain chain)
     {
         GuestMemory? memory = Memory;

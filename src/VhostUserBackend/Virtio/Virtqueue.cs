@@ -225,6 +225,33 @@ public abstract unsafe class Virtqueue : IDisposable
     /// <exception cref="InvalidOperationException">The queue is ready.</exception>
     public abstract void SetVringBase(uint value);
 
+    /// <summary>The buffer of a chain that is exactly one descriptor (see <see cref="DescriptorChain.TryGetSingleBuffer"/>).</summary>
+    /// <param name="chain">The chain.</param>
+    /// <param name="buffer">The validated buffer.</param>
+    /// <returns>False when the chain is more than one descriptor or goes through an indirect table.</returns>
+    internal abstract bool TryGetSingleBuffer(in DescriptorChain chain, out VirtqBuffer buffer);
+
+    /// <summary>Validates one descriptor's copy as enumeration does (no NEXT, no INDIRECT: a chain of one).</summary>
+    /// <exception cref="VirtqueueException">The buffer wraps past 2^64 or is not inside guest memory.</exception>
+    private protected VirtqBuffer ValidateSoleDescriptor(ulong address, uint length, VirtqDescriptorFlags flags)
+    {
+        if (length != 0 && address > ulong.MaxValue - (length - 1))
+        {
+            throw new VirtqueueException(VirtqueueError.BufferAddressOverflow, $"buffer 0x{address:x} + 0x{length:x} wraps past 2^64");
+        }
+
+        if (!_memory!.IsRangeMapped(address, length))
+        {
+            throw new VirtqueueException(VirtqueueError.BufferNotMapped, $"buffer [0x{address:x}, +0x{length:x}) is not inside guest memory");
+        }
+
+        return new VirtqBuffer(address, length, (flags & VirtqDescriptorFlags.Write) != 0);
+    }
+
+    /// <summary>The error for a chain that was returned or outlived its queue's state.</summary>
+    private protected static VirtqueueException StaleChain(ushort head)
+        => new(VirtqueueError.StaleChain, $"chain {head} was already returned, or the queue's memory or state changed since it was popped");
+
     /// <summary>Prefetches the first buffer of a chain this queue handed out (a hint; see <see cref="DescriptorChain.Prefetch"/>).</summary>
     /// <param name="chain">The chain.</param>
     internal abstract void PrefetchFirstBuffer(in DescriptorChain chain);
