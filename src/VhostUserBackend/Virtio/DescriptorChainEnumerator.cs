@@ -166,15 +166,7 @@ public unsafe struct DescriptorChainEnumerator
                 Throw(VirtqueueError.ChainTooLong, $"the chain has more than {_queueSize} descriptors");
             }
 
-            if (length != 0 && address > ulong.MaxValue - (length - 1))
-            {
-                Throw(VirtqueueError.BufferAddressOverflow, $"buffer 0x{address:x} + 0x{length:x} wraps past 2^64");
-            }
-
-            if (!_memory.IsRangeMapped(address, length))
-            {
-                Throw(VirtqueueError.BufferNotMapped, $"buffer [0x{address:x}, +0x{length:x}) is not inside guest memory");
-            }
+            Virtqueue.CheckBuffer(_memory, address, length);
 
             bool writable = (flags & VirtqDescriptorFlags.Write) != 0;
             if (!writable && _seenWritable)
@@ -194,8 +186,7 @@ public unsafe struct DescriptorChainEnumerator
     private static void Throw(VirtqueueError reason, string message) => throw new VirtqueueException(reason, message);
 
     [DoesNotReturn]
-    private static void ThrowStale(ushort head)
-        => throw new VirtqueueException(VirtqueueError.StaleChain, $"chain {head} was already returned, or the queue's memory or state changed since it was popped");
+    private static void ThrowStale(ushort head) => throw Virtqueue.StaleChain(head);
 
     private void EnterIndirect(ulong address, uint length, VirtqDescriptorFlags flags)
     {

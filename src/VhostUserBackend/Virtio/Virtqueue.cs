@@ -235,22 +235,35 @@ public abstract unsafe class Virtqueue : IDisposable
     /// <exception cref="VirtqueueException">The buffer wraps past 2^64 or is not inside guest memory.</exception>
     private protected VirtqBuffer ValidateSoleDescriptor(ulong address, uint length, VirtqDescriptorFlags flags)
     {
-        if (length != 0 && address > ulong.MaxValue - (length - 1))
-        {
-            throw new VirtqueueException(VirtqueueError.BufferAddressOverflow, $"buffer 0x{address:x} + 0x{length:x} wraps past 2^64");
-        }
-
-        if (!_memory!.IsRangeMapped(address, length))
-        {
-            throw new VirtqueueException(VirtqueueError.BufferNotMapped, $"buffer [0x{address:x}, +0x{length:x}) is not inside guest memory");
-        }
-
+        CheckBuffer(_memory!, address, length);
         return new VirtqBuffer(address, length, (flags & VirtqDescriptorFlags.Write) != 0);
     }
 
+    /// <summary>The buffer checks every descriptor gets (enumeration and <see cref="TryGetSingleBuffer"/>): no wrap past 2^64, entirely inside guest memory.</summary>
+    /// <exception cref="VirtqueueException"><see cref="VirtqueueError.BufferAddressOverflow"/> or <see cref="VirtqueueError.BufferNotMapped"/>.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void CheckBuffer(GuestMemory memory, ulong address, uint length)
+    {
+        if (length != 0 && address > ulong.MaxValue - (length - 1))
+        {
+            ThrowBufferError(VirtqueueError.BufferAddressOverflow, address, length);
+        }
+
+        if (!memory.IsRangeMapped(address, length))
+        {
+            ThrowBufferError(VirtqueueError.BufferNotMapped, address, length);
+        }
+    }
+
     /// <summary>The error for a chain that was returned or outlived its queue's state.</summary>
-    private protected static VirtqueueException StaleChain(ushort head)
+    internal static VirtqueueException StaleChain(ushort head)
         => new(VirtqueueError.StaleChain, $"chain {head} was already returned, or the queue's memory or state changed since it was popped");
+
+    [DoesNotReturn]
+    private static void ThrowBufferError(VirtqueueError reason, ulong address, uint length)
+        => throw new VirtqueueException(reason, reason == VirtqueueError.BufferAddressOverflow
+            ? $"buffer 0x{address:x} + 0x{length:x} wraps past 2^64"
+            : $"buffer [0x{address:x}, +0x{length:x}) is not inside guest memory");
 
     /// <summary>Prefetches the first buffer of a chain this queue handed out (a hint; see <see cref="DescriptorChain.Prefetch"/>).</summary>
     /// <param name="chain">The chain.</param>
