@@ -22,6 +22,7 @@ PACKAGES=(
   librte-mempool-ring23 # mbuf pool driver testpmd loads
   debian-archive-keyring # verifies the trixie index tools/peers/fetch-virtiofsd-rs.sh reads
   afl++                # afl-fuzz: the bounded fuzzing smoke run of .ci/run (fuzz/run.sh)
+  ethtool              # copied into the guest initramfs: ethtool -L changes virtio-net queue pairs
 )
 
 missing=()

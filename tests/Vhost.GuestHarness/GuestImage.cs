@@ -131,7 +131,7 @@ public sealed class GuestImage
             throw new GuestUnavailableException("the test guest needs an x86-64 Linux host");
         }
 
-        string qemu = Environment.GetEnvironmentVariable("VHOST_QEMU") is { Length: > 0 } q ? q : FindOnPath("qemu-system-x86_64") ?? string.Empty;
+        string qemu = QemuBinary.Installed.Path;
         if (!File.Exists(qemu))
         {
             throw new GuestUnavailableException("qemu-system-x86_64 not found on PATH (tools/install-test-deps.sh installs it with apt)");

@@ -43,10 +43,34 @@ public sealed class QemuGuest : IDisposable
     public string WorkDirectory { get; }
 
     /// <summary>The guest console log (first serial port).</summary>
-    public string ConsoleLogPath => Path.Combine(WorkDirectory, "console.log");
+    public string ConsoleLogPath => Path.Combine(WorkDirectory, QemuGuestOptions.ConsoleLogName);
 
     /// <summary>The test output log (second serial port).</summary>
-    public string OutputLogPath => Path.Combine(WorkDirectory, "output.log");
+    public string OutputLogPath => Path.Combine(WorkDirectory, QemuGuestOptions.OutputLogName);
+
+    /// <summary>The QMP socket (with <see cref="QemuGuestOptions.Qmp"/> or <see cref="QemuGuestOptions.Agent"/>).</summary>
+    public string QmpSocketPath => Path.Combine(WorkDirectory, QemuGuestOptions.QmpSocketName);
+
+    /// <summary>The guest agent's command socket (with <see cref="QemuGuestOptions.Agent"/>).</summary>
+    public string AgentSocketPath => Path.Combine(WorkDirectory, QemuGuestOptions.AgentSocketName);
+
+    /// <summary>The QEMU this guest runs on.</summary>
+    public QemuBinary Qemu => options.Qemu ?? QemuBinary.Installed;
+
+    /// <summary>Whether QEMU has exited.</summary>
+    public bool HasExited => process.HasExited;
+
+    /// <summary>What QEMU printed on stderr and stdout so far.</summary>
+    public string QemuErrors
+    {
+        get
+        {
+            lock (errors)
+            {
+                return errors.ToString();
+            }
+        }
+    }
 
     /// <summary>QEMU's arguments (without the binary).</summary>
     public IReadOnlyList<string> Arguments { get; }
@@ -106,8 +130,9 @@ public sealed class QemuGuest : IDisposable
                 virtiofs = await VirtiofsDaemon.StartAsync(Path.Combine(work, "hostroot.sock"), cancellationToken).ConfigureAwait(false);
             }
 
-            List<string> args = options.BuildArguments(image, Path.Combine(work, "console.log"), Path.Combine(work, "output.log"), scriptFile, virtiofs?.SocketPath);
-            var psi = new ProcessStartInfo(image.QemuPath)
+            List<string> args = options.BuildArguments(image, work, scriptFile, virtiofs?.SocketPath);
+            QemuBinary qemu = options.Qemu ?? QemuBinary.Installed;
+            var psi = new ProcessStartInfo(qemu.Path)
             {
                 RedirectStandardError = true,
                 RedirectStandardOutput = true,
@@ -119,7 +144,12 @@ public sealed class QemuGuest : IDisposable
                 psi.ArgumentList.Add(a);
             }
 
-            var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {image.QemuPath}");
+            foreach ((string name, string value) in qemu.Environment)
+            {
+                psi.Environment[name] = value;
+            }
+
+            var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {qemu.Path}");
             var guest = new QemuGuest(process, virtiofs, options, work, args);
             process.StandardInput.Close();
             process.ErrorDataReceived += guest.OnQemuOutput;

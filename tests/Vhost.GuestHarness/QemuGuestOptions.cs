@@ -57,6 +57,24 @@ public sealed class QemuGuestOptions
     /// <summary>Extra kernel command-line words (after the harness's own).</summary>
     public IList<string> KernelArguments { get; } = new List<string>();
 
+    /// <summary>
+    /// Run the guest agent instead of a script (<see cref="GuestVm"/> uses it): the guest listens
+    /// for commands on a virtio-serial port, so the host can act on a running guest (pause it,
+    /// migrate it, reset it, hot-plug its devices) and run commands in it before, between and
+    /// after. Also turns on <see cref="Qmp"/> and lets the guest reboot (no <c>-no-reboot</c>), so
+    /// a <c>system_reset</c> reboots it.
+    /// </summary>
+    public bool Agent { get; set; }
+
+    /// <summary>Give QEMU a QMP socket (<see cref="QemuGuest.QmpSocketPath"/>).</summary>
+    public bool Qmp { get; set; }
+
+    /// <summary>Start as the destination of an incoming migration (<c>-incoming defer</c>; <see cref="GuestVm.MigrateAsync"/> sets it).</summary>
+    public bool Incoming { get; set; }
+
+    /// <summary>The QEMU to run; default <see cref="QemuBinary.Installed"/> (or <c>VHOST_QEMU</c>).</summary>
+    public QemuBinary? Qemu { get; set; }
+
     /// <summary>Extra QEMU arguments added so far, in order.</summary>
     public IReadOnlyList<string> ExtraArguments => extraArguments;
 
@@ -144,6 +162,11 @@ public sealed class QemuGuestOptions
             throw new ArgumentException($"Test must be a built-in test name ([A-Za-z0-9_-]+), not '{Test}'.", nameof(Test));
         }
 
+        if (Agent && (Script is not null || HostRoot))
+        {
+            throw new ArgumentException("Agent runs the guest agent: it takes neither a Script nor HostRoot.", nameof(Agent));
+        }
+
         if (HostRoot && Script is null)
         {
             throw new ArgumentException("HostRoot needs a Script (built-in tests run in the initramfs).", nameof(HostRoot));
@@ -190,11 +213,18 @@ public sealed class QemuGuestOptions
     }
 
     /// <summary>The full QEMU argument list.</summary>
-    internal List<string> BuildArguments(GuestImage image, string consoleLog, string outputLog, string? scriptFile, string? virtiofsSocket)
+    internal List<string> BuildArguments(GuestImage image, string workDirectory, string? scriptFile, string? virtiofsSocket)
     {
         string mem = MemoryMiB.ToString(CultureInfo.InvariantCulture) + "M";
-        var args = new List<string>
+        var args = new List<string>();
+        foreach (string dir in (Qemu ?? QemuBinary.Installed).DataDirectories)
         {
+            args.Add("-L");
+            args.Add(dir);
+        }
+
+        args.AddRange(
+        [
             "-accel", "tcg",
             "-nodefaults",
             "-machine", "q35,memory-backend=vhost-mem",
@@ -203,15 +233,42 @@ public sealed class QemuGuestOptions
             "-smp", Cpus.ToString(CultureInfo.InvariantCulture),
             "-display", "none",
             "-monitor", "none",
-            "-no-reboot",
-            "-serial", "file:" + EscapeOptionValue(consoleLog),
-            "-serial", "file:" + EscapeOptionValue(outputLog),
+            "-serial", "file:" + EscapeOptionValue(Path.Combine(workDirectory, ConsoleLogName)),
+            "-serial", "file:" + EscapeOptionValue(Path.Combine(workDirectory, OutputLogName)),
             "-kernel", image.KernelPath,
             "-initrd", image.InitrdPath,
-        };
+        ]);
+        if (!Agent)
+        {
+            args.Add("-no-reboot");
+        }
+
+        if (Qmp || Agent)
+        {
+            args.Add("-qmp");
+            args.Add("unix:" + EscapeOptionValue(Path.Combine(workDirectory, QmpSocketName)) + ",server=on,wait=off");
+        }
+
+        if (Agent)
+        {
+            // The agent's command channel: a virtio-serial port backed by a listening socket (the
+            // host connects; QEMU reads from it only while the guest has the port open).
+            args.AddRange(
+            [
+                "-device", "virtio-serial-pci,id=vhost-agent-bus",
+                "-chardev", "socket,id=vhost-agent,path=" + EscapeOptionValue(Path.Combine(workDirectory, AgentSocketName)) + ",server=on,wait=off",
+                "-device", "virtserialport,bus=vhost-agent-bus.0,chardev=vhost-agent,name=" + AgentPortName,
+            ]);
+        }
+
+        if (Incoming)
+        {
+            args.Add("-incoming");
+            args.Add("defer");
+        }
 
         var cmdline = new List<string> { "console=ttyS0", "panic=-1", "quiet" };
-        cmdline.Add("vhosttest=" + (scriptFile is null ? Test : "script"));
+        cmdline.Add("vhosttest=" + (Agent ? "agent" : scriptFile is null ? Test : "script"));
         if (scriptFile is not null)
         {
             args.Add("-fw_cfg");
@@ -233,6 +290,21 @@ public sealed class QemuGuestOptions
         args.AddRange(extraArguments);
         return args;
     }
+
+    /// <summary>The console log's file name in the work directory.</summary>
+    internal const string ConsoleLogName = "console.log";
+
+    /// <summary>The output log's file name in the work directory.</summary>
+    internal const string OutputLogName = "output.log";
+
+    /// <summary>The QMP socket's name in the work directory.</summary>
+    internal const string QmpSocketName = "qmp.sock";
+
+    /// <summary>The agent socket's name in the work directory.</summary>
+    internal const string AgentSocketName = "agent.sock";
+
+    /// <summary>The virtio-serial port the guest agent reads (tools/guest/tests/agent.sh).</summary>
+    internal const string AgentPortName = "org.vhost.agent";
 
     /// <summary>The virtiofs tag of the host root.</summary>
     internal const string HostRootTag = "hostroot";

@@ -10,15 +10,15 @@ public sealed class QemuGuestOptionsTests
     [Fact]
     public void Defaults_boot_tcg_with_shared_memfd_ram_and_two_serial_ports()
     {
-        List<string> args = new QemuGuestOptions().BuildArguments(Image, "/w/console.log", "/w/output.log", null, null);
+        List<string> args = new QemuGuestOptions().BuildArguments(Image, "/w", null, null);
         Assert.Equal(
             [
                 "-accel", "tcg", "-nodefaults",
                 "-machine", "q35,memory-backend=vhost-mem",
                 "-object", "memory-backend-memfd,id=vhost-mem,size=512M,share=on",
-                "-m", "512M", "-smp", "1", "-display", "none", "-monitor", "none", "-no-reboot",
+                "-m", "512M", "-smp", "1", "-display", "none", "-monitor", "none",
                 "-serial", "file:/w/console.log", "-serial", "file:/w/output.log",
-                "-kernel", "/cache/vmlinuz", "-initrd", "/cache/initrd.gz",
+                "-kernel", "/cache/vmlinuz", "-initrd", "/cache/initrd.gz", "-no-reboot",
                 "-append", "console=ttyS0 panic=-1 quiet vhosttest=boot",
             ],
             args);
@@ -29,7 +29,7 @@ public sealed class QemuGuestOptionsTests
     {
         var o = new QemuGuestOptions { Script = "true", HostRoot = true, MemoryMiB = 1024, Cpus = 2 };
         o.KernelArguments.Add("loglevel=7");
-        List<string> args = o.BuildArguments(Image, "/w/c.log", "/w/o.log", "/w/script,1.sh", "/w/hostroot.sock");
+        List<string> args = o.BuildArguments(Image, "/w", "/w/script,1.sh", "/w/hostroot.sock");
         string joined = string.Join(' ', args);
         Assert.Contains("-fw_cfg name=opt/vhosttest/script,file=/w/script,,1.sh", joined, StringComparison.Ordinal);
         Assert.Contains("-chardev socket,id=vhost-hostroot,path=/w/hostroot.sock -device vhost-user-fs-pci,chardev=vhost-hostroot,tag=hostroot", joined, StringComparison.Ordinal);
@@ -53,7 +53,7 @@ public sealed class QemuGuestOptionsTests
                 "-chardev", "socket,id=vu2,path=/t/rng.sock,reconnect=3", "-device", "vhost-user-rng-pci,chardev=vu2",
             ],
             o.ExtraArguments);
-        List<string> args = o.BuildArguments(Image, "/c", "/o", null, null);
+        List<string> args = o.BuildArguments(Image, "/w", null, null);
         Assert.Equal(o.ExtraArguments, args.Skip(args.Count - o.ExtraArguments.Count));
     }
 

@@ -21,7 +21,12 @@ OUT=$CACHE/initramfs.cpio.gz
 # built into the kernel are skipped. fw_cfg passes scripts in; vsock's virtio transport is the
 # guest side of vhost-vsock / vhost-user-vsock.
 MODULES="virtio virtio_pci virtio_blk virtio_net virtio-rng virtiofs fuse qemu_fw_cfg
-  vsock vmw_vsock_virtio_transport tun vhost vhost_net vhost_vsock vdpa vduse vhost_vdpa overlay"
+  vsock vmw_vsock_virtio_transport tun vhost vhost_net vhost_vsock vdpa vduse vhost_vdpa overlay
+  ${VHOST_GUEST_EXTRA_MODULES:-}"
+# Host programs copied in with the shared libraries they need (ldd), beside busybox: ethtool
+# changes a virtio-net NIC's queue pairs (ethtool -L). A missing optional program is left out
+# with a warning (the tests that need it say so). Add more with VHOST_GUEST_EXTRA_BINARIES.
+BINARIES="ethtool ${VHOST_GUEST_EXTRA_BINARIES:-}"
 
 log() { echo "mkinitramfs: $*" >&2; }
 die() { echo "mkinitramfs: error: $*" >&2; exit 1; }
@@ -40,7 +45,11 @@ command -v xz >/dev/null || unavailable "xz missing (tools/install-test-deps.sh)
 exec 9>"$CACHE/.mkinitramfs.lock"
 flock -w 900 9 || die "timed out waiting for $CACHE/.mkinitramfs.lock"
 
-stamp=$( { echo "$kver $MODULES"; sha256sum "$BUSYBOX" "$HERE/mkinitramfs.sh" "$HERE/init" "$HERE/lib.sh" "$HERE"/tests/*.sh; } |
+bins=()
+for b in $BINARIES; do
+  if p=$(command -v "$b"); then bins+=("$(readlink -f "$p")"); else log "warning: '$b' not found on the host; the guest will not have it"; fi
+done
+stamp=$( { echo "$kver $MODULES ${bins[*]:-}"; sha256sum "$BUSYBOX" ${bins[@]+"${bins[@]}"} "$HERE/mkinitramfs.sh" "$HERE/init" "$HERE/lib.sh" "$HERE"/tests/*.sh; } |
          sha256sum | cut -d' ' -f1)
 if [ -f "$OUT" ] && [ "$(cat "$OUT.stamp" 2>/dev/null)" = "$stamp" ]; then
   echo "$kinfo"; echo "initrd=$OUT"; exit 0
@@ -85,6 +94,14 @@ for rel in "${order[@]}"; do
     *)        cp "$moddir/$rel" "$W/modules/$base" ;;
   esac
   echo "$base" >> "$W/modules/order"
+done
+
+# Host programs and their libraries at the same paths (the loader path is in each binary).
+for b in ${bins[@]+"${bins[@]}"}; do
+  install -D -m 755 "$b" "$W/usr/sbin/$(basename "$b")"
+  for lib in $(ldd "$b" | grep -oE '/[^ ]+'); do
+    [ -e "$W$lib" ] || install -D -m 755 "$(readlink -f "$lib")" "$W$lib"
+  done
 done
 
 install -m 755 "$HERE/init" "$W/init"
