@@ -35,7 +35,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 114, Level = LogLevel.Debug, Message = "ring {Queue} stopped at base {Base}")]
     public static partial void RingStopped(ILogger logger, int queue, uint @base);
 
-    [LoggerMessage(EventId = 115, Level = LogLevel.Warning, Message = "ring {Queue} cannot follow the memory update and was stopped")]
+    [LoggerMessage(EventId = 115, Level = LogLevel.Warning, Message = "ring {Queue} lost its memory in the update: unmapped, it keeps its position and resumes once its areas are mapped again")]
     public static partial void RingLostMemory(ILogger logger, int queue, Exception exception);
 
     [LoggerMessage(EventId = 120, Level = LogLevel.Error, Message = "the device failed handling event {DeviceEvent} on worker {Thread}; the ring's error eventfd was signalled")]
@@ -58,4 +58,24 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 118, Level = LogLevel.Debug, Message = "{Request} for region [0x{GuestPhysicalAddress:x}, +0x{Size:x}) repeats one already applied (QEMU 7.2 sends one per vhost device, so one per queue pair of a multiqueue net device): counted")]
     public static partial void MemoryRegionRepeat(ILogger logger, string request, ulong guestPhysicalAddress, ulong size);
+
+    [LoggerMessage(EventId = 119, Level = LogLevel.Information, Message = "ring {Queue}: dirty logging of the ring's own writes {State} (VHOST_VRING_F_LOG, log address 0x{LogAddress:x})")]
+    private static partial void RingLogging(ILogger logger, int queue, string state, ulong logAddress);
+
+    public static void RingLogging(ILogger logger, int queue, bool on, ulong logAddress) => RingLogging(logger, queue, on ? "on" : "off", logAddress);
+
+    [LoggerMessage(EventId = 123, Level = LogLevel.Information, Message = "dirty log mapped: {Size} bytes for guest addresses below 0x{Covers:x} (VHOST_F_LOG_ALL acked: {Active})")]
+    public static partial void DirtyLogMapped(ILogger logger, ulong size, ulong covers, bool active);
+
+    [LoggerMessage(EventId = 124, Level = LogLevel.Information, Message = "ring {Queue} is mapped again after a memory update and resumes at base {Base}")]
+    public static partial void RingRegainedMemory(ILogger logger, int queue, uint @base);
+
+    [LoggerMessage(EventId = 125, Level = LogLevel.Information, Message = "RESET_OWNER: every ring disabled (the front-end's session, memory and ring setup are kept, as the spec recommends)")]
+    public static partial void ResetOwner(ILogger logger);
+
+    [LoggerMessage(EventId = 126, Level = LogLevel.Information, Message = "ring {Queue} started by an in-band VRING_KICK")]
+    public static partial void RingStartedInband(ILogger logger, int queue);
+
+    [LoggerMessage(EventId = 127, Level = LogLevel.Warning, Message = "dirty logging is on but guest memory [0x{Start:x}, 0x{End:x}) lies beyond the dirty log (it covers 0x{Covers:x}): writes there are not logged")]
+    public static partial void MemoryBeyondLog(ILogger logger, ulong start, ulong end, ulong covers);
 }

@@ -27,7 +27,6 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private readonly GuestMemoryFilePolicy _memoryFilePolicy;
     private readonly GuestMemoryAtomic _memory = new();
     private readonly Dictionary<(ulong Address, ulong Size), int> _repeatedAdds = [];
-    private bool _owned;
     private ulong _ackedFeatures;
     private VhostUserProtocolFeatures _ackedProtocolFeatures;
     private DirtyLog? _log;
@@ -114,21 +113,36 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
     }
 
+    /// <summary>
+    /// SET_OWNER opens the session; the connection is the session here, so there is nothing to
+    /// record. A repeated SET_OWNER is accepted: QEMU sends one per vhost device, and a
+    /// multiqueue net device is one vhost device per queue pair on one connection (DPDK and
+    /// libvhost-user accept it too).
+    /// </summary>
     public void SetOwner()
     {
-        if (_owned)
-        {
-            throw new VhostUserException(VhostUserError.InvalidOperation, "SET_OWNER: the session already has an owner");
-        }
-
-        _owned = true;
     }
 
+    /// <summary>
+    /// RESET_OWNER is deprecated; the spec recommends that back-ends ignore it or disable every
+    /// ring, and warns that discarding the session's state breaks front-ends that carry on
+    /// without sending it again. Rings are disabled; memory, features and ring setup stay.
+    /// </summary>
     public void ResetOwner()
     {
-        _owned = false;
-        ResetRings();
-        _ackedFeatures = 0;
+        using (PauseAll())
+        {
+            foreach (Vring v in _vrings)
+            {
+                v.IsEnabled = false;
+            }
+        }
+
+        Log.ResetOwner(_logger);
+        foreach (Vring v in _vrings)
+        {
+            _backend.OnVringStateChanged(v);
+        }
     }
 
     public VhostUserProtocolFeatures GetProtocolFeatures() => _backend.ProtocolFeatures;
@@ -288,53 +302,43 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             current.Release();
         }
 
-        // A started ring keeps its areas mapped: removing them under it would silently stop the
-        // ring. The front-end must stop it first (GET_VRING_BASE), as it does before moving rings.
-        foreach (Vring v in _vrings)
-        {
-            if (v.IsStarted && RingAreaIn(v, gpa, size) is { } area)
-            {
-                throw new VhostUserException(VhostUserError.InvalidOperation, $"REM_MEM_REG: region [0x{gpa:x}, +0x{size:x}) holds the {area} of started ring {v.Index}; stop the ring (GET_VRING_BASE) first");
-            }
-        }
-
+        // A started ring whose areas lie in the region is unmapped with it (the worker is
+        // paused, so no chain of it is in use) and keeps its position: QEMU removes a changed
+        // region and adds it back (ADD_MEM_REG), and the ring resumes then (RebindRings).
         UpdateMemory(() => _memory.RemoveRegion(gpa, size));
     }
 
-    /// <summary>Which area of a ready ring lies (partly) in [gpa, gpa + size), or null.</summary>
-    private static string? RingAreaIn(Vring v, ulong gpa, ulong size)
-    {
-        Virtqueue q = v.Queue;
-        if (!q.IsReady)
-        {
-            return null;
-        }
-
-        bool split = q is SplitQueue;
-        ushort n = q.Size;
-        if (Overlaps(q.DescriptorTableAddress, (ulong)n * VirtqDescriptor.Size, gpa, size))
-        {
-            return "descriptor table";
-        }
-
-        if (Overlaps(q.DriverAreaAddress, split ? SplitQueue.AvailRingSize(n) : 4, gpa, size))
-        {
-            return "driver area";
-        }
-
-        return Overlaps(q.DeviceAreaAddress, split ? SplitQueue.UsedRingSize(n) : 4, gpa, size) ? "device area" : null;
-    }
-
-    private static bool Overlaps(ulong start, ulong length, ulong regionStart, ulong regionSize)
-        => start < regionStart + regionSize && regionStart < start + length;
-
+    /// <summary>
+    /// Maps the dirty log (a memfd, sealed against shrinking where possible) and, while logging
+    /// is on, moves every ring and the device to it at once (workers paused): QEMU replaces the
+    /// log with a bigger one while rings run when guest memory grows during a migration. The
+    /// log must cover all guest memory mapped now (QEMU sizes it so).
+    /// </summary>
     public void SetLogBase(in VhostUserLog log, ReceivedFds fds)
     {
         DirtyLog mapped;
         using (SafeFileHandle fd = fds.Take(0))
         {
-            CheckSeal(fd, "the dirty log");
+            if (GuestMemoryFileSeals.Enforce(fd, _memoryFilePolicy, isLog: true) == GuestMemoryFileSeals.State.Unsealable)
+            {
+                Log.MemoryFileUnsealed(_logger, 0);
+            }
+
             mapped = DirtyLog.Map(fd, log.MmapOffset, log.MmapSize);
+        }
+
+        GuestMemory current = _memory.Acquire();
+        ulong end = 0;
+        foreach (GuestMemoryRegion r in current.Regions)
+        {
+            end = Math.Max(end, r.GuestPhysicalAddress + r.Size);
+        }
+
+        current.Release();
+        if (end > mapped.PageCount * DirtyLog.PageSize)
+        {
+            mapped.Dispose();
+            throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_LOG_BASE: a log of {log.MmapSize} bytes covers guest addresses below 0x{log.MmapSize * 8 * DirtyLog.PageSize:x}, but guest memory reaches 0x{end:x} (it needs at least {(end + (8 * DirtyLog.PageSize) - 1) / (8 * DirtyLog.PageSize)} bytes)");
         }
 
         DirtyLog? old = _log;
@@ -344,6 +348,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             UpdateMemory(() => _memory.SetDirtyLog(mapped));
         }
 
+        Log.DirtyLogMapped(_logger, mapped.Size, mapped.PageCount * DirtyLog.PageSize, LoggingAll);
         old?.Dispose();
     }
 
@@ -367,11 +372,61 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
     public void SetVringAddress(in VhostUserVringAddress address)
     {
-        Vring v = StoppedRing(address.Index, FrontendRequest.SetVringAddr);
-        v.DescriptorUserAddress = address.DescriptorTableAddress;
-        v.AvailUserAddress = address.AvailableRingAddress;
-        v.UsedUserAddress = address.UsedRingAddress;
-        v.HasAddresses = true;
+        Vring v = Ring(address.Index);
+        ulong? logAddress = (address.Flags & VhostUserVringAddressFlags.Log) != 0 ? address.LogAddress : null;
+        if (!v.IsStarted)
+        {
+            v.DescriptorUserAddress = address.DescriptorTableAddress;
+            v.AvailUserAddress = address.AvailableRingAddress;
+            v.UsedUserAddress = address.UsedRingAddress;
+            v.RingLogAddress = logAddress;
+            v.HasAddresses = true;
+            return;
+        }
+
+        // A running ring: QEMU turns used-ring logging on and off this way at migration start
+        // and end (same addresses, VHOST_VRING_F_LOG toggled), and waits for the answer. Moving
+        // a running ring is not possible.
+        if (address.DescriptorTableAddress != v.DescriptorUserAddress || address.AvailableRingAddress != v.AvailUserAddress || address.UsedRingAddress != v.UsedUserAddress)
+        {
+            throw new VhostUserException(VhostUserError.InvalidOperation, $"SET_VRING_ADDR: ring {v.Index} is started; while it runs only VHOST_VRING_F_LOG and the log address may change, not the ring addresses (stop it with GET_VRING_BASE first)");
+        }
+
+        if (v.Queue.IsReady)
+        {
+            CheckRingLogAddress(v, logAddress);
+        }
+
+        using (_workerOfQueue[v.Index].Pause())
+        {
+            v.RingLogAddress = logAddress;
+            v.Queue.RingLogAddress = logAddress;
+        }
+
+        Log.RingLogging(_logger, v.Index, logAddress.HasValue, logAddress ?? 0);
+    }
+
+    /// <summary>The ring's log address must cover its device area inside guest memory (it is a guest physical address).</summary>
+    private void CheckRingLogAddress(Vring v, ulong? logAddress)
+    {
+        if (logAddress is not { } gpa)
+        {
+            return;
+        }
+
+        ulong length = v.Queue is SplitQueue ? SplitQueue.UsedRingSize(v.Queue.Size) : (ulong)PackedEventSuppression.Size;
+        GuestMemory memory = _memory.Acquire();
+        try
+        {
+            if (!memory.IsRangeMapped(gpa, length))
+            {
+                throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_VRING_ADDR: ring {v.Index}: the log address [0x{gpa:x}, +0x{length:x}) is not guest memory");
+            }
+        }
+        finally
+        {
+            memory.Release();
+        }
     }
 
     public void SetVringBase(uint index, uint baseValue)
@@ -386,6 +441,8 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         uint value;
         using (_workerOfQueue[v.Index].Pause())
         {
+            // Stopping keeps the enable state: QEMU (7.2 net) does not send SET_VRING_ENABLE again
+            // when it restarts a ring after a pause (stop/cont) or a migration.
             StopRing(v);
             value = v.Queue.GetVringBase();
         }
@@ -410,7 +467,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             {
                 // A new kick fd restarts the ring but keeps its enable state: QEMU 7.2 vhost-user-net
                 // sends SET_VRING_ENABLE before SET_FEATURES and the kick, and never again.
-                StopRing(v, disable: false);
+                StopRing(v);
                 v.Kick = kick;
                 kick = null;
                 StartRing(v);
@@ -488,9 +545,18 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
     public void VringKick(uint index)
     {
-        // Same as a write to the kick eventfd: the worker drains it and calls the device. A ring
-        // that is not started yet is kicked again when it starts.
-        Ring(index).Kick?.TrySignal();
+        // Same as a write to the kick eventfd: the worker drains it and calls the device. The spec
+        // starts a ring on its first kick, in-band or through the fd; a ring that has no kick
+        // fd yet starts now, with a daemon eventfd as for SET_VRING_KICK without an fd.
+        Vring v = Ring(index);
+        if (!v.IsStarted && v.HasAddresses)
+        {
+            SetVringKick((byte)v.Index, ReceivedFds.Empty);
+            Log.RingStartedInband(_logger, v.Index);
+            return;
+        }
+
+        v.Kick?.TrySignal();
     }
 
     public void GetConfig(uint offset, VhostUserConfigFlags flags, Span<byte> data) => _backend.GetConfig(offset, data);
@@ -681,7 +747,11 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         _backend.UpdateMemory(_memory);
     }
 
-    /// <summary>Moves every started ring to the current snapshot (workers paused). A ring whose areas are gone is stopped.</summary>
+    /// <summary>
+    /// Moves every started ring to the current snapshot (workers paused). A ring whose areas are
+    /// gone is unmapped but stays started, keeping its position; when its areas are back (a
+    /// later ADD_MEM_REG or SET_MEM_TABLE) it is mapped again and kicked.
+    /// </summary>
     private void RebindRings()
     {
         GuestMemory memory = _memory.Acquire();
@@ -689,32 +759,48 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         {
             foreach (Vring v in _vrings)
             {
-                if (!v.IsStarted || !v.Queue.IsReady)
+                if (!v.IsStarted || !v.HasAddresses)
                 {
                     continue;
                 }
 
+                Virtqueue q = v.Queue;
+                bool wasReady = q.IsReady;
                 try
                 {
                     Translate(v, memory, out ulong desc, out ulong avail, out ulong used);
-                    Virtqueue q = v.Queue;
-                    if (desc == q.DescriptorTableAddress && avail == q.DriverAreaAddress && used == q.DeviceAreaAddress)
+                    if (wasReady && desc == q.DescriptorTableAddress && avail == q.DriverAreaAddress && used == q.DeviceAreaAddress)
                     {
                         q.UpdateMemory(memory);
+                        continue;
                     }
-                    else
+
+                    if (wasReady)
                     {
                         q.Deactivate();
-                        q.DescriptorTableAddress = desc;
-                        q.DriverAreaAddress = avail;
-                        q.DeviceAreaAddress = used;
-                        q.Activate(memory);
+                    }
+
+                    q.DescriptorTableAddress = desc;
+                    q.DriverAreaAddress = avail;
+                    q.DeviceAreaAddress = used;
+                    q.Activate(memory);
+                    if (!wasReady)
+                    {
+                        Log.RingRegainedMemory(_logger, v.Index, q.GetVringBase());
+                        v.Kick?.TrySignal();
                     }
                 }
                 catch (VhostException e)
                 {
-                    v.Queue.Deactivate();
-                    Log.RingLostMemory(_logger, v.Index, e);
+                    if (q.IsReady)
+                    {
+                        q.Deactivate();
+                    }
+
+                    if (wasReady)
+                    {
+                        Log.RingLostMemory(_logger, v.Index, e);
+                    }
                 }
             }
         }
@@ -762,6 +848,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             q.DeviceAreaAddress = used;
             q.EventIdx = (_ackedFeatures & (ulong)VhostUserVirtioFeatures.RingEventIndex) != 0;
             q.IndirectDescriptors = (_ackedFeatures & IndirectDescriptorFeature) != 0;
+            q.RingLogAddress = v.RingLogAddress;
             int resubmit = 0;
             if (_inflight is { } region && q is SplitQueue split && v.Index < region.QueueCount)
             {
@@ -789,8 +876,8 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
     }
 
-    /// <summary>Stops a ring (worker paused): kick unregistered and closed, queue deactivated (indices kept).</summary>
-    private void StopRing(Vring v, bool disable = true)
+    /// <summary>Stops a ring (worker paused): kick unregistered and closed, queue deactivated (indices kept), enable state kept.</summary>
+    private void StopRing(Vring v)
     {
         VringEpollHandler worker = _workerOfQueue[v.Index];
         worker.RemoveKick(v);
@@ -799,10 +886,6 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         v.IsStarted = false;
         v.Queue.Deactivate();
         v.Inflight = null;
-        if (disable && ProtocolFeaturesAcked)
-        {
-            v.IsEnabled = false;
-        }
     }
 
     private void ResetRings()

@@ -98,6 +98,9 @@ public sealed class Vring
 
     internal bool HasAddresses { get; set; }
 
+    /// <summary>Where the ring's own writes are logged (<c>VHOST_VRING_F_LOG</c>'s <c>log_guest_addr</c>), or null when they are not (control thread).</summary>
+    internal ulong? RingLogAddress { get; set; }
+
     /// <summary>
     /// Takes the next chain: first any chain left inflight by a previous back-end (in the order it
     /// was fetched), then the next available one. Marks it inflight when the front-end gave an

@@ -32,6 +32,7 @@ public sealed class GuestVm : IDisposable
     private readonly GuestImage _image;
     private readonly List<string> _transcript = [];
     private readonly StringBuilder _history = new();
+    private readonly StringBuilder _retiredErrors = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private QemuGuest _qemu;
     private QmpClient _qmp;
@@ -68,6 +69,9 @@ public sealed class GuestVm : IDisposable
             return [.. _transcript];
         }
     }
+
+    /// <summary>What every QEMU this VM ran on printed on stderr (the retired ones first), to check for vhost errors.</summary>
+    public string QemuErrors => _retiredErrors + _qemu.QemuErrors;
 
     /// <summary>Migrations done, one line each: QEMU's figures (total time, downtime, RAM sent).</summary>
     public IList<string> MigrationLog { get; } = new List<string>();
@@ -428,6 +432,7 @@ public sealed class GuestVm : IDisposable
     private void Retire()
     {
         AppendHistory("source", _qemu);
+        _retiredErrors.Append(_qemu.QemuErrors);
         _agent?.Dispose();
         _agent = null;
         _qmp.Dispose();

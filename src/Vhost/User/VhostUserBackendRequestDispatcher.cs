@@ -17,6 +17,15 @@ namespace Vhost.User;
 /// acknowledgement (0 ok, 1 failure) when it carries NEED_REPLY. REPLY_ACK is always offered.
 /// A GET_CONFIG that fails is answered with a size-0 reply; SET_DEVICE_STATE_FD with its error
 /// bits; CHECK_DEVICE_STATE, POSTCOPY_END, IOTLB_MSG and GET_SHARED_OBJECT with a non-zero u64.</para>
+/// <para>Failures: a refused request is reported where the protocol has a way (a failed
+/// acknowledgement or an error reply) and logged; serving goes on, also when the front-end asked
+/// for no acknowledgement (the spec leaves the back-end's state as it was). Only a broken stream
+/// (a bad header, a partial message, a disconnect) or a request with a reply of its own that has
+/// no failure form (GET_VRING_BASE, SET_LOG_BASE, ...: the front-end waits for an answer it cannot
+/// get) ends the connection. An unknown request code (a newer front-end) is logged and answered
+/// with a failed acknowledgement when it asks for one. Unused fields that must be zero but are
+/// not (DPDK's virtio-user fills GET_VRING_BASE's num with whatever was on its stack) are
+/// tolerated and logged.</para>
 /// <para>Not thread-safe: use from one thread. The connection is owned by the dispatcher.</para>
 /// </remarks>
 public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
@@ -27,7 +36,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
     private VhostUserProtocolFeatures _ackedProtocolFeatures;
     private bool _protocolFeaturesSet;
     private ulong _ackedFeatures;
-    private bool _lastFailureReported;
+    private FailureOutcome _lastFailure;
     private bool _postcopyListening;
     private bool _postcopyAckPending;
     private bool _replySent;
@@ -63,9 +72,9 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
 
     /// <summary>
     /// Serves requests until the front-end disconnects (returns normally) or the token is
-    /// cancelled. A request that fails but whose failure was reported to the front-end (a failed
-    /// acknowledgement or error reply) is logged and serving goes on; any other failure ends the
-    /// loop with its exception, after which the connection should be dropped.
+    /// cancelled. A request that fails is reported where the protocol allows and logged, and
+    /// serving goes on; a broken stream, or a failed request whose front-end waits for a reply it
+    /// cannot get, ends the loop with its exception, after which the connection should be dropped.
     /// </summary>
     /// <param name="cancellationToken">Stops serving.</param>
     /// <exception cref="VhostUserException">A failure the front-end could not be told about, or a broken stream.</exception>
@@ -83,9 +92,13 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                 VhostUserLogging.FrontendDisconnected(_logger);
                 return;
             }
-            catch (VhostUserException e) when (_lastFailureReported)
+            catch (VhostUserException e) when (_lastFailure == FailureOutcome.Reported)
             {
                 VhostUserLogging.ReportedFailure(_logger, e.Message);
+            }
+            catch (VhostUserException e) when (_lastFailure == FailureOutcome.Unreported)
+            {
+                VhostUserLogging.UnreportedFailure(_logger, e.Message);
             }
             catch (VhostUserException e)
             {
@@ -106,7 +119,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
     public void HandleNextRequest(int timeoutMilliseconds = -1, CancellationToken cancellationToken = default)
     {
-        _lastFailureReported = false;
+        _lastFailure = FailureOutcome.Fatal;
         _replySent = false;
         using VhostUserMessage message = _connection.Receive(timeoutMilliseconds, cancellationToken);
         VhostUserHeader header = message.Header;
@@ -119,8 +132,16 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
         var request = (FrontendRequest)header.Request;
         if (!Enum.IsDefined(request))
         {
-            ReportFailure(header, hasOwnReply: false, postcopyMemory: false);
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"unknown front-end request code {header.Request}");
+            // A newer front-end: it only sends a new request after negotiating the feature that
+            // gates it, which this back-end did not offer. The body was read and the fds are
+            // closed with the message; a NEED_REPLY gets a failed acknowledgement.
+            if (header.NeedsReply)
+            {
+                _connection.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(1));
+            }
+
+            VhostUserLogging.UnknownRequest(_logger, header.Request, header.Size, message.Fds.Count, header.NeedsReply ? "answered with a failed acknowledgement" : "ignored");
+            return;
         }
 
         if (_postcopyAckPending && IsPostcopyAcknowledgement(request, message))
@@ -426,11 +447,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
             case FrontendRequest.GetVringBase:
                 {
                     VhostUserVringState state = ReadVringState(request, message);
-                    if (state.Num != 0)
-                    {
-                        throw Invalid(request, $"the reserved num field is {state.Num}, not 0");
-                    }
-
+                    ToleratedIfNonZero(request, state.Num, "num");
                     uint value = _handler.GetVringBase(state.Index);
                     _connection.Send((uint)request, VhostUserHeaderFlags.Reply, new VhostUserVringState(state.Index, value));
                     break;
@@ -441,10 +458,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
             case FrontendRequest.SetVringErr:
                 {
                     ulong word = message.Read<VhostUserU64>().Value;
-                    if ((word & ~(VhostUserLimits.VringIndexMask | VhostUserLimits.VringNoFdFlag)) != 0)
-                    {
-                        throw Invalid(request, $"reserved bits set in 0x{word:x}");
-                    }
+                    ToleratedIfNonZero(request, word & ~(VhostUserLimits.VringIndexMask | VhostUserLimits.VringNoFdFlag), "reserved bits");
 
                     bool noFd = (word & VhostUserLimits.VringNoFdFlag) != 0;
                     if (noFd != (fds.Count == 0))
@@ -622,11 +636,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
             case FrontendRequest.VringKick:
                 {
                     VhostUserVringState state = ReadVringState(request, message);
-                    if (state.Num != 0)
-                    {
-                        throw Invalid(request, $"the reserved num field is {state.Num}, not 0");
-                    }
-
+                    ToleratedIfNonZero(request, state.Num, "num");
                     _handler.VringKick(state.Index);
                     break;
                 }
@@ -730,6 +740,15 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
         }
     }
 
+    /// <summary>An unused field that should be zero and is not: no meaning is read into it; logged.</summary>
+    private void ToleratedIfNonZero(FrontendRequest request, ulong value, string field)
+    {
+        if (value != 0)
+        {
+            VhostUserLogging.Tolerated(_logger, request, $"{field} 0x{value:x} in a field the spec reserves (should be 0)");
+        }
+    }
+
     private static VhostUserVringState ReadVringState(FrontendRequest request, VhostUserMessage message)
     {
         VhostUserVringState state = message.Read<VhostUserVringState>();
@@ -786,10 +805,12 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
         }
 
         VhostUserMemoryHeader table = MemoryMarshal.Read<VhostUserMemoryHeader>(body);
-        if (!table.IsValid())
+        if (table.RegionCount is 0 or > VhostUserLimits.MaxMemTableRegions)
         {
-            throw Invalid(FrontendRequest.SetMemTable, $"{table.RegionCount} regions (1 to {VhostUserLimits.MaxMemTableRegions} allowed) or non-zero padding");
+            throw Invalid(FrontendRequest.SetMemTable, $"{table.RegionCount} regions (1 to {VhostUserLimits.MaxMemTableRegions} allowed)");
         }
+
+        ToleratedIfNonZero(FrontendRequest.SetMemTable, table.Padding, "padding");
 
         int expected = headerSize + ((int)table.RegionCount * VhostUserLimits.MemoryRegionSize);
         if (body.Length != expected)
@@ -838,7 +859,10 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
         }
     }
 
-    /// <summary>Tells the front-end a request failed, where the protocol has a way to.</summary>
+    /// <summary>
+    /// Tells the front-end a request failed, where the protocol has a way to, and records whether
+    /// serving can go on (<see cref="_lastFailure"/>).
+    /// </summary>
     private void ReportFailure(in VhostUserHeader header, bool hasOwnReply, bool postcopyMemory)
     {
         var request = (FrontendRequest)header.Request;
@@ -869,6 +893,8 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                         SendU64(request, 1);
                         break;
                     default:
+                        // The front-end waits for a reply this request has no failure form of.
+                        _lastFailure = FailureOutcome.Fatal;
                         return;
                 }
             }
@@ -878,14 +904,30 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
             }
             else
             {
+                // Nothing to answer and nobody waiting: the request had no effect, serving goes on.
+                _lastFailure = FailureOutcome.Unreported;
                 return;
             }
 
-            _lastFailureReported = true;
+            _lastFailure = FailureOutcome.Reported;
         }
         catch (VhostUserException e)
         {
             VhostUserLogging.ReplyFailed(_logger, header.Request, e.Message);
+            _lastFailure = FailureOutcome.Fatal;
         }
+    }
+
+    /// <summary>What became of the last failed request.</summary>
+    private enum FailureOutcome
+    {
+        /// <summary>The connection cannot go on (broken stream, or a front-end waiting for a reply it cannot get).</summary>
+        Fatal,
+
+        /// <summary>The front-end was told (failed acknowledgement or error reply).</summary>
+        Reported,
+
+        /// <summary>The front-end asked for no acknowledgement; the failure is only logged.</summary>
+        Unreported,
     }
 }

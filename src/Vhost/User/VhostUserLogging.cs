@@ -23,6 +23,15 @@ internal static partial class VhostUserLogging
     [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "vhost-user request failed (reported to the front-end): {Reason}")]
     internal static partial void ReportedFailure(ILogger logger, string reason);
 
+    [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "vhost-user request failed (the front-end asked for no acknowledgement; serving goes on): {Reason}")]
+    internal static partial void UnreportedFailure(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "vhost-user request code {Request} is unknown to this back-end (size {Size}, {FdCount} fds); {Answer}")]
+    internal static partial void UnknownRequest(ILogger logger, uint request, uint size, int fdCount, string answer);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "vhost-user {Request}: tolerated {What}")]
+    internal static partial void Tolerated(ILogger logger, FrontendRequest request, string what);
+
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "could not report the failure of request {Request}: {Reason}")]
     internal static partial void ReplyFailed(ILogger logger, uint request, string reason);
 

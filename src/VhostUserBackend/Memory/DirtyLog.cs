@@ -99,11 +99,10 @@ public sealed unsafe class DirtyLog : IDisposable
             ulong mask = (count == 64 ? ulong.MaxValue : ((1UL << count) - 1)) << bit;
             if (word < _wholeWords)
             {
-                ulong* p = (ulong*)_bitmap + word;
-                if ((Volatile.Read(ref *p) & mask) != mask)
-                {
-                    Interlocked.Or(ref *p, mask);
-                }
+                // Always the atomic OR, never "skip when already set": a plain load of the word
+                // may be ordered before the caller's data store, see a bit the front-end is just
+                // clearing, and lose the mark; the locked OR orders after the data store.
+                Interlocked.Or(ref *((ulong*)_bitmap + word), mask);
             }
             else
             {
@@ -155,9 +154,11 @@ public sealed unsafe class DirtyLog : IDisposable
             }
 
             // SAFETY: byteIndex + i < Size, inside the mapping.
+            // The compare-exchange runs at least once (also when the bit looks set), for the same
+            // ordering reason as the OR above.
             ref byte target = ref _bitmap[byteIndex + (ulong)i];
             byte seen = Volatile.Read(ref target);
-            while ((seen & part) != part)
+            while (true)
             {
                 byte previous = Interlocked.CompareExchange(ref target, (byte)(seen | part), seen);
                 if (previous == seen)

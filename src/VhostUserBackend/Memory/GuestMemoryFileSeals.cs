@@ -24,9 +24,17 @@ internal static class GuestMemoryFileSeals
     }
 
     /// <summary>Checks (and where allowed adds) the shrink seal.</summary>
-    /// <exception cref="VhostUserException">Strict policy and the file is not sealed against shrinking (<see cref="VhostUserError.InvalidMessage"/>).</exception>
-    internal static State Enforce(SafeFileHandle fd, GuestMemoryFilePolicy policy)
+    /// <param name="fd">The file.</param>
+    /// <param name="policy">The daemon's policy.</param>
+    /// <param name="isLog">The file is the dirty log: it must be a memfd (QEMU and rust-vmm front-ends send one), whatever the policy.</param>
+    /// <exception cref="VhostUserException">Strict policy and the file is not sealed against shrinking, or a log that is not a memfd (<see cref="VhostUserError.InvalidMessage"/>).</exception>
+    internal static State Enforce(SafeFileHandle fd, GuestMemoryFilePolicy policy, bool isLog = false)
     {
+        if (isLog && !IsMemfd(fd))
+        {
+            throw new VhostUserException(VhostUserError.InvalidMessage, "SET_LOG_BASE: the dirty log is not a memfd (a file that cannot carry seals could be shrunk under the daemon); send a memfd");
+        }
+
         if (policy == GuestMemoryFilePolicy.Trust)
         {
             return State.NotChecked;
@@ -41,6 +49,20 @@ internal static class GuestMemoryFileSeals
         }
 
         return state;
+    }
+
+    /// <summary>memfds (and other shmem files) answer F_GET_SEALS; other files fail with EINVAL.</summary>
+    private static bool IsMemfd(SafeFileHandle fd)
+    {
+        try
+        {
+            Fd.GetSeals(fd);
+            return true;
+        }
+        catch (VhostException e) when (e.Errno == Errno.EINVAL)
+        {
+            return false;
+        }
     }
 
     private static State Seal(SafeFileHandle fd)

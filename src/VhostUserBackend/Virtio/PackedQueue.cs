@@ -193,9 +193,10 @@ public sealed unsafe class PackedQueue : Virtqueue
         d->Id = head;
         ushort flags = _usedWrap ? (ushort)(VirtqDescriptorFlags.Available | VirtqDescriptorFlags.Used) : (ushort)0;
 
-        // Logged before the flags hand the descriptor back: the guest never sees an unlogged write.
-        LogWrite(DescriptorTableAddress + ((ulong)slot * PackedDescriptor.Size), PackedDescriptor.Size);
         Volatile.Write(ref *(ushort*)&d->Flags, flags);
+
+        // Logged after the store that hands the descriptor back (see LogDeviceAreaWrite).
+        LogDescriptorWrite((ulong)slot * PackedDescriptor.Size, PackedDescriptor.Size);
         int next = slot + count;
         if (next >= size)
         {
@@ -246,7 +247,7 @@ public sealed unsafe class PackedQueue : Virtqueue
             Volatile.Write(ref *(ushort*)&suppression->Flags, (ushort)PackedEventFlags.Enable);
         }
 
-        LogWrite(DeviceAreaAddress, PackedEventSuppression.Size);
+        LogDeviceAreaWrite(0, PackedEventSuppression.Size);
         Interlocked.MemoryBarrier();
 
         // SAFETY: _nextAvail < Size, inside DescriptorTable.
@@ -262,7 +263,7 @@ public sealed unsafe class PackedQueue : Virtqueue
         // SAFETY: DeviceArea covers the device event suppression structure.
         var suppression = (PackedEventSuppression*)DeviceArea;
         Volatile.Write(ref *(ushort*)&suppression->Flags, (ushort)PackedEventFlags.Disable);
-        LogWrite(DeviceAreaAddress, PackedEventSuppression.Size);
+        LogDeviceAreaWrite(0, PackedEventSuppression.Size);
     }
 
     /// <inheritdoc/>

@@ -206,7 +206,7 @@ public sealed unsafe class SplitQueue : Virtqueue
         element->Id = head;
         element->Length = length;
         _nextUsed++;
-        LogWrite(DeviceAreaAddress + RingHeader + (ulong)(VirtqUsedElement.Size * slot), VirtqUsedElement.Size);
+        LogDeviceAreaWrite(RingHeader + (ulong)(VirtqUsedElement.Size * slot), VirtqUsedElement.Size);
     }
 
     /// <inheritdoc/>
@@ -218,13 +218,13 @@ public sealed unsafe class SplitQueue : Virtqueue
             return;
         }
 
-        // The page is marked dirty before the index becomes visible, so nothing the guest can
-        // observe is ever missing from the dirty log (and nothing is logged after a completion).
-        LogWrite(DeviceAreaAddress + 2, sizeof(ushort));
-
         // SAFETY: used.idx inside DeviceArea; the release store orders the elements before it.
         Volatile.Write(ref *(ushort*)(DeviceArea + 2), _nextUsed);
         _publishedUsed = _nextUsed;
+
+        // Logged after the store (see LogDeviceAreaWrite). A front-end reads the log only after
+        // GET_VRING_BASE has stopped the ring, so the last completion's mark is always there.
+        LogDeviceAreaWrite(2, sizeof(ushort));
     }
 
     /// <inheritdoc/>
@@ -256,7 +256,7 @@ public sealed unsafe class SplitQueue : Virtqueue
         {
             // SAFETY: avail_event sits right after the used ring, inside DeviceArea.
             Volatile.Write(ref *(ushort*)(DeviceArea + RingHeader + (VirtqUsedElement.Size * Size)), _nextAvail);
-            LogWrite(DeviceAreaAddress + RingHeader + ((ulong)VirtqUsedElement.Size * Size), sizeof(ushort));
+            LogDeviceAreaWrite(RingHeader + ((ulong)VirtqUsedElement.Size * Size), sizeof(ushort));
         }
         else
         {
@@ -342,6 +342,6 @@ public sealed unsafe class SplitQueue : Virtqueue
         _usedFlagsGeneration = Generation;
         // SAFETY: used.flags is the first field of DeviceArea.
         Volatile.Write(ref *(ushort*)DeviceArea, (ushort)flags);
-        LogWrite(DeviceAreaAddress, sizeof(ushort));
+        LogDeviceAreaWrite(0, sizeof(ushort));
     }
 }

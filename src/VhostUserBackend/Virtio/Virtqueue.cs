@@ -34,6 +34,8 @@ public abstract unsafe class Virtqueue : IDisposable
     private ulong _deviceAreaAddress;
     private bool _eventIdx;
     private bool _indirect;
+    private bool _logRing;
+    private ulong _ringLogAddress;
 
     /// <summary>Creates a queue that accepts sizes up to <paramref name="maxSize"/>.</summary>
     private protected Virtqueue(ushort maxSize)
@@ -78,6 +80,24 @@ public abstract unsafe class Virtqueue : IDisposable
 
     /// <summary>Whether VIRTIO_RING_F_INDIRECT_DESC was negotiated.</summary>
     public bool IndirectDescriptors { get => _indirect; set { ThrowIfReady(); _indirect = value; } }
+
+    /// <summary>
+    /// Where the queue's own writes to the ring are logged while the memory has a dirty log
+    /// (<c>VHOST_VRING_F_LOG</c> and <c>log_guest_addr</c> of SET_VRING_ADDR): the guest physical
+    /// address of the device area (used ring) as the front-end wants it logged; descriptor-ring
+    /// writes of a packed ring are logged at their own address. <see langword="null"/>: the ring's
+    /// writes are not logged (buffers written through <see cref="GuestMemory"/> still are). May
+    /// change while the queue is ready, from the thread that owns it.
+    /// </summary>
+    internal ulong? RingLogAddress
+    {
+        get => _logRing ? _ringLogAddress : null;
+        set
+        {
+            _ringLogAddress = value ?? 0;
+            _logRing = value.HasValue;
+        }
+    }
 
     /// <summary>Whether the queue is activated and may be processed.</summary>
     [MemberNotNullWhen(true, nameof(Memory))]
@@ -321,9 +341,29 @@ public abstract unsafe class Virtqueue : IDisposable
         }
     }
 
-    /// <summary>Marks a device-area write in the dirty log.</summary>
+    /// <summary>
+    /// Marks a write the queue made to its device area (at <paramref name="offset"/> in it) in the
+    /// dirty log, when ring logging is on. Call it after the store: a front-end that clears the
+    /// bit and copies the page in between then sees the bit again.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private protected void LogWrite(ulong guestPhysicalAddress, ulong length) => _memory!.DirtyLog?.MarkDirty(guestPhysicalAddress, length);
+    private protected void LogDeviceAreaWrite(ulong offset, ulong length)
+    {
+        if (_logRing)
+        {
+            _memory!.DirtyLog?.MarkDirty(_ringLogAddress + offset, length);
+        }
+    }
+
+    /// <summary>Marks a write the queue made to its descriptor ring (packed rings), after the store, when ring logging is on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private protected void LogDescriptorWrite(ulong offset, ulong length)
+    {
+        if (_logRing)
+        {
+            _memory!.DirtyLog?.MarkDirty(_descriptorTableAddress + offset, length);
+        }
+    }
 
     [DoesNotReturn]
     private static void ThrowNotReady() => throw new InvalidOperationException("the virtqueue is not ready");

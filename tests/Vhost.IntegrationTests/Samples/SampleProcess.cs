@@ -25,6 +25,9 @@ internal sealed class SampleProcess : IDisposable
     /// <summary>The sample's assembly name (e.g. <c>vhost-user-blk</c>).</summary>
     public string Name { get; }
 
+    /// <summary>The socket path it printed first (<c>socket: PATH</c>), or null before it did.</summary>
+    public string? SocketPath => Output.Split('\n').FirstOrDefault(l => l.StartsWith("socket: ", StringComparison.Ordinal))?["socket: ".Length..].Trim();
+
     /// <summary>Whether the process has exited.</summary>
     public bool HasExited => _process.HasExited;
 

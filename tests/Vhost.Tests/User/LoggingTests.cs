@@ -39,8 +39,10 @@ public sealed class LoggingTests
             fe.SetProtocolFeatures(fe.GetProtocolFeatures() & ~VhostUserProtocolFeatures.InbandNotifications);
             fe.SetOwner();
 
-            // A protocol error: an unknown request code ends the dispatcher's loop, logged as an error.
+            // An unknown request code is logged (a warning) and serving goes on; a protocol error
+            // (a header with the wrong version) ends the dispatcher's loop, logged as an error.
             fe.Connection.Send(999, VhostUserHeaderFlags.None, ReadOnlySpan<byte>.Empty);
+            fe.Connection.SendRaw([1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
             Assert.True(thread.Join(5000));
         }
 
@@ -51,7 +53,8 @@ public sealed class LoggingTests
         (LogLevel Level, int EventId, string Message)[] bl = backendLog.Entries;
         Assert.Contains(bl, e => e.EventId == 6 && e.Level == LogLevel.Information);
         Assert.Contains(bl, e => e.EventId == 7 && e.Message.Contains("Mq", StringComparison.OrdinalIgnoreCase));
-        Assert.Contains(bl, e => e.EventId == 5 && e.Level == LogLevel.Error && e.Message.Contains("unknown front-end request code 999", StringComparison.Ordinal));
+        Assert.Contains(bl, e => e.EventId == 11 && e.Level == LogLevel.Warning && e.Message.Contains("request code 999 is unknown", StringComparison.Ordinal));
+        Assert.Contains(bl, e => e.EventId == 5 && e.Level == LogLevel.Error);
         Assert.DoesNotContain(bl, e => e.Level < LogLevel.Information);
     }
 

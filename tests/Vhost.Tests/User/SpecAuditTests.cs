@@ -51,19 +51,26 @@ public sealed class SpecAuditTests
     }
 
     [Fact]
-    public void Get_vring_base_needs_the_reserved_num_to_be_zero()
+    public void Get_vring_base_tolerates_garbage_in_the_unused_num()
     {
-        VhostUserException? e = Dispatch(FrontendRequest.GetVringBase, State(0, 1));
-        Assert.Equal(VhostUserError.InvalidMessage, e?.Reason);
-        Assert.Contains("reserved num", e!.Message, StringComparison.Ordinal);
+        // DPDK's virtio-user front-end sends whatever its stack held there (seen: 42845, 44000);
+        // refusing it broke every DPDK front-end's clean stop.
+        Assert.Null(Dispatch(FrontendRequest.GetVringBase, State(0, 42845), afterwards: raw => Assert.Equal(0x1234u, raw.Receive(2000).Read<VhostUserVringState>().Num)));
         Assert.Null(Dispatch(FrontendRequest.GetVringBase, State(0, 0), afterwards: raw => Assert.Equal(0x1234u, raw.Receive(2000).Read<VhostUserVringState>().Num)));
     }
 
     [Fact]
-    public void Vring_kick_needs_the_reserved_num_to_be_zero()
+    public void Vring_kick_fd_messages_tolerate_reserved_bits()
     {
-        VhostUserException? e = Dispatch(FrontendRequest.VringKick, State(1, 5), protocol: VhostUserProtocolFeatures.InbandNotifications);
-        Assert.Equal(VhostUserError.InvalidMessage, e?.Reason);
+        var handler = new RecordingBackendHandler();
+        Assert.Null(Dispatch(FrontendRequest.SetVringCall, BitConverter.GetBytes(0x200UL | 0x100 | 1), handler: handler, afterwards: _ => Assert.StartsWith("SetVringCall 1", handler.Last, StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Vring_kick_tolerates_a_non_zero_reserved_num()
+    {
+        var h5 = new RecordingBackendHandler();
+        Assert.Null(Dispatch(FrontendRequest.VringKick, State(1, 5), protocol: VhostUserProtocolFeatures.InbandNotifications, handler: h5, afterwards: _ => Assert.Equal("VringKick 1", h5.Last)));
         var handler = new RecordingBackendHandler();
         Assert.Null(Dispatch(FrontendRequest.VringKick, State(1, 0), protocol: VhostUserProtocolFeatures.InbandNotifications, handler: handler, afterwards: _ => Assert.Equal("VringKick 1", handler.Last)));
     }

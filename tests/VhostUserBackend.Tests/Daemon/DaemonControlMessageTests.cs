@@ -39,11 +39,16 @@ public sealed class DaemonControlMessageTests
         rig.Submit(0, DaemonRig.Payload(10));
         rig.Complete(0);
 
-        // RESET_OWNER (deprecated) releases the session; SET_OWNER may then claim it again.
-        Assert.Throws<VhostUserException>(f.SetOwner);
-        f.ResetOwner();
-        Assert.False(rig.Daemon.Vrings[0].IsStarted);
+        // A repeated SET_OWNER is accepted (QEMU sends one per vhost device of a connection).
+        // RESET_OWNER (deprecated) disables the rings and keeps the session (the spec's
+        // recommendation): the ring stays started and set up, and serves again once enabled.
         f.SetOwner();
+        f.ResetOwner();
+        Assert.True(rig.Daemon.Vrings[0].IsStarted);
+        Assert.False(rig.Daemon.Vrings[0].IsEnabled);
+        f.SetVringEnable(0, true);
+        rig.Submit(0, DaemonRig.Payload(11));
+        rig.Complete(0);
         Assert.Equal(1, f.GetQueueNum());
     }
 }

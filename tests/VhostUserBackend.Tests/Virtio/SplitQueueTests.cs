@@ -240,12 +240,25 @@ public sealed class SplitQueueTests
     }
 
     [Fact]
-    public void UsedRingWrites_AreDirtyLogged()
+    public void UsedRingWrites_AreDirtyLogged_AtTheRingLogAddress_OnlyWhenRingLoggingIsOn()
     {
         using var ram = GuestRam.Create(QueueRig.RamSize, QueueRig.RamBase);
         using SafeFileHandle logFd = TestHelpers.MemFd(4096);
         using var log = DirtyLog.Map(logFd, 0, 4096);
         using var rig = QueueRig.CreateSplit(eventIdx: true, ram: ram, log: log);
+
+        // Ring logging off (no VHOST_VRING_F_LOG): the buffer is logged, the used ring is not.
+        rig.Add([new(Data, 8, true)]);
+        rig.Device.TryPopDescriptorChain(out DescriptorChain first);
+        rig.Memory.Write(Data, new byte[8]);
+        rig.Device.AddUsed(first.Head, 8);
+        for (ulong page = 0; page < log.PageCount; page++)
+        {
+            Assert.Equal(page == Data / DirtyLog.PageSize, log.IsDirty(page));
+        }
+
+        // Ring logging on at the used ring's own address (what QEMU sends).
+        rig.Device.RingLogAddress = rig.Split!.UsedRingAddress;
         rig.Add([new(Data, 8, true)]);
         rig.Device.TryPopDescriptorChain(out DescriptorChain chain);
         foreach (VirtqBuffer b in chain)
@@ -255,7 +268,7 @@ public sealed class SplitQueueTests
 
         rig.Device.AddUsed(chain.Head, 8);
         rig.Device.EnableNotification();
-        ulong usedPage = rig.Split!.UsedRingAddress / DirtyLog.PageSize;
+        ulong usedPage = rig.Split.UsedRingAddress / DirtyLog.PageSize;
         ulong availEventPage = (rig.Split.UsedRingAddress + 4 + (8 * 8)) / DirtyLog.PageSize;
         var expected = new HashSet<ulong> { usedPage, availEventPage, Data / DirtyLog.PageSize };
         for (ulong page = 0; page < log.PageCount; page++)
