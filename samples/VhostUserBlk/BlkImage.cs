@@ -44,6 +44,16 @@ internal sealed unsafe class BlkImage : IDisposable
     /// <summary>Whether writes are refused.</summary>
     public bool IsReadOnly { get; }
 
+    /// <summary>The QEMU-compatible image lock (null with --no-lock and for the temporary disk).</summary>
+    public ImageLock? Lock { get; private init; }
+
+    /// <summary>
+    /// Whether writes may go to the image now: not read-only, and the image is active (not the
+    /// destination of an incoming migration before its rings start, nor a source that gave the
+    /// image up at the end of its migration).
+    /// </summary>
+    public bool IsWritable => !IsReadOnly && (Lock?.IsActive ?? true);
+
     /// <summary>Whether aligned requests bypass the page cache (O_DIRECT).</summary>
     public bool IsDirect => _direct is not null;
 
@@ -53,7 +63,12 @@ internal sealed unsafe class BlkImage : IDisposable
     /// <summary>Opens an image file or block device.</summary>
     /// <exception cref="IOException">The file cannot be opened (missing, locked by another back-end, no permission).</exception>
     /// <exception cref="VhostException">O_DIRECT is not supported by the file system, or the size cannot be read.</exception>
-    public static BlkImage OpenFile(string path, bool readOnly, bool direct, bool lockImage = true)
+    /// <param name="path">The image.</param>
+    /// <param name="readOnly">Serve it read-only.</param>
+    /// <param name="direct">Use O_DIRECT for aligned requests.</param>
+    /// <param name="lockImage">Take QEMU-compatible locks.</param>
+    /// <param name="incoming">Start inactive, as the destination of a live migration (<see cref="ImageLock"/>).</param>
+    public static BlkImage OpenFile(string path, bool readOnly, bool direct, bool lockImage = true, bool incoming = false)
     {
         // FileShare.ReadWrite: .NET's own advisory lock would not be seen by QEMU. The lock that
         // counts is QEMU's byte-range scheme (ImageLock) on this descriptor's open file description;
@@ -62,10 +77,7 @@ internal sealed unsafe class BlkImage : IDisposable
         SafeFileHandle? directHandle = null;
         try
         {
-            if (lockImage)
-            {
-                ImageLock.Acquire(buffered, path, readOnly);
-            }
+            ImageLock? imageLock = lockImage ? ImageLock.Acquire(buffered, path, readOnly, active: !incoming) : null;
 
             long size = SizeOf(buffered);
             if (direct)
@@ -81,7 +93,10 @@ internal sealed unsafe class BlkImage : IDisposable
                 }
             }
 
-            return new BlkImage(buffered, directHandle, size - (size % SectorSize), readOnly, $"{path} ({size} bytes{(readOnly ? ", read-only" : string.Empty)}{(direct ? ", O_DIRECT" : string.Empty)})");
+            return new BlkImage(buffered, directHandle, size - (size % SectorSize), readOnly, $"{path} ({size} bytes{(readOnly ? ", read-only" : string.Empty)}{(direct ? ", O_DIRECT" : string.Empty)}{(incoming ? ", inactive until the incoming migration starts its rings" : string.Empty)})")
+            {
+                Lock = imageLock,
+            };
         }
         catch
         {

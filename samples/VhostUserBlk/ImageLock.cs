@@ -12,48 +12,124 @@ namespace VhostUserBlk;
 /// <c>qemu-img info</c> from opening it behind its back, and the other way round. The locks belong
 /// to the open file description: they go away when the image is closed or the process dies.
 /// </summary>
-internal static class ImageLock
+/// <remarks>
+/// Live migration hands the image over the way QEMU does with its own images: the destination
+/// starts <em>inactive</em> (<c>--incoming</c>, like QEMU's <c>-incoming</c>): it only reads and
+/// lets others write, so it starts while the source writes. The source gives write access up
+/// (<see cref="Deactivate"/>) when its rings stop at the end of the migration, and the destination
+/// takes it (<see cref="Activate"/>) when its rings start; a third writer is refused throughout.
+/// </remarks>
+internal sealed class ImageLock
 {
     private const long UseBase = 100;
     private const long RefuseBase = 200;
 
-    /// <summary>Takes the locks of a disk that reads (and, unless read-only, writes) the image and lets no one else write or resize it.</summary>
+    // What a QEMU disk without share-rw refuses to share while it is active.
+    private const BlockPermissions Refused = BlockPermissions.Write | BlockPermissions.Resize;
+
+    private readonly SafeFileHandle _image;
+    private readonly string _path;
+    private readonly bool _readOnly;
+
+    private ImageLock(SafeFileHandle image, string path, bool readOnly)
+    {
+        _image = image;
+        _path = path;
+        _readOnly = readOnly;
+    }
+
+    /// <summary>Whether this process holds the image active: writing (unless read-only) and refusing other writers.</summary>
+    public bool IsActive { get; private set; }
+
+    /// <summary>
+    /// Takes the locks of a disk that reads the image and, when <paramref name="active"/>, writes
+    /// it (unless read-only) and lets no one else write or resize it.
+    /// </summary>
     /// <param name="image">The image's descriptor (its open file description holds the locks).</param>
     /// <param name="path">The image path, for the error.</param>
     /// <param name="readOnly">Whether the disk only reads.</param>
+    /// <param name="active">False for the destination of a migration: consistent read only, sharing everything, until <see cref="Activate"/>.</param>
+    /// <returns>The lock state of the image.</returns>
     /// <exception cref="IOException">Another process holds a conflicting lock, or the file system refuses locks.</exception>
-    public static void Acquire(SafeFileHandle image, string path, bool readOnly)
+    public static ImageLock Acquire(SafeFileHandle image, string path, bool readOnly, bool active)
     {
-        // What a QEMU disk without share-rw uses and refuses to share (BLK_PERM_* of QEMU's block layer).
-        BlockPermissions used = BlockPermissions.ConsistentRead | (readOnly ? 0 : BlockPermissions.Write);
-        const BlockPermissions Refused = BlockPermissions.Write | BlockPermissions.Resize;
-
-        using var scope = new Fd.HandleScope(image);
-        foreach (BlockPermissions p in Enum.GetValues<BlockPermissions>())
+        var l = new ImageLock(image, path, readOnly);
+        using (var scope = new Fd.HandleScope(image))
         {
-            if ((used & p) != 0)
+            Take(scope.Fd, UseBase + Bit(BlockPermissions.ConsistentRead), path);
+            if (HeldByAnother(scope.Fd, RefuseBase + Bit(BlockPermissions.ConsistentRead), path))
             {
-                Take(scope.Fd, UseBase + Bit(p), path);
-            }
-
-            if ((Refused & p) != 0)
-            {
-                Take(scope.Fd, RefuseBase + Bit(p), path);
+                throw Conflict(path, BlockPermissions.ConsistentRead, "does not let others");
             }
         }
 
-        foreach (BlockPermissions p in Enum.GetValues<BlockPermissions>())
+        if (active)
         {
-            if ((used & p) != 0 && HeldByAnother(scope.Fd, RefuseBase + Bit(p), path))
+            l.Activate();
+        }
+
+        return l;
+    }
+
+    /// <summary>Takes write access (unless read-only) and refuses other writers; a no-op when active already.</summary>
+    /// <exception cref="IOException">Another process writes the image or refuses writers (the source of a migration that did not give it up).</exception>
+    public void Activate()
+    {
+        if (IsActive)
+        {
+            return;
+        }
+
+        BlockPermissions used = _readOnly ? 0 : BlockPermissions.Write;
+        using var scope = new Fd.HandleScope(_image);
+        try
+        {
+            foreach (BlockPermissions p in Enum.GetValues<BlockPermissions>())
             {
-                throw Conflict(path, p, "does not let others");
+                if ((used & p) != 0)
+                {
+                    Take(scope.Fd, UseBase + Bit(p), _path);
+                }
+
+                if ((Refused & p) != 0)
+                {
+                    Take(scope.Fd, RefuseBase + Bit(p), _path);
+                }
             }
 
-            if ((Refused & p) != 0 && HeldByAnother(scope.Fd, UseBase + Bit(p), path))
+            foreach (BlockPermissions p in Enum.GetValues<BlockPermissions>())
             {
-                throw Conflict(path, p, "already has");
+                if ((used & p) != 0 && HeldByAnother(scope.Fd, RefuseBase + Bit(p), _path))
+                {
+                    throw Conflict(_path, p, "does not let others");
+                }
+
+                if ((Refused & p) != 0 && HeldByAnother(scope.Fd, UseBase + Bit(p), _path))
+                {
+                    throw Conflict(_path, p, "already has");
+                }
             }
         }
+        catch
+        {
+            ReleaseWrite(scope.Fd);
+            throw;
+        }
+
+        IsActive = true;
+    }
+
+    /// <summary>Gives write access up and lets others write (the source at the end of a migration); consistent read stays.</summary>
+    public void Deactivate()
+    {
+        if (!IsActive)
+        {
+            return;
+        }
+
+        using var scope = new Fd.HandleScope(_image);
+        ReleaseWrite(scope.Fd);
+        IsActive = false;
     }
 
     private static long Bit(BlockPermissions p) => System.Numerics.BitOperations.TrailingZeroCount((uint)p);
@@ -69,6 +145,19 @@ internal static class ImageLock
         _ => "resize",
     };
 
+    /// <summary>Drops the write-use byte and the refusal bytes (unlocking a byte this description does not hold is a no-op).</summary>
+    private static void ReleaseWrite(int fd)
+    {
+        Unlock(fd, UseBase + Bit(BlockPermissions.Write));
+        foreach (BlockPermissions p in Enum.GetValues<BlockPermissions>())
+        {
+            if ((Refused & p) != 0)
+            {
+                Unlock(fd, RefuseBase + Bit(p));
+            }
+        }
+    }
+
     private static unsafe void Take(int fd, long offset, string path)
     {
         var l = new Interop.flock { l_type = Interop.F_RDLCK, l_whence = 0, l_start = offset, l_len = 1 };
@@ -79,6 +168,12 @@ internal static class ImageLock
                 ? new IOException($"{path}: image is locked: another process holds an exclusive lock on byte {offset} (a QEMU checking it right now, or a foreign locker); retry, or pass --no-lock")
                 : new IOException($"{path}: cannot lock the image (fcntl F_OFD_SETLK: {e}); pass --no-lock on a file system without locks");
         }
+    }
+
+    private static unsafe void Unlock(int fd, long offset)
+    {
+        var l = new Interop.flock { l_type = Interop.F_UNLCK, l_whence = 0, l_start = offset, l_len = 1 };
+        _ = Interop.fcntl(fd, Interop.F_OFD_SETLK, &l);
     }
 
     private static unsafe bool HeldByAnother(int fd, long offset, string path)

@@ -23,6 +23,7 @@ internal static class Program
         var queues = new Option<int>("--num-queues") { Description = "Request queues (1 to 64)", DefaultValueFactory = _ => 1 };
         var direct = new Option<bool>("--direct") { Description = "Bypass the host page cache (O_DIRECT) for aligned requests" };
         var noLock = new Option<bool>("--no-lock") { Description = "Do not take QEMU-compatible locks on --blk-file (by default a second writer, QEMU or qemu-img included, is refused)" };
+        var incoming = new Option<bool>("--incoming") { Description = "Start as the destination of a live migration: hold --blk-file shared and inactive (the source keeps writing it) and take write access when the rings start (QEMU's -incoming)" };
         var size = new Option<string>("--size") { Description = "Size of the temporary disk (bytes, or with K/M/G suffix)", DefaultValueFactory = _ => "64M" };
         var serial = new Option<string>("--serial") { Description = "Device serial returned by GET_ID (up to 20 ASCII characters)", DefaultValueFactory = _ => "dotnet-vhost-blk" };
         var poll = new Option<int>("--poll") { Description = "Polling window in microseconds after each event (0: off)", DefaultValueFactory = _ => 0 };
@@ -31,7 +32,7 @@ internal static class Program
 
         var root = new RootCommand("Serve a disk to QEMU over vhost-user (virtio-blk). Without arguments: a 64 MiB temporary disk on a default socket; the QEMU command line to attach it is printed.")
         {
-            socket, fd, file, readOnly, queues, direct, noLock, size, serial, poll, printCapabilities, verbose,
+            socket, fd, file, readOnly, queues, direct, noLock, incoming, size, serial, poll, printCapabilities, verbose,
         };
         root.SetAction(r =>
         {
@@ -72,6 +73,11 @@ internal static class Program
                 error = "--no-lock needs --blk-file (the temporary disk is private to this process)";
             }
 
+            if (error is null && r.GetValue(incoming) && (r.GetValue(file) is null || r.GetValue(noLock)))
+            {
+                error = "--incoming needs --blk-file with locking on (it hands a locked image over)";
+            }
+
             if (error is not null)
             {
                 Console.Error.WriteLine("vhost-user-blk: " + error);
@@ -86,7 +92,7 @@ internal static class Program
                 string? path = r.GetValue(file);
                 BlkImage image = path is null
                     ? BlkImage.CreateTemporary(diskSize, r.GetValue(readOnly))
-                    : BlkImage.OpenFile(path, r.GetValue(readOnly), r.GetValue(direct), lockImage: !r.GetValue(noLock));
+                    : BlkImage.OpenFile(path, r.GetValue(readOnly), r.GetValue(direct), lockImage: !r.GetValue(noLock), incoming: r.GetValue(incoming));
                 using var device = new VirtioBlkDevice(image, queueCount, Math.Min(queueCount, Environment.ProcessorCount), r.GetValue(serial)!, logger)
                 {
                     PollingTime = TimeSpan.FromMicroseconds(pollMicroseconds),

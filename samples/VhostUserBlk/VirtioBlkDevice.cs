@@ -44,6 +44,9 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     /// <summary>The serial length (VIRTIO_BLK_ID_BYTES).</summary>
     public const int IdBytes = 20;
 
+    private const ulong LogAllFeature = 1UL << 26;
+    private const string InactiveImage = "write while the image is inactive (another daemon may write it: the destination of a finished migration, or this daemon's incoming migration has not started its rings)";
+
     private const int HeaderSize = 16;
     private const int DiscardSegmentSize = 16;
     private const int MaxIovecs = 1024;
@@ -55,6 +58,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     private readonly ulong[] _groups;
     private volatile bool _writeback = true;
     private ulong _acked;
+    private ulong _startedRings;
     private long _badRequests;
     private bool _disposed;
 
@@ -166,6 +170,41 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     {
         _writeback = true;
         Volatile.Write(ref _acked, 0);
+        _startedRings = 0;
+    }
+
+    /// <summary>
+    /// Hands the image over in a live migration (control thread): the first ring to start takes
+    /// write access (the destination of an incoming migration, or a source whose migration
+    /// failed and resumes); when the last ring stops while QEMU logs dirty pages (the end of a
+    /// migration), the source gives write access up, so the destination's daemon can take it.
+    /// </summary>
+    public void OnVringStateChanged(Vring vring)
+    {
+        ulong bit = 1UL << vring.Index;
+        _startedRings = vring.IsStarted ? _startedRings | bit : _startedRings & ~bit;
+        if (_image.Lock is not { } imageLock)
+        {
+            return;
+        }
+
+        if (_startedRings != 0 && !imageLock.IsActive)
+        {
+            try
+            {
+                imageLock.Activate();
+                _logger.LogInformation("image active: this daemon writes it now (its rings started)");
+            }
+            catch (IOException e)
+            {
+                _logger.LogError("the rings started but the image cannot be taken over, so writes fail with IOERR until it can: {Reason}", e.Message);
+            }
+        }
+        else if (_startedRings == 0 && imageLock.IsActive && (Volatile.Read(ref _acked) & LogAllFeature) != 0)
+        {
+            imageLock.Deactivate();
+            _logger.LogInformation("image inactive: the rings stopped at the end of a migration, so write access is given up for the destination");
+        }
     }
 
     /// <inheritdoc/>
@@ -315,9 +354,9 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
 
             case VirtioBlkRequestType.Out:
             {
-                if (_image.IsReadOnly)
+                if (!_image.IsWritable)
                 {
-                    return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, chain.Head, "write to a read-only disk");
+                    return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, chain.Head, _image.IsReadOnly ? "write to a read-only disk" : InactiveImage);
                 }
 
                 if (!CheckRange(sector, dataOut, out string? why))
@@ -373,9 +412,9 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             return Finish(memory, statusAddress, VirtioBlkStatus.Unsupported, 0, head, $"{type} without {needed} negotiated");
         }
 
-        if (_image.IsReadOnly)
+        if (!_image.IsWritable)
         {
-            return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, head, $"{type} on a read-only disk");
+            return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, head, _image.IsReadOnly ? $"{type} on a read-only disk" : InactiveImage);
         }
 
         if (dataOut == 0 || dataOut % DiscardSegmentSize != 0 || dataOut / DiscardSegmentSize > MaxDiscardSegments)

@@ -132,6 +132,10 @@ public sealed partial class QemuBinary
                 case "moduledir":
                     environment["QEMU_MODULE_DIR"] = value;
                     break;
+                case "libdir":
+                    // Libraries only some display modules need (a missing one is a warning, not an error).
+                    environment["LD_LIBRARY_PATH"] = value;
+                    break;
             }
         }
 

@@ -58,6 +58,22 @@ public sealed class QemuGuestOptionsTests
     }
 
     [Fact]
+    public void Agent_adds_qmp_a_virtio_serial_port_and_lets_the_guest_reboot()
+    {
+        var o = new QemuGuestOptions { Agent = true, Incoming = true, Qemu = new QemuBinary("/q10/qemu", new Version(10, 0, 2), ["/q10/share"], new Dictionary<string, string>()) };
+        o.Validate();
+        List<string> args = o.BuildArguments(Image, "/w", null, null);
+        string joined = string.Join(' ', args);
+        Assert.Equal(["-L", "/q10/share"], args.Take(2));
+        Assert.DoesNotContain("-no-reboot", args);
+        Assert.Contains("-qmp unix:/w/qmp.sock,server=on,wait=off", joined, StringComparison.Ordinal);
+        Assert.Contains("-device virtio-serial-pci,id=vhost-agent-bus -chardev socket,id=vhost-agent,path=/w/agent.sock,server=on,wait=off -device virtserialport,bus=vhost-agent-bus.0,chardev=vhost-agent,name=org.vhost.agent", joined, StringComparison.Ordinal);
+        Assert.Contains("-incoming defer", joined, StringComparison.Ordinal);
+        Assert.EndsWith("vhosttest=agent", args[args.IndexOf("-append") + 1], StringComparison.Ordinal);
+        Assert.Equal("Agent", Assert.Throws<ArgumentException>(() => new QemuGuestOptions { Agent = true, Script = "true" }.Validate()).ParamName);
+    }
+
+    [Fact]
     public void Compose_script_sets_directory_and_quoted_environment()
     {
         var o = new QemuGuestOptions { Script = "echo $A", WorkingDirectory = "/work/it's here" };
