@@ -9,6 +9,9 @@ internal enum EtherType : ushort
     /// <summary>ARP.</summary>
     Arp = 0x0806,
 
+    /// <summary>RARP: what a switch broadcasts for a migrated guest (SEND_RARP).</summary>
+    Rarp = 0x8035,
+
     /// <summary>IEEE 802 local experimental EtherType 1: the source mode's frames.</summary>
     LocalExperimental = 0x88B5,
 }

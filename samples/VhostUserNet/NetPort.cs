@@ -112,7 +112,54 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         | OffloadFeatures | (_pairs > 1 ? VirtioNetFeatures.MultiQueue : VirtioNetFeatures.None));
 
     /// <inheritdoc/>
-    public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config;
+    public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config | VhostUserProtocolFeatures.Rarp;
+
+    /// <summary>
+    /// SEND_RARP after a live migration brought a guest to this port. In switch mode the port
+    /// learns the guest's MAC and broadcasts a RARP from it to the other ports (DPDK's vhost does
+    /// the same through the guest's TX path), so traffic for the guest follows it at once instead
+    /// of going to its old port until it transmits. The other modes have no one to tell.
+    /// Control thread; the queues are multi-producer and the wake-ups thread-safe.
+    /// </summary>
+    public void SendRarp(ReadOnlySpan<byte> macAddress)
+    {
+        Interlocked.Increment(ref Counters.Announcements);
+        if (_fabric.Mode != NetMode.Switch || macAddress.Length < 6 || MacTable.IsGroup(macAddress))
+        {
+            return;
+        }
+
+        _fabric.Table.Learn(MacTable.Key(macAddress), Index);
+        Span<byte> entry = stackalloc byte[VirtioNetHeader.Size + RarpFrameSize];
+        entry.Clear();
+        BuildRarp(entry[VirtioNetHeader.Size..], macAddress[..6]);
+        NetPort[] ports = _fabric.Ports;
+        for (int p = 0; p < ports.Length; p++)
+        {
+            if (p != Index && ports[p].Inbound.TryEnqueue(entry))
+            {
+                ports[p].Wake();
+            }
+        }
+    }
+
+    /// <summary>A minimum-size Ethernet frame carrying a RARP "reverse request" from <paramref name="mac"/> (what QEMU and DPDK send).</summary>
+    private static void BuildRarp(Span<byte> frame, ReadOnlySpan<byte> mac)
+    {
+        frame[..6].Fill(0xff);
+        mac.CopyTo(frame[6..]);
+        BinaryPrimitives.WriteUInt16BigEndian(frame[12..], (ushort)EtherType.Rarp);
+        Span<byte> rarp = frame[14..];
+        BinaryPrimitives.WriteUInt16BigEndian(rarp, 1);                           // hardware: Ethernet
+        BinaryPrimitives.WriteUInt16BigEndian(rarp[2..], (ushort)EtherType.IPv4); // protocol
+        rarp[4] = 6;                                                               // hardware address length
+        rarp[5] = 4;                                                               // protocol address length
+        BinaryPrimitives.WriteUInt16BigEndian(rarp[6..], 3);                      // reverse request
+        mac.CopyTo(rarp[8..]);                                                     // sender hardware address
+        mac.CopyTo(rarp[18..]);                                                    // target hardware address
+    }
+
+    private const int RarpFrameSize = 60;
 
     /// <summary>The acked features.</summary>
     public VirtioNetFeatures AckedFeatures => (VirtioNetFeatures)Volatile.Read(ref _acked);

@@ -25,8 +25,11 @@ internal sealed class NetPortCounters
     /// <summary>Frames for this port that were dropped: queue full, no ready RX ring, too large, or offloads the driver did not negotiate.</summary>
     public long RxDropped;
 
+    /// <summary>SEND_RARP announcements of a migrated guest (switch mode: learned and broadcast to the other ports).</summary>
+    public long Announcements;
+
     /// <summary>Formats the counters for the log.</summary>
     /// <returns>A line of counters.</returns>
     public override string ToString() => FormattableString.Invariant(
-        $"tx {Volatile.Read(ref TxFrames)} frames/{Volatile.Read(ref TxBytes)} B ({Volatile.Read(ref TxErrors)} errors), rx {Volatile.Read(ref RxFrames)} frames/{Volatile.Read(ref RxBytes)} B ({Volatile.Read(ref RxDropped)} dropped)");
+        $"tx {Volatile.Read(ref TxFrames)} frames/{Volatile.Read(ref TxBytes)} B ({Volatile.Read(ref TxErrors)} errors), rx {Volatile.Read(ref RxFrames)} frames/{Volatile.Read(ref RxBytes)} B ({Volatile.Read(ref RxDropped)} dropped), {Volatile.Read(ref Announcements)} migration announcements");
 }

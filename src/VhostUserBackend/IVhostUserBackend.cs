@@ -124,6 +124,19 @@ public interface IVhostUserBackend
     {
     }
 
+    /// <summary>
+    /// SEND_RARP, with <see cref="VhostUserProtocolFeatures.Rarp"/> offered: a live migration
+    /// brought the guest with this MAC address here, and the guest will not announce itself
+    /// (it did not ack VIRTIO_NET_F_GUEST_ANNOUNCE). A switch learns that the address is now behind
+    /// this port and broadcasts a RARP for it, as DPDK's vhost library does, so its peers find the
+    /// guest at once. QEMU sends it up to five times per migration, the first before any ring is
+    /// set up. Called on the control thread; the default does nothing.
+    /// </summary>
+    /// <param name="macAddress">The guest's MAC address (6 bytes).</param>
+    void SendRarp(ReadOnlySpan<byte> macAddress)
+    {
+    }
+
     /// <summary>GET_CONFIG: fill <paramref name="data"/> from config space at <paramref name="offset"/>.</summary>
     /// <param name="offset">The offset in config space.</param>
     /// <param name="data">The bytes to fill.</param>

@@ -29,6 +29,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private readonly Dictionary<(ulong Address, ulong Size), int> _repeatedAdds = [];
     private ulong _ackedFeatures;
     private VhostUserProtocolFeatures _ackedProtocolFeatures;
+    private bool _protocolFeaturesSet;
     private DirtyLog? _log;
     private EventFd? _logEvent;
     private InflightRegion? _inflight;
@@ -89,8 +90,11 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
                     old.Dispose();
                 }
 
-                // Without VHOST_USER_F_PROTOCOL_FEATURES rings are enabled as soon as they start.
-                if ((features & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0)
+                // Without VHOST_USER_F_PROTOCOL_FEATURES rings are enabled as soon as they start. QEMU
+                // up to 7.2 never acks the bit for net but exchanges protocol features and drives
+                // the rings with SET_VRING_ENABLE (including 0 for queue pairs the guest does not
+                // use), so once protocol features were set the enable messages decide.
+                if ((features & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0 && !_protocolFeaturesSet)
                 {
                     v.IsEnabled = true;
                 }
@@ -150,6 +154,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void SetProtocolFeatures(VhostUserProtocolFeatures features)
     {
         _ackedProtocolFeatures = features;
+        _protocolFeaturesSet = true;
         UpdateInbandChannels();
         Log.ProtocolFeaturesAcked(_logger, features);
     }
@@ -441,8 +446,9 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         uint value;
         using (_workerOfQueue[v.Index].Pause())
         {
-            // Stopping keeps the enable state: QEMU (7.2 net) does not send SET_VRING_ENABLE again
-            // when it restarts a ring after a pause (stop/cont) or a migration.
+            // Stopping keeps the enable state: the spec keeps the two states independent, and so do
+            // DPDK, libvhost-user and rust-vmm. (QEMU's net re-sends SET_VRING_ENABLE on every
+            // start anyway; blk re-enables after the kick.)
             StopRing(v);
             value = v.Queue.GetVringBase();
         }
@@ -533,6 +539,8 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
         _backend.OnVringStateChanged(v);
     }
+
+    public void SendRarp(ReadOnlySpan<byte> macAddress) => _backend.SendRarp(macAddress);
 
     public void SetBackendRequestFd(VhostUserBackendChannel channel)
     {

@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Vhost.GuestHarness;
+using Vhost.IntegrationTests.UserNet;
+
+namespace Vhost.IntegrationTests.Lifecycle;
+
+/// <summary>
+/// Live migration of QEMU guests whose NIC is served by <c>vhost-user-net</c>: a guest pinging the
+/// responder at 10 per second keeps getting replies across the migration (the destination QEMU
+/// talks to a second responder), and in switch mode two guests keep pinging each other while
+/// one of them moves to another port of the same switch (SEND_RARP tells the switch where it went).
+/// </summary>
+[Collection(GuestCollection.Name)]
+public sealed partial class NetMigrationTests
+{
+    private const string ResponderIp = "192.0.2.1";
+
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2")]
+    [InlineData("10")]
+    public async Task A_guest_pinging_the_responder_keeps_its_replies_across_a_migration(string qemuVersion)
+    {
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, ct);
+        using NetSample source = NetSample.Start(1, "--mode", "responder", "--ip", ResponderIp, "--mac", "02:00:00:00:00:fe");
+        using NetSample destination = NetSample.Start(1, "--mode", "responder", "--ip", ResponderIp, "--mac", "02:00:00:00:00:fe");
+        using GuestVm vm = await GuestVm.StartAsync(Options(qemu, source.SocketPaths[0], "52:54:00:00:00:01"), ct);
+        await vm.RunCheckedAsync($"ip link set eth0 up && ip addr add 192.0.2.10/24 dev eth0 && ping -c 2 -w 20 {ResponderIp}", TimeSpan.FromSeconds(30), ct);
+        await vm.RunCheckedAsync($"ping -i 0.1 {ResponderIp} > /tmp/ping.out 2>&1 & echo $! > /tmp/ping.pid", cancellationToken: ct);
+        await Task.Delay(2000, ct);
+        await vm.MigrateAsync(Options(qemu, destination.SocketPaths[0], "52:54:00:00:00:01"), cancellationToken: ct);
+        await vm.RunCheckedAsync("sleep 3", cancellationToken: ct);
+        GuestCommandResult stats = await vm.RunCheckedAsync("kill -INT $(cat /tmp/ping.pid); sleep 0.5; tail -3 /tmp/ping.out; echo after=$(awk '/bytes from/ { n++ } END { print n }' /tmp/ping.out)", cancellationToken: ct);
+        string everything = $"{stats.Text}\n{vm.Describe()}\n--- source ---\n{source.Output}\n--- destination ---\n{destination.Output}";
+        TestContext.Current.TestOutputHelper?.WriteLine(everything);
+
+        // 10 per second for about 5 s: the replies go on after the switch-over, a few may be lost in it.
+        (int sent, int got) = PingStats(stats.Text);
+        Assert.True(sent >= 40, everything);
+        Assert.True(got >= sent - 5, $"{sent - got} of {sent} pings lost\n{everything}");
+        Assert.DoesNotContain("fails to broadcast fake RARP", vm.QemuErrors, StringComparison.Ordinal);
+        Assert.DoesNotContain("vhost_", vm.QemuErrors, StringComparison.Ordinal);
+        Assert.DoesNotContain("fail:", source.Output + destination.Output, StringComparison.Ordinal);
+        Assert.Equal(0, await vm.ShutdownAsync(ct));
+        Assert.Equal(0, await destination.StopAsync());
+        // About 3 s on the destination at 10 per second: its responder answered them.
+        Assert.True(destination.Counters(0).Rx >= 20, $"the destination responder answered too few pings\n{destination.Output}");
+    }
+
+    internal static QemuGuestOptions Options(QemuBinary qemu, string socket, string mac)
+    {
+        var o = new QemuGuestOptions { MemoryMiB = 256, Qemu = qemu };
+        o.AddVhostUserNet(socket, mac);
+        return o;
+    }
+
+    internal static (int Sent, int Received) PingStats(string text)
+    {
+        Match m = PingSummary().Match(text);
+        Assert.True(m.Success, "no ping summary in: " + text);
+        return (int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture));
+    }
+
+    [GeneratedRegex(@"(\d+) packets transmitted, (\d+) packets received")]
+    private static partial Regex PingSummary();
+}
