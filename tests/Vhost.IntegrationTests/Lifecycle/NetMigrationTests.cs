@@ -48,6 +48,42 @@ public sealed partial class NetMigrationTests
         Assert.True(destination.Counters(0).Rx >= 20, $"the destination responder answered too few pings\n{destination.Output}");
     }
 
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2")]
+    [InlineData("10")]
+    public async Task Two_guests_on_the_switch_keep_pinging_while_one_moves_to_another_port(string qemuVersion)
+    {
+        // Guest A on port 0 pings guest B on port 1; B migrates to a QEMU on port 2 of the same
+        // switch. SEND_RARP from B's destination tells the switch that B's MAC is now behind port 2.
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, ct);
+        using NetSample sw = NetSample.Start(3, "--mode", "switch");
+        using GuestVm a = await GuestVm.StartAsync(Options(qemu, sw.SocketPaths[0], "52:54:00:00:00:0a"), ct);
+        using GuestVm b = await GuestVm.StartAsync(Options(qemu, sw.SocketPaths[1], "52:54:00:00:00:0b"), ct);
+        await a.RunCheckedAsync("ip link set eth0 up && ip addr add 192.0.2.10/24 dev eth0", cancellationToken: ct);
+        await b.RunCheckedAsync("ip link set eth0 up && ip addr add 192.0.2.11/24 dev eth0", cancellationToken: ct);
+        await a.RunCheckedAsync("ping -c 2 -w 30 192.0.2.11", TimeSpan.FromSeconds(40), ct);
+        await a.RunCheckedAsync("ping -i 0.1 192.0.2.11 > /tmp/ping.out 2>&1 & echo $! > /tmp/ping.pid", cancellationToken: ct);
+        await Task.Delay(2000, ct);
+        await b.MigrateAsync(Options(qemu, sw.SocketPaths[2], "52:54:00:00:00:0b"), cancellationToken: ct);
+        await a.RunCheckedAsync("sleep 3", cancellationToken: ct);
+        GuestCommandResult stats = await a.RunCheckedAsync("kill -INT $(cat /tmp/ping.pid); sleep 0.5; tail -3 /tmp/ping.out", cancellationToken: ct);
+        GuestCommandResult back = await b.RunAsync("ping -c 3 -w 20 192.0.2.10", TimeSpan.FromSeconds(30), ct);
+        string everything = $"{stats.Text}\n{back.Text}\n--- A ---\n{a.Describe()}\n--- B ---\n{b.Describe()}\n--- switch ---\n{sw.Output}";
+        TestContext.Current.TestOutputHelper?.WriteLine(everything);
+
+        (int sent, int got) = PingStats(stats.Text);
+        Assert.True(sent >= 40, everything);
+        Assert.True(got >= sent - 5, $"{sent - got} of {sent} pings lost\n{everything}");
+        Assert.Equal(0, back.ExitCode);
+        Assert.DoesNotContain("vhost_", a.QemuErrors + b.QemuErrors, StringComparison.Ordinal);
+        Assert.DoesNotContain("fails to broadcast fake RARP", b.QemuErrors, StringComparison.Ordinal);
+        Assert.Equal(0, await a.ShutdownAsync(ct));
+        Assert.Equal(0, await b.ShutdownAsync(ct));
+        Assert.Equal(0, await sw.StopAsync());
+        Assert.Matches(@"port 2: .* [1-9]\d* migration announcements", sw.Output);
+    }
+
     internal static QemuGuestOptions Options(QemuBinary qemu, string socket, string mac)
     {
         var o = new QemuGuestOptions { MemoryMiB = 256, Qemu = qemu };
