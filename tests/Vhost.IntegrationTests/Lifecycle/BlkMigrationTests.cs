@@ -13,8 +13,8 @@ namespace Vhost.IntegrationTests.Lifecycle;
 [Collection(GuestCollection.Name)]
 public sealed class BlkMigrationTests
 {
-    private const int ChunkBytes = 64 << 10;
-    private const int Chunks = 256; // 16 MiB
+    private const int ChunkBytes = BlkWriter.ChunkBytes;
+    private const int Chunks = BlkWriter.Chunks;
 
     /// <summary>The guest writes with O_DIRECT all through a migration, then reads every block back on the destination (caches dropped), and the host compares the image file.</summary>
     [Theory(Timeout = GuestCollection.TestTimeoutMs)]
@@ -31,47 +31,13 @@ public sealed class BlkMigrationTests
         using GuestVm vm = await GuestVm.StartAsync(Options(qemu, source), ct);
         await vm.RunCheckedAsync(WaitForDisk, cancellationToken: ct);
 
-        // Two patterns in guest RAM; pass p writes pattern p%2 chunk by chunk, so a write lost in
-        // the migration leaves the other pattern behind. /tmp/progress says "pass next-chunk".
-        await vm.RunCheckedAsync(
-            $$"""
-            head -c {{Chunks * ChunkBytes}} /dev/urandom > /tmp/A; head -c {{Chunks * ChunkBytes}} /dev/urandom > /tmp/B
-            cat > /tmp/writer <<'W'
-            p=0; i=0
-            while [ ! -e /tmp/stop ]; do
-              src=/tmp/A; [ $((p % 2)) = 1 ] && src=/tmp/B
-              dd if=$src of=/dev/vda bs={{ChunkBytes}} count=1 skip=$i seek=$i oflag=direct conv=notrunc 2>/tmp/dd.err || { echo "dd failed: $(cat /tmp/dd.err)" > /tmp/writer.failed; exit 1; }
-              i=$((i + 1)); [ $i = {{Chunks}} ] && { i=0; p=$((p + 1)); }
-              echo "$p $i" > /tmp/progress
-            done
-            W
-            echo "0 0" > /tmp/progress
-            sh /tmp/writer > /tmp/writer.log 2>&1 &
-            """,
-            cancellationToken: ct);
+        await BlkWriter.StartAsync(vm, ct);
 
         // Migrate while the writer is in its second pass or later (so a lost write shows).
-        await WaitForPass(vm, 1, ct);
+        await BlkWriter.WaitForPassAsync(vm, 1, ct);
         await vm.MigrateAsync(Options(qemu, destination), cancellationToken: ct);
-        string afterMigration = (await vm.RunCheckedAsync("cat /tmp/progress", cancellationToken: ct)).Text;
-        await WaitForProgressBeyond(vm, afterMigration, ct);
-
-        GuestCommandResult verify = await vm.RunCheckedAsync(
-            $$"""
-            touch /tmp/stop; while pidof dd >/dev/null || [ ! -e /tmp/progress ]; do sleep 0.1; done; sleep 0.5
-            [ -e /tmp/writer.failed ] && { cat /tmp/writer.failed; exit 1; }
-            read p n < /tmp/progress
-            cur=/tmp/A; prev=/tmp/B; [ $((p % 2)) = 1 ] && { cur=/tmp/B; prev=/tmp/A; }
-            dd if=$cur of=/tmp/expect bs={{ChunkBytes}} count=$n 2>/dev/null
-            dd if=$prev of=/tmp/expect bs={{ChunkBytes}} skip=$n seek=$n count=$(({{Chunks}} - n)) conv=notrunc 2>/dev/null
-            echo 3 > /proc/sys/vm/drop_caches
-            dd if=/dev/vda of=/tmp/actual bs={{ChunkBytes}} count={{Chunks}} iflag=direct 2>/dev/null
-            echo "progress=$p $n"
-            echo "expect=$(md5sum < /tmp/expect | cut -c1-32)"
-            cmp /tmp/expect /tmp/actual && echo same=yes
-            """,
-            TimeSpan.FromSeconds(120),
-            ct);
+        await BlkWriter.WaitForProgressAsync(vm, await BlkWriter.ProgressAsync(vm, ct), ct);
+        GuestCommandResult verify = await BlkWriter.StopAndVerifyAsync(vm, ct);
         Assert.True(verify.Value("same") == "yes", $"the disk differs from what the guest wrote ({verify.Text})\n{vm.Describe()}\n{source.Output}\n{destination.Output}");
         string everything = $"{verify.Text}\n{vm.Describe()}\n--- source daemon ---\n{source.Output}\n--- destination daemon ---\n{destination.Output}";
         TestContext.Current.TestOutputHelper?.WriteLine(everything);
@@ -180,7 +146,7 @@ public sealed class BlkMigrationTests
         throw new TimeoutException("the reader did not get going\n" + vm.Describe());
     }
 
-    private const string WaitForDisk = "for i in $(seq 50); do [ -b /dev/vda ] && exit 0; sleep 0.1; done; echo no /dev/vda; exit 1";
+    private const string WaitForDisk = BlkWriter.WaitForDisk;
 
     private static SampleProcess StartDaemon(TempDirectory dir, string socket, string disk, bool incoming = false)
     {
@@ -198,38 +164,6 @@ public sealed class BlkMigrationTests
         var o = new QemuGuestOptions { MemoryMiB = 256, Qemu = qemu };
         o.AddVhostUserDevice("vhost-user-blk-pci", daemon.SocketPath!, "num-queues=1");
         return o;
-    }
-
-    private static async Task WaitForPass(GuestVm vm, int pass, CancellationToken ct)
-    {
-        for (int i = 0; i < 600; i++)
-        {
-            string progress = (await vm.RunCheckedAsync("cat /tmp/progress; cat /tmp/writer.failed 2>/dev/null; true", cancellationToken: ct)).Text;
-            if (int.Parse(progress.Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) >= pass)
-            {
-                return;
-            }
-
-            await Task.Delay(200, ct);
-        }
-
-        throw new TimeoutException("the writer did not reach pass " + pass + "\n" + vm.Describe());
-    }
-
-    private static async Task WaitForProgressBeyond(GuestVm vm, string mark, CancellationToken ct)
-    {
-        for (int i = 0; i < 300; i++)
-        {
-            string now = (await vm.RunCheckedAsync("cat /tmp/progress", cancellationToken: ct)).Text;
-            if (now != mark)
-            {
-                return;
-            }
-
-            await Task.Delay(100, ct);
-        }
-
-        throw new TimeoutException($"the writer made no progress on the destination (stuck at {mark})\n{vm.Describe()}");
     }
 
     private static string Md5(string path)
