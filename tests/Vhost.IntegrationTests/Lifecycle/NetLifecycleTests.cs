@@ -77,6 +77,65 @@ public sealed class NetLifecycleTests
         }
     }
 
+    /// <summary>
+    /// A two-vCPU guest with two queue pairs changes to one pair and back with <c>ethtool -L</c>
+    /// while pings run on both vCPUs (XPS maps each vCPU to its own TX queue): QEMU turns the
+    /// change into SET_VRING_ENABLE for the second pair, and the pings keep being answered.
+    /// </summary>
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2", false)]
+    [InlineData("7.2", true)]
+    [InlineData("10", false)]
+    [InlineData("10", true)]
+    public async Task Ethtool_changes_the_queue_pairs_while_traffic_runs(string qemuVersion, bool poll)
+    {
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, ct);
+        string[] args = ["--mode", "responder", "--ip", Responder, "--mac", "02:00:00:00:00:fe", "--num-queues", "2", .. poll ? new[] { "--poll", "200000" } : []];
+        using NetSample sample = NetSample.Start(1, args);
+        var options = new QemuGuestOptions { MemoryMiB = 256, Cpus = 2, Qemu = qemu };
+        options.AddVhostUserNet(sample.SocketPaths[0], Mac, "mq=on", queues: 2);
+        using GuestVm vm = await GuestVm.StartAsync(options, ct);
+        try
+        {
+            await UpAndPing(vm, ct);
+            GuestCommandResult channels = await vm.RunCheckedAsync("ethtool -l eth0", cancellationToken: ct);
+            Assert.Contains("Combined:\t2", channels.Text, StringComparison.Ordinal);
+
+            // Pings on both vCPUs all along; the pair count goes 2 -> 1 -> 2 under them.
+            await vm.RunCheckedAsync(
+                $"""
+                for c in 0 1; do taskset -c $c ping -i 0.1 {Responder} > /tmp/ping$c.out 2>&1 & echo $! > /tmp/ping$c.pid; done
+                """,
+                cancellationToken: ct);
+            await Task.Delay(1500, ct);
+            await vm.RunCheckedAsync("ethtool -L eth0 combined 1 && ethtool -l eth0 | grep -A4 Current | grep -q 'Combined:\t1'", cancellationToken: ct);
+            await vm.RunCheckedAsync("sleep 2", cancellationToken: ct);
+            await vm.RunCheckedAsync("ethtool -L eth0 combined 2 && ethtool -l eth0 | grep -A4 Current | grep -q 'Combined:\t2'", cancellationToken: ct);
+            await vm.RunCheckedAsync("sleep 2", cancellationToken: ct);
+            foreach (int c in new[] { 0, 1 })
+            {
+                GuestCommandResult stats = await vm.RunCheckedAsync($"kill -INT $(cat /tmp/ping{c}.pid); sleep 0.5; tail -3 /tmp/ping{c}.out", cancellationToken: ct);
+                (int sent, int got) = NetMigrationTests.PingStats(stats.Text);
+                Assert.True(sent >= 40 && got >= sent - 3, $"vCPU {c}: {sent - got} of {sent} pings lost while the queue pairs changed\n{stats.Text}\n{vm.Describe()}\n{sample.Output}");
+            }
+
+            // After the change back, each vCPU's TX queue is served again.
+            foreach (int c in new[] { 0, 1 })
+            {
+                await vm.RunCheckedAsync($"taskset -c {c} ping -c 3 -i 0.2 -w 20 {Responder}", TimeSpan.FromSeconds(30), ct);
+            }
+
+            Assert.DoesNotContain("vhost_", vm.QemuErrors, StringComparison.Ordinal);
+            Assert.DoesNotContain("fail:", sample.Output, StringComparison.Ordinal);
+            Assert.Equal(0, await vm.ShutdownAsync(ct));
+        }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException)
+        {
+            throw new InvalidOperationException($"{e.Message}\n--- sample ---\n{sample.Output}", e);
+        }
+    }
+
     private static async Task UpAndPing(GuestVm vm, CancellationToken ct)
         => await vm.RunCheckedAsync($"ip link set eth0 up && ip addr add 192.0.2.10/24 dev eth0 && ping -c 3 -i 0.2 -w 30 {Responder}", TimeSpan.FromSeconds(40), ct);
 
