@@ -20,9 +20,12 @@ public sealed class BlkSampleTests
         vt_pass blk-present "sectors=$(cat /sys/block/vda/size)"
         """;
 
-    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
-    public async Task Guest_writes_a_pattern_with_O_DIRECT_on_two_queues_and_a_second_boot_reads_it_back()
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2")]
+    [InlineData("10")]
+    public async Task Guest_writes_a_pattern_with_O_DIRECT_on_two_queues_and_a_second_boot_reads_it_back(string qemuVersion)
     {
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, TestContext.Current.CancellationToken);
         await GuestImage.GetOrSkipAsync(TestContext.Current.CancellationToken);
         using var dir = new TempDirectory("vhost-blk-");
         string disk = dir.CreateFile("disk.img", 32 << 20);
@@ -32,6 +35,7 @@ public sealed class BlkSampleTests
         // Boot 1: two vCPUs, so the driver uses both queues; one writer pinned to each CPU.
         var first = new QemuGuestOptions
         {
+            Qemu = qemu,
             MemoryMiB = 256,
             Cpus = 2,
             Script = WaitForDisk + """
@@ -62,6 +66,7 @@ public sealed class BlkSampleTests
         // It also discards 1 MiB it just wrote and reads zeroes back.
         var second = new QemuGuestOptions
         {
+            Qemu = qemu,
             MemoryMiB = 256,
             Script = WaitForDisk + """
 
@@ -87,9 +92,12 @@ public sealed class BlkSampleTests
         Assert.DoesNotContain("request ", blk.Output, StringComparison.Ordinal);
     }
 
-    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
-    public async Task Guest_filesystem_survives_sync_and_remount()
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2")]
+    [InlineData("10")]
+    public async Task Guest_filesystem_survives_sync_and_remount(string qemuVersion)
     {
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, TestContext.Current.CancellationToken);
         await GuestImage.GetOrSkipAsync(TestContext.Current.CancellationToken);
         using var dir = new TempDirectory("vhost-blk-fs-");
         string socket = Path.Combine(dir.Path, "blk.sock");
@@ -98,6 +106,7 @@ public sealed class BlkSampleTests
         using SampleProcess blk = SampleProcess.Start(Sample, ["--socket-path", socket]);
         var options = new QemuGuestOptions
         {
+            Qemu = qemu,
             MemoryMiB = 256,
             Script = WaitForDisk + """
 
@@ -122,9 +131,12 @@ public sealed class BlkSampleTests
         Assert.Equal("31 files match", r.Find("fs-compare")?.Detail);
     }
 
-    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
-    public async Task Backend_killed_and_restarted_while_the_guest_writes_loses_no_block()
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2")]
+    [InlineData("10")]
+    public async Task Backend_killed_and_restarted_while_the_guest_writes_loses_no_block(string qemuVersion)
     {
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, TestContext.Current.CancellationToken);
         GuestImage image = await GuestImage.GetOrSkipAsync(TestContext.Current.CancellationToken);
         using var dir = new TempDirectory("vhost-blk-rc-");
         const int Chunks = 64;
@@ -137,6 +149,7 @@ public sealed class BlkSampleTests
         {
             var options = new QemuGuestOptions
             {
+                Qemu = qemu,
                 MemoryMiB = 256,
                 Timeout = TimeSpan.FromSeconds(120),
                 Script = WaitForDisk + $$"""

@@ -23,33 +23,39 @@ public sealed class RngSampleTests
         if cmp -s /tmp/r1 /tmp/r2; then vt_fail rng-fresh "two reads returned the same bytes"; else vt_pass rng-fresh "two reads differ"; fi
         """;
 
-    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
-    public async Task Guest_reads_random_bytes_from_hwrng()
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2")]
+    [InlineData("10")]
+    public async Task Guest_reads_random_bytes_from_hwrng(string qemuVersion)
     {
-        GuestRunResult r = await RunAsync(rateLimit: 0, kib: 64, TestContext.Current.CancellationToken);
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, TestContext.Current.CancellationToken);
+        GuestRunResult r = await RunAsync(qemu, rateLimit: 0, kib: 64, TestContext.Current.CancellationToken);
         Assert.Equal("65536", r.Find("rng-read")?.Detail);
 
         // 64 KiB of random bytes contain every byte value.
         Assert.Equal("256", r.Find("rng-distinct")?.Detail);
     }
 
-    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
-    public async Task Rate_limit_bounds_the_bytes_per_second()
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2")]
+    [InlineData("10")]
+    public async Task Rate_limit_bounds_the_bytes_per_second(string qemuVersion)
     {
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, TestContext.Current.CancellationToken);
         // The bucket starts with one second's worth (8 KiB): 24 KiB take at least two more seconds.
-        GuestRunResult r = await RunAsync(rateLimit: 8192, kib: 24, TestContext.Current.CancellationToken);
+        GuestRunResult r = await RunAsync(qemu, rateLimit: 8192, kib: 24, TestContext.Current.CancellationToken);
         Assert.Equal("24576", r.Find("rng-read")?.Detail);
         double seconds = double.Parse(r.Find("rng-seconds")!.Detail, System.Globalization.CultureInfo.InvariantCulture);
         Assert.InRange(seconds, 1.7, 20);
     }
 
-    private static async Task<GuestRunResult> RunAsync(long rateLimit, int kib, CancellationToken cancellationToken)
+    private static async Task<GuestRunResult> RunAsync(QemuBinary qemu, long rateLimit, int kib, CancellationToken cancellationToken)
     {
         await GuestImage.GetOrSkipAsync(cancellationToken);
         using var dir = new TempDirectory("vhost-rng-");
         string socket = Path.Combine(dir.Path, "rng.sock");
         using SampleProcess rng = SampleProcess.Start(Sample, ["--socket-path", socket, "--rate-limit", rateLimit.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        var options = new QemuGuestOptions { MemoryMiB = 256, Script = Script };
+        var options = new QemuGuestOptions { MemoryMiB = 256, Script = Script, Qemu = qemu };
         options.Environment["RNG_KIB"] = kib.ToString(System.Globalization.CultureInfo.InvariantCulture);
         options.AddVhostUserDevice("vhost-user-rng-pci", socket);
         GuestRunResult r = await QemuGuest.RunAsync(options, cancellationToken);

@@ -21,13 +21,17 @@ public sealed class NetSampleGuestTests
         stat() { cat /sys/class/net/eth0/statistics/$1; }
         """;
 
-    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
-    public async Task A_guest_pings_the_responder()
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2")]
+    [InlineData("10")]
+    public async Task A_guest_pings_the_responder(string qemuVersion)
     {
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, TestContext.Current.CancellationToken);
         var watch = Stopwatch.StartNew();
         using NetSample sample = NetSample.Start(1, "--mode", "responder", "--ip", "192.0.2.1", "--mac", "02:00:00:00:00:fe");
         var options = new QemuGuestOptions
         {
+            Qemu = qemu,
             MemoryMiB = 256,
             Timeout = TimeSpan.FromSeconds(120),
             Script = Prelude + """
@@ -52,9 +56,12 @@ public sealed class NetSampleGuestTests
         Assert.True(tx >= 8 && rx >= 8, sample.Output); // 7 echo requests and at least one ARP request, each answered
     }
 
-    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
-    public async Task A_two_vcpu_guest_uses_both_queue_pairs_with_mq_on()
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2")]
+    [InlineData("10")]
+    public async Task A_two_vcpu_guest_uses_both_queue_pairs_with_mq_on(string qemuVersion)
     {
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, TestContext.Current.CancellationToken);
         // QEMU negotiates MQ (VHOST_USER_PROTOCOL_F_MQ, VIRTIO_NET_F_MQ) and starts four rings;
         // Linux opens one queue pair per vCPU and maps CPU n's transmissions to TX queue n (XPS),
         // so a ping pinned to each vCPU only gets its replies when both TX rings are served.
@@ -62,6 +69,7 @@ public sealed class NetSampleGuestTests
         using NetSample sample = NetSample.Start(1, "--mode", "responder", "--ip", "192.0.2.1", "--mac", "02:00:00:00:00:fe", "--num-queues", "2");
         var options = new QemuGuestOptions
         {
+            Qemu = qemu,
             MemoryMiB = 256,
             Cpus = 2,
             Timeout = TimeSpan.FromSeconds(150),
@@ -87,9 +95,12 @@ public sealed class NetSampleGuestTests
         Assert.True(tx >= 8 && rx >= 8, sample.Output);
     }
 
-    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
-    public async Task Two_guests_ping_each_other_through_the_switch()
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2")]
+    [InlineData("10")]
+    public async Task Two_guests_ping_each_other_through_the_switch(string qemuVersion)
     {
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, TestContext.Current.CancellationToken);
         var watch = Stopwatch.StartNew();
         using NetSample sample = NetSample.Start(2, "--mode", "switch");
         GuestImage image = await GuestImage.GetOrSkipAsync(TestContext.Current.CancellationToken);
@@ -100,6 +111,7 @@ public sealed class NetSampleGuestTests
         {
             var o = new QemuGuestOptions
             {
+                Qemu = qemu,
                 MemoryMiB = 256,
                 Timeout = TimeSpan.FromSeconds(150),
                 Script = Prelude + $$"""
@@ -133,13 +145,17 @@ public sealed class NetSampleGuestTests
         }
     }
 
-    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
-    public async Task The_sink_completes_every_frame_a_guest_sends()
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2")]
+    [InlineData("10")]
+    public async Task The_sink_completes_every_frame_a_guest_sends(string qemuVersion)
     {
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, TestContext.Current.CancellationToken);
         var watch = Stopwatch.StartNew();
         using NetSample sample = NetSample.Start(1, "--mode", "sink");
         var options = new QemuGuestOptions
         {
+            Qemu = qemu,
             MemoryMiB = 256,
             Timeout = TimeSpan.FromSeconds(120),
             // Echo requests for 5 s (no replies): far more frames than the TX ring holds, so the guest
@@ -166,13 +182,17 @@ public sealed class NetSampleGuestTests
         Assert.Equal(0, rx);
     }
 
-    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
-    public async Task The_source_fills_the_buffers_a_guest_posts()
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2")]
+    [InlineData("10")]
+    public async Task The_source_fills_the_buffers_a_guest_posts(string qemuVersion)
     {
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, TestContext.Current.CancellationToken);
         var watch = Stopwatch.StartNew();
         using NetSample sample = NetSample.Start(1, "--mode", "source", "--frame-size", "128");
         var options = new QemuGuestOptions
         {
+            Qemu = qemu,
             MemoryMiB = 256,
             Timeout = TimeSpan.FromSeconds(120),
             Script = Prelude + """
