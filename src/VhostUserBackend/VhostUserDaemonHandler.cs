@@ -115,6 +115,14 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         {
             _backend.UpdateMemory(_memory);
         }
+
+        // Logging turned off (a cancelled migration): QEMU frees its log and never says so with
+        // another message, so the mapping goes now; the next migration sends a new SET_LOG_BASE.
+        if (wasLogging && !LoggingAll && _log is { } unused)
+        {
+            _log = null;
+            unused.Dispose();
+        }
     }
 
     /// <summary>
@@ -357,11 +365,21 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         old?.Dispose();
     }
 
+    /// <summary>SET_LOG_FD: an eventfd the workers signal after completions while dirty logging is on (the spec's "inform the front-end that the log has been modified"; QEMU does not send it).</summary>
     public void SetLogFd(ReceivedFds fds)
     {
-        EventFd fd = EventFd.FromHandle(fds.Take(0));
-        _logEvent?.Dispose();
-        _logEvent = fd;
+        EventFd fd = EventFd.FromHandle(TakeEventFd(fds, "SetLogFd") ?? throw new VhostUserException(VhostUserError.IncorrectFds, "SetLogFd: no fd attached"));
+        EventFd? old = _logEvent;
+        using (PauseAll())
+        {
+            _logEvent = fd;
+            foreach (Vring v in _vrings)
+            {
+                v.LogEvent = fd;
+            }
+        }
+
+        old?.Dispose();
     }
 
     public void SetVringNum(uint index, uint num)
@@ -639,6 +657,11 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         _memory.Dispose();
         _log?.Dispose();
         _log = null;
+        foreach (Vring v in _vrings)
+        {
+            v.LogEvent = null;
+        }
+
         _logEvent?.Dispose();
         _logEvent = null;
         _inflight?.Dispose();

@@ -87,6 +87,9 @@ public sealed class Vring
 
     internal InflightTracker? Inflight { get; set; }
 
+    /// <summary>The front-end's SET_LOG_FD eventfd, signalled after completions while dirty logging is on (owned by the connection's handler).</summary>
+    internal EventFd? LogEvent { get; set; }
+
     /// <summary>The back-end channel when INBAND_NOTIFICATIONS is negotiated (used when the front-end gave no call or error fd).</summary>
     internal VhostUserBackendChannel? InbandChannel { get; set; }
 
@@ -203,7 +206,20 @@ public sealed class Vring
     public bool SignalUsedQueue()
     {
         Virtqueue queue = Queue;
-        if (!queue.IsReady || !queue.NeedsNotification())
+        if (!queue.IsReady)
+        {
+            return false;
+        }
+
+        bool notify = queue.NeedsNotification();
+
+        // SET_LOG_FD: while dirty logging is on, tell the front-end the log changed.
+        if (LogEvent is { } logEvent && queue.Memory.DirtyLog is not null)
+        {
+            logEvent.TrySignal();
+        }
+
+        if (!notify)
         {
             return false;
         }

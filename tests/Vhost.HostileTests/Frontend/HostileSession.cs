@@ -15,6 +15,9 @@ public sealed class HostileSession : IDisposable
 
     private HostileSession(VhostUserConnection connection) => Connection = connection;
 
+    /// <summary>The virtio features <see cref="Negotiate"/> acked.</summary>
+    public ulong Negotiated { get; private set; }
+
     /// <summary>The raw connection.</summary>
     public VhostUserConnection Connection { get; }
 
@@ -148,6 +151,7 @@ public sealed class HostileSession : IDisposable
             | (packed ? (ulong)VhostUserVirtioFeatures.RingPacked : 0);
         ulong acked = offered & wanted;
         Send(FrontendRequest.SetFeatures, new VhostUserU64 { Value = acked });
+        Negotiated = acked;
         return acked;
     }
 

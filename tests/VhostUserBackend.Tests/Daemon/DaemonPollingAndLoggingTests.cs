@@ -38,45 +38,87 @@ public sealed class DaemonPollingAndLoggingTests
         rig.Complete(0);
     }
 
+    /// <summary>
+    /// QEMU's migration sequence on a running ring: SET_LOG_BASE, SET_FEATURES with LOG_ALL, then
+    /// SET_VRING_ADDR with VHOST_VRING_F_LOG (same addresses, NEED_REPLY) without stopping the
+    /// ring; the written buffer and the used ring are logged, the used ring at the log address.
+    /// Turning LOG_ALL off (a cancelled migration) stops logging and unmaps the log.
+    /// </summary>
     [Fact]
-    public void LogAll_MarksTheWrittenBufferAndTheUsedRingDirty()
+    public void MigrationSequence_OnARunningRing_LogsBuffersAndTheUsedRing_ThenLoggingOffUnmapsTheLog()
     {
         var device = new CopyDevice();
         using var rig = new DaemonRig(device);
         VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
         rig.Start(eventIdx: false, packed: false);
         Assert.NotEqual(0UL, f.GetFeatures() & (ulong)VhostUserVirtioFeatures.LogAll);
-
-        const int logBytes = 4096;
-        using SafeFileHandle log = Fd.CreateMemFd("dirty-log", logBytes);
-        f.SetLogBase(0, new VhostDirtyLogRegion(logBytes, 0, log));
-        f.SetFeatures(rig.AckedFeatures | (ulong)VhostUserVirtioFeatures.LogAll);
-
-        // SET_FEATURES has no reply; the kick below goes to the worker over an eventfd and could
-        // overtake it. A request with a reply (handled in order on the same socket) is the barrier.
-        f.GetFeatures();
-
         RigQueue q = rig.Queues[0];
-        rig.Submit(0, DaemonRig.Payload(5));
+        rig.Submit(0, DaemonRig.Payload(4));
         rig.Complete(0);
 
+        const int logBytes = 4096;
+        using SafeFileHandle log = Fd.CreateMemFd("mig-dirty-log", logBytes);
+        using var logEvent = new EventFd(EventFdFlags.NonBlocking);
+        f.SetLogFd(logEvent);
+        f.SetLogBase(0, new VhostDirtyLogRegion(logBytes, 0, log));
+        f.SetFeatures(rig.AckedFeatures | (ulong)VhostUserVirtioFeatures.LogAll);
+        VringConfigData ring = RingAddress(rig, q, VringFlags.Log, q.Driver.DeviceAreaAddress);
+        f.SetVringAddr(0, ring);           // on the started ring, as QEMU sends it (acked: REPLY_ACK)
+        Assert.True(rig.Daemon.Vrings[0].IsStarted);
+
+        rig.Submit(0, DaemonRig.Payload(5));
+        rig.Complete(0);
         var bitmap = new byte[logBytes];
+        f.GetVringBase(0);                 // the ring stops (its last marks are in) as at migration end
         Fd.PRead(log, bitmap, 0);
         ulong output = q.BufferBase + RigQueue.SlotBytes;
         Assert.True(IsDirty(bitmap, output), "the written buffer's page is not logged");
         Assert.True(IsDirty(bitmap, q.Driver.DeviceAreaAddress), "the used ring's page is not logged");
         Assert.False(IsDirty(bitmap, q.BufferBase + (1 << 20)), "an untouched page is logged");
+        Assert.True(logEvent.TryRead(out ulong signals) && signals > 0, "SET_LOG_FD's eventfd was not signalled");
 
-        // Logging off: new writes are not logged any more.
+        // Moving a running ring is refused (failed acknowledgement), the connection carries on.
+        rig.StartQueue(0, packed: false, baseValue: 0);
+        Assert.Throws<VhostUserException>(() => f.SetVringAddr(0, ring with { UsedRingAddress = ring.UsedRingAddress + 0x1000 }));
+
+        // Logging off: new writes are not logged any more, and the log is unmapped.
+        Assert.Contains("mig-dirty-log", File.ReadAllText("/proc/self/maps"), StringComparison.Ordinal);
         Array.Clear(bitmap);
         Fd.PWrite(log, bitmap, 0);
         f.SetFeatures(rig.AckedFeatures);
-        f.GetFeatures();
+        f.SetVringAddr(0, RingAddress(rig, q, VringFlags.None, null));
         rig.Submit(0, DaemonRig.Payload(6));
         rig.Complete(0);
         Fd.PRead(log, bitmap, 0);
         Assert.DoesNotContain(bitmap, b => b != 0);
+        Assert.DoesNotContain("mig-dirty-log", File.ReadAllText("/proc/self/maps"), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void RingLogFlag_WithoutLogAll_AndLogAll_WithoutTheFlag_LogOnlyWhatTheyCover()
+    {
+        var device = new CopyDevice();
+        using var rig = new DaemonRig(device);
+        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
+        rig.Start(eventIdx: false, packed: false);
+        RigQueue q = rig.Queues[0];
+        const int logBytes = 4096;
+        using SafeFileHandle log = Fd.CreateMemFd("dirty-log", logBytes);
+        f.SetLogBase(0, new VhostDirtyLogRegion(logBytes, 0, log));
+
+        // LOG_ALL without the ring flag: buffers only (the spec logs ring writes only with VHOST_VRING_F_LOG).
+        f.SetFeatures(rig.AckedFeatures | (ulong)VhostUserVirtioFeatures.LogAll);
+        rig.Submit(0, DaemonRig.Payload(5));
+        rig.Complete(0);
+        f.GetVringBase(0);
+        var bitmap = new byte[logBytes];
+        Fd.PRead(log, bitmap, 0);
+        Assert.True(IsDirty(bitmap, q.BufferBase + RigQueue.SlotBytes));
+        Assert.False(IsDirty(bitmap, q.Driver.DeviceAreaAddress) && (q.Driver.DeviceAreaAddress / 4096) != ((q.BufferBase + RigQueue.SlotBytes) / 4096), "the used ring was logged without VHOST_VRING_F_LOG");
+    }
+
+    private static VringConfigData RingAddress(DaemonRig rig, RigQueue q, VringFlags flags, ulong? logAddress)
+        => new(q.Driver.Size, q.Driver.Size, flags, rig.UserAddress(q.Driver.DescriptorAddress), rig.UserAddress(q.Driver.DeviceAreaAddress), rig.UserAddress(q.Driver.DriverAreaAddress), logAddress);
 
     private static bool IsDirty(byte[] bitmap, ulong gpa)
     {
