@@ -78,4 +78,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 127, Level = LogLevel.Warning, Message = "dirty logging is on but guest memory [0x{Start:x}, 0x{End:x}) lies beyond the dirty log (it covers 0x{Covers:x}): writes there are not logged")]
     public static partial void MemoryBeyondLog(ILogger logger, ulong start, ulong end, ulong covers);
+
+    [LoggerMessage(EventId = 128, Level = LogLevel.Information, Message = "ring {Queue} stopped at base {Base} while dirty logging is on; {Marked} page marks in this log so far")]
+    public static partial void RingStoppedLogging(ILogger logger, int queue, uint @base, long marked);
 }

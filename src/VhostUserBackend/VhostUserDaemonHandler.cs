@@ -471,7 +471,16 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             value = v.Queue.GetVringBase();
         }
 
-        Log.RingStopped(_logger, v.Index, value);
+        if (LoggingAll && _log is { } log)
+        {
+            // The end of a migration: what this connection logged, for the operator.
+            Log.RingStoppedLogging(_logger, v.Index, value, log.MarkedPages);
+        }
+        else
+        {
+            Log.RingStopped(_logger, v.Index, value);
+        }
+
         _backend.OnVringStateChanged(v);
         return value;
     }
@@ -629,7 +638,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
     public void ResetDevice()
     {
-        ResetRings();
+        ResetRings(keepNotifiers: true);
         _ackedFeatures = 0;
         _status = 0;
         _backend.Reset();
@@ -919,7 +928,12 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         v.Inflight = null;
     }
 
-    private void ResetRings()
+    /// <summary>
+    /// Stops and resets every ring. <paramref name="keepNotifiers"/>: RESET_DEVICE keeps the call and
+    /// error eventfds (QEMU sends SET_VRING_ERR only when it connects, and a new SET_VRING_CALL
+    /// replaces the call fd at the next start); a disconnect closes them.
+    /// </summary>
+    private void ResetRings(bool keepNotifiers = false)
     {
         using (PauseAll())
         {
@@ -927,11 +941,16 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             {
                 StopRing(v);
                 v.Queue.Reset();
-                v.Call?.Dispose();
-                v.Call = null;
-                v.Error?.Dispose();
-                v.Error = null;
+                if (!keepNotifiers)
+                {
+                    v.Call?.Dispose();
+                    v.Call = null;
+                    v.Error?.Dispose();
+                    v.Error = null;
+                }
+
                 v.HasAddresses = false;
+                v.RingLogAddress = null;
                 v.IsEnabled = false;
             }
         }

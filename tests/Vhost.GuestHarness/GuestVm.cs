@@ -224,10 +224,16 @@ public sealed class GuestVm : IDisposable
     /// <param name="destination">The destination's options (agent, QMP and <c>-incoming defer</c> are set here; the QEMU binary defaults to the source's).</param>
     /// <param name="timeout">How long the migration may take; default 180 s.</param>
     /// <param name="beforeSwitch">Called after the migration completed and before the source QEMU quits (e.g. to check the source's back-end).</param>
+    /// <param name="whileMigrating">
+    /// Awaited right after QEMU started migrating, while the guest still runs on the source: the
+    /// test may run guest commands and steer QEMU (<see cref="Qmp"/>: <c>query-migrate</c>,
+    /// <c>migrate-set-parameters</c>) before the harness waits for the end.
+    /// </param>
+    /// <param name="parameters">QEMU migration parameters that replace the harness's (no bandwidth cap, 300 ms downtime), e.g. a lower <c>max-bandwidth</c>.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>QEMU's figures of the migration (<c>query-migrate</c>).</returns>
     /// <exception cref="InvalidOperationException">The migration failed (QEMU's reason, both QEMUs' stderr).</exception>
-    public async Task<JsonObject> MigrateAsync(QemuGuestOptions destination, TimeSpan? timeout = null, Func<Task>? beforeSwitch = null, CancellationToken cancellationToken = default)
+    public async Task<JsonObject> MigrateAsync(QemuGuestOptions destination, TimeSpan? timeout = null, Func<Task>? beforeSwitch = null, Func<Task>? whileMigrating = null, JsonObject? parameters = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(destination);
         destination.Agent = true;
@@ -243,9 +249,19 @@ public sealed class GuestVm : IDisposable
 
             // Loopback: no bandwidth cap; under TCG the guest dirties pages slowly, so a 300 ms
             // downtime converges in a few iterations.
-            await _qmp.ExecuteAsync("migrate-set-parameters", new JsonObject { ["max-bandwidth"] = 8L << 30, ["downtime-limit"] = 300 }, cancellationToken).ConfigureAwait(false);
+            var settings = new JsonObject { ["max-bandwidth"] = 8L << 30, ["downtime-limit"] = 300 };
+            foreach ((string name, JsonNode? value) in parameters ?? [])
+            {
+                settings[name] = value?.DeepClone();
+            }
+
+            await _qmp.ExecuteAsync("migrate-set-parameters", settings, cancellationToken).ConfigureAwait(false);
             Note($"qmp migrate {uri} ({_qemu.Qemu.Version} -> {target.Qemu.Version})");
             await _qmp.ExecuteAsync("migrate", new JsonObject { ["uri"] = uri }, cancellationToken).ConfigureAwait(false);
+            if (whileMigrating is not null)
+            {
+                await whileMigrating().ConfigureAwait(false);
+            }
 
             DateTime deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(180));
             JsonObject info;

@@ -225,7 +225,11 @@ public sealed class QemuGuestOptions
 
         args.AddRange(
         [
-            "-accel", "tcg",
+            // More than one vCPU: one TCG thread for all of them. With a thread per vCPU (MTTCG)
+            // QEMU 7.2 sometimes lets a vCPU run code the kernel is patching on another one (an
+            // "Oops: int3" in the guest at boot, seen under load); the tests need several vCPUs for
+            // queue mapping, not for parallelism.
+            "-accel", Cpus > 1 ? "tcg,thread=single" : "tcg",
             "-nodefaults",
             "-machine", "q35,memory-backend=vhost-mem",
             "-object", $"memory-backend-memfd,id=vhost-mem,size={mem},share=on",

@@ -24,6 +24,7 @@ public sealed unsafe class DirtyLog : IDisposable
     private readonly byte* _bitmap;
     private readonly ulong _wholeWords;
     private ReferenceCount _references = ReferenceCount.CreateOwned();
+    private long _markedPages;
 
     private DirtyLog(SafeMmapHandle mapping, ulong size)
     {
@@ -38,6 +39,12 @@ public sealed unsafe class DirtyLog : IDisposable
 
     /// <summary>The number of pages the bitmap covers (<see cref="Size"/> × 8).</summary>
     public ulong PageCount => Size * 8;
+
+    /// <summary>
+    /// Pages marked since the log was mapped (a page marked twice counts twice): what an operator
+    /// (and the migration tests) can check the daemon logged during a migration.
+    /// </summary>
+    public long MarkedPages => Volatile.Read(ref _markedPages);
 
     /// <summary>Whether the mapping is gone.</summary>
     public bool IsUnmapped => _mapping.IsClosed;
@@ -88,6 +95,8 @@ public sealed unsafe class DirtyLog : IDisposable
         {
             last = pages - 1;
         }
+
+        Interlocked.Add(ref _markedPages, (long)(last - first + 1));
 
         // SAFETY: the caller of every pointer access holds a reference (a snapshot or the
         // creator's), so the mapping is alive; word and byte indices are bounded by Size.
