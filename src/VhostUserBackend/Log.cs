@@ -81,4 +81,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 128, Level = LogLevel.Information, Message = "ring {Queue} stopped at base {Base} while dirty logging is on; {Marked} page marks in this log so far")]
     public static partial void RingStoppedLogging(ILogger logger, int queue, uint @base, long marked);
+
+    [LoggerMessage(EventId = 129, Level = LogLevel.Warning, Message = "ring {Queue}: {Count} requests still in flight after {Seconds} s, before {Why}; they are abandoned (their inflight marks stay for the next back-end, late completions are dropped)")]
+    public static partial void InFlightLeft(ILogger logger, int queue, int count, string why, double seconds);
 }

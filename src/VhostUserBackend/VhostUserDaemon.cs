@@ -439,7 +439,7 @@ public sealed class VhostUserDaemon : IDisposable
             return;
         }
 
-        var handler = new VhostUserDaemonHandler(_backend, _vrings, _workerOfQueue, _workers, _logger, _options.MemoryFilePolicy);
+        var handler = new VhostUserDaemonHandler(_backend, _vrings, _workerOfQueue, _workers, _logger, _options.MemoryFilePolicy, _options.InFlightTimeout);
         var dispatcher = new VhostUserBackendRequestDispatcher(connection, handler, _protocolLogger);
         lock (_lock)
         {

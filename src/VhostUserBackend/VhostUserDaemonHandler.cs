@@ -26,6 +26,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private readonly ILogger _logger;
     private readonly GuestMemoryFilePolicy _memoryFilePolicy;
     private readonly GuestMemoryAtomic _memory = new();
+    private readonly TimeSpan _inFlightTimeout;
     private readonly Dictionary<(ulong Address, ulong Size), int> _repeatedAdds = [];
     private ulong _ackedFeatures;
     private VhostUserProtocolFeatures _ackedProtocolFeatures;
@@ -37,8 +38,9 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private byte _status;
     private bool _disposed;
 
-    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VringEpollHandler[] workerOfQueue, VringEpollHandler[] workers, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible)
+    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VringEpollHandler[] workerOfQueue, VringEpollHandler[] workers, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null)
     {
+        _inFlightTimeout = inFlightTimeout ?? TimeSpan.FromSeconds(5);
         _memoryFilePolicy = memoryFilePolicy;
         _backend = backend;
         _vrings = vrings;
@@ -464,6 +466,9 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         uint value;
         using (_workerOfQueue[v.Index].Pause())
         {
+            // The spec: the back-end completes the ring's in-flight requests before it stops it.
+            DrainInFlight(v, "GET_VRING_BASE");
+
             // Stopping keeps the enable state: the spec keeps the two states independent, and so do
             // DPDK, libvhost-user and rust-vmm. (QEMU's net re-sends SET_VRING_ENABLE on every
             // start anyway; blk re-enables after the kick.)
@@ -663,6 +668,11 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
         _disposed = true;
         ResetRings();
+        foreach (Vring v in _vrings)
+        {
+            v.ReleaseRetainedMemory();
+        }
+
         _memory.Dispose();
         _log?.Dispose();
         _log = null;
@@ -776,6 +786,14 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     {
         using (PauseAll())
         {
+            // No completion may land in memory that goes away: wait for the requests in flight,
+            // and keep the old snapshot mapped for any that do not finish in time.
+            foreach (Vring v in _vrings)
+            {
+                DrainInFlight(v, "a memory update");
+                v.RetainInFlightMemory();
+            }
+
             update();
             RebindRings();
         }
@@ -924,8 +942,18 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         v.Kick?.Dispose();
         v.Kick = null;
         v.IsStarted = false;
+        v.AbandonInFlight();
         v.Queue.Deactivate();
         v.Inflight = null;
+    }
+
+    /// <summary>Waits (bounded) for a ring's in-flight requests, the worker paused; logs what is left.</summary>
+    private void DrainInFlight(Vring v, string why)
+    {
+        if (v.InFlight != 0 && !v.DrainInFlight(_inFlightTimeout))
+        {
+            Log.InFlightLeft(_logger, v.Index, v.InFlight, why, _inFlightTimeout.TotalSeconds);
+        }
     }
 
     /// <summary>
@@ -939,6 +967,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         {
             foreach (Vring v in _vrings)
             {
+                DrainInFlight(v, "a reset");
                 StopRing(v);
                 v.Queue.Reset();
                 if (!keepNotifiers)

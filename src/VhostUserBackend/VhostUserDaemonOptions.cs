@@ -16,6 +16,14 @@ public sealed class VhostUserDaemonOptions
     /// <summary>When not null: only front-ends whose process runs with one of these group ids (primary group, <c>SO_PEERCRED</c>) are served.</summary>
     public IReadOnlyCollection<uint>? AllowedPeerGroupIds { get; init; }
 
+    /// <summary>
+    /// How long the daemon waits for a device's outstanding requests before it stops a ring
+    /// (GET_VRING_BASE, reset, disconnect) or changes guest memory (default 5 s). Chains still in
+    /// flight then are abandoned: their inflight marks stay for the next back-end, their late
+    /// completions are dropped, and their memory stays mapped until the connection ends.
+    /// </summary>
+    public TimeSpan InFlightTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Whether the peer with these credentials may be served.</summary>
     /// <param name="userId">The peer's uid.</param>
     /// <param name="groupId">The peer's gid.</param>

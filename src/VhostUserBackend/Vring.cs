@@ -13,13 +13,18 @@ namespace VhostUserBackend;
 /// (SET_VRING_ENABLE, or implicitly when protocol features were not negotiated).
 /// </summary>
 /// <remarks>
-/// <para>Thread-safety: <see cref="IsStarted"/>, <see cref="IsEnabled"/>, <see cref="Index"/>,
-/// <see cref="SignalUsedQueue"/> and <see cref="SignalError"/> may be used from any thread. The
-/// data-path members (<see cref="TryPopDescriptorChain"/>, <see cref="AddUsed"/>,
-/// <see cref="EnableNotification"/>, <see cref="DisableNotification"/>, <see cref="Queue"/>) belong
-/// to the worker thread that serves the ring, inside <see cref="IVhostUserBackend.HandleEvent"/>:
-/// they take no lock. The control thread changes a ring only while that worker is paused between
-/// events, which is what makes the lock-free path safe.</para>
+/// <para>Threading contract. Any thread: <see cref="Complete"/> (finish a chain popped earlier,
+/// possibly long after, in any order), <see cref="RequestProcessing"/> (have the worker call the
+/// device for this ring soon), <see cref="SignalError"/>, and the read-only state
+/// (<see cref="IsStarted"/>, <see cref="IsEnabled"/>, <see cref="Index"/>, <see cref="InFlight"/>).
+/// The worker that serves the ring only, inside <see cref="IVhostUserBackend.HandleEvent"/>:
+/// <see cref="TryPopDescriptorChain"/>, <see cref="AddUsed"/>, <see cref="AddUsedDeferred"/>,
+/// <see cref="PublishUsed"/>, <see cref="SignalUsedQueue"/>, <see cref="EnableNotification"/>,
+/// <see cref="DisableNotification"/>, <see cref="Queue"/>; they take no lock. Completions from
+/// other threads go through a lock-free queue the worker drains: it writes the used elements,
+/// logs dirty pages, clears inflight marks and decides on the notification, one batch at a time.
+/// The control thread changes a ring only while that worker is paused between events; before it
+/// stops a ring or changes guest memory it waits (bounded) for the chains still in flight.</para>
 /// <para>The data path allocates nothing: inflight marks, dirty-page logging and the counters are
 /// plain stores into preallocated or mapped memory.</para>
 /// </remarks>
@@ -27,9 +32,21 @@ public sealed class Vring
 {
     private readonly VhostUserBackendMetrics _metrics;
     private readonly KeyValuePair<string, object?> _tag;
+    private readonly CompletionQueue _completions;
+
+    // In-flight chains (worker, or the control thread while the worker is paused): 1 + the index
+    // of the retired memory snapshot it was taken under, 1 when under the current one, 0 when not
+    // in flight.
+    private readonly byte[] _inFlight;
+    private readonly List<RetiredMemory> _retired = [];
     private volatile bool _started;
     private volatile bool _enabled;
+    private int _inFlightCount;
+    private ushort _epoch;
+    private bool _completedOnWorker;
+    private int _workRequested;
     private long _popped;
+    private long _discarded;
 
     internal Vring(int index, ushort maxQueueSize, VhostUserBackendMetrics metrics)
     {
@@ -38,6 +55,8 @@ public sealed class Vring
         Queue = new SplitQueue(maxQueueSize);
         _metrics = metrics;
         _tag = new KeyValuePair<string, object?>("queue", index);
+        _completions = new CompletionQueue(maxQueueSize);
+        _inFlight = new byte[maxQueueSize];
     }
 
     /// <summary>The queue index.</summary>
@@ -78,6 +97,15 @@ public sealed class Vring
 
     /// <summary>The number of chains popped since the daemon started (for polling and tests).</summary>
     public long PoppedCount => Volatile.Read(ref _popped);
+
+    /// <summary>Chains popped and not completed yet (any thread; a snapshot).</summary>
+    public int InFlight => Volatile.Read(ref _inFlightCount);
+
+    /// <summary>Completions that were dropped: for a chain of a ring stopped meanwhile, or a chain completed twice (a device bug).</summary>
+    public long DiscardedCompletions => Volatile.Read(ref _discarded);
+
+    /// <summary>The worker that serves this ring.</summary>
+    internal VringEpollHandler? Worker { get; set; }
 
     internal EventFd? Kick { get; set; }
 
@@ -131,6 +159,14 @@ public sealed class Vring
             inflight?.MarkInflight(chain.Head);
         }
 
+        ushort head = chain.Head;
+        if (head < _inFlight.Length)
+        {
+            _inFlight[head] = 1;
+            _inFlightCount++;
+        }
+
+        chain = chain.WithEpoch(_epoch);
         _popped++;
 
         // Enabled first: with no listener the per-chain cost is one field read, not a call into
@@ -142,55 +178,83 @@ public sealed class Vring
         return true;
     }
 
-    /// <summary>Returns a chain as used: publishes the used element (logged in the dirty log while migrating) and clears its inflight mark.</summary>
+    /// <summary>
+    /// Returns a chain as used and publishes it (worker only): the used element is written, the
+    /// first <paramref name="length"/> bytes of its writable buffers and the ring are logged while
+    /// the front-end logs dirty pages (a live migration), and its inflight mark is cleared.
+    /// </summary>
     /// <param name="head">The chain's <see cref="DescriptorChain.Head"/>.</param>
-    /// <param name="length">Bytes written into the chain's writable buffers.</param>
+    /// <param name="length">Bytes written into the chain's writable buffers (the dirty log covers exactly these).</param>
     /// <exception cref="ArgumentOutOfRangeException">The head is out of range.</exception>
-    /// <exception cref="InvalidOperationException">The queue is not ready.</exception>
+    /// <exception cref="InvalidOperationException">The queue is not ready, or the chain is not in flight (completed twice).</exception>
     public void AddUsed(ushort head, uint length)
     {
-        Virtqueue queue = Queue;
-        InflightTracker? inflight = Inflight;
-        if (inflight is not null && queue is SplitQueue split)
-        {
-            inflight.BeginUsed(head);
-            split.AddUsed(head, length);
-            inflight.EndUsed(head, split.NextUsed);
-        }
-        else
-        {
-            queue.AddUsed(head, length);
-        }
-
-        if (length != 0 && _metrics.Bytes.Enabled)
-        {
-            _metrics.Bytes.Add(length, _tag);
-        }
+        AddUsedDeferred(head, length);
+        Queue.PublishUsed();
     }
 
     /// <summary>
-    /// Writes a used element without publishing <c>used.idx</c> yet (split rings): call
-    /// <see cref="PublishUsed"/> (or <see cref="SignalUsedQueue"/>, which publishes first) after the
-    /// batch, so the driver sees one index store per batch. With an inflight region this is
-    /// <see cref="AddUsed"/>.
+    /// Writes a used element without publishing <c>used.idx</c> yet (split rings; worker only):
+    /// call <see cref="PublishUsed"/> (or <see cref="SignalUsedQueue"/>, which publishes first) after
+    /// the batch, so the driver sees one index store per batch. Logs and clears marks as
+    /// <see cref="AddUsed"/> does.
     /// </summary>
     /// <param name="head">The chain's <see cref="DescriptorChain.Head"/>.</param>
     /// <param name="length">Bytes written into the chain's writable buffers.</param>
     /// <exception cref="ArgumentOutOfRangeException">The head is out of range.</exception>
-    /// <exception cref="InvalidOperationException">The queue is not ready.</exception>
+    /// <exception cref="InvalidOperationException">The queue is not ready, or the chain is not in flight (completed twice).</exception>
     public void AddUsedDeferred(ushort head, uint length)
     {
-        if (Inflight is not null)
+        if (head < _inFlight.Length && _inFlight[head] == 0 && Queue.IsReady)
         {
-            AddUsed(head, length);
+            throw new InvalidOperationException($"ring {Index}: chain {head} is not in flight (completed twice, or never popped)");
+        }
+
+        Retire(head);
+        WriteUsed(head, length);
+    }
+
+    /// <summary>
+    /// Completes a chain popped earlier, from any thread, in any order (an I/O completion, a thread
+    /// pool callback, after an <c>await</c>). Write the chain's data first; the ring's worker then
+    /// writes the used element, logs the written pages while a migration runs, clears the
+    /// inflight mark and notifies the driver, batching completions that arrive together. On the
+    /// worker itself (inside <see cref="IVhostUserBackend.HandleEvent"/>) the element is written at
+    /// once and published when the call returns. A completion for a chain whose ring was stopped
+    /// meanwhile is dropped (<see cref="DiscardedCompletions"/>). Allocates nothing.
+    /// </summary>
+    /// <param name="chain">The chain, as <see cref="TryPopDescriptorChain"/> returned it.</param>
+    /// <param name="length">Bytes written into its writable buffers.</param>
+    /// <exception cref="InvalidOperationException">More completions than chains in flight (a chain completed twice).</exception>
+    public void Complete(in DescriptorChain chain, uint length)
+    {
+        ulong entry = ((ulong)chain.Epoch << 48) | ((ulong)chain.Head << 32) | length;
+        VringEpollHandler? worker = Worker;
+        if (worker is not null && worker.IsCurrentThread)
+        {
+            Apply(entry);
+            _completedOnWorker = true;
             return;
         }
 
-        Queue.AddUsedDeferred(head, length);
-        if (length != 0 && _metrics.Bytes.Enabled)
+        if (!_completions.TryEnqueue(entry))
         {
-            _metrics.Bytes.Add(length, _tag);
+            throw new InvalidOperationException($"ring {Index}: more completions than chains in flight (chain {chain.Head} completed twice?)");
         }
+
+        worker?.SignalCompletions();
+    }
+
+    /// <summary>
+    /// Asks the ring's worker to call the device for this ring soon (<see cref="IVhostUserBackend.HandleEvent"/>
+    /// with the ring's index, as for a kick), from any thread: how a device that produces data on
+    /// its own (an input device, a console, a port fed by a socket) gets back onto the worker to
+    /// fill the driver's buffers. Requests made before the call coalesce into one call.
+    /// </summary>
+    public void RequestProcessing()
+    {
+        Volatile.Write(ref _workRequested, 1);
+        Worker?.SignalCompletions();
     }
 
     /// <summary>Publishes the elements added with <see cref="AddUsedDeferred"/> (one release store of <c>used.idx</c>).</summary>
@@ -297,4 +361,227 @@ public sealed class Vring
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void CountKick() => _metrics.Kicks.Add(1, _tag);
+
+    /// <summary>Whether <see cref="RequestProcessing"/> was called since the last look (clears it; worker).</summary>
+    internal bool TakeProcessingRequest() => Volatile.Read(ref _workRequested) != 0 && Interlocked.Exchange(ref _workRequested, 0) != 0;
+
+    /// <summary>
+    /// Applies the completions other threads queued, then publishes and notifies once (worker, or
+    /// the control thread while the worker is paused). Entries stay queued while the ring is
+    /// unmapped (its memory region was removed and not added back yet).
+    /// </summary>
+    /// <returns>Whether anything was applied.</returns>
+    internal bool DrainCompletions()
+    {
+        bool any = _completedOnWorker;
+        _completedOnWorker = false;
+        while (Queue.IsReady && _completions.TryDequeue(out ulong entry))
+        {
+            Apply(entry);
+            any = true;
+        }
+
+        if (!Queue.IsReady)
+        {
+            // Completions of a stopped ring (the epoch moved on) are dropped without the ring.
+            while (!_started && _completions.TryDequeue(out ulong stale))
+            {
+                Apply(stale);
+            }
+        }
+
+        if (any && Queue.IsReady)
+        {
+            SignalUsedQueue();
+        }
+
+        return any;
+    }
+
+    /// <summary>
+    /// Waits until every chain in flight is completed, applying completions as they arrive (the
+    /// control thread, with the worker paused), for at most <paramref name="timeout"/>.
+    /// </summary>
+    /// <returns>True when nothing is in flight any more.</returns>
+    internal bool DrainInFlight(TimeSpan timeout)
+    {
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (true)
+        {
+            DrainCompletions();
+            if (_inFlightCount == 0 || !Queue.IsReady)
+            {
+                return _inFlightCount == 0;
+            }
+
+            if (Environment.TickCount64 >= deadline)
+            {
+                return false;
+            }
+
+            Thread.Sleep(1);
+        }
+    }
+
+    /// <summary>
+    /// The queue is about to leave its memory snapshot (a memory-table change) while chains are
+    /// still in flight: keep that snapshot mapped until each of them completes, because the device
+    /// may still write into its buffers (control thread, worker paused).
+    /// </summary>
+    internal void RetainInFlightMemory()
+    {
+        if (_inFlightCount == 0 || Queue.Memory is not { } memory || _retired.Count >= byte.MaxValue - 1 || !memory.TryAddReference())
+        {
+            return;
+        }
+
+        var retired = new RetiredMemory(memory);
+        _retired.Add(retired);
+        byte mark = (byte)(_retired.Count + 1);
+        for (int head = 0; head < _inFlight.Length; head++)
+        {
+            if (_inFlight[head] == 1)
+            {
+                _inFlight[head] = mark;
+                retired.Chains++;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The ring stops (control thread, worker paused): chains still in flight are abandoned (their
+    /// inflight marks stay for a next back-end; their completions will be dropped), their memory
+    /// stays mapped until the connection ends, and a new epoch starts.
+    /// </summary>
+    internal void AbandonInFlight()
+    {
+        RetainInFlightMemory();
+        Array.Clear(_inFlight);
+        _inFlightCount = 0;
+        _completedOnWorker = false;
+        _epoch++;
+    }
+
+    /// <summary>Releases every retained memory snapshot (the connection ended, nothing may use them).</summary>
+    internal void ReleaseRetainedMemory()
+    {
+        foreach (RetiredMemory r in _retired)
+        {
+            r.Memory.Release();
+        }
+
+        _retired.Clear();
+    }
+
+    private void Apply(ulong entry)
+    {
+        ushort epoch = (ushort)(entry >> 48);
+        ushort head = (ushort)(entry >> 32);
+        uint length = (uint)entry;
+        if (epoch != _epoch || head >= _inFlight.Length || _inFlight[head] == 0 || !Queue.IsReady)
+        {
+            _discarded++;
+            return;
+        }
+
+        Retire(head);
+        WriteUsed(head, length);
+    }
+
+    /// <summary>Clears a head's in-flight mark and releases a retained snapshot whose last chain it was.</summary>
+    private void Retire(ushort head)
+    {
+        if (head >= _inFlight.Length)
+        {
+            return;
+        }
+
+        byte mark = _inFlight[head];
+        if (mark == 0)
+        {
+            return;
+        }
+
+        _inFlight[head] = 0;
+        _inFlightCount--;
+        if (mark > 1)
+        {
+            RetiredMemory r = _retired[mark - 2];
+            if (--r.Chains == 0)
+            {
+                r.Memory.Release();
+            }
+        }
+    }
+
+    private void WriteUsed(ushort head, uint length)
+    {
+        Virtqueue queue = Queue;
+        if (length != 0 && queue.Memory?.DirtyLog is not null)
+        {
+            LogWritten(queue, head, length);
+        }
+
+        InflightTracker? inflight = Inflight;
+        if (inflight is not null && queue is SplitQueue split)
+        {
+            inflight.BeginUsed(head);
+            split.AddUsed(head, length);
+            inflight.EndUsed(head, split.NextUsed);
+        }
+        else
+        {
+            queue.AddUsedDeferred(head, length);
+        }
+
+        if (length != 0 && _metrics.Bytes.Enabled)
+        {
+            _metrics.Bytes.Add(length, _tag);
+        }
+    }
+
+    /// <summary>
+    /// Marks the first <paramref name="length"/> bytes of the chain's writable buffers dirty (while
+    /// the front-end logs): after the device's data stores and before the used element makes
+    /// them visible, so no device logs by hand. A chain the guest rewrote meanwhile is its own loss.
+    /// </summary>
+    private static void LogWritten(Virtqueue queue, ushort head, uint length)
+    {
+        if (!queue.TryGetInflightChain(head, out DescriptorChain chain))
+        {
+            return;
+        }
+
+        GuestMemory memory = queue.Memory!;
+        ulong left = length;
+        try
+        {
+            foreach (VirtqBuffer b in chain)
+            {
+                if (!b.IsWriteOnly)
+                {
+                    continue;
+                }
+
+                ulong n = Math.Min(left, b.Length);
+                memory.MarkDirty(b.Address, n);
+                left -= n;
+                if (left == 0)
+                {
+                    return;
+                }
+            }
+        }
+        catch (VirtqueueException)
+        {
+        }
+    }
+
+    /// <summary>A memory snapshot kept mapped for the chains in flight when the queue left it.</summary>
+    private sealed class RetiredMemory(GuestMemory memory)
+    {
+        public GuestMemory Memory { get; } = memory;
+
+        public int Chains { get; set; }
+    }
 }

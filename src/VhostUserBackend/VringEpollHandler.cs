@@ -23,6 +23,7 @@ namespace VhostUserBackend;
 public sealed class VringEpollHandler : IDisposable
 {
     private const ulong WakeData = ulong.MaxValue;
+    private const ulong CompletionsData = ulong.MaxValue - 1;
     private const int EventBatch = 32;
 
     private readonly IVhostUserBackend _backend;
@@ -33,6 +34,7 @@ public sealed class VringEpollHandler : IDisposable
     private readonly long _pollTicks;
     private readonly Epoll _epoll;
     private readonly EventFd _wake;
+    private readonly EventFd _completionsEvent;
     private readonly EventFd? _exitEvent;
     private readonly object _gate = new();
     private Thread? _thread;
@@ -41,6 +43,8 @@ public sealed class VringEpollHandler : IDisposable
     private bool _parked;
     private bool _running;
     private int _disposed;
+    private int _threadId;
+    private int _completionsPending;
 
     internal VringEpollHandler(IVhostUserBackend backend, Vring[] vrings, int threadIndex, ILogger logger)
     {
@@ -62,6 +66,8 @@ public sealed class VringEpollHandler : IDisposable
         {
             _wake = new EventFd(EventFdFlags.NonBlocking);
             _epoll.Add(_wake, (uint)VringEpollEvents.In, WakeData);
+            _completionsEvent = new EventFd(EventFdFlags.NonBlocking);
+            _epoll.Add(_completionsEvent, (uint)VringEpollEvents.In, CompletionsData);
             _exitEvent = backend.CreateExitEvent(threadIndex);
             if (_exitEvent is not null)
             {
@@ -70,9 +76,15 @@ public sealed class VringEpollHandler : IDisposable
         }
         catch
         {
+            _completionsEvent?.Dispose();
             _wake?.Dispose();
             _epoll.Dispose();
             throw;
+        }
+
+        foreach (Vring v in vrings)
+        {
+            v.Worker = this;
         }
     }
 
@@ -141,8 +153,27 @@ public sealed class VringEpollHandler : IDisposable
 
         Stop();
         _exitEvent?.Dispose();
+        _completionsEvent.Dispose();
         _wake.Dispose();
         _epoll.Dispose();
+    }
+
+    /// <summary>Whether the caller runs on this worker's thread.</summary>
+    internal bool IsCurrentThread => Environment.CurrentManagedThreadId == Volatile.Read(ref _threadId);
+
+    /// <summary>Wakes the worker to apply completions or serve processing requests (any thread; coalesced).</summary>
+    internal void SignalCompletions()
+    {
+        if (Volatile.Read(ref _completionsPending) == 0 && Interlocked.Exchange(ref _completionsPending, 1) == 0)
+        {
+            try
+            {
+                _completionsEvent.TrySignal();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
     }
 
     internal void Start()
@@ -257,12 +288,14 @@ public sealed class VringEpollHandler : IDisposable
 
     private void Run()
     {
+        Volatile.Write(ref _threadId, Environment.CurrentManagedThreadId);
         try
         {
             Span<EpollEvent> events = stackalloc EpollEvent[EventBatch];
             while (!_stopping)
             {
                 int n = _epoll.Wait(events, -1);
+                bool ringWork = false;
                 for (int i = 0; i < n && !_stopping; i++)
                 {
                     if (_pauseRequests != 0)
@@ -278,6 +311,13 @@ public sealed class VringEpollHandler : IDisposable
                     if (data == WakeData)
                     {
                         _wake.TryRead(out _);
+                        continue;
+                    }
+
+                    if (data == CompletionsData)
+                    {
+                        ServiceRequests();
+                        ringWork = true;
                         continue;
                     }
 
@@ -304,6 +344,7 @@ public sealed class VringEpollHandler : IDisposable
                         }
 
                         vring.CountKick();
+                        ringWork = true;
                     }
 
                     Dispatch((int)data, set);
@@ -313,8 +354,10 @@ public sealed class VringEpollHandler : IDisposable
                 {
                     Park();
                 }
-                else if (_pollTicks != 0 && !_stopping)
+                else if (_pollTicks != 0 && ringWork && !_stopping)
                 {
+                    // Only after ring work: polling right after a pause (nothing ready yet) would
+                    // keep a ring that starts now waiting for the whole window.
                     Poll();
                 }
             }
@@ -362,6 +405,28 @@ public sealed class VringEpollHandler : IDisposable
                 vring.SignalError();
             }
         }
+
+        // Completions the device made on this thread (Vring.Complete inside HandleEvent) and any
+        // that arrived from other threads meanwhile: one publish and one notification per ring.
+        foreach (Vring v in _vrings)
+        {
+            v.DrainCompletions();
+        }
+    }
+
+    /// <summary>Applies the completions other threads queued and calls the device for rings that asked for processing.</summary>
+    private void ServiceRequests()
+    {
+        _completionsEvent.TryRead(out _);
+        Volatile.Write(ref _completionsPending, 0);
+        foreach (Vring v in _vrings)
+        {
+            v.DrainCompletions();
+            if (v.TakeProcessingRequest() && v.IsReady)
+            {
+                Dispatch(v.Index, VringEpollEvents.In);
+            }
+        }
     }
 
     private void Poll()
@@ -379,8 +444,23 @@ public sealed class VringEpollHandler : IDisposable
         while (!_stopping && _pauseRequests == 0 && Stopwatch.GetTimestamp() < deadline)
         {
             bool progress = false;
+            if (Volatile.Read(ref _completionsPending) != 0)
+            {
+                ServiceRequests();
+                progress = true;
+            }
+
             foreach (Vring v in _vrings)
             {
+                // A ring that became ready during the window (started or enabled while another
+                // streams) is polled too: it must not wait for the window to end.
+                if (!v.IsPolling && v.IsReady)
+                {
+                    v.IsPolling = true;
+                    v.DisableNotification();
+                    progress = true;
+                }
+
                 if (v.IsPolling && v.IsReady)
                 {
                     long before = v.PoppedCount;

@@ -17,14 +17,17 @@ namespace VhostUserBackend.Virtio;
 public readonly struct DescriptorChain
 {
     private readonly Virtqueue? _queue;
+    private readonly GuestMemory? _memory;
 
-    internal DescriptorChain(Virtqueue queue, ushort head, int first, ushort ringCount, int stamp)
+    internal DescriptorChain(Virtqueue queue, ushort head, int first, ushort ringCount, int stamp, ushort epoch = 0)
     {
         _queue = queue;
+        _memory = queue.Memory;
         Head = head;
         First = first;
         RingCount = ringCount;
         Stamp = stamp;
+        Epoch = epoch;
     }
 
     /// <summary>The head descriptor index (split ring) or buffer id (packed ring): what <see cref="Virtqueue.AddUsed"/> takes.</summary>
@@ -33,8 +36,12 @@ public readonly struct DescriptorChain
     /// <summary>The queue the chain came from (null for a default instance).</summary>
     public Virtqueue? Queue => _queue;
 
-    /// <summary>The guest memory the chain's buffers live in (the queue's current snapshot).</summary>
-    public GuestMemory? Memory => _queue?.Memory;
+    /// <summary>
+    /// The guest memory snapshot the chain was taken under: its buffers are mapped there. Non-null
+    /// for a popped chain, and kept mapped until the chain is completed, also when the front-end
+    /// changes the memory table meanwhile (a device completing asynchronously writes into it).
+    /// </summary>
+    public GuestMemory? Memory => _memory;
 
     /// <summary>Packed ring: the number of ring slots the chain occupies (1 for an indirect chain). 0 for a split ring.</summary>
     public ushort RingCount { get; }
@@ -44,6 +51,23 @@ public readonly struct DescriptorChain
 
     /// <summary>Split: queue generation at pop; packed: the buffer id's serial.</summary>
     internal int Stamp { get; }
+
+    /// <summary>The ring's activation epoch at pop (<see cref="Vring"/>): a completion from before a ring stop is recognised and dropped.</summary>
+    internal ushort Epoch { get; }
+
+    /// <summary>The same chain, stamped with the ring's activation epoch.</summary>
+    internal DescriptorChain WithEpoch(ushort epoch) => new(_queue!, Head, First, RingCount, Stamp, epoch, _memory);
+
+    private DescriptorChain(Virtqueue queue, ushort head, int first, ushort ringCount, int stamp, ushort epoch, GuestMemory? memory)
+    {
+        _queue = queue;
+        _memory = memory;
+        Head = head;
+        First = first;
+        RingCount = ringCount;
+        Stamp = stamp;
+        Epoch = epoch;
+    }
 
     /// <summary>
     /// Hints the processor to start loading the chain's first buffer (or its indirect table) into

@@ -173,6 +173,19 @@ public sealed unsafe class PackedQueue : Virtqueue
     }
 
     /// <inheritdoc/>
+    internal override bool TryGetInflightChain(ushort head, out DescriptorChain chain)
+    {
+        if (!IsReady || head >= Size || _chainCount[head] == 0)
+        {
+            chain = default;
+            return false;
+        }
+
+        chain = new DescriptorChain(this, head, _chainFirst[head], _chainCount[head], (int)_chainSerial[head]);
+        return true;
+    }
+
+    /// <inheritdoc/>
     public override void AddUsed(ushort head, uint length)
     {
         ThrowIfNotReady();

@@ -183,6 +183,13 @@ public sealed unsafe class SplitQueue : Virtqueue
     }
 
     /// <inheritdoc/>
+    internal override bool TryGetInflightChain(ushort head, out DescriptorChain chain)
+    {
+        chain = IsReady && head < Size ? new DescriptorChain(this, head, head, 0, Generation) : default;
+        return IsReady && head < Size;
+    }
+
+    /// <inheritdoc/>
     public override void AddUsed(ushort head, uint length)
     {
         AddUsedDeferred(head, length);

@@ -308,6 +308,13 @@ public abstract unsafe class Virtqueue : IDisposable
         return new DescriptorChain(this, head, head, 0, Generation);
     }
 
+    /// <summary>
+    /// A chain the device has not returned yet, rebuilt from its head (split: the descriptor table;
+    /// packed: the queue's copies of the descriptors), so its buffers can be walked again at
+    /// completion, for the dirty log. False when the head is not in flight (packed) or out of range.
+    /// </summary>
+    internal abstract bool TryGetInflightChain(ushort head, out DescriptorChain chain);
+
     /// <summary>Whether a queue size is valid for this layout.</summary>
     private protected abstract bool IsValidSize(ushort size);
 

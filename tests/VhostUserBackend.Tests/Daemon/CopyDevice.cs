@@ -227,6 +227,60 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public void SetBackendChannel(Vhost.User.VhostUserBackendChannel channel) => Channel = channel;
 
+    /// <summary>
+    /// Asynchronous mode: the worker only collects each chain's buffers; a thread-pool thread
+    /// copies the data (writing guest memory without logging it) and completes the chain with
+    /// <see cref="Vring.Complete"/>, after a random short delay, so completions come from many
+    /// threads in any order.
+    /// </summary>
+    public bool Async { get; set; }
+
+    /// <summary>Asynchronous mode: completions wait until this is set.</summary>
+    public ManualResetEventSlim CompletionGate { get; } = new(initialState: true);
+
+    /// <summary>Asynchronous mode: chains handed to the pool and not completed yet.</summary>
+    public int Pending;
+
+    private void ProcessAsync(Vring v, DescriptorChain chain)
+    {
+        // Buffers are collected on the worker (the chain's descriptors are read once, here);
+        // the copy and the completion run elsewhere, against the chain's memory snapshot.
+        var buffers = new List<VirtqBuffer>();
+        foreach (VirtqBuffer b in chain)
+        {
+            buffers.Add(b);
+        }
+
+        Interlocked.Increment(ref Pending);
+        ThreadPool.UnsafeQueueUserWorkItem(_ =>
+        {
+            CompletionGate.Wait();
+            Thread.SpinWait(Random.Shared.Next(2000));
+            VhostUserBackend.Memory.GuestMemory memory = chain.Memory!;
+            var data = new List<byte>();
+            uint written = 0;
+            foreach (VirtqBuffer b in buffers)
+            {
+                if (!b.IsWriteOnly)
+                {
+                    var part = new byte[b.Length];
+                    memory.Read(b.Address, part);
+                    data.AddRange(part);
+                }
+                else
+                {
+                    int n = (int)Math.Min(b.Length, (uint)(data.Count - (int)written));
+                    data.GetRange((int)written, n).ToArray().CopyTo(memory.GetSpan(b.Address, n));
+                    written += (uint)n;
+                }
+            }
+
+            Interlocked.Increment(ref Completed);
+            Interlocked.Decrement(ref Pending);
+            v.Complete(chain, written);
+        }, null);
+    }
+
     private void Process(Vring v, byte[] scratch)
     {
         bool used = false;
@@ -238,6 +292,12 @@ internal sealed class CopyDevice : IVhostUserBackend
                 if (CompleteLimit >= 0 && Interlocked.Read(ref Completed) >= CompleteLimit)
                 {
                     Interlocked.Increment(ref Held);
+                    continue;
+                }
+
+                if (Async)
+                {
+                    ProcessAsync(v, chain);
                     continue;
                 }
 

@@ -268,7 +268,13 @@ internal sealed class DaemonRig : IDisposable
     {
         RigQueue rq = Queues[q];
         Assert.True(payload.Length <= RigQueue.SlotBytes);
-        int slot = rq.NextSlot++ % (rq.Driver.Size * 2 / 2);
+        // The next slot no request in flight uses (completions may come back in any order).
+        int slot;
+        do
+        {
+            slot = rq.NextSlot++ % rq.Driver.Size;
+        }
+        while (rq.InFlight.Values.Any(r => r.Slot == slot));
         ulong input = rq.BufferBase + ((ulong)slot * 2 * RigQueue.SlotBytes);
         ulong output = input + RigQueue.SlotBytes;
         Ram.Write(input, payload);
