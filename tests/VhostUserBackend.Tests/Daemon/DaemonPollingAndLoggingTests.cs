@@ -39,6 +39,76 @@ public sealed class DaemonPollingAndLoggingTests
     }
 
     /// <summary>
+    /// Two rings on one polling worker: while ring 0 streams (the worker never leaves its polling
+    /// window), ring 1 is enabled and kicked. It must be served at once, not when ring 0 goes idle.
+    /// </summary>
+    [Fact]
+    public void Polling_ARingEnabledWhileAnotherStreams_IsServedAtOnce()
+    {
+        var device = new CopyDevice(queues: 2) { PollingTime = TimeSpan.FromSeconds(2) };
+        using var rig = new DaemonRig(device);
+        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
+        rig.Start(eventIdx: false, packed: false);
+        f.SetVringEnable(1, false);
+        using var stop = new CancellationTokenSource();
+        int streamed = 0;
+        var streamer = new Thread(() =>
+        {
+            for (int i = 0; !stop.IsCancellationRequested; i++)
+            {
+                rig.Submit(0, DaemonRig.Payload(i));
+                rig.Complete(0);
+                Interlocked.Increment(ref streamed);
+            }
+        });
+        streamer.Start();
+        try
+        {
+            while (Volatile.Read(ref streamed) < 50)
+            {
+                Thread.Sleep(1);
+            }
+
+            f.SetVringEnable(1, true);
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            rig.Submit(1, DaemonRig.Payload(1000));
+            rig.Complete(1);
+            Assert.True(watch.ElapsedMilliseconds < 1000, $"ring 1 waited {watch.ElapsedMilliseconds} ms while ring 0 streamed");
+        }
+        finally
+        {
+            stop.Cancel();
+            streamer.Join();
+        }
+    }
+
+    /// <summary>
+    /// A ring started after a pause of its polling worker (GET_VRING_BASE, disabled, a new kick,
+    /// then enabled, as QEMU 10 blk does) serves its first request at once, not after the polling
+    /// window the worker entered right after the pause.
+    /// </summary>
+    [Fact]
+    public void Polling_TheFirstRequestAfterARestart_DoesNotWaitForTheWindow()
+    {
+        var device = new CopyDevice(queues: 1) { PollingTime = TimeSpan.FromSeconds(2) };
+        using var rig = new DaemonRig(device);
+        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
+        rig.Start(eventIdx: false, packed: false);
+        rig.Submit(0, DaemonRig.Payload(1));
+        rig.Complete(0);
+        Thread.Sleep(2500);             // the window has ended: the worker sleeps in epoll
+
+        uint position = f.GetVringBase(0);
+        f.SetVringEnable(0, false);
+        rig.StartQueue(0, packed: false, baseValue: position);
+        f.SetVringEnable(0, true);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        rig.Submit(0, DaemonRig.Payload(2));
+        rig.Complete(0);
+        Assert.True(watch.ElapsedMilliseconds < 1000, $"the first request after the restart took {watch.ElapsedMilliseconds} ms");
+    }
+
+    /// <summary>
     /// QEMU's migration sequence on a running ring: SET_LOG_BASE, SET_FEATURES with LOG_ALL, then
     /// SET_VRING_ADDR with VHOST_VRING_F_LOG (same addresses, NEED_REPLY) without stopping the
     /// ring; the written buffer and the used ring are logged, the used ring at the log address.
