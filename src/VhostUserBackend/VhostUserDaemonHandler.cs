@@ -520,7 +520,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         // Whatever the driver published before the kick fd arrived gets processed now.
         if (v.IsReady)
         {
-            v.Kick?.TrySignal();
+            v.RequestProcessing();
         }
 
         _backend.OnVringStateChanged(v);
@@ -566,7 +566,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         // Kicks that arrived while the ring was disabled were drained without processing: re-kick.
         if (enable && v.IsReady)
         {
-            v.Kick?.TrySignal();
+            v.RequestProcessing();
         }
 
         _backend.OnVringStateChanged(v);
@@ -596,7 +596,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             return;
         }
 
-        v.Kick?.TrySignal();
+        v.RequestProcessing();
     }
 
     public void GetConfig(uint offset, VhostUserConfigFlags flags, Span<byte> data) => _backend.GetConfig(offset, data);
@@ -845,7 +845,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
                     if (!wasReady)
                     {
                         Log.RingRegainedMemory(_logger, v.Index, q.GetVringBase());
-                        v.Kick?.TrySignal();
+                        v.RequestProcessing();
                     }
                 }
                 catch (VhostException e)

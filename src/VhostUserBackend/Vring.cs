@@ -280,7 +280,7 @@ public sealed class Vring
         // SET_LOG_FD: while dirty logging is on, tell the front-end the log changed.
         if (LogEvent is { } logEvent && queue.Memory.DirtyLog is not null)
         {
-            logEvent.TrySignal();
+            SignalPeer(logEvent);
         }
 
         if (!notify)
@@ -296,7 +296,7 @@ public sealed class Vring
                 return false;
             }
         }
-        else if (call.IsClosed || !call.TrySignal())
+        else if (call.IsClosed || !SignalPeer(call))
         {
             return false;
         }
@@ -322,7 +322,7 @@ public sealed class Vring
 
         try
         {
-            return error.TrySignal();
+            return SignalPeer(error);
         }
         catch (ObjectDisposedException)
         {
@@ -336,6 +336,15 @@ public sealed class Vring
 
     /// <summary>Tells the driver that kicks are not needed (while processing).</summary>
     public void DisableNotification() => Queue.DisableNotification();
+
+    /// <summary>
+    /// Signals a front-end's eventfd without ever blocking: a write blocks only on a blocking
+    /// eventfd whose counter is full, so a blocking one is first polled for room (a full counter
+    /// is a pending notification anyway). A front-end that fills its own counter between the poll
+    /// and the write (deliberately, and after switching its fd to blocking) is the remaining case.
+    /// </summary>
+    private static bool SignalPeer(EventFd fd)
+        => (fd.IsNonBlocking || UnixSocket.WaitReady(fd, Interop.POLLOUT, 0)) && fd.TrySignal();
 
     /// <summary>VRING_CALL / VRING_ERR on the back-end channel; false when the channel is closed or broken (the front-end went away).</summary>
     private bool TrySend(VhostUserBackendChannel channel, bool error)

@@ -243,11 +243,16 @@ public sealed class VringEpollHandler : IDisposable
         return new PauseScope(this);
     }
 
+    /// <summary>
+    /// Watches a ring's kick eventfd, edge-triggered: the worker never reads a front-end's kick
+    /// fd, so a blocking eventfd (or one shared by several rings, or drained by the front-end
+    /// itself) can never block it. Each write to the fd is one wake-up.
+    /// </summary>
     internal void AddKick(Vring vring)
     {
         if (vring.Kick is { } kick)
         {
-            _epoll.Add(kick, (uint)VringEpollEvents.In, (ulong)vring.Index);
+            _epoll.Add(kick, (uint)(VringEpollEvents.In | VringEpollEvents.EdgeTriggered), (ulong)vring.Index);
         }
     }
 
@@ -301,7 +306,7 @@ public sealed class VringEpollHandler : IDisposable
                     if (_pauseRequests != 0)
                     {
                         // The rings may have changed while parked: drop the rest of this batch
-                        // (epoll is level-triggered, nothing is lost) and wait again.
+                        // (Park asks for one look at every ring afterwards) and wait again.
                         Park();
                         break;
                     }
@@ -329,16 +334,10 @@ public sealed class VringEpollHandler : IDisposable
 
                     if (data < (ulong)_queueCount)
                     {
+                        // Not read (edge-triggered). A kick for a ring that is not ready is not
+                        // lost: starting or enabling the ring asks for processing.
                         Vring? vring = _byQueue[(int)data];
-                        if (vring?.Kick is not { } kick)
-                        {
-                            continue;
-                        }
-
-                        // Drained even when the ring is not ready: enabling the ring re-kicks it,
-                        // so a kick that arrived while it was disabled is not lost.
-                        kick.TryRead(out _);
-                        if (!vring.IsReady)
+                        if (vring is null || !vring.IsReady)
                         {
                             continue;
                         }
@@ -388,6 +387,13 @@ public sealed class VringEpollHandler : IDisposable
             }
 
             _parked = false;
+        }
+
+        // Kicks are edge-triggered: the events of the batch a pause cut short are gone, and the
+        // rings may have changed meanwhile. Every ring gets one look when the worker goes on.
+        foreach (Vring v in _vrings)
+        {
+            v.RequestProcessing();
         }
     }
 
