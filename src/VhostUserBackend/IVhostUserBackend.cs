@@ -2,6 +2,7 @@ using Microsoft.Win32.SafeHandles;
 using Vhost;
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Vdpa;
 using VhostUserBackend.Memory;
 
 namespace VhostUserBackend;
@@ -169,6 +170,25 @@ public interface IVhostUserBackend
 
     /// <summary>CHECK_DEVICE_STATE: throw when the last state transfer failed.</summary>
     void CheckDeviceState() => throw new VhostUserException(VhostUserError.NotSupported, "this device has no migratable state");
+
+    /// <summary>
+    /// The driver status changed (called on the control thread). Ring starts and stops are
+    /// reported separately, to <see cref="OnVringStateChanged"/>.
+    /// </summary>
+    /// <remarks>
+    /// <para>With the STATUS protocol feature (offered by default) this is each SET_STATUS value
+    /// that differs from the last one. QEMU sends FEATURES_OK after SET_FEATURES,
+    /// ACKNOWLEDGE|DRIVER|FEATURES_OK|DRIVER_OK when it starts the device, and
+    /// <see cref="VirtioDeviceStatus.Reset"/> (0) whenever it stops it: on a pause, a migration
+    /// and a reboot alike, so 0 means "stopped", not "forget the device state".</para>
+    /// <para>Without STATUS the daemon derives the value: ACKNOWLEDGE|DRIVER|FEATURES_OK once
+    /// features are acked, with DRIVER_OK while at least one ring runs, and 0 after
+    /// RESET_DEVICE and at disconnect.</para>
+    /// </remarks>
+    /// <param name="status">The new status.</param>
+    void OnDriverStatusChanged(VirtioDeviceStatus status)
+    {
+    }
 
     /// <summary>RESET_DEVICE, and the end of a front-end connection: return to the initial device state.</summary>
     void Reset()

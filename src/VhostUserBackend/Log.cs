@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Vhost.Vdpa;
 
 namespace VhostUserBackend;
 
@@ -84,4 +85,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 129, Level = LogLevel.Warning, Message = "ring {Queue}: {Count} requests still in flight after {Seconds} s, before {Why}; they are abandoned (their inflight marks stay for the next back-end, late completions are dropped)")]
     public static partial void InFlightLeft(ILogger logger, int queue, int count, string why, double seconds);
+
+    [LoggerMessage(EventId = 140, Level = LogLevel.Information, Message = "driver status {Status} ({Source})")]
+    public static partial void DriverStatus(ILogger logger, VirtioDeviceStatus status, string source);
 }

@@ -5,6 +5,7 @@ using Vhost.User;
 using Vhost.User.Messages;
 using VhostUserBackend.Memory;
 using VhostUserBackend.Virtio;
+using Vhost.Vdpa;
 
 namespace VhostUserBackend;
 
@@ -36,6 +37,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private InflightRegion? _inflight;
     private VhostUserBackendChannel? _channel;
     private byte _status;
+    private bool _featuresSet;
     private bool _disposed;
 
     public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VringEpollHandler[] workerOfQueue, VringEpollHandler[] workers, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null)
@@ -50,6 +52,8 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     }
 
     private bool ProtocolFeaturesAcked => (_ackedFeatures & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) != 0;
+
+    private bool StatusFromFrontend => (_ackedProtocolFeatures & VhostUserProtocolFeatures.Status) != 0;
 
     private bool LoggingAll => (_ackedFeatures & (ulong)VhostUserVirtioFeatures.LogAll) != 0;
 
@@ -103,6 +107,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             }
 
             _ackedFeatures = features;
+            _featuresSet = true;
             if (wasLogging != LoggingAll)
             {
                 _memory.SetDirtyLog(LoggingAll ? _log : null);
@@ -117,6 +122,8 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         {
             _backend.UpdateMemory(_memory);
         }
+
+        DeriveStatus();
 
         // Logging turned off (a cancelled migration): QEMU frees its log and never says so with
         // another message, so the mapping goes now; the next migration sends a new SET_LOG_BASE.
@@ -487,6 +494,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
 
         _backend.OnVringStateChanged(v);
+        DeriveStatus();
         return value;
     }
 
@@ -524,6 +532,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
 
         _backend.OnVringStateChanged(v);
+        DeriveStatus();
     }
 
     public void SetVringCall(byte index, ReceivedFds fds)
@@ -645,13 +654,60 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     {
         ResetRings(keepNotifiers: true);
         _ackedFeatures = 0;
-        _status = 0;
+        _featuresSet = false;
+        ChangeStatus(VirtioDeviceStatus.Reset);
         _backend.Reset();
     }
 
-    public void SetStatus(byte status) => _status = status;
+    /// <summary>
+    /// SET_STATUS: the driver status as the front-end reports it. QEMU sends FEATURES_OK after
+    /// SET_FEATURES, ACKNOWLEDGE|DRIVER|FEATURES_OK|DRIVER_OK when it starts the device and 0 when it
+    /// stops it (pause, migration, reboot: ring state and memory stay), see docs/vm-lifecycle.md.
+    /// </summary>
+    public void SetStatus(byte status) => ChangeStatus((VirtioDeviceStatus)status);
 
     public byte GetStatus() => _status;
+
+    /// <summary>
+    /// Without the STATUS protocol feature the daemon derives the status the device sees from the
+    /// session: FEATURES_OK (with ACKNOWLEDGE|DRIVER) once features are acked, DRIVER_OK while a
+    /// ring runs, 0 after RESET_DEVICE and at disconnect.
+    /// </summary>
+    private void DeriveStatus()
+    {
+        if (StatusFromFrontend)
+        {
+            return;
+        }
+
+        VirtioDeviceStatus status = VirtioDeviceStatus.Reset;
+        if (_featuresSet)
+        {
+            status = VirtioDeviceStatus.Acknowledge | VirtioDeviceStatus.Driver | VirtioDeviceStatus.FeaturesOk;
+            foreach (Vring v in _vrings)
+            {
+                if (v.IsStarted)
+                {
+                    status |= VirtioDeviceStatus.DriverOk;
+                    break;
+                }
+            }
+        }
+
+        ChangeStatus(status);
+    }
+
+    private void ChangeStatus(VirtioDeviceStatus status)
+    {
+        if ((byte)status == _status)
+        {
+            return;
+        }
+
+        _status = (byte)status;
+        Log.DriverStatus(_logger, status, StatusFromFrontend ? "SET_STATUS" : "derived");
+        _backend.OnDriverStatusChanged(status);
+    }
 
     public SafeFileHandle? SetDeviceStateFd(VhostUserTransferDirection direction, VhostUserTransferPhase phase, ReceivedFds fds)
         => _backend.SetDeviceStateFd(direction, phase, fds.Take(0));
@@ -689,6 +745,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         _channel = null;
         UpdateInbandChannels();
         channel?.Dispose();
+        ChangeStatus(VirtioDeviceStatus.Reset);
         _backend.Reset();
     }
 

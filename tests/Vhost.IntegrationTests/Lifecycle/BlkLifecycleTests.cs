@@ -44,6 +44,11 @@ public sealed class BlkLifecycleTests
             await vm.ResumeAsync(ct);
             await BlkWriter.WaitForProgressAsync(vm, await BlkWriter.ProgressAsync(vm, ct), ct);
 
+            // QEMU reports the stop and the start to the device through SET_STATUS (the driver-status
+            // callback): 0 on the pause (the session stays), DRIVER_OK at boot and on resume.
+            Assert.Contains("driver status Acknowledge, Driver, DriverOk, FeaturesOk (SET_STATUS)", daemon.Output, StringComparison.Ordinal);
+            Assert.Contains("driver status Reset (SET_STATUS)", daemon.Output, StringComparison.Ordinal);
+
             // The daemon killed while the VM is paused and a new one started on the same socket and
             // image; QEMU reconnects, and on resume the rings restart on the new daemon (inflight
             // region handed back by QEMU). QEMU 7.2 cannot do this with any back-end: reconnecting

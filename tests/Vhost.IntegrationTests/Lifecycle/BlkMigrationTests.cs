@@ -36,7 +36,15 @@ public sealed class BlkMigrationTests
         // Migrate while the writer is in its second pass or later (so a lost write shows).
         await BlkWriter.WaitForPassAsync(vm, 1, ct);
         await vm.MigrateAsync(Options(qemu, destination), cancellationToken: ct);
-        await BlkWriter.WaitForProgressAsync(vm, await BlkWriter.ProgressAsync(vm, ct), ct);
+        try
+        {
+            await BlkWriter.WaitForProgressAsync(vm, await BlkWriter.ProgressAsync(vm, ct), ct);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}\n--- source daemon ---\n{source.Output}\n--- destination daemon ---\n{destination.Output}", e);
+        }
+
         GuestCommandResult verify = await BlkWriter.StopAndVerifyAsync(vm, ct);
         Assert.True(verify.Value("same") == "yes", $"the disk differs from what the guest wrote ({verify.Text})\n{vm.Describe()}\n{source.Output}\n{destination.Output}");
         string everything = $"{verify.Text}\n{vm.Describe()}\n--- source daemon ---\n{source.Output}\n--- destination daemon ---\n{destination.Output}";
@@ -160,7 +168,7 @@ public sealed class BlkMigrationTests
 
     private static SampleProcess StartDaemon(TempDirectory dir, string socket, string disk, bool incoming = false)
     {
-        var args = new List<string> { "--socket-path", Path.Combine(dir.Path, socket), "--blk-file", disk, "--direct" };
+        var args = new List<string> { "--socket-path", Path.Combine(dir.Path, socket), "--blk-file", disk, "--direct", "--verbose" };
         if (incoming)
         {
             args.Add("--incoming");

@@ -65,7 +65,24 @@ internal static class BlkWriter
             await Task.Delay(100, ct);
         }
 
-        throw new TimeoutException($"the writer made no progress (stuck at {mark})\n{vm.Describe()}");
+        throw new TimeoutException($"the writer made no progress (stuck at {mark})\n{await StuckStateAsync(vm, ct)}\n{vm.Describe()}");
+    }
+
+    /// <summary>What the guest says about a writer that stopped moving: requests in flight on vda, where dd sleeps, the kernel log.</summary>
+    private static async Task<string> StuckStateAsync(GuestVm vm, CancellationToken ct)
+    {
+        try
+        {
+            GuestCommandResult r = await vm.RunAsync(
+                "echo \"vda inflight: $(cat /sys/block/vda/inflight)\"; for p in $(pidof dd); do echo \"dd $p: $(cat /proc/$p/wchan) $(cat /proc/$p/stat | cut -d' ' -f3)\"; cat /proc/$p/stack 2>/dev/null; done; cat /tmp/writer.log; dmesg | tail -30",
+                TimeSpan.FromSeconds(20),
+                ct);
+            return "--- guest state ---\n" + r.Text;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return "--- guest state unavailable: " + e.Message;
+        }
     }
 
     /// <summary>The writer's "pass next-chunk"; throws with the reason when it failed.</summary>

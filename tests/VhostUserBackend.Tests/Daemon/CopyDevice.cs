@@ -142,6 +142,11 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public void Reset() => Interlocked.Increment(ref ResetCount);
 
+    /// <summary>Every driver status the daemon reported, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<Vhost.Vdpa.VirtioDeviceStatus> Statuses { get; } = new();
+
+    public void OnDriverStatusChanged(Vhost.Vdpa.VirtioDeviceStatus status) => Statuses.Enqueue(status);
+
     /// <summary>When set, every worker gets an exit eventfd (kept here for the test to signal; the daemon owns it).</summary>
     public bool WithExitEvents { get; set; }
 
@@ -281,8 +286,66 @@ internal sealed class CopyDevice : IVhostUserBackend
         }, null);
     }
 
+    /// <summary>
+    /// When set, queue 0 is a device-to-driver queue (an event queue): the device writes these
+    /// events, produced on other threads, into the buffers the driver keeps posted, in order.
+    /// </summary>
+    public System.Collections.Concurrent.ConcurrentQueue<byte[]>? Events { get; set; }
+
+    /// <summary>Event queue: how many times the device's loop ran (it must not spin on a full queue with nothing to say).</summary>
+    public long EventLoopIterations;
+
+    /// <summary>
+    /// The loop for a device-to-driver queue (docs/writing-a-backend.md): the device's data is the
+    /// limit, the driver's buffers the budget. Kicks stay enabled (a kick means "new buffers"),
+    /// and a producer calls <see cref="Vring.RequestProcessing"/> after queuing an event.
+    /// </summary>
+    private void ProduceEvents(Vring v)
+    {
+        bool used = false;
+        while (Events!.TryPeek(out byte[]? e))
+        {
+            Interlocked.Increment(ref EventLoopIterations);
+            if (!v.TryPopDescriptorChain(out DescriptorChain chain))
+            {
+                if (v.EnableNotification())
+                {
+                    continue; // buffers arrived between the pop and the re-enable
+                }
+
+                break; // the driver kicks when it posts buffers
+            }
+
+            uint written = 0;
+            foreach (VirtqBuffer b in chain)
+            {
+                if (b.IsWriteOnly && written == 0 && b.Length >= e.Length)
+                {
+                    chain.Memory!.Write(b.Address, e);
+                    chain.Memory.MarkDirty(b.Address, (ulong)e.Length);
+                    written = (uint)e.Length;
+                }
+            }
+
+            v.AddUsed(chain.Head, written);
+            Events.TryDequeue(out _);
+            used = true;
+        }
+
+        if (used)
+        {
+            v.SignalUsedQueue();
+        }
+    }
+
     private void Process(Vring v, byte[] scratch)
     {
+        if (Events is not null && v.Index == 0)
+        {
+            ProduceEvents(v);
+            return;
+        }
+
         bool used = false;
         while (true)
         {

@@ -147,6 +147,8 @@ internal sealed class DaemonRig : IDisposable
 
     public ulong AckedFeatures { get; private set; }
 
+    public VhostUserProtocolFeatures ProtocolFeatures { get; private set; }
+
     public static string NewSocketPath() => Path.Combine(Path.GetTempPath(), $"vud-{Guid.NewGuid():N}.sock");
 
     public ulong UserAddress(ulong gpa)
@@ -189,16 +191,17 @@ internal sealed class DaemonRig : IDisposable
     }
 
     /// <summary>Connects and negotiates as QEMU does (vhost_user_backend_init + vhost_dev_init).</summary>
-    public VhostUserFrontend Connect(bool eventIdx, bool packed, VhostUserProtocolFeatures extraProtocolFeatures = VhostUserProtocolFeatures.None)
+    public VhostUserFrontend Connect(bool eventIdx, bool packed, VhostUserProtocolFeatures extraProtocolFeatures = VhostUserProtocolFeatures.None, VhostUserProtocolFeatures withoutProtocolFeatures = VhostUserProtocolFeatures.None)
     {
         VhostUserFrontend f = VhostUserFrontend.Connect(SocketPath, TimeSpan.FromSeconds(5));
         Frontend = f;
         ulong offered = f.GetFeatures();
         Assert.NotEqual(0UL, offered & (ulong)VhostUserVirtioFeatures.ProtocolFeatures);
         VhostUserProtocolFeatures protocol = f.GetProtocolFeatures();
-        f.SetProtocolFeatures(protocol & (VhostUserProtocolFeatures.MQ | VhostUserProtocolFeatures.ReplyAck | VhostUserProtocolFeatures.ConfigureMemorySlots
+        ProtocolFeatures = protocol & ~withoutProtocolFeatures & (VhostUserProtocolFeatures.MQ | VhostUserProtocolFeatures.ReplyAck | VhostUserProtocolFeatures.ConfigureMemorySlots
             | VhostUserProtocolFeatures.InflightShmFd | VhostUserProtocolFeatures.Config | VhostUserProtocolFeatures.Status
-            | VhostUserProtocolFeatures.LogShmFd | VhostUserProtocolFeatures.ResetDevice | extraProtocolFeatures));
+            | VhostUserProtocolFeatures.LogShmFd | VhostUserProtocolFeatures.ResetDevice | extraProtocolFeatures);
+        f.SetProtocolFeatures(ProtocolFeatures);
         Assert.Equal(Device.QueueCount, f.GetQueueNum());
         Assert.Equal(VhostUserLimits.MaxMemorySlots, f.GetMaxMemorySlots());
         f.SetOwner();
@@ -247,7 +250,10 @@ internal sealed class DaemonRig : IDisposable
             f.SetVringEnable(q, true);
         }
 
-        f.SetStatus(0x0F);
+        if ((ProtocolFeatures & VhostUserProtocolFeatures.Status) != 0)
+        {
+            f.SetStatus(0x0F);
+        }
     }
 
     public void StartQueue(int q, bool packed, uint? baseValue = null)

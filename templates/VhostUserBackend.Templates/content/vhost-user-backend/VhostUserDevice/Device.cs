@@ -26,7 +26,11 @@ public sealed class Device : IVhostUserBackend
                 continue;
             }
 
-            do // drain the ring; loop if buffers arrived while notifications were off
+            // A driver-to-device queue: drain it, and loop if buffers arrived while notifications
+            // were off. A device-to-driver queue (events the device produces) needs the other loop
+            // in docs/writing-a-backend.md: this one would spin on a queue the driver keeps full.
+            // A request that completes later: keep the chain, call vring.Complete(chain, n) from any thread.
+            do
             {
                 vring.DisableNotification();
                 bool used = false;
