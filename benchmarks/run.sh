@@ -5,6 +5,9 @@
 #        notification-driven and --poll, JIT and NativeAOT.
 #   blk: vhost-probe blk (the .NET front-end) against qemu-storage-daemon and samples/VhostUserBlk,
 #        both serving a tmpfs-backed raw image; 4 KiB random read/write at QD1/QD32, 1 MiB sequential.
+#   disk: the same on an image on the real disk ($OUT, not tmpfs), O_DIRECT on both sides:
+#        qemu-storage-daemon cache.direct=on with aio=io_uring and aio=native against
+#        vhost-user-blk --direct; 4 KiB random read/write at QD1/QD32/QD128, 1 MiB sequential.
 # Prints one table (also written to $OUT/table.md). Not part of .ci/run. Needs dpdk-testpmd
 # (dpdk-dev librte-net-vhost23 librte-net-virtio23 librte-mempool-ring23) and qemu-storage-daemon.
 #
@@ -15,7 +18,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-RUNS=${RUNS:-3}; NET_SECS=${NET_SECS:-8}; BLK_SECS=${BLK_SECS:-4}; AOT=${AOT:-1}; PARTS=${PARTS:-"net blk"}
+RUNS=${RUNS:-3}; NET_SECS=${NET_SECS:-8}; BLK_SECS=${BLK_SECS:-4}; AOT=${AOT:-1}; PARTS=${PARTS:-"net blk disk"}
 POLL_US=${POLL_US:-1000000}; BUILD=${BUILD:-1}; BE_CPU=${BE_CPU:-1}; FE_CPU=${FE_CPU:-0}
 OUT=${OUT:-$ROOT/.build/bench}; W=$(mktemp -d /dev/shm/vhost-bench.XXXXXX)
 mkdir -p "$OUT"; RES=$OUT/results.tsv; : > "$RES"
@@ -100,37 +103,50 @@ BLK_CASES=("randread-4k-qd1 read random 4096 1" "randwrite-4k-qd1 write random 4
            "seqread-1m-qd4 read sequential 1048576 4" "seqwrite-1m-qd4 write sequential 1048576 4")
 IMG=$W/disk.img
 
-blk_start() { # $1 backend (qsd|jit|aot); sets BPID
+DISK_CASES=("randread-4k-qd1 read random 4096 1" "randwrite-4k-qd1 write random 4096 1" \
+            "randread-4k-qd32 read random 4096 32" "randwrite-4k-qd32 write random 4096 32" \
+            "randread-4k-qd128 read random 4096 128" "randwrite-4k-qd128 write random 4096 128" \
+            "seqread-1m-qd4 read sequential 1048576 4" "seqwrite-1m-qd4 write sequential 1048576 4")
+DISK_IMG=$OUT/disk.img
+
+blk_start() { # $1 backend (qsd|qsd-uring|qsd-native|jit|jit-poll|aot|aot-poll); $IMG, $DIRECT; sets BPID
   local sock=$W/blk.sock
   rm -f "$sock"
+  local aio=native; [ "$1" = qsd-uring ] && aio=io_uring
   case $1 in
+    qsd-uring|qsd-native) taskset -c $BE_CPU qemu-storage-daemon --blockdev "driver=file,node-name=file0,filename=$IMG,cache.direct=on,aio=$aio" \
+           --blockdev driver=raw,node-name=disk0,file=file0 \
+           --export "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$sock,writable=on,num-queues=1" > "$W/blk-be.log" 2>&1 & ;;
     qsd) taskset -c $BE_CPU qemu-storage-daemon --blockdev "driver=file,node-name=file0,filename=$IMG,cache.direct=off,aio=threads" \
            --blockdev driver=raw,node-name=disk0,file=file0 \
            --export "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$sock,writable=on,num-queues=1" > "$W/blk-be.log" 2>&1 & ;;
     jit|jit-poll|aot|aot-poll)
       local bin=$JIT_BLK poll=0; [[ $1 == aot* ]] && bin=$AOT_BLK; [[ $1 == *-poll ]] && poll=$POLL_US
-      VHOST_SAMPLE_STATS=1 taskset -c $BE_CPU "$bin" --socket-path "$sock" --blk-file "$IMG" --poll $poll > "$W/blk-be.log" 2>&1 & ;;
+      local direct=(); [ "${DIRECT:-0}" = 1 ] && direct=(--direct)
+      VHOST_SAMPLE_STATS=1 taskset -c $BE_CPU "$bin" --socket-path "$sock" --blk-file "$IMG" "${direct[@]}" --poll $poll > "$W/blk-be.log" 2>&1 & ;;
   esac
   BPID=$!
   wait_sock "$sock"
 }
 
-blk_run() { # $1 backend, $2 case line
-  local be=$1; read -r name op pat bs qd <<<"$2"
+blk_run() { # $1 backend, $2 case line, $3 part (blk|disk)
+  local be=$1 part=${3:-blk}; read -r name op pat bs qd <<<"$2"
   local load; load=$(cut -d' ' -f1 /proc/loadavg)
-  taskset -c $FE_CPU "$PROBE" blk -s "$W/blk.sock" --op "$op" --pattern "$pat" --block-size "$bs" --queue-depth "$qd" --seconds "$BLK_SECS" --json > "$W/probe.json" 2>"$W/probe.err" &
+  taskset -c $FE_CPU "$PROBE" blk -s "$W/blk.sock" --op "$op" --pattern "$pat" --block-size "$bs" --queue-depth "$qd" --queue-size 256 --seconds "$BLK_SECS" --json > "$W/probe.json" 2>"$W/probe.err" &
   local ppid=$! c0 c1 t0 t1
-  sleep 1; [ "$be" != qsd ] && stats_mark $BPID && stats_mark $BPID; c0=$(cpu_ticks $BPID); t0=$(now)
-  sleep "$(awk -v s="$BLK_SECS" 'BEGIN{print s-1.7}')"; [ "$be" != qsd ] && stats_mark $BPID; c1=$(cpu_ticks $BPID); t1=$(now)
+  sleep 1; [[ $be != qsd* ]] && stats_mark $BPID && stats_mark $BPID; c0=$(cpu_ticks $BPID); t0=$(now)
+  sleep "$(awk -v s="$BLK_SECS" 'BEGIN{print s-1.7}')"; [[ $be != qsd* ]] && stats_mark $BPID; c1=$(cpu_ticks $BPID); t1=$(now)
   wait $ppid || { log "probe failed: $(cat "$W/probe.err")"; return 1; }
   local iops mbs errs
   iops=$(grep '"iops"' "$W/probe.json" | tr -dc '0-9.'); mbs=$(grep '"mb_per_s"' "$W/probe.json" | tr -dc '0-9.'); errs=$(grep '"errors"' "$W/probe.json" | tr -dc '0-9')
   # backend CPU microseconds per I/O over the bracketed interval (IOPS taken as steady over the run)
   local cpuio; cpuio=$(awk -v c=$((c1 - c0)) -v t=$TICK -v a=$t0 -v b=$t1 -v i="$iops" 'BEGIN{printf "%.2f", (c/t)*1e6/(i*(b-a))}')
   local gc=- alloc=-
-  if [ "$be" != qsd ]; then read -r gc alloc < <(stats_delta "$W/blk-be.log"); fi
-  log "blk $name $be: $iops IOPS $mbs MB/s, $cpuio us CPU/IO, errors $errs, gc $gc alloc $alloc"
-  record "blk	$name	$be	$iops	$cpuio	$gc	$alloc	$load	$mbs"
+  local p50 p99
+  p50=$(grep '"latency_p50_us"' "$W/probe.json" | tr -dc '0-9.'); p99=$(grep '"latency_p99_us"' "$W/probe.json" | tr -dc '0-9.')
+  if [[ $be != qsd* ]]; then read -r gc alloc < <(stats_delta "$W/blk-be.log"); fi
+  log "$part $name $be: $iops IOPS $mbs MB/s, p50 ${p50:-?} us p99 ${p99:-?} us, $cpuio us CPU/IO, errors $errs, gc $gc alloc $alloc"
+  record "$part	$name	$be	$iops	$cpuio	$gc	$alloc	$load	$mbs	${p50:--}	${p99:--}"
 }
 
 # --- net -------------------------------------------------------------------------------------
@@ -158,6 +174,22 @@ if [[ " $PARTS " == *" blk "* ]]; then
   done
 fi
 
+# --- disk: O_DIRECT on the real disk ---------------------------------------------------------
+DISK_BACKENDS=${DISK_BACKENDS:-"qsd-uring qsd-native jit"}
+if [[ " $PARTS " == *" disk "* ]]; then
+  IMG=$DISK_IMG DIRECT=1
+  truncate -s 1G "$IMG"; dd if=/dev/urandom of="$IMG" bs=1M count=1024 conv=notrunc oflag=direct status=none
+  for r in $(seq "$RUNS"); do
+    for be in $DISK_BACKENDS; do
+      blk_start "$be" || exit 1
+      for c in "${DISK_CASES[@]}"; do blk_run "$be" "$c" disk; done
+      cp "$W/blk-be.log" "$OUT/disk-$be-be.log"
+      kill -TERM $BPID; wait $BPID 2>/dev/null
+    done
+  done
+  rm -f "$DISK_IMG"; unset DIRECT; IMG=$W/disk.img
+fi
+
 # --- table -----------------------------------------------------------------------------------
 python3 - "$RES" <<'EOF' | tee "$OUT/table.md"
 import sys, statistics as st
@@ -168,14 +200,16 @@ print("|---|---|---|---:|---:|---:|---:|---:|---|---:|---|")
 groups = {}
 for r in rows: groups.setdefault((r[0], r[1]), {}).setdefault(r[2], []).append(r)
 for (part, case), bes in groups.items():
-    ref = 'dpdk' if part == 'net' else 'qsd'
+    ref = {'net': 'dpdk', 'blk': 'qsd', 'disk': 'qsd-uring'}[part]
     refv = med([float(r[3]) for r in bes.get(ref, [])])
     for be, rs in bes.items():
         v = [float(r[3]) for r in rs]; cpu = med([float(r[4]) for r in rs])
         gcs = [r[5] for r in rs if r[5] != '-']; al = [int(r[6]) for r in rs if r[6] != '-']
         unit = 'Mpps' if part == 'net' else 'IOPS'
         fmt = (lambda x: f"{x:.2f}") if part == 'net' else (lambda x: f"{x:.0f}")
-        extra = f" ({med([float(r[8]) for r in rs]):.0f} MB/s)" if part == 'blk' else ''
+        extra = f" ({med([float(r[8]) for r in rs]):.0f} MB/s)" if part != 'net' else ''
+        if part == 'disk' and len(rs[0]) > 10 and rs[0][9] != '-':
+            extra += f", p50/p99 {med([float(r[9]) for r in rs]):.0f}/{med([float(r[10]) for r in rs]):.0f} us"
         # net: back-end CPU time per packet (cores used / Mpps), the figure the load disturbs least
         nspp = [float(r[4]) / float(r[3]) * 1000 for r in rs if float(r[3]) > 0]
         cpus = f"{cpu:.2f} cores, {med(nspp):.0f} ns/pkt" if part == 'net' else f"{cpu:.2f} us/IO"
