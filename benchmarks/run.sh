@@ -143,7 +143,7 @@ blk_run() { # $1 backend, $2 case line, $3 part (blk|disk)
   local cpuio; cpuio=$(awk -v c=$((c1 - c0)) -v t=$TICK -v a=$t0 -v b=$t1 -v i="$iops" 'BEGIN{printf "%.2f", (c/t)*1e6/(i*(b-a))}')
   local gc=- alloc=-
   local p50 p99
-  p50=$(grep '"latency_p50_us"' "$W/probe.json" | tr -dc '0-9.'); p99=$(grep '"latency_p99_us"' "$W/probe.json" | tr -dc '0-9.')
+  p50=$(sed -n 's/.*"latency_p50_us": *\([0-9.]*\).*/\1/p' "$W/probe.json"); p99=$(sed -n 's/.*"latency_p99_us": *\([0-9.]*\).*/\1/p' "$W/probe.json")
   if [[ $be != qsd* ]]; then read -r gc alloc < <(stats_delta "$W/blk-be.log"); fi
   log "$part $name $be: $iops IOPS $mbs MB/s, p50 ${p50:-?} us p99 ${p99:-?} us, $cpuio us CPU/IO, errors $errs, gc $gc alloc $alloc"
   record "$part	$name	$be	$iops	$cpuio	$gc	$alloc	$load	$mbs	${p50:--}	${p99:--}"
