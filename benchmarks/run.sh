@@ -106,33 +106,34 @@ IMG=$W/disk.img
 DISK_CASES=("randread-4k-qd1 read random 4096 1" "randwrite-4k-qd1 write random 4096 1" \
             "randread-4k-qd32 read random 4096 32" "randwrite-4k-qd32 write random 4096 32" \
             "randread-4k-qd128 read random 4096 128" "randwrite-4k-qd128 write random 4096 128" \
-            "seqread-1m-qd4 read sequential 1048576 4" "seqwrite-1m-qd4 write sequential 1048576 4")
+            "seqread-1m-qd4 read sequential 1048576 4" "seqwrite-1m-qd4 write sequential 1048576 4" \
+            "randread-4k-4q-qd32 read random 4096 32 4" "randwrite-4k-4q-qd32 write random 4096 32 4")
 DISK_IMG=$OUT/disk.img
 
 blk_start() { # $1 backend (qsd|qsd-uring|qsd-native|jit|jit-poll|aot|aot-poll); $IMG, $DIRECT; sets BPID
   local sock=$W/blk.sock
   rm -f "$sock"
-  local aio=native; [ "$1" = qsd-uring ] && aio=io_uring
+  local aio=native nq=${BLK_QUEUES:-1}; [ "$1" = qsd-uring ] && aio=io_uring
   case $1 in
     qsd-uring|qsd-native) taskset -c $BE_CPU qemu-storage-daemon --blockdev "driver=file,node-name=file0,filename=$IMG,cache.direct=on,aio=$aio" \
            --blockdev driver=raw,node-name=disk0,file=file0 \
-           --export "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$sock,writable=on,num-queues=1" > "$W/blk-be.log" 2>&1 & ;;
+           --export "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$sock,writable=on,num-queues=$nq" > "$W/blk-be.log" 2>&1 & ;;
     qsd) taskset -c $BE_CPU qemu-storage-daemon --blockdev "driver=file,node-name=file0,filename=$IMG,cache.direct=off,aio=threads" \
            --blockdev driver=raw,node-name=disk0,file=file0 \
            --export "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$sock,writable=on,num-queues=1" > "$W/blk-be.log" 2>&1 & ;;
     jit|jit-poll|aot|aot-poll)
       local bin=$JIT_BLK poll=0; [[ $1 == aot* ]] && bin=$AOT_BLK; [[ $1 == *-poll ]] && poll=$POLL_US
       local direct=(); [ "${DIRECT:-0}" = 1 ] && direct=(--direct)
-      VHOST_SAMPLE_STATS=1 taskset -c $BE_CPU "$bin" --socket-path "$sock" --blk-file "$IMG" "${direct[@]}" --poll $poll > "$W/blk-be.log" 2>&1 & ;;
+      VHOST_SAMPLE_STATS=1 taskset -c $BE_CPU "$bin" --socket-path "$sock" --blk-file "$IMG" "${direct[@]}" --num-queues "$nq" --poll $poll > "$W/blk-be.log" 2>&1 & ;;
   esac
   BPID=$!
   wait_sock "$sock"
 }
 
 blk_run() { # $1 backend, $2 case line, $3 part (blk|disk)
-  local be=$1 part=${3:-blk}; read -r name op pat bs qd <<<"$2"
+  local be=$1 part=${3:-blk}; read -r name op pat bs qd nq <<<"$2"
   local load; load=$(cut -d' ' -f1 /proc/loadavg)
-  taskset -c $FE_CPU "$PROBE" blk -s "$W/blk.sock" --op "$op" --pattern "$pat" --block-size "$bs" --queue-depth "$qd" --queue-size 256 --seconds "$BLK_SECS" --json > "$W/probe.json" 2>"$W/probe.err" &
+  taskset -c $FE_CPU "$PROBE" blk -s "$W/blk.sock" --op "$op" --pattern "$pat" --block-size "$bs" --queue-depth "$qd" --queue-size 256 --queues "${nq:-1}" --seconds "$BLK_SECS" --json > "$W/probe.json" 2>"$W/probe.err" &
   local ppid=$! c0 c1 t0 t1
   sleep 1; [[ $be != qsd* ]] && stats_mark $BPID && stats_mark $BPID; c0=$(cpu_ticks $BPID); t0=$(now)
   sleep "$(awk -v s="$BLK_SECS" 'BEGIN{print s-1.7}')"; [[ $be != qsd* ]] && stats_mark $BPID; c1=$(cpu_ticks $BPID); t1=$(now)
@@ -177,7 +178,7 @@ fi
 # --- disk: O_DIRECT on the real disk ---------------------------------------------------------
 DISK_BACKENDS=${DISK_BACKENDS:-"qsd-uring qsd-native jit"}
 if [[ " $PARTS " == *" disk "* ]]; then
-  IMG=$DISK_IMG DIRECT=1
+  IMG=$DISK_IMG DIRECT=1 BLK_QUEUES=4   # every back-end serves 4 queues; a case drives 1 or 4
   truncate -s 1G "$IMG"; dd if=/dev/urandom of="$IMG" bs=1M count=1024 conv=notrunc oflag=direct status=none
   for r in $(seq "$RUNS"); do
     for be in $DISK_BACKENDS; do
@@ -187,7 +188,7 @@ if [[ " $PARTS " == *" disk "* ]]; then
       kill -TERM $BPID; wait $BPID 2>/dev/null
     done
   done
-  rm -f "$DISK_IMG"; unset DIRECT; IMG=$W/disk.img
+  rm -f "$DISK_IMG"; unset DIRECT BLK_QUEUES; IMG=$W/disk.img
 fi
 
 # --- table -----------------------------------------------------------------------------------

@@ -37,8 +37,9 @@ public static class BlkBenchmark
     /// <param name="blockSize">Bytes per request (a multiple of 512).</param>
     /// <param name="queueDepth">Requests in flight.</param>
     /// <param name="duration">How long.</param>
+    /// <param name="queues">Request queues driven, each with <paramref name="queueDepth"/> requests in flight, from this one thread.</param>
     /// <returns>The result.</returns>
-    public static Result Run(VmmDevice device, ulong capacitySectors, string operation, bool random, int blockSize, int queueDepth, TimeSpan duration)
+    public static Result Run(VmmDevice device, ulong capacitySectors, string operation, bool random, int blockSize, int queueDepth, TimeSpan duration, int queues = 1)
     {
         ArgumentNullException.ThrowIfNull(device);
         if (blockSize <= 0 || blockSize % VirtioBlkClient.SectorSize != 0)
@@ -54,7 +55,43 @@ public static class BlkBenchmark
             throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, $"the disk holds {blocks} blocks, fewer than the queue depth");
         }
 
-        var client = new VirtioBlkClient(device, queueDepth, blockSize);
+        int perQueue = queueDepth;
+        queueDepth *= queues; // slots: queue q owns [q·perQueue, (q+1)·perQueue)
+        var clients = new VirtioBlkClient[queues];
+        for (int q = 0; q < queues; q++)
+        {
+            clients[q] = new VirtioBlkClient(device, perQueue, blockSize, q);
+        }
+
+        int nextQueue = 0;
+        VirtioBlkStatus CompleteAny(out int slot)
+        {
+            if (queues == 1)
+            {
+                return clients[0].Complete(TimeSpan.FromSeconds(10), out slot);
+            }
+
+            // Several queues from one thread: poll them round robin (this thread has its own CPU).
+            long deadline = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
+            while (true)
+            {
+                for (int i = 0; i < queues; i++)
+                {
+                    int q = (nextQueue + i) % queues;
+                    if (clients[q].TryComplete(out int s, out VirtioBlkStatus st))
+                    {
+                        nextQueue = q + 1;
+                        slot = (q * perQueue) + s;
+                        return st;
+                    }
+                }
+
+                if (Stopwatch.GetTimestamp() > deadline)
+                {
+                    throw new TimeoutException("no completion on any queue within 10 s");
+                }
+            }
+        }
         var rng = new Random(12345);
         ulong nextSeq = 0;
 
@@ -90,11 +127,11 @@ public static class BlkBenchmark
             bool isWrite = verify ? !slotPhase[slot] : write;
             if (isWrite)
             {
-                Fill(client.DataOf(slot, blockSize), slotBlock[slot]);
+                Fill(clients[slot / perQueue].DataOf(slot % perQueue, blockSize), slotBlock[slot]);
             }
 
             slotStart[slot] = Stopwatch.GetTimestamp();
-            client.Submit(slot, isWrite ? VirtioBlkRequestType.Out : VirtioBlkRequestType.In, sector, blockSize);
+            clients[slot / perQueue].Submit(slot % perQueue, isWrite ? VirtioBlkRequestType.Out : VirtioBlkRequestType.In, sector, blockSize);
         }
 
         var wall = Stopwatch.StartNew();
@@ -107,7 +144,7 @@ public static class BlkBenchmark
         int inFlight = queueDepth;
         while (inFlight > 0)
         {
-            VirtioBlkStatus status = client.Complete(TimeSpan.FromSeconds(10), out int slot);
+            VirtioBlkStatus status = CompleteAny(out int slot);
             latencies.Add(Stopwatch.GetTimestamp() - slotStart[slot]);
             requests++;
             bytes += blockSize;
@@ -118,7 +155,7 @@ public static class BlkBenchmark
             else if (verify && slotPhase[slot])
             {
                 Fill(expect, slotBlock[slot]);
-                if (!client.DataOf(slot, blockSize).SequenceEqual(expect))
+                if (!clients[slot / perQueue].DataOf(slot % perQueue, blockSize).SequenceEqual(expect))
                 {
                     mismatches++;
                 }

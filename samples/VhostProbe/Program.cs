@@ -67,6 +67,7 @@ internal static class Program
         var depth = new Option<int>("--queue-depth") { Description = "Requests in flight (up to the queue size)", DefaultValueFactory = _ => 1 };
         var queueSize = new Option<int>("--queue-size") { Description = "Virtqueue size", DefaultValueFactory = _ => 128 };
         var seconds = new Option<double>("--seconds") { Description = "Duration", DefaultValueFactory = _ => 5 };
+        var queues = new Option<int>("--queues") { Description = "Request queues, each with --queue-depth requests in flight", DefaultValueFactory = _ => 1 };
         var cmd = new Command("blk", "Write/read/verify through a vhost-user-blk back-end; reports IOPS, MB/s and latency percentiles.");
         cmd.Options.Add(op);
         cmd.Options.Add(pattern);
@@ -74,8 +75,15 @@ internal static class Program
         cmd.Options.Add(depth);
         cmd.Options.Add(queueSize);
         cmd.Options.Add(seconds);
+        cmd.Options.Add(queues);
         cmd.SetAction(r => Guard(() =>
         {
+            int nq = r.GetValue(queues);
+            if (nq is < 1 or > 64)
+            {
+                return Usage($"--queues {nq}: 1 to 64");
+            }
+
             int qs = r.GetValue(queueSize);
             int qd = r.GetValue(depth);
             int bs = r.GetValue(blockSize);
@@ -94,8 +102,8 @@ internal static class Program
                 return Usage($"--block-size {bs}: a multiple of 512 up to 4 MiB");
             }
 
-            ulong ram = (ulong)qd * (ulong)(bs + 4096) + (ulong)qs * 64 + (8 << 20);
-            using VmmDevice dev = VmmDevice.Connect(r.GetValue(socket)!, new VmmDeviceOptions { QueueSize = (ushort)qs, MemorySize = ram, MaxIndirectEntries = 4 }, TimeSpan.FromSeconds(r.GetValue(timeout)));
+            ulong ram = ((ulong)nq * ((ulong)qd * (ulong)(bs + 4096) + (ulong)qs * 64)) + (8 << 20);
+            using VmmDevice dev = VmmDevice.Connect(r.GetValue(socket)!, new VmmDeviceOptions { QueueSize = (ushort)qs, MemorySize = ram, MaxIndirectEntries = 4, QueueCount = nq }, TimeSpan.FromSeconds(r.GetValue(timeout)));
             if (dev.Queues[0].MaxIndirectEntries == 0 && qd * 3 > qs)
             {
                 return Usage($"--queue-depth {qd}: without indirect descriptors a request takes 3 of the {qs} descriptors");
@@ -108,7 +116,7 @@ internal static class Program
             }
 
             ulong capacity = VirtioBlkConfig.Parse(dev.GetConfig(VirtioBlkConfig.Size)).Capacity;
-            BlkBenchmark.Result res = BlkBenchmark.Run(dev, capacity, r.GetValue(op)!, r.GetValue(pattern) == "random", bs, qd, TimeSpan.FromSeconds(r.GetValue(seconds)));
+            BlkBenchmark.Result res = BlkBenchmark.Run(dev, capacity, r.GetValue(op)!, r.GetValue(pattern) == "random", bs, qd, TimeSpan.FromSeconds(r.GetValue(seconds)), nq);
             if (r.GetValue(json))
             {
                 using Stream o = Console.OpenStandardOutput();
@@ -118,6 +126,7 @@ internal static class Program
                 j.WriteString("pattern", r.GetValue(pattern));
                 j.WriteNumber("block_size", bs);
                 j.WriteNumber("queue_depth", qd);
+                j.WriteNumber("queues", nq);
                 j.WriteBoolean("indirect", dev.Queues[0].MaxIndirectEntries > 0);
                 j.WriteBoolean("event_idx", dev.EventIdx);
                 j.WriteNumber("requests", res.Requests);

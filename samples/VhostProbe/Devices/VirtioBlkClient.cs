@@ -25,13 +25,14 @@ public sealed class VirtioBlkClient
     /// <param name="device">The started device (queue 0 is the request queue).</param>
     /// <param name="slots">Requests that may be in flight.</param>
     /// <param name="maxDataBytes">Largest data transfer per request.</param>
-    public VirtioBlkClient(VmmDevice device, int slots, int maxDataBytes)
+    /// <param name="queue">The request queue this client drives (virtio-blk multiqueue: 0 to num_queues-1).</param>
+    public VirtioBlkClient(VmmDevice device, int slots, int maxDataBytes, int queue = 0)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentOutOfRangeException.ThrowIfLessThan(slots, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxDataBytes, 1);
         _device = device;
-        _queue = device.Queues[0];
+        _queue = device.Queues[queue];
         int perRequest = _queue.MaxIndirectEntries >= 3 ? 1 : 3;
         if (slots * perRequest > _queue.Driver.Size)
         {
@@ -105,6 +106,24 @@ public sealed class VirtioBlkClient
         VmmCompletion c = _queue.WaitForCompletion(timeout);
         slot = _slotOfHead[c.Head];
         return (VirtioBlkStatus)_device.Ram.GetSpan(_status[slot], 1)[0];
+    }
+
+    /// <summary>Takes a completion if one is there, without waiting.</summary>
+    /// <param name="slot">The completed slot.</param>
+    /// <param name="status">The status the device wrote.</param>
+    /// <returns>True when a request completed.</returns>
+    public bool TryComplete(out int slot, out VirtioBlkStatus status)
+    {
+        if (!_queue.TryGetCompletion(out VmmCompletion c))
+        {
+            slot = -1;
+            status = default;
+            return false;
+        }
+
+        slot = _slotOfHead[c.Head];
+        status = (VirtioBlkStatus)_device.Ram.GetSpan(_status[slot], 1)[0];
+        return true;
     }
 
     /// <summary>Reads <paramref name="destination"/>.Length bytes at <paramref name="sector"/>.</summary>
