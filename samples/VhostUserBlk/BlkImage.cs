@@ -57,6 +57,12 @@ internal sealed unsafe class BlkImage : IDisposable
     /// <summary>Whether aligned requests bypass the page cache (O_DIRECT).</summary>
     public bool IsDirect => _direct is not null;
 
+    /// <summary>The buffered descriptor (owned by the image).</summary>
+    public SafeFileHandle BufferedHandle => _buffered;
+
+    /// <summary>The O_DIRECT descriptor (owned by the image), or null without <c>--direct</c>.</summary>
+    public SafeFileHandle? DirectHandle => _direct;
+
     /// <summary>What the disk is, for logs.</summary>
     public string Description { get; }
 
