@@ -48,7 +48,9 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     private readonly EventFd _wake = new(EventFdFlags.NonBlocking);
     private readonly byte[] _frame = GC.AllocateUninitializedArray<byte>(MaxEntrySize);
     private readonly DescriptorChain[] _burst = new DescriptorChain[Burst];
-    private readonly VirtqBuffer[] _single = new VirtqBuffer[Burst];
+    private readonly DescriptorChainReader[] _readers = new DescriptorChainReader[Burst];
+    private readonly DescriptorChainWriter[] _writers = new DescriptorChainWriter[Burst];
+    private readonly uint[] _written = new uint[Burst];
     private readonly byte[] _reply = new byte[MaxEntrySize];
     private readonly byte[] _source;
     private readonly byte[] _sourceLegacy;
@@ -286,13 +288,12 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
                 int headerSize = HeaderSize;
                 for (int i = 0; i < n; i++)
                 {
-                    _single[i] = SoleReadableBuffer(_burst[i], headerSize);
+                    _readers[i] = CreateReader(_burst[i]);
                 }
 
                 for (int i = 0; i < n; i++)
                 {
-                    VirtqBuffer only = _single[i];
-                    int length = only.Length != 0 ? ReadSingle(_burst[i].Memory!, only, headerSize) : ReadFrame(_burst[i]);
+                    int length = ReadFrame(ref _readers[i], headerSize);
                     if (length > 0)
                     {
                         OnTransmit(_frame.AsSpan(0, length));
@@ -367,78 +368,47 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         ExceptionDispatchInfo.Throw(failure);
     }
 
-    /// <summary>Copies a TX chain into <see cref="_frame"/> as a 12-byte header and the frame.</summary>
-    /// <returns>The entry length, or 0 when the chain was malformed (counted).</returns>
-    private int ReadFrame(DescriptorChain chain)
-    {
-        int headerSize = HeaderSize;
-        int start = VirtioNetHeader.Size - headerSize;
-        Span<byte> destination = _frame.AsSpan(start);
-        int total = 0;
-        try
-        {
-            GuestMemory memory = chain.Memory!;
-            foreach (VirtqBuffer buffer in chain)
-            {
-                if (buffer.IsWriteOnly || buffer.Length > (uint)(destination.Length - total))
-                {
-                    Counters.TxErrors++;
-                    return 0;
-                }
-
-                memory.Read(buffer.Address, destination.Slice(total, (int)buffer.Length));
-                total += (int)buffer.Length;
-            }
-        }
-        catch (VhostException)
-        {
-            // A hostile or stale chain (VirtqueueException, GuestMemoryException): return it, drop the frame.
-            Counters.TxErrors++;
-            return 0;
-        }
-
-        return FinishFrame(total, headerSize);
-    }
-
     /// <summary>
-    /// The usual TX chain, one readable buffer holding the header and the frame (DPDK's virtio PMD,
-    /// Linux with ANY_LAYOUT): its buffer, or a default (length 0) to take <see cref="ReadFrame"/>'s
-    /// general path, which also counts a malformed chain.
+    /// A reader over a TX chain (creating it walks and validates the chain), or a default (empty)
+    /// one for a malformed chain, which <see cref="ReadFrame"/> then counts as an error.
     /// </summary>
-    private static VirtqBuffer SoleReadableBuffer(DescriptorChain chain, int headerSize)
+    private static DescriptorChainReader CreateReader(in DescriptorChain chain)
     {
         try
         {
-            if (chain.TryGetSingleBuffer(out VirtqBuffer only) && !only.IsWriteOnly
-                && only.Length >= (uint)(headerSize + Responder.EthernetHeaderSize)
-                && only.Length <= (uint)(MaxEntrySize - (VirtioNetHeader.Size - headerSize)))
-            {
-                return only;
-            }
+            return chain.CreateReader();
         }
         catch (VhostException)
         {
-            // The general path walks the chain again and counts the error.
+            return default;
         }
-
-        return default;
     }
 
-    /// <summary>Copies a validated single-buffer TX chain into <see cref="_frame"/> (see <see cref="ReadFrame"/>).</summary>
-    private int ReadSingle(GuestMemory memory, VirtqBuffer buffer, int headerSize)
+    /// <summary>Copies a TX chain's readable bytes into <see cref="_frame"/> as a 12-byte header and the frame.</summary>
+    /// <returns>The entry length, or 0 when the chain was malformed or its size out of range (counted).</returns>
+    private int ReadFrame(ref DescriptorChainReader reader, int headerSize)
     {
         int start = VirtioNetHeader.Size - headerSize;
-        try
+        ulong total = reader.Remaining;
+        if (total < (ulong)(headerSize + Responder.EthernetHeaderSize) || total > (ulong)(MaxEntrySize - start))
         {
-            memory.Read(buffer.Address, _frame.AsSpan(start, (int)buffer.Length));
-        }
-        catch (VhostException)
-        {
+            // Too short, too long, or malformed (a default reader is empty).
             Counters.TxErrors++;
             return 0;
         }
 
-        return FinishFrame((int)buffer.Length, headerSize);
+        try
+        {
+            reader.ReadExactly(_frame.AsSpan(start, (int)total));
+        }
+        catch (VhostException)
+        {
+            // The chain went bad under a second walk: return it, drop the frame.
+            Counters.TxErrors++;
+            return 0;
+        }
+
+        return FinishFrame((int)total, headerSize);
     }
 
     /// <summary>Turns the <paramref name="total"/> bytes copied at <c>12 - headerSize</c> into an entry: a 12-byte header and the frame.</summary>
@@ -633,7 +603,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
                 }
             }
 
-            capacity += rx.Capacity[chains];
+            capacity += (uint)rx.Writers[chains].Remaining;
             chains++;
         }
 
@@ -655,32 +625,15 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
             BinaryPrimitives.WriteUInt16LittleEndian(wire[10..], (ushort)chains);
         }
 
-        GuestMemory memory = rx.Memory!;
         int written = 0;
         try
         {
             for (int c = 0; c < chains; c++)
             {
-                uint inChain = 0;
-                foreach (VirtqBuffer buffer in rx.Chains[c])
-                {
-                    if (!buffer.IsWriteOnly)
-                    {
-                        continue;
-                    }
-
-                    int n = (int)Math.Min(buffer.Length, (uint)(wire.Length - written));
-                    if (n == 0)
-                    {
-                        break;
-                    }
-
-                    memory.Write(buffer.Address, wire.Slice(written, n));
-                    written += n;
-                    inChain += (uint)n;
-                }
-
-                rx.Written[c] = inChain;
+                // The writer logs what it writes while the front-end logs dirty pages.
+                ref DescriptorChainWriter writer = ref rx.Writers[c];
+                written += writer.Write(wire[written..]);
+                rx.Written[c] = writer.BytesWritten;
             }
         }
         catch (VhostException)
@@ -696,7 +649,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
 
         for (int c = 0; c < chains; c++)
         {
-            ring.AddUsed(rx.Chains[c].Head, rx.Written[c]);
+            ring.AddUsed(rx.Writers[c].Chain.Head, rx.Written[c]);
         }
 
         rx.RemoveFirst(chains);
@@ -724,7 +677,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
             // The memory table changed under a running ring: give the buffers back empty.
             for (int c = 0; c < rx.Count; c++)
             {
-                ring.AddUsed(rx.Chains[c].Head, 0);
+                ring.AddUsed(rx.Writers[c].Chain.Head, 0);
             }
 
             rx.Count = 0;
@@ -744,31 +697,24 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     {
         while (ring.TryPopDescriptorChain(out DescriptorChain chain))
         {
-            uint capacity = 0;
+            DescriptorChainWriter writer;
             try
             {
-                foreach (VirtqBuffer buffer in chain)
-                {
-                    if (buffer.IsWriteOnly)
-                    {
-                        capacity += buffer.Length;
-                    }
-                }
+                writer = chain.CreateWriter();
             }
             catch (VirtqueueException)
             {
-                capacity = 0;
+                writer = default;
             }
 
-            if (capacity == 0)
+            if (writer.Remaining == 0)
             {
                 ring.AddUsed(chain.Head, 0);
                 rx.NeedsSignal = true;
                 continue;
             }
 
-            rx.Chains[rx.Count] = chain;
-            rx.Capacity[rx.Count] = capacity;
+            rx.Writers[rx.Count] = writer;
             rx.Count++;
             return true;
         }
@@ -860,31 +806,18 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
                     // (whose enumerator copy cannot be store-forwarded) waits behind them.
                     for (int i = 0; i < n; i++)
                     {
-                        _single[i] = FirstWritableHolding(_burst[i], wire.Length);
+                        _writers[i] = CreateWriter(_burst[i]);
                     }
 
                     int sequenceOffset = headerSize + Responder.EthernetHeaderSize;
                     for (int i = 0; i < n; i++)
                     {
-                        uint sequence = _sourceSequence++;
-                        VirtqBuffer target = _single[i];
-                        uint written;
-                        if (target.Length != 0)
-                        {
-                            written = WriteSingle(_burst[i].Memory!, target.Address, wire, sequenceOffset, sequence);
-                        }
-                        else
-                        {
-                            BinaryPrimitives.WriteUInt32BigEndian(template.AsSpan(sequenceOffset), sequence);
-                            written = WriteWhole(_burst[i], wire);
-                        }
-
-                        _single[i] = new VirtqBuffer(0, written, true);
+                        _written[i] = WriteSource(ref _writers[i], wire, sequenceOffset, _sourceSequence++);
                     }
 
                     for (int i = 0; i < n; i++)
                     {
-                        uint written = _single[i].Length;
+                        uint written = _written[i];
                         ring.AddUsedDeferred(_burst[i].Head, written);
                         if (written != 0)
                         {
@@ -912,97 +845,51 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         }
     }
 
-    /// <summary>The usual RX chain's only buffer when it is writable and holds <paramref name="length"/> bytes; otherwise a default (length 0) for <see cref="WriteWhole"/>'s general path.</summary>
-    private static VirtqBuffer FirstWritableHolding(DescriptorChain chain, int length)
+    /// <summary>A writer over an RX chain (creating it walks and validates the chain), or a default (no room) one for a malformed chain.</summary>
+    private static DescriptorChainWriter CreateWriter(in DescriptorChain chain)
     {
         try
         {
-            // One descriptor (what DPDK's virtio PMD and Linux with MRG_RXBUF post); longer chains
-            // take the general path.
-            if (chain.TryGetSingleBuffer(out VirtqBuffer only) && only.IsWriteOnly && only.Length >= (uint)length)
-            {
-                return only;
-            }
+            return chain.CreateWriter();
         }
         catch (VhostException)
         {
-            // The general path walks the chain again and returns it empty.
+            return default;
         }
-
-        return default;
     }
 
-    /// <summary>Writes <paramref name="wire"/> at a buffer already validated by <see cref="FirstWritableHolding"/>.</summary>
+    /// <summary>Writes the source's frame <paramref name="wire"/> with its sequence number when it fits in the chain.</summary>
+    /// <returns>Bytes written: all of them, or 0 when the chain is too small or malformed.</returns>
     /// <remarks>
-    /// The sequence number is stored into guest memory after the copy rather than into the template
-    /// before it: a copy that loads bytes just stored cannot take them from the store buffer and
-    /// would wait for every earlier store, the previous frames' cache misses included.
+    /// The usual RX buffer holds the frame in one piece: the frame is copied there and the sequence
+    /// number stored into guest memory after the copy rather than into the template before it (a
+    /// copy that loads bytes just stored cannot take them from the store buffer and would wait for
+    /// every earlier store, the previous frames' cache misses included). The writer logs the bytes.
     /// </remarks>
-    private static uint WriteSingle(GuestMemory memory, ulong address, ReadOnlySpan<byte> wire, int sequenceOffset, uint sequence)
+    private static uint WriteSource(ref DescriptorChainWriter writer, ReadOnlySpan<byte> wire, int sequenceOffset, uint sequence)
     {
+        if (writer.Remaining < (ulong)wire.Length)
+        {
+            return 0;
+        }
+
         try
         {
-            if (memory.TryGetSpan(address, wire.Length, out Span<byte> destination))
+            if (writer.TryGetSpan(out Span<byte> destination) && destination.Length >= wire.Length)
             {
                 wire.CopyTo(destination);
                 BinaryPrimitives.WriteUInt32BigEndian(destination[sequenceOffset..], sequence);
-                memory.DirtyLog?.MarkDirty(address, (ulong)wire.Length);
+                writer.Commit((ulong)wire.Length);
             }
             else
             {
                 Span<byte> frame = stackalloc byte[wire.Length];
                 wire.CopyTo(frame);
                 BinaryPrimitives.WriteUInt32BigEndian(frame[sequenceOffset..], sequence);
-                memory.Write(address, frame);
+                writer.WriteExactly(frame);
             }
 
-            return (uint)wire.Length;
-        }
-        catch (VhostException)
-        {
-            return 0;
-        }
-    }
-
-    /// <summary>Writes <paramref name="wire"/> into one chain when it fits.</summary>
-    /// <returns>Bytes written: all of them, or 0 when the chain is too small or malformed.</returns>
-    private static uint WriteWhole(DescriptorChain chain, ReadOnlySpan<byte> wire)
-    {
-        try
-        {
-            GuestMemory memory = chain.Memory!;
-
-            // The usual RX chain is one writable buffer that holds the frame: one descriptor walk.
-            DescriptorChainEnumerator e = chain.GetEnumerator();
-            if (e.MoveNext() && e.Current.IsWriteOnly && e.Current.Length >= (uint)wire.Length)
-            {
-                memory.Write(e.Current.Address, wire);
-                return (uint)wire.Length;
-            }
-
-            uint capacity = 0;
-            foreach (VirtqBuffer buffer in chain)
-            {
-                capacity += buffer.IsWriteOnly ? buffer.Length : 0;
-            }
-
-            if (capacity < (uint)wire.Length)
-            {
-                return 0;
-            }
-
-            int written = 0;
-            foreach (VirtqBuffer buffer in chain)
-            {
-                int n = buffer.IsWriteOnly ? (int)Math.Min(buffer.Length, (uint)(wire.Length - written)) : 0;
-                if (n > 0)
-                {
-                    memory.Write(buffer.Address, wire.Slice(written, n));
-                    written += n;
-                }
-            }
-
-            return (uint)written;
+            return writer.BytesWritten;
         }
         catch (VhostException)
         {

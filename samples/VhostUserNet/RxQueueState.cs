@@ -14,11 +14,8 @@ internal sealed class RxQueueState
     /// <summary>The most chains one frame may span (64 KiB GSO frames in 1.5 KiB buffers need 44).</summary>
     public const int MaxChains = 64;
 
-    /// <summary>The held chains, oldest first.</summary>
-    public readonly DescriptorChain[] Chains = new DescriptorChain[MaxChains];
-
-    /// <summary>Writable bytes of each held chain.</summary>
-    public readonly uint[] Capacity = new uint[MaxChains];
+    /// <summary>Writers over the held chains, oldest first (each knows its chain and its writable bytes).</summary>
+    public readonly DescriptorChainWriter[] Writers = new DescriptorChainWriter[MaxChains];
 
     /// <summary>Bytes written into each chain of the frame being delivered.</summary>
     public readonly uint[] Written = new uint[MaxChains];
@@ -45,8 +42,7 @@ internal sealed class RxQueueState
         int left = Count - count;
         if (left > 0)
         {
-            Array.Copy(Chains, count, Chains, 0, left);
-            Array.Copy(Capacity, count, Capacity, 0, left);
+            Array.Copy(Writers, count, Writers, 0, left);
         }
 
         Count = left;

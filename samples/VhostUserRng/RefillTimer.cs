@@ -1,43 +1,48 @@
-using Microsoft.Win32.SafeHandles;
+using System.Runtime.InteropServices;
+using Vhost;
 
 namespace VhostUserRng;
 
-/// <summary>A one-shot monotonic timerfd (non-blocking, close-on-exec): readable once it expires.</summary>
-internal sealed unsafe class RefillTimer : IDisposable
+/// <summary>
+/// A one-shot timer the worker's epoll can wait on: a non-blocking eventfd that a
+/// <see cref="Timer"/> signals when it expires (public API only; no timerfd interop in the sample).
+/// Millisecond resolution, which is plenty for refilling a token bucket.
+/// </summary>
+internal sealed class RefillTimer : IDisposable
 {
+    private static readonly TimeSpan MinimumDelay = TimeSpan.FromMilliseconds(1);
+    private readonly EventFd _expired = new(EventFdFlags.NonBlocking);
+    private readonly Timer _timer;
+
     public RefillTimer()
     {
-        int fd = Interop.timerfd_create(Interop.CLOCK_MONOTONIC, Interop.TFD_CLOEXEC | Interop.TFD_NONBLOCK);
-        if (fd < 0)
-        {
-            Interop.ThrowLast("timerfd_create");
-        }
-
-        Handle = Fd.Own(fd);
+        _timer = new Timer(static state => Expire((EventFd)state!), _expired, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
-    /// <summary>The timerfd.</summary>
-    public SafeFileHandle Handle { get; }
+    /// <summary>The eventfd: readable once the timer expired.</summary>
+    public SafeHandle Handle => _expired;
 
-    /// <summary>Arms the timer to expire once after <paramref name="delay"/> (at least 1 µs).</summary>
-    public void Arm(TimeSpan delay)
-    {
-        long ns = Math.Max(1000, (long)(delay.TotalMilliseconds * 1_000_000));
-        Interop.itimerspec spec = default;
-        spec.it_value.tv_sec = ns / 1_000_000_000;
-        spec.it_value.tv_nsec = ns % 1_000_000_000;
-        using var scope = new Fd.HandleScope(Handle);
-
-        // SAFETY: spec is a local; the kernel reads it during the call.
-        Interop.Check(Interop.timerfd_settime(scope.Fd, 0, &spec, null), "timerfd_settime");
-    }
+    /// <summary>Arms the timer to expire once after <paramref name="delay"/> (at least 1 ms).</summary>
+    public void Arm(TimeSpan delay) => _timer.Change(delay < MinimumDelay ? MinimumDelay : delay, Timeout.InfiniteTimeSpan);
 
     /// <summary>Consumes an expiry (no-op when none is pending).</summary>
-    public void Drain()
+    public void Drain() => _expired.TryRead(out _);
+
+    public void Dispose()
     {
-        Span<byte> count = stackalloc byte[8];
-        Fd.TryRead(Handle, count, out _);
+        _timer.Dispose();
+        _expired.Dispose();
     }
 
-    public void Dispose() => Handle.Dispose();
+    private static void Expire(EventFd expired)
+    {
+        try
+        {
+            expired.TrySignal();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The device was disposed while the callback was on its way.
+        }
+    }
 }

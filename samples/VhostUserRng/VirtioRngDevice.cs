@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using VhostUserBackend;
-using VhostUserBackend.Memory;
 using VhostUserBackend.Virtio;
 
 namespace VhostUserRng;
@@ -130,59 +129,27 @@ internal sealed class VirtioRngDevice : IVhostUserBackend, IDisposable
     public void Dispose() => _timer?.Dispose();
 
     /// <summary>Fills the chain's writable buffers with up to <paramref name="budget"/> random bytes; returns the count.</summary>
+    /// <remarks>The writer logs the filled bytes in the dirty log (a migration) as it commits them.</remarks>
     private uint Fill(DescriptorChain chain, long budget)
     {
-        GuestMemory memory = chain.Memory!;
-        uint total = 0;
         try
         {
-            foreach (VirtqBuffer b in chain)
+            DescriptorChainWriter writer = chain.CreateWriter();
+            ulong left = Math.Min(writer.Remaining, (ulong)budget);
+            while (left > 0 && writer.TryGetSpan(out Span<byte> span))
             {
-                if (!b.IsWriteOnly)
-                {
-                    continue;
-                }
-
-                ulong address = b.Address;
-                ulong left = (ulong)Math.Min(b.Length, budget - total);
-                while (left > 0)
-                {
-                    int chunk = (int)Math.Min(left, RegionBytesFrom(memory, address));
-                    Span<byte> span = memory.GetSpan(address, chunk);
-                    RandomNumberGenerator.Fill(span);
-                    memory.MarkDirty(address, (ulong)chunk);
-                    address += (ulong)chunk;
-                    left -= (ulong)chunk;
-                    total += (uint)chunk;
-                }
-
-                if (total >= budget)
-                {
-                    break;
-                }
+                int n = (int)Math.Min((ulong)span.Length, left);
+                RandomNumberGenerator.Fill(span[..n]);
+                writer.Commit((ulong)n);
+                left -= (ulong)n;
             }
+
+            return writer.BytesWritten;
         }
         catch (VirtqueueException e)
         {
             _logger.LogWarning("request {Head}: {Reason}", chain.Head, e.Message);
             return 0;
         }
-
-        return total;
-    }
-
-    private static ulong RegionBytesFrom(GuestMemory memory, ulong address)
-    {
-        IReadOnlyList<GuestMemoryRegion> regions = memory.Regions;
-        for (int i = 0; i < regions.Count; i++)
-        {
-            GuestMemoryRegion r = regions[i];
-            if (address >= r.GuestPhysicalAddress && address <= r.LastGuestPhysicalAddress)
-            {
-                return Math.Min(r.LastGuestPhysicalAddress - address + 1, 1UL << 30);
-            }
-        }
-
-        throw new GuestMemoryException(GuestMemoryError.AddressNotMapped, address, 1);
     }
 }

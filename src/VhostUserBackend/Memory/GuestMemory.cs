@@ -399,6 +399,27 @@ public sealed unsafe class GuestMemory : IDisposable
         return e.Host + (guestPhysicalAddress - e.First);
     }
 
+    /// <summary>
+    /// A host pointer to <paramref name="guestPhysicalAddress"/> and how many of the next
+    /// <paramref name="length"/> bytes follow it contiguously in the same region (at least 1), or
+    /// null when the address is not mapped. Valid while the snapshot is referenced.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal byte* TryGetContiguous(ulong guestPhysicalAddress, ulong length, out ulong contiguous)
+    {
+        int i = Find(guestPhysicalAddress);
+        if (i < 0)
+        {
+            contiguous = 0;
+            return null;
+        }
+
+        ref readonly Entry e = ref _entries[i];
+        ulong available = e.Last - guestPhysicalAddress;
+        contiguous = length != 0 && length - 1 > available ? available + 1 : length;
+        return e.Host + (guestPhysicalAddress - e.First);
+    }
+
     /// <summary>The error for a range that <see cref="TryGetPointer"/> rejected.</summary>
     internal GuestMemoryException RangeError(ulong guestPhysicalAddress, ulong length)
     {

@@ -104,6 +104,24 @@ public readonly struct DescriptorChain
         return _queue.TryGetSingleBuffer(this, out buffer);
     }
 
+    /// <summary>
+    /// Creates a reader over the chain's device-readable buffers (see <see cref="DescriptorChainReader"/>).
+    /// Walks and validates the whole chain once.
+    /// </summary>
+    /// <returns>The reader, positioned at the first readable byte.</returns>
+    /// <exception cref="InvalidOperationException">A default chain, or the queue is not ready.</exception>
+    /// <exception cref="VirtqueueException">The chain is invalid or stale (the reason says how).</exception>
+    public DescriptorChainReader CreateReader() => new(this);
+
+    /// <summary>
+    /// Creates a writer over the chain's device-writable buffers, which logs what it writes in the
+    /// dirty log (see <see cref="DescriptorChainWriter"/>). Walks and validates the whole chain once.
+    /// </summary>
+    /// <returns>The writer, positioned at the first writable byte.</returns>
+    /// <exception cref="InvalidOperationException">A default chain, or the queue is not ready.</exception>
+    /// <exception cref="VirtqueueException">The chain is invalid or stale, or its writable buffers add up past 2^32 - 1 bytes (<see cref="VirtqueueError.ChainLengthOverflow"/>).</exception>
+    public DescriptorChainWriter CreateWriter() => new(this);
+
     /// <summary>Starts enumerating the chain's buffers.</summary>
     /// <returns>A struct enumerator.</returns>
     /// <exception cref="InvalidOperationException">A default chain, or the queue is not ready.</exception>

@@ -65,4 +65,23 @@ public enum VirtqueueError
 
     /// <summary>Packed ring: the driver made more descriptors available than the queue size while earlier ones are still in flight.</summary>
     TooManyInFlight,
+
+    /// <summary>
+    /// A chain's buffers add up to more than a <see cref="DescriptorChainWriter"/> can report: the
+    /// writable ones past 2^32 - 1 bytes (the used element's 32-bit length), or either side past 2^64.
+    /// </summary>
+    ChainLengthOverflow,
+
+    /// <summary>
+    /// A <see cref="DescriptorChainReader"/> or <see cref="DescriptorChainWriter"/> was asked for
+    /// more bytes than the chain's readable (or writable) buffers hold: the driver's buffers are too
+    /// small for the request.
+    /// </summary>
+    ChainTooShort,
+
+    /// <summary>
+    /// The driver rewrote a chain's descriptors while the chain was in flight: walking it again
+    /// gave fewer buffers, or buffers of another direction, than when the reader or writer was created.
+    /// </summary>
+    ChainChanged,
 }

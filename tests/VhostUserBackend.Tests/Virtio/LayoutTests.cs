@@ -12,6 +12,9 @@ public sealed class LayoutTests
         { typeof(VirtqUsedElement), 8, ["Id", "Length"], [0, 4] },
         { typeof(PackedDescriptor), 16, ["Address", "Length", "Id", "Flags"], [0, 8, 12, 14] },
         { typeof(PackedEventSuppression), 4, ["OffsetAndWrap", "Flags"], [0, 2] },
+
+        // struct iovec of <sys/uio.h> on 64-bit Linux: void *iov_base; size_t iov_len.
+        { typeof(Iovec), 16, ["Base", "Length"], [0, 8] },
     };
 
     [Theory]
