@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using VhostUserBackend;
 using VhostUserBackend.IO;
-using VhostUserBackend.Memory;
 using VhostUserBackend.Virtio;
 
 namespace VhostUserBlk;
@@ -63,23 +62,22 @@ internal sealed unsafe class BlkRequest : IDisposable
     public BlkRequest(int id)
     {
         Id = id;
-        Iovecs = (IoVector*)NativeMemory.AllocZeroed(MaxIovecs, (nuint)sizeof(IoVector));
-        GuestIovecs = (IoVector*)NativeMemory.AllocZeroed(MaxIovecs, (nuint)sizeof(IoVector));
+        Iovecs = (Iovec*)NativeMemory.AllocZeroed(MaxIovecs, (nuint)sizeof(Iovec));
+        GuestIovecs = (Iovec*)NativeMemory.AllocZeroed(MaxIovecs, (nuint)sizeof(Iovec));
     }
 
     /// <summary>The engine's user data for this request (its index in the worker's table).</summary>
     public int Id { get; }
 
     /// <summary>The iovecs of the current transfer (into guest memory, or the bounce buffer).</summary>
-    public IoVector* Iovecs { get; private set; }
+    public Iovec* Iovecs { get; private set; }
 
     public Vring? Vring { get; set; }
 
     public DescriptorChain Chain { get; set; }
 
-    public GuestMemory? Memory { get; set; }
-
-    public ulong StatusAddress { get; set; }
+    /// <summary>The chain's writable stream: data (reads), then the status byte; it logs what it writes.</summary>
+    public DescriptorChainWriter Writer;
 
     /// <summary>The used length: every writable byte (QEMU reports the whole IN size too).</summary>
     public uint UsedLength { get; set; }
@@ -107,14 +105,14 @@ internal sealed unsafe class BlkRequest : IDisposable
     public byte* Bounce { get; set; }
 
     /// <summary>The request's data buffers in guest memory (the transfer's iovecs are a copy, or the bounce buffer).</summary>
-    public IoVector* GuestIovecs { get; private set; }
+    public Iovec* GuestIovecs { get; private set; }
 
     public int GuestIovecCount { get; set; }
 
     /// <summary>Advances the iovecs past <paramref name="done"/> bytes (a short transfer continues from there).</summary>
     public void Advance(nuint done)
     {
-        IoVector* iov = Iovecs;
+        Iovec* iov = Iovecs;
         int count = IovecCount;
         int skipped = 0;
         while (skipped < count && done >= iov[skipped].Length)
@@ -125,13 +123,13 @@ internal sealed unsafe class BlkRequest : IDisposable
 
         if (skipped > 0)
         {
-            new Span<IoVector>(iov + skipped, count - skipped).CopyTo(new Span<IoVector>(iov, count - skipped));
+            new Span<Iovec>(iov + skipped, count - skipped).CopyTo(new Span<Iovec>(iov, count - skipped));
             count -= skipped;
         }
 
         if (count > 0)
         {
-            iov[0].Base = (byte*)iov[0].Base + done;
+            iov[0].Base += (nint)done;
             iov[0].Length -= done;
         }
 
@@ -143,7 +141,7 @@ internal sealed unsafe class BlkRequest : IDisposable
     {
         Vring = null;
         Chain = default;
-        Memory = null;
+        Writer = default;
         Bounce = null;
         GuestIovecCount = 0;
     }

@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using VhostUserBackend.IO;
+using VhostUserBackend.Virtio;
 
 namespace VhostUserBlk;
 
@@ -11,10 +11,10 @@ namespace VhostUserBlk;
 internal static unsafe partial class Native
 {
     [LibraryImport("libc", EntryPoint = "preadv64", SetLastError = true)]
-    internal static partial nint preadv(int fd, IoVector* iov, int iovcnt, long offset);
+    internal static partial nint preadv(int fd, Iovec* iov, int iovcnt, long offset);
 
     [LibraryImport("libc", EntryPoint = "pwritev64", SetLastError = true)]
-    internal static partial nint pwritev(int fd, IoVector* iov, int iovcnt, long offset);
+    internal static partial nint pwritev(int fd, Iovec* iov, int iovcnt, long offset);
 
     [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
     internal static partial int fdatasync(int fd);

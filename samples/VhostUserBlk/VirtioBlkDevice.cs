@@ -260,7 +260,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
                     {
                         Process(vring, chain, ws);
                     }
-                    catch (GuestMemoryException e)
+                    catch (Exception e) when (e is GuestMemoryException or VirtqueueException)
                     {
                         // Not expected (the chain's buffers were validated), but never let one request stop the queue.
                         LogBad(chain.Head, e.Message);
@@ -298,31 +298,12 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     /// <summary>Parses one request and completes it at once (bad requests, GET_ID) or starts its I/O.</summary>
     private void Process(Vring vring, DescriptorChain chain, Workspace ws)
     {
-        GuestMemory memory = chain.Memory!;
-        int count = 0;
-        ulong readable = 0;
-        ulong writable = 0;
+        DescriptorChainReader reader;
+        DescriptorChainWriter writer;
         try
         {
-            foreach (VirtqBuffer b in chain)
-            {
-                if (count == ws.Buffers.Length)
-                {
-                    LogBad(chain.Head, "more buffers than the queue size");
-                    vring.Complete(chain, 0);
-                    return;
-                }
-
-                ws.Buffers[count++] = b;
-                if (b.IsWriteOnly)
-                {
-                    writable += b.Length;
-                }
-                else
-                {
-                    readable += b.Length;
-                }
-            }
+            reader = chain.CreateReader();
+            writer = chain.CreateWriter();
         }
         catch (VirtqueueException e)
         {
@@ -332,7 +313,8 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             return;
         }
 
-        ReadOnlySpan<VirtqBuffer> buffers = ws.Buffers.AsSpan(0, count);
+        ulong readable = reader.Remaining;
+        ulong writable = writer.Remaining;
         if (writable == 0)
         {
             LogBad(chain.Head, "no writable status byte");
@@ -343,8 +325,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         BlkRequest r = ws.Rent();
         r.Vring = vring;
         r.Chain = chain;
-        r.Memory = memory;
-        r.StatusAddress = LastWritableByte(buffers);
+        r.Writer = writer;
         r.UsedLength = (uint)Math.Min(writable, uint.MaxValue);
         if (readable < HeaderSize)
         {
@@ -353,7 +334,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         }
 
         Span<byte> header = stackalloc byte[HeaderSize];
-        Gather(memory, buffers, 0, header);
+        reader.ReadExactly(header);
         var type = (VirtioBlkRequestType)BinaryPrimitives.ReadUInt32LittleEndian(header);
         ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
         ulong dataIn = writable - 1;
@@ -380,7 +361,9 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
                     return;
                 }
 
-                if (!BuildIovecs(memory, buffers, writableOnly: !write, skip: write ? HeaderSize : 0UL, bytes, r))
+                var guest = new Span<Iovec>(r.GuestIovecs, BlkRequest.MaxIovecs);
+                r.GuestIovecCount = write ? reader.GetIovecs(guest, bytes, out ulong described) : r.Writer.GetIovecs(guest, bytes, out described);
+                if (described != bytes)
                 {
                     Finish(ws, r, VirtioBlkStatus.IoError, $"more than {BlkRequest.MaxIovecs} segments");
                     return;
@@ -415,13 +398,13 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             case VirtioBlkRequestType.GetId:
             {
                 int n = (int)Math.Min(dataIn, IdBytes);
-                Scatter(memory, buffers, _id.AsSpan(0, n));
+                r.Writer.WriteExactly(_id.AsSpan(0, n));
                 Finish(ws, r, VirtioBlkStatus.Ok);
                 return;
             }
 
             case VirtioBlkRequestType.Discard or VirtioBlkRequestType.WriteZeroes:
-                StartDiscardOrWriteZeroes(ws, r, buffers, type, acked, dataOut);
+                StartDiscardOrWriteZeroes(ws, r, ref reader, type, acked, dataOut);
                 return;
 
             default:
@@ -430,7 +413,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         }
     }
 
-    private void StartDiscardOrWriteZeroes(Workspace ws, BlkRequest r, ReadOnlySpan<VirtqBuffer> buffers, VirtioBlkRequestType type, VirtioBlkFeatures acked, ulong dataOut)
+    private void StartDiscardOrWriteZeroes(Workspace ws, BlkRequest r, ref DescriptorChainReader reader, VirtioBlkRequestType type, VirtioBlkFeatures acked, ulong dataOut)
     {
         bool discard = type == VirtioBlkRequestType.Discard;
         VirtioBlkFeatures needed = discard ? VirtioBlkFeatures.Discard : VirtioBlkFeatures.WriteZeroes;
@@ -454,7 +437,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         }
 
         Span<byte> segment = stackalloc byte[DiscardSegmentSize];
-        Gather(r.Memory!, buffers, HeaderSize, segment);
+        reader.ReadExactly(segment);
         ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(segment);
         uint sectors = BinaryPrimitives.ReadUInt32LittleEndian(segment[8..]);
         var flags = (VirtioBlkDiscardFlags)BinaryPrimitives.ReadUInt32LittleEndian(segment[12..]);
@@ -515,10 +498,15 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         {
             Advance(ws, r, result);
         }
-        catch (Exception e) when (e is GuestMemoryException or InvalidOperationException or VhostException)
+        catch (Exception e) when (e is GuestMemoryException or VirtqueueException)
         {
-            _logger.LogError("request {Head}: completing it failed: {Reason}", r.Chain.Head, e.Message);
-            ws.Return(r);
+            // The chain went stale under the request (not expected: its memory stays mapped): IOERR, and it still completes.
+            Finish(ws, r, VirtioBlkStatus.IoError, e.Message);
+        }
+        catch (InvalidOperationException e)
+        {
+            // Vring.Complete refused (a chain completed twice would be a bug here): never take the I/O thread down.
+            _logger.LogError("completing a request failed: {Reason}", e.Message);
         }
     }
 
@@ -555,9 +543,15 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
                     return;
                 }
 
-                if (!write && r.Bounce is not null)
+                if (!write)
                 {
-                    CopyFromBounce(r);
+                    if (r.Bounce is not null)
+                    {
+                        CopyFromBounce(r);
+                    }
+
+                    // Declares the data written, which logs it while a migration runs.
+                    r.Writer.Commit(r.Writer.Remaining - 1);
                 }
 
                 ReleaseBounce(ws, r);
@@ -638,7 +632,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     {
         r.Operation = BlkOperation.Writev;
         r.File = BufferedFile;
-        r.Iovecs[0] = new IoVector(_zeroes, (nuint)Math.Min(r.Remaining, ZeroChunk));
+        r.Iovecs[0] = new Iovec((nint)_zeroes, (nuint)Math.Min(r.Remaining, ZeroChunk));
         r.IovecCount = 1;
         ws.Engine.Start(r);
     }
@@ -668,19 +662,19 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             byte* to = r.Bounce;
             for (int i = 0; i < r.GuestIovecCount; i++)
             {
-                IoVector v = r.GuestIovecs[i];
-                new ReadOnlySpan<byte>(v.Base, (int)v.Length).CopyTo(new Span<byte>(to, (int)v.Length));
+                Iovec v = r.GuestIovecs[i];
+                new ReadOnlySpan<byte>((void*)v.Base, (int)v.Length).CopyTo(new Span<byte>(to, (int)v.Length));
                 to += v.Length;
             }
         }
 
-        r.Iovecs[0] = new IoVector(r.Bounce, (nuint)r.Remaining);
+        r.Iovecs[0] = new Iovec((nint)r.Bounce, (nuint)r.Remaining);
         r.IovecCount = 1;
     }
 
     private static void CopyGuestIovecs(BlkRequest r)
     {
-        new Span<IoVector>(r.GuestIovecs, r.GuestIovecCount).CopyTo(new Span<IoVector>(r.Iovecs, BlkRequest.MaxIovecs));
+        new Span<Iovec>(r.GuestIovecs, r.GuestIovecCount).CopyTo(new Span<Iovec>(r.Iovecs, BlkRequest.MaxIovecs));
         r.IovecCount = r.GuestIovecCount;
         if (r.Stage is BlkStage.Read or BlkStage.Write)
         {
@@ -701,8 +695,8 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         byte* from = r.Bounce;
         for (int i = 0; i < r.GuestIovecCount; i++)
         {
-            IoVector v = r.GuestIovecs[i];
-            new ReadOnlySpan<byte>(from, (int)v.Length).CopyTo(new Span<byte>(v.Base, (int)v.Length));
+            Iovec v = r.GuestIovecs[i];
+            new ReadOnlySpan<byte>(from, (int)v.Length).CopyTo(new Span<byte>((void*)v.Base, (int)v.Length));
             from += v.Length;
         }
     }
@@ -716,7 +710,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         }
     }
 
-    private static bool IsAligned(IoVector* iov, int count)
+    private static bool IsAligned(Iovec* iov, int count)
     {
         for (int i = 0; i < count; i++)
         {
@@ -751,9 +745,9 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     }
 
     /// <summary>
-    /// Writes the status byte (dirty-logged by <see cref="GuestMemory.Write(ulong, ReadOnlySpan{byte})"/>)
-    /// and completes the chain with every writable byte as its used length, which the ring logs
-    /// too while a migration runs; the request goes back to the pool.
+    /// Writes the status byte into the last writable byte through the chain's writer (which logs
+    /// it while a migration runs) and completes the chain with every writable byte as its used
+    /// length (QEMU's in_len); the request goes back to the pool. Always completes the chain.
     /// </summary>
     private void Finish(Workspace ws, BlkRequest r, VirtioBlkStatus status, string? why = null)
     {
@@ -765,7 +759,17 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         Vring vring = r.Vring!;
         DescriptorChain chain = r.Chain;
         uint used = r.UsedLength;
-        r.Memory!.Write(r.StatusAddress, (byte)status);
+        try
+        {
+            r.Writer.Skip(r.Writer.Remaining - 1);
+            r.Writer.Write((byte)status);
+        }
+        catch (Exception e) when (e is VirtqueueException or GuestMemoryException)
+        {
+            LogBad(chain.Head, $"the status byte cannot be written: {e.Message}");
+            used = 0;
+        }
+
         ReleaseBounce(ws, r);
         ws.Return(r);
         vring.Complete(chain, used);
@@ -777,133 +781,8 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         _logger.LogWarning("request {Head}: {Reason}", head, why);
     }
 
-    private static ulong LastWritableByte(ReadOnlySpan<VirtqBuffer> buffers)
-    {
-        for (int i = buffers.Length - 1; i >= 0; i--)
-        {
-            if (buffers[i].IsWriteOnly && buffers[i].Length > 0)
-            {
-                return buffers[i].Address + buffers[i].Length - 1;
-            }
-        }
-
-        throw new System.Diagnostics.UnreachableException("the caller checked that a writable byte exists");
-    }
-
-    /// <summary>Copies readable bytes from stream offset <paramref name="skip"/> into <paramref name="destination"/> (the caller checked the length).</summary>
-    private static void Gather(GuestMemory memory, ReadOnlySpan<VirtqBuffer> buffers, ulong skip, Span<byte> destination)
-    {
-        foreach (VirtqBuffer b in buffers)
-        {
-            if (destination.IsEmpty || b.IsWriteOnly)
-            {
-                return;
-            }
-
-            if (skip >= b.Length)
-            {
-                skip -= b.Length;
-                continue;
-            }
-
-            int n = (int)Math.Min((ulong)destination.Length, b.Length - skip);
-            memory.Read(b.Address + skip, destination[..n]);
-            destination = destination[n..];
-            skip = 0;
-        }
-    }
-
-    /// <summary>Copies <paramref name="source"/> into the writable buffers from their start (dirty-logged; the caller checked the length).</summary>
-    private static void Scatter(GuestMemory memory, ReadOnlySpan<VirtqBuffer> buffers, ReadOnlySpan<byte> source)
-    {
-        foreach (VirtqBuffer b in buffers)
-        {
-            if (source.IsEmpty)
-            {
-                return;
-            }
-
-            if (!b.IsWriteOnly)
-            {
-                continue;
-            }
-
-            int n = (int)Math.Min((ulong)source.Length, b.Length);
-            memory.Write(b.Address, source[..n]);
-            source = source[n..];
-        }
-    }
-
     /// <summary>
-    /// Fills the request's guest iovecs with <paramref name="bytes"/> bytes of the readable (or
-    /// writable) stream after <paramref name="skip"/> bytes, splitting buffers at region boundaries.
-    /// </summary>
-    private static bool BuildIovecs(GuestMemory memory, ReadOnlySpan<VirtqBuffer> buffers, bool writableOnly, ulong skip, ulong bytes, BlkRequest r)
-    {
-        int count = 0;
-        r.GuestIovecCount = 0;
-        foreach (VirtqBuffer b in buffers)
-        {
-            if (bytes == 0)
-            {
-                break;
-            }
-
-            if (b.IsWriteOnly != writableOnly)
-            {
-                continue;
-            }
-
-            if (skip >= b.Length)
-            {
-                skip -= b.Length;
-                continue;
-            }
-
-            ulong address = b.Address + skip;
-            ulong left = Math.Min(bytes, b.Length - skip);
-            skip = 0;
-            bytes -= left;
-            while (left > 0)
-            {
-                if (count == BlkRequest.MaxIovecs)
-                {
-                    return false;
-                }
-
-                ulong chunk = Math.Min(left, RegionBytesFrom(memory, address));
-                Span<byte> span = memory.GetSpan(address, (int)chunk);
-
-                // SAFETY: the span lies in a mapping of the chain's snapshot, kept mapped until the chain completes.
-                r.GuestIovecs[count] = new IoVector(Unsafe.AsPointer(ref MemoryMarshal.GetReference(span)), (nuint)chunk);
-                count++;
-                address += chunk;
-                left -= chunk;
-            }
-        }
-
-        r.GuestIovecCount = count;
-        return true;
-    }
-
-    /// <summary>Bytes from <paramref name="address"/> to the end of its region (at most 1 GiB per iovec); the chain's buffers were validated as mapped.</summary>
-    private static ulong RegionBytesFrom(GuestMemory memory, ulong address)
-    {
-        IReadOnlyList<GuestMemoryRegion> regions = memory.Regions;
-        for (int i = 0; i < regions.Count; i++)
-        {
-            GuestMemoryRegion r = regions[i];
-            if (address >= r.GuestPhysicalAddress && address <= r.LastGuestPhysicalAddress)
-            {
-                return Math.Min(r.LastGuestPhysicalAddress - address + 1, 1UL << 30);
-            }
-        }
-
-        throw new GuestMemoryException(GuestMemoryError.AddressNotMapped, address, 1);
-    }
-
-    /// <summary>
-    /// Per worker: the chain's buffers while it is parsed, the pool of requests (grown while
+    /// Per worker: the pool of requests (grown while
     /// warming up, then reused), the pool of aligned bounce buffers, and the I/O engine.
     /// </summary>
     private sealed class Workspace : IDisposable
@@ -917,7 +796,6 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
 
         public Workspace(VirtioBlkDevice device, int worker, BlkIoMode mode, int ioThreads)
         {
-            Buffers = new VirtqBuffer[QueueSizeLimit];
             SafeFileHandle buffered = device._image.BufferedHandle;
             SafeFileHandle? direct = device._image.DirectHandle;
             if (mode == BlkIoMode.Uring)
@@ -946,8 +824,6 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
 
             Engine = new ThreadEngine(buffered, direct, (r, res) => device.OnIoComplete(this, r, res), worker, ioThreads);
         }
-
-        public VirtqBuffer[] Buffers { get; }
 
         public IBlkEngine Engine { get; }
 

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Vhost;
+using VhostUserBackend.Virtio;
 
 namespace VhostUserBackend.IO;
 
@@ -15,7 +16,7 @@ namespace VhostUserBackend.IO;
 /// <para>Threading: one thread at a time prepares and submits, and one thread at a time reaps
 /// (it may be another one); neither takes a lock. Preparing, submitting and reaping allocate
 /// nothing.</para>
-/// <para>Buffers and <see cref="IoVector"/> arrays given to an operation must stay valid until its
+/// <para>Buffers and <see cref="Virtio.Iovec"/> arrays given to an operation must stay valid until its
 /// completion is reaped. Completions are never dropped (IORING_FEAT_NODROP is required): when the
 /// completion ring is full the kernel keeps the overflow and <see cref="Submit"/> returns 0 until
 /// completions are reaped. <see cref="RegisterEventFd"/> makes every completion signal an eventfd, so
@@ -214,7 +215,7 @@ public sealed unsafe class IoUring : IDisposable
     /// <param name="offset">The file offset.</param>
     /// <param name="userData">Returned with the completion.</param>
     /// <returns>False when the submission ring is full: <see cref="Submit"/> first.</returns>
-    public bool TryPrepareReadv(int fileIndex, IoVector* vectors, int count, long offset, ulong userData)
+    public bool TryPrepareReadv(int fileIndex, Iovec* vectors, int count, long offset, ulong userData)
         => TryPrepare(Interop.IoUringOpcode.IORING_OP_READV, fileIndex, (ulong)offset, (ulong)vectors, (uint)count, 0, userData);
 
     /// <summary>Prepares a vectored write (IORING_OP_WRITEV) to registered file <paramref name="fileIndex"/> at <paramref name="offset"/>.</summary>
@@ -224,7 +225,7 @@ public sealed unsafe class IoUring : IDisposable
     /// <param name="offset">The file offset.</param>
     /// <param name="userData">Returned with the completion.</param>
     /// <returns>False when the submission ring is full: <see cref="Submit"/> first.</returns>
-    public bool TryPrepareWritev(int fileIndex, IoVector* vectors, int count, long offset, ulong userData)
+    public bool TryPrepareWritev(int fileIndex, Iovec* vectors, int count, long offset, ulong userData)
         => TryPrepare(Interop.IoUringOpcode.IORING_OP_WRITEV, fileIndex, (ulong)offset, (ulong)vectors, (uint)count, 0, userData);
 
     /// <summary>Prepares an <c>fsync</c> (or <c>fdatasync</c>) of registered file <paramref name="fileIndex"/> (IORING_OP_FSYNC).</summary>

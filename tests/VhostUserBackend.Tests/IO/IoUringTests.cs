@@ -4,6 +4,7 @@ using System.Text;
 using Microsoft.Win32.SafeHandles;
 using Vhost;
 using VhostUserBackend.IO;
+using VhostUserBackend.Virtio;
 
 namespace VhostUserBackend.Tests.IO;
 
@@ -38,7 +39,7 @@ public sealed unsafe class IoUringTests : IDisposable
         Assert.Equal(40, sizeof(Interop.io_cqring_offsets));
         Assert.Equal(64, sizeof(Interop.io_uring_sqe));
         Assert.Equal(16, sizeof(Interop.io_uring_cqe));
-        Assert.Equal(16, sizeof(IoVector));
+        Assert.Equal(16, sizeof(Iovec));
         Assert.Equal(16, sizeof(IoUringCompletion));
         Assert.Equal(40, (int)Marshal.OffsetOf<Interop.io_uring_params>(nameof(Interop.io_uring_params.sq_off)));
         Assert.Equal(80, (int)Marshal.OffsetOf<Interop.io_uring_params>(nameof(Interop.io_uring_params.cq_off)));
@@ -86,8 +87,8 @@ public sealed unsafe class IoUringTests : IDisposable
         Struct<Interop.io_cqring_offsets>("io_cqring_offsets");
         Struct<Interop.io_uring_sqe>("io_uring_sqe");
         Struct<Interop.io_uring_cqe>("io_uring_cqe");
-        Check("sizeof(struct iovec)", sizeof(IoVector));
-        Check("offsetof(struct iovec, iov_len)", (long)Marshal.OffsetOf<IoVector>(nameof(IoVector.Length)));
+        Check("sizeof(struct iovec)", sizeof(Iovec));
+        Check("offsetof(struct iovec, iov_len)", (long)Marshal.OffsetOf<Iovec>(nameof(Iovec.Length)));
         foreach (object v in Enum.GetValues<Interop.IoUringOpcode>().Cast<object>()
             .Concat(Enum.GetValues<Interop.IoUringSqeFlags>().Where(f => f != 0).Cast<object>())
             .Concat(Enum.GetValues<Interop.IoUringFeatures>().Cast<object>())
@@ -144,9 +145,9 @@ public sealed unsafe class IoUringTests : IDisposable
         fixed (byte* d = data)
         fixed (byte* r = back)
         {
-            IoVector* w = stackalloc IoVector[2];
-            w[0] = new IoVector(d, 4096);
-            w[1] = new IoVector(d + 4096, 4096);
+            Iovec* w = stackalloc Iovec[2];
+            w[0] = new Iovec((nint)(d), 4096);
+            w[1] = new Iovec((nint)(d + 4096), 4096);
             Assert.True(ring.TryPrepareWritev(0, w, 2, 4096, userData: 1));
             Assert.Equal(1, ring.SubmitAndWait(1));
             Assert.True(ring.TryGetCompletion(out IoUringCompletion c));
@@ -168,7 +169,7 @@ public sealed unsafe class IoUringTests : IDisposable
             Assert.Equal(0, done[2]);
             Assert.Equal(0, done[3]);
 
-            IoVector v = new(r, 8192);
+            Iovec v = new((nint)r, 8192);
             Assert.True(ring.TryPrepareReadv(0, &v, 1, 4096, userData: 4));
             ring.SubmitAndWait(1);
             Assert.True(ring.TryGetCompletion(out c));
@@ -204,9 +205,9 @@ public sealed unsafe class IoUringTests : IDisposable
             buffer.AsSpan(i * 512, 512).Fill((byte)i);
         }
 
-        IoVector[] vectors = GC.AllocateArray<IoVector>(Blocks, pinned: true);
+        Iovec[] vectors = GC.AllocateArray<Iovec>(Blocks, pinned: true);
         fixed (byte* b = buffer)
-        fixed (IoVector* v = vectors)
+        fixed (Iovec* v = vectors)
         {
             var seen = new bool[Blocks];
             int next = 0;
@@ -216,7 +217,7 @@ public sealed unsafe class IoUringTests : IDisposable
                 // Fill the ring, submit, reap: more operations than the ring holds, so it fills up.
                 while (next < Blocks)
                 {
-                    v[next] = new IoVector(b + (next * 512), 512);
+                    v[next] = new Iovec((nint)(b + (next * 512)), 512);
                     if (!ring.TryPrepareWritev(0, v + next, 1, (Blocks - 1 - next) * 512L, (ulong)next))
                     {
                         break;
@@ -253,7 +254,7 @@ public sealed unsafe class IoUringTests : IDisposable
         byte[] one = new byte[512];
         fixed (byte* p = one)
         {
-            IoVector v = new(p, 512);
+            Iovec v = new((nint)p, 512);
 
             // An empty slot and an index past the table: EBADF.
             Assert.True(ring.TryPrepareReadv(1, &v, 1, 0, userData: 10));
@@ -328,8 +329,8 @@ public sealed unsafe class IoUringTests : IDisposable
         byte[] buffer = GC.AllocateArray<byte>(4096, pinned: true);
         fixed (byte* b = buffer)
         {
-            IoVector* v = (IoVector*)NativeMemory.Alloc((nuint)sizeof(IoVector));
-            *v = new IoVector(b, 4096);
+            Iovec* v = (Iovec*)NativeMemory.Alloc((nuint)sizeof(Iovec));
+            *v = new Iovec((nint)(b), 4096);
             void Round()
             {
                 for (int i = 0; i < 8; i++)
