@@ -6,7 +6,7 @@ namespace VhostUserBlk;
 /// <summary>
 /// The disk behind the device: a raw image file or block device (<c>--blk-file</c>), or a
 /// temporary sparse memfd. Transfers are <c>preadv</c>/<c>pwritev</c> straight between the file
-/// and guest memory; nothing is allocated per request.
+/// and guest memory by the device's I/O engine (io_uring or I/O threads).
 /// </summary>
 /// <remarks>
 /// With <c>--direct</c> the file is opened a second time with <c>O_DIRECT</c>; a request whose
@@ -19,9 +19,6 @@ internal sealed unsafe class BlkImage : IDisposable
 {
     /// <summary>The virtio sector.</summary>
     public const int SectorSize = 512;
-
-    private const int ZeroChunk = 64 << 10;
-    private static readonly byte[] s_zeroes = GC.AllocateArray<byte>(ZeroChunk, pinned: true);
 
     private readonly SafeFileHandle _buffered;
     private readonly SafeFileHandle? _direct;
@@ -57,6 +54,12 @@ internal sealed unsafe class BlkImage : IDisposable
     /// <summary>Whether aligned requests bypass the page cache (O_DIRECT).</summary>
     public bool IsDirect => _direct is not null;
 
+    /// <summary>The buffered descriptor (owned by the image).</summary>
+    public SafeFileHandle BufferedHandle => _buffered;
+
+    /// <summary>The O_DIRECT descriptor (owned by the image), or null without <c>--direct</c>.</summary>
+    public SafeFileHandle? DirectHandle => _direct;
+
     /// <summary>What the disk is, for logs.</summary>
     public string Description { get; }
 
@@ -84,12 +87,16 @@ internal sealed unsafe class BlkImage : IDisposable
             {
                 // A second descriptor (own file description, so F_SETFL does not affect the first) with O_DIRECT.
                 directHandle = File.OpenHandle($"/proc/self/fd/{(int)buffered.DangerousGetHandle()}", FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, FileShare.ReadWrite);
-                using var scope = new Fd.HandleScope(directHandle);
-                int flags = Interop.Check(Interop.fcntl(scope.Fd, Interop.F_GETFL, 0), "fcntl(F_GETFL)");
-                int oDirect = Interop.IsX64 ? Interop.O_DIRECT_x64 : Interop.O_DIRECT_arm64;
-                if (Interop.fcntl(scope.Fd, Interop.F_SETFL, flags | oDirect) < 0)
+                using var scope = new Native.HandleScope(directHandle);
+                int flags = Native.fcntl(scope.Fd, Native.F_GETFL, 0);
+                if (flags < 0)
                 {
-                    Interop.ThrowLast("fcntl(F_SETFL, O_DIRECT)", $"{path}: the file system does not support O_DIRECT");
+                    Native.ThrowLast("fcntl(F_GETFL)");
+                }
+
+                if (Native.fcntl(scope.Fd, Native.F_SETFL, flags | Native.O_DIRECT) < 0)
+                {
+                    Native.ThrowLast("fcntl(F_SETFL, O_DIRECT)", $"{path}: the file system does not support O_DIRECT");
                 }
             }
 
@@ -111,73 +118,24 @@ internal sealed unsafe class BlkImage : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(size, SectorSize);
         size -= size % SectorSize;
-        SafeFileHandle fd = Fd.CreateMemFd("vhost-user-blk", size);
+        int raw = Native.memfd_create("vhost-user-blk", Native.MFD_CLOEXEC);
+        if (raw < 0)
+        {
+            Native.ThrowLast("memfd_create");
+        }
+
+        var fd = new SafeFileHandle(raw, ownsHandle: true);
+        try
+        {
+            RandomAccess.SetLength(fd, size);
+        }
+        catch
+        {
+            fd.Dispose();
+            throw;
+        }
+
         return new BlkImage(fd, null, size, readOnly, $"temporary memfd disk ({size} bytes, sparse, lost at exit{(readOnly ? ", read-only" : string.Empty)})");
-    }
-
-    /// <summary>Reads <c>[offset, +sum of lengths)</c> into the buffers (advancing <paramref name="iov"/> in place on a short read).</summary>
-    public Errno Read(Interop.iovec* iov, int count, long offset) => Transfer(iov, count, offset, write: false);
-
-    /// <summary>Writes the buffers at <paramref name="offset"/> (advancing <paramref name="iov"/> in place on a short write).</summary>
-    public Errno Write(Interop.iovec* iov, int count, long offset) => Transfer(iov, count, offset, write: true);
-
-    /// <summary><c>fdatasync</c>.</summary>
-    public Errno Flush()
-    {
-        using var scope = new Fd.HandleScope(_buffered);
-        while (Interop.fdatasync(scope.Fd) < 0)
-        {
-            Errno e = Interop.LastErrno;
-            if (e != Errno.EINTR)
-            {
-                return e;
-            }
-        }
-
-        return Errno.None;
-    }
-
-    /// <summary>Deallocates <c>[offset, +length)</c> (a hint: success when the file system cannot punch holes).</summary>
-    public Errno Discard(long offset, long length)
-    {
-        Errno e = Fallocate(Interop.FALLOC_FL_PUNCH_HOLE | Interop.FALLOC_FL_KEEP_SIZE, offset, length);
-        return e is Errno.EOPNOTSUPP or Errno.ENOSYS ? Errno.None : e;
-    }
-
-    /// <summary>Makes <c>[offset, +length)</c> read as zeroes: ZERO_RANGE, a punched hole when <paramref name="unmap"/> allows, else written zeroes.</summary>
-    public Errno WriteZeroes(long offset, long length, bool unmap)
-    {
-        Errno e = Fallocate(Interop.FALLOC_FL_ZERO_RANGE | Interop.FALLOC_FL_KEEP_SIZE, offset, length);
-        if (e is Errno.EOPNOTSUPP or Errno.ENOSYS or Errno.EINVAL && unmap)
-        {
-            e = Fallocate(Interop.FALLOC_FL_PUNCH_HOLE | Interop.FALLOC_FL_KEEP_SIZE, offset, length);
-        }
-
-        if (e is not (Errno.EOPNOTSUPP or Errno.ENOSYS or Errno.EINVAL))
-        {
-            return e;
-        }
-
-        fixed (byte* zero = s_zeroes)
-        {
-            Interop.iovec one;
-            while (length > 0)
-            {
-                int chunk = (int)Math.Min(length, ZeroChunk);
-                one.iov_base = zero;
-                one.iov_len = (nuint)chunk;
-                e = TransferOn(_buffered, &one, 1, offset, write: true);
-                if (e != Errno.None)
-                {
-                    return e;
-                }
-
-                offset += chunk;
-                length -= chunk;
-            }
-        }
-
-        return Errno.None;
     }
 
     /// <summary>Closes the descriptors.</summary>
@@ -189,104 +147,13 @@ internal sealed unsafe class BlkImage : IDisposable
 
     private static long SizeOf(SafeFileHandle handle)
     {
-        using var scope = new Fd.HandleScope(handle);
-        long end = Interop.lseek(scope.Fd, 0, Interop.SEEK_END);
+        using var scope = new Native.HandleScope(handle);
+        long end = Native.lseek(scope.Fd, 0, Native.SEEK_END);
         if (end < 0)
         {
-            Interop.ThrowLast("lseek(SEEK_END)");
+            Native.ThrowLast("lseek(SEEK_END)");
         }
 
         return end;
-    }
-
-    private Errno Fallocate(int mode, long offset, long length)
-    {
-        using var scope = new Fd.HandleScope(_buffered);
-        while (Interop.fallocate(scope.Fd, mode, offset, length) < 0)
-        {
-            Errno e = Interop.LastErrno;
-            if (e != Errno.EINTR)
-            {
-                return e;
-            }
-        }
-
-        return Errno.None;
-    }
-
-    private Errno Transfer(Interop.iovec* iov, int count, long offset, bool write)
-    {
-        if (_direct is not null && IsAligned(iov, count, offset))
-        {
-            Errno e = TransferOn(_direct, iov, count, offset, write);
-            if (e != Errno.EINVAL)
-            {
-                return e;
-            }
-        }
-
-        return TransferOn(_buffered, iov, count, offset, write);
-    }
-
-    private static bool IsAligned(Interop.iovec* iov, int count, long offset)
-    {
-        if ((offset & (SectorSize - 1)) != 0)
-        {
-            return false;
-        }
-
-        for (int i = 0; i < count; i++)
-        {
-            // SAFETY: iov has count entries, filled by the caller.
-            if ((((nuint)iov[i].iov_base | iov[i].iov_len) & (SectorSize - 1)) != 0)
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    private static Errno TransferOn(SafeFileHandle handle, Interop.iovec* iov, int count, long offset, bool write)
-    {
-        using var scope = new Fd.HandleScope(handle);
-        while (count > 0)
-        {
-            // SAFETY: iov[0..count) point into guest memory the caller holds a snapshot reference for.
-            nint n = write ? Interop.pwritev(scope.Fd, iov, count, offset) : Interop.preadv(scope.Fd, iov, count, offset);
-            if (n < 0)
-            {
-                Errno e = Interop.LastErrno;
-                if (e == Errno.EINTR)
-                {
-                    continue;
-                }
-
-                return e;
-            }
-
-            if (n == 0)
-            {
-                // End of file inside the served size: the image shrank under us.
-                return Errno.EIO;
-            }
-
-            offset += n;
-            nuint done = (nuint)n;
-            while (count > 0 && done >= iov->iov_len)
-            {
-                done -= iov->iov_len;
-                iov++;
-                count--;
-            }
-
-            if (count > 0)
-            {
-                iov->iov_base = (byte*)iov->iov_base + done;
-                iov->iov_len -= done;
-            }
-        }
-
-        return Errno.None;
     }
 }

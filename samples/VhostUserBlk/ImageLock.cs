@@ -54,7 +54,7 @@ internal sealed class ImageLock
     public static ImageLock Acquire(SafeFileHandle image, string path, bool readOnly, bool active)
     {
         var l = new ImageLock(image, path, readOnly);
-        using (var scope = new Fd.HandleScope(image))
+        using (var scope = new Native.HandleScope(image))
         {
             Take(scope.Fd, UseBase + Bit(BlockPermissions.ConsistentRead), path);
             if (HeldByAnother(scope.Fd, RefuseBase + Bit(BlockPermissions.ConsistentRead), path))
@@ -81,7 +81,7 @@ internal sealed class ImageLock
         }
 
         BlockPermissions used = _readOnly ? 0 : BlockPermissions.Write;
-        using var scope = new Fd.HandleScope(_image);
+        using var scope = new Native.HandleScope(_image);
         try
         {
             foreach (BlockPermissions p in Enum.GetValues<BlockPermissions>())
@@ -127,7 +127,7 @@ internal sealed class ImageLock
             return;
         }
 
-        using var scope = new Fd.HandleScope(_image);
+        using var scope = new Native.HandleScope(_image);
         ReleaseWrite(scope.Fd);
         IsActive = false;
     }
@@ -160,10 +160,10 @@ internal sealed class ImageLock
 
     private static unsafe void Take(int fd, long offset, string path)
     {
-        var l = new Interop.flock { l_type = Interop.F_RDLCK, l_whence = 0, l_start = offset, l_len = 1 };
-        if (Interop.fcntl(fd, Interop.F_OFD_SETLK, &l) < 0)
+        var l = new Native.flock { l_type = Native.F_RDLCK, l_whence = 0, l_start = offset, l_len = 1 };
+        if (Native.fcntl(fd, Native.F_OFD_SETLK, &l) < 0)
         {
-            Errno e = Interop.LastErrno;
+            Errno e = Native.LastErrno;
             throw e is Errno.EAGAIN or Errno.EACCES
                 ? new IOException($"{path}: image is locked: another process holds an exclusive lock on byte {offset} (a QEMU checking it right now, or a foreign locker); retry, or pass --no-lock")
                 : new IOException($"{path}: cannot lock the image (fcntl F_OFD_SETLK: {e}); pass --no-lock on a file system without locks");
@@ -172,21 +172,21 @@ internal sealed class ImageLock
 
     private static unsafe void Unlock(int fd, long offset)
     {
-        var l = new Interop.flock { l_type = Interop.F_UNLCK, l_whence = 0, l_start = offset, l_len = 1 };
-        _ = Interop.fcntl(fd, Interop.F_OFD_SETLK, &l);
+        var l = new Native.flock { l_type = Native.F_UNLCK, l_whence = 0, l_start = offset, l_len = 1 };
+        _ = Native.fcntl(fd, Native.F_OFD_SETLK, &l);
     }
 
     private static unsafe bool HeldByAnother(int fd, long offset, string path)
     {
         // F_OFD_GETLK with a write lock asks whether any other open file description holds a lock
         // on the byte (this description's own locks never conflict with it).
-        var l = new Interop.flock { l_type = Interop.F_WRLCK, l_whence = 0, l_start = offset, l_len = 1 };
-        if (Interop.fcntl(fd, Interop.F_OFD_GETLK, &l) < 0)
+        var l = new Native.flock { l_type = Native.F_WRLCK, l_whence = 0, l_start = offset, l_len = 1 };
+        if (Native.fcntl(fd, Native.F_OFD_GETLK, &l) < 0)
         {
-            throw new IOException($"{path}: cannot test the image's locks (fcntl F_OFD_GETLK: {Interop.LastErrno})");
+            throw new IOException($"{path}: cannot test the image's locks (fcntl F_OFD_GETLK: {Native.LastErrno})");
         }
 
-        return l.l_type != Interop.F_UNLCK;
+        return l.l_type != Native.F_UNLCK;
     }
 
     /// <summary>QEMU's block permissions, by bit (the lock byte is the base plus the bit's index).</summary>

@@ -27,12 +27,13 @@ internal static class Program
         var size = new Option<string>("--size") { Description = "Size of the temporary disk (bytes, or with K/M/G suffix)", DefaultValueFactory = _ => "64M" };
         var serial = new Option<string>("--serial") { Description = "Device serial returned by GET_ID (up to 20 ASCII characters)", DefaultValueFactory = _ => "dotnet-vhost-blk" };
         var poll = new Option<int>("--poll") { Description = "Polling window in microseconds after each event (0: off)", DefaultValueFactory = _ => 0 };
+        var io = new Option<BlkIoMode>("--io") { Description = "I/O engine: uring (io_uring, many requests in flight per queue; falls back to threads where the kernel refuses it) or threads (synchronous preadv/pwritev on I/O threads)", DefaultValueFactory = _ => BlkIoMode.Uring };
         var printCapabilities = new Option<bool>("--print-capabilities") { Description = "Print the back-end's capabilities as JSON and exit" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log protocol details (debug level)" };
 
         var root = new RootCommand("Serve a disk to QEMU over vhost-user (virtio-blk). Without arguments: a 64 MiB temporary disk on a default socket; the QEMU command line to attach it is printed.")
         {
-            socket, fd, file, readOnly, queues, direct, noLock, incoming, size, serial, poll, printCapabilities, verbose,
+            socket, fd, file, readOnly, queues, direct, noLock, incoming, size, serial, poll, io, printCapabilities, verbose,
         };
         root.SetAction(r =>
         {
@@ -93,14 +94,14 @@ internal static class Program
                 BlkImage image = path is null
                     ? BlkImage.CreateTemporary(diskSize, r.GetValue(readOnly))
                     : BlkImage.OpenFile(path, r.GetValue(readOnly), r.GetValue(direct), lockImage: !r.GetValue(noLock), incoming: r.GetValue(incoming));
-                using var device = new VirtioBlkDevice(image, queueCount, Math.Min(queueCount, Environment.ProcessorCount), r.GetValue(serial)!, logger)
+                using var device = new VirtioBlkDevice(image, queueCount, Math.Min(queueCount, Environment.ProcessorCount), r.GetValue(serial)!, logger, r.GetValue(io))
                 {
                     PollingTime = TimeSpan.FromMicroseconds(pollMicroseconds),
                 };
                 using var daemon = new VhostUserDaemon(device, logging);
                 return SampleHost.Serve(daemon, socketPath, socketFd, logger, () =>
                 {
-                    logger.LogInformation("serving {Disk}, {Queues} queue(s)", image.Description, queueCount);
+                    logger.LogInformation("serving {Disk}, {Queues} queue(s), I/O: {Io}", image.Description, queueCount, device.IoMode);
                     if (socketPath is not null)
                     {
                         PrintAttachHelp(socketPath, queueCount, image);

@@ -3,10 +3,12 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
 using Vhost;
 using Vhost.User;
 using Vhost.User.Messages;
 using VhostUserBackend;
+using VhostUserBackend.IO;
 using VhostUserBackend.Memory;
 using VhostUserBackend.Virtio;
 
@@ -49,12 +51,17 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
 
     private const int HeaderSize = 16;
     private const int DiscardSegmentSize = 16;
-    private const int MaxIovecs = 1024;
+    private const int BounceSize = 64 << 10;
+    private const int ZeroChunk = 64 << 10;
+    private const int BufferedFile = 0;
+    private const int DirectFile = 1;
+    private const int Ok = (int)VirtioBlkStatus.Ok;
 
     private readonly BlkImage _image;
     private readonly ILogger _logger;
     private readonly byte[] _id = new byte[IdBytes];
     private readonly Workspace[] _workspaces;
+    private readonly byte* _zeroes;
     private readonly ulong[] _groups;
     private volatile bool _writeback = true;
     private ulong _acked;
@@ -68,7 +75,9 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     /// <param name="threads">Worker threads the queues are spread over (1 to <paramref name="queues"/>).</param>
     /// <param name="serial">The GET_ID serial (ASCII, at most 20 bytes).</param>
     /// <param name="logger">Logs bad requests.</param>
-    public VirtioBlkDevice(BlkImage image, int queues, int threads, string serial, ILogger logger)
+    /// <param name="io">The I/O engine: io_uring, or synchronous calls on I/O threads.</param>
+    /// <param name="ioThreads">I/O threads per worker for <see cref="BlkIoMode.Threads"/>.</param>
+    public VirtioBlkDevice(BlkImage image, int queues, int threads, string serial, ILogger logger, BlkIoMode io = BlkIoMode.Uring, int ioThreads = 16)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(queues, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(queues, 64);
@@ -89,12 +98,27 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             _groups[q % threads] |= 1UL << q;
         }
 
+        _zeroes = (byte*)NativeMemory.AlignedAlloc(ZeroChunk, 4096);
+        new Span<byte>(_zeroes, ZeroChunk).Clear();
         _workspaces = new Workspace[threads];
-        for (int t = 0; t < threads; t++)
+        try
         {
-            _workspaces[t] = new Workspace(QueueSizeLimit);
+            for (int t = 0; t < threads; t++)
+            {
+                _workspaces[t] = new Workspace(this, t, io, ioThreads);
+            }
         }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+
+        IoMode = _workspaces[0].EngineDescription;
     }
+
+    /// <summary>How requests are served, for the log (io_uring, or the thread fallback and why).</summary>
+    public string IoMode { get; }
 
     /// <inheritdoc/>
     public int QueueCount { get; }
@@ -225,39 +249,35 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         }
 
         Workspace ws = _workspaces[threadIndex];
-        bool used = false;
-        do
+        try
         {
-            vring.DisableNotification();
-            while (vring.TryPopDescriptorChain(out DescriptorChain chain))
+            do
             {
-                uint length;
-                try
+                vring.DisableNotification();
+                while (vring.TryPopDescriptorChain(out DescriptorChain chain))
                 {
-                    length = Process(chain, ws);
+                    try
+                    {
+                        Process(vring, chain, ws);
+                    }
+                    catch (Exception e) when (e is GuestMemoryException or VirtqueueException)
+                    {
+                        // Not expected (the chain's buffers were validated), but never let one request stop the queue.
+                        LogBad(chain.Head, e.Message);
+                        vring.Complete(chain, 0);
+                    }
                 }
-                catch (GuestMemoryException e)
-                {
-                    // Not expected (the chain's buffers were validated), but never let one request stop the queue.
-                    length = Bad(chain.Head, e.Message);
-                }
-
-                vring.AddUsedDeferred(chain.Head, length);
-                used = true;
             }
-
-            // One used.idx store per batch, before asking for kicks again.
-            vring.PublishUsed();
+            while (vring.EnableNotification());
         }
-        while (vring.EnableNotification());
-
-        if (used)
+        finally
         {
-            vring.SignalUsedQueue();
+            // One submission for the whole batch.
+            ws.Engine.Kick();
         }
     }
 
-    /// <summary>Frees the workspaces and closes the image.</summary>
+    /// <summary>Stops the I/O engines, frees the requests and closes the image.</summary>
     public void Dispose()
     {
         if (_disposed)
@@ -266,194 +286,441 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         }
 
         _disposed = true;
-        foreach (Workspace ws in _workspaces)
+        foreach (Workspace? ws in _workspaces)
         {
-            ws.Dispose();
+            ws?.Dispose();
         }
 
+        NativeMemory.AlignedFree(_zeroes);
         _image.Dispose();
     }
 
-    /// <summary>Serves one request; returns the bytes written into the chain's writable buffers.</summary>
-    private uint Process(DescriptorChain chain, Workspace ws)
+    /// <summary>Parses one request and completes it at once (bad requests, GET_ID) or starts its I/O.</summary>
+    private void Process(Vring vring, DescriptorChain chain, Workspace ws)
     {
-        GuestMemory memory = chain.Memory!;
-        int count = 0;
-        ulong readable = 0;
-        ulong writable = 0;
+        DescriptorChainReader reader;
+        DescriptorChainWriter writer;
         try
         {
-            foreach (VirtqBuffer b in chain)
-            {
-                if (count == ws.Buffers.Length)
-                {
-                    return Bad(chain.Head, "more buffers than the queue size");
-                }
-
-                ws.Buffers[count++] = b;
-                if (b.IsWriteOnly)
-                {
-                    writable += b.Length;
-                }
-                else
-                {
-                    readable += b.Length;
-                }
-            }
+            reader = chain.CreateReader();
+            writer = chain.CreateWriter();
         }
         catch (VirtqueueException e)
         {
             // No status byte can be trusted in an invalid chain: return it empty.
             LogBad(chain.Head, e.Message);
-            return 0;
+            vring.Complete(chain, 0);
+            return;
         }
 
-        ReadOnlySpan<VirtqBuffer> buffers = ws.Buffers.AsSpan(0, count);
+        ulong readable = reader.Remaining;
+        ulong writable = writer.Remaining;
         if (writable == 0)
         {
             LogBad(chain.Head, "no writable status byte");
-            return 0;
+            vring.Complete(chain, 0);
+            return;
         }
 
-        ulong statusAddress = LastWritableByte(buffers);
+        BlkRequest r = ws.Rent();
+        r.Vring = vring;
+        r.Chain = chain;
+        r.Writer = writer;
+        r.UsedLength = (uint)Math.Min(writable, uint.MaxValue);
         if (readable < HeaderSize)
         {
-            return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, chain.Head, "the request header is shorter than 16 bytes");
+            Finish(ws, r, VirtioBlkStatus.IoError, "the request header is shorter than 16 bytes");
+            return;
         }
 
         Span<byte> header = stackalloc byte[HeaderSize];
-        Gather(memory, buffers, 0, header);
+        reader.ReadExactly(header);
         var type = (VirtioBlkRequestType)BinaryPrimitives.ReadUInt32LittleEndian(header);
         ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
         ulong dataIn = writable - 1;
         ulong dataOut = readable - HeaderSize;
         VirtioBlkFeatures acked = (VirtioBlkFeatures)Volatile.Read(ref _acked);
+        r.Sector = sector;
+        string? why;
         switch (type)
         {
             case VirtioBlkRequestType.In:
-            {
-                if (!CheckRange(sector, dataIn, out string? why))
-                {
-                    return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, chain.Head, why);
-                }
-
-                if (!BuildIovecs(memory, buffers, writableOnly: true, skip: 0, dataIn, ws, out int n))
-                {
-                    return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, chain.Head, "too many segments");
-                }
-
-                Errno e = n == 0 ? Errno.None : _image.Read(ws.Iovecs, n, (long)(sector * BlkImage.SectorSize));
-                if (e != Errno.None)
-                {
-                    return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, chain.Head, $"read at sector {sector}: {e}");
-                }
-
-                MarkDirty(memory, buffers, dataIn);
-                return Finish(memory, statusAddress, VirtioBlkStatus.Ok, (uint)dataIn);
-            }
-
             case VirtioBlkRequestType.Out:
             {
-                if (!_image.IsWritable)
+                bool write = type == VirtioBlkRequestType.Out;
+                ulong bytes = write ? dataOut : dataIn;
+                if (write && !_image.IsWritable)
                 {
-                    return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, chain.Head, _image.IsReadOnly ? "write to a read-only disk" : InactiveImage);
+                    Finish(ws, r, VirtioBlkStatus.IoError, _image.IsReadOnly ? "write to a read-only disk" : InactiveImage);
+                    return;
                 }
 
-                if (!CheckRange(sector, dataOut, out string? why))
+                if (!CheckRange(sector, bytes, out why))
                 {
-                    return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, chain.Head, why);
+                    Finish(ws, r, VirtioBlkStatus.IoError, why);
+                    return;
                 }
 
-                if (!BuildIovecs(memory, buffers, writableOnly: false, skip: HeaderSize, dataOut, ws, out int n))
+                var guest = new Span<Iovec>(r.GuestIovecs, BlkRequest.MaxIovecs);
+                r.GuestIovecCount = write ? reader.GetIovecs(guest, bytes, out ulong described) : r.Writer.GetIovecs(guest, bytes, out described);
+                if (described != bytes)
                 {
-                    return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, chain.Head, "too many segments");
+                    Finish(ws, r, VirtioBlkStatus.IoError, $"more than {BlkRequest.MaxIovecs} segments");
+                    return;
                 }
 
-                Errno e = n == 0 ? Errno.None : _image.Write(ws.Iovecs, n, (long)(sector * BlkImage.SectorSize));
-                if (e == Errno.None && !IsWriteBack(acked))
+                if (bytes == 0)
                 {
-                    e = _image.Flush();
+                    Finish(ws, r, VirtioBlkStatus.Ok);
+                    return;
                 }
 
-                return e == Errno.None
-                    ? Finish(memory, statusAddress, VirtioBlkStatus.Ok, 0)
-                    : Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, chain.Head, $"write at sector {sector}: {e}");
+                r.Stage = write ? BlkStage.Write : BlkStage.Read;
+                r.Operation = write ? BlkOperation.Writev : BlkOperation.Readv;
+                r.Offset = (long)(sector * BlkImage.SectorSize);
+                r.Remaining = (long)bytes;
+                PlaceTransfer(ws, r, write);
+                ws.Engine.Start(r);
+                return;
             }
 
             case VirtioBlkRequestType.Flush:
-            {
-                Errno e = _image.IsReadOnly ? Errno.None : _image.Flush();
-                return e == Errno.None
-                    ? Finish(memory, statusAddress, VirtioBlkStatus.Ok, 0)
-                    : Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, chain.Head, $"flush: {e}");
-            }
+                if (_image.IsReadOnly)
+                {
+                    Finish(ws, r, VirtioBlkStatus.Ok);
+                    return;
+                }
+
+                r.Stage = BlkStage.Flush;
+                StartFlush(ws, r);
+                return;
 
             case VirtioBlkRequestType.GetId:
             {
                 int n = (int)Math.Min(dataIn, IdBytes);
-                Scatter(memory, buffers, _id.AsSpan(0, n));
-                return Finish(memory, statusAddress, VirtioBlkStatus.Ok, (uint)n);
+                r.Writer.WriteExactly(_id.AsSpan(0, n));
+                Finish(ws, r, VirtioBlkStatus.Ok);
+                return;
             }
 
             case VirtioBlkRequestType.Discard or VirtioBlkRequestType.WriteZeroes:
-                return DiscardOrWriteZeroes(memory, buffers, type, acked, dataOut, statusAddress, chain.Head);
+                StartDiscardOrWriteZeroes(ws, r, ref reader, type, acked, dataOut);
+                return;
 
             default:
-                return Finish(memory, statusAddress, VirtioBlkStatus.Unsupported, 0, chain.Head, $"request type {(uint)type}");
+                Finish(ws, r, VirtioBlkStatus.Unsupported, $"request type {(uint)type}");
+                return;
         }
     }
 
-    private uint DiscardOrWriteZeroes(GuestMemory memory, ReadOnlySpan<VirtqBuffer> buffers, VirtioBlkRequestType type, VirtioBlkFeatures acked, ulong dataOut, ulong statusAddress, ushort head)
+    private void StartDiscardOrWriteZeroes(Workspace ws, BlkRequest r, ref DescriptorChainReader reader, VirtioBlkRequestType type, VirtioBlkFeatures acked, ulong dataOut)
     {
         bool discard = type == VirtioBlkRequestType.Discard;
         VirtioBlkFeatures needed = discard ? VirtioBlkFeatures.Discard : VirtioBlkFeatures.WriteZeroes;
         if ((acked & needed) == 0)
         {
-            return Finish(memory, statusAddress, VirtioBlkStatus.Unsupported, 0, head, $"{type} without {needed} negotiated");
+            Finish(ws, r, VirtioBlkStatus.Unsupported, $"{type} without {needed} negotiated");
+            return;
         }
 
         if (!_image.IsWritable)
         {
-            return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, head, _image.IsReadOnly ? $"{type} on a read-only disk" : InactiveImage);
+            Finish(ws, r, VirtioBlkStatus.IoError, _image.IsReadOnly ? $"{type} on a read-only disk" : InactiveImage);
+            return;
         }
 
-        if (dataOut == 0 || dataOut % DiscardSegmentSize != 0 || dataOut / DiscardSegmentSize > MaxDiscardSegments)
+        // MaxDiscardSegments is 1: one segment per request.
+        if (dataOut != DiscardSegmentSize)
         {
-            return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, head, $"{type}: {dataOut} payload bytes is not 1 to {MaxDiscardSegments} segments of {DiscardSegmentSize}");
+            Finish(ws, r, VirtioBlkStatus.IoError, $"{type}: {dataOut} payload bytes is not 1 to {MaxDiscardSegments} segments of {DiscardSegmentSize}");
+            return;
         }
 
         Span<byte> segment = stackalloc byte[DiscardSegmentSize];
-        for (ulong s = 0; s < dataOut / DiscardSegmentSize; s++)
+        reader.ReadExactly(segment);
+        ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(segment);
+        uint sectors = BinaryPrimitives.ReadUInt32LittleEndian(segment[8..]);
+        var flags = (VirtioBlkDiscardFlags)BinaryPrimitives.ReadUInt32LittleEndian(segment[12..]);
+        if ((discard && flags != VirtioBlkDiscardFlags.None) || (flags & ~VirtioBlkDiscardFlags.Unmap) != 0)
         {
-            Gather(memory, buffers, HeaderSize + (s * DiscardSegmentSize), segment);
-            ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(segment);
-            uint sectors = BinaryPrimitives.ReadUInt32LittleEndian(segment[8..]);
-            var flags = (VirtioBlkDiscardFlags)BinaryPrimitives.ReadUInt32LittleEndian(segment[12..]);
-            if ((discard && flags != VirtioBlkDiscardFlags.None) || (flags & ~VirtioBlkDiscardFlags.Unmap) != 0)
+            Finish(ws, r, VirtioBlkStatus.Unsupported, $"{type}: flags 0x{(uint)flags:x}");
+            return;
+        }
+
+        if (sectors > MaxDiscardSectors)
+        {
+            Finish(ws, r, VirtioBlkStatus.IoError, $"{type}: {sectors} sectors is more than {MaxDiscardSectors}");
+            return;
+        }
+
+        if (!CheckRange(sector, (ulong)sectors * BlkImage.SectorSize, out string? why))
+        {
+            Finish(ws, r, VirtioBlkStatus.IoError, $"{type}: {why}");
+            return;
+        }
+
+        r.Sector = sector;
+        r.Offset = (long)(sector * BlkImage.SectorSize);
+        r.Remaining = (long)sectors * BlkImage.SectorSize;
+        if (r.Remaining == 0)
+        {
+            Finish(ws, r, VirtioBlkStatus.Ok);
+            return;
+        }
+
+        r.Operation = BlkOperation.Fallocate;
+        r.File = BufferedFile;
+        if (discard)
+        {
+            r.Stage = BlkStage.Discard;
+            r.Mode = FallocateMode.PunchHole | FallocateMode.KeepSize;
+        }
+        else
+        {
+            // Unmap allowed: try ZERO_RANGE, then a punched hole; otherwise ZERO_RANGE, then written zeroes.
+            r.Stage = BlkStage.ZeroRange;
+            r.Mode = FallocateMode.ZeroRange | FallocateMode.KeepSize;
+            r.IovecCount = (flags & VirtioBlkDiscardFlags.Unmap) != 0 ? 1 : 0;
+        }
+
+        ws.Engine.Start(r);
+    }
+
+    /// <summary>
+    /// A transfer's result (the engine's completion thread, or an I/O thread): continues a short
+    /// transfer, retries on the buffered descriptor when O_DIRECT refuses, flushes after a
+    /// write-through write, falls back for WRITE_ZEROES, or finishes the request. An image error
+    /// is IOERR for the guest, never an exception.
+    /// </summary>
+    private void OnIoComplete(Workspace ws, BlkRequest r, int result)
+    {
+        try
+        {
+            Advance(ws, r, result);
+        }
+        catch (Exception e) when (e is GuestMemoryException or VirtqueueException)
+        {
+            // The chain went stale under the request (not expected: its memory stays mapped): IOERR, and it still completes.
+            Finish(ws, r, VirtioBlkStatus.IoError, e.Message);
+        }
+        catch (InvalidOperationException e)
+        {
+            // Vring.Complete refused (a chain completed twice would be a bug here): never take the I/O thread down.
+            _logger.LogError("completing a request failed: {Reason}", e.Message);
+        }
+    }
+
+    private void Advance(Workspace ws, BlkRequest r, int result)
+    {
+        var error = result < 0 ? (Errno)(-result) : Errno.None;
+        switch (r.Stage)
+        {
+            case BlkStage.Read or BlkStage.Write:
             {
-                return Finish(memory, statusAddress, VirtioBlkStatus.Unsupported, 0, head, $"{type}: flags 0x{(uint)flags:x}");
+                bool write = r.Stage == BlkStage.Write;
+                if (error == Errno.EINVAL && r.File == DirectFile)
+                {
+                    // The file system refused this O_DIRECT transfer (a stricter alignment): buffered I/O instead.
+                    ReleaseBounce(ws, r);
+                    r.File = BufferedFile;
+                    CopyGuestIovecs(r);
+                    ws.Engine.Start(r);
+                    return;
+                }
+
+                if (error != Errno.None || result == 0)
+                {
+                    Finish(ws, r, VirtioBlkStatus.IoError, $"{(write ? "write" : "read")} at sector {r.Sector}: {(result == 0 ? "end of file (the image shrank)" : error.ToString())}");
+                    return;
+                }
+
+                r.Remaining -= result;
+                if (r.Remaining > 0)
+                {
+                    r.Offset += result;
+                    r.Advance((nuint)result);
+                    ws.Engine.Start(r);
+                    return;
+                }
+
+                if (!write)
+                {
+                    if (r.Bounce is not null)
+                    {
+                        CopyFromBounce(r);
+                    }
+
+                    // Declares the data written, which logs it while a migration runs.
+                    r.Writer.Commit(r.Writer.Remaining - 1);
+                }
+
+                ReleaseBounce(ws, r);
+                if (write && !IsWriteBack((VirtioBlkFeatures)Volatile.Read(ref _acked)))
+                {
+                    r.Stage = BlkStage.WriteFlush;
+                    StartFlush(ws, r);
+                    return;
+                }
+
+                Finish(ws, r, VirtioBlkStatus.Ok);
+                return;
             }
 
-            if (sectors > MaxDiscardSectors)
-            {
-                return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, head, $"{type}: {sectors} sectors is more than {MaxDiscardSectors}");
-            }
+            case BlkStage.Flush or BlkStage.WriteFlush:
+                Finish(ws, r, error == Errno.None ? VirtioBlkStatus.Ok : VirtioBlkStatus.IoError, error == Errno.None ? null : $"flush: {error}");
+                return;
 
-            if (!CheckRange(sector, (ulong)sectors * BlkImage.SectorSize, out string? why))
-            {
-                return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, head, $"{type}: {why}");
-            }
+            case BlkStage.Discard:
+                // A hint: success when the file system cannot punch holes.
+                bool ok = error is Errno.None or Errno.EOPNOTSUPP or Errno.ENOSYS;
+                Finish(ws, r, ok ? VirtioBlkStatus.Ok : VirtioBlkStatus.IoError, ok ? null : $"discard at sector {r.Sector}: {error}");
+                return;
 
-            long offset = (long)(sector * BlkImage.SectorSize);
-            long length = (long)sectors * BlkImage.SectorSize;
-            Errno e = discard ? _image.Discard(offset, length) : _image.WriteZeroes(offset, length, (flags & VirtioBlkDiscardFlags.Unmap) != 0);
-            if (e != Errno.None)
+            case BlkStage.ZeroRange or BlkStage.ZeroPunch:
+                if (error == Errno.None)
+                {
+                    Finish(ws, r, VirtioBlkStatus.Ok);
+                }
+                else if (error is not (Errno.EOPNOTSUPP or Errno.ENOSYS or Errno.EINVAL))
+                {
+                    Finish(ws, r, VirtioBlkStatus.IoError, $"write zeroes at sector {r.Sector}: {error}");
+                }
+                else if (r.Stage == BlkStage.ZeroRange && r.IovecCount == 1)
+                {
+                    r.Stage = BlkStage.ZeroPunch;
+                    r.Mode = FallocateMode.PunchHole | FallocateMode.KeepSize;
+                    ws.Engine.Start(r);
+                }
+                else
+                {
+                    r.Stage = BlkStage.ZeroWrite;
+                    StartZeroWrite(ws, r);
+                }
+
+                return;
+
+            case BlkStage.ZeroWrite:
+                if (error != Errno.None || result == 0)
+                {
+                    Finish(ws, r, VirtioBlkStatus.IoError, $"write zeroes at sector {r.Sector}: {(result == 0 ? "nothing written" : error.ToString())}");
+                    return;
+                }
+
+                r.Offset += result;
+                r.Remaining -= result;
+                if (r.Remaining > 0)
+                {
+                    StartZeroWrite(ws, r);
+                }
+                else
+                {
+                    Finish(ws, r, VirtioBlkStatus.Ok);
+                }
+
+                return;
+        }
+    }
+
+    private void StartFlush(Workspace ws, BlkRequest r)
+    {
+        r.Operation = BlkOperation.Fdatasync;
+        r.File = BufferedFile;
+        ws.Engine.Start(r);
+    }
+
+    private void StartZeroWrite(Workspace ws, BlkRequest r)
+    {
+        r.Operation = BlkOperation.Writev;
+        r.File = BufferedFile;
+        r.Iovecs[0] = new Iovec((nint)_zeroes, (nuint)Math.Min(r.Remaining, ZeroChunk));
+        r.IovecCount = 1;
+        ws.Engine.Start(r);
+    }
+
+    /// <summary>
+    /// Chooses the descriptor and buffers of a transfer: O_DIRECT straight on guest memory when
+    /// every buffer is sector-aligned; O_DIRECT through a pooled aligned bounce buffer when one is
+    /// not (up to 64 KiB); the buffered descriptor otherwise.
+    /// </summary>
+    private void PlaceTransfer(Workspace ws, BlkRequest r, bool write)
+    {
+        r.File = _image.IsDirect ? DirectFile : BufferedFile;
+        CopyGuestIovecs(r);
+        if (!_image.IsDirect || IsAligned(r.GuestIovecs, r.GuestIovecCount))
+        {
+            return;
+        }
+
+        if (r.Remaining > BounceSize || (r.Bounce = ws.RentBounce()) is null)
+        {
+            r.File = BufferedFile;
+            return;
+        }
+
+        if (write)
+        {
+            byte* to = r.Bounce;
+            for (int i = 0; i < r.GuestIovecCount; i++)
             {
-                return Finish(memory, statusAddress, VirtioBlkStatus.IoError, 0, head, $"{type} at sector {sector}: {e}");
+                Iovec v = r.GuestIovecs[i];
+                new ReadOnlySpan<byte>((void*)v.Base, (int)v.Length).CopyTo(new Span<byte>(to, (int)v.Length));
+                to += v.Length;
             }
         }
 
-        return Finish(memory, statusAddress, VirtioBlkStatus.Ok, 0);
+        r.Iovecs[0] = new Iovec((nint)r.Bounce, (nuint)r.Remaining);
+        r.IovecCount = 1;
+    }
+
+    private static void CopyGuestIovecs(BlkRequest r)
+    {
+        new Span<Iovec>(r.GuestIovecs, r.GuestIovecCount).CopyTo(new Span<Iovec>(r.Iovecs, BlkRequest.MaxIovecs));
+        r.IovecCount = r.GuestIovecCount;
+        if (r.Stage is BlkStage.Read or BlkStage.Write)
+        {
+            // A retry restarts the whole transfer.
+            nuint total = 0;
+            for (int i = 0; i < r.GuestIovecCount; i++)
+            {
+                total += r.GuestIovecs[i].Length;
+            }
+
+            r.Offset -= (long)total - r.Remaining;
+            r.Remaining = (long)total;
+        }
+    }
+
+    private static void CopyFromBounce(BlkRequest r)
+    {
+        byte* from = r.Bounce;
+        for (int i = 0; i < r.GuestIovecCount; i++)
+        {
+            Iovec v = r.GuestIovecs[i];
+            new ReadOnlySpan<byte>(from, (int)v.Length).CopyTo(new Span<byte>((void*)v.Base, (int)v.Length));
+            from += v.Length;
+        }
+    }
+
+    private static void ReleaseBounce(Workspace ws, BlkRequest r)
+    {
+        if (r.Bounce is not null)
+        {
+            ws.ReturnBounce(r.Bounce);
+            r.Bounce = null;
+        }
+    }
+
+    private static bool IsAligned(Iovec* iov, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            if ((((nuint)iov[i].Base | iov[i].Length) & (BlkImage.SectorSize - 1)) != 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private bool IsWriteBack(VirtioBlkFeatures acked) => (acked & VirtioBlkFeatures.Flush) != 0 && _writeback;
@@ -477,22 +744,35 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         return true;
     }
 
-    /// <summary>Writes the status byte and returns the used length (data bytes + the status byte).</summary>
-    private uint Finish(GuestMemory memory, ulong statusAddress, VirtioBlkStatus status, uint dataBytes, ushort head = 0, string? why = null)
+    /// <summary>
+    /// Writes the status byte into the last writable byte through the chain's writer (which logs
+    /// it while a migration runs) and completes the chain with every writable byte as its used
+    /// length (QEMU's in_len); the request goes back to the pool. Always completes the chain.
+    /// </summary>
+    private void Finish(Workspace ws, BlkRequest r, VirtioBlkStatus status, string? why = null)
     {
         if (status != VirtioBlkStatus.Ok)
         {
-            LogBad(head, why ?? status.ToString());
+            LogBad(r.Chain.Head, why ?? status.ToString());
         }
 
-        memory.Write(statusAddress, (byte)status);
-        return dataBytes + 1;
-    }
+        Vring vring = r.Vring!;
+        DescriptorChain chain = r.Chain;
+        uint used = r.UsedLength;
+        try
+        {
+            r.Writer.Skip(r.Writer.Remaining - 1);
+            r.Writer.Write((byte)status);
+        }
+        catch (Exception e) when (e is VirtqueueException or GuestMemoryException)
+        {
+            LogBad(chain.Head, $"the status byte cannot be written: {e.Message}");
+            used = 0;
+        }
 
-    private uint Bad(ushort head, string why)
-    {
-        LogBad(head, why);
-        return 0;
+        ReleaseBounce(ws, r);
+        ws.Return(r);
+        vring.Complete(chain, used);
     }
 
     private void LogBad(ushort head, string why)
@@ -501,171 +781,134 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         _logger.LogWarning("request {Head}: {Reason}", head, why);
     }
 
-    private static ulong LastWritableByte(ReadOnlySpan<VirtqBuffer> buffers)
-    {
-        for (int i = buffers.Length - 1; i >= 0; i--)
-        {
-            if (buffers[i].IsWriteOnly && buffers[i].Length > 0)
-            {
-                return buffers[i].Address + buffers[i].Length - 1;
-            }
-        }
-
-        throw new System.Diagnostics.UnreachableException("the caller checked that a writable byte exists");
-    }
-
-    /// <summary>Copies readable bytes from stream offset <paramref name="skip"/> into <paramref name="destination"/> (the caller checked the length).</summary>
-    private static void Gather(GuestMemory memory, ReadOnlySpan<VirtqBuffer> buffers, ulong skip, Span<byte> destination)
-    {
-        foreach (VirtqBuffer b in buffers)
-        {
-            if (destination.IsEmpty || b.IsWriteOnly)
-            {
-                return;
-            }
-
-            if (skip >= b.Length)
-            {
-                skip -= b.Length;
-                continue;
-            }
-
-            int n = (int)Math.Min((ulong)destination.Length, b.Length - skip);
-            memory.Read(b.Address + skip, destination[..n]);
-            destination = destination[n..];
-            skip = 0;
-        }
-    }
-
-    /// <summary>Copies <paramref name="source"/> into the writable buffers from their start (the caller checked the length).</summary>
-    private static void Scatter(GuestMemory memory, ReadOnlySpan<VirtqBuffer> buffers, ReadOnlySpan<byte> source)
-    {
-        foreach (VirtqBuffer b in buffers)
-        {
-            if (source.IsEmpty)
-            {
-                return;
-            }
-
-            if (!b.IsWriteOnly)
-            {
-                continue;
-            }
-
-            int n = (int)Math.Min((ulong)source.Length, b.Length);
-            memory.Write(b.Address, source[..n]);
-            source = source[n..];
-        }
-    }
-
-    /// <summary>Logs the first <paramref name="bytes"/> of the writable buffers in the dirty log (migration).</summary>
-    private static void MarkDirty(GuestMemory memory, ReadOnlySpan<VirtqBuffer> buffers, ulong bytes)
-    {
-        if (memory.DirtyLog is null)
-        {
-            return;
-        }
-
-        foreach (VirtqBuffer b in buffers)
-        {
-            if (bytes == 0)
-            {
-                return;
-            }
-
-            if (b.IsWriteOnly)
-            {
-                ulong n = Math.Min(bytes, b.Length);
-                memory.MarkDirty(b.Address, n);
-                bytes -= n;
-            }
-        }
-    }
-
     /// <summary>
-    /// Fills the workspace's iovecs with <paramref name="bytes"/> bytes of the readable (or writable)
-    /// stream after <paramref name="skip"/> bytes, splitting buffers at region boundaries.
+    /// Per worker: the pool of requests (grown while
+    /// warming up, then reused), the pool of aligned bounce buffers, and the I/O engine.
     /// </summary>
-    private static bool BuildIovecs(GuestMemory memory, ReadOnlySpan<VirtqBuffer> buffers, bool writableOnly, ulong skip, ulong bytes, Workspace ws, out int count)
-    {
-        count = 0;
-        foreach (VirtqBuffer b in buffers)
-        {
-            if (bytes == 0)
-            {
-                break;
-            }
-
-            if (b.IsWriteOnly != writableOnly)
-            {
-                continue;
-            }
-
-            if (skip >= b.Length)
-            {
-                skip -= b.Length;
-                continue;
-            }
-
-            ulong address = b.Address + skip;
-            ulong left = Math.Min(bytes, b.Length - skip);
-            skip = 0;
-            bytes -= left;
-            while (left > 0)
-            {
-                if (count == MaxIovecs)
-                {
-                    return false;
-                }
-
-                ulong chunk = Math.Min(left, RegionBytesFrom(memory, address));
-                Span<byte> span = memory.GetSpan(address, (int)chunk);
-
-                // SAFETY: the span lies in a mapping of the snapshot the queue holds while this request is served.
-                ws.Iovecs[count].iov_base = Unsafe.AsPointer(ref MemoryMarshal.GetReference(span));
-                ws.Iovecs[count].iov_len = (nuint)chunk;
-                count++;
-                address += chunk;
-                left -= chunk;
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>Bytes from <paramref name="address"/> to the end of its region (at most 1 GiB per iovec); the chain's buffers were validated as mapped.</summary>
-    private static ulong RegionBytesFrom(GuestMemory memory, ulong address)
-    {
-        IReadOnlyList<GuestMemoryRegion> regions = memory.Regions;
-        for (int i = 0; i < regions.Count; i++)
-        {
-            GuestMemoryRegion r = regions[i];
-            if (address >= r.GuestPhysicalAddress && address <= r.LastGuestPhysicalAddress)
-            {
-                return Math.Min(r.LastGuestPhysicalAddress - address + 1, 1UL << 30);
-            }
-        }
-
-        throw new GuestMemoryException(GuestMemoryError.AddressNotMapped, address, 1);
-    }
-
-    /// <summary>Per-worker scratch: the chain's buffers and the iovec array, allocated once.</summary>
     private sealed class Workspace : IDisposable
     {
-        public Workspace(int maxChain)
+        private readonly Lock _gate = new();
+        private readonly List<BlkRequest> _all = [];
+        private readonly Stack<int> _free = new(QueueSizeLimit);
+        private readonly Stack<nint> _bounces = new();
+        private int _bounceCount;
+        private BlkRequest[] _table = new BlkRequest[QueueSizeLimit];
+
+        public Workspace(VirtioBlkDevice device, int worker, BlkIoMode mode, int ioThreads)
         {
-            Buffers = new VirtqBuffer[maxChain];
-            Iovecs = (Interop.iovec*)NativeMemory.AllocZeroed((nuint)MaxIovecs, (nuint)sizeof(Interop.iovec));
+            SafeFileHandle buffered = device._image.BufferedHandle;
+            SafeFileHandle? direct = device._image.DirectHandle;
+            if (mode == BlkIoMode.Uring)
+            {
+                if (IoUring.TryCreate(QueueSizeLimit, out IoUring? ring, out Errno error))
+                {
+                    try
+                    {
+                        Engine = new UringEngine(ring!, buffered, direct, Lookup, (r, res) => device.OnIoComplete(this, r, res), worker);
+                        EngineDescription = "io_uring (one ring and one completion thread per worker)";
+                        return;
+                    }
+                    catch (VhostException e)
+                    {
+                        ring!.Dispose();
+                        error = e.Errno ?? Errno.EINVAL;
+                    }
+                }
+
+                EngineDescription = $"io_uring unavailable ({error}: kernel.io_uring_disabled, seccomp or an old kernel), so {ioThreads} I/O threads per worker with synchronous preadv/pwritev";
+            }
+            else
+            {
+                EngineDescription = $"{ioThreads} I/O threads per worker with synchronous preadv/pwritev (--io threads)";
+            }
+
+            Engine = new ThreadEngine(buffered, direct, (r, res) => device.OnIoComplete(this, r, res), worker, ioThreads);
         }
 
-        public VirtqBuffer[] Buffers { get; }
+        public IBlkEngine Engine { get; }
 
-        public Interop.iovec* Iovecs { get; private set; }
+        public string EngineDescription { get; }
+
+        /// <summary>A free request (worker).</summary>
+        public BlkRequest Rent()
+        {
+            lock (_gate)
+            {
+                if (_free.TryPop(out int id))
+                {
+                    return _table[id];
+                }
+
+                // More requests in flight than ever before on this worker (bounded by the rings' sizes).
+                var r = new BlkRequest(_all.Count);
+                if (_all.Count == _table.Length)
+                {
+                    Array.Resize(ref _table, _table.Length * 2);
+                }
+
+                _table[r.Id] = r;
+                _all.Add(r);
+                return r;
+            }
+        }
+
+        /// <summary>Puts a finished request back (any thread).</summary>
+        public void Return(BlkRequest r)
+        {
+            r.Clear();
+            lock (_gate)
+            {
+                _free.Push(r.Id);
+            }
+        }
+
+        public byte* RentBounce()
+        {
+            lock (_gate)
+            {
+                if (_bounces.TryPop(out nint b))
+                {
+                    return (byte*)b;
+                }
+
+                if (_bounceCount == QueueSizeLimit)
+                {
+                    return null;
+                }
+
+                _bounceCount++;
+                return (byte*)NativeMemory.AlignedAlloc(BounceSize, 4096);
+            }
+        }
+
+        public void ReturnBounce(byte* bounce)
+        {
+            lock (_gate)
+            {
+                _bounces.Push((nint)bounce);
+            }
+        }
 
         public void Dispose()
         {
-            NativeMemory.Free(Iovecs);
-            Iovecs = null;
+            Engine?.Dispose();
+            foreach (BlkRequest r in _all)
+            {
+                r.Dispose();
+            }
+
+            while (_bounces.TryPop(out nint b))
+            {
+                NativeMemory.AlignedFree((void*)b);
+            }
+        }
+
+        private BlkRequest Lookup(int id)
+        {
+            lock (_gate)
+            {
+                return _table[id];
+            }
         }
     }
 }

@@ -1,0 +1,265 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+using Vhost;
+using VhostUserBackend.IO;
+
+namespace VhostUserBlk;
+
+/// <summary>
+/// Runs requests' I/O operations asynchronously and reports each result (bytes, 0, or a negated
+/// errno) to the completion callback, on another thread. One engine per daemon worker, so every
+/// queue's requests are independent of the other workers'.
+/// </summary>
+internal interface IBlkEngine : IDisposable
+{
+    /// <summary>Queues <paramref name="request"/>'s current operation (any thread).</summary>
+    void Start(BlkRequest request);
+
+    /// <summary>Hands queued operations to the kernel (after a batch; any thread).</summary>
+    void Kick();
+}
+
+/// <summary>
+/// io_uring: the worker prepares operations and submits once per batch; a completion thread
+/// waits on the ring's eventfd, reaps completions and calls back (which completes the chain, or
+/// starts the request's next operation). Submission takes an uncontended lock, since the
+/// completion thread also submits follow-up operations (short transfers, write-through flushes).
+/// </summary>
+/// <remarks>
+/// Completions are reaped on a thread of their own, not on the daemon worker: the daemon pauses
+/// its worker to stop a ring (GET_VRING_BASE) and then waits for the ring's requests in flight,
+/// which only a thread that keeps running can deliver.
+/// </remarks>
+internal sealed unsafe class UringEngine : IBlkEngine
+{
+    private readonly IoUring _ring;
+    private readonly EventFd _completions;
+    private readonly Func<int, BlkRequest> _lookup;
+    private readonly Action<BlkRequest, int> _onComplete;
+    private readonly Lock _submitLock = new();
+    private readonly Thread _thread;
+    private volatile bool _stopping;
+
+    public UringEngine(IoUring ring, SafeFileHandle buffered, SafeFileHandle? direct, Func<int, BlkRequest> lookup, Action<BlkRequest, int> onComplete, int worker)
+    {
+        _ring = ring;
+        _lookup = lookup;
+        _onComplete = onComplete;
+        _completions = new EventFd();
+        try
+        {
+            _ring.RegisterFiles([buffered, direct]);
+            _ring.RegisterEventFd(_completions);
+        }
+        catch
+        {
+            _completions.Dispose();
+            throw;
+        }
+
+        _thread = new Thread(Reap) { IsBackground = true, Name = $"blk-uring-{worker}" };
+        _thread.Start();
+    }
+
+    public void Start(BlkRequest request)
+    {
+        lock (_submitLock)
+        {
+            while (!Prepare(request))
+            {
+                // The submission ring is full: hand it over; if the kernel is busy (completions
+                // overflowed), the completion thread is draining them, so retry shortly.
+                if (_ring.Submit() == 0)
+                {
+                    Thread.Yield();
+                }
+            }
+        }
+    }
+
+    public void Kick()
+    {
+        lock (_submitLock)
+        {
+            if (_ring.PendingSubmissions > 0)
+            {
+                _ring.Submit();
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping = true;
+        _completions.TrySignal();
+        _thread.Join();
+        _ring.Dispose();
+        _completions.Dispose();
+    }
+
+    private bool Prepare(BlkRequest r) => r.Operation switch
+    {
+        BlkOperation.Readv => _ring.TryPrepareReadv(r.File, r.Iovecs, r.IovecCount, r.Offset, (ulong)r.Id),
+        BlkOperation.Writev => _ring.TryPrepareWritev(r.File, r.Iovecs, r.IovecCount, r.Offset, (ulong)r.Id),
+        BlkOperation.Fdatasync => _ring.TryPrepareFsync(r.File, dataOnly: true, (ulong)r.Id),
+        _ => _ring.TryPrepareFallocate(r.File, r.Mode, r.Offset, r.Remaining, (ulong)r.Id),
+    };
+
+    private void Reap()
+    {
+        while (true)
+        {
+            while (_ring.TryGetCompletion(out IoUringCompletion c))
+            {
+                _onComplete(_lookup((int)c.UserData), c.Result);
+            }
+
+            // Follow-up operations the callbacks queued.
+            Kick();
+            if (_stopping)
+            {
+                return;
+            }
+
+            _completions.Read();
+        }
+    }
+}
+
+/// <summary>
+/// The fallback where io_uring is unavailable (an old kernel, <c>kernel.io_uring_disabled</c>,
+/// seccomp in a container): a few I/O threads per worker each run one synchronous
+/// <c>preadv</c>/<c>pwritev</c>/<c>fdatasync</c>/<c>fallocate</c> at a time, so many requests are
+/// still in flight. The queue is a preallocated ring; nothing is allocated per request.
+/// </summary>
+internal sealed unsafe class ThreadEngine : IBlkEngine
+{
+    private readonly SafeFileHandle _buffered;
+    private readonly SafeFileHandle? _direct;
+    private readonly Action<BlkRequest, int> _onComplete;
+    private readonly object _gate = new();
+    private readonly Thread[] _threads;
+    private BlkRequest?[] _queue = new BlkRequest?[256];
+    private int _head;
+    private int _count;
+    private bool _stopping;
+
+    public ThreadEngine(SafeFileHandle buffered, SafeFileHandle? direct, Action<BlkRequest, int> onComplete, int worker, int threads)
+    {
+        _buffered = buffered;
+        _direct = direct;
+        _onComplete = onComplete;
+        _threads = new Thread[threads];
+        for (int i = 0; i < threads; i++)
+        {
+            _threads[i] = new Thread(Run) { IsBackground = true, Name = $"blk-io-{worker}.{i}" };
+            _threads[i].Start();
+        }
+    }
+
+    public void Start(BlkRequest request)
+    {
+        lock (_gate)
+        {
+            if (_count == _queue.Length)
+            {
+                // Grows while warming up only: in flight is bounded by the rings' sizes.
+                var bigger = new BlkRequest?[_queue.Length * 2];
+                for (int i = 0; i < _count; i++)
+                {
+                    bigger[i] = _queue[(_head + i) % _queue.Length];
+                }
+
+                _queue = bigger;
+                _head = 0;
+            }
+
+            _queue[(_head + _count) % _queue.Length] = request;
+            _count++;
+            Monitor.Pulse(_gate);
+        }
+    }
+
+    public void Kick()
+    {
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _stopping = true;
+            Monitor.PulseAll(_gate);
+        }
+
+        foreach (Thread t in _threads)
+        {
+            t.Join();
+        }
+    }
+
+    private void Run()
+    {
+        while (true)
+        {
+            BlkRequest r;
+            lock (_gate)
+            {
+                while (_count == 0 && !_stopping)
+                {
+                    Monitor.Wait(_gate);
+                }
+
+                if (_count == 0)
+                {
+                    return;
+                }
+
+                r = _queue[_head]!;
+                _queue[_head] = null;
+                _head = (_head + 1) % _queue.Length;
+                _count--;
+            }
+
+            _onComplete(r, Execute(r));
+        }
+    }
+
+    private int Execute(BlkRequest r)
+    {
+        SafeFileHandle handle = r.File == 1 && _direct is not null ? _direct : _buffered;
+        bool added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            int fd = (int)handle.DangerousGetHandle();
+            while (true)
+            {
+                long n = r.Operation switch
+                {
+                    BlkOperation.Readv => Native.preadv(fd, r.Iovecs, r.IovecCount, r.Offset),
+                    BlkOperation.Writev => Native.pwritev(fd, r.Iovecs, r.IovecCount, r.Offset),
+                    BlkOperation.Fdatasync => Native.fdatasync(fd),
+                    _ => Native.fallocate(fd, (int)r.Mode, r.Offset, r.Remaining),
+                };
+                if (n >= 0)
+                {
+                    return (int)Math.Min(n, int.MaxValue);
+                }
+
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno != (int)Errno.EINTR)
+                {
+                    return -errno;
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+}
