@@ -57,6 +57,13 @@ internal static class Program
         return root.Parse(args).Invoke();
     }
 
+    /// <summary>
+    /// VIRTIO_BLK_F_FLUSH, acked as the Linux driver acks it: the device may cache writes until a
+    /// FLUSH. Without it a device must write through (a sync per write), which qemu-storage-daemon
+    /// does not do, so the comparison would not be the same work.
+    /// </summary>
+    private const ulong VirtioBlkFlushFeature = 1UL << 9;
+
     private static Command BlkCommand(Option<string> socket, Option<bool> json, Option<double> timeout)
     {
         var op = new Option<string>("--op") { Description = "read, write or verify (write then read back and compare)", DefaultValueFactory = _ => "verify" };
@@ -103,7 +110,7 @@ internal static class Program
             }
 
             ulong ram = ((ulong)nq * ((ulong)qd * (ulong)(bs + 4096) + (ulong)qs * 64)) + (8 << 20);
-            using VmmDevice dev = VmmDevice.Connect(r.GetValue(socket)!, new VmmDeviceOptions { QueueSize = (ushort)qs, MemorySize = ram, MaxIndirectEntries = 4, QueueCount = nq }, TimeSpan.FromSeconds(r.GetValue(timeout)));
+            using VmmDevice dev = VmmDevice.Connect(r.GetValue(socket)!, new VmmDeviceOptions { QueueSize = (ushort)qs, MemorySize = ram, MaxIndirectEntries = 4, QueueCount = nq, Features = VirtioBlkFlushFeature }, TimeSpan.FromSeconds(r.GetValue(timeout)));
             if (dev.Queues[0].MaxIndirectEntries == 0 && qd * 3 > qs)
             {
                 return Usage($"--queue-depth {qd}: without indirect descriptors a request takes 3 of the {qs} descriptors");
