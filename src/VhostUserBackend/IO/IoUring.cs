@@ -42,6 +42,7 @@ public sealed unsafe class IoUring : IDisposable
     private readonly Interop.io_uring_cqe* _cqes;
     private uint _sqLocalTail;
     private bool _disposed;
+    private bool _filesRegistered;
 
     private IoUring(SafeFileHandle ring, in Interop.io_uring_params p)
     {
@@ -180,6 +181,8 @@ public sealed unsafe class IoUring : IDisposable
             {
                 Register(Interop.IoUringRegisterOpcode.IORING_REGISTER_FILES, array, (uint)fds.Length, "IORING_REGISTER_FILES");
             }
+
+            _filesRegistered = true;
         }
         finally
         {
@@ -318,12 +321,29 @@ public sealed unsafe class IoUring : IDisposable
         return n;
     }
 
-    /// <summary>Unmaps the rings and closes the ring descriptor (the kernel cancels or finishes what is in flight). Idempotent.</summary>
+    /// <summary>
+    /// Unregisters the files, unmaps the rings and closes the ring descriptor (the kernel cancels or
+    /// finishes what is in flight). Idempotent. The registered files are let go synchronously, so a
+    /// lock held through them (an image lock) is released when this returns; the kernel tears the
+    /// rest of a ring down asynchronously, which is also what happens to a killed process's rings.
+    /// </summary>
     public void Dispose()
     {
         if (_disposed)
         {
             return;
+        }
+
+        if (_filesRegistered)
+        {
+            try
+            {
+                Register(Interop.IoUringRegisterOpcode.IORING_UNREGISTER_FILES, null, 0, "IORING_UNREGISTER_FILES");
+            }
+            catch (VhostException)
+            {
+                // The ring's teardown drops the references anyway, later.
+            }
         }
 
         _disposed = true;

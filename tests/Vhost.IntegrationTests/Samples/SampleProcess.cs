@@ -110,21 +110,65 @@ internal sealed class SampleProcess : IDisposable
         return false;
     }
 
-    /// <summary>SIGKILL (the whole tree: timeout and dotnet) and wait.</summary>
+    /// <summary>
+    /// SIGKILL (the whole tree: timeout and dotnet) and wait until every process of the tree is
+    /// gone, not only the root: a test that takes the image next must not race the daemon's exit.
+    /// </summary>
     public void Kill()
     {
         try
         {
+            List<int> tree = _process.HasExited ? [] : Tree(_process.Id);
             if (!_process.HasExited)
             {
                 _process.Kill(entireProcessTree: true);
             }
 
             _process.WaitForExit(10_000);
+            long deadline = Environment.TickCount64 + 10_000;
+            while (tree.Exists(p => Directory.Exists($"/proc/{p}")) && Environment.TickCount64 < deadline)
+            {
+                Thread.Sleep(10);
+            }
         }
         catch (InvalidOperationException)
         {
         }
+    }
+
+    /// <summary>A process and its descendants, from /proc.</summary>
+    private static List<int> Tree(int root)
+    {
+        var parentOf = new Dictionary<int, int>();
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), out int pid))
+            {
+                try
+                {
+                    string stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                    string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                    parentOf[pid] = int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+
+        var tree = new List<int> { root };
+        for (int i = 0; i < tree.Count; i++)
+        {
+            foreach ((int pid, int parent) in parentOf)
+            {
+                if (parent == tree[i])
+                {
+                    tree.Add(pid);
+                }
+            }
+        }
+
+        return tree;
     }
 
     /// <summary>Kills the process if it still runs.</summary>
