@@ -346,11 +346,21 @@ public sealed class Vring
     private static bool SignalPeer(EventFd fd)
         => (fd.IsNonBlocking || UnixSocket.WaitReady(fd, Interop.POLLOUT, 0)) && fd.TrySignal();
 
-    /// <summary>VRING_CALL / VRING_ERR on the back-end channel; false when the channel is closed or broken (the front-end went away).</summary>
+    /// <summary>
+    /// VRING_CALL / VRING_ERR on the back-end channel; false when the channel is closed or broken
+    /// (the front-end went away), or has no room: a front-end that does not read its channel (it
+    /// waits for a reply from this daemon) still has the notifications queued before, and the
+    /// worker never blocks on it. The channel sends notifications without NEED_REPLY.
+    /// </summary>
     private bool TrySend(VhostUserBackendChannel channel, bool error)
     {
         try
         {
+            if (!UnixSocket.WaitReady(channel.Connection.Handle, Interop.POLLOUT, 0))
+            {
+                return false;
+            }
+
             if (error)
             {
                 channel.SendVringError(Index);
