@@ -548,6 +548,7 @@ public sealed class Vring
     internal void AbandonInFlight()
     {
         RetainInFlightMemory();
+        Queue.DiscardInFlight();
         Array.Clear(_inFlight);
         _inFlightCount = 0;
         _completedOnWorker = false;
