@@ -86,6 +86,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 129, Level = LogLevel.Warning, Message = "ring {Queue}: {Count} requests still in flight after {Seconds} s, before {Why}; they are abandoned (their inflight marks stay for the next back-end, late completions are dropped)")]
     public static partial void InFlightLeft(ILogger logger, int queue, int count, string why, double seconds);
 
+    [LoggerMessage(EventId = 130, Level = LogLevel.Error, Message = "ring {Queue} is broken ({Reason}: {Detail}); it is stopped, the front-end was signalled on its error fd, and it runs again once the front-end restarts or resets it")]
+    public static partial void RingBroken(ILogger logger, int queue, Virtio.VirtqueueError reason, string detail);
+
+    [LoggerMessage(EventId = 131, Level = LogLevel.Trace, Message = "ring {Queue} is broken: {Kicks} kicks ignored so far (logged at most every 10 s)")]
+    public static partial void RingStillBroken(ILogger logger, int queue, long kicks);
+
     [LoggerMessage(EventId = 140, Level = LogLevel.Information, Message = "driver status {Status} ({Source})")]
     public static partial void DriverStatus(ILogger logger, VirtioDeviceStatus status, string source);
 }

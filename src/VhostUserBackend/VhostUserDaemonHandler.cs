@@ -999,6 +999,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         v.Kick?.Dispose();
         v.Kick = null;
         v.IsStarted = false;
+        v.ClearBroken();
         v.AbandonInFlight();
         v.Queue.Deactivate();
         v.Inflight = null;

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Vhost;
 using Vhost.User;
 using VhostUserBackend.Memory;
@@ -41,6 +43,9 @@ public sealed class Vring
     private readonly List<RetiredMemory> _retired = [];
     private volatile bool _started;
     private volatile bool _enabled;
+    private volatile bool _broken;
+    private long _brokenKicks;
+    private long _brokenLoggedAt;
     private int _inFlightCount;
     private ushort _epoch;
     private bool _completedOnWorker;
@@ -86,8 +91,19 @@ public sealed class Vring
         internal set => _enabled = value;
     }
 
-    /// <summary>Whether the ring is started, enabled and mapped: <see cref="TryPopDescriptorChain"/> may be used.</summary>
-    public bool IsReady => _started && _enabled && Queue.IsReady;
+    /// <summary>Whether the ring is started, enabled, mapped and not broken: <see cref="TryPopDescriptorChain"/> may be used.</summary>
+    public bool IsReady => _started && _enabled && !_broken && Queue.IsReady;
+
+    /// <summary>
+    /// Whether the guest broke the ring (libvhost-user's <c>vu_panic</c>): its available side held
+    /// an entry no device can process (an <c>avail.idx</c> more than the queue size ahead, a head
+    /// out of range, a descriptor loop or a buffer outside guest memory that reached the worker as
+    /// a <see cref="VirtqueueException"/>). The error was logged once and signalled once on the
+    /// error eventfd (or in-band VRING_ERR); the ring is not processed and its kicks are ignored
+    /// until the front-end stops and restarts it (GET_VRING_BASE, SET_VRING_KICK, RESET_DEVICE).
+    /// Chains popped before stay completable. Any thread; a snapshot.
+    /// </summary>
+    public bool IsBroken => _broken;
 
     /// <summary>The guest memory snapshot the queue uses (null while it is not ready).</summary>
     public GuestMemory? Memory => Queue.Memory;
@@ -138,25 +154,40 @@ public sealed class Vring
     /// inflight region.
     /// </summary>
     /// <param name="chain">The chain; return it with <see cref="AddUsed"/>.</param>
-    /// <returns>False when nothing is available.</returns>
-    /// <exception cref="VirtqueueException">The ring holds an invalid entry.</exception>
+    /// <returns>False when nothing is available, or the ring is broken: an invalid entry in the ring marks it <see cref="IsBroken"/> (logged and signalled once) instead of throwing.</returns>
     /// <exception cref="InvalidOperationException">The queue is not ready.</exception>
     public bool TryPopDescriptorChain(out DescriptorChain chain)
     {
+        if (_broken)
+        {
+            chain = default;
+            return false;
+        }
+
         Virtqueue queue = Queue;
         InflightTracker? inflight = Inflight;
-        if (inflight is not null && inflight.TryTakeResubmission(out ushort resubmit))
+        try
         {
-            chain = queue.ResubmittedChain(resubmit);
-        }
-        else
-        {
-            if (!queue.TryPopDescriptorChain(out chain))
+            if (inflight is not null && inflight.TryTakeResubmission(out ushort resubmit))
             {
-                return false;
+                chain = queue.ResubmittedChain(resubmit);
             }
+            else
+            {
+                if (!queue.TryPopDescriptorChain(out chain))
+                {
+                    return false;
+                }
 
-            inflight?.MarkInflight(chain.Head);
+                inflight?.MarkInflight(chain.Head);
+            }
+        }
+        catch (VirtqueueException e)
+        {
+            // A ring the guest broke stays broken: one error, not one per event (IsBroken).
+            MarkBroken(e);
+            chain = default;
+            return false;
         }
 
         ushort head = chain.Head;
@@ -330,9 +361,9 @@ public sealed class Vring
         }
     }
 
-    /// <summary>Asks the driver for kicks again; in the polling window it does nothing and returns false.</summary>
+    /// <summary>Asks the driver for kicks again; in the polling window it does nothing and returns false, and so it does for a broken ring (<see cref="IsBroken"/>: nothing more will be popped).</summary>
     /// <returns>True when buffers arrived meanwhile (process them before sleeping).</returns>
-    public bool EnableNotification() => !IsPolling && Queue.EnableNotification();
+    public bool EnableNotification() => !IsPolling && !_broken && Queue.EnableNotification();
 
     /// <summary>Tells the driver that kicks are not needed (while processing).</summary>
     public void DisableNotification() => Queue.DisableNotification();
@@ -346,11 +377,21 @@ public sealed class Vring
     private static bool SignalPeer(EventFd fd)
         => (fd.IsNonBlocking || UnixSocket.WaitReady(fd, Interop.POLLOUT, 0)) && fd.TrySignal();
 
-    /// <summary>VRING_CALL / VRING_ERR on the back-end channel; false when the channel is closed or broken (the front-end went away).</summary>
+    /// <summary>
+    /// VRING_CALL / VRING_ERR on the back-end channel; false when the channel is closed or broken
+    /// (the front-end went away), or has no room: a front-end that does not read its channel (it
+    /// waits for a reply from this daemon) still has the notifications queued before, and the
+    /// worker never blocks on it. The channel sends notifications without NEED_REPLY.
+    /// </summary>
     private bool TrySend(VhostUserBackendChannel channel, bool error)
     {
         try
         {
+            if (!UnixSocket.WaitReady(channel.Connection.Handle, Interop.POLLOUT, 0))
+            {
+                return false;
+            }
+
             if (error)
             {
                 channel.SendVringError(Index);
@@ -370,6 +411,48 @@ public sealed class Vring
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void CountKick() => _metrics.Kicks.Add(1, _tag);
+
+    /// <summary>
+    /// Marks the ring broken (worker, or the control thread with the worker paused): the first
+    /// time, logs the reason once at Error and signals the error eventfd once; afterwards nothing.
+    /// </summary>
+    internal void MarkBroken(VirtqueueException reason)
+    {
+        if (_broken)
+        {
+            return;
+        }
+
+        _broken = true;
+        _brokenKicks = 0;
+        _brokenLoggedAt = Environment.TickCount64;
+        Log.RingBroken(Logger, Index, reason.Reason, reason.Message);
+        SignalError();
+    }
+
+    /// <summary>A kick (or processing request) for a broken ring, ignored: logged at Trace, at most once per <see cref="BrokenLogIntervalMs"/> (worker).</summary>
+    internal void IgnoreKickWhileBroken()
+    {
+        _brokenKicks++;
+        long now = Environment.TickCount64;
+        if (now - _brokenLoggedAt >= BrokenLogIntervalMs)
+        {
+            _brokenLoggedAt = now;
+            Log.RingStillBroken(Logger, Index, _brokenKicks);
+        }
+    }
+
+    /// <summary>The front-end stopped or reset the ring: it may run again (control thread, worker paused).</summary>
+    internal void ClearBroken()
+    {
+        _broken = false;
+        _brokenKicks = 0;
+    }
+
+    /// <summary>How often a broken ring's ignored kicks are logged.</summary>
+    internal const long BrokenLogIntervalMs = 10_000;
+
+    private ILogger Logger => Worker?.Logger ?? NullLogger.Instance;
 
     /// <summary>Whether <see cref="RequestProcessing"/> was called since the last look (clears it; worker).</summary>
     internal bool TakeProcessingRequest() => Volatile.Read(ref _workRequested) != 0 && Interlocked.Exchange(ref _workRequested, 0) != 0;
@@ -465,6 +548,7 @@ public sealed class Vring
     internal void AbandonInFlight()
     {
         RetainInFlightMemory();
+        Queue.DiscardInFlight();
         Array.Clear(_inFlight);
         _inFlightCount = 0;
         _completedOnWorker = false;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Vhost;
+using VhostUserBackend.Virtio;
 
 namespace VhostUserBackend;
 
@@ -157,6 +158,9 @@ public sealed class VringEpollHandler : IDisposable
         _wake.Dispose();
         _epoll.Dispose();
     }
+
+    /// <summary>The daemon's logger.</summary>
+    internal ILogger Logger => _logger;
 
     /// <summary>Whether the caller runs on this worker's thread.</summary>
     internal bool IsCurrentThread => Environment.CurrentManagedThreadId == Volatile.Read(ref _threadId);
@@ -339,6 +343,11 @@ public sealed class VringEpollHandler : IDisposable
                         Vring? vring = _byQueue[(int)data];
                         if (vring is null || !vring.IsReady)
                         {
+                            if (vring is { IsBroken: true })
+                            {
+                                vring.IgnoreKickWhileBroken();
+                            }
+
                             continue;
                         }
 
@@ -402,6 +411,12 @@ public sealed class VringEpollHandler : IDisposable
         try
         {
             _backend.HandleEvent(deviceEvent, events, _vrings, ThreadIndex);
+        }
+        catch (VirtqueueException e) when (deviceEvent < _queueCount && _byQueue[deviceEvent] is not null)
+        {
+            // The guest's ring (a descriptor loop, a buffer outside memory, ...) reached the worker
+            // through the device: the ring is broken, logged and signalled once, not per event.
+            _byQueue[deviceEvent]!.MarkBroken(e);
         }
         catch (Exception e)
         {

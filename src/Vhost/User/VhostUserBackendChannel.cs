@@ -12,14 +12,18 @@ namespace Vhost.User;
 /// Each request is checked against the negotiated features before it is sent; with REPLY_ACK
 /// negotiated every request asks for an acknowledgement and waits for it (at most
 /// <see cref="ReplyTimeout"/>); a non-zero acknowledgement is a <see cref="VhostUserError.RequestFailed"/>.
+/// The in-band notifications (<see cref="SendVringCall"/>, <see cref="SendVringError"/>) never ask
+/// for one: they are sent from a daemon's worker, which must not wait for a front-end that may be
+/// waiting for the daemon itself (a GET_VRING_BASE that pauses that worker).
 /// </summary>
-/// <remarks>Thread-safe: one request is in flight at a time. After a transport error or a bad reply the channel is failed and every later call throws.</remarks>
+/// <remarks>Thread-safe: one request is in flight at a time; a notification is sent between requests, without waiting for a request's reply. After a transport error or a bad reply the channel is failed and every later call throws.</remarks>
 public sealed class VhostUserBackendChannel : IDisposable
 {
     private readonly VhostUserConnection _connection;
     private readonly Lock _gate = new();
+    private readonly Lock _sendGate = new();
     private readonly ILogger _logger;
-    private VhostUserException? _failure;
+    private volatile VhostUserException? _failure;
 
     /// <summary>Creates the sender over <paramref name="connection"/>, which it owns from now on.</summary>
     /// <param name="connection">The back-end channel socket.</param>
@@ -103,25 +107,19 @@ public sealed class VhostUserBackendChannel : IDisposable
         Request(BackendRequest.VringHostNotifierMsg, needed, Bytes(in area), fd);
     }
 
-    /// <summary>VRING_CALL: an in-band used-buffer notification (needs INBAND_NOTIFICATIONS).</summary>
+    /// <summary>
+    /// VRING_CALL: an in-band used-buffer notification (needs INBAND_NOTIFICATIONS). Sent without
+    /// NEED_REPLY even when REPLY_ACK is negotiated, and without waiting for the reply of a request
+    /// another thread has in flight: a worker never waits for the front-end.
+    /// </summary>
     /// <param name="queueIndex">The ring.</param>
-    /// <exception cref="VhostUserException">Not negotiated, the front-end failed it, or the channel broke.</exception>
-    public void SendVringCall(int queueIndex)
-    {
-        CheckQueue(queueIndex, VhostUserLimits.MaxQueues - 1);
-        var state = new VhostUserVringState((uint)queueIndex, 0);
-        Request(BackendRequest.VringCall, VhostUserProtocolFeatures.InbandNotifications, Bytes(in state), null);
-    }
+    /// <exception cref="VhostUserException">Not negotiated, or the channel broke.</exception>
+    public void SendVringCall(int queueIndex) => Notify(BackendRequest.VringCall, queueIndex);
 
-    /// <summary>VRING_ERR: an in-band error notification (needs INBAND_NOTIFICATIONS).</summary>
+    /// <summary>VRING_ERR: an in-band error notification (needs INBAND_NOTIFICATIONS); sent as <see cref="SendVringCall"/> is, without NEED_REPLY.</summary>
     /// <param name="queueIndex">The ring.</param>
-    /// <exception cref="VhostUserException">Not negotiated, the front-end failed it, or the channel broke.</exception>
-    public void SendVringError(int queueIndex)
-    {
-        CheckQueue(queueIndex, VhostUserLimits.MaxQueues - 1);
-        var state = new VhostUserVringState((uint)queueIndex, 0);
-        Request(BackendRequest.VringErr, VhostUserProtocolFeatures.InbandNotifications, Bytes(in state), null);
-    }
+    /// <exception cref="VhostUserException">Not negotiated, or the channel broke.</exception>
+    public void SendVringError(int queueIndex) => Notify(BackendRequest.VringErr, queueIndex);
 
     /// <summary>SHARED_OBJECT_ADD: export an object (needs SHARED_OBJECT).</summary>
     /// <param name="uuid">The object.</param>
@@ -244,6 +242,29 @@ public sealed class VhostUserBackendChannel : IDisposable
         }
     }
 
+    /// <summary>A notification: one message, no NEED_REPLY, sent between two requests' messages (only the send lock, never the reply wait).</summary>
+    private void Notify(BackendRequest request, int queueIndex)
+    {
+        CheckQueue(queueIndex, VhostUserLimits.MaxQueues - 1);
+        RequireFeature(request, VhostUserProtocolFeatures.InbandNotifications);
+        var state = new VhostUserVringState((uint)queueIndex, 0);
+        lock (_sendGate)
+        {
+            ThrowIfFailed();
+            try
+            {
+                VhostUserLogging.BackendRequestSent(_logger, request, sizeof(uint) * 2);
+                _connection.Send((uint)request, VhostUserHeaderFlags.None, in state);
+            }
+            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
+            {
+                _failure = e;
+                VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message);
+                throw;
+            }
+        }
+    }
+
     private void Request(BackendRequest request, VhostUserProtocolFeatures needed, ReadOnlySpan<byte> payload, SafeHandle? fd)
     {
         RequireFeature(request, needed);
@@ -254,13 +275,16 @@ public sealed class VhostUserBackendChannel : IDisposable
             try
             {
                 VhostUserLogging.BackendRequestSent(_logger, request, payload.Length);
-                if (fd is null)
+                lock (_sendGate)
                 {
-                    _connection.Send((uint)request, ack ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload);
-                }
-                else
-                {
-                    _connection.Send((uint)request, ack ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload, [fd]);
+                    if (fd is null)
+                    {
+                        _connection.Send((uint)request, ack ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload);
+                    }
+                    else
+                    {
+                        _connection.Send((uint)request, ack ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload, [fd]);
+                    }
                 }
 
                 if (!ack)

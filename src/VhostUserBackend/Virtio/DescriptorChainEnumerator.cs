@@ -8,8 +8,11 @@ namespace VhostUserBackend.Virtio;
 /// Walks a <see cref="DescriptorChain"/> without allocating. Each descriptor is copied out of
 /// guest memory once, then the copy is validated: indices inside their table, no loop, the
 /// chain no longer than the queue size, indirect tables well formed (negotiated, not nested,
-/// no WRITE or NEXT flag, length a non-zero multiple of 16, mapped contiguously), buffers
-/// entirely inside guest memory without wrapping, and no readable buffer after a writable one.
+/// no NEXT flag, length a non-zero multiple of 16, inside guest memory: in one region, or across
+/// adjacent ones), buffers entirely inside guest memory without wrapping, and no readable buffer
+/// after a writable one. The WRITE flag of a descriptor that refers to an indirect table is
+/// ignored, as the virtio spec requires of the device (the device requirements of "Indirect
+/// Descriptors", split and packed).
 /// </summary>
 public unsafe struct DescriptorChainEnumerator
 {
@@ -27,6 +30,7 @@ public unsafe struct DescriptorChainEnumerator
     private int _storeEntry;
     private uint _ringRemaining;
     private byte* _table;
+    private ulong _tableAddress;
     private uint _tableLength;
     private bool _inIndirect;
     private uint _next;
@@ -106,8 +110,15 @@ public unsafe struct DescriptorChainEnumerator
                 }
 
                 // SAFETY: _next < _tableLength and the table's _tableLength * 16 bytes were checked
-                // to lie in one region of the memory snapshot the queue holds.
+                // to lie in one region of the memory snapshot the queue holds. A table across
+                // regions (_table null) is copied entry by entry through the snapshot.
                 byte* entry = _table + ((nuint)_next * VirtqDescriptor.Size);
+                if (_table == null)
+                {
+                    VirtqDescriptor copy = _memory.Read<VirtqDescriptor>(_tableAddress + ((ulong)_next * VirtqDescriptor.Size));
+                    entry = (byte*)&copy;
+                }
+
                 if (_packed)
                 {
                     PackedDescriptor d = Unsafe.ReadUnaligned<PackedDescriptor>(entry);
@@ -195,11 +206,8 @@ public unsafe struct DescriptorChainEnumerator
             Throw(VirtqueueError.IndirectNotNegotiated, "an indirect descriptor, but VIRTIO_RING_F_INDIRECT_DESC was not negotiated");
         }
 
-        if ((flags & VirtqDescriptorFlags.Write) != 0)
-        {
-            Throw(VirtqueueError.IndirectWithWriteFlag, "an indirect descriptor has the WRITE flag");
-        }
-
+        // The WRITE flag of the descriptor that refers to the table is ignored (the spec: "The
+        // device MUST ignore the write-only flag ... in the descriptor that refers to an indirect table").
         if ((flags & VirtqDescriptorFlags.Next) != 0)
         {
             Throw(VirtqueueError.IndirectWithNextFlag, "an indirect descriptor has the NEXT flag");
@@ -210,13 +218,16 @@ public unsafe struct DescriptorChainEnumerator
             Throw(VirtqueueError.InvalidIndirectTableLength, $"indirect table length {length} is not a non-zero multiple of 16 of at most {MaxIndirectEntries} entries");
         }
 
+        // One region: read in place. Across adjacent regions (valid guest memory, not one host
+        // mapping): entries are copied through the snapshot one at a time.
         byte* table = _memory.TryGetPointer(address, length);
-        if (table == null)
+        if (table == null && (address > ulong.MaxValue - (length - 1) || !_memory.IsRangeMapped(address, length)))
         {
-            Throw(VirtqueueError.IndirectTableNotMapped, $"indirect table [0x{address:x}, +0x{length:x}) is not inside one guest memory region");
+            Throw(VirtqueueError.IndirectTableNotMapped, $"indirect table [0x{address:x}, +0x{length:x}) is not inside guest memory");
         }
 
         _table = table;
+        _tableAddress = address;
         _tableLength = length / VirtqDescriptor.Size;
         _inIndirect = true;
         _next = 0;

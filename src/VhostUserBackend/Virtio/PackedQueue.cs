@@ -32,6 +32,7 @@ public sealed unsafe class PackedQueue : Virtqueue
     private int[] _chainFirst = [];
     private ushort[] _chainCount = [];
     private uint[] _chainSerial = [];
+    private bool _storeValid;
 
     /// <summary>Creates a packed queue accepting sizes up to <paramref name="maxSize"/>.</summary>
     /// <param name="maxSize">The largest size (1..32768; need not be a power of two).</param>
@@ -294,6 +295,7 @@ public sealed unsafe class PackedQueue : Virtqueue
             throw new ArgumentOutOfRangeException(nameof(value), value, $"ring positions avail {avail} / used {used} must be below the queue size {Size}");
         }
 
+        _storeValid = false;
         _nextAvail = avail;
         _availWrap = (value & (1u << 15)) != 0;
         _nextUsed = used;
@@ -359,6 +361,18 @@ public sealed unsafe class PackedQueue : Virtqueue
     private protected override void OnActivated()
     {
         int size = Size;
+        if (_nextAvail >= size || _nextUsed >= size)
+        {
+            throw new VirtqueueException(VirtqueueError.InvalidQueueSize, $"ring positions avail {_nextAvail} / used {_nextUsed} are not below the queue size {size}");
+        }
+
+        // Re-activated at the same position (the ring's memory went away and came back, or moved):
+        // the chains in flight stay in flight, so their completions can still be added.
+        if (_storeValid && _store.Length == size)
+        {
+            return;
+        }
+
         if (_store.Length != size)
         {
             _store = new PackedDescriptor[size];
@@ -375,15 +389,16 @@ public sealed unsafe class PackedQueue : Virtqueue
         }
 
         _freeHead = 0;
-        if (_nextAvail >= size || _nextUsed >= size)
-        {
-            throw new VirtqueueException(VirtqueueError.InvalidQueueSize, $"ring positions avail {_nextAvail} / used {_nextUsed} are not below the queue size {size}");
-        }
+        _storeValid = true;
     }
+
+    /// <inheritdoc/>
+    internal override void DiscardInFlight() => _storeValid = false;
 
     /// <inheritdoc/>
     private protected override void ResetIndices()
     {
+        _storeValid = false;
         _nextAvail = 0;
         _availWrap = true;
         _nextUsed = 0;

@@ -162,9 +162,19 @@ public abstract unsafe class Virtqueue : IDisposable
         }
     }
 
-    /// <summary>Stops the queue (GET_VRING_BASE): not ready, memory released, indices kept.</summary>
+    /// <summary>
+    /// Stops the queue (GET_VRING_BASE): used elements added with <see cref="AddUsedDeferred"/> are
+    /// published first, then the queue is not ready, its memory released, its indices kept. Chains
+    /// in flight stay in flight: activated again at the same position (the ring's memory went and
+    /// came back), the queue still takes them with <see cref="AddUsed"/>.
+    /// </summary>
     public void Deactivate()
     {
+        if (IsReady)
+        {
+            PublishUsed();
+        }
+
         IsReady = false;
         Generation++;
         DescriptorTable = null;
@@ -314,6 +324,11 @@ public abstract unsafe class Virtqueue : IDisposable
     /// completion, for the dirty log. False when the head is not in flight (packed) or out of range.
     /// </summary>
     internal abstract bool TryGetInflightChain(ushort head, out DescriptorChain chain);
+
+    /// <summary>The chains in flight are abandoned (the ring stopped; a new one starts from SET_VRING_BASE): a packed queue frees its copies at the next activation.</summary>
+    internal virtual void DiscardInFlight()
+    {
+    }
 
     /// <summary>Whether a queue size is valid for this layout.</summary>
     private protected abstract bool IsValidSize(ushort size);

@@ -36,7 +36,7 @@ public enum VirtqueueError
     /// <summary>An indirect descriptor inside an indirect table.</summary>
     NestedIndirect,
 
-    /// <summary>An indirect descriptor with the WRITE flag.</summary>
+    /// <summary>An indirect descriptor with the WRITE flag. No longer reported: the spec has the device ignore that flag (kept for compatibility).</summary>
     IndirectWithWriteFlag,
 
     /// <summary>An indirect descriptor with the NEXT flag.</summary>

@@ -141,6 +141,49 @@ public sealed class DaemonAsyncCompletionTests
         Assert.False(rig.Queues[0].Driver.TryGetUsed(out _, out _), "a completion of the stopped ring reached the used ring");
     }
 
+    /// <summary>
+    /// A packed ring whose memory region goes away and comes back (REM_MEM_REG, ADD_MEM_REG) is
+    /// activated again at its position: a chain popped before must still complete. The queue used
+    /// to re-create its in-flight store on activation, and the completion then threw on the worker.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AChainPoppedBeforeTheRingWasUnmappedAndMappedAgain_StillCompletes(bool packed)
+    {
+        const ulong region1 = 0x1000_0000;
+        var device = new CopyDevice(queues: 1) { Async = true };
+        using var daemon = new VhostUserDaemon(device, new VhostUserDaemonOptions { InFlightTimeout = TimeSpan.FromMilliseconds(100) });
+        string path = DaemonRig.NewSocketPath();
+        daemon.Start(path);
+        using var rig = new DaemonRig(device, daemon, path, layout: [(0, 4 << 20), (region1, 1 << 20)]);
+        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: packed);
+
+        // The ring and its buffers live in region 1, which arrives by ADD_MEM_REG.
+        rig.Start(eventIdx: false, packed: packed, memoryTable: [rig.RegionInfo(0)], beforeQueue: _ =>
+        {
+            f.AddMemoryRegion(rig.RegionInfo(1));
+            rig.AllocateFromRegion(1);
+        });
+        rig.Submit(0, DaemonRig.Payload(1));
+        rig.Complete(0);
+
+        device.CompletionGate.Reset();
+        rig.Submit(0, DaemonRig.Payload(2));
+        WaitFor(() => Volatile.Read(ref device.Pending) == 1);
+        f.RemoveMemoryRegion(rig.RegionInfo(1));
+        Assert.False(daemon.Vrings[0].IsReady);
+        f.AddMemoryRegion(rig.RegionInfo(1));
+        Assert.True(daemon.Vrings[0].IsReady);
+
+        device.CompletionGate.Set();
+        rig.Complete(0);
+        rig.Submit(0, DaemonRig.Payload(3));
+        rig.Complete(0);
+        Assert.Equal(0, daemon.Vrings[0].DiscardedCompletions);
+        Assert.Equal(1, f.GetQueueNum());
+    }
+
     [Fact]
     public void RequestProcessing_FromAnotherThread_CallsTheDeviceOnItsWorker()
     {

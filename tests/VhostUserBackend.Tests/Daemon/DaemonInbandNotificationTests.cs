@@ -94,4 +94,53 @@ public sealed class DaemonInbandNotificationTests
         Assert.Empty(handler.Calls);
         Assert.Throws<VhostUserException>(() => f.VringKick(0));
     }
+
+    /// <summary>
+    /// A front-end that does not serve its back-end channel while it waits for GET_VRING_BASE (QEMU
+    /// handles the channel on the thread that sends the request). The worker sent VRING_CALL with
+    /// REPLY_ACK and waited for the ack, so Pause() waited for the worker and GET_VRING_BASE for
+    /// the ack timeout (5 s): the worker must never wait for the front-end.
+    /// </summary>
+    [Fact]
+    public void InbandVringCall_WithReplyAck_DoesNotBlockTheWorker_WhileTheFrontendWaitsForGetVringBase()
+    {
+        using var rig = new DaemonRig(new CopyDevice());
+        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false, Inband);
+        Assert.Equal(VhostUserProtocolFeatures.ReplyAck, f.AckedProtocolFeatures & VhostUserProtocolFeatures.ReplyAck);
+        using var gate = new ManualResetEventSlim(false);
+        var handler = new StallingFrontendHandler(gate);
+        f.SetBackendRequestFd(handler);
+        rig.Start(eventIdx: false, packed: false);
+        f.SetVringCall(0, null);
+        try
+        {
+            rig.Submit(0, DaemonRig.Payload(1));
+            Assert.True(handler.Arrived.Wait(5000, TestContext.Current.CancellationToken), "no VRING_CALL arrived");
+
+            // The front-end's channel thread is stuck (it will not reply) while it asks GET_VRING_BASE.
+            long start = Environment.TickCount64;
+            uint position = f.GetVringBase(0);
+            long elapsed = Environment.TickCount64 - start;
+            Assert.Equal(1u, position);
+            Assert.True(elapsed < 1000, $"GET_VRING_BASE took {elapsed} ms: the worker waited for the front-end's reply to VRING_CALL");
+        }
+        finally
+        {
+            gate.Set();
+        }
+
+        Assert.Equal(1, f.GetQueueNum());
+    }
+
+    /// <summary>Blocks in VRING_CALL until released (a front-end busy elsewhere, not reading its channel).</summary>
+    private sealed class StallingFrontendHandler(ManualResetEventSlim gate) : IVhostUserFrontendRequestHandler
+    {
+        public ManualResetEventSlim Arrived { get; } = new(false);
+
+        public void VringCall(in VhostUserVringState state)
+        {
+            Arrived.Set();
+            gate.Wait();
+        }
+    }
 }

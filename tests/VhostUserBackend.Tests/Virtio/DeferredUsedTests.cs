@@ -31,6 +31,37 @@ public sealed class DeferredUsedTests
     }
 
     [Fact]
+    public void Split_DeferredElements_ArePublished_WhenTheQueueStops()
+    {
+        using var rig = QueueRig.CreateSplit();
+        ushort a = rig.Add([new(Data, 8, true)]);
+        Assert.True(rig.Device.TryPopDescriptorChain(out DescriptorChain chain));
+        rig.Device.AddUsedDeferred(chain.Head, 7);
+        rig.Device.Deactivate();
+        Assert.True(rig.TryGetUsed(out ushort used, out uint length), "a used element added before the queue stopped was dropped");
+        Assert.Equal((a, 7u), (used, length));
+    }
+
+    [Fact]
+    public void Packed_AChainPoppedBeforeDeactivateAndActivate_CanStillBeAdded()
+    {
+        using var rig = QueueRig.CreatePacked();
+        ushort a = rig.Add([new(Data, 8, true)]);
+        Assert.True(rig.Device.TryPopDescriptorChain(out DescriptorChain chain));
+        rig.Device.Deactivate();
+        rig.Device.Activate(rig.Memory);
+        rig.Device.AddUsed(chain.Head, 8);
+        Assert.True(rig.TryGetUsed(out ushort used, out uint length));
+        Assert.Equal((a, 8u), (used, length));
+
+        // A new position (SET_VRING_BASE) starts with nothing in flight.
+        rig.Device.Deactivate();
+        rig.Device.SetVringBase(rig.Device.GetVringBase());
+        rig.Device.Activate(rig.Memory);
+        Assert.Throws<ArgumentOutOfRangeException>(() => rig.Device.AddUsed(chain.Head, 8));
+    }
+
+    [Fact]
     public void Split_NeedsNotification_PublishesDeferredElements()
     {
         using var rig = QueueRig.CreateSplit(eventIdx: true);

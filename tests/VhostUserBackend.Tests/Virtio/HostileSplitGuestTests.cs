@@ -118,14 +118,6 @@ public sealed class HostileSplitGuestTests
         });
 
     [Fact]
-    public void IndirectWithWriteFlag()
-        => ExpectChainError(VirtqueueError.IndirectWithWriteFlag, rig =>
-        {
-            ulong table = Table(rig, new VirtqDescriptor { Address = Data, Length = 1 });
-            rig.Split!.WriteDescriptor(0, new VirtqDescriptor { Address = table, Length = 16, Flags = VirtqDescriptorFlags.Indirect | VirtqDescriptorFlags.Write });
-        });
-
-    [Fact]
     public void IndirectWithNextFlag()
         => ExpectChainError(VirtqueueError.IndirectWithNextFlag, rig =>
         {
