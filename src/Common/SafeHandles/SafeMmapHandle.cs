@@ -121,6 +121,24 @@ internal sealed unsafe class SafeMmapHandle : SafeHandle
     }
 
     /// <inheritdoc/>
+    /// <summary>
+    /// Maps <paramref name="length"/> bytes at <paramref name="offset"/> of a kernel object's fd
+    /// (an io_uring ring) read-write, shared and populated. There is no file size to check: the
+    /// kernel refuses a length or offset the object does not have.
+    /// </summary>
+    /// <exception cref="VhostException">mmap failed.</exception>
+    internal static SafeMmapHandle MapKernelObject(SafeHandle fd, long offset, ulong length, string what)
+    {
+        using var scope = new Fd.HandleScope(fd);
+        nint address = Interop.mmap(0, (nuint)length, Interop.PROT_READ | Interop.PROT_WRITE, Interop.MAP_SHARED | Interop.MAP_POPULATE, scope.Fd, offset);
+        if (address == Interop.MAP_FAILED)
+        {
+            Interop.ThrowLast("mmap", $"{what}, {length} bytes");
+        }
+
+        return new SafeMmapHandle(address, (nuint)length);
+    }
+
     protected override bool ReleaseHandle() => Interop.munmap(handle, Length) == 0;
 
     private static nuint RoundUp(nuint value, nuint alignment) => (value + alignment - 1) & ~(alignment - 1);

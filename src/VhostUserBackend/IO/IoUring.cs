@@ -29,8 +29,8 @@ namespace VhostUserBackend.IO;
 public sealed unsafe class IoUring : IDisposable
 {
     private readonly SafeFileHandle _ring;
-    private readonly RingMapping _rings;
-    private readonly RingMapping _sqeMapping;
+    private readonly SafeMmapHandle _rings;
+    private readonly SafeMmapHandle _sqeMapping;
     private readonly uint* _sqHead;
     private readonly uint* _sqTail;
     private readonly uint* _sqFlags;
@@ -51,10 +51,10 @@ public sealed unsafe class IoUring : IDisposable
         CompletionQueueEntries = p.cq_entries;
         ulong sqSize = p.sq_off.array + (p.sq_entries * sizeof(uint));
         ulong cqSize = p.cq_off.cqes + (p.cq_entries * (ulong)sizeof(Interop.io_uring_cqe));
-        _rings = RingMapping.Map(ring, Interop.IORING_OFF_SQ_RING, Math.Max(sqSize, cqSize), "submission and completion rings");
+        _rings = SafeMmapHandle.MapKernelObject(ring, Interop.IORING_OFF_SQ_RING, Math.Max(sqSize, cqSize), "io_uring submission and completion rings");
         try
         {
-            _sqeMapping = RingMapping.Map(ring, Interop.IORING_OFF_SQES, p.sq_entries * (ulong)sizeof(Interop.io_uring_sqe), "submission entries");
+            _sqeMapping = SafeMmapHandle.MapKernelObject(ring, Interop.IORING_OFF_SQES, p.sq_entries * (ulong)sizeof(Interop.io_uring_sqe), "io_uring submission entries");
         }
         catch
         {
@@ -438,36 +438,5 @@ public sealed unsafe class IoUring : IDisposable
                 throw new VhostException(e, "io_uring_register", what);
             }
         }
-    }
-
-    /// <summary>A shared mapping of the ring fd, unmapped with its length.</summary>
-    private sealed class RingMapping : SafeHandle
-    {
-        private RingMapping(nint address, nuint length)
-            : base(Interop.MAP_FAILED, ownsHandle: true)
-        {
-            SetHandle(address);
-            Length = length;
-        }
-
-        public nuint Length { get; }
-
-        public byte* Pointer => (byte*)handle;
-
-        public override bool IsInvalid => handle == Interop.MAP_FAILED || handle == 0;
-
-        public static RingMapping Map(SafeHandle fd, long offset, ulong length, string what)
-        {
-            using var scope = new Fd.HandleScope(fd);
-            nint address = Interop.mmap(0, (nuint)length, Interop.PROT_READ | Interop.PROT_WRITE, Interop.MAP_SHARED | Interop.MAP_POPULATE, scope.Fd, offset);
-            if (address == Interop.MAP_FAILED)
-            {
-                Interop.ThrowLast("mmap", $"io_uring {what}, {length} bytes");
-            }
-
-            return new RingMapping(address, (nuint)length);
-        }
-
-        protected override bool ReleaseHandle() => Interop.munmap(handle, Length) == 0;
     }
 }
