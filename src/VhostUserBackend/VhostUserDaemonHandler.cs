@@ -1008,7 +1008,9 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     /// <summary>Waits (bounded) for a ring's in-flight requests, the worker paused; logs what is left.</summary>
     private void DrainInFlight(Vring v, string why)
     {
-        if (v.InFlight != 0 && !v.DrainInFlight(_inFlightTimeout))
+        // A broken ring publishes nothing more: its chains (often the one the device was walking
+        // when the guest broke the ring) are abandoned at once, and a late completion is dropped.
+        if (v.InFlight != 0 && !v.IsBroken && !v.DrainInFlight(_inFlightTimeout))
         {
             Log.InFlightLeft(_logger, v.Index, v.InFlight, why, _inFlightTimeout.TotalSeconds);
         }
