@@ -816,7 +816,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
                         // The usual RX chain (one writable buffer that holds the frame) takes the
                         // span path; any other chain goes through a DescriptorChainWriter. Measured:
                         // the writer on every chain took enqueue from 79 to 177 ns per packet
-                        // (docs/performance.md), so the single-buffer case stays hand-written.
+                        // (docs/performance.md). Dirty logging is the ring's, at AddUsedDeferred.
                         VirtqBuffer only = _single[i];
                         uint sequence = _sourceSequence++;
                         if (only.Length != 0 && (_written[i] = WriteSingle(_burst[i].Memory!, only.Address, wire, sequenceOffset, sequence)) != 0)
@@ -879,8 +879,9 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
 
     /// <summary>
     /// Writes <paramref name="wire"/> and its sequence number at a buffer validated by
-    /// <see cref="FirstWritableHolding"/>, marking the bytes in the dirty log while one is on.
-    /// The sequence number is stored into guest memory after the copy (see <see cref="WriteSource"/>).
+    /// <see cref="FirstWritableHolding"/>. The sequence number is stored into guest memory after the
+    /// copy (see <see cref="WriteSource"/>). No dirty mark here: the ring marks the used length of
+    /// the chain's writable buffers when the element is added (<see cref="Vring.AddUsedDeferred"/>).
     /// </summary>
     private static uint WriteSingle(GuestMemory memory, ulong address, ReadOnlySpan<byte> wire, int sequenceOffset, uint sequence)
     {
@@ -890,7 +891,6 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
             {
                 wire.CopyTo(destination);
                 BinaryPrimitives.WriteUInt32BigEndian(destination[sequenceOffset..], sequence);
-                memory.DirtyLog?.MarkDirty(address, (ulong)wire.Length);
                 return (uint)wire.Length;
             }
         }
