@@ -7,6 +7,7 @@ namespace Vhost.PackagingTests;
 /// executable runs. One sample per test run keeps CI time bounded; the others are published the
 /// same way (docs/nativeaot.md).
 /// </summary>
+[Collection(RepositoryBuildCollection.Name)]
 public sealed class NativeAotTests
 {
     [Fact]

@@ -7,6 +7,7 @@ using Vhost.User.Messages;
 
 namespace Vhost.PackagingTests;
 
+[Collection(RepositoryBuildCollection.Name)]
 public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<PackedFeed>
 {
     [Theory]
