@@ -668,7 +668,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     private void ValidateHeld(Vring ring, RxQueueState rx)
     {
         int epoch = Volatile.Read(ref _ringEpoch[ring.Index]);
-        if (rx.Count > 0 && (rx.Epoch != epoch || !ReferenceEquals(rx.Queue, ring.Queue)))
+        if (rx.Count > 0 && rx.Epoch != epoch)
         {
             // The ring was stopped, restarted or reset: its state (and the driver's view) starts over.
             rx.Count = 0;
@@ -688,7 +688,6 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         if (rx.Count == 0)
         {
             rx.Epoch = epoch;
-            rx.Queue = ring.Queue;
             rx.Memory = ring.Memory;
         }
     }

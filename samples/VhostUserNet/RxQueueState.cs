@@ -26,9 +26,6 @@ internal sealed class RxQueueState
     /// <summary>The ring's state epoch when the chains were taken (a stop or restart makes them invalid).</summary>
     public int Epoch;
 
-    /// <summary>The queue the chains came from.</summary>
-    public Virtqueue? Queue;
-
     /// <summary>The memory snapshot the chains' addresses refer to.</summary>
     public GuestMemory? Memory;
 

@@ -83,18 +83,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         {
             foreach (Vring v in _vrings)
             {
-                bool isPacked = v.Queue is PackedQueue;
-                if (isPacked != packed)
-                {
-                    if (v.IsStarted)
-                    {
-                        throw new VhostUserException(VhostUserError.InvalidOperation, $"ring {v.Index} is started; the ring layout cannot change");
-                    }
-
-                    Virtqueue old = v.Queue;
-                    v.Queue = packed ? new PackedQueue(v.MaxQueueSize) : new SplitQueue(v.MaxQueueSize);
-                    old.Dispose();
-                }
+                v.ApplyFeatures(packed, eventIdx, (features & IndirectDescriptorFeature) != 0);
 
                 // Without VHOST_USER_F_PROTOCOL_FEATURES rings are enabled as soon as they start. QEMU
                 // up to 7.2 never acks the bit for net but exchanges protocol features and drives
@@ -393,13 +382,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
     public void SetVringNum(uint index, uint num)
     {
-        Vring v = StoppedRing(index, FrontendRequest.SetVringNum);
-        if (num > v.MaxQueueSize)
-        {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_VRING_NUM: size {num} of ring {index} is above the device's maximum {v.MaxQueueSize}");
-        }
-
-        v.Queue.Size = (ushort)num;
+        StoppedRing(index, FrontendRequest.SetVringNum).SetSize(num);
     }
 
     public void SetVringAddress(in VhostUserVringAddress address)
@@ -408,63 +391,37 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         ulong? logAddress = (address.Flags & VhostUserVringAddressFlags.Log) != 0 ? address.LogAddress : null;
         if (!v.IsStarted)
         {
-            v.DescriptorUserAddress = address.DescriptorTableAddress;
-            v.AvailUserAddress = address.AvailableRingAddress;
-            v.UsedUserAddress = address.UsedRingAddress;
-            v.RingLogAddress = logAddress;
-            v.HasAddresses = true;
+            v.SetAddresses(address.DescriptorTableAddress, address.AvailableRingAddress, address.UsedRingAddress, logAddress);
             return;
         }
 
         // A running ring: QEMU turns used-ring logging on and off this way at migration start
         // and end (same addresses, VHOST_VRING_F_LOG toggled), and waits for the answer. Moving
         // a running ring is not possible.
-        if (address.DescriptorTableAddress != v.DescriptorUserAddress || address.AvailableRingAddress != v.AvailUserAddress || address.UsedRingAddress != v.UsedUserAddress)
+        if (!v.HasSameAddresses(address.DescriptorTableAddress, address.AvailableRingAddress, address.UsedRingAddress))
         {
             throw new VhostUserException(VhostUserError.InvalidOperation, $"SET_VRING_ADDR: ring {v.Index} is started; while it runs only VHOST_VRING_F_LOG and the log address may change, not the ring addresses (stop it with GET_VRING_BASE first)");
         }
 
-        if (v.Queue.IsReady)
-        {
-            CheckRingLogAddress(v, logAddress);
-        }
-
-        using (_workerOfQueue[v.Index].Pause())
-        {
-            v.RingLogAddress = logAddress;
-            v.Queue.RingLogAddress = logAddress;
-        }
-
-        Log.RingLogging(_logger, v.Index, logAddress.HasValue, logAddress ?? 0);
-    }
-
-    /// <summary>The ring's log address must cover its device area inside guest memory (it is a guest physical address).</summary>
-    private void CheckRingLogAddress(Vring v, ulong? logAddress)
-    {
-        if (logAddress is not { } gpa)
-        {
-            return;
-        }
-
-        ulong length = v.Queue is SplitQueue ? SplitQueue.UsedRingSize(v.Queue.Size) : (ulong)PackedEventSuppression.Size;
         GuestMemory memory = _memory.Acquire();
         try
         {
-            if (!memory.IsRangeMapped(gpa, length))
+            using (_workerOfQueue[v.Index].Pause())
             {
-                throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_VRING_ADDR: ring {v.Index}: the log address [0x{gpa:x}, +0x{length:x}) is not guest memory");
+                v.SetRingLogAddress(logAddress, memory);
             }
         }
         finally
         {
             memory.Release();
         }
+
+        Log.RingLogging(_logger, v.Index, logAddress.HasValue, logAddress ?? 0);
     }
 
     public void SetVringBase(uint index, uint baseValue)
     {
-        Vring v = StoppedRing(index, FrontendRequest.SetVringBase);
-        v.Queue.SetVringBase(baseValue);
+        StoppedRing(index, FrontendRequest.SetVringBase).SetBase(baseValue);
     }
 
     public uint GetVringBase(uint index)
@@ -479,8 +436,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             // Stopping keeps the enable state: the spec keeps the two states independent, and so do
             // DPDK, libvhost-user and rust-vmm. (QEMU's net re-sends SET_VRING_ENABLE on every
             // start anyway; blk re-enables after the kick.)
-            StopRing(v);
-            value = v.Queue.GetVringBase();
+            value = v.Stop();
         }
 
         if (LoggingAll && _log is { } log)
@@ -513,7 +469,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             {
                 // A new kick fd restarts the ring but keeps its enable state: QEMU 7.2 vhost-user-net
                 // sends SET_VRING_ENABLE before SET_FEATURES and the kick, and never again.
-                StopRing(v);
+                v.Stop();
                 v.Kick = kick;
                 kick = null;
                 StartRing(v);
@@ -862,11 +818,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         _backend.UpdateMemory(_memory);
     }
 
-    /// <summary>
-    /// Moves every started ring to the current snapshot (workers paused). A ring whose areas are
-    /// gone is unmapped but stays started, keeping its position; when its areas are back (a
-    /// later ADD_MEM_REG or SET_MEM_TABLE) it is mapped again and kicked.
-    /// </summary>
+    /// <summary>Moves every started ring to the current snapshot (workers paused); see <see cref="Vring.Rebind"/>.</summary>
     private void RebindRings()
     {
         GuestMemory memory = _memory.Acquire();
@@ -874,48 +826,14 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         {
             foreach (Vring v in _vrings)
             {
-                if (!v.IsStarted || !v.HasAddresses)
+                switch (v.Rebind(memory, out VhostException? lost))
                 {
-                    continue;
-                }
-
-                Virtqueue q = v.Queue;
-                bool wasReady = q.IsReady;
-                try
-                {
-                    Translate(v, memory, out ulong desc, out ulong avail, out ulong used);
-                    if (wasReady && desc == q.DescriptorTableAddress && avail == q.DriverAreaAddress && used == q.DeviceAreaAddress)
-                    {
-                        q.UpdateMemory(memory);
-                        continue;
-                    }
-
-                    if (wasReady)
-                    {
-                        q.Deactivate();
-                    }
-
-                    q.DescriptorTableAddress = desc;
-                    q.DriverAreaAddress = avail;
-                    q.DeviceAreaAddress = used;
-                    q.Activate(memory);
-                    if (!wasReady)
-                    {
-                        Log.RingRegainedMemory(_logger, v.Index, q.GetVringBase());
-                        v.RequestProcessing();
-                    }
-                }
-                catch (VhostException e)
-                {
-                    if (q.IsReady)
-                    {
-                        q.Deactivate();
-                    }
-
-                    if (wasReady)
-                    {
-                        Log.RingLostMemory(_logger, v.Index, e);
-                    }
+                    case Vring.RebindResult.Regained:
+                        Log.RingRegainedMemory(_logger, v.Index, v.Queue.GetVringBase());
+                        break;
+                    case Vring.RebindResult.Lost:
+                        Log.RingLostMemory(_logger, v.Index, lost!);
+                        break;
                 }
             }
         }
@@ -925,84 +843,19 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
     }
 
-    private static void Translate(Vring v, GuestMemory memory, out ulong desc, out ulong avail, out ulong used)
-    {
-        Virtqueue q = v.Queue;
-        ushort size = q.Size;
-        bool split = q is SplitQueue;
-        desc = Translate(memory, v, "descriptor table", v.DescriptorUserAddress, (ulong)size * VirtqDescriptor.Size);
-        avail = Translate(memory, v, "driver area", v.AvailUserAddress, split ? SplitQueue.AvailRingSize(size) : 4);
-        used = Translate(memory, v, "device area", v.UsedUserAddress, split ? SplitQueue.UsedRingSize(size) : 4);
-    }
-
-    private static ulong Translate(GuestMemory memory, Vring v, string what, ulong userAddress, ulong length)
-    {
-        if (!memory.TryTranslateUserAddress(userAddress, length, out ulong gpa))
-        {
-            throw new VirtqueueException(VirtqueueError.InvalidRingAddress, $"ring {v.Index}: {what} at front-end address 0x{userAddress:x} (+0x{length:x}) is not in guest memory");
-        }
-
-        return gpa;
-    }
-
-    /// <summary>Activates the queue of a ring that just got its kick fd (worker paused).</summary>
+    /// <summary>Starts a ring that just got its kick fd (worker paused).</summary>
     private void StartRing(Vring v)
     {
-        if (!v.HasAddresses)
-        {
-            throw new VhostUserException(VhostUserError.InvalidOperation, $"SET_VRING_KICK: ring {v.Index} has no addresses (SET_VRING_ADDR)");
-        }
-
-        Virtqueue q = v.Queue;
         GuestMemory memory = _memory.Acquire();
         try
         {
-            Translate(v, memory, out ulong desc, out ulong avail, out ulong used);
-            q.DescriptorTableAddress = desc;
-            q.DriverAreaAddress = avail;
-            q.DeviceAreaAddress = used;
-            q.EventIdx = (_ackedFeatures & (ulong)VhostUserVirtioFeatures.RingEventIndex) != 0;
-            q.IndirectDescriptors = (_ackedFeatures & IndirectDescriptorFeature) != 0;
-            q.RingLogAddress = v.RingLogAddress;
-            int resubmit = 0;
-            if (_inflight is { } region && q is SplitQueue split && v.Index < region.QueueCount)
-            {
-                var tracker = new InflightTracker(region, v.Index);
-                ushort ringUsed = memory.Read<ushort>(used + 2);
-                ushort inflight = tracker.Recover(split.Size, ringUsed);
-                split.NextAvail = (ushort)(ringUsed + inflight);
-                split.NextUsed = ringUsed;
-                v.Inflight = tracker;
-                resubmit = tracker.PendingResubmissions;
-            }
-
-            q.Activate(memory);
-            v.IsStarted = true;
-            Log.RingStarted(_logger, v.Index, q.Size, q.GetVringBase(), resubmit);
-        }
-        catch
-        {
-            v.Inflight = null;
-            throw;
+            int resubmit = v.Start(memory, _inflight);
+            Log.RingStarted(_logger, v.Index, v.Queue.Size, v.Queue.GetVringBase(), resubmit);
         }
         finally
         {
             memory.Release();
         }
-    }
-
-    /// <summary>Stops a ring (worker paused): kick unregistered and closed, queue deactivated (indices kept), enable state kept.</summary>
-    private void StopRing(Vring v)
-    {
-        VringEpollHandler worker = _workerOfQueue[v.Index];
-        worker.RemoveKick(v);
-        v.Kick?.Dispose();
-        v.Kick = null;
-        v.IsStarted = false;
-        v.ClearBroken();
-        v.AbandonInFlight();
-        v.Queue.Deactivate();
-        v.Inflight = null;
     }
 
     /// <summary>Waits (bounded) for a ring's in-flight requests, the worker paused; logs what is left.</summary>
@@ -1028,19 +881,8 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             foreach (Vring v in _vrings)
             {
                 DrainInFlight(v, "a reset");
-                StopRing(v);
-                v.Queue.Reset();
-                if (!keepNotifiers)
-                {
-                    v.Call?.Dispose();
-                    v.Call = null;
-                    v.Error?.Dispose();
-                    v.Error = null;
-                }
-
-                v.HasAddresses = false;
-                v.RingLogAddress = null;
-                v.IsEnabled = false;
+                v.Stop();
+                v.Reset(keepNotifiers);
             }
         }
     }
@@ -1067,13 +909,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             _inflight = region;
             foreach (Vring v in _vrings)
             {
-                // Running rings keep no pointer into the old region.
-                if (v.Inflight is not null)
-                {
-                    v.Inflight = v.Queue is SplitQueue && v.Index < region.QueueCount && v.Queue.Size <= region.QueueSize
-                        ? new InflightTracker(region, v.Index)
-                        : null;
-                }
+                v.UseInflightRegion(region);
             }
         }
 

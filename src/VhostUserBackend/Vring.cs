@@ -22,7 +22,7 @@ namespace VhostUserBackend;
 /// The worker that serves the ring only, inside <see cref="IVhostUserBackend.HandleEvent"/>:
 /// <see cref="TryPopDescriptorChain"/>, <see cref="AddUsed"/>, <see cref="AddUsedDeferred"/>,
 /// <see cref="PublishUsed"/>, <see cref="SignalUsedQueue"/>, <see cref="EnableNotification"/>,
-/// <see cref="DisableNotification"/>, <see cref="Queue"/>; they take no lock. Completions from
+/// <see cref="DisableNotification"/>; they take no lock. Completions from
 /// other threads go through a lock-free queue the worker drains: it writes the used elements,
 /// logs dirty pages, clears inflight marks and decides on the notification, one batch at a time.
 /// The control thread changes a ring only while that worker is paused between events; before it
@@ -30,7 +30,7 @@ namespace VhostUserBackend;
 /// <para>The data path allocates nothing: inflight marks, dirty-page logging and the counters are
 /// plain stores into preallocated or mapped memory.</para>
 /// </remarks>
-public sealed class Vring
+public sealed partial class Vring
 {
     private readonly VhostUserBackendMetrics _metrics;
     private readonly KeyValuePair<string, object?> _tag;
@@ -71,11 +71,11 @@ public sealed class Vring
     public ushort MaxQueueSize { get; }
 
     /// <summary>
-    /// The virtqueue (a <see cref="SplitQueue"/>, or a <see cref="PackedQueue"/> when VIRTIO_F_RING_PACKED
-    /// was acked). Use it directly only from the serving worker; prefer the members of this class,
-    /// which also keep inflight tracking, dirty logging and metrics.
+    /// The virtqueue: a <see cref="SplitQueue"/>, or a <see cref="PackedQueue"/> when
+    /// VIRTIO_F_RING_PACKED was acked (replaced by <see cref="ApplyFeatures"/>). Devices use the
+    /// members of this class, which also keep inflight tracking, dirty logging and metrics.
     /// </summary>
-    public Virtqueue Queue { get; internal set; }
+    internal Virtqueue Queue { get; private set; }
 
     /// <summary>Whether the ring is started: a kick fd arrived and GET_VRING_BASE has not stopped it since.</summary>
     public bool IsStarted
@@ -136,17 +136,6 @@ public sealed class Vring
 
     /// <summary>The back-end channel when INBAND_NOTIFICATIONS is negotiated (used when the front-end gave no call or error fd).</summary>
     internal VhostUserBackendChannel? InbandChannel { get; set; }
-
-    internal ulong DescriptorUserAddress { get; set; }
-
-    internal ulong AvailUserAddress { get; set; }
-
-    internal ulong UsedUserAddress { get; set; }
-
-    internal bool HasAddresses { get; set; }
-
-    /// <summary>Where the ring's own writes are logged (<c>VHOST_VRING_F_LOG</c>'s <c>log_guest_addr</c>), or null when they are not (control thread).</summary>
-    internal ulong? RingLogAddress { get; set; }
 
     /// <summary>
     /// Takes the next chain: first any chain left inflight by a previous back-end (in the order it

@@ -5,6 +5,14 @@ namespace VhostUserBackend.Tests;
 
 internal static class TestHelpers
 {
+    /// <summary>Disposes a connection's memory holder (the daemon's job; internal, so not <c>IDisposable</c>) at the end of a <c>using</c>.</summary>
+    public static AtomicOwner Owning(VhostUserBackend.Memory.GuestMemoryAtomic atomic) => new(atomic);
+
+    public readonly struct AtomicOwner(VhostUserBackend.Memory.GuestMemoryAtomic atomic) : IDisposable
+    {
+        public void Dispose() => atomic.Dispose();
+    }
+
     public static int OpenFdCount() => Directory.GetFiles("/proc/self/fd").Length;
 
     public static SafeFileHandle MemFd(long size) => Fd.CreateMemFd("test", size);

@@ -12,9 +12,10 @@ namespace VhostUserBackend.Memory;
 /// </summary>
 /// <remarks>
 /// <para>Reference counted. The creator owns one reference and drops it with
-/// <see cref="Dispose"/>; readers that got the snapshot from <see cref="GuestMemoryAtomic.Acquire"/>
-/// drop theirs with <see cref="Release"/>. When the count reaches zero the snapshot lets go of
-/// its regions and log, which are unmapped once no other snapshot uses them.</para>
+/// <see cref="Dispose"/>; a device holds a snapshot through a <see cref="GuestMemoryLease"/>
+/// (from <see cref="GuestMemoryAtomic.Lease"/>) or a popped chain, and ready queues hold their
+/// own reference. When the count reaches zero the snapshot lets go of its regions and log, which
+/// are unmapped once no other snapshot uses them.</para>
 /// <para>All members are thread-safe (the snapshot never changes). Writes through
 /// <see cref="Write(ulong, ReadOnlySpan{byte})"/> and <see cref="Write{T}(ulong, in T)"/> are
 /// logged in the dirty log; after writing through a span from <see cref="GetSpan"/>, call
@@ -51,7 +52,7 @@ public sealed unsafe class GuestMemory : IDisposable
     public long Generation { get; }
 
     /// <summary>Whether every reference was released (the snapshot must not be used any more).</summary>
-    public bool IsReleased => _references.Current <= 0;
+    internal bool IsReleased => _references.Current <= 0;
 
     /// <summary>
     /// Builds a snapshot of <paramref name="regions"/>. On success the snapshot takes over the
@@ -125,10 +126,10 @@ public sealed unsafe class GuestMemory : IDisposable
 
     /// <summary>Takes one more reference; false when the snapshot was already released.</summary>
     /// <returns>True when a reference was taken (pair it with <see cref="Release"/>).</returns>
-    public bool TryAddReference() => _references.TryAdd();
+    internal bool TryAddReference() => _references.TryAdd();
 
     /// <summary>Releases a reference taken by <see cref="GuestMemoryAtomic.Acquire"/> or <see cref="TryAddReference"/>.</summary>
-    public void Release()
+    internal void Release()
     {
         if (_references.Release())
         {

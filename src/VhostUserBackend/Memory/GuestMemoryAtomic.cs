@@ -1,28 +1,30 @@
 namespace VhostUserBackend.Memory;
 
 /// <summary>
-/// The current guest memory, shared by the control thread that applies memory updates
-/// (SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG, SET_LOG_BASE) and the worker threads that read it.
-/// Readers take a snapshot with <see cref="Acquire"/> (a volatile read and a reference-count
-/// increment, no lock); an update publishes a new snapshot, and the old one's mappings are
-/// unmapped only after its last reader calls <see cref="GuestMemory.Release"/>.
+/// The current guest memory of a connection (rust-vmm's <c>GuestMemoryAtomic</c>), shared by the
+/// control thread that applies memory updates (SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG,
+/// SET_LOG_BASE) and the threads that read it. A device receives it in
+/// <see cref="IVhostUserBackend.UpdateMemory"/> and takes the current snapshot with
+/// <see cref="Lease"/>; an update publishes a new snapshot, and the old one's mappings are
+/// unmapped only after its last lease is disposed.
 /// </summary>
-/// <remarks>Updates are serialized with a lock; reads never take it.</remarks>
-public sealed class GuestMemoryAtomic : IDisposable
+/// <remarks>Updates are serialized with a lock; reads never take it (a volatile read and a
+/// reference-count increment).</remarks>
+public sealed class GuestMemoryAtomic
 {
     private readonly Lock _updateLock = new();
     private GuestMemory _current;
     private volatile bool _disposed;
 
     /// <summary>Creates the holder with an empty memory.</summary>
-    public GuestMemoryAtomic()
+    internal GuestMemoryAtomic()
         : this(GuestMemory.CreateEmpty())
     {
     }
 
     /// <summary>Creates the holder around <paramref name="initial"/>, taking over the caller's reference.</summary>
     /// <param name="initial">The first snapshot.</param>
-    public GuestMemoryAtomic(GuestMemory initial)
+    internal GuestMemoryAtomic(GuestMemory initial)
     {
         ArgumentNullException.ThrowIfNull(initial);
         _current = initial;
@@ -31,10 +33,15 @@ public sealed class GuestMemoryAtomic : IDisposable
     /// <summary>The generation of the current snapshot (changes with every update; cheap to poll).</summary>
     public long Generation => Volatile.Read(ref _current).Generation;
 
+    /// <summary>Takes the current snapshot for as long as the lease is not disposed.</summary>
+    /// <returns>The lease.</returns>
+    /// <exception cref="ObjectDisposedException">The connection that owned the memory ended.</exception>
+    public GuestMemoryLease Lease() => new(Acquire());
+
     /// <summary>Takes a reference on the current snapshot. Pair every call with <see cref="GuestMemory.Release"/>.</summary>
     /// <returns>The current snapshot, referenced for the caller.</returns>
     /// <exception cref="ObjectDisposedException">The holder was disposed.</exception>
-    public GuestMemory Acquire()
+    internal GuestMemory Acquire()
     {
         while (true)
         {
@@ -53,7 +60,7 @@ public sealed class GuestMemoryAtomic : IDisposable
     /// <summary>Publishes <paramref name="memory"/> (taking over the caller's reference) and releases the previous snapshot (SET_MEM_TABLE).</summary>
     /// <param name="memory">The new snapshot.</param>
     /// <exception cref="ObjectDisposedException">The holder was disposed.</exception>
-    public void Replace(GuestMemory memory)
+    internal void Replace(GuestMemory memory)
     {
         ArgumentNullException.ThrowIfNull(memory);
         lock (_updateLock)
@@ -67,7 +74,7 @@ public sealed class GuestMemoryAtomic : IDisposable
     /// <param name="region">The new region.</param>
     /// <exception cref="ArgumentException">It overlaps an existing region.</exception>
     /// <exception cref="ObjectDisposedException">The holder was disposed.</exception>
-    public void AddRegion(GuestMemoryRegion region)
+    internal void AddRegion(GuestMemoryRegion region)
     {
         lock (_updateLock)
         {
@@ -81,7 +88,7 @@ public sealed class GuestMemoryAtomic : IDisposable
     /// <param name="size">The region's size.</param>
     /// <exception cref="ArgumentException">No region matches.</exception>
     /// <exception cref="ObjectDisposedException">The holder was disposed.</exception>
-    public void RemoveRegion(ulong guestPhysicalAddress, ulong size)
+    internal void RemoveRegion(ulong guestPhysicalAddress, ulong size)
     {
         lock (_updateLock)
         {
@@ -93,7 +100,7 @@ public sealed class GuestMemoryAtomic : IDisposable
     /// <summary>Publishes a snapshot that logs writes into <paramref name="dirtyLog"/> (or stops logging when null). The snapshot takes its own reference on the log.</summary>
     /// <param name="dirtyLog">The log, or null.</param>
     /// <exception cref="ObjectDisposedException">The holder was disposed.</exception>
-    public void SetDirtyLog(DirtyLog? dirtyLog)
+    internal void SetDirtyLog(DirtyLog? dirtyLog)
     {
         lock (_updateLock)
         {
@@ -103,7 +110,7 @@ public sealed class GuestMemoryAtomic : IDisposable
     }
 
     /// <summary>Releases the current snapshot (readers still holding one keep it until they release it).</summary>
-    public void Dispose()
+    internal void Dispose()
     {
         lock (_updateLock)
         {

@@ -39,7 +39,7 @@ internal unsafe struct ChainCursor
 
     internal ChainCursor(in DescriptorChain chain, bool writable)
     {
-        GuestMemory? memory = chain.Memory;
+        GuestMemory? memory = chain.MemoryOrNull;
         if (chain.Queue is null || memory is null)
         {
             throw new InvalidOperationException("a default DescriptorChain has no buffers");

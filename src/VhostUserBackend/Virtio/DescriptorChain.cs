@@ -34,14 +34,18 @@ public readonly struct DescriptorChain
     public ushort Head { get; }
 
     /// <summary>The queue the chain came from (null for a default instance).</summary>
-    public Virtqueue? Queue => _queue;
+    internal Virtqueue? Queue => _queue;
 
     /// <summary>
-    /// The guest memory snapshot the chain was taken under: its buffers are mapped there. Non-null
-    /// for a popped chain, and kept mapped until the chain is completed, also when the front-end
-    /// changes the memory table meanwhile (a device completing asynchronously writes into it).
+    /// The guest memory snapshot the chain was taken under: its buffers are mapped there, and stay
+    /// mapped until the chain is completed, also when the front-end changes the memory table
+    /// meanwhile (a device completing asynchronously writes into it).
     /// </summary>
-    public GuestMemory? Memory => _memory;
+    /// <exception cref="InvalidOperationException">A default instance (not a popped chain).</exception>
+    public GuestMemory Memory => _memory ?? throw new InvalidOperationException("a default DescriptorChain has no memory: use a chain returned by TryPopDescriptorChain");
+
+    /// <summary>The chain's memory, or null for a default instance.</summary>
+    internal GuestMemory? MemoryOrNull => _memory;
 
     /// <summary>Packed ring: the number of ring slots the chain occupies (1 for an indirect chain). 0 for a split ring.</summary>
     public ushort RingCount { get; }

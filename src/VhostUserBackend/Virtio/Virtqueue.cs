@@ -334,6 +334,29 @@ public abstract unsafe class Virtqueue : IDisposable
     private protected abstract bool IsValidSize(ushort size);
 
     /// <summary>Bytes and alignment of the three areas for the current size.</summary>
+    /// <summary>Bytes of the descriptor table at the current <see cref="Size"/>.</summary>
+    internal ulong DescriptorTableSize => (ulong)_size * VirtqDescriptor.Size;
+
+    /// <summary>Bytes of the driver area at the current <see cref="Size"/> (the available ring, or the driver event suppression structure).</summary>
+    internal ulong DriverAreaSize
+    {
+        get
+        {
+            GetAreaLayout(out ulong size, out _, out _, out _);
+            return size;
+        }
+    }
+
+    /// <summary>Bytes of the device area at the current <see cref="Size"/> (the used ring, or the device event suppression structure).</summary>
+    internal ulong DeviceAreaSize
+    {
+        get
+        {
+            GetAreaLayout(out _, out _, out ulong size, out _);
+            return size;
+        }
+    }
+
     private protected abstract void GetAreaLayout(out ulong driverAreaSize, out ulong driverAreaAlignment, out ulong deviceAreaSize, out ulong deviceAreaAlignment);
 
     /// <summary>Called when the queue becomes ready (pointers are set).</summary>
@@ -407,7 +430,7 @@ public abstract unsafe class Virtqueue : IDisposable
         }
 
         GetAreaLayout(out ulong driverSize, out ulong driverAlign, out ulong deviceSize, out ulong deviceAlign);
-        byte* desc = Translate(memory, "descriptor table", _descriptorTableAddress, (ulong)_size * 16, 16);
+        byte* desc = Translate(memory, "descriptor table", _descriptorTableAddress, DescriptorTableSize, 16);
         byte* driver = Translate(memory, "driver area", _driverAreaAddress, driverSize, driverAlign);
         byte* device = Translate(memory, "device area", _deviceAreaAddress, deviceSize, deviceAlign);
         if (!memory.TryAddReference())

@@ -59,7 +59,8 @@ public sealed class DirtyLogTests
         using var ram = GuestRam.Create([(0x0, 64 * Page), (0x100000, 16 * Page)]);
         using SafeFileHandle logFd = TestHelpers.MemFd((long)Page);
         using var log = DirtyLog.Map(logFd, 0, Page);
-        using var atomic = new GuestMemoryAtomic(ram.CreateGuestMemory());
+        var atomic = new GuestMemoryAtomic(ram.CreateGuestMemory());
+        using TestHelpers.AtomicOwner owner = TestHelpers.Owning(atomic);
 
         GuestMemory m = atomic.Acquire();
         m.Write(0x3000, new byte[10]);

@@ -16,7 +16,8 @@ public sealed unsafe class GuestMemoryAtomicTests
         using var newRam = GuestRam.Create(16 * Page, 0x100000);
         oldRam.Write(0x100000, "old!"u8);
         newRam.Write(0x100000, "new!"u8);
-        using var atomic = new GuestMemoryAtomic(oldRam.CreateGuestMemory());
+        var atomic = new GuestMemoryAtomic(oldRam.CreateGuestMemory());
+        using TestHelpers.AtomicOwner owner = TestHelpers.Owning(atomic);
 
         GuestMemory reader = atomic.Acquire();
         nuint oldHost = (nuint)reader.Regions[0].Host;
@@ -42,11 +43,48 @@ public sealed unsafe class GuestMemoryAtomicTests
     }
 
     [Fact]
+    public void Lease_KeepsItsSnapshotMappedAcrossAnUpdate_UntilDisposed_AndDisposingTwiceIsHarmless()
+    {
+        using var oldRam = GuestRam.Create(16 * Page, 0x100000);
+        using var newRam = GuestRam.Create(16 * Page, 0x100000);
+        oldRam.Write(0x100000, "old!"u8);
+        newRam.Write(0x100000, "new!"u8);
+        var atomic = new GuestMemoryAtomic(oldRam.CreateGuestMemory());
+        using TestHelpers.AtomicOwner owner = TestHelpers.Owning(atomic);
+
+        GuestMemoryLease lease = atomic.Lease();
+        GuestMemory leased = lease.Memory;
+        nuint oldHost = (nuint)leased.Regions[0].Host;
+        atomic.Replace(newRam.CreateGuestMemory());
+        Assert.True("old!"u8.SequenceEqual(lease.Memory.GetSpan(0x100000, 4)));
+        using (GuestMemoryLease fresh = atomic.Lease())
+        {
+            Assert.True("new!"u8.SequenceEqual(fresh.Memory.GetSpan(0x100000, 4)));
+        }
+
+        lease.Dispose();
+        Assert.True(leased.IsReleased);
+        Assert.False(TestHelpers.IsMapped(oldHost, 16 * Page));
+        Assert.Throws<ObjectDisposedException>(() => lease.Memory);
+
+        // A second Dispose must not release the snapshot's reference again: with the holder's
+        // reference gone, that would unmap the memory under another lease still holding it.
+        GuestMemoryLease first = atomic.Lease();
+        using GuestMemoryLease second = atomic.Lease();
+        atomic.Replace(oldRam.CreateGuestMemory());
+        first.Dispose();
+        first.Dispose();
+        Assert.False(second.Memory.IsReleased);
+        Assert.True("new!"u8.SequenceEqual(second.Memory.GetSpan(0x100000, 4)));
+    }
+
+    [Fact]
     public void AddAndRemoveRegion_KeepOtherRegionsMapped()
     {
         using var ram = GuestRam.Create([(0x0, 4 * Page), (0x100000, 4 * Page)]);
         GuestMemoryRegion[] regions = ram.MapRegions();
-        using var atomic = new GuestMemoryAtomic();
+        var atomic = new GuestMemoryAtomic();
+        using TestHelpers.AtomicOwner owner = TestHelpers.Owning(atomic);
         atomic.AddRegion(regions[0]);
         long generation = atomic.Generation;
         atomic.AddRegion(regions[1]);
@@ -82,7 +120,8 @@ public sealed unsafe class GuestMemoryAtomicTests
     {
         using var ram = GuestRam.Create(Page, 0x1000);
         ram.Write(0x1000, BitConverter.GetBytes(0xC0FFEEUL));
-        using var atomic = new GuestMemoryAtomic(ram.CreateGuestMemory());
+        var atomic = new GuestMemoryAtomic(ram.CreateGuestMemory());
+        using TestHelpers.AtomicOwner owner = TestHelpers.Owning(atomic);
         bool stop = false;
         long reads = 0;
         long bad = 0;

@@ -74,6 +74,7 @@ public sealed class SingleBufferTests
     public void DefaultNotReadyAndStaleChains_AreRefused()
     {
         Assert.Throws<InvalidOperationException>(() => default(DescriptorChain).TryGetSingleBuffer(out _));
+        Assert.Throws<InvalidOperationException>(() => default(DescriptorChain).Memory);
 
         using QueueRig packed = QueueRig.CreatePacked(16);
         packed.Add([new(Data, 64, false)]);

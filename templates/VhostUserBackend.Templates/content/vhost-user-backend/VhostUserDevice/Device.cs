@@ -42,7 +42,7 @@ public sealed class Device : IVhostUserBackend
                         for (uint done = 0; buffer.IsWriteOnly && done < buffer.Length;)
                         {
                             int n = (int)Math.Min((uint)Zeros.Length, buffer.Length - done);
-                            chain.Memory!.Write(buffer.Address + done, Zeros.AsSpan(0, n));
+                            chain.Memory.Write(buffer.Address + done, Zeros.AsSpan(0, n));
                             done += (uint)n;
                             written += (uint)n;
                         }
