@@ -7,28 +7,40 @@ namespace VhostUserBlk;
 
 /// <summary>
 /// Runs requests' I/O operations asynchronously and reports each result (bytes, 0, or a negated
-/// errno) to the completion callback, on another thread. One engine per daemon worker, so every
-/// queue's requests are independent of the other workers'.
+/// errno) to the completion callback. One engine per daemon worker, so every queue's requests are
+/// independent of the other workers'.
 /// </summary>
 internal interface IBlkEngine : IDisposable
 {
-    /// <summary>Queues <paramref name="request"/>'s current operation (any thread).</summary>
+    /// <summary>
+    /// The eventfd to watch on the worker (<see cref="VringEpollHandler.RegisterListener"/>) when
+    /// the engine reaps its completions there (<see cref="Reap"/>); null when it completes on
+    /// threads of its own.
+    /// </summary>
+    EventFd? CompletionEvent { get; }
+
+    /// <summary>Queues <paramref name="request"/>'s current operation (the worker, or a completion callback).</summary>
     void Start(BlkRequest request);
 
-    /// <summary>Hands queued operations to the kernel (after a batch; any thread).</summary>
+    /// <summary>Hands queued operations to the kernel (after a batch).</summary>
     void Kick();
+
+    /// <summary>Reports the operations that finished, without waiting (<see cref="CompletionEvent"/> fired, or after a batch).</summary>
+    void Reap();
 }
 
 /// <summary>
-/// io_uring: the worker prepares operations and submits once per batch; a completion thread
-/// waits on the ring's eventfd, reaps completions and calls back (which completes the chain, or
-/// starts the request's next operation). Submission takes an uncontended lock, since the
-/// completion thread also submits follow-up operations (short transfers, write-through flushes).
+/// io_uring, completed on the daemon worker: the worker prepares operations and submits once per
+/// batch, and reaps the completions when the ring's eventfd (a listener on the worker) fires, and
+/// right after each submission (operations the kernel finished inline, such as page-cache reads,
+/// complete without a wake-up). Completing on the worker costs no thread hop: the used element is
+/// written and the driver notified on the same wake-up that reaped it.
 /// </summary>
 /// <remarks>
-/// Completions are reaped on a thread of their own, not on the daemon worker: the daemon pauses
-/// its worker to stop a ring (GET_VRING_BASE) and then waits for the ring's requests in flight,
-/// which only a thread that keeps running can deliver.
+/// Single-threaded: everything runs on the worker that owns the engine, or on the daemon's
+/// control thread while that worker is parked (when the daemon stops a ring, it waits for the
+/// ring's requests in flight and delivers the worker's listener events itself). Operations that
+/// do not fit the submission ring wait in a backlog and are prepared once completions free room.
 /// </remarks>
 internal sealed unsafe class UringEngine : IBlkEngine
 {
@@ -36,16 +48,14 @@ internal sealed unsafe class UringEngine : IBlkEngine
     private readonly EventFd _completions;
     private readonly Func<int, BlkRequest> _lookup;
     private readonly Action<BlkRequest, int> _onComplete;
-    private readonly Lock _submitLock = new();
-    private readonly Thread _thread;
-    private volatile bool _stopping;
+    private readonly Queue<BlkRequest> _backlog = new(VirtioBlkDevice.QueueSizeLimit);
 
-    public UringEngine(IoUring ring, SafeFileHandle buffered, SafeFileHandle? direct, Func<int, BlkRequest> lookup, Action<BlkRequest, int> onComplete, int worker)
+    public UringEngine(IoUring ring, SafeFileHandle buffered, SafeFileHandle? direct, Func<int, BlkRequest> lookup, Action<BlkRequest, int> onComplete)
     {
         _ring = ring;
         _lookup = lookup;
         _onComplete = onComplete;
-        _completions = new EventFd();
+        _completions = new EventFd(EventFdFlags.NonBlocking);
         try
         {
             _ring.RegisterFiles([buffered, direct]);
@@ -56,43 +66,51 @@ internal sealed unsafe class UringEngine : IBlkEngine
             _completions.Dispose();
             throw;
         }
-
-        _thread = new Thread(Reap) { IsBackground = true, Name = $"blk-uring-{worker}" };
-        _thread.Start();
     }
+
+    public EventFd? CompletionEvent => _completions;
 
     public void Start(BlkRequest request)
     {
-        lock (_submitLock)
+        if (_backlog.Count != 0 || !Prepare(request))
         {
-            while (!Prepare(request))
-            {
-                // The submission ring is full: hand it over; if the kernel is busy (completions
-                // overflowed), the completion thread is draining them, so retry shortly.
-                if (_ring.Submit() == 0)
-                {
-                    Thread.Yield();
-                }
-            }
+            _backlog.Enqueue(request);
         }
     }
 
     public void Kick()
     {
-        lock (_submitLock)
+        while (true)
         {
-            if (_ring.PendingSubmissions > 0)
+            while (_backlog.TryPeek(out BlkRequest? r) && Prepare(r))
             {
-                _ring.Submit();
+                _backlog.Dequeue();
+            }
+
+            // Zero taken: the kernel is busy (completions overflowed): the operations stay
+            // prepared and go with the next submission, after the next reap.
+            if (_ring.PendingSubmissions == 0 || _ring.Submit() == 0 || _backlog.Count == 0)
+            {
+                return;
             }
         }
     }
 
+    public void Reap()
+    {
+        _completions.TryRead(out _);
+        while (_ring.TryGetCompletion(out IoUringCompletion c))
+        {
+            _onComplete(_lookup((int)c.UserData), c.Result);
+        }
+
+        // Follow-up operations the callbacks started (short transfers, write-through flushes)
+        // and the backlog.
+        Kick();
+    }
+
     public void Dispose()
     {
-        _stopping = true;
-        _completions.TrySignal();
-        _thread.Join();
         _ring.Dispose();
         _completions.Dispose();
     }
@@ -104,26 +122,6 @@ internal sealed unsafe class UringEngine : IBlkEngine
         BlkOperation.Fdatasync => _ring.TryPrepareFsync(r.File, dataOnly: true, (ulong)r.Id),
         _ => _ring.TryPrepareFallocate(r.File, r.Mode, r.Offset, r.Remaining, (ulong)r.Id),
     };
-
-    private void Reap()
-    {
-        while (true)
-        {
-            while (_ring.TryGetCompletion(out IoUringCompletion c))
-            {
-                _onComplete(_lookup((int)c.UserData), c.Result);
-            }
-
-            // Follow-up operations the callbacks queued.
-            Kick();
-            if (_stopping)
-            {
-                return;
-            }
-
-            _completions.Read();
-        }
-    }
 }
 
 /// <summary>
@@ -180,7 +178,13 @@ internal sealed unsafe class ThreadEngine : IBlkEngine
         }
     }
 
+    public EventFd? CompletionEvent => null;
+
     public void Kick()
+    {
+    }
+
+    public void Reap()
     {
     }
 

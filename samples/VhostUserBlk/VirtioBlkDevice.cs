@@ -31,6 +31,9 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     /// <summary>The largest queue size offered.</summary>
     public const ushort QueueSizeLimit = 1024;
 
+    /// <summary>The device event of worker 0's completion eventfd (worker t uses this + t): above the queues and the exit event.</summary>
+    private const int CompletionEventBase = 1 << 20;
+
     /// <summary><c>seg_max</c>: segments per request (QEMU's default queue size 128, minus header and status).</summary>
     public const uint SegmentsPerRequest = 126;
 
@@ -232,8 +235,28 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     }
 
     /// <inheritdoc/>
+    public void OnWorkersStarted(IReadOnlyList<VringEpollHandler> handlers)
+    {
+        for (int t = 0; t < handlers.Count; t++)
+        {
+            if (_workspaces[t]?.Engine.CompletionEvent is { } completions)
+            {
+                handlers[t].RegisterListener(completions, VringEpollEvents.In, (ulong)(CompletionEventBase + t));
+            }
+        }
+    }
+
+    /// <inheritdoc/>
     public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
     {
+        if (deviceEvent >= CompletionEventBase)
+        {
+            // The worker's io_uring finished operations (or, while the daemon stops a ring, the
+            // control thread delivers this event with the worker parked).
+            _workspaces[threadIndex]!.Engine.Reap();
+            return;
+        }
+
         Vring? vring = null;
         foreach (Vring v in vrings)
         {
@@ -272,8 +295,10 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         }
         finally
         {
-            // One submission for the whole batch.
+            // One submission for the whole batch; what the kernel finished inline (page-cache
+            // reads, for example) completes now, without waiting for the eventfd.
             ws.Engine.Kick();
+            ws.Engine.Reap();
         }
     }
 
@@ -487,7 +512,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     }
 
     /// <summary>
-    /// A transfer's result (the engine's completion thread, or an I/O thread): continues a short
+    /// A transfer's result (on the worker with io_uring, or on an I/O thread): continues a short
     /// transfer, retries on the buffered descriptor when O_DIRECT refuses, flushes after a
     /// write-through write, falls back for WRITE_ZEROES, or finishes the request. An image error
     /// is IOERR for the guest, never an exception.
@@ -804,8 +829,8 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
                 {
                     try
                     {
-                        Engine = new UringEngine(ring!, buffered, direct, Lookup, (r, res) => device.OnIoComplete(this, r, res), worker);
-                        EngineDescription = "io_uring (one ring and one completion thread per worker)";
+                        Engine = new UringEngine(ring!, buffered, direct, Lookup, (r, res) => device.OnIoComplete(this, r, res));
+                        EngineDescription = "io_uring (one ring per worker, completions reaped on the worker)";
                         return;
                     }
                     catch (VhostException e)

@@ -489,6 +489,8 @@ public sealed partial class Vring
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         while (true)
         {
+            // A device that completes on its worker (from a listener event) completes here.
+            Worker?.DeliverListenerEventsWhileParked();
             DrainCompletions();
             if (_inFlightCount == 0 || !Queue.IsReady)
             {

@@ -46,6 +46,7 @@ public sealed class VringEpollHandler : IDisposable
     private int _disposed;
     private int _threadId;
     private int _completionsPending;
+    private int _listeners;
 
     internal VringEpollHandler(IVhostUserBackend backend, Vring[] vrings, int threadIndex, ILogger logger)
     {
@@ -132,6 +133,7 @@ public sealed class VringEpollHandler : IDisposable
         }
 
         _epoll.Add(fd, (uint)events, data);
+        Interlocked.Increment(ref _listeners);
     }
 
     /// <summary>Stops watching <paramref name="fd"/>.</summary>
@@ -142,6 +144,7 @@ public sealed class VringEpollHandler : IDisposable
         ArgumentNullException.ThrowIfNull(fd);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         _epoll.Remove(fd);
+        Interlocked.Decrement(ref _listeners);
     }
 
     /// <summary>Stops the thread (if running) and releases the epoll set and eventfds. Idempotent.</summary>
@@ -252,6 +255,34 @@ public sealed class VringEpollHandler : IDisposable
     /// fd, so a blocking eventfd (or one shared by several rings, or drained by the front-end
     /// itself) can never block it. Each write to the fd is one wake-up.
     /// </summary>
+    /// <summary>
+    /// Delivers the device's ready listener events (<see cref="RegisterListener"/>) to
+    /// <see cref="IVhostUserBackend.HandleEvent"/> on the calling thread, while this worker is
+    /// parked and the control thread waits for chains in flight (a ring stop, a memory change, a
+    /// reset): a device that reaps its completions on its worker (an io_uring eventfd) still
+    /// finishes them, and the wait ends as soon as they are done. The worker being parked, the
+    /// device's worker state is not touched concurrently. Kicks are not delivered (each ring gets
+    /// one look when the worker resumes), nor are the daemon's own events.
+    /// </summary>
+    internal void DeliverListenerEventsWhileParked()
+    {
+        if (Volatile.Read(ref _listeners) == 0 || _disposed != 0)
+        {
+            return;
+        }
+
+        Span<EpollEvent> events = stackalloc EpollEvent[EventBatch];
+        int n = _epoll.Wait(events, 0);
+        for (int i = 0; i < n; i++)
+        {
+            ulong data = events[i].Data;
+            if (data > (ulong)_queueCount && data < CompletionsData)
+            {
+                Dispatch((int)data, (VringEpollEvents)events[i].Events);
+            }
+        }
+    }
+
     internal void AddKick(Vring vring)
     {
         if (vring.Kick is { } kick)

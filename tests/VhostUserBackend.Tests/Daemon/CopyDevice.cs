@@ -99,6 +99,11 @@ internal sealed class CopyDevice : IVhostUserBackend
         if (deviceEvent >= QueueCount)
         {
             ListenerEvents.Add((deviceEvent, events, threadIndex));
+            if (CompleteOnWorkerEvent && deviceEvent == QueueCount + 7)
+            {
+                CompleteHeldOnWorker();
+            }
+
             return;
         }
 
@@ -246,6 +251,44 @@ internal sealed class CopyDevice : IVhostUserBackend
     /// <summary>Asynchronous mode: chains handed to the pool and not completed yet.</summary>
     public int Pending;
 
+    /// <summary>
+    /// When set, chains are held on the worker and completed there when <see cref="WorkerEvent"/>
+    /// is signalled (a listener on worker 0): the shape of a device that reaps its I/O completions
+    /// (an io_uring eventfd) on its worker.
+    /// </summary>
+    public bool CompleteOnWorkerEvent { get; set; }
+
+    /// <summary>The listener eventfd of <see cref="CompleteOnWorkerEvent"/> (signal it to complete the held chains).</summary>
+    public EventFd? WorkerEvent { get; private set; }
+
+    /// <summary>Threads on which the held chains were completed.</summary>
+    public System.Collections.Concurrent.ConcurrentBag<int> WorkerEventThreads { get; } = [];
+
+    private readonly List<(Vring Ring, DescriptorChain Chain)> _heldForEvent = [];
+
+    public void OnWorkersStarted(IReadOnlyList<VringEpollHandler> handlers)
+    {
+        if (CompleteOnWorkerEvent)
+        {
+            WorkerEvent = new EventFd(EventFdFlags.NonBlocking);
+            handlers[0].RegisterListener(WorkerEvent, VringEpollEvents.In, (ulong)QueueCount + 7);
+        }
+    }
+
+    private void CompleteHeldOnWorker()
+    {
+        WorkerEvent!.TryRead(out _);
+        WorkerEventThreads.Add(Environment.CurrentManagedThreadId);
+        foreach ((Vring v, DescriptorChain chain) in _heldForEvent)
+        {
+            v.Complete(chain, Copy(chain, new byte[65536]));
+            Interlocked.Increment(ref Completed);
+            Interlocked.Decrement(ref Pending);
+        }
+
+        _heldForEvent.Clear();
+    }
+
     private void ProcessAsync(Vring v, DescriptorChain chain)
     {
         // Buffers are collected on the worker (the chain's descriptors are read once, here);
@@ -361,6 +404,13 @@ internal sealed class CopyDevice : IVhostUserBackend
                 if (Async)
                 {
                     ProcessAsync(v, chain);
+                    continue;
+                }
+
+                if (CompleteOnWorkerEvent)
+                {
+                    _heldForEvent.Add((v, chain));
+                    Interlocked.Increment(ref Pending);
                     continue;
                 }
 

@@ -118,6 +118,56 @@ public sealed class DaemonAsyncCompletionTests
         Assert.Equal(0, rig.Daemon.Vrings[0].InFlight);
     }
 
+    /// <summary>
+    /// A device that reaps its completions on its worker (from a listener eventfd, as the blk
+    /// sample does with io_uring): GET_VRING_BASE pauses that worker and then waits for the ring's
+    /// requests. The control thread delivers the worker's listener events while it waits, so the
+    /// requests complete at once (on the control thread, the worker being parked) instead of
+    /// after the in-flight timeout, and the base counts them as used.
+    /// </summary>
+    [Fact]
+    public async Task GetVringBase_DeliversTheParkedWorkersListenerEvents_SoADeviceCompletingOnItsWorkerDrains()
+    {
+        var device = new CopyDevice(queues: 1) { CompleteOnWorkerEvent = true };
+        using var daemon = new VhostUserDaemon(device, new VhostUserDaemonOptions { InFlightTimeout = TimeSpan.FromSeconds(30) });
+        string path = DaemonRig.NewSocketPath();
+        daemon.Start(path);
+        using var rig = new DaemonRig(device, daemon, path);
+        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
+        rig.Start(eventIdx: false, packed: false);
+
+        // On the worker while it runs.
+        rig.Submit(0, DaemonRig.Payload(100));
+        WaitFor(() => Volatile.Read(ref device.Pending) == 1);
+        device.WorkerEvent!.Signal();
+        rig.Complete(0);
+
+        for (int i = 0; i < 5; i++)
+        {
+            rig.Submit(0, DaemonRig.Payload(i));
+        }
+
+        WaitFor(() => Volatile.Read(ref device.Pending) == 5);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Task<uint> stopping = Task.Run(() => f.GetVringBase(0), TestContext.Current.CancellationToken);
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.False(stopping.IsCompleted, "GET_VRING_BASE answered while five requests were still in flight");
+        device.WorkerEvent!.Signal();
+        Assert.Equal(6u, await stopping.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"GET_VRING_BASE took {clock.Elapsed.TotalSeconds:F1} s: it waited for the in-flight timeout instead of delivering the worker's listener event");
+        for (int i = 0; i < 5; i++)
+        {
+            rig.Complete(0);
+        }
+
+        Assert.Equal(0, daemon.Vrings[0].InFlight);
+        Assert.Equal(0, daemon.Vrings[0].DiscardedCompletions);
+        Assert.Equal(2, device.WorkerEventThreads.Distinct().Count());
+        rig.Dispose();
+        daemon.Dispose();
+        device.WorkerEvent!.Dispose();
+    }
+
     [Fact]
     public void ACompletionAfterTheRingStopped_IsDropped()
     {
