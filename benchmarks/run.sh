@@ -13,7 +13,8 @@
 #
 # Environment: RUNS (3) runs per case, alternating back-ends; NET_SECS (8) seconds per net run;
 # BLK_SECS (4) seconds per blk run; AOT (1) also the NativeAOT-published samples; PARTS ("net blk");
-# POLL_US (1000000) --poll window of the polling figures; BUILD (1) build/publish first.
+# POLL_US (1000000) --poll window of the polling figures; BUILD (1) build/publish first;
+# CASES (all) an extended regex selecting blk/disk cases by name (e.g. 'qd1$').
 # Pinning: back-end (any) on CPU $BE_CPU (1), front-end's forwarding/load thread on CPU $FE_CPU (0).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -109,6 +110,10 @@ DISK_CASES=("randread-4k-qd1 read random 4096 1" "randwrite-4k-qd1 write random 
             "seqread-1m-qd4 read sequential 1048576 4" "seqwrite-1m-qd4 write sequential 1048576 4" \
             "randread-4k-4q-qd32 read random 4096 32 4" "randwrite-4k-4q-qd32 write random 4096 32 4")
 DISK_IMG=$OUT/disk.img
+if [ -n "${CASES:-}" ]; then   # CASES: an extended regex over case names, e.g. CASES='qd1$'
+  mapfile -t BLK_CASES < <(printf '%s\n' "${BLK_CASES[@]}" | awk -v re="$CASES" '$1 ~ re')
+  mapfile -t DISK_CASES < <(printf '%s\n' "${DISK_CASES[@]}" | awk -v re="$CASES" '$1 ~ re')
+fi
 
 blk_start() { # $1 backend (qsd|qsd-uring|qsd-native|jit|jit-poll|aot|aot-poll); $IMG, $DIRECT; sets BPID
   local sock=$W/blk.sock
