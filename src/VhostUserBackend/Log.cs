@@ -42,8 +42,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 120, Level = LogLevel.Error, Message = "the device failed handling event {DeviceEvent} on worker {Thread}; the ring's error eventfd was signalled")]
     public static partial void HandleEventFailed(ILogger logger, int deviceEvent, int thread, Exception exception);
 
-    [LoggerMessage(EventId = 121, Level = LogLevel.Error, Message = "worker {Thread} failed and stopped")]
-    public static partial void WorkerFailed(ILogger logger, int thread, Exception exception);
+    [LoggerMessage(EventId = 121, Level = LogLevel.Error, Message = "{Thread} failed and stopped")]
+    public static partial void WorkerThreadFailed(ILogger logger, string thread, Exception exception);
 
     [LoggerMessage(EventId = 122, Level = LogLevel.Information, Message = "worker {Thread} stopped by the device's exit event")]
     public static partial void WorkerExitEvent(ILogger logger, int thread);

@@ -107,7 +107,7 @@ public sealed class VhostUserDaemon : IDisposable
                     mine.Add(_vrings[q]);
                 }
 
-                _workers[t] = new VringEpollHandler(backend, [.. mine], t, _logger);
+                _workers[t] = new VringEpollHandler(backend, [.. mine], t, _logger, options.WorkerGroup?.Thread(t, groups.Count));
                 foreach (Vring v in mine)
                 {
                     _workerOfQueue[v.Index] = _workers[t];

@@ -786,7 +786,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
     private PauseAllScope PauseAll()
     {
-        var scopes = new VringEpollHandler.PauseScope[_workers.Length];
+        var scopes = new VringWorkerThread.PauseScope[_workers.Length];
         for (int i = 0; i < _workers.Length; i++)
         {
             scopes[i] = _workers[i].Pause();
@@ -916,11 +916,11 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         old?.Dispose();
     }
 
-    private readonly struct PauseAllScope(VringEpollHandler.PauseScope[] scopes) : IDisposable
+    private readonly struct PauseAllScope(VringWorkerThread.PauseScope[] scopes) : IDisposable
     {
         public void Dispose()
         {
-            foreach (VringEpollHandler.PauseScope s in scopes)
+            foreach (VringWorkerThread.PauseScope s in scopes)
             {
                 s.Dispose();
             }

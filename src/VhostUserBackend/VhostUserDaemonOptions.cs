@@ -24,6 +24,13 @@ public sealed class VhostUserDaemonOptions
     /// </summary>
     public TimeSpan InFlightTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// When not null: the daemon's workers run on the group's threads, shared with the other
+    /// daemons of the group (the ports of a virtual switch), instead of threads of their own.
+    /// The group's polling time replaces the device's. Default null.
+    /// </summary>
+    public VhostUserWorkerGroup? WorkerGroup { get; init; }
+
     /// <summary>Whether the peer with these credentials may be served.</summary>
     /// <param name="userId">The peer's uid.</param>
     /// <param name="groupId">The peer's gid.</param>

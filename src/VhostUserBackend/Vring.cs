@@ -123,6 +123,9 @@ public sealed partial class Vring
     /// <summary>The worker that serves this ring.</summary>
     internal VringEpollHandler? Worker { get; set; }
 
+    /// <summary>Whether the ring waits in its thread's publish list (that thread only).</summary>
+    internal bool PublishNoted { get; set; }
+
     internal EventFd? Kick { get; set; }
 
     internal EventFd? Call { get; set; }
@@ -254,6 +257,7 @@ public sealed partial class Vring
         {
             Apply(entry);
             _completedOnWorker = true;
+            worker.NotePublish(this);
             return;
         }
 

@@ -88,6 +88,9 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public System.Collections.Concurrent.ConcurrentBag<(int Event, VringEpollEvents Events, int Thread)> ListenerEvents { get; } = [];
 
+    /// <summary>The managed thread ids ring events were handled on.</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<int, byte> HandlerThreadIds { get; } = [];
+
     public byte[] Config { get; } = Enumerable.Range(0, 16).Select(i => (byte)(0xA0 + i)).ToArray();
 
     public int MemoryUpdates;
@@ -106,6 +109,8 @@ internal sealed class CopyDevice : IVhostUserBackend
 
             return;
         }
+
+        HandlerThreadIds[Environment.CurrentManagedThreadId] = 0;
 
         // What the worker thread has allocated so far (the epoll loop, kick handling and this device).
         Volatile.Write(ref WorkerAllocatedBytes[threadIndex], GC.GetAllocatedBytesForCurrentThread());

@@ -310,7 +310,7 @@ public sealed class DaemonAsyncCompletionTests
         }
     }
 
-    private static void WaitFor(Func<bool> condition)
+    internal static void WaitFor(Func<bool> condition)
     {
         long deadline = Environment.TickCount64 + 5000;
         while (!condition())
