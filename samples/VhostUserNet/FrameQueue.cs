@@ -50,6 +50,9 @@ internal sealed class FrameQueue
     /// <summary>The largest frame a slot holds (header included).</summary>
     public int SlotSize => _slotSize;
 
+    /// <summary>Whether no frame is queued, or being queued by a producer (consumer thread only).</summary>
+    public bool IsEmpty => Volatile.Read(ref _enqueuePosition) == _dequeuePosition;
+
     /// <summary>Copies a frame in (any thread).</summary>
     /// <param name="frame">The header and frame.</param>
     /// <returns>False when the queue is full or the frame does not fit a slot (dropped).</returns>

@@ -58,6 +58,8 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     private readonly RxQueueState[] _rx;
     private readonly int[] _ringEpoch;
     private readonly bool[] _wakePending;
+    private readonly bool[] _signalPending;
+    private Vring[]? _rings;
     private readonly byte[] _config;
     private ulong _acked;
     private uint _sourceSequence;
@@ -85,6 +87,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
 
         _ringEpoch = new int[2 * _pairs];
         _wakePending = new bool[fabric.Ports.Length];
+        _signalPending = new bool[fabric.Ports.Length];
         Mac = new PhysicalAddress([0x02, 0x00, 0x00, 0x00, 0x01, (byte)(index + 1)]);
         _config = VirtioNetConfig.Build(Mac, _pairs, fabric.Settings.Mtu);
         _source = BuildSourceFrame(fabric.Mac, fabric.Settings.FrameSize, VirtioNetHeader.Size);
@@ -173,7 +176,11 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     public TimeSpan GetPollingTime(int threadIndex) => _fabric.Settings.Poll;
 
     /// <inheritdoc/>
-    public void OnWorkersStarted(IReadOnlyList<VringEpollHandler> handlers) => handlers[0].RegisterListener(_wake, VringEpollEvents.In, WakeEvent);
+    public void OnWorkersStarted(IReadOnlyList<VringEpollHandler> handlers)
+    {
+        handlers[0].RegisterListener(_wake, VringEpollEvents.In, WakeEvent);
+        Volatile.Write(ref _rings, [.. handlers[0].Vrings]);
+    }
 
     /// <inheritdoc/>
     public void AcknowledgeFeatures(ulong features) => Volatile.Write(ref _acked, features);
@@ -468,7 +475,16 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
 
                     if (port >= 0)
                     {
-                        Forward(port, entry);
+                        // A known unicast destination on this thread: straight into its RX ring.
+                        if (!_fabric.Ports[port].TryDeliverHere(entry))
+                        {
+                            Forward(port, entry);
+                        }
+                        else
+                        {
+                            _signalPending[port] = true;
+                        }
+
                         return;
                     }
                 }
@@ -503,8 +519,60 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         }
     }
 
+    /// <summary>
+    /// Delivers a frame into this port's RX ring at once, when the calling thread serves that ring
+    /// (the ports share a worker thread) and no frame is queued before it: the frame goes from the
+    /// sender's TX buffers to this guest's RX buffers with no queue copy and no wake-up.
+    /// <paramref name="entry"/> (the sender's frame) is adapted to this driver's features in place.
+    /// </summary>
+    /// <returns>False when the caller must queue the frame instead.</returns>
+    public bool TryDeliverHere(Span<byte> entry)
+    {
+        Vring[]? rings = Volatile.Read(ref _rings);
+        if (rings is null || _fabric.Mode == NetMode.Source || !Inbound.IsEmpty)
+        {
+            return false;
+        }
+
+        int pair = PickPair(rings, entry);
+        if (pair < 0 || !rings[2 * pair].IsServedByCurrentThread)
+        {
+            return false;
+        }
+
+        return TryDeliver(rings[2 * pair], _rx[pair], entry);
+    }
+
+    /// <summary>Notifies this port's driver of what <see cref="TryDeliverHere"/> delivered (the serving thread).</summary>
+    public void SignalDelivered()
+    {
+        Vring[]? rings = Volatile.Read(ref _rings);
+        if (rings is null)
+        {
+            return;
+        }
+
+        for (int pair = 0; pair < _pairs; pair++)
+        {
+            if (_rx[pair].NeedsSignal)
+            {
+                _rx[pair].NeedsSignal = false;
+                rings[2 * pair].SignalUsedQueue();
+            }
+        }
+    }
+
     private void WakePeers()
     {
+        for (int p = 0; p < _signalPending.Length; p++)
+        {
+            if (_signalPending[p])
+            {
+                _signalPending[p] = false;
+                _fabric.Ports[p].SignalDelivered();
+            }
+        }
+
         for (int p = 0; p < _wakePending.Length; p++)
         {
             if (_wakePending[p])

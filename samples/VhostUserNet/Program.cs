@@ -147,13 +147,19 @@ internal static class Program
         using IDisposable? stats = VhostSamples.SampleStats.RegisterFromEnvironment();
 
         using var fabric = new NetFabric(settings, paths.Length + handles.Length);
+
+        // Every port on one worker thread (a DPDK lcore serving many ports): a frame goes from one
+        // guest's TX ring into another's RX ring on that thread, with no hand-off, and one poller
+        // serves every ring.
+        using var workers = new VhostUserWorkerGroup(1, settings.Poll, loggerFactory);
+        var options = new VhostUserDaemonOptions { WorkerGroup = workers };
         var daemons = new List<VhostUserDaemon>();
         int exitCode = 0;
         try
         {
             for (int i = 0; i < fabric.Ports.Length; i++)
             {
-                var daemon = new VhostUserDaemon(fabric.Ports[i], loggerFactory);
+                var daemon = new VhostUserDaemon(fabric.Ports[i], options, loggerFactory);
                 daemons.Add(daemon);
                 if (i < paths.Length)
                 {

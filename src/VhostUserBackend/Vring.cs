@@ -111,6 +111,14 @@ public sealed partial class Vring
     /// <summary>Whether the serving worker is in its polling window (notifications stay disabled).</summary>
     public bool IsPolling { get; internal set; }
 
+    /// <summary>
+    /// Whether the calling thread serves this ring: inside <see cref="IVhostUserBackend.HandleEvent"/>
+    /// of this device, or of another device whose worker shares the thread
+    /// (<see cref="VhostUserDaemonOptions.WorkerGroup"/>). Then the worker-only members may be used,
+    /// for example to forward a frame from one port's TX ring straight into this port's RX ring.
+    /// </summary>
+    public bool IsServedByCurrentThread => Worker is { } worker && worker.IsCurrentThread;
+
     /// <summary>The number of chains popped since the daemon started (for polling and tests).</summary>
     public long PoppedCount => Volatile.Read(ref _popped);
 

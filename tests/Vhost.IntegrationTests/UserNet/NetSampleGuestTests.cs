@@ -105,8 +105,10 @@ public sealed class NetSampleGuestTests
         using NetSample sample = NetSample.Start(2, "--mode", "switch");
         GuestImage image = await GuestImage.GetOrSkipAsync(TestContext.Current.CancellationToken);
 
-        // Each guest pings the other, then stays up until it has answered 5 echo requests, so
-        // neither powers off while the other still needs it.
+        // Each guest waits until the other answers (the two boot at different speeds under TCG,
+        // more so on a loaded machine: a guest that pinged a peer still booting failed the test),
+        // pings it 5 times, then stays up until it has answered 5 echo requests, so neither powers
+        // off while the other still needs it.
         QemuGuestOptions Guest(int me, int peer)
         {
             var o = new QemuGuestOptions
@@ -117,7 +119,8 @@ public sealed class NetSampleGuestTests
                 Script = Prelude + $$"""
 
                     up 192.0.2.1{{me}}
-                    ping -c 5 -i 0.3 -w 90 192.0.2.1{{peer}} > /tmp/ping.out 2>&1
+                    n=0; until ping -c 1 -W 1 192.0.2.1{{peer}} > /dev/null 2>&1 || [ $n -ge 90 ]; do n=$((n + 1)); done
+                    ping -c 5 -i 0.3 -w 30 192.0.2.1{{peer}} > /tmp/ping.out 2>&1
                     grep -q ' 5 packets received' /tmp/ping.out && vt_pass ping "$(grep round-trip /tmp/ping.out)" || vt_fail ping "$(tail -2 /tmp/ping.out | tr '\n' ' ')"
                     n=0; while [ "$(echoreps)" -lt 5 ] && [ $n -lt 900 ]; do sleep 0.1; n=$((n + 1)); done
                     [ "$(echoreps)" -ge 5 ] && vt_pass answered "$(echoreps) echo replies" || vt_fail answered "$(echoreps) echo replies"
