@@ -20,7 +20,7 @@ namespace VhostUserBackend;
 /// device for this ring soon), <see cref="SignalError"/>, and the read-only state
 /// (<see cref="IsStarted"/>, <see cref="IsEnabled"/>, <see cref="Index"/>, <see cref="InFlight"/>).
 /// The worker that serves the ring only, inside <see cref="IVhostUserBackend.HandleEvent"/>:
-/// <see cref="TryPopDescriptorChain"/>, <see cref="AddUsed"/>, <see cref="AddUsedDeferred"/>,
+/// <see cref="TryPopDescriptorChain"/>, <see cref="Unpop"/>, <see cref="AddUsed"/>, <see cref="AddUsedDeferred"/>,
 /// <see cref="PublishUsed"/>, <see cref="SignalUsedQueue"/>, <see cref="EnableNotification"/>,
 /// <see cref="DisableNotification"/>; they take no lock. Completions from
 /// other threads go through a lock-free queue the worker drains: it writes the used elements,
@@ -35,6 +35,7 @@ public sealed partial class Vring
     private readonly VhostUserBackendMetrics _metrics;
     private readonly KeyValuePair<string, object?> _tag;
     private readonly CompletionQueue _completions;
+    private readonly PopOrder _popOrder;
 
     // In-flight chains (worker, or the control thread while the worker is paused): 1 + the index
     // of the retired memory snapshot it was taken under, 1 when under the current one, 0 when not
@@ -62,6 +63,7 @@ public sealed partial class Vring
         _tag = new KeyValuePair<string, object?>("queue", index);
         _completions = new CompletionQueue(maxQueueSize);
         _inFlight = new byte[maxQueueSize];
+        _popOrder = new PopOrder(maxQueueSize);
     }
 
     /// <summary>The queue index.</summary>
@@ -145,7 +147,7 @@ public sealed partial class Vring
     /// was fetched), then the next available one. Marks it inflight when the front-end gave an
     /// inflight region.
     /// </summary>
-    /// <param name="chain">The chain; return it with <see cref="AddUsed"/>.</param>
+    /// <param name="chain">The chain; return it with <see cref="AddUsed"/> or <see cref="Complete"/>, or put it back with <see cref="Unpop"/>.</param>
     /// <returns>False when nothing is available, or the ring is broken: an invalid entry in the ring marks it <see cref="IsBroken"/> (logged and signalled once) instead of throwing.</returns>
     /// <exception cref="InvalidOperationException">The queue is not ready.</exception>
     public bool TryPopDescriptorChain(out DescriptorChain chain)
@@ -158,10 +160,12 @@ public sealed partial class Vring
 
         Virtqueue queue = Queue;
         InflightTracker? inflight = Inflight;
+        bool resubmitted = false;
         try
         {
             if (inflight is not null && inflight.TryTakeResubmission(out ushort resubmit))
             {
+                resubmitted = true;
                 chain = queue.ResubmittedChain(resubmit);
             }
             else
@@ -187,6 +191,7 @@ public sealed partial class Vring
         {
             _inFlight[head] = 1;
             _inFlightCount++;
+            _popOrder.Record(head, resubmitted);
         }
 
         chain = chain.WithEpoch(_epoch);
