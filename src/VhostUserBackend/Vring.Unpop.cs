@@ -28,8 +28,9 @@ public sealed partial class Vring
     /// (returns true) and, with EVENT_IDX, publishes the rewound position as the avail event, exactly
     /// as if the chain had never been popped. So pop it again before waiting for a kick; a device
     /// that waits for more buffers than the driver has posted keeps the chains it has instead.</para>
-    /// <para>Threads: the worker serving the ring (inside <see cref="IVhostUserBackend.HandleEvent"/>).
-    /// Allocates nothing.</para>
+    /// <para>Threads: the worker serving the ring (inside <see cref="IVhostUserBackend.HandleEvent"/>),
+    /// or the control thread inside <see cref="IVhostUserBackend.UnpopHeldChains"/>, where the worker
+    /// is paused. Allocates nothing.</para>
     /// </remarks>
     /// <param name="chain">The chain, as <see cref="TryPopDescriptorChain"/> returned it.</param>
     /// <exception cref="InvalidOperationException">The chain is not in flight on this ring (completed

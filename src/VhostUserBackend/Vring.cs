@@ -26,7 +26,9 @@ namespace VhostUserBackend;
 /// other threads go through a lock-free queue the worker drains: it writes the used elements,
 /// logs dirty pages, clears inflight marks and decides on the notification, one batch at a time.
 /// The control thread changes a ring only while that worker is paused between events; before it
-/// stops a ring or changes guest memory it waits (bounded) for the chains still in flight.</para>
+/// stops a ring or changes guest memory it asks the device to put back the chains it holds
+/// (<see cref="IVhostUserBackend.UnpopHeldChains"/>, where <see cref="Unpop"/> is used on the control
+/// thread) and waits (bounded) for the chains still in flight.</para>
 /// <para>The data path allocates nothing: inflight marks, dirty-page logging and the counters are
 /// plain stores into preallocated or mapped memory.</para>
 /// </remarks>

@@ -72,7 +72,48 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public long Completed;
 
+    /// <summary>Chains held back now (<see cref="CompleteLimit"/>).</summary>
     public long Held;
+
+    /// <summary>
+    /// When set, the held chains are kept (per queue, oldest first) and put back, newest first,
+    /// when the daemon asks (<see cref="UnpopHeldChains"/>): a device whose buffers wait for data.
+    /// </summary>
+    public bool PutBackHeld { get; set; }
+
+    /// <summary>A device bug: put the held chains back oldest first (refused by the ring).</summary>
+    public bool PutBackOldestFirst { get; set; }
+
+    /// <summary>The chains held back, per queue, oldest first (with <see cref="PutBackHeld"/>; lock the list).</summary>
+    public List<DescriptorChain>[] HeldChains { get; } = [.. Enumerable.Range(0, 8).Select(_ => new List<DescriptorChain>())];
+
+    /// <summary>Every head popped, per queue, in order, with <see cref="PutBackHeld"/> (lock the list).</summary>
+    public List<ushort>[] PoppedHeads { get; } = [.. Enumerable.Range(0, 8).Select(_ => new List<ushort>())];
+
+    /// <summary>UnpopHeldChains calls (queue index, held chains then).</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<(int Queue, int Held)> UnpopCalls { get; } = new();
+
+    /// <summary>The control thread, worker paused: the held chains go back to the ring, newest first.</summary>
+    public void UnpopHeldChains(Vring vring)
+    {
+        List<DescriptorChain> held = HeldChains[vring.Index];
+        lock (held)
+        {
+            UnpopCalls.Enqueue((vring.Index, held.Count));
+            if (!PutBackHeld)
+            {
+                return;
+            }
+
+            for (int n = 0; n < held.Count; n++)
+            {
+                vring.Unpop(held[PutBackOldestFirst ? n : held.Count - 1 - n]);
+                Interlocked.Decrement(ref Held);
+            }
+
+            held.Clear();
+        }
+    }
 
     /// <summary>Thread index → managed thread ids seen, per queue.</summary>
     public readonly int[] ThreadOfQueue;
@@ -400,8 +441,24 @@ internal sealed class CopyDevice : IVhostUserBackend
             v.DisableNotification();
             while (v.TryPopDescriptorChain(out DescriptorChain chain))
             {
+                if (PutBackHeld)
+                {
+                    lock (PoppedHeads[v.Index])
+                    {
+                        PoppedHeads[v.Index].Add(chain.Head);
+                    }
+                }
+
                 if (CompleteLimit >= 0 && Interlocked.Read(ref Completed) >= CompleteLimit)
                 {
+                    if (PutBackHeld)
+                    {
+                        lock (HeldChains[v.Index])
+                        {
+                            HeldChains[v.Index].Add(chain);
+                        }
+                    }
+
                     Interlocked.Increment(ref Held);
                     continue;
                 }
