@@ -437,7 +437,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         {
             // The spec: the back-end completes the ring's in-flight requests before it stops it.
             // Chains the device only holds go back to the ring first: the base excludes them.
-            UnpopHeldChains(v, "GET_VRING_BASE");
+            BeginStop(v, "GET_VRING_BASE");
             DrainInFlight(v, "GET_VRING_BASE");
 
             // Stopping keeps the enable state: the spec keeps the two states independent, and so do
@@ -476,7 +476,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             {
                 // A new kick fd restarts the ring but keeps its enable state: QEMU 7.2 vhost-user-net
                 // sends SET_VRING_ENABLE before SET_FEATURES and the kick, and never again.
-                UnpopHeldChains(v, "SET_VRING_KICK");
+                BeginStop(v, "SET_VRING_KICK");
                 v.Stop();
                 v.Kick = kick;
                 kick = null;
@@ -868,6 +868,16 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     }
 
     /// <summary>
+    /// A ring is about to stop (worker paused): it hands out no more chains, and the device puts
+    /// back the ones it holds, so the base excludes them and the drain does not wait for them.
+    /// </summary>
+    private void BeginStop(Vring v, string why)
+    {
+        v.BeginStop();
+        UnpopHeldChains(v, why);
+    }
+
+    /// <summary>
     /// Asks the device to put back the chains it holds on a ring (worker paused) before the ring
     /// stops or its memory changes, so the drain that follows waits only for chains being worked on.
     /// A device failure is logged; what it left in flight is waited for, then abandoned.
@@ -917,7 +927,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         {
             foreach (Vring v in _vrings)
             {
-                UnpopHeldChains(v, "a reset");
+                BeginStop(v, "a reset");
                 DrainInFlight(v, "a reset");
                 v.Stop();
                 v.Reset(keepNotifiers);

@@ -5,6 +5,18 @@ namespace VhostUserBackend;
 /// <summary>Putting a popped chain back (QEMU's <c>virtqueue_unpop</c>).</summary>
 public sealed partial class Vring
 {
+    private volatile bool _stopping;
+
+    /// <summary>
+    /// The control thread is about to stop the ring (GET_VRING_BASE, a new kick fd, a reset; the
+    /// worker paused): from now until <see cref="Stop"/> the ring hands out no chain
+    /// (<see cref="TryPopDescriptorChain"/> returns false, <see cref="IsReady"/> and
+    /// <see cref="EnableNotification"/> are false). So the chains the device puts back
+    /// (<see cref="IVhostUserBackend.UnpopHeldChains"/>) stay back while the daemon waits for the
+    /// ones in flight, even when it delivers the device's listener events meanwhile.
+    /// </summary>
+    internal void BeginStop() => _stopping = true;
+
     /// <summary>
     /// Puts back <paramref name="chain"/>, the most recently popped chain that was neither completed
     /// nor put back (QEMU's <c>virtqueue_unpop</c>, libvhost-user's <c>vu_queue_unpop</c>, rust-vmm's

@@ -95,8 +95,8 @@ public sealed partial class Vring
         internal set => _enabled = value;
     }
 
-    /// <summary>Whether the ring is started, enabled, mapped and not broken: <see cref="TryPopDescriptorChain"/> may be used.</summary>
-    public bool IsReady => _started && _enabled && !_broken && Queue.IsReady;
+    /// <summary>Whether the ring is started, enabled, mapped, not broken and not being stopped: <see cref="TryPopDescriptorChain"/> may be used.</summary>
+    public bool IsReady => _started && _enabled && !_broken && !_stopping && Queue.IsReady;
 
     /// <summary>
     /// Whether the guest broke the ring (libvhost-user's <c>vu_panic</c>): its available side held
@@ -150,11 +150,11 @@ public sealed partial class Vring
     /// inflight region.
     /// </summary>
     /// <param name="chain">The chain; return it with <see cref="AddUsed"/> or <see cref="Complete"/>, or put it back with <see cref="Unpop"/>.</param>
-    /// <returns>False when nothing is available, or the ring is broken: an invalid entry in the ring marks it <see cref="IsBroken"/> (logged and signalled once) instead of throwing.</returns>
+    /// <returns>False when nothing is available, the ring is being stopped, or the ring is broken: an invalid entry in the ring marks it <see cref="IsBroken"/> (logged and signalled once) instead of throwing.</returns>
     /// <exception cref="InvalidOperationException">The queue is not ready.</exception>
     public bool TryPopDescriptorChain(out DescriptorChain chain)
     {
-        if (_broken)
+        if (_broken || _stopping)
         {
             chain = default;
             return false;
@@ -361,9 +361,9 @@ public sealed partial class Vring
         }
     }
 
-    /// <summary>Asks the driver for kicks again; in the polling window it does nothing and returns false, and so it does for a broken ring (<see cref="IsBroken"/>: nothing more will be popped).</summary>
+    /// <summary>Asks the driver for kicks again; in the polling window it does nothing and returns false, and so it does for a broken ring (<see cref="IsBroken"/>) or one being stopped (nothing more will be popped).</summary>
     /// <returns>True when buffers arrived meanwhile (process them before sleeping).</returns>
-    public bool EnableNotification() => !IsPolling && !_broken && Queue.EnableNotification();
+    public bool EnableNotification() => !IsPolling && !_broken && !_stopping && Queue.EnableNotification();
 
     /// <summary>Tells the driver that kicks are not needed (while processing).</summary>
     public void DisableNotification() => Queue.DisableNotification();

@@ -67,7 +67,7 @@ internal sealed class CopyDevice : IVhostUserBackend
     /// <summary>HandleEvent throws for this queue.</summary>
     public int ThrowOnQueue { get; set; } = -1;
 
-    /// <summary>When non-negative: after this many completions (over the device's life), chains are popped and held, never completed.</summary>
+    /// <summary>When non-negative: once this many chains are completed or pending (over the device's life), chains are popped and held, never completed.</summary>
     public long CompleteLimit { get; set; } = -1;
 
     public long Completed;
@@ -113,6 +113,11 @@ internal sealed class CopyDevice : IVhostUserBackend
 
             held.Clear();
         }
+
+        if (SignalWorkerEventOnUnpop)
+        {
+            WorkerEvent?.Signal();
+        }
     }
 
     /// <summary>Thread index → managed thread ids seen, per queue.</summary>
@@ -145,6 +150,17 @@ internal sealed class CopyDevice : IVhostUserBackend
             ListenerEvents.Add((deviceEvent, events, threadIndex));
             if (CompleteOnWorkerEvent && deviceEvent == QueueCount + 7)
             {
+                if (ProcessRingsOnWorkerEvent)
+                {
+                    foreach (Vring v in vrings)
+                    {
+                        if (v.IsStarted)
+                        {
+                            Process(v, _scratch[threadIndex]);
+                        }
+                    }
+                }
+
                 CompleteHeldOnWorker();
             }
 
@@ -304,6 +320,12 @@ internal sealed class CopyDevice : IVhostUserBackend
     /// </summary>
     public bool CompleteOnWorkerEvent { get; set; }
 
+    /// <summary>With <see cref="CompleteOnWorkerEvent"/>: the worker event also processes every started ring first (a device fed by a socket, taking buffers when data comes).</summary>
+    public bool ProcessRingsOnWorkerEvent { get; set; }
+
+    /// <summary>With <see cref="PutBackHeld"/>: signal <see cref="WorkerEvent"/> right after putting the held chains back.</summary>
+    public bool SignalWorkerEventOnUnpop { get; set; }
+
     /// <summary>The listener eventfd of <see cref="CompleteOnWorkerEvent"/> (signal it to complete the held chains).</summary>
     public EventFd? WorkerEvent { get; private set; }
 
@@ -449,7 +471,7 @@ internal sealed class CopyDevice : IVhostUserBackend
                     }
                 }
 
-                if (CompleteLimit >= 0 && Interlocked.Read(ref Completed) >= CompleteLimit)
+                if (CompleteLimit >= 0 && Interlocked.Read(ref Completed) + Volatile.Read(ref Pending) >= CompleteLimit)
                 {
                     if (PutBackHeld)
                     {

@@ -127,6 +127,34 @@ public sealed class DaemonUnpopTests
     }
 
     [Fact]
+    public void A_stopping_ring_hands_out_nothing_while_the_daemon_drains_so_the_chains_put_back_stay_back()
+    {
+        // Chain 1 is in flight for real (completed by a listener event); chains 2 and 3 are held.
+        // At GET_VRING_BASE the held ones go back and the daemon waits for chain 1, delivering the
+        // device's listener events itself; the device then looks at its rings (as one fed by a
+        // socket does) before completing chain 1: it must not get the chains put back again.
+        var device = new CopyDevice { CompleteLimit = 1, PutBackHeld = true, CompleteOnWorkerEvent = true, ProcessRingsOnWorkerEvent = true, SignalWorkerEventOnUnpop = true };
+        using var rig = new DaemonRig(device);
+        VhostUserFrontend f = rig.Connect(eventIdx: true, packed: false);
+        rig.Start(eventIdx: true, packed: false);
+        for (int i = 0; i < 3; i++)
+        {
+            rig.Submit(0, DaemonRig.Payload(i));
+        }
+
+        WaitFor(() => Volatile.Read(ref device.Pending) == 1 && Interlocked.Read(ref device.Held) == 2, "the device did not take the three chains");
+
+        var watch = Stopwatch.StartNew();
+        uint stoppedAt = f.GetVringBase(0);
+        Assert.True(watch.Elapsed < Fast, $"GET_VRING_BASE took {watch.Elapsed.TotalMilliseconds:F0} ms");
+        Assert.Equal(1u, stoppedAt);
+        Assert.Equal(1L, Interlocked.Read(ref device.Completed));
+        Assert.Equal(0L, Interlocked.Read(ref device.Held));
+        Assert.Equal(0, rig.Daemon.Vrings[0].InFlight);
+        rig.Complete(0);
+    }
+
+    [Fact]
     public void A_device_that_puts_back_out_of_order_is_refused_logged_and_its_chains_abandoned_without_corrupting_the_base()
     {
         var device = new CopyDevice { CompleteLimit = 0, PutBackHeld = true, PutBackOldestFirst = true };
