@@ -56,7 +56,6 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     private readonly byte[] _source;
     private readonly byte[] _sourceLegacy;
     private readonly RxQueueState[] _rx;
-    private readonly int[] _ringEpoch;
     private readonly bool[] _wakePending;
     private readonly bool[] _signalPending;
     private Vring[]? _rings;
@@ -85,7 +84,6 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
             _rx[i] = new RxQueueState();
         }
 
-        _ringEpoch = new int[2 * _pairs];
         _wakePending = new bool[fabric.Ports.Length];
         _signalPending = new bool[fabric.Ports.Length];
         Mac = new PhysicalAddress([0x02, 0x00, 0x00, 0x00, 0x01, (byte)(index + 1)]);
@@ -186,10 +184,23 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     public void AcknowledgeFeatures(ulong features) => Volatile.Write(ref _acked, features);
 
     /// <inheritdoc/>
-    public void OnVringStateChanged(Vring vring)
+    public void OnVringStateChanged(Vring vring) => Wake();
+
+    /// <summary>
+    /// The daemon stops an RX ring, or changes the guest memory under it (control thread, this
+    /// port's worker paused): the RX chains held for a frame that does not fit yet go back to the
+    /// ring, newest first. So the stop does not wait for them, the base QEMU saves does not count
+    /// them, and after a restart (or at once, after a memory change: the ring keeps running and the
+    /// worker is called for it) they are popped again for the frame still queued. TX chains are
+    /// never held.
+    /// </summary>
+    /// <param name="vring">The ring.</param>
+    public void UnpopHeldChains(Vring vring)
     {
-        Interlocked.Increment(ref _ringEpoch[vring.Index]);
-        Wake();
+        if ((vring.Index & 1) == 0)
+        {
+            _rx[vring.Index / 2].PutBack(vring);
+        }
     }
 
     /// <inheritdoc/>
@@ -212,11 +223,6 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     public void Reset()
     {
         _fabric.Table.Forget(Index);
-        for (int q = 0; q < _ringEpoch.Length; q++)
-        {
-            Interlocked.Increment(ref _ringEpoch[q]);
-        }
-
         Volatile.Write(ref _acked, 0);
     }
 
@@ -732,31 +738,19 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         return true;
     }
 
-    /// <summary>Forgets held chains that no longer belong to the ring's current state.</summary>
-    private void ValidateHeld(Vring ring, RxQueueState rx)
+    /// <summary>
+    /// Forgets held chains the ring no longer has in flight. The daemon has them put back
+    /// (<see cref="UnpopHeldChains"/>) before every stop, reset and memory change; only a ring the
+    /// guest broke is stopped without that, and its chains are abandoned (the ring's in-flight count
+    /// starts over). The held chains are the only RX chains in flight (the others are completed as
+    /// soon as they are filled), so fewer in flight than held means they are gone. An enable change
+    /// keeps them: the ring still runs.
+    /// </summary>
+    private static void ValidateHeld(Vring ring, RxQueueState rx)
     {
-        int epoch = Volatile.Read(ref _ringEpoch[ring.Index]);
-        if (rx.Count > 0 && rx.Epoch != epoch)
+        if (rx.Count > ring.InFlight)
         {
-            // The ring was stopped, restarted or reset: its state (and the driver's view) starts over.
             rx.Count = 0;
-        }
-        else if (rx.Count > 0 && !ReferenceEquals(rx.Memory, ring.Memory))
-        {
-            // The memory table changed under a running ring: give the buffers back empty.
-            for (int c = 0; c < rx.Count; c++)
-            {
-                ring.AddUsed(rx.Writers[c].Chain.Head, 0);
-            }
-
-            rx.Count = 0;
-            rx.NeedsSignal = true;
-        }
-
-        if (rx.Count == 0)
-        {
-            rx.Epoch = epoch;
-            rx.Memory = ring.Memory;
         }
     }
 

@@ -1,4 +1,4 @@
-using VhostUserBackend.Memory;
+using VhostUserBackend;
 using VhostUserBackend.Virtio;
 
 namespace VhostUserNet;
@@ -7,7 +7,8 @@ namespace VhostUserNet;
 /// RX chains a port's worker took from one RX ring but has not filled yet: with MRG_RXBUF a frame
 /// may need more buffers than the driver has posted so far; the chains wait here (in order) until
 /// enough arrive, and a driver whose buffers are all smaller than a frame keeps its chain for the
-/// next frame. Only the port's worker touches it.
+/// next frame. The port's worker owns it; the daemon's control thread uses it only in
+/// <see cref="NetPort.UnpopHeldChains"/>, while that worker is paused.
 /// </summary>
 internal sealed class RxQueueState
 {
@@ -23,14 +24,38 @@ internal sealed class RxQueueState
     /// <summary>How many chains are held.</summary>
     public int Count;
 
-    /// <summary>The ring's state epoch when the chains were taken (a stop or restart makes them invalid).</summary>
-    public int Epoch;
-
-    /// <summary>The memory snapshot the chains' addresses refer to.</summary>
-    public GuestMemory? Memory;
-
     /// <summary>Whether a used element was added since the last signal.</summary>
     public bool NeedsSignal;
+
+    /// <summary>
+    /// Gives every held chain back to <paramref name="ring"/> unused, newest first, so the driver
+    /// keeps its buffers: the ring stops (the base the front-end saves excludes them, and they are
+    /// popped again when it restarts) or its memory changes (they are popped again at once, under
+    /// the new memory). A chain the ring will not take back (one popped before a chain that was
+    /// completed at once, a malformed one the driver posted in between) and those older than it are
+    /// completed empty instead: the ring waits for none of them.
+    /// </summary>
+    /// <param name="ring">The RX ring the chains came from (its worker paused).</param>
+    public void PutBack(Vring ring)
+    {
+        int c = Count - 1;
+        try
+        {
+            for (; c >= 0; c--)
+            {
+                ring.Unpop(Writers[c].Chain);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            for (; c >= 0; c--)
+            {
+                ring.Complete(Writers[c].Chain, 0);
+            }
+        }
+
+        Count = 0;
+    }
 
     /// <summary>Drops the first <paramref name="count"/> chains (they were returned to the driver).</summary>
     /// <param name="count">Chains to drop.</param>

@@ -126,6 +126,36 @@ public interface IVhostUserBackend
     }
 
     /// <summary>
+    /// Put back, with <see cref="Vring.Unpop"/> and newest first, every chain of <paramref name="vring"/>
+    /// that the device holds without working on it: buffers popped ahead of data that has not
+    /// arrived (a network device's receive buffers waiting for a frame, an event queue's buffers
+    /// waiting for an event). The daemon is about to stop the ring or to change the guest memory
+    /// under it, and a held chain would otherwise be lost to the driver (the ring's base counts it
+    /// as consumed) and make the daemon wait <see cref="VhostUserDaemonOptions.InFlightTimeout"/>
+    /// for a completion that is not coming. The default does nothing.
+    /// </summary>
+    /// <remarks>
+    /// <para>Called on the control thread, while the worker serving the ring is paused between two
+    /// <see cref="HandleEvent"/> calls, for a ring that has chains in flight and is not broken. The
+    /// device may use the state its worker keeps for this ring, and <see cref="Vring.Unpop"/>,
+    /// without a lock (the pause orders memory both ways); other rings' workers may be running.
+    /// Called before: GET_VRING_BASE (the base it returns then excludes the chains put back), a
+    /// SET_VRING_KICK that restarts a started ring, RESET_DEVICE, the end of the connection, and
+    /// every guest memory change (SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG, SET_LOG_BASE, dirty
+    /// logging turned on or off).</para>
+    /// <para>Afterwards the daemon waits (bounded) for the chains still in flight, those the device
+    /// is really working on. After a memory change the ring keeps running and the worker calls
+    /// <see cref="HandleEvent"/> for it once more, so the device pops the chains again, under the new
+    /// memory; after a stop, it pops them when the ring is started again. Keep nothing of a chain
+    /// put back. An exception is logged and the daemon carries on (the chains left in flight are
+    /// waited for, then abandoned).</para>
+    /// </remarks>
+    /// <param name="vring">The ring.</param>
+    void UnpopHeldChains(Vring vring)
+    {
+    }
+
+    /// <summary>
     /// SEND_RARP, with <see cref="VhostUserProtocolFeatures.Rarp"/> offered: a live migration
     /// brought the guest with this MAC address here, and the guest will not announce itself
     /// (it did not ack VIRTIO_NET_F_GUEST_ANNOUNCE). A switch learns that the address is now behind

@@ -92,6 +92,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 131, Level = LogLevel.Trace, Message = "ring {Queue} is broken: {Kicks} kicks ignored so far (logged at most every 10 s)")]
     public static partial void RingStillBroken(ILogger logger, int queue, long kicks);
 
+    [LoggerMessage(EventId = 132, Level = LogLevel.Debug, Message = "ring {Queue}: the device put back {Count} held chains before {Why}")]
+    public static partial void HeldChainsPutBack(ILogger logger, int queue, long count, string why);
+
+    [LoggerMessage(EventId = 133, Level = LogLevel.Error, Message = "ring {Queue}: the device failed putting back its held chains before {Why}; the chains still in flight are waited for, then abandoned")]
+    public static partial void UnpopHeldChainsFailed(ILogger logger, int queue, string why, Exception exception);
+
     [LoggerMessage(EventId = 140, Level = LogLevel.Information, Message = "driver status {Status} ({Source})")]
     public static partial void DriverStatus(ILogger logger, VirtioDeviceStatus status, string source);
 }

@@ -99,6 +99,11 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             _featuresSet = true;
             if (wasLogging != LoggingAll)
             {
+                foreach (Vring v in _vrings)
+                {
+                    UnpopHeldChains(v, "dirty logging changes");
+                }
+
                 _memory.SetDirtyLog(LoggingAll ? _log : null);
                 RebindRings();
             }
@@ -431,6 +436,8 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         using (_workerOfQueue[v.Index].Pause())
         {
             // The spec: the back-end completes the ring's in-flight requests before it stops it.
+            // Chains the device only holds go back to the ring first: the base excludes them.
+            BeginStop(v, "GET_VRING_BASE");
             DrainInFlight(v, "GET_VRING_BASE");
 
             // Stopping keeps the enable state: the spec keeps the two states independent, and so do
@@ -469,6 +476,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             {
                 // A new kick fd restarts the ring but keeps its enable state: QEMU 7.2 vhost-user-net
                 // sends SET_VRING_ENABLE before SET_FEATURES and the kick, and never again.
+                BeginStop(v, "SET_VRING_KICK");
                 v.Stop();
                 v.Kick = kick;
                 kick = null;
@@ -803,6 +811,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             // and keep the old snapshot mapped for any that do not finish in time.
             foreach (Vring v in _vrings)
             {
+                UnpopHeldChains(v, "a memory update");
                 DrainInFlight(v, "a memory update");
                 v.RetainInFlightMemory();
             }
@@ -858,6 +867,44 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
     }
 
+    /// <summary>
+    /// A ring is about to stop (worker paused): it hands out no more chains, and the device puts
+    /// back the ones it holds, so the base excludes them and the drain does not wait for them.
+    /// </summary>
+    private void BeginStop(Vring v, string why)
+    {
+        v.BeginStop();
+        UnpopHeldChains(v, why);
+    }
+
+    /// <summary>
+    /// Asks the device to put back the chains it holds on a ring (worker paused) before the ring
+    /// stops or its memory changes, so the drain that follows waits only for chains being worked on.
+    /// A device failure is logged; what it left in flight is waited for, then abandoned.
+    /// </summary>
+    private void UnpopHeldChains(Vring v, string why)
+    {
+        if (v.InFlight == 0 || v.IsBroken)
+        {
+            return;
+        }
+
+        long popped = v.PoppedCount;
+        try
+        {
+            _backend.UnpopHeldChains(v);
+        }
+        catch (Exception e)
+        {
+            Log.UnpopHeldChainsFailed(_logger, v.Index, why, e);
+        }
+
+        if (popped != v.PoppedCount)
+        {
+            Log.HeldChainsPutBack(_logger, v.Index, popped - v.PoppedCount, why);
+        }
+    }
+
     /// <summary>Waits (bounded) for a ring's in-flight requests, the worker paused; logs what is left.</summary>
     private void DrainInFlight(Vring v, string why)
     {
@@ -880,6 +927,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         {
             foreach (Vring v in _vrings)
             {
+                BeginStop(v, "a reset");
                 DrainInFlight(v, "a reset");
                 v.Stop();
                 v.Reset(keepNotifiers);

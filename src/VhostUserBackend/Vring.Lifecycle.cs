@@ -152,6 +152,7 @@ public sealed partial class Vring
         Kick?.Dispose();
         Kick = null;
         _started = false;
+        _stopping = false;
         ClearBroken();
         AbandonInFlight();
         Queue.Deactivate();

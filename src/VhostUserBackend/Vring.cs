@@ -20,13 +20,15 @@ namespace VhostUserBackend;
 /// device for this ring soon), <see cref="SignalError"/>, and the read-only state
 /// (<see cref="IsStarted"/>, <see cref="IsEnabled"/>, <see cref="Index"/>, <see cref="InFlight"/>).
 /// The worker that serves the ring only, inside <see cref="IVhostUserBackend.HandleEvent"/>:
-/// <see cref="TryPopDescriptorChain"/>, <see cref="AddUsed"/>, <see cref="AddUsedDeferred"/>,
+/// <see cref="TryPopDescriptorChain"/>, <see cref="Unpop"/>, <see cref="AddUsed"/>, <see cref="AddUsedDeferred"/>,
 /// <see cref="PublishUsed"/>, <see cref="SignalUsedQueue"/>, <see cref="EnableNotification"/>,
 /// <see cref="DisableNotification"/>; they take no lock. Completions from
 /// other threads go through a lock-free queue the worker drains: it writes the used elements,
 /// logs dirty pages, clears inflight marks and decides on the notification, one batch at a time.
 /// The control thread changes a ring only while that worker is paused between events; before it
-/// stops a ring or changes guest memory it waits (bounded) for the chains still in flight.</para>
+/// stops a ring or changes guest memory it asks the device to put back the chains it holds
+/// (<see cref="IVhostUserBackend.UnpopHeldChains"/>, where <see cref="Unpop"/> is used on the control
+/// thread) and waits (bounded) for the chains still in flight.</para>
 /// <para>The data path allocates nothing: inflight marks, dirty-page logging and the counters are
 /// plain stores into preallocated or mapped memory.</para>
 /// </remarks>
@@ -35,6 +37,7 @@ public sealed partial class Vring
     private readonly VhostUserBackendMetrics _metrics;
     private readonly KeyValuePair<string, object?> _tag;
     private readonly CompletionQueue _completions;
+    private readonly PopOrder _popOrder;
 
     // In-flight chains (worker, or the control thread while the worker is paused): 1 + the index
     // of the retired memory snapshot it was taken under, 1 when under the current one, 0 when not
@@ -62,6 +65,7 @@ public sealed partial class Vring
         _tag = new KeyValuePair<string, object?>("queue", index);
         _completions = new CompletionQueue(maxQueueSize);
         _inFlight = new byte[maxQueueSize];
+        _popOrder = new PopOrder(maxQueueSize);
     }
 
     /// <summary>The queue index.</summary>
@@ -91,8 +95,8 @@ public sealed partial class Vring
         internal set => _enabled = value;
     }
 
-    /// <summary>Whether the ring is started, enabled, mapped and not broken: <see cref="TryPopDescriptorChain"/> may be used.</summary>
-    public bool IsReady => _started && _enabled && !_broken && Queue.IsReady;
+    /// <summary>Whether the ring is started, enabled, mapped, not broken and not being stopped: <see cref="TryPopDescriptorChain"/> may be used.</summary>
+    public bool IsReady => _started && _enabled && !_broken && !_stopping && Queue.IsReady;
 
     /// <summary>
     /// Whether the guest broke the ring (libvhost-user's <c>vu_panic</c>): its available side held
@@ -153,12 +157,12 @@ public sealed partial class Vring
     /// was fetched), then the next available one. Marks it inflight when the front-end gave an
     /// inflight region.
     /// </summary>
-    /// <param name="chain">The chain; return it with <see cref="AddUsed"/>.</param>
-    /// <returns>False when nothing is available, or the ring is broken: an invalid entry in the ring marks it <see cref="IsBroken"/> (logged and signalled once) instead of throwing.</returns>
+    /// <param name="chain">The chain; return it with <see cref="AddUsed"/> or <see cref="Complete"/>, or put it back with <see cref="Unpop"/>.</param>
+    /// <returns>False when nothing is available, the ring is being stopped, or the ring is broken: an invalid entry in the ring marks it <see cref="IsBroken"/> (logged and signalled once) instead of throwing.</returns>
     /// <exception cref="InvalidOperationException">The queue is not ready.</exception>
     public bool TryPopDescriptorChain(out DescriptorChain chain)
     {
-        if (_broken)
+        if (_broken || _stopping)
         {
             chain = default;
             return false;
@@ -166,10 +170,12 @@ public sealed partial class Vring
 
         Virtqueue queue = Queue;
         InflightTracker? inflight = Inflight;
+        bool resubmitted = false;
         try
         {
             if (inflight is not null && inflight.TryTakeResubmission(out ushort resubmit))
             {
+                resubmitted = true;
                 chain = queue.ResubmittedChain(resubmit);
             }
             else
@@ -195,6 +201,7 @@ public sealed partial class Vring
         {
             _inFlight[head] = 1;
             _inFlightCount++;
+            _popOrder.Record(head, resubmitted);
         }
 
         chain = chain.WithEpoch(_epoch);
@@ -362,9 +369,9 @@ public sealed partial class Vring
         }
     }
 
-    /// <summary>Asks the driver for kicks again; in the polling window it does nothing and returns false, and so it does for a broken ring (<see cref="IsBroken"/>: nothing more will be popped).</summary>
+    /// <summary>Asks the driver for kicks again; in the polling window it does nothing and returns false, and so it does for a broken ring (<see cref="IsBroken"/>) or one being stopped (nothing more will be popped).</summary>
     /// <returns>True when buffers arrived meanwhile (process them before sleeping).</returns>
-    public bool EnableNotification() => !IsPolling && !_broken && Queue.EnableNotification();
+    public bool EnableNotification() => !IsPolling && !_broken && !_stopping && Queue.EnableNotification();
 
     /// <summary>Tells the driver that kicks are not needed (while processing).</summary>
     public void DisableNotification() => Queue.DisableNotification();

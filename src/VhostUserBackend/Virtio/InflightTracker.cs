@@ -124,6 +124,43 @@ internal sealed unsafe class InflightTracker
         Volatile.Write(ref _descriptors[head].Inflight, 1);
     }
 
+    /// <summary>
+    /// A freshly popped head was put back (<see cref="Vring.Unpop"/>): it is not inflight any more,
+    /// so a restarted back-end does not resubmit it, and the fetch counter goes back when it was
+    /// the last one given out.
+    /// </summary>
+    public void UnmarkInflight(ushort head)
+    {
+        if (head >= _entries)
+        {
+            return;
+        }
+
+        // SAFETY: head < entry count; the region is mapped while the tracker is attached.
+        Volatile.Write(ref _descriptors[head].Inflight, 0);
+        if (_counter != 0 && _descriptors[head].Counter == _counter - 1)
+        {
+            _counter--;
+        }
+    }
+
+    /// <summary>
+    /// A resubmitted head was put back (<see cref="Vring.Unpop"/>): it goes back to the front of the
+    /// resubmission list and keeps its inflight mark (its place in the available ring was consumed
+    /// by the back-end that fetched it first).
+    /// </summary>
+    /// <returns>False when <paramref name="head"/> is not the resubmission taken last.</returns>
+    public bool TryReturnResubmission(ushort head)
+    {
+        if (_resubmitNext == 0 || _resubmit[_resubmitNext - 1] != head)
+        {
+            return false;
+        }
+
+        _resubmitNext--;
+        return true;
+    }
+
     /// <summary>Before the used element of <paramref name="head"/> is published.</summary>
     public void BeginUsed(ushort head)
     {

@@ -174,6 +174,36 @@ public sealed unsafe class PackedQueue : Virtqueue
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// The chain's descriptors are still in the ring, available: the device never wrote a used
+    /// descriptor over them, because used descriptors are written in ring order from the used
+    /// position, and every chain completed so far was popped before this one (a chain popped after
+    /// it was put back first). The copies are freed and the next pop copies the descriptors again.
+    /// </remarks>
+    internal override void Rewind(in DescriptorChain chain)
+    {
+        ushort id = chain.Head;
+        if (chain.Queue != this || !TryGetChainStore(id, chain.Stamp, chain.First, out _, out _))
+        {
+            throw new InvalidOperationException($"buffer id {id} is not in flight in this queue");
+        }
+
+        ushort count = _chainCount[id];
+        int slot = _nextAvail - count;
+        bool wrap = _availWrap;
+        if (slot < 0)
+        {
+            slot += Size;
+            wrap = !wrap;
+        }
+
+        FreeEntries(_chainFirst[id], count);
+        _chainCount[id] = 0;
+        _nextAvail = (ushort)slot;
+        _availWrap = wrap;
+    }
+
+    /// <inheritdoc/>
     internal override bool TryGetInflightChain(ushort head, out DescriptorChain chain)
     {
         if (!IsReady || head >= Size || _chainCount[head] == 0)

@@ -146,6 +146,24 @@ public sealed unsafe class SplitQueue : Virtqueue
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Only the next avail index moves. The entries up to the <c>avail.idx</c> read last stay valid
+    /// (the driver cannot reuse an available-ring slot, nor the chain's descriptors, before the device
+    /// returns them), so the next pop reads the entry again without a new read of <c>avail.idx</c>.
+    /// With EVENT_IDX, a later <see cref="EnableNotification"/> publishes the rewound index as
+    /// <c>avail_event</c> and reports the chain as available, as if it had never been popped.
+    /// </remarks>
+    internal override void Rewind(in DescriptorChain chain)
+    {
+        if (chain.Queue != this || chain.Head >= Size)
+        {
+            throw new InvalidOperationException($"chain {chain.Head} was not popped from this queue");
+        }
+
+        _nextAvail--;
+    }
+
+    /// <inheritdoc/>
     internal override bool TryGetSingleBuffer(in DescriptorChain chain, out VirtqBuffer buffer)
     {
         ThrowIfNotReady();

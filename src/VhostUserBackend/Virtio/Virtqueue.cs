@@ -325,6 +325,18 @@ public abstract unsafe class Virtqueue : IDisposable
     /// </summary>
     internal abstract bool TryGetInflightChain(ushort head, out DescriptorChain chain);
 
+    /// <summary>
+    /// Undoes the pop of <paramref name="chain"/>, which the caller (<see cref="Vring.Unpop"/>) checked
+    /// is the most recently popped chain not yet used or put back: the ring position goes back to
+    /// where that pop found it (split: one entry of the available ring; packed: the chain's
+    /// <see cref="DescriptorChain.RingCount"/> descriptors, flipping the avail wrap counter when it
+    /// crosses slot 0), so the next pop takes the same chain again. Works whether or not the queue is
+    /// ready (a ring whose memory went away keeps its position).
+    /// </summary>
+    /// <param name="chain">The chain.</param>
+    /// <exception cref="InvalidOperationException">The chain is not in flight in this queue.</exception>
+    internal abstract void Rewind(in DescriptorChain chain);
+
     /// <summary>The chains in flight are abandoned (the ring stopped; a new one starts from SET_VRING_BASE): a packed queue frees its copies at the next activation.</summary>
     internal virtual void DiscardInFlight()
     {

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.NetworkInformation;
 using Vhost.User.Messages;
 using VhostProbe.Devices;
+using VhostUserBackend.Testing;
 using VhostUserBackend.Testing.Vmm;
 using VhostUserBackend.Virtio;
 using VhostUserNet;
@@ -209,6 +210,73 @@ public sealed class NetSampleVmmTests
         Assert.Equal(-1, c1.Receive(buffer, TimeSpan.FromMilliseconds(200)));
     }
 
+    [Fact]
+    public void Held_rx_buffers_go_back_to_the_ring_at_a_stop_and_carry_the_frame_after_the_restart()
+    {
+        // Port 1's driver (MRG_RXBUF) has posted three 256-byte buffers; a 1000-byte frame needs
+        // four, so the port holds the three it took until a fourth comes. A memory update and then
+        // a stop (GET_VRING_BASE, as QEMU stops a VM) must each give them back at once: the base
+        // counts nothing consumed, and after the restart a frame fills the same buffers, then one more.
+        using NetSample sample = NetSample.Start(2, "--mode", "switch");
+        using VmmDevice d0 = Connect(sample.SocketPaths[0]);
+        using VmmDevice d1 = VmmDevice.Connect(sample.SocketPaths[1], new VmmDeviceOptions { QueueCount = 2, QueueSize = 256, Features = (ulong)VirtioNetFeatures.MergeableRxBuffers }, Wait);
+        Assert.True((d1.AckedFeatures & (ulong)VirtioNetFeatures.MergeableRxBuffers) != 0 && d1.EventIdx);
+        var c0 = new VirtioNetClient(d0);
+        VmmQueue rx = d1.Queues[0];
+        ulong[] buffers = [.. Enumerable.Range(0, 4).Select(_ => d1.Ram.Allocate(256, 64))];
+        ushort[] heads = new ushort[4];
+        for (int i = 0; i < 3; i++)
+        {
+            heads[i] = rx.Submit([new VirtqBuffer(buffers[i], 256, true)]);
+        }
+
+        byte[] frame = new byte[1000];
+        Frame(dst: 0x11, src: 0x10, tag: 7).CopyTo(frame, 0);
+        for (int i = 64; i < frame.Length; i++)
+        {
+            frame[i] = (byte)i;
+        }
+
+        Assert.True(c0.TrySend(frame));
+
+        // The port took all three and asked to be kicked for the next one (avail_event 3).
+        WaitUntil(() => rx.Driver.AvailEvent == 3, "port 1 did not take its three RX buffers");
+        Assert.False(rx.TryGetCompletion(out _));
+
+        var watch = Stopwatch.StartNew();
+        d1.Frontend.SetMemoryTable([.. d1.Ram.Regions.Select(r => new VhostMemoryRegionInfo(r.GuestPhysicalAddress, r.Size, r.UserAddress, r.FileOffset, d1.Ram.FileHandle))]);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"SET_MEM_TABLE took {watch.Elapsed.TotalMilliseconds:F0} ms");
+
+        watch.Restart();
+        uint stoppedAt = d1.Frontend.GetVringBase(0);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"GET_VRING_BASE took {watch.Elapsed.TotalMilliseconds:F0} ms");
+        Assert.Equal(0u, stoppedAt);
+        Assert.False(rx.TryGetCompletion(out _));
+
+        // Restarted as QEMU does, from that base; then the fourth buffer, and the frame again (the
+        // port drops what arrives while its RX ring is stopped, as a NIC that is down does).
+        SplitQueueDriver driver = rx.Driver;
+        d1.Frontend.SetVringNum(0, driver.Size);
+        d1.Frontend.SetVringBase(0, stoppedAt);
+        d1.Frontend.SetVringAddr(0, new VringConfigData(driver.Size, driver.Size, VringFlags.None, VmmDevice.UserAddressOf(d1.Ram, driver.DescriptorTableAddress), VmmDevice.UserAddressOf(d1.Ram, driver.UsedRingAddress), VmmDevice.UserAddressOf(d1.Ram, driver.AvailRingAddress)));
+        d1.Frontend.SetVringKick(0, rx.Kick);
+        d1.Frontend.SetVringCall(0, rx.Call);
+        d1.Frontend.SetVringEnable(0, true);
+        heads[3] = rx.Submit([new VirtqBuffer(buffers[3], 256, true)]);
+        Assert.True(c0.TrySend(frame));
+
+        var received = new List<byte>();
+        for (int i = 0; i < 4; i++)
+        {
+            VmmCompletion c = rx.WaitForCompletion(Wait);
+            Assert.Equal((heads[i], i < 3 ? 256u : 1012u - 768u), (c.Head, c.Length));
+            received.AddRange(d1.Ram.GetSpan(buffers[i], (int)c.Length).ToArray());
+        }
+
+        Assert.Equal(4, BinaryPrimitives.ReadUInt16LittleEndian(received.ToArray().AsSpan(10)));   // num_buffers
+        Assert.Equal(frame, received.Skip(VirtioNetClient.HeaderSize));
+    }
+
     [Theory]
     [InlineData("--mode", "bridge")]
     [InlineData("--mac", "01:00:00:00:00:01")]
@@ -243,6 +311,16 @@ public sealed class NetSampleVmmTests
         Assert.Equal(0, p.ExitCode);
         using var json = System.Text.Json.JsonDocument.Parse(stdout);
         Assert.Equal("net", json.RootElement.GetProperty("type").GetString());
+    }
+
+    private static void WaitUntil(Func<bool> condition, string message)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(watch.Elapsed < Wait, message);
+            Thread.Sleep(1);
+        }
     }
 
     private static VmmDevice Connect(string socket) => VmmDevice.Connect(socket, new VmmDeviceOptions { QueueCount = 2, QueueSize = 256 }, Wait);

@@ -67,12 +67,58 @@ internal sealed class CopyDevice : IVhostUserBackend
     /// <summary>HandleEvent throws for this queue.</summary>
     public int ThrowOnQueue { get; set; } = -1;
 
-    /// <summary>When non-negative: after this many completions (over the device's life), chains are popped and held, never completed.</summary>
+    /// <summary>When non-negative: once this many chains are completed or pending (over the device's life), chains are popped and held, never completed.</summary>
     public long CompleteLimit { get; set; } = -1;
 
     public long Completed;
 
+    /// <summary>Chains held back now (<see cref="CompleteLimit"/>).</summary>
     public long Held;
+
+    /// <summary>
+    /// When set, the held chains are kept (per queue, oldest first) and put back, newest first,
+    /// when the daemon asks (<see cref="UnpopHeldChains"/>): a device whose buffers wait for data.
+    /// </summary>
+    public bool PutBackHeld { get; set; }
+
+    /// <summary>A device bug: put the held chains back oldest first (refused by the ring).</summary>
+    public bool PutBackOldestFirst { get; set; }
+
+    /// <summary>The chains held back, per queue, oldest first (with <see cref="PutBackHeld"/>; lock the list).</summary>
+    public List<DescriptorChain>[] HeldChains { get; } = [.. Enumerable.Range(0, 8).Select(_ => new List<DescriptorChain>())];
+
+    /// <summary>Every head popped, per queue, in order, with <see cref="PutBackHeld"/> (lock the list).</summary>
+    public List<ushort>[] PoppedHeads { get; } = [.. Enumerable.Range(0, 8).Select(_ => new List<ushort>())];
+
+    /// <summary>UnpopHeldChains calls (queue index, held chains then).</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<(int Queue, int Held)> UnpopCalls { get; } = new();
+
+    /// <summary>The control thread, worker paused: the held chains go back to the ring, newest first.</summary>
+    public void UnpopHeldChains(Vring vring)
+    {
+        List<DescriptorChain> held = HeldChains[vring.Index];
+        lock (held)
+        {
+            UnpopCalls.Enqueue((vring.Index, held.Count));
+            if (!PutBackHeld)
+            {
+                return;
+            }
+
+            for (int n = 0; n < held.Count; n++)
+            {
+                vring.Unpop(held[PutBackOldestFirst ? n : held.Count - 1 - n]);
+                Interlocked.Decrement(ref Held);
+            }
+
+            held.Clear();
+        }
+
+        if (SignalWorkerEventOnUnpop)
+        {
+            WorkerEvent?.Signal();
+        }
+    }
 
     /// <summary>Thread index → managed thread ids seen, per queue.</summary>
     public readonly int[] ThreadOfQueue;
@@ -104,6 +150,17 @@ internal sealed class CopyDevice : IVhostUserBackend
             ListenerEvents.Add((deviceEvent, events, threadIndex));
             if (CompleteOnWorkerEvent && deviceEvent == QueueCount + 7)
             {
+                if (ProcessRingsOnWorkerEvent)
+                {
+                    foreach (Vring v in vrings)
+                    {
+                        if (v.IsStarted)
+                        {
+                            Process(v, _scratch[threadIndex]);
+                        }
+                    }
+                }
+
                 CompleteHeldOnWorker();
             }
 
@@ -263,6 +320,12 @@ internal sealed class CopyDevice : IVhostUserBackend
     /// </summary>
     public bool CompleteOnWorkerEvent { get; set; }
 
+    /// <summary>With <see cref="CompleteOnWorkerEvent"/>: the worker event also processes every started ring first (a device fed by a socket, taking buffers when data comes).</summary>
+    public bool ProcessRingsOnWorkerEvent { get; set; }
+
+    /// <summary>With <see cref="PutBackHeld"/>: signal <see cref="WorkerEvent"/> right after putting the held chains back.</summary>
+    public bool SignalWorkerEventOnUnpop { get; set; }
+
     /// <summary>The listener eventfd of <see cref="CompleteOnWorkerEvent"/> (signal it to complete the held chains).</summary>
     public EventFd? WorkerEvent { get; private set; }
 
@@ -400,8 +463,24 @@ internal sealed class CopyDevice : IVhostUserBackend
             v.DisableNotification();
             while (v.TryPopDescriptorChain(out DescriptorChain chain))
             {
-                if (CompleteLimit >= 0 && Interlocked.Read(ref Completed) >= CompleteLimit)
+                if (PutBackHeld)
                 {
+                    lock (PoppedHeads[v.Index])
+                    {
+                        PoppedHeads[v.Index].Add(chain.Head);
+                    }
+                }
+
+                if (CompleteLimit >= 0 && Interlocked.Read(ref Completed) + Volatile.Read(ref Pending) >= CompleteLimit)
+                {
+                    if (PutBackHeld)
+                    {
+                        lock (HeldChains[v.Index])
+                        {
+                            HeldChains[v.Index].Add(chain);
+                        }
+                    }
+
                     Interlocked.Increment(ref Held);
                     continue;
                 }
