@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using Microsoft.Win32.SafeHandles;
 using Vhost.GuestHarness;
@@ -18,22 +19,27 @@ namespace Vhost.IntegrationTests.Lifecycle;
 /// The guest runs <c>blkgen</c> (tools/guest/blkgen.c): 32 threads, one O_DIRECT write in flight
 /// each, every block written twice (generation 1, then generation 2 once 1 completed), each block's
 /// data naming its block and generation (<see cref="BlkGenPattern"/>). The daemon runs with
-/// <c>--latency</c> (a slow disk: each operation held a random 0-30 ms before and after), so its
-/// requests stay in flight and complete out of order. The test watches the inflight region in
-/// QEMU's memfd and sends the SIGKILL when it shows all 32 writes held by the daemon; after the
-/// kill it reads the region as the dead daemon left it, and the guest's own count of requests in
-/// flight. A write lost shows as a block left at generation 1 or zero (or the writer never
-/// finishes); a write of generation 1 applied again after generation 2 shows as generation 1 in a
-/// block finished before the kill; anything torn or misplaced shows as foreign data.
+/// <c>--latency</c> (a slow disk: each operation held a random 0-30 ms before and after; the
+/// second daemon 0-300 ms), so its requests stay in flight and complete out of order. The test
+/// watches the inflight region in QEMU's memfd and sends the SIGKILL when it shows all 32 writes
+/// held by the daemon; after the kill it reads the region as the dead daemon left it, and the
+/// guest's own count of requests in flight. The second daemon is killed again in the middle of
+/// its recovery; a third one finishes. A write lost shows as a block left at generation 1 or zero
+/// (or the writer never finishes); a write of generation 1 applied again after generation 2
+/// shows as generation 1 in a block finished before the kill; anything torn or misplaced shows as
+/// foreign data.
 /// </remarks>
 [Collection(GuestCollection.Name)]
-public sealed class BlkCrashTests
+public sealed partial class BlkCrashTests
 {
     private const int Lanes = 32;
     private const int Blocks = 2048;
     private const int BlockSize = 4096;
     private const int Generations = 2;
     private const int LatencyMs = 30;
+
+    /// <summary>The second daemon's latency: slow enough that the test cannot miss the middle of its recovery on a busy machine.</summary>
+    private const int RecoveryLatencyMs = 300;
 
     [Theory(Timeout = GuestCollection.TestTimeoutMs)]
     [InlineData("7.2")]
@@ -47,9 +53,11 @@ public sealed class BlkCrashTests
         string disk = dir.CreateFile("disk.img", (long)Blocks * BlockSize);
         string socket = Path.Combine(dir.Path, "blk.sock");
         string[] daemonArgs = ["--socket-path", socket, "--blk-file", disk, "--latency", LatencyMs.ToString(CultureInfo.InvariantCulture), "--verbose"];
+        string[] slowDaemonArgs = ["--socket-path", socket, "--blk-file", disk, "--latency", RecoveryLatencyMs.ToString(CultureInfo.InvariantCulture), "--verbose"];
         ulong seed = (ulong)Random.Shared.NextInt64(1, long.MaxValue);
         SampleProcess daemon = SampleProcess.Start("vhost-user-blk", daemonArgs);
         string firstDaemon = string.Empty;
+        string secondDaemon = string.Empty;
         try
         {
             var options = new QemuGuestOptions { MemoryMiB = 256, Qemu = qemu };
@@ -88,32 +96,7 @@ public sealed class BlkCrashTests
             }
 
             // SIGKILL the moment the region shows every lane's write held by the daemon.
-            int pid = daemon.DaemonProcessId ?? throw new InvalidOperationException("the daemon exited\n" + daemon.Output);
-            using (Process victim = Process.GetProcessById(pid))
-            {
-                var seen = new SortedDictionary<int, int>();
-                w.Restart();
-                while (true)
-                {
-                    int n = InflightRegionView.Read(region).Inflight.Count;
-                    if (n >= Lanes)
-                    {
-                        victim.Kill();
-                        break;
-                    }
-
-                    seen[n] = seen.GetValueOrDefault(n) + 1;
-                    if (w.Elapsed > TimeSpan.FromSeconds(20))
-                    {
-                        throw new TimeoutException($"the region never showed {Lanes} requests in flight (counts seen: {string.Join(", ", seen.Select(kv => $"{kv.Key}x{kv.Value}"))})\n{vm.Describe()}");
-                    }
-
-                    Thread.Yield();
-                }
-
-                victim.WaitForExit();
-            }
-
+            string firstKill = KillWhen(daemon, region, v => v.Inflight.Count >= Lanes, $"{Lanes} requests in flight", vm);
             daemon.Kill();
             firstDaemon = daemon.Output;
             InflightRegionView atKill = InflightRegionView.Read(region);
@@ -126,13 +109,30 @@ public sealed class BlkCrashTests
                 $"for i in $(seq 50); do set -- $(cat /sys/block/vda/inflight); [ \"$2\" -ge {Lanes} ] && break; sleep 0.1; done; echo \"reads=$1 writes=$2\"; echo \"rc=$(cat /tmp/blkgen.rc 2>/dev/null)\"",
                 cancellationToken: ct);
 
+            // A second daemon (slower: --latency 300), killed in the middle of its recovery: when at
+            // most half of the requests it resubmitted are left and it has fetched new ones since. What it resubmitted must
+            // stay marked in the region (with the first fetch order) until done, the rest cleared.
+            daemon.Dispose();
+            daemon = SampleProcess.Start("vhost-user-blk", slowDaemonArgs);
+            int resubmitted = WaitForRingStart(daemon, vm);
+            ulong lastFirst = atKill.Inflight[^1].Counter;
+            string secondKill = KillWhen(
+                daemon,
+                region,
+                v => v.Inflight.Count(x => x.Counter <= lastFirst) is > 0 and <= Lanes / 2 && v.Inflight.Any(x => x.Counter > lastFirst),
+                "the recovery half done",
+                vm);
+            daemon.Kill();
+            secondDaemon = daemon.Output;
+            InflightRegionView atSecondKill = InflightRegionView.Read(region);
+
+            // A third daemon finishes the job.
             daemon.Dispose();
             daemon = SampleProcess.Start("vhost-user-blk", daemonArgs);
-            Assert.True(daemon.WaitForOutput("inflight requests to resubmit", TimeSpan.FromSeconds(30)), "QEMU did not reconnect and start the ring on the new daemon\n" + daemon.Output + "\n" + vm.Describe());
-            int resubmitted = int.Parse(Regex.Match(daemon.Output, @"ring 0 started \(size \d+, base \d+, (\d+) inflight requests to resubmit\)").Groups[1].Value, CultureInfo.InvariantCulture);
+            int resubmittedAgain = WaitForRingStart(daemon, vm);
 
             GuestCommandResult writer = await vm.RunCheckedAsync(
-                "for i in $(seq 900); do [ -s /tmp/blkgen.rc ] && break; sleep 0.1; done; cat /tmp/blkgen.out; echo rc=$(cat /tmp/blkgen.rc)",
+                "for i in $(seq 450); do [ -s /tmp/blkgen.rc ] && break; sleep 0.1; done; cat /tmp/blkgen.out; echo rc=$(cat /tmp/blkgen.rc)",
                 TimeSpan.FromSeconds(120),
                 ct);
             GuestCommandResult verify = await vm.RunAsync($"blkgen verify /dev/vda {Blocks} {BlockSize} {seed} {Generations}", TimeSpan.FromSeconds(60), ct);
@@ -141,15 +141,18 @@ public sealed class BlkCrashTests
 
             string report = $"""
                 QEMU {qemu.Version}, seed {seed}, {Lanes} lanes x {Blocks / Lanes} blocks x {Generations} generations of {BlockSize} bytes, --latency {LatencyMs}
+                killed {firstKill}, then {secondKill}
                 at the kill: {doneAtKill} blocks finished, {untouchedAtKill} untouched; guest: {stuck.Text.Replace('\n', ' ')}
                 region at the kill: {atKill}
-                new daemon resubmitted {resubmitted}; region at the end: {atEnd}
+                second daemon resubmitted {resubmitted}, killed mid-recovery; region then: {atSecondKill}
+                third daemon resubmitted {resubmittedAgain}; region at the end: {atEnd}
                 writer: {writer.Text.Replace('\n', ' ')}; guest verify: {verify.Text.Replace('\n', ' ')}
                 guest kernel after the start: {kernel.Text.Replace("\n", " | ", StringComparison.Ordinal)}
+                QEMU stderr: {vm.QemuErrors.Replace("\n", " | ", StringComparison.Ordinal)}
                 {total.Elapsed.TotalSeconds:F1} s
                 """;
             TestContext.Current.TestOutputHelper?.WriteLine(report);
-            string context = $"{report}\n{vm.Describe()}\n--- first daemon ---\n{firstDaemon}\n--- second daemon ---\n{daemon.Output}";
+            string context = $"{report}\n{vm.Describe()}\n--- first daemon ---\n{firstDaemon}\n--- second daemon ---\n{secondDaemon}\n--- third daemon ---\n{daemon.Output}";
 
             // The kill came mid-run, with the 32 writes held by the daemon, completing out of order.
             Assert.True(doneAtKill < Blocks && untouchedAtKill > 0, "the writer was not mid-run at the kill\n" + context);
@@ -158,8 +161,14 @@ public sealed class BlkCrashTests
             Assert.Matches($"(?m)writes={Lanes}$", stuck.Text);
             Assert.Equal(string.Empty, stuck.Value("rc") ?? string.Empty);
 
-            // The new daemon resubmitted exactly what the region held; nothing is left in flight.
+            // Each new daemon resubmitted exactly what the region held. The second one was killed
+            // while it still held some of those: they kept their marks and their fetch order, and
+            // whatever it fetched anew came after them.
             Assert.Equal(atKill.Inflight.Count, resubmitted);
+            Assert.Equal(atSecondKill.Inflight.Count, resubmittedAgain);
+            var stillPending = atSecondKill.Inflight.Where(x => x.Counter <= lastFirst).ToList();
+            Assert.True(stillPending.Count is > 0 and <= Lanes / 2 && stillPending.Count < atSecondKill.Inflight.Count, "the second kill did not come mid-recovery\n" + context);
+            Assert.True(stillPending.All(atKill.Inflight.Contains), "the second kill left marks the first one did not\n" + context);
             Assert.True(atEnd.Inflight.Count == 0, "requests are still marked in flight after the writer finished\n" + context);
 
             // The guest saw every write succeed and reads back the last generation everywhere.
@@ -182,19 +191,124 @@ public sealed class BlkCrashTests
 
             Assert.True(wrong.Count == 0, $"{wrong.Count} blocks of the image are wrong: {string.Join("; ", wrong.Take(10))}\n{context}");
             Assert.DoesNotContain("vhost_", vm.QemuErrors, StringComparison.Ordinal);
-            Assert.DoesNotContain(" fail: ", firstDaemon + daemon.Output, StringComparison.Ordinal);
-            Assert.DoesNotContain(" warn: ", firstDaemon + daemon.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain(" fail: ", firstDaemon + secondDaemon + daemon.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain(" warn: ", firstDaemon + secondDaemon + daemon.Output, StringComparison.Ordinal);
             Assert.Equal(0, await vm.ShutdownAsync(ct));
         }
         catch (Exception e) when (e is TimeoutException or InvalidOperationException)
         {
-            throw new InvalidOperationException($"{e.Message}\n--- first daemon ---\n{firstDaemon}\n--- daemon ---\n{daemon.Output}", e);
+            throw new InvalidOperationException($"{e.Message}\n--- first daemon ---\n{firstDaemon}\n--- second daemon ---\n{secondDaemon}\n--- daemon ---\n{daemon.Output}", e);
         }
         finally
         {
             daemon.Dispose();
         }
     }
+
+    private const int SigKill = 9;
+    private static readonly Regex RingStarted = new(@"ring 0 started \(size \d+, base \d+, (\d+) inflight requests to resubmit\)", RegexOptions.Compiled);
+
+    /// <summary>
+    /// SIGKILLs the daemon the moment the inflight region satisfies <paramref name="condition"/>:
+    /// once a read does, the daemon is frozen (SIGSTOP, every thread stopped) and the region read
+    /// again, so the kill lands on exactly the state the test saw; otherwise it goes on (SIGCONT).
+    /// </summary>
+    /// <returns>How long it watched, and how often it froze the daemon, for the report.</returns>
+    private static string KillWhen(SampleProcess daemon, SafeFileHandle region, Func<InflightRegionView, bool> condition, string what, GuestVm vm)
+    {
+        int stops = 0;
+        int pid = daemon.DaemonProcessId ?? throw new InvalidOperationException("the daemon exited\n" + daemon.Output);
+        var w = Stopwatch.StartNew();
+        InflightRegionView last;
+        while (true)
+        {
+            last = InflightRegionView.Read(region);
+            if (condition(last))
+            {
+                Signal(pid, SigStop);
+                stops++;
+                WaitUntilStopped(pid);
+                last = InflightRegionView.Read(region);
+                if (condition(last))
+                {
+                    Signal(pid, SigKill);
+                    return $"after {w.Elapsed.TotalMilliseconds:F0} ms, {stops} SIGSTOP";
+                }
+
+                Signal(pid, SigCont);
+            }
+
+            if (w.Elapsed > TimeSpan.FromSeconds(20))
+            {
+                throw new TimeoutException($"the inflight region never showed {what}; last: {last}\n{vm.Describe()}");
+            }
+
+            Thread.Yield();
+        }
+    }
+
+    /// <summary>Waits (polling every millisecond) until QEMU reconnected and the daemon started its ring; returns how many requests it resubmits.</summary>
+    private static int WaitForRingStart(SampleProcess daemon, GuestVm vm)
+    {
+        var w = Stopwatch.StartNew();
+        while (true)
+        {
+            Match m = RingStarted.Match(daemon.Output);
+            if (m.Success)
+            {
+                return int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+            }
+
+            if (w.Elapsed > TimeSpan.FromSeconds(30) || daemon.HasExited)
+            {
+                throw new TimeoutException("QEMU did not reconnect and start the ring on the new daemon\n" + daemon.Output + "\n" + vm.Describe());
+            }
+
+            Thread.Sleep(1);
+        }
+    }
+
+    private const int SigCont = 18;
+    private const int SigStop = 19;
+
+    private static void Signal(int pid, int signal)
+    {
+        if (kill(pid, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({pid}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    /// <summary>Waits until every thread of <paramref name="pid"/> is stopped (state T in /proc).</summary>
+    private static void WaitUntilStopped(int pid)
+    {
+        var w = Stopwatch.StartNew();
+        while (!Directory.EnumerateDirectories($"/proc/{pid}/task").All(IsStopped))
+        {
+            if (w.Elapsed > TimeSpan.FromSeconds(5))
+            {
+                throw new TimeoutException($"process {pid} did not stop on SIGSTOP");
+            }
+
+            Thread.Yield();
+        }
+
+        static bool IsStopped(string task)
+        {
+            try
+            {
+                string stat = File.ReadAllText(Path.Combine(task, "stat"));
+                return stat[stat.LastIndexOf(')') + 2] is 'T' or 't';
+            }
+            catch (IOException)
+            {
+                return true; // the thread is gone
+            }
+        }
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int kill(int pid, int signal);
 
     /// <summary>Blocks of <paramref name="image"/> that hold exactly generation <paramref name="generation"/>.</summary>
     private static int CountAt(byte[] image, ulong seed, ulong generation)
