@@ -37,10 +37,11 @@ internal interface IBlkEngine : IDisposable
 /// written and the driver notified on the same wake-up that reaped it.
 /// </summary>
 /// <remarks>
-/// Single-threaded: everything runs on the worker that owns the engine, or on the daemon's
-/// control thread while that worker is parked (when the daemon stops a ring, it waits for the
-/// ring's requests in flight and delivers the worker's listener events itself). Operations that
-/// do not fit the submission ring wait in a backlog and are prepared once completions free room.
+/// Reaping runs on the worker that owns the engine, or on the daemon's control thread while that
+/// worker is parked (when the daemon stops a ring, it waits for the ring's requests in flight and
+/// delivers the worker's listener events itself). Submission takes an uncontended lock, because
+/// <see cref="LatencyEngine"/> submits from its timer thread. Operations that do not fit the
+/// submission ring wait in a backlog and are prepared once completions free room.
 /// </remarks>
 internal sealed unsafe class UringEngine : IBlkEngine
 {
@@ -49,6 +50,7 @@ internal sealed unsafe class UringEngine : IBlkEngine
     private readonly Func<int, BlkRequest> _lookup;
     private readonly Action<BlkRequest, int> _onComplete;
     private readonly Queue<BlkRequest> _backlog = new(VirtioBlkDevice.QueueSizeLimit);
+    private readonly Lock _submitLock = new();
 
     public UringEngine(IoUring ring, SafeFileHandle buffered, SafeFileHandle? direct, Func<int, BlkRequest> lookup, Action<BlkRequest, int> onComplete)
     {
@@ -72,13 +74,24 @@ internal sealed unsafe class UringEngine : IBlkEngine
 
     public void Start(BlkRequest request)
     {
-        if (_backlog.Count != 0 || !Prepare(request))
+        lock (_submitLock)
         {
-            _backlog.Enqueue(request);
+            if (_backlog.Count != 0 || !Prepare(request))
+            {
+                _backlog.Enqueue(request);
+            }
         }
     }
 
     public void Kick()
+    {
+        lock (_submitLock)
+        {
+            SubmitAll();
+        }
+    }
+
+    private void SubmitAll()
     {
         while (true)
         {
@@ -265,5 +278,128 @@ internal sealed unsafe class ThreadEngine : IBlkEngine
                 handle.DangerousRelease();
             }
         }
+    }
+}
+
+/// <summary>
+/// A slow disk on top of another engine (<c>--latency</c>, for tests and demonstrations): every
+/// operation waits a random 0 to <c>max</c> before it is handed to the inner engine, and its
+/// result waits another random 0 to <c>max</c> before the completion callback sees it, so
+/// requests stay in flight for a while and complete in a different order than they came. The
+/// waits run on one timer thread per engine; nothing is allocated per operation once the queue
+/// has grown to the number of operations in flight.
+/// </summary>
+internal sealed class LatencyEngine : IBlkEngine
+{
+    private readonly IBlkEngine _inner;
+    private readonly Action<BlkRequest, int> _onComplete;
+    private readonly long _maxTicks;
+    private readonly object _gate = new();
+    private readonly PriorityQueue<Entry, long> _due = new();
+    private readonly Random _random;
+    private readonly Thread _thread;
+    private bool _stopping;
+
+    /// <summary>Creates the engine and the inner one, whose completions it delays.</summary>
+    /// <param name="max">The longest wait on either side of an operation.</param>
+    /// <param name="onComplete">The completion callback (called on the timer thread).</param>
+    /// <param name="worker">The daemon worker, for the thread's name.</param>
+    /// <param name="createInner">Creates the inner engine from the completion callback it must call.</param>
+    public LatencyEngine(TimeSpan max, Action<BlkRequest, int> onComplete, int worker, Func<Action<BlkRequest, int>, IBlkEngine> createInner)
+    {
+        _maxTicks = Math.Max(1, (long)(max.TotalSeconds * System.Diagnostics.Stopwatch.Frequency));
+        _onComplete = onComplete;
+        _random = new Random(Environment.ProcessId ^ worker);
+        _inner = createInner(Completed);
+        _thread = new Thread(Run) { IsBackground = true, Name = $"blk-latency-{worker}" };
+        _thread.Start();
+    }
+
+    public EventFd? CompletionEvent => _inner.CompletionEvent;
+
+    public void Start(BlkRequest request) => Schedule(new Entry(request, 0, start: true));
+
+    public void Kick()
+    {
+        // Operations reach the inner engine from the timer thread, which submits them itself.
+    }
+
+    public void Reap() => _inner.Reap();
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _stopping = true;
+            Monitor.PulseAll(_gate);
+        }
+
+        _thread.Join();
+        _inner.Dispose();
+    }
+
+    private void Completed(BlkRequest request, int result) => Schedule(new Entry(request, result, start: false));
+
+    private void Schedule(Entry entry)
+    {
+        lock (_gate)
+        {
+            long due = System.Diagnostics.Stopwatch.GetTimestamp() + _random.NextInt64(_maxTicks + 1);
+            _due.Enqueue(entry, due);
+            Monitor.Pulse(_gate);
+        }
+    }
+
+    private void Run()
+    {
+        while (true)
+        {
+            Entry entry;
+            lock (_gate)
+            {
+                while (true)
+                {
+                    if (_stopping)
+                    {
+                        return;
+                    }
+
+                    if (_due.TryPeek(out _, out long due))
+                    {
+                        long wait = due - System.Diagnostics.Stopwatch.GetTimestamp();
+                        if (wait <= 0)
+                        {
+                            entry = _due.Dequeue();
+                            break;
+                        }
+
+                        Monitor.Wait(_gate, TimeSpan.FromSeconds((double)wait / System.Diagnostics.Stopwatch.Frequency));
+                    }
+                    else
+                    {
+                        Monitor.Wait(_gate);
+                    }
+                }
+            }
+
+            if (entry.IsStart)
+            {
+                _inner.Start(entry.Request);
+                _inner.Kick();
+            }
+            else
+            {
+                _onComplete(entry.Request, entry.Result);
+            }
+        }
+    }
+
+    private readonly struct Entry(BlkRequest request, int result, bool start)
+    {
+        public BlkRequest Request { get; } = request;
+
+        public int Result { get; } = result;
+
+        public bool IsStart { get; } = start;
     }
 }

@@ -28,12 +28,13 @@ internal static class Program
         var serial = new Option<string>("--serial") { Description = "Device serial returned by GET_ID (up to 20 ASCII characters)", DefaultValueFactory = _ => "dotnet-vhost-blk" };
         var poll = new Option<int>("--poll") { Description = "Polling window in microseconds after each event (0: off)", DefaultValueFactory = _ => 0 };
         var io = new Option<BlkIoMode>("--io") { Description = "I/O engine: uring (io_uring, many requests in flight per queue; falls back to threads where the kernel refuses it) or threads (synchronous preadv/pwritev on I/O threads)", DefaultValueFactory = _ => BlkIoMode.Uring };
+        var latency = new Option<int>("--latency") { Description = "Simulate a slow disk, in milliseconds (tests, demonstrations): every I/O operation waits a random 0 to N ms before it starts and again after it completes, so requests stay in flight and complete out of order (0: off)", DefaultValueFactory = _ => 0 };
         var printCapabilities = new Option<bool>("--print-capabilities") { Description = "Print the back-end's capabilities as JSON and exit" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log protocol details (debug level)" };
 
         var root = new RootCommand("Serve a disk to QEMU over vhost-user (virtio-blk). Without arguments: a 64 MiB temporary disk on a default socket; the QEMU command line to attach it is printed.")
         {
-            socket, fd, file, readOnly, queues, direct, noLock, incoming, size, serial, poll, io, printCapabilities, verbose,
+            socket, fd, file, readOnly, queues, direct, noLock, incoming, size, serial, poll, io, latency, printCapabilities, verbose,
         };
         root.SetAction(r =>
         {
@@ -56,6 +57,12 @@ internal static class Program
             if (error is null && pollMicroseconds is < 0 or > 1_000_000)
             {
                 error = $"--poll {pollMicroseconds}: 0 to 1000000 microseconds";
+            }
+
+            int latencyMs = r.GetValue(latency);
+            if (error is null && latencyMs is < 0 or > 10_000)
+            {
+                error = $"--latency {latencyMs}: 0 to 10000 milliseconds";
             }
 
             long diskSize = 0;
@@ -94,7 +101,7 @@ internal static class Program
                 BlkImage image = path is null
                     ? BlkImage.CreateTemporary(diskSize, r.GetValue(readOnly))
                     : BlkImage.OpenFile(path, r.GetValue(readOnly), r.GetValue(direct), lockImage: !r.GetValue(noLock), incoming: r.GetValue(incoming));
-                using var device = new VirtioBlkDevice(image, queueCount, Math.Min(queueCount, Environment.ProcessorCount), r.GetValue(serial)!, logger, r.GetValue(io))
+                using var device = new VirtioBlkDevice(image, queueCount, Math.Min(queueCount, Environment.ProcessorCount), r.GetValue(serial)!, logger, r.GetValue(io), latency: TimeSpan.FromMilliseconds(latencyMs))
                 {
                     PollingTime = TimeSpan.FromMicroseconds(pollMicroseconds),
                 };

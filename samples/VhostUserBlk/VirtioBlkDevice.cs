@@ -80,7 +80,8 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     /// <param name="logger">Logs bad requests.</param>
     /// <param name="io">The I/O engine: io_uring, or synchronous calls on I/O threads.</param>
     /// <param name="ioThreads">I/O threads per worker for <see cref="BlkIoMode.Threads"/>.</param>
-    public VirtioBlkDevice(BlkImage image, int queues, int threads, string serial, ILogger logger, BlkIoMode io = BlkIoMode.Uring, int ioThreads = 16)
+    /// <param name="latency">A simulated slow disk: each I/O operation is held a random 0 to this long before it starts and again after it completes (zero: off).</param>
+    public VirtioBlkDevice(BlkImage image, int queues, int threads, string serial, ILogger logger, BlkIoMode io = BlkIoMode.Uring, int ioThreads = 16, TimeSpan latency = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(queues, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(queues, 64);
@@ -91,8 +92,10 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             throw new ArgumentException($"the serial must be at most {IdBytes} ASCII characters: '{serial}'", nameof(serial));
         }
 
+        ArgumentOutOfRangeException.ThrowIfLessThan(latency, TimeSpan.Zero);
         _image = image;
         _logger = logger;
+        Latency = latency;
         Encoding.ASCII.GetBytes(serial, _id);
         QueueCount = queues;
         _groups = new ulong[threads];
@@ -119,6 +122,9 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
 
         IoMode = _workspaces[0].EngineDescription;
     }
+
+    /// <summary>The simulated latency on each side of an I/O operation (zero: none).</summary>
+    public TimeSpan Latency { get; }
 
     /// <summary>How requests are served, for the log (io_uring, or the thread fallback and why).</summary>
     public string IoMode { get; }
@@ -821,6 +827,26 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
 
         public Workspace(VirtioBlkDevice device, int worker, BlkIoMode mode, int ioThreads)
         {
+            Action<BlkRequest, int> onComplete = (r, res) => device.OnIoComplete(this, r, res);
+            string description = string.Empty;
+            if (device.Latency > TimeSpan.Zero)
+            {
+                Engine = new LatencyEngine(device.Latency, onComplete, worker, inner => CreateEngine(device, worker, mode, ioThreads, inner, out description));
+                EngineDescription = $"{description}, each operation held a random 0-{device.Latency.TotalMilliseconds:0} ms before and after (--latency)";
+            }
+            else
+            {
+                Engine = CreateEngine(device, worker, mode, ioThreads, onComplete, out description);
+                EngineDescription = description;
+            }
+        }
+
+        public IBlkEngine Engine { get; }
+
+        public string EngineDescription { get; }
+
+        private IBlkEngine CreateEngine(VirtioBlkDevice device, int worker, BlkIoMode mode, int ioThreads, Action<BlkRequest, int> onComplete, out string description)
+        {
             SafeFileHandle buffered = device._image.BufferedHandle;
             SafeFileHandle? direct = device._image.DirectHandle;
             if (mode == BlkIoMode.Uring)
@@ -829,9 +855,8 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
                 {
                     try
                     {
-                        Engine = new UringEngine(ring!, buffered, direct, Lookup, (r, res) => device.OnIoComplete(this, r, res));
-                        EngineDescription = "io_uring (one ring per worker, completions reaped on the worker)";
-                        return;
+                        description = "io_uring (one ring per worker, completions reaped on the worker)";
+                        return new UringEngine(ring!, buffered, direct, Lookup, onComplete);
                     }
                     catch (VhostException e)
                     {
@@ -840,19 +865,15 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
                     }
                 }
 
-                EngineDescription = $"io_uring unavailable ({error}: kernel.io_uring_disabled, seccomp or an old kernel), so {ioThreads} I/O threads per worker with synchronous preadv/pwritev";
+                description = $"io_uring unavailable ({error}: kernel.io_uring_disabled, seccomp or an old kernel), so {ioThreads} I/O threads per worker with synchronous preadv/pwritev";
             }
             else
             {
-                EngineDescription = $"{ioThreads} I/O threads per worker with synchronous preadv/pwritev (--io threads)";
+                description = $"{ioThreads} I/O threads per worker with synchronous preadv/pwritev (--io threads)";
             }
 
-            Engine = new ThreadEngine(buffered, direct, (r, res) => device.OnIoComplete(this, r, res), worker, ioThreads);
+            return new ThreadEngine(buffered, direct, onComplete, worker, ioThreads);
         }
-
-        public IBlkEngine Engine { get; }
-
-        public string EngineDescription { get; }
 
         /// <summary>A free request (worker).</summary>
         public BlkRequest Rent()

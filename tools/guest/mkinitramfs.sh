@@ -1,12 +1,13 @@
 #!/bin/bash
 # mkinitramfs.sh: build the test guest's initramfs: busybox-static, the kernel modules the tests
 # need (resolved with their dependencies through modules.dep, decompressed for busybox insmod),
-# /init (init beside this script), /lib/vhosttest.sh (lib.sh) and the built-in tests (tests/*.sh).
+# /init (init beside this script), /lib/vhosttest.sh (lib.sh), the built-in tests (tests/*.sh) and
+# the static C helpers beside this script (*.c, built with the host's cc into /usr/bin).
 #
 # Cache: ${VHOST_GUEST_CACHE:-<repo>/.build/guest}; the kernel comes from fetch-kernel.sh.
 # Output (stdout, last lines, key=value): kver=, kernel=, modules=, initrd=.
 # Rebuilds only when an input changed (kernel version, busybox, this script, init, lib.sh,
-# tests/*.sh); otherwise it only prints the paths. Safe to run concurrently (flock).
+# tests/*.sh, *.c); otherwise it only prints the paths. Safe to run concurrently (flock).
 # Exit status: 0 ok; 69 (EX_UNAVAILABLE) when a tool or the kernel cannot be had (tests skip);
 # 1 for any other failure (tests fail).
 set -euo pipefail
@@ -27,6 +28,12 @@ MODULES="virtio virtio_pci virtio_blk virtio_net virtio-rng virtiofs fuse qemu_f
 # changes a virtio-net NIC's queue pairs (ethtool -L). A missing optional program is left out
 # with a warning (the tests that need it say so). Add more with VHOST_GUEST_EXTRA_BINARIES.
 BINARIES="ethtool ${VHOST_GUEST_EXTRA_BINARIES:-}"
+# Static helpers compiled from the C sources beside this script (cc -static, gcc and libc6-dev
+# from tools/install-test-deps.sh): blkgen, a block writer with many O_DIRECT writes in flight
+# (the blk crash test). Without a C compiler they are left out with a warning (the tests that
+# need them skip and say so).
+helpers=()
+for c in "$HERE"/*.c; do [ -f "$c" ] && helpers+=("$c"); done
 
 log() { echo "mkinitramfs: $*" >&2; }
 die() { echo "mkinitramfs: error: $*" >&2; exit 1; }
@@ -49,7 +56,9 @@ bins=()
 for b in $BINARIES; do
   if p=$(command -v "$b"); then bins+=("$(readlink -f "$p")"); else log "warning: '$b' not found on the host; the guest will not have it"; fi
 done
-stamp=$( { echo "$kver $MODULES ${bins[*]:-}"; sha256sum "$BUSYBOX" ${bins[@]+"${bins[@]}"} "$HERE/mkinitramfs.sh" "$HERE/init" "$HERE/lib.sh" "$HERE"/tests/*.sh; } |
+cc=$(command -v cc || true)
+[ -n "$cc" ] || [ ${#helpers[@]} -eq 0 ] || log "warning: no C compiler (cc); the guest will not have: ${helpers[*]##*/}"
+stamp=$( { echo "$kver $MODULES ${bins[*]:-} cc=${cc:+$("$cc" --version | head -1)}"; sha256sum "$BUSYBOX" ${bins[@]+"${bins[@]}"} "$HERE/mkinitramfs.sh" "$HERE/init" "$HERE/lib.sh" "$HERE"/tests/*.sh ${helpers[@]+"${helpers[@]}"}; } |
          sha256sum | cut -d' ' -f1)
 if [ -f "$OUT" ] && [ "$(cat "$OUT.stamp" 2>/dev/null)" = "$stamp" ]; then
   echo "$kinfo"; echo "initrd=$OUT"; exit 0
@@ -103,6 +112,13 @@ for b in ${bins[@]+"${bins[@]}"}; do
     [ -e "$W$lib" ] || install -D -m 755 "$(readlink -f "$lib")" "$W$lib"
   done
 done
+
+if [ -n "$cc" ]; then
+  for c in ${helpers[@]+"${helpers[@]}"}; do
+    h=$(basename "$c" .c)
+    "$cc" -O2 -static -pthread -s -Wall -Wextra -o "$W/usr/bin/$h" "$c" || die "cannot build $c with $cc (is libc6-dev installed?)"
+  done
+fi
 
 install -m 755 "$HERE/init" "$W/init"
 install -m 644 "$HERE/lib.sh" "$W/lib/vhosttest.sh"

@@ -28,6 +28,12 @@ internal sealed class SampleProcess : IDisposable
     /// <summary>The socket path it printed first (<c>socket: PATH</c>), or null before it did.</summary>
     public string? SocketPath => Output.Split('\n').FirstOrDefault(l => l.StartsWith("socket: ", StringComparison.Ordinal))?["socket: ".Length..].Trim();
 
+    /// <summary>
+    /// The daemon's own process (<c>dotnet</c>, the child of <c>timeout</c>), for a SIGKILL sent at
+    /// exactly the moment a test chooses (<see cref="Kill"/> walks /proc first); null once it is gone.
+    /// </summary>
+    public int? DaemonProcessId => _process.HasExited ? null : Tree(_process.Id).Skip(1).Cast<int?>().FirstOrDefault();
+
     /// <summary>Whether the process has exited.</summary>
     public bool HasExited => _process.HasExited;
 
