@@ -78,15 +78,18 @@ steady_mpps() {
 # part case backend value cpu_per_io gc alloc load, then round status (net, fwd) or MB/s p50 p99 (blk, disk)
 record() { printf '%s\n' "$*" >> "$RES"; }
 
-# Brackets the steady part of a run driven by a testpmd front-end (testpmd needs ~3 s to start: 512 MiB of no-huge
-# memory), waits for the front-end, stops the back-end. $1 back-end pid, $2 front-end pid, $3 1 for a sample
-# (statistics line), $4 seconds, $5 the back-end's log. Sets CORES (the back-end's CPU in cores), GC and ALLOC.
+# Brackets the steady part of a run driven by a testpmd front-end, stops the front-end (SIGINT) and then the
+# back-end. testpmd needs ~3 s to start on a quiet machine (512 MiB of no-huge memory) and much longer under load, so
+# the bracket starts 1 s after the front-end's first statistics block (forwarding has started), lasts $4 - 1 s, and
+# the front-end runs 1 s more. $1 back-end pid, $2 front-end pid, $3 1 for a sample (statistics line), $4 seconds,
+# $5 the back-end's log, $6 the front-end's log. Sets CORES (the back-end's CPU in cores), GC and ALLOC.
 bracket_run() {
-  local c0 c1 t0 t1
+  local c0 c1 t0 t1 i
   [ "$3" = 1 ] && stats_mark "$1"   # warms the statistics handler up
-  sleep 4; [ "$3" = 1 ] && stats_mark "$1"; c0=$(cpu_ticks "$1"); t0=$(now)
+  for i in $(seq 600); do grep -q 'Port statistics' "$6" 2>/dev/null && break; kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
+  sleep 1; [ "$3" = 1 ] && stats_mark "$1"; c0=$(cpu_ticks "$1"); t0=$(now)
   sleep $(($4 - 1)); [ "$3" = 1 ] && stats_mark "$1"; c1=$(cpu_ticks "$1"); t1=$(now)
-  wait "$2"
+  sleep 1; kill -INT "$2" 2>/dev/null; wait "$2"
   kill -INT "$1" 2>/dev/null; kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null
   CORES=$(awk -v c=$((c1 - c0)) -v t=$TICK -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", c/t/(b-a)}'); GC=-; ALLOC=-
   if [ "$3" = 1 ]; then read -r GC ALLOC < <(stats_delta "$5"); fi
@@ -152,10 +155,10 @@ net_run() {
   fi
   wait_sock "$sock" || { kill -TERM $bpid; wait $bpid; return 1; }
   # front-end: main lcore on BE_CPU (it only prints stats), forwarding lcore on FE_CPU; 64-byte frames (txonly default)
-  timeout -s INT "$((NET_SECS + 4))" dpdk-testpmd -l $FE_CPU,$BE_CPU --main-lcore $BE_CPU $EAL --file-prefix vbf$$ \
+  timeout -s INT "$((NET_SECS + 90))" dpdk-testpmd -l $FE_CPU,$BE_CPU --main-lcore $BE_CPU $EAL --file-prefix vbf$$ \
     --vdev "net_virtio_user0,path=$sock,queues=1" -- --forward-mode=$fe_mode --auto-start $APP > "$W/fe.log" 2>&1 &
   local fpid=$! label=$be-$mode sample=1; [ "$be" = dpdk ] && { label=dpdk; sample=0; }
-  bracket_run $bpid $fpid $sample "$NET_SECS" "$W/be.log"
+  bracket_run $bpid $fpid $sample "$NET_SECS" "$W/be.log" "$W/fe.log"
   local mpps
   mpps=$(steady_mpps "$W/fe.log" $key)
   cp "$W/fe.log" "$OUT/net-$dir-$label-fe.log"; cp "$W/be.log" "$OUT/net-$dir-$label-be.log"
@@ -184,11 +187,11 @@ fwd_run() {
     bpid=$!
   fi
   { wait_sock "$s0" && wait_sock "$s1"; } || { kill -TERM $bpid; wait $bpid; return 1; }
-  timeout -s INT "$((FWD_SECS + 4))" dpdk-testpmd -l $FE_CPU,$BE_CPU --main-lcore $BE_CPU $EAL --file-prefix vbf$$ \
+  timeout -s INT "$((FWD_SECS + 90))" dpdk-testpmd -l $FE_CPU,$BE_CPU --main-lcore $BE_CPU $EAL --file-prefix vbf$$ \
     --vdev "net_virtio_user0,path=$s0,queues=1" --vdev "net_virtio_user1,path=$s1,queues=1" \
     -- --forward-mode=io --tx-first --txpkts="$frames" --auto-start $APP > "$W/fe.log" 2>&1 &
   local fpid=$!
-  bracket_run $bpid $fpid $sample "$FWD_SECS" "$W/be.log"
+  bracket_run $bpid $fpid $sample "$FWD_SECS" "$W/be.log" "$W/fe.log"
   local mpps; mpps=$(steady_mpps "$W/fe.log" Rx 2)
   cp "$W/fe.log" "$OUT/fwd-${frames}B-$label-r$round-fe.log"; cp "$W/be.log" "$OUT/fwd-${frames}B-$label-r$round-be.log"
   # the front-end's shutdown (GET_VRING_BASE and the rest) must not break the sample: flag an error or a dropped connection
