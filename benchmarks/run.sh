@@ -20,7 +20,9 @@
 # BLK_SECS (4) seconds per blk run; AOT (1) also the NativeAOT-published samples; PARTS ("net fwd blk disk");
 # FWD_RUNS (RUNS, at least 5) rounds per fwd case; FWD_SECS (NET_SECS) seconds per fwd run; FWD_FRAMES ("64 1518");
 # NET_BACKENDS (dpdk:- then {jit,aot}:{notify,poll}); FWD_BACKENDS (dpdk:- then {jit,aot}-{switch,cross}:{notify,poll});
-# MARGIN (25) and RERUNS (3), see the noise method;
+# FWD_UNICAST (1): the front-end ports get fixed MACs (02:00:00:00:00:10, :11) and each is the other's testpmd peer, so
+# every frame is unicast to a MAC the switch has learned (0: testpmd's default peers 02:00:00:00:00:00/01, which no port
+# has, so the switch floods every frame); MARGIN (25) and RERUNS (3), see the noise method;
 # POLL_US (1000000) --poll window of the polling figures; BUILD (1) build/publish first;
 # CASES (all) an extended regex selecting blk/disk cases by name (e.g. 'qd1$').
 # Pinning: back-end (any) on CPU $BE_CPU (1), front-end's forwarding/load thread on CPU $FE_CPU (0).
@@ -35,6 +37,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 RUNS=${RUNS:-3}; NET_SECS=${NET_SECS:-8}; BLK_SECS=${BLK_SECS:-4}; AOT=${AOT:-1}; PARTS=${PARTS:-"net fwd blk disk"}
 FWD_RUNS=${FWD_RUNS:-$(( RUNS > 5 ? RUNS : 5 ))}; FWD_SECS=${FWD_SECS:-$NET_SECS}; FWD_FRAMES=${FWD_FRAMES:-"64 1518"}
+FWD_UNICAST=${FWD_UNICAST:-1}
 MARGIN=${MARGIN:-25}; RERUNS=${RERUNS:-3}
 POLL_US=${POLL_US:-1000000}; BUILD=${BUILD:-1}; BE_CPU=${BE_CPU:-1}; FE_CPU=${FE_CPU:-0}
 OUT=${OUT:-$ROOT/.build/bench}; W=$(mktemp -d /dev/shm/vhost-bench.XXXXXX)
@@ -187,9 +190,14 @@ fwd_run() {
     bpid=$!
   fi
   { wait_sock "$s0" && wait_sock "$s1"; } || { kill -TERM $bpid; wait $bpid; return 1; }
+  # FWD_UNICAST: a frame sent on port i is addressed to port i^1's MAC, and io forwarding keeps its addresses
+  local m0="" m1="" peers=()
+  if [ "$FWD_UNICAST" = 1 ]; then
+    m0=,mac=02:00:00:00:00:10; m1=,mac=02:00:00:00:00:11; peers=(--eth-peer=0,02:00:00:00:00:11 --eth-peer=1,02:00:00:00:00:10)
+  fi
   timeout -s INT "$((FWD_SECS + 90))" dpdk-testpmd -l $FE_CPU,$BE_CPU --main-lcore $BE_CPU $EAL --file-prefix vbf$$ \
-    --vdev "net_virtio_user0,path=$s0,queues=1" --vdev "net_virtio_user1,path=$s1,queues=1" \
-    -- --forward-mode=io --tx-first --txpkts="$frames" --auto-start $APP > "$W/fe.log" 2>&1 &
+    --vdev "net_virtio_user0,path=$s0,queues=1$m0" --vdev "net_virtio_user1,path=$s1,queues=1$m1" \
+    -- --forward-mode=io --tx-first --txpkts="$frames" "${peers[@]}" --auto-start $APP > "$W/fe.log" 2>&1 &
   local fpid=$!
   bracket_run $bpid $fpid $sample "$FWD_SECS" "$W/be.log" "$W/fe.log"
   local mpps; mpps=$(steady_mpps "$W/fe.log" Rx 2)
