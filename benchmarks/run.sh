@@ -3,6 +3,11 @@
 #   net: DPDK testpmd net_virtio_user (the front-end, no VM, no hugepages) against
 #        (a) testpmd net_vhost and (b) samples/VhostUserNet (sink for dequeue, source for enqueue),
 #        notification-driven and --poll, JIT and NativeAOT.
+#   fwd: port-to-port forwarding, the equal-work case: one testpmd front-end with two net_virtio_user ports in io
+#        forwarding (--tx-first: one burst per port, then the frames circulate) against a two-port back-end:
+#        (a) testpmd with two net_vhost ports in io forwarding, (b) vhost-user-net --mode switch (MAC learning) and
+#        (c) --mode cross (port 0 <-> 1, no learning), two sockets; 64 B and 1518 B frames (--txpkts);
+#        notification-driven and --poll, JIT and NativeAOT. Mpps = the sum of both front-end ports' RX rates.
 #   blk: vhost-probe blk (the .NET front-end) against qemu-storage-daemon and samples/VhostUserBlk,
 #        both serving a tmpfs-backed raw image; 4 KiB random read/write at QD1/QD32, 1 MiB sequential.
 #   disk: the same on an image on the real disk ($OUT, not tmpfs), O_DIRECT on both sides:
@@ -12,14 +17,28 @@
 # (dpdk-dev librte-net-vhost23 librte-net-virtio23 librte-mempool-ring23) and qemu-storage-daemon.
 #
 # Environment: RUNS (3) runs per case, alternating back-ends; NET_SECS (8) seconds per net run;
-# BLK_SECS (4) seconds per blk run; AOT (1) also the NativeAOT-published samples; PARTS ("net blk");
+# BLK_SECS (4) seconds per blk run; AOT (1) also the NativeAOT-published samples; PARTS ("net fwd blk disk");
+# FWD_RUNS (RUNS, at least 5) rounds per fwd case; FWD_SECS (NET_SECS) seconds per fwd run; FWD_FRAMES ("64 1518");
+# NET_BACKENDS (dpdk:- then {jit,aot}:{notify,poll}); FWD_BACKENDS (dpdk:- then {jit,aot}-{switch,cross}:{notify,poll});
+# FWD_UNICAST (1): the front-end ports get fixed MACs (02:00:00:00:00:10, :11) and each is the other's testpmd peer, so
+# every frame is unicast to a MAC the switch has learned (0: testpmd's default peers 02:00:00:00:00:00/01, which no port
+# has, so the switch floods every frame); MARGIN (25) and RERUNS (3), see the noise method;
 # POLL_US (1000000) --poll window of the polling figures; BUILD (1) build/publish first;
 # CASES (all) an extended regex selecting blk/disk cases by name (e.g. 'qd1$').
 # Pinning: back-end (any) on CPU $BE_CPU (1), front-end's forwarding/load thread on CPU $FE_CPU (0).
+#
+# Noise method (net and fwd): a round runs every back-end of a case once, the reference (DPDK) first; RUNS rounds
+# interleave the back-ends (A B C A B C ...). After the rounds, a round whose reference fell more than MARGIN % below
+# the reference's median is marked disturbed (kept in results.tsv, left out of the table) and run again, RERUNS
+# extra rounds per case at most. The table gives median, min, max, the ratio of the medians and the median of the
+# per-round (paired) ratios, the runs kept and the disturbed ones, and the 1-minute load of every run (* disturbed).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-RUNS=${RUNS:-3}; NET_SECS=${NET_SECS:-8}; BLK_SECS=${BLK_SECS:-4}; AOT=${AOT:-1}; PARTS=${PARTS:-"net blk disk"}
+RUNS=${RUNS:-3}; NET_SECS=${NET_SECS:-8}; BLK_SECS=${BLK_SECS:-4}; AOT=${AOT:-1}; PARTS=${PARTS:-"net fwd blk disk"}
+FWD_RUNS=${FWD_RUNS:-$(( RUNS > 5 ? RUNS : 5 ))}; FWD_SECS=${FWD_SECS:-$NET_SECS}; FWD_FRAMES=${FWD_FRAMES:-"64 1518"}
+FWD_UNICAST=${FWD_UNICAST:-1}
+MARGIN=${MARGIN:-25}; RERUNS=${RERUNS:-3}
 POLL_US=${POLL_US:-1000000}; BUILD=${BUILD:-1}; BE_CPU=${BE_CPU:-1}; FE_CPU=${FE_CPU:-0}
 OUT=${OUT:-$ROOT/.build/bench}; W=$(mktemp -d /dev/shm/vhost-bench.XXXXXX)
 mkdir -p "$OUT"; RES=$OUT/results.tsv; : > "$RES"
@@ -51,17 +70,77 @@ now() { date +%s.%N; }
 # statistics line of a sample (VHOST_SAMPLE_STATS=1, SIGUSR1): "gc0 gc1 gc2 allocated"
 stats_mark() { kill -USR1 "$1" 2>/dev/null; sleep 0.2; }
 stats_delta() { grep '^vhost-stats' "$1" | tail -2 | sed 's/[a-z0-9]*=//g' | awk '{for(i=2;i<=5;i++){v[NR,i]=$i}} END{if(NR==2) printf "%d/%d/%d %d", v[2,2]-v[1,2], v[2,3]-v[1,3], v[2,4]-v[1,4], v[2,5]-v[1,5]; else printf "- -"}'; }
-# steady-state Mpps of one testpmd log: per-second samples of KEY (Rx-pps/Tx-pps) > 1000, minus the first (ramp-up) and
-# last (ramp-down) one, median
-steady_mpps() { grep -E "$2-pps" "$1" | awk '$2>1000{print $2}' | awk '{a[NR]=$1} END{for(i=2;i<NR;i++) print a[i]}' | sort -n | awk '{a[NR]=$1} END{if(NR==0){print 0; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f\n", m/1e6}'; }
-record() { printf '%s\n' "$*" >> "$RES"; }   # part case backend value cpu_per_io gc alloc load
+# steady-state Mpps of one testpmd log ($1): the per-second samples of KEY ($2: Rx or Tx, "KEY-pps"), summed over the
+# log's $3 ports (1); of the samples from the first to the last one above 1000 pps (a stall in between counts), the
+# first (ramp-up) and last (ramp-down) are dropped; the median of the rest
+steady_mpps() {
+  grep -E "$2-pps" "$1" | awk -v n="${3:-1}" '{s+=$2} NR%n==0{print s; s=0}' \
+    | awk '{a[NR]=$1; if($1>1000){if(!f)f=NR; l=NR}} END{for(i=f+1;i<l;i++) print a[i]}' \
+    | sort -n | awk '{a[NR]=$1} END{if(NR==0){print 0; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f\n", m/1e6}'
+}
+# part case backend value cpu_per_io gc alloc load, then round status (net, fwd) or MB/s p50 p99 (blk, disk)
+record() { printf '%s\n' "$*" >> "$RES"; }
+
+# Brackets the steady part of a run driven by a testpmd front-end, stops the front-end (SIGINT) and then the
+# back-end. testpmd needs ~3 s to start on a quiet machine (512 MiB of no-huge memory) and much longer under load, so
+# the bracket starts 1 s after the front-end's first statistics block (forwarding has started), lasts $4 - 1 s, and
+# the front-end runs 1 s more. $1 back-end pid, $2 front-end pid, $3 1 for a sample (statistics line), $4 seconds,
+# $5 the back-end's log, $6 the front-end's log. Sets CORES (the back-end's CPU in cores), GC and ALLOC.
+bracket_run() {
+  local c0 c1 t0 t1 i
+  [ "$3" = 1 ] && stats_mark "$1"   # warms the statistics handler up
+  for i in $(seq 600); do grep -q 'Port statistics' "$6" 2>/dev/null && break; kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
+  sleep 1; [ "$3" = 1 ] && stats_mark "$1"; c0=$(cpu_ticks "$1"); t0=$(now)
+  sleep $(($4 - 1)); [ "$3" = 1 ] && stats_mark "$1"; c1=$(cpu_ticks "$1"); t1=$(now)
+  sleep 1; kill -INT "$2" 2>/dev/null; wait "$2"
+  kill -INT "$1" 2>/dev/null; kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null
+  CORES=$(awk -v c=$((c1 - c0)) -v t=$TICK -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", c/t/(b-a)}'); GC=-; ALLOC=-
+  if [ "$3" = 1 ]; then read -r GC ALLOC < <(stats_delta "$5"); fi
+}
+
+# Noise method (see the top): $1 part, $2 case (as recorded), $3 the reference's label, $4 rounds, then the command
+# that runs one round (every back-end once, the reference first); it gets the round number appended.
+noise_rounds() {
+  local part=$1 case=$2 ref=$3 n=$4 r next reruns=0 bad; shift 4
+  for r in $(seq "$n"); do "$@" "$r"; done
+  next=$((n + 1))
+  while :; do
+    bad=$(disturbed_rounds "$part" "$case" "$ref")
+    [ -z "$bad" ] && break
+    for r in $bad; do
+      mark_disturbed "$part" "$case" "$r"
+      log "$part $case: round $r disturbed (the reference fell more than $MARGIN % below its median)"
+    done
+    [ "$reruns" -ge "$RERUNS" ] && { log "$part $case: $RERUNS rounds rerun already; no more"; break; }
+    for r in $bad; do
+      [ "$reruns" -ge "$RERUNS" ] && break
+      log "$part $case: round $next replaces a disturbed round"
+      "$@" "$next"; next=$((next + 1)); reruns=$((reruns + 1))
+    done
+  done
+}
+# rounds of part $1, case $2 whose reference ($3) result is below (100 - MARGIN) % of the median of its kept results
+disturbed_rounds() {
+  python3 - "$RES" "$1" "$2" "$3" "$MARGIN" <<'EOF'
+import sys, statistics as st
+res, part, case, ref, margin = sys.argv[1:6]
+rows = [l.rstrip('\n').split('\t') for l in open(res) if l.strip()]
+refs = [(r[8], float(r[3])) for r in rows if r[0] == part and r[1] == case and r[2] == ref and len(r) > 9 and r[9] == 'ok']
+if len(refs) >= 2:
+    m = st.median(v for _, v in refs)
+    print(' '.join(rnd for rnd, v in refs if v < m * (1 - float(margin) / 100)))
+EOF
+}
+mark_disturbed() { # $1 part, $2 case, $3 round
+  awk -F'\t' -v OFS='\t' -v p="$1" -v c="$2" -v r="$3" '$1==p && $2==c && $9==r {$10="disturbed"} {print}' "$RES" > "$RES.tmp" && mv "$RES.tmp" "$RES"
+}
 
 EAL="--no-pci --no-huge -m 512"
 APP="--total-num-mbufs=32768 --stats-period 1"
 
-# One net run. $1 dir (dequeue|enqueue), $2 backend (dpdk|jit|aot), $3 notify|poll
+# One net run. $1 dir (dequeue|enqueue), $2 backend (dpdk|jit|aot), $3 notify|poll, $4 round
 net_run() {
-  local dir=$1 be=$2 mode=$3 sock=$W/net.sock fe_mode key bpid bin smode poll=0 load
+  local dir=$1 be=$2 mode=$3 round=${4:-1} sock=$W/net.sock fe_mode key bpid bin smode poll=0 load
   rm -f "$sock"
   if [ "$dir" = dequeue ]; then fe_mode=txonly; key=Tx; smode=sink; else fe_mode=rxonly; key=Rx; smode=source; fi
   load=$(cut -d' ' -f1 /proc/loadavg)
@@ -79,24 +158,59 @@ net_run() {
   fi
   wait_sock "$sock" || { kill -TERM $bpid; wait $bpid; return 1; }
   # front-end: main lcore on BE_CPU (it only prints stats), forwarding lcore on FE_CPU; 64-byte frames (txonly default)
-  timeout -s INT "$((NET_SECS + 4))" dpdk-testpmd -l $FE_CPU,$BE_CPU --main-lcore $BE_CPU $EAL --file-prefix vbf$$ \
+  timeout -s INT "$((NET_SECS + 90))" dpdk-testpmd -l $FE_CPU,$BE_CPU --main-lcore $BE_CPU $EAL --file-prefix vbf$$ \
     --vdev "net_virtio_user0,path=$sock,queues=1" -- --forward-mode=$fe_mode --auto-start $APP > "$W/fe.log" 2>&1 &
-  local fpid=$! c0 c1 t0 t1 label=$be-$mode; [ "$be" = dpdk ] && label=dpdk
-  # testpmd needs ~3 s to start (512 MiB of no-huge memory); bracket the steady part
-  [ "$be" != dpdk ] && stats_mark $bpid   # warms the statistics handler up
-  sleep 4; [ "$be" != dpdk ] && stats_mark $bpid; c0=$(cpu_ticks $bpid); t0=$(now)
-  sleep $((NET_SECS - 1)); [ "$be" != dpdk ] && stats_mark $bpid; c1=$(cpu_ticks $bpid); t1=$(now)
-  wait $fpid
-  kill -INT $bpid 2>/dev/null; kill -TERM $bpid 2>/dev/null; wait $bpid 2>/dev/null
-  local mpps gc=- alloc=-
+  local fpid=$! label=$be-$mode sample=1; [ "$be" = dpdk ] && { label=dpdk; sample=0; }
+  bracket_run $bpid $fpid $sample "$NET_SECS" "$W/be.log" "$W/fe.log"
+  local mpps
   mpps=$(steady_mpps "$W/fe.log" $key)
-  if [ "$be" != dpdk ]; then read -r gc alloc < <(stats_delta "$W/be.log"); fi
-  local cpu; cpu=$(awk -v c=$((c1 - c0)) -v t=$TICK -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", c/t/(b-a)}')
   cp "$W/fe.log" "$OUT/net-$dir-$label-fe.log"; cp "$W/be.log" "$OUT/net-$dir-$label-be.log"
-  log "net $dir $be $mode: $mpps Mpps (backend CPU $cpu cores, gc $gc, alloc $alloc B)"
-  record "net	$dir	$label	$mpps	$cpu	$gc	$alloc	$load"
+  log "net $dir $be $mode round $round: $mpps Mpps (backend CPU $CORES cores, gc $GC, alloc $ALLOC B)"
+  record "net	$dir	$label	$mpps	$CORES	$GC	$ALLOC	$load	$round	ok"
   rm -rf /var/run/dpdk/vbb$$ /var/run/dpdk/vbf$$ 2>/dev/null
 }
+net_round() { local bm; for bm in $NET_BACKENDS; do net_run "$1" "${bm%%:*}" "${bm##*:}" "$2"; done; }   # $1 dir, $2 round
+
+# One fwd run. $1 frame bytes, $2 backend (dpdk | jit-switch | jit-cross | aot-switch | aot-cross), $3 notify|poll, $4 round.
+# Front-end: both virtio_user ports on one forwarding lcore (FE_CPU), io forwarding port 0 -> 1 and 1 -> 0, started
+# with one burst of testpmd txonly frames (--txpkts bytes) on each port; back-end: both ports on BE_CPU.
+fwd_run() {
+  local frames=$1 be=$2 mode=$3 round=$4 s0=$W/fwd0.sock s1=$W/fwd1.sock bpid bin poll=0 load label=dpdk sample=0
+  rm -f "$s0" "$s1"
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  if [ "$be" = dpdk ]; then
+    dpdk-testpmd -l $FE_CPU,$BE_CPU --main-lcore $FE_CPU $EAL --file-prefix vbb$$ \
+      --vdev "net_vhost0,iface=$s0,queues=1" --vdev "net_vhost1,iface=$s1,queues=1" -- --forward-mode=io --auto-start $APP > "$W/be.log" 2>&1 &
+    bpid=$!
+  else
+    label=$be-$mode; sample=1
+    bin=$JIT_NET; [[ $be == aot-* ]] && bin=$AOT_NET
+    [ "$mode" = poll ] && poll=$POLL_US
+    VHOST_SAMPLE_STATS=1 taskset -c $BE_CPU "$bin" -s "$s0" -s "$s1" --mode "${be#*-}" --poll $poll > "$W/be.log" 2>&1 &
+    bpid=$!
+  fi
+  { wait_sock "$s0" && wait_sock "$s1"; } || { kill -TERM $bpid; wait $bpid; return 1; }
+  # FWD_UNICAST: a frame sent on port i is addressed to port i^1's MAC, and io forwarding keeps its addresses
+  local m0="" m1="" peers=()
+  if [ "$FWD_UNICAST" = 1 ]; then
+    m0=,mac=02:00:00:00:00:10; m1=,mac=02:00:00:00:00:11; peers=(--eth-peer=0,02:00:00:00:00:11 --eth-peer=1,02:00:00:00:00:10)
+  fi
+  timeout -s INT "$((FWD_SECS + 90))" dpdk-testpmd -l $FE_CPU,$BE_CPU --main-lcore $BE_CPU $EAL --file-prefix vbf$$ \
+    --vdev "net_virtio_user0,path=$s0,queues=1$m0" --vdev "net_virtio_user1,path=$s1,queues=1$m1" \
+    -- --forward-mode=io --tx-first --txpkts="$frames" "${peers[@]}" --auto-start $APP > "$W/fe.log" 2>&1 &
+  local fpid=$!
+  bracket_run $bpid $fpid $sample "$FWD_SECS" "$W/be.log" "$W/fe.log"
+  local mpps; mpps=$(steady_mpps "$W/fe.log" Rx 2)
+  cp "$W/fe.log" "$OUT/fwd-${frames}B-$label-r$round-fe.log"; cp "$W/be.log" "$OUT/fwd-${frames}B-$label-r$round-be.log"
+  # the front-end's shutdown (GET_VRING_BASE and the rest) must not break the sample: flag an error or a dropped connection
+  if [ $sample = 1 ] && grep -E ' (fail|crit|warn): |Unhandled' "$W/be.log" | grep -qv 'cannot be sealed'; then
+    log "fwd: the back-end logged a failure or warning (see $OUT/fwd-${frames}B-$label-r$round-be.log): $(grep -E ' (fail|crit|warn): |Unhandled' "$W/be.log" | grep -v 'cannot be sealed' | head -2 | tr '\n' ' ')"
+  fi
+  log "fwd ${frames}B $label round $round: $mpps Mpps (backend CPU $CORES cores, gc $GC, alloc $ALLOC B)"
+  record "fwd	${frames}B	$label	$mpps	$CORES	$GC	$ALLOC	$load	$round	ok"
+  rm -rf /var/run/dpdk/vbb$$ /var/run/dpdk/vbf$$ 2>/dev/null
+}
+fwd_round() { local bm; for bm in $FWD_BACKENDS; do fwd_run "$1" "${bm%%:*}" "${bm##*:}" "$2"; done; }   # $1 frames, $2 round
 
 # blk workloads: name op pattern bs qd
 BLK_CASES=("randread-4k-qd1 read random 4096 1" "randwrite-4k-qd1 write random 4096 1" \
@@ -156,13 +270,18 @@ blk_run() { # $1 backend, $2 case line, $3 part (blk|disk)
 }
 
 # --- net -------------------------------------------------------------------------------------
-NET_BACKENDS="dpdk:- jit:notify jit:poll"; [ "$AOT" = 1 ] && NET_BACKENDS="$NET_BACKENDS aot:notify aot:poll"
+DEF_NET="dpdk:- jit:notify jit:poll"; [ "$AOT" = 1 ] && DEF_NET="$DEF_NET aot:notify aot:poll"
+NET_BACKENDS=${NET_BACKENDS:-$DEF_NET}
 if [[ " $PARTS " == *" net "* ]]; then
-  for dir in dequeue enqueue; do
-    for r in $(seq "$RUNS"); do
-      for bm in $NET_BACKENDS; do net_run "$dir" "${bm%%:*}" "${bm##*:}"; done
-    done
-  done
+  for dir in dequeue enqueue; do noise_rounds net "$dir" dpdk "$RUNS" net_round "$dir"; done
+fi
+
+# --- fwd: port-to-port forwarding, the equal-work case ------------------------------------------
+DEF_FWD="dpdk:- jit-switch:notify jit-switch:poll jit-cross:notify jit-cross:poll"
+[ "$AOT" = 1 ] && DEF_FWD="$DEF_FWD aot-switch:notify aot-switch:poll aot-cross:notify aot-cross:poll"
+FWD_BACKENDS=${FWD_BACKENDS:-$DEF_FWD}
+if [[ " $PARTS " == *" fwd "* ]]; then
+  for f in $FWD_FRAMES; do noise_rounds fwd "${f}B" dpdk "$FWD_RUNS" fwd_round "$f"; done
 fi
 
 # --- blk -------------------------------------------------------------------------------------
@@ -201,24 +320,39 @@ python3 - "$RES" <<'EOF' | tee "$OUT/table.md"
 import sys, statistics as st
 rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1]) if l.strip()]
 def med(xs): return st.median(xs) if xs else float('nan')
-print("| part | case | back-end | median | min | max | ratio | back-end CPU | GC gen0/1/2 (max) | alloc B (max) | load (1-min) per run |")
-print("|---|---|---|---:|---:|---:|---:|---:|---|---:|---|")
+REF = {'net': 'dpdk', 'fwd': 'dpdk', 'blk': 'qsd', 'disk': 'qsd-uring'}
+def rounds(part): return part in ('net', 'fwd')   # rows carry a round and a status (noise method)
+print("| part | case | back-end | median | min | max | ratio of medians | paired ratio (median) | runs kept (disturbed) | back-end CPU | GC gen0/1/2 (max) | alloc B (max) | load (1-min) per run |")
+print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
 groups = {}
 for r in rows: groups.setdefault((r[0], r[1]), {}).setdefault(r[2], []).append(r)
 for (part, case), bes in groups.items():
-    ref = {'net': 'dpdk', 'blk': 'qsd', 'disk': 'qsd-uring'}[part]
-    refv = med([float(r[3]) for r in bes.get(ref, [])])
-    for be, rs in bes.items():
+    kept = lambda rs: [r for r in rs if not rounds(part) or r[9] == 'ok']
+    refrows = kept(bes.get(REF[part], []))
+    refv = med([float(r[3]) for r in refrows])
+    for be, every in bes.items():
+        rs = kept(every)
+        loads = ','.join(r[7] + ('*' if rounds(part) and r[9] != 'ok' else '') for r in every)
+        if not rs:
+            print(f"| {part} | {case} | {be} | - | - | - | - | - | 0 ({len(every)}) | - | - | - | {loads} |")
+            continue
         v = [float(r[3]) for r in rs]; cpu = med([float(r[4]) for r in rs])
         gcs = [r[5] for r in rs if r[5] != '-']; al = [int(r[6]) for r in rs if r[6] != '-']
-        unit = 'Mpps' if part == 'net' else 'IOPS'
-        fmt = (lambda x: f"{x:.2f}") if part == 'net' else (lambda x: f"{x:.0f}")
-        extra = f" ({med([float(r[8]) for r in rs]):.0f} MB/s)" if part != 'net' else ''
+        unit = 'Mpps' if part in ('net', 'fwd') else 'IOPS'
+        fmt = (lambda x: f"{x:.3f}" if x < 0.1 else f"{x:.2f}") if unit == 'Mpps' else (lambda x: f"{x:.0f}")
+        extra = f" ({med([float(r[8]) for r in rs]):.0f} MB/s)" if unit == 'IOPS' else ''
         if part == 'disk' and len(rs[0]) > 10 and rs[0][9] != '-':
             extra += f", p50/p99 {med([float(r[9]) for r in rs]):.0f}/{med([float(r[10]) for r in rs]):.0f} us"
-        # net: back-end CPU time per packet (cores used / Mpps), the figure the load disturbs least
+        # net, fwd: back-end CPU time per packet (cores used / Mpps), the figure the load disturbs least
         nspp = [float(r[4]) / float(r[3]) * 1000 for r in rs if float(r[3]) > 0]
-        cpus = f"{cpu:.2f} cores, {med(nspp):.0f} ns/pkt" if part == 'net' else f"{cpu:.2f} us/IO"
+        cpus = f"{cpu:.2f} cores, {med(nspp):.0f} ns/pkt" if unit == 'Mpps' else f"{cpu:.2f} us/IO"
         ratio = f"{med(v)/refv:.2f}x" if refv == refv and refv > 0 else '-'
-        print(f"| {part} | {case} | {be} | {fmt(med(v))} {unit}{extra} | {fmt(min(v))} | {fmt(max(v))} | {ratio} | {cpus} | {max(gcs) if gcs else '-'} | {max(al) if al else '-'} | {','.join(r[7] for r in rs)} |")
+        # paired: each run against the reference's run of the same round (blk, disk: the same position)
+        if rounds(part):
+            byround = {r[8]: float(r[3]) for r in refrows}
+            pairs = [float(r[3]) / byround[r[8]] for r in rs if byround.get(r[8], 0) > 0]
+        else:
+            pairs = [float(a[3]) / float(b[3]) for a, b in zip(rs, refrows) if float(b[3]) > 0]
+        paired = f"{med(pairs):.2f}x" if pairs else '-'
+        print(f"| {part} | {case} | {be} | {fmt(med(v))} {unit}{extra} | {fmt(min(v))} | {fmt(max(v))} | {ratio} | {paired} | {len(rs)} ({len(every) - len(rs)}) | {cpus} | {max(gcs) if gcs else '-'} | {max(al) if al else '-'} | {loads} |")
 EOF

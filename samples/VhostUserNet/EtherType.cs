@@ -11,7 +11,4 @@ internal enum EtherType : ushort
 
     /// <summary>RARP: what a switch broadcasts for a migrated guest (SEND_RARP).</summary>
     Rarp = 0x8035,
-
-    /// <summary>IEEE 802 local experimental EtherType 1: the source mode's frames.</summary>
-    LocalExperimental = 0x88B5,
 }

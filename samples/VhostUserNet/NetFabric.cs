@@ -23,6 +23,11 @@ internal sealed class NetFabric : IDisposable
             throw new ArgumentException($"the responder address must be IPv4, not {settings.IP}", nameof(settings));
         }
 
+        if (settings.Mode == NetMode.Cross && portCount % 2 != 0)
+        {
+            throw new ArgumentException($"cross mode wires ports in pairs, not {portCount} ports", nameof(portCount));
+        }
+
         byte[] mac = settings.Mac.GetAddressBytes();
         if (mac.Length != 6 || MacTable.IsGroup(mac))
         {

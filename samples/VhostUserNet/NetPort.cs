@@ -18,7 +18,8 @@ namespace VhostUserNet;
 /// virtio-net header included, offload fields untouched) out of guest memory into a preallocated
 /// buffer, completes the chain, and hands the frame to the mode (switch: into other ports'
 /// <see cref="Inbound"/> queues, waking their workers; responder: its answer into this port's own
-/// queue; sink and source: dropped). Then, and on an RX kick or a wake-up, the port moves queued
+/// queue; cross: into the paired port's queue; sink: its headers read, then dropped; source:
+/// dropped). Then, and on an RX kick or a wake-up, the port moves queued
 /// frames into its RX rings, spanning several buffers with MRG_RXBUF. Nothing is allocated per
 /// frame.</para>
 /// <para>Offloads pass through: the header travels with the frame. A receiving driver that did not
@@ -53,8 +54,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     private readonly uint[] _written = new uint[Burst];
     private readonly VirtqBuffer[] _single = new VirtqBuffer[Burst];
     private readonly byte[] _reply = new byte[MaxEntrySize];
-    private readonly byte[] _source;
-    private readonly byte[] _sourceLegacy;
+    private readonly SourceFrame _source;
     private readonly RxQueueState[] _rx;
     private readonly bool[] _wakePending;
     private readonly bool[] _signalPending;
@@ -62,6 +62,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     private readonly byte[] _config;
     private ulong _acked;
     private uint _sourceSequence;
+    private ulong _sinkDigest;
     private int _disposed;
 
     /// <summary>Creates port <paramref name="index"/> of <paramref name="fabric"/>.</summary>
@@ -88,8 +89,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         _signalPending = new bool[fabric.Ports.Length];
         Mac = new PhysicalAddress([0x02, 0x00, 0x00, 0x00, 0x01, (byte)(index + 1)]);
         _config = VirtioNetConfig.Build(Mac, _pairs, fabric.Settings.Mtu);
-        _source = BuildSourceFrame(fabric.Mac, fabric.Settings.FrameSize, VirtioNetHeader.Size);
-        _sourceLegacy = BuildSourceFrame(fabric.Mac, fabric.Settings.FrameSize, VirtioNetHeader.LegacySize);
+        _source = new SourceFrame(fabric.Mac, fabric.IP, fabric.Settings.FrameSize);
     }
 
     /// <summary>The port index.</summary>
@@ -506,10 +506,38 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
 
                 break;
 
+            case NetMode.Cross:
+                // Port 2k and 2k+1 are wired to each other (the port count is even).
+                Forward(Index ^ 1, entry);
+                break;
+
+            case NetMode.Sink:
+                ReadHeaders(frame);
+                break;
+
             default:
-                // Sink and source: transmitted frames are dropped.
+                // Source: transmitted frames are dropped.
                 break;
         }
+    }
+
+    /// <summary>
+    /// Sink mode: reads what a switch reads of each frame before dropping it: both MAC addresses as
+    /// table keys and the EtherType, and for IPv4 the version, protocol and both addresses (a flow
+    /// key). The result is folded into <see cref="_sinkDigest"/> only so the reads stay.
+    /// </summary>
+    private void ReadHeaders(ReadOnlySpan<byte> frame)
+    {
+        ulong key = MacTable.Key(frame) ^ (MacTable.Key(frame[6..]) << 16);
+        if ((EtherType)BinaryPrimitives.ReadUInt16BigEndian(frame[12..]) == EtherType.IPv4
+            && frame.Length >= Responder.EthernetHeaderSize + 20
+            && (frame[Responder.EthernetHeaderSize] >> 4) == 4)
+        {
+            ReadOnlySpan<byte> ip = frame[Responder.EthernetHeaderSize..];
+            key ^= ip[9] ^ ((ulong)BinaryPrimitives.ReadUInt32BigEndian(ip[12..]) << 8) ^ ((ulong)BinaryPrimitives.ReadUInt32BigEndian(ip[16..]) << 32);
+        }
+
+        _sinkDigest += key;
     }
 
     private void Forward(int port, ReadOnlySpan<byte> entry)
@@ -844,8 +872,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     private void FillFromSource(ReadOnlySpan<Vring> vrings)
     {
         int headerSize = HeaderSize;
-        byte[] template = headerSize == VirtioNetHeader.Size ? _source : _sourceLegacy;
-        ReadOnlySpan<byte> wire = template;
+        ReadOnlySpan<byte> wire = headerSize == VirtioNetHeader.Size ? _source.Template : _source.LegacyTemplate;
         for (int pair = 0; pair < _pairs; pair++)
         {
             Vring ring = vrings[2 * pair];
@@ -871,7 +898,6 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
                         _single[i] = FirstWritableHolding(_burst[i], wire.Length);
                     }
 
-                    int sequenceOffset = headerSize + Responder.EthernetHeaderSize;
                     for (int i = 0; i < n; i++)
                     {
                         // The usual RX chain (one writable buffer that holds the frame) takes the
@@ -880,13 +906,13 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
                         // (docs/performance.md). Dirty logging is the ring's, at AddUsedDeferred.
                         VirtqBuffer only = _single[i];
                         uint sequence = _sourceSequence++;
-                        if (only.Length != 0 && (_written[i] = WriteSingle(_burst[i].Memory!, only.Address, wire, sequenceOffset, sequence)) != 0)
+                        if (only.Length != 0 && (_written[i] = WriteSingle(_source, _burst[i].Memory!, only.Address, wire, sequence)) != 0)
                         {
                             continue;
                         }
 
                         _writers[i] = CreateWriter(_burst[i]);
-                        _written[i] = WriteSource(ref _writers[i], wire, sequenceOffset, sequence);
+                        _written[i] = WriteSource(_source, ref _writers[i], wire, sequence);
                     }
 
                     for (int i = 0; i < n; i++)
@@ -939,19 +965,18 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     }
 
     /// <summary>
-    /// Writes <paramref name="wire"/> and its sequence number at a buffer validated by
-    /// <see cref="FirstWritableHolding"/>. The sequence number is stored into guest memory after the
-    /// copy (see <see cref="WriteSource"/>). No dirty mark here: the ring marks the used length of
-    /// the chain's writable buffers when the element is added (<see cref="Vring.AddUsedDeferred"/>).
+    /// Builds source frame <paramref name="sequence"/> (<paramref name="wire"/>: its template) at a
+    /// buffer validated by <see cref="FirstWritableHolding"/>, straight into guest memory (see
+    /// <see cref="SourceFrame"/>). No dirty mark here: the ring marks the used length of the chain's
+    /// writable buffers when the element is added (<see cref="Vring.AddUsedDeferred"/>).
     /// </summary>
-    private static uint WriteSingle(GuestMemory memory, ulong address, ReadOnlySpan<byte> wire, int sequenceOffset, uint sequence)
+    private static uint WriteSingle(SourceFrame source, GuestMemory memory, ulong address, ReadOnlySpan<byte> wire, uint sequence)
     {
         try
         {
             if (memory.TryGetSpan(address, wire.Length, out Span<byte> destination))
             {
-                wire.CopyTo(destination);
-                BinaryPrimitives.WriteUInt32BigEndian(destination[sequenceOffset..], sequence);
+                source.Write(destination, wire, sequence);
                 return (uint)wire.Length;
             }
         }
@@ -975,15 +1000,13 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         }
     }
 
-    /// <summary>Writes the source's frame <paramref name="wire"/> with its sequence number when it fits in the chain.</summary>
+    /// <summary>Builds source frame <paramref name="sequence"/> (<paramref name="wire"/>: its template) into the chain when it fits.</summary>
     /// <returns>Bytes written: all of them, or 0 when the chain is too small or malformed.</returns>
     /// <remarks>
-    /// The usual RX buffer holds the frame in one piece: the frame is copied there and the sequence
-    /// number stored into guest memory after the copy rather than into the template before it (a
-    /// copy that loads bytes just stored cannot take them from the store buffer and would wait for
-    /// every earlier store, the previous frames' cache misses included). The writer logs the bytes.
+    /// When the first buffer holds the frame in one piece it is built there, straight into guest
+    /// memory; otherwise on the stack, then copied through the writer. The writer logs the bytes.
     /// </remarks>
-    private static uint WriteSource(ref DescriptorChainWriter writer, ReadOnlySpan<byte> wire, int sequenceOffset, uint sequence)
+    private static uint WriteSource(SourceFrame source, ref DescriptorChainWriter writer, ReadOnlySpan<byte> wire, uint sequence)
     {
         if (writer.Remaining < (ulong)wire.Length)
         {
@@ -994,15 +1017,13 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         {
             if (writer.TryGetSpan(out Span<byte> destination) && destination.Length >= wire.Length)
             {
-                wire.CopyTo(destination);
-                BinaryPrimitives.WriteUInt32BigEndian(destination[sequenceOffset..], sequence);
+                source.Write(destination, wire, sequence);
                 writer.Commit((ulong)wire.Length);
             }
             else
             {
                 Span<byte> frame = stackalloc byte[wire.Length];
-                wire.CopyTo(frame);
-                BinaryPrimitives.WriteUInt32BigEndian(frame[sequenceOffset..], sequence);
+                source.Write(frame, wire, sequence);
                 writer.WriteExactly(frame);
             }
 
@@ -1012,31 +1033,5 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         {
             return 0;
         }
-    }
-
-    /// <summary>The source's frame: header (num_buffers 1 in the 12-byte form), broadcast from the configured MAC, a local experimental EtherType, a sequence number and a fill pattern.</summary>
-    private static byte[] BuildSourceFrame(byte[] mac, int frameSize, int headerSize)
-    {
-        if (frameSize is < Responder.MinimumFrameSize or > 1514)
-        {
-            throw new ArgumentOutOfRangeException(nameof(frameSize), frameSize, "the source frame size must be 60 to 1514 bytes");
-        }
-
-        var entry = new byte[headerSize + frameSize];
-        if (headerSize == VirtioNetHeader.Size)
-        {
-            BinaryPrimitives.WriteUInt16LittleEndian(entry.AsSpan(10), 1);
-        }
-
-        Span<byte> frame = entry.AsSpan(headerSize);
-        frame[..6].Fill(0xFF);
-        mac.CopyTo(frame[6..]);
-        BinaryPrimitives.WriteUInt16BigEndian(frame[12..], (ushort)EtherType.LocalExperimental);
-        for (int i = Responder.EthernetHeaderSize + 4; i < frame.Length; i++)
-        {
-            frame[i] = (byte)i;
-        }
-
-        return entry;
     }
 }

@@ -31,10 +31,10 @@ internal static class Program
         var printCapabilities = new Option<bool>("--print-capabilities") { Description = "Print the back-end's capabilities as JSON and exit" };
         var mode = new Option<string>("--mode", "-m")
         {
-            Description = "switch: MAC-learning switch between the ports; responder: answer ARP and ICMP echo for --ip; sink: drop what is sent; source: fill every RX buffer",
+            Description = "switch: MAC-learning switch between the ports; cross: port 2k and 2k+1 wired to each other (no learning); responder: answer ARP and ICMP echo for --ip; sink: drop what is sent; source: fill every RX buffer",
             DefaultValueFactory = _ => "switch",
         };
-        mode.AcceptOnlyFromAmong("switch", "responder", "sink", "source");
+        mode.AcceptOnlyFromAmong("switch", "cross", "responder", "sink", "source");
         var mac = new Option<string>("--mac") { Description = "The responder's MAC (and the source frames' source MAC)", DefaultValueFactory = _ => "02:00:00:00:00:01" };
         var ip = new Option<string>("--ip") { Description = "The responder's IPv4 address (TEST-NET-1 by default)", DefaultValueFactory = _ => NetSettings.DefaultIP.ToString() };
         var numQueues = new Option<int>("--num-queues") { Description = "RX/TX queue pairs per port (1-16; above 1 offers VIRTIO_NET_F_MQ)", DefaultValueFactory = _ => 1 };
@@ -102,6 +102,11 @@ internal static class Program
             if (paths.Length + handles.Length == 0)
             {
                 paths = [Path.Combine(Path.GetTempPath(), $"vhost-user-net-{Environment.ProcessId}.sock")];
+            }
+
+            if (r.GetValue(mode) == "cross" && (paths.Length + handles.Length) % 2 != 0)
+            {
+                return Usage("--mode cross wires ports in pairs: give an even number of --socket-path/--fd");
             }
 
             var settings = new NetSettings

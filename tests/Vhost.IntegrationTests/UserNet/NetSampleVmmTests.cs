@@ -98,6 +98,40 @@ public sealed class NetSampleVmmTests
     }
 
     [Fact]
+    public void Cross_mode_wires_port_pairs_without_learning()
+    {
+        using NetSample sample = NetSample.Start(4, "--mode", "cross");
+        VmmDevice[] d = [.. sample.SocketPaths.Select(Connect)];
+        try
+        {
+            VirtioNetClient[] c = [.. d.Select(x => new VirtioNetClient(x))];
+            var buffer = new byte[2048];
+
+            // 0 -> 1 and 1 -> 0 whatever the destination (even one learned on the sender's own port); 2 and 3 hear nothing.
+            Assert.True(c[0].TrySend(Frame(dst: 0x10, src: 0x10, tag: 1)));
+            Assert.Equal(64, c[1].Receive(buffer, Wait));
+            Assert.Equal(1, buffer[14]);
+            Assert.True(c[1].TrySend(Frame(dst: 0xff, src: 0x11, tag: 2)));
+            Assert.Equal(64, c[0].Receive(buffer, Wait));
+            Assert.Equal(2, buffer[14]);
+            Assert.Equal(-1, c[2].Receive(buffer, TimeSpan.FromMilliseconds(300)));
+            Assert.Equal(-1, c[3].Receive(buffer, TimeSpan.FromMilliseconds(300)));
+
+            // 3 -> 2.
+            Assert.True(c[3].TrySend(Frame(dst: 0x10, src: 0x13, tag: 3)));
+            Assert.Equal(64, c[2].Receive(buffer, Wait));
+            Assert.Equal(3, buffer[14]);
+        }
+        finally
+        {
+            foreach (VmmDevice x in d)
+            {
+                x.Dispose();
+            }
+        }
+    }
+
+    [Fact]
     public void Source_fills_rx_buffers_with_frames_of_the_configured_size()
     {
         using NetSample sample = NetSample.Start(1, "--mode", "source", "--frame-size", "200", "--mac", "02:00:00:00:00:33");
@@ -109,7 +143,10 @@ public sealed class NetSampleVmmTests
             Assert.Equal(200, client.Receive(buffer, Wait));
         }
 
-        Assert.Equal(new byte[] { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 0x33, 0x88, 0xb5 }, buffer[..14]);
+        Assert.Equal(new byte[] { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 0x33, 0x08, 0x00 }, buffer[..14]);
+        Assert.Equal(0, InternetChecksum.Compute(buffer.AsSpan(14, 20)));       // the IPv4 header, built per frame
+        Assert.Equal(17, buffer[14 + 9]);                                      // UDP
+        Assert.Equal(200 - 14 - 20, BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(14 + 20 + 4)));
     }
 
     [Fact]
@@ -157,7 +194,7 @@ public sealed class NetSampleVmmTests
     public void Source_sequence_numbers_run_on_across_bursts()
     {
         // 256 posted RX buffers are filled in bursts of NetPort.Burst; every frame's sequence
-        // number (offset 14, big-endian) must follow the previous one: no chain lost or repeated
+        // number (the first UDP payload bytes, big-endian) must follow the previous one: no chain lost or repeated
         // at a burst boundary.
         using NetSample sample = NetSample.Start(1, "--mode", "source", "--frame-size", "64");
         using VmmDevice dev = Connect(sample.SocketPaths[0]);
@@ -167,7 +204,8 @@ public sealed class NetSampleVmmTests
         for (int i = 0; i < 10 * NetPort.Burst; i++)
         {
             Assert.Equal(64, client.Receive(buffer, Wait));
-            uint sequence = BinaryPrimitives.ReadUInt32BigEndian(buffer.AsSpan(14));
+            uint sequence = BinaryPrimitives.ReadUInt32BigEndian(buffer.AsSpan(SourceFrame.HeadersSize));
+            Assert.Equal(0, InternetChecksum.Compute(buffer.AsSpan(14, 20)));
             if (previous is uint p)
             {
                 Assert.Equal(p + 1, sequence);
