@@ -481,16 +481,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
 
                     if (port >= 0)
                     {
-                        // A known unicast destination on this thread: straight into its RX ring.
-                        if (!_fabric.Ports[port].TryDeliverHere(entry))
-                        {
-                            Forward(port, entry);
-                        }
-                        else
-                        {
-                            _signalPending[port] = true;
-                        }
-
+                        ForwardOne(port, entry);
                         return;
                     }
                 }
@@ -508,7 +499,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
 
             case NetMode.Cross:
                 // Port 2k and 2k+1 are wired to each other (the port count is even).
-                Forward(Index ^ 1, entry);
+                ForwardOne(Index ^ 1, entry);
                 break;
 
             case NetMode.Sink:
@@ -538,6 +529,19 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         }
 
         _sinkDigest += key;
+    }
+
+    /// <summary>Sends a frame to one port: straight into its RX ring when this thread serves it, else through its queue.</summary>
+    private void ForwardOne(int port, Span<byte> entry)
+    {
+        if (_fabric.Ports[port].TryDeliverHere(entry))
+        {
+            _signalPending[port] = true;
+        }
+        else
+        {
+            Forward(port, entry);
+        }
     }
 
     private void Forward(int port, ReadOnlySpan<byte> entry)
