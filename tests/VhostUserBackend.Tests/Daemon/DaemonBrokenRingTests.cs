@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Vhost;
 using Vhost.User;
+using VhostUserBackend.Virtio;
 
 namespace VhostUserBackend.Tests.Daemon;
 
@@ -76,14 +77,17 @@ public sealed class DaemonBrokenRingTests
         rig.Start(eventIdx: false, packed: false);
         RigQueue q = rig.Queues[0];
 
-        // A chain whose second descriptor points to itself: the device's enumeration throws.
-        ushort head = rig.Submit(0, DaemonRig.Payload(2), kick: false);
+        // A chain whose second descriptor points to itself: the device's enumeration throws. It
+        // is made bad before it is published: the worker polls for 20 ms after the ring starts
+        // and would otherwise take (and complete) the good chain before it is broken.
+        ushort head = q.Driver.Add([new VirtqBuffer(q.BufferBase, 64, false), new VirtqBuffer(q.BufferBase + RigQueue.SlotBytes, RigQueue.SlotBytes, true)]);
         Span<byte> desc = rig.Ram.GetSpan(q.Driver.DescriptorAddress, 64 * 16);
         Span<byte> first = desc.Slice(head * 16, 16);
         ushort second = BinaryPrimitives.ReadUInt16LittleEndian(first[14..]);
         Span<byte> next = desc.Slice(second * 16, 16);
         BinaryPrimitives.WriteUInt16LittleEndian(next[12..], (ushort)(BinaryPrimitives.ReadUInt16LittleEndian(next[12..]) | 1)); // NEXT
         BinaryPrimitives.WriteUInt16LittleEndian(next[14..], second);
+        q.Driver.Publish();
         for (int i = 0; i < 100; i++)
         {
             q.Kick.Signal();
