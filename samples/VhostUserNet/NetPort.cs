@@ -681,6 +681,10 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         bool mergeable = (acked & VirtioNetFeatures.MergeableRxBuffers) != 0;
         int headerSize = HeaderSize;
         uint needed = (uint)(entry.Length - VirtioNetHeader.Size + headerSize);
+        if (rx.Count == 0 && TryDeliverSingle(ring, rx, entry, acked, headerSize, needed))
+        {
+            return true;
+        }
 
         // Take chains until the frame fits (one chain without MRG_RXBUF).
         int chains = 0;
@@ -791,25 +795,88 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     {
         while (ring.TryPopDescriptorChain(out DescriptorChain chain))
         {
-            DescriptorChainWriter writer;
-            try
+            if (Hold(ring, rx, chain))
             {
-                writer = chain.CreateWriter();
+                return true;
             }
-            catch (VirtqueueException)
-            {
-                writer = default;
-            }
+        }
 
-            if (writer.Remaining == 0)
+        return false;
+    }
+
+    /// <summary>Holds a popped RX chain behind a writer; a chain with no writable bytes (or an invalid one) is returned empty at once.</summary>
+    /// <returns>Whether the chain is now held.</returns>
+    private static bool Hold(Vring ring, RxQueueState rx, in DescriptorChain chain)
+    {
+        DescriptorChainWriter writer;
+        try
+        {
+            writer = chain.CreateWriter();
+        }
+        catch (VirtqueueException)
+        {
+            writer = default;
+        }
+
+        if (writer.Remaining == 0)
+        {
+            ring.AddUsed(chain.Head, 0);
+            rx.NeedsSignal = true;
+            return false;
+        }
+
+        rx.Writers[rx.Count] = writer;
+        rx.Count++;
+        return true;
+    }
+
+    /// <summary>
+    /// The usual case on a busy port: no chain held, and the driver's next RX chain is one
+    /// writable buffer that holds the frame (what DPDK's virtio PMD and Linux with MRG_RXBUF
+    /// post). The frame goes straight into guest memory, with no <see cref="DescriptorChainWriter"/>
+    /// (measured: creating and holding a writer per frame was the largest single cost of
+    /// port-to-port forwarding, docs/performance.md). Any other chain is held for the general path.
+    /// No dirty mark here: the ring marks the used length of the chain's writable buffers.
+    /// </summary>
+    /// <returns>True when the frame was delivered or dropped; false when the general path goes on (with the chain taken, if any, held).</returns>
+    private bool TryDeliverSingle(Vring ring, RxQueueState rx, Span<byte> entry, VirtioNetFeatures acked, int headerSize, uint needed)
+    {
+        while (ring.TryPopDescriptorChain(out DescriptorChain chain))
+        {
+            VirtqBuffer only = FirstWritableHolding(chain, (int)needed);
+            if (only.Length == 0 || !chain.Memory.TryGetSpan(only.Address, (int)needed, out Span<byte> target))
             {
-                ring.AddUsed(chain.Head, 0);
-                rx.NeedsSignal = true;
+                if (Hold(ring, rx, chain))
+                {
+                    return false;
+                }
+
                 continue;
             }
 
-            rx.Writers[rx.Count] = writer;
-            rx.Count++;
+            if (!PrepareForReceiver(entry, acked))
+            {
+                // Offloads the driver cannot take: dropped; the chain stays for the next frame.
+                Hold(ring, rx, chain);
+                Interlocked.Increment(ref Counters.RxDropped);
+                return true;
+            }
+
+            Span<byte> wire = entry[(VirtioNetHeader.Size - headerSize)..];
+            if (headerSize == VirtioNetHeader.LegacySize)
+            {
+                entry[..VirtioNetHeader.LegacySize].CopyTo(wire);
+            }
+            else
+            {
+                BinaryPrimitives.WriteUInt16LittleEndian(wire[10..], 1);
+            }
+
+            wire.CopyTo(target);
+            ring.AddUsed(chain.Head, needed);
+            rx.NeedsSignal = true;
+            Counters.RxFrames++;
+            Counters.RxBytes += entry.Length - VirtioNetHeader.Size;
             return true;
         }
 
