@@ -11,6 +11,14 @@
  *     end, "writes=N errors=E seconds=S"; each failed or short write is printed as
  *     "error lane=L block=B gen=G result=R". Exit status 0 when every write succeeded.
  *
+ *   blkgen passes DEV A B CHUNK CHUNKS DIR
+ *     One process, one O_DIRECT pwrite at a time, no fork per write (a shell loop of dd churns
+ *     pages, which QEMU 7.2's TCG migration mishandles: docs/vm-lifecycle.md). Pass p writes file
+ *     A (p even) or B (p odd) to DEV, CHUNK bytes at a time, chunks 0 to CHUNKS-1, then the next
+ *     pass; after each completed write it replaces DIR/progress with "p next-chunk" (written to a
+ *     temporary file and renamed, so a reader never sees it empty). It stops when DIR/stop
+ *     exists; a failed write leaves the reason in DIR/writer.failed and exits 1.
+ *
  *   blkgen verify DEV BLOCKS BLOCK_SIZE SEED GEN
  *     Reads every block with O_DIRECT (256 KiB per read) and checks it holds generation GEN exactly. Prints
  *     "verify ok=N stale=N zero=N bad=N" and the first mismatches. Exit status 0 when all are ok.
@@ -158,6 +166,70 @@ static int do_write(int argc, char **argv)
     return atomic_load(&r.errors) == 0 ? 0 : 1;
 }
 
+static int fail_passes(const char *dir, const char *what, long result, int err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/writer.failed", dir);
+    FILE *f = fopen(path, "w");
+    if (f != NULL) {
+        fprintf(f, "blkgen passes: %s: result %ld: %s\n", what, result, err != 0 ? strerror(err) : "short");
+        fclose(f);
+    }
+    fprintf(stderr, "blkgen passes: %s: result %ld: %s\n", what, result, err != 0 ? strerror(err) : "short");
+    return 1;
+}
+
+static int do_passes(int argc, char **argv)
+{
+    if (argc != 8) {
+        fprintf(stderr, "usage: blkgen passes DEV A B CHUNK CHUNKS DIR\n");
+        return 2;
+    }
+    uint64_t chunk = number(argv[5], "CHUNK");
+    uint64_t chunks = number(argv[6], "CHUNKS");
+    const char *dir = argv[7];
+    if (chunk < 512 || chunk % 512 != 0 || chunks == 0) {
+        fprintf(stderr, "blkgen: need CHUNK a multiple of 512 and CHUNKS >= 1\n");
+        return 2;
+    }
+    int dev = open(argv[2], O_WRONLY | O_DIRECT);
+    int src[2] = { open(argv[3], O_RDONLY), open(argv[4], O_RDONLY) };
+    if (dev < 0 || src[0] < 0 || src[1] < 0) {
+        return fail_passes(dir, "open", -1, errno);
+    }
+    uint8_t *buf;
+    if (posix_memalign((void **)&buf, 4096, chunk) != 0) {
+        return fail_passes(dir, "no memory", -1, ENOMEM);
+    }
+    char stop[4096], progress[4096], temp[4096], what[64];
+    snprintf(stop, sizeof stop, "%s/stop", dir);
+    snprintf(progress, sizeof progress, "%s/progress", dir);
+    snprintf(temp, sizeof temp, "%s/progress.tmp", dir);
+    for (uint64_t p = 0, i = 0; access(stop, F_OK) != 0;) {
+        off_t at = (off_t)(i * chunk);
+        ssize_t n = pread(src[p % 2], buf, chunk, at);
+        if (n != (ssize_t)chunk) {
+            snprintf(what, sizeof what, "read pattern chunk %" PRIu64, i);
+            return fail_passes(dir, what, n, n < 0 ? errno : 0);
+        }
+        n = pwrite(dev, buf, chunk, at);
+        if (n != (ssize_t)chunk) {
+            snprintf(what, sizeof what, "write chunk %" PRIu64 " of pass %" PRIu64, i, p);
+            return fail_passes(dir, what, n, n < 0 ? errno : 0);
+        }
+        if (++i == chunks) {
+            i = 0;
+            p++;
+        }
+        FILE *f = fopen(temp, "w");
+        if (f == NULL || fprintf(f, "%" PRIu64 " %" PRIu64 "\n", p, i) < 0 || fclose(f) != 0 || rename(temp, progress) != 0) {
+            return fail_passes(dir, "write progress", -1, errno);
+        }
+    }
+    close(dev);
+    return 0;
+}
+
 static int do_verify(int argc, char **argv)
 {
     if (argc != 7) {
@@ -237,9 +309,12 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "write") == 0) {
         return do_write(argc, argv);
     }
+    if (argc >= 2 && strcmp(argv[1], "passes") == 0) {
+        return do_passes(argc, argv);
+    }
     if (argc >= 2 && strcmp(argv[1], "verify") == 0) {
         return do_verify(argc, argv);
     }
-    fprintf(stderr, "usage: blkgen write DEV LANES BLOCKS BLOCK_SIZE SEED GENS | blkgen verify DEV BLOCKS BLOCK_SIZE SEED GEN\n");
+    fprintf(stderr, "usage: blkgen write DEV LANES BLOCKS BLOCK_SIZE SEED GENS | blkgen passes DEV A B CHUNK CHUNKS DIR | blkgen verify DEV BLOCKS BLOCK_SIZE SEED GEN\n");
     return 2;
 }

@@ -8,6 +8,9 @@ namespace Vhost.IntegrationTests.Lifecycle;
 /// O_DIRECT and records "pass next-chunk" after each completed write. Whatever happens under it, the
 /// disk must end up as pattern(p) before the recorded chunk and pattern(p-1) after it: a lost write
 /// leaves the other pattern behind, a stale write replayed late overwrites a newer one.
+/// The writer is <c>blkgen passes</c> (one process; tools/guest/blkgen.c) when the guest has it,
+/// else a shell loop of <c>dd</c>: a process per chunk churns guest pages, which QEMU 7.2's TCG
+/// migration corrupts now and then by itself (a soft lockup on the destination; docs/vm-lifecycle.md).
 /// </summary>
 internal static class BlkWriter
 {
@@ -22,6 +25,7 @@ internal static class BlkWriter
         rm -f /tmp/stop /tmp/writer.failed
         head -c {{Chunks * ChunkBytes}} /dev/urandom > /tmp/A; head -c {{Chunks * ChunkBytes}} /dev/urandom > /tmp/B
         cat > /tmp/writer <<'W'
+        command -v blkgen >/dev/null && exec blkgen passes /dev/vda /tmp/A /tmp/B {{ChunkBytes}} {{Chunks}} /tmp
         p=0; i=0
         while [ ! -e /tmp/stop ]; do
           src=/tmp/A; [ $((p % 2)) = 1 ] && src=/tmp/B
@@ -74,7 +78,7 @@ internal static class BlkWriter
         try
         {
             GuestCommandResult r = await vm.RunAsync(
-                "echo \"vda inflight: $(cat /sys/block/vda/inflight)\"; for p in $(pidof dd); do echo \"dd $p: $(cat /proc/$p/wchan) $(cat /proc/$p/stat | cut -d' ' -f3)\"; cat /proc/$p/stack 2>/dev/null; done; cat /tmp/writer.log; dmesg | tail -30",
+                "echo \"vda inflight: $(cat /sys/block/vda/inflight)\"; for p in $(pidof dd blkgen); do echo \"writer $p: $(cat /proc/$p/wchan) $(cat /proc/$p/stat | cut -d' ' -f3)\"; cat /proc/$p/stack 2>/dev/null; done; cat /tmp/writer.log; dmesg | tail -30",
                 TimeSpan.FromSeconds(20),
                 ct);
             return "--- guest state ---\n" + r.Text;
@@ -99,7 +103,7 @@ internal static class BlkWriter
     /// </summary>
     public static Task<GuestCommandResult> StopAndVerifyAsync(GuestVm vm, CancellationToken ct) => vm.RunCheckedAsync(
         $$"""
-        touch /tmp/stop; while pidof dd >/dev/null || [ ! -s /tmp/progress ]; do sleep 0.1; done; sleep 0.5
+        touch /tmp/stop; while pidof dd blkgen >/dev/null || [ ! -s /tmp/progress ]; do sleep 0.1; done; sleep 0.5
         [ -e /tmp/writer.failed ] && { cat /tmp/writer.failed; exit 1; }
         read p n < /tmp/progress
         cur=/tmp/A; prev=/tmp/B; [ $((p % 2)) = 1 ] && { cur=/tmp/B; prev=/tmp/A; }
