@@ -83,7 +83,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 128, Level = LogLevel.Information, Message = "ring {Queue} stopped at base {Base} while dirty logging is on; {Marked} page marks in this log so far")]
     public static partial void RingStoppedLogging(ILogger logger, int queue, uint @base, long marked);
 
-    [LoggerMessage(EventId = 129, Level = LogLevel.Warning, Message = "ring {Queue}: {Count} requests still in flight after {Seconds} s, before {Why}; they are abandoned (their inflight marks stay for the next back-end, late completions are dropped)")]
+    [LoggerMessage(EventId = 129, Level = LogLevel.Warning, Message = "ring {Queue}: {Count} requests still in flight after {Seconds} s, before {Why}; they are abandoned (their inflight marks stay for the next back-end, their buffers stay mapped, their late completions are dropped, and the ring takes no new request until the device completed them)")]
     public static partial void InFlightLeft(ILogger logger, int queue, int count, string why, double seconds);
 
     [LoggerMessage(EventId = 130, Level = LogLevel.Error, Message = "ring {Queue} is broken ({Reason}: {Detail}); it is stopped, the front-end was signalled on its error fd, and it runs again once the front-end restarts or resets it")]
@@ -97,6 +97,15 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 133, Level = LogLevel.Error, Message = "ring {Queue}: the device failed putting back its held chains before {Why}; the chains still in flight are waited for, then abandoned")]
     public static partial void UnpopHeldChainsFailed(ILogger logger, int queue, string why, Exception exception);
+
+    [LoggerMessage(EventId = 134, Level = LogLevel.Warning, Message = "ring {Queue} started with {Count} abandoned requests still in the device; it takes new requests once they completed, for at most {Seconds} s (their I/O may still land, and a request resubmitted or a buffer reused before that could be overwritten by it)")]
+    public static partial void StartedFenced(ILogger logger, int queue, int count, double seconds);
+
+    [LoggerMessage(EventId = 136, Level = LogLevel.Error, Message = "ring {Queue}: the device still has {Count} abandoned requests; the ring takes new requests again anyway (if they complete later, their I/O may overwrite newer data)")]
+    public static partial void FenceExpired(ILogger logger, int queue, int count);
+
+    [LoggerMessage(EventId = 135, Level = LogLevel.Information, Message = "ring {Queue}: the device completed the last abandoned request; the ring takes new requests again")]
+    public static partial void AbandonedCompleted(ILogger logger, int queue);
 
     [LoggerMessage(EventId = 140, Level = LogLevel.Information, Message = "driver status {Status} ({Source})")]
     public static partial void DriverStatus(ILogger logger, VirtioDeviceStatus status, string source);

@@ -278,6 +278,7 @@ public sealed class VhostUserDaemon : IDisposable
 
         foreach (Vring v in _vrings)
         {
+            v.ReleaseAbandoned();
             v.Queue.Dispose();
         }
 

@@ -858,7 +858,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         GuestMemory memory = _memory.Acquire();
         try
         {
-            int resubmit = v.Start(memory, _inflight);
+            int resubmit = v.Start(memory, _inflight, _inFlightTimeout);
             Log.RingStarted(_logger, v.Index, v.Queue.Size, v.Queue.GetVringBase(), resubmit);
         }
         finally

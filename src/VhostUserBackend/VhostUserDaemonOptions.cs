@@ -20,7 +20,10 @@ public sealed class VhostUserDaemonOptions
     /// How long the daemon waits for a device's outstanding requests before it stops a ring
     /// (GET_VRING_BASE, reset, disconnect) or changes guest memory (default 5 s). Chains still in
     /// flight then are abandoned: their inflight marks stay for the next back-end, their late
-    /// completions are dropped, and their memory stays mapped until the connection ends.
+    /// completions are dropped, and their memory stays mapped until the device completes them
+    /// (even past the end of the connection). Until then, and for at most this long again, the
+    /// ring, once started again, takes no new chain, so a chain resubmitted from the inflight
+    /// region or a buffer the driver reused is not overwritten by the device's old I/O landing late.
     /// </summary>
     public TimeSpan InFlightTimeout { get; init; } = TimeSpan.FromSeconds(5);
 

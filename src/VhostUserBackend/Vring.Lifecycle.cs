@@ -100,10 +100,13 @@ public sealed partial class Vring
     /// a previous back-end left in flight from the inflight region (split rings), and activates
     /// the queue.
     /// </summary>
+    /// <param name="memory">The guest memory.</param>
+    /// <param name="region">The inflight region, when the front-end gave one.</param>
+    /// <param name="abandonedWait">How long the ring waits at most for chains the device still has from before it last stopped (abandoned) before it takes new ones (default 5 s, as <see cref="VhostUserDaemonOptions.InFlightTimeout"/>).</param>
     /// <returns>How many chains will be resubmitted from the inflight region.</returns>
     /// <exception cref="VhostUserException">The ring has no addresses.</exception>
     /// <exception cref="VirtqueueException">An area is not in guest memory, or misaligned.</exception>
-    internal int Start(GuestMemory memory, InflightRegion? region)
+    internal int Start(GuestMemory memory, InflightRegion? region, TimeSpan? abandonedWait = null)
     {
         if (!_hasAddresses)
         {
@@ -131,6 +134,11 @@ public sealed partial class Vring
 
             q.Activate(memory);
             _started = true;
+            if (_fencingCount != 0)
+            {
+                Fence(abandonedWait ?? TimeSpan.FromSeconds(5));
+            }
+
             return resubmit;
         }
         catch
@@ -153,8 +161,9 @@ public sealed partial class Vring
         Kick = null;
         _started = false;
         _stopping = false;
+        bool broken = _broken;
         ClearBroken();
-        AbandonInFlight();
+        AbandonInFlight(fence: !broken);
         Queue.Deactivate();
         Inflight = null;
         return Queue.GetVringBase();

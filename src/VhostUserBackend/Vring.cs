@@ -44,6 +44,21 @@ public sealed partial class Vring
     // in flight.
     private readonly byte[] _inFlight;
     private readonly List<RetiredMemory> _retired = [];
+
+    // Chains abandoned when the ring stopped with them still in the device (epoch << 16 | head),
+    // with the memory snapshot each keeps mapped (null when none could be kept). Until the last
+    // of them completes (late, dropped) the ring takes no new chain: the device's old I/O may
+    // still land, and a chain resubmitted or reused meanwhile could be overwritten by it.
+    // The fence lifts when the last of them completes, or at the latest at _fenceDeadline (a device
+    // that lost a chain must not stop the ring for good): the timer then has the worker look again.
+    // Chains abandoned on a ring the guest broke do not fence it: a driver that broke its ring
+    // resets the device, and waiting would only delay the recovery; their memory is still kept.
+    private Dictionary<uint, Abandoned>? _abandoned;
+    private int _abandonedCount;
+    private int _fencingCount;
+    private volatile bool _fenced;
+    private long _fenceDeadline;
+    private Timer? _fenceTimer;
     private volatile bool _started;
     private volatile bool _enabled;
     private volatile bool _broken;
@@ -158,11 +173,11 @@ public sealed partial class Vring
     /// inflight region.
     /// </summary>
     /// <param name="chain">The chain; return it with <see cref="AddUsed"/> or <see cref="Complete"/>, or put it back with <see cref="Unpop"/>.</param>
-    /// <returns>False when nothing is available, the ring is being stopped, or the ring is broken: an invalid entry in the ring marks it <see cref="IsBroken"/> (logged and signalled once) instead of throwing.</returns>
+    /// <returns>False when nothing is available, the ring is being stopped, the device still has chains the ring abandoned when it last stopped (<see cref="VhostUserDaemonOptions.InFlightTimeout"/>; the worker calls the device for the ring once the last of them completed), or the ring is broken: an invalid entry in the ring marks it <see cref="IsBroken"/> (logged and signalled once) instead of throwing.</returns>
     /// <exception cref="InvalidOperationException">The queue is not ready.</exception>
     public bool TryPopDescriptorChain(out DescriptorChain chain)
     {
-        if (_broken || _stopping)
+        if (_broken || _stopping || (_fenced && IsStillFenced()))
         {
             chain = default;
             return false;
@@ -369,9 +384,23 @@ public sealed partial class Vring
         }
     }
 
-    /// <summary>Asks the driver for kicks again; in the polling window it does nothing and returns false, and so it does for a broken ring (<see cref="IsBroken"/>) or one being stopped (nothing more will be popped).</summary>
+    /// <summary>
+    /// Asks the driver for kicks again; in the polling window it does nothing and returns false, and
+    /// so it does for a broken ring (<see cref="IsBroken"/>), one being stopped, and one waiting for
+    /// the device's abandoned chains (nothing more will be popped for now; the worker calls the
+    /// device for the ring again when that changes).
+    /// </summary>
     /// <returns>True when buffers arrived meanwhile (process them before sleeping).</returns>
-    public bool EnableNotification() => !IsPolling && !_broken && !_stopping && Queue.EnableNotification();
+    public bool EnableNotification()
+    {
+        if (IsPolling || _broken || _stopping)
+        {
+            return false;
+        }
+
+        bool arrived = Queue.EnableNotification();
+        return arrived && !_fenced;
+    }
 
     /// <summary>Tells the driver that kicks are not needed (while processing).</summary>
     public void DisableNotification() => Queue.DisableNotification();
@@ -555,9 +584,23 @@ public sealed partial class Vring
     /// inflight marks stay for a next back-end; their completions will be dropped), their memory
     /// stays mapped until the connection ends, and a new epoch starts.
     /// </summary>
-    internal void AbandonInFlight()
+    /// <param name="fence">Whether the chains keep the ring from taking new ones when it starts again (not for a ring the guest broke).</param>
+    internal void AbandonInFlight(bool fence)
     {
         RetainInFlightMemory();
+        for (int head = 0; head < _inFlight.Length; head++)
+        {
+            byte mark = _inFlight[head];
+            if (mark != 0)
+            {
+                (_abandoned ??= [])[((uint)_epoch << 16) | (uint)head] = new Abandoned(mark > 1 ? _retired[mark - 2] : null, fence);
+                _abandonedCount++;
+                _fencingCount += fence ? 1 : 0;
+            }
+        }
+
+        // Every retained snapshot still referenced belongs to abandoned chains now.
+        _retired.Clear();
         Queue.DiscardInFlight();
         Array.Clear(_inFlight);
         _inFlightCount = 0;
@@ -565,7 +608,43 @@ public sealed partial class Vring
         _epoch++;
     }
 
-    /// <summary>Releases every retained memory snapshot (the connection ended, nothing may use them).</summary>
+    /// <summary>Chains abandoned when the ring stopped that the device has not completed yet.</summary>
+    internal int AbandonedInDevice => Volatile.Read(ref _abandonedCount);
+
+    /// <summary>Whether the ring takes no new chain because of <see cref="AbandonedInDevice"/>.</summary>
+    internal bool IsFenced => _fenced;
+
+    /// <summary>
+    /// The ring starts (control thread) while the device still has abandoned chains: it takes no new
+    /// chain until they completed, for at most <paramref name="wait"/>.
+    /// </summary>
+    private void Fence(TimeSpan wait)
+    {
+        Log.StartedFenced(Logger, Index, _fencingCount, wait.TotalSeconds);
+        Volatile.Write(ref _fenceDeadline, Environment.TickCount64 + (long)wait.TotalMilliseconds);
+        _fenced = true;
+        _fenceTimer ??= new Timer(static state => ((Vring)state!).RequestProcessing(), this, Timeout.Infinite, Timeout.Infinite);
+        _fenceTimer.Change(wait + TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>The fence holds (worker): false once the deadline passed, which lifts it with an error.</summary>
+    private bool IsStillFenced()
+    {
+        if (Environment.TickCount64 < Volatile.Read(ref _fenceDeadline))
+        {
+            return true;
+        }
+
+        _fenced = false;
+        Log.FenceExpired(Logger, Index, _fencingCount);
+        return false;
+    }
+
+    /// <summary>
+    /// Releases the retained memory snapshots (the connection ended) except those of abandoned
+    /// chains the device has not completed: their buffers stay mapped until it does, because its
+    /// I/O may still write into them.
+    /// </summary>
     internal void ReleaseRetainedMemory()
     {
         foreach (RetiredMemory r in _retired)
@@ -576,12 +655,44 @@ public sealed partial class Vring
         _retired.Clear();
     }
 
+    /// <summary>Releases the snapshots abandoned chains still keep (the daemon is disposed: no worker applies their completions any more).</summary>
+    internal void ReleaseAbandoned()
+    {
+        if (_abandoned is null)
+        {
+            return;
+        }
+
+        var released = new HashSet<RetiredMemory>();
+        foreach (Abandoned a in _abandoned.Values)
+        {
+            if (a.Memory is { } r && released.Add(r))
+            {
+                r.Memory.Release();
+            }
+        }
+
+        _abandoned.Clear();
+        Volatile.Write(ref _abandonedCount, 0);
+        _fencingCount = 0;
+        _fenced = false;
+        _fenceTimer?.Dispose();
+        _fenceTimer = null;
+    }
+
     private void Apply(ulong entry)
     {
         ushort epoch = (ushort)(entry >> 48);
         ushort head = (ushort)(entry >> 32);
         uint length = (uint)entry;
-        if (epoch != _epoch || head >= _inFlight.Length || _inFlight[head] == 0 || !Queue.IsReady)
+        if (epoch != _epoch)
+        {
+            _discarded++;
+            ForgetAbandoned(epoch, head);
+            return;
+        }
+
+        if (head >= _inFlight.Length || _inFlight[head] == 0 || !Queue.IsReady)
         {
             _discarded++;
             return;
@@ -589,6 +700,32 @@ public sealed partial class Vring
 
         Retire(head);
         WriteUsed(head, length);
+    }
+
+    /// <summary>
+    /// An abandoned chain completed (late, dropped): its snapshot is released when it was the last
+    /// chain keeping it, and the last one lifts the ring's fence (the worker then looks at the ring).
+    /// </summary>
+    private void ForgetAbandoned(ushort epoch, ushort head)
+    {
+        if (_abandoned is null || !_abandoned.Remove(((uint)epoch << 16) | head, out Abandoned a))
+        {
+            return;
+        }
+
+        if (a.Memory is { } r && --r.Chains == 0)
+        {
+            r.Memory.Release();
+        }
+
+        Interlocked.Decrement(ref _abandonedCount);
+        if (a.Fences && --_fencingCount == 0 && _fenced)
+        {
+            _fenced = false;
+            _fenceTimer?.Change(Timeout.Infinite, Timeout.Infinite);
+            Log.AbandonedCompleted(Logger, Index);
+            RequestProcessing();
+        }
     }
 
     /// <summary>Clears a head's in-flight mark and releases a retained snapshot whose last chain it was.</summary>
@@ -681,6 +818,9 @@ public sealed partial class Vring
     }
 
     /// <summary>A memory snapshot kept mapped for the chains in flight when the queue left it.</summary>
+    /// <summary>An abandoned chain: the snapshot it keeps mapped, and whether it fences the ring.</summary>
+    private readonly record struct Abandoned(RetiredMemory? Memory, bool Fences);
+
     private sealed class RetiredMemory(GuestMemory memory)
     {
         public GuestMemory Memory { get; } = memory;

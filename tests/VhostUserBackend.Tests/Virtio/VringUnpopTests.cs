@@ -270,6 +270,12 @@ public sealed class VringUnpopTests
         Assert.Equal(1u, rig.Restart());
         Assert.Equal(1u, rig.Device.GetVringBase());
         Assert.Equal(1, v.Inflight!.PendingResubmissions);
+
+        // A stayed in this device (abandoned): nothing is taken until it completes, late.
+        Assert.False(v.TryPopDescriptorChain(out _));
+        v.Complete(a, 0);
+        v.DrainCompletions();
+        Assert.Equal(1, v.DiscardedCompletions);
         Assert.Equal(a.Head, rig.Pop().Head);
         Assert.Equal(b.Head, rig.Pop().Head);
     }

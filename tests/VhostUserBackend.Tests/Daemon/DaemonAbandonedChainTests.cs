@@ -1,0 +1,124 @@
+using Microsoft.Win32.SafeHandles;
+using Vhost;
+using Vhost.User;
+using Vhost.User.Messages;
+
+namespace VhostUserBackend.Tests.Daemon;
+
+/// <summary>
+/// Chains the daemon abandoned (the device did not finish them within
+/// <see cref="VhostUserDaemonOptions.InFlightTimeout"/> when the ring stopped) are still in the
+/// device, whose I/O may still land. A block device that wrote them late over a request resubmitted
+/// from the inflight region, or over a newer write to the same block, would lose data; a late write
+/// into guest memory unmapped at the end of the connection would crash the daemon. So the ring takes
+/// no new chain until they completed, and their memory stays mapped until then.
+/// </summary>
+public sealed class DaemonAbandonedChainTests
+{
+    [Fact]
+    public void ARestartedRing_TakesNoNewChain_UntilTheDeviceCompletedTheAbandonedOnes()
+    {
+        var device = new CopyDevice(queues: 1) { Async = true };
+        using var daemon = new VhostUserDaemon(device, new VhostUserDaemonOptions { InFlightTimeout = TimeSpan.FromSeconds(1) });
+        string path = DaemonRig.NewSocketPath();
+        daemon.Start(path);
+        using var rig = new DaemonRig(device, daemon, path);
+        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
+        using SafeFileHandle region = f.GetInflightFd(1, 64, out VhostUserInflight inflight);
+        rig.Start(eventIdx: false, packed: false, inflight: (inflight, region));
+        rig.Submit(0, DaemonRig.Payload(1));
+        rig.Complete(0);
+
+        // The device holds the next request past the bound: GET_VRING_BASE abandons it (its
+        // inflight mark stays), and the front-end restarts the ring at that base (stop/cont).
+        device.CompletionGate.Reset();
+        rig.Submit(0, DaemonRig.Payload(2));
+        DaemonAsyncCompletionTests.WaitFor(() => Volatile.Read(ref device.Pending) == 1);
+        Assert.Equal(2u, f.GetVringBase(0));
+        rig.StartQueue(0, packed: false, baseValue: 2);
+        f.SetVringEnable(0, true);
+        rig.Submit(0, DaemonRig.Payload(3));
+
+        // Neither the resubmission nor the new request may start while the old one is in the device.
+        Thread.Sleep(300);
+        Assert.True(daemon.Vrings[0].IsStarted);
+        Assert.Equal(1, Volatile.Read(ref device.Pending));
+        Assert.Equal(1, daemon.Vrings[0].AbandonedInDevice);
+
+        // The old one lands (dropped: its ring stopped); then the ring runs: the resubmitted
+        // request and the new one complete, each once, with their data.
+        device.CompletionGate.Set();
+        rig.Complete(0);
+        rig.Complete(0);
+        Assert.Equal(1, daemon.Vrings[0].DiscardedCompletions);
+        Assert.Equal(0, daemon.Vrings[0].AbandonedInDevice);
+        Assert.Equal(4, Interlocked.Read(ref device.Completed));
+        Assert.False(rig.Queues[0].Driver.TryGetUsed(out ushort extra, out _), $"chain {extra} completed twice");
+    }
+
+    [Fact]
+    public void AnAbandonedChain_CompletedAfterTheConnectionEnded_StillWritesIntoMappedMemory()
+    {
+        var device = new CopyDevice(queues: 1) { Async = true };
+        using var daemon = new VhostUserDaemon(device, new VhostUserDaemonOptions { InFlightTimeout = TimeSpan.FromMilliseconds(100) });
+        string path = DaemonRig.NewSocketPath();
+        daemon.Start(path);
+        using var rig = new DaemonRig(device, daemon, path);
+        rig.Connect(eventIdx: false, packed: false);
+        rig.Start(eventIdx: false, packed: false);
+        device.CompletionGate.Reset();
+        byte[] payload = DaemonRig.Payload(7);
+        rig.Submit(0, payload);
+        DaemonAsyncCompletionTests.WaitFor(() => Volatile.Read(ref device.Pending) == 1);
+
+        // The front-end goes away with the request in the device; the daemon abandons it.
+        rig.DisconnectFrontend();
+        DaemonRig.WaitDisconnected(daemon, 1);
+        Assert.Equal(1, daemon.Vrings[0].AbandonedInDevice);
+
+        // The device's late write goes into the daemon's mapping of the guest RAM, still there.
+        device.CompletionGate.Set();
+        DaemonAsyncCompletionTests.WaitFor(() => Volatile.Read(ref device.Pending) == 0);
+        DaemonAsyncCompletionTests.WaitFor(() => daemon.Vrings[0].AbandonedInDevice == 0);
+        Assert.Equal(1, daemon.Vrings[0].DiscardedCompletions);
+        ulong output = rig.Queues[0].BufferBase + RigQueue.SlotBytes;
+        Assert.Equal(payload, rig.Ram.GetSpan(output, payload.Length).ToArray());
+    }
+
+    /// <summary>A device that lost an abandoned chain (it never completes it) holds the restarted ring up for at most the in-flight timeout, then the ring runs again.</summary>
+    [Fact]
+    public void AChainTheDeviceNeverCompletes_HoldsTheRestartedRingUpForTheTimeoutOnly()
+    {
+        var device = new CopyDevice(queues: 1) { Async = true };
+        using var daemon = new VhostUserDaemon(device, new VhostUserDaemonOptions { InFlightTimeout = TimeSpan.FromMilliseconds(300) });
+        string path = DaemonRig.NewSocketPath();
+        daemon.Start(path);
+        using var rig = new DaemonRig(device, daemon, path);
+        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
+        using SafeFileHandle region = f.GetInflightFd(1, 64, out VhostUserInflight inflight);
+        rig.Start(eventIdx: false, packed: false, inflight: (inflight, region));
+        device.CompletionGate.Reset();
+        rig.Submit(0, DaemonRig.Payload(1));
+        DaemonAsyncCompletionTests.WaitFor(() => Volatile.Read(ref device.Pending) == 1);
+        Assert.Equal(1u, f.GetVringBase(0));
+        rig.StartQueue(0, packed: false, baseValue: 1);
+        f.SetVringEnable(0, true);
+        long started = Environment.TickCount64;
+        Assert.True(daemon.Vrings[0].IsFenced);
+
+        // The resubmission waits for the fence, which lifts at the deadline without a kick.
+        DaemonAsyncCompletionTests.WaitFor(() => Volatile.Read(ref device.Pending) == 2);
+        long waited = Environment.TickCount64 - started;
+        Assert.True(waited >= 250, $"the ring took the resubmitted request after {waited} ms, before the 300 ms timeout");
+        Assert.False(daemon.Vrings[0].IsFenced);
+        Assert.Equal(1, daemon.Vrings[0].AbandonedInDevice);
+
+        // Both run now (what the fence prevents while it holds): the resubmission completes once,
+        // the old one is dropped.
+        device.CompletionGate.Set();
+        rig.Complete(0);
+        DaemonAsyncCompletionTests.WaitFor(() => daemon.Vrings[0].AbandonedInDevice == 0);
+        Assert.Equal(1, daemon.Vrings[0].DiscardedCompletions);
+        Assert.False(rig.Queues[0].Driver.TryGetUsed(out ushort extra, out _), $"chain {extra} completed twice");
+    }
+}
