@@ -24,7 +24,8 @@
 # every frame is unicast to a MAC the switch has learned (0: testpmd's default peers 02:00:00:00:00:00/01, which no port
 # has, so the switch floods every frame); MARGIN (25) and RERUNS (3), see the noise method;
 # POLL_US (1000000) --poll window of the polling figures; BUILD (1) build/publish first;
-# CASES (all) an extended regex selecting blk/disk cases by name (e.g. 'qd1$').
+# CASES (all) an extended regex selecting blk/disk cases by name (e.g. 'qd1$'); blk backends jit-threads/aot-threads
+# run the sample with --io threads (synchronous preadv/pwritev on I/O threads instead of io_uring).
 # Pinning: back-end (any) on CPU $BE_CPU (1), front-end's forwarding/load thread on CPU $FE_CPU (0).
 #
 # Noise method (net and fwd): a round runs every back-end of a case once, the reference (DPDK) first; RUNS rounds
@@ -229,7 +230,7 @@ if [ -n "${CASES:-}" ]; then   # CASES: an extended regex over case names, e.g. 
   mapfile -t DISK_CASES < <(printf '%s\n' "${DISK_CASES[@]}" | awk -v re="$CASES" '$1 ~ re')
 fi
 
-blk_start() { # $1 backend (qsd|qsd-uring|qsd-native|jit|jit-poll|aot|aot-poll); $IMG, $DIRECT; sets BPID
+blk_start() { # $1 backend (qsd|qsd-uring|qsd-native|jit|jit-poll|jit-threads|aot|aot-poll|aot-threads); $IMG, $DIRECT; sets BPID
   local sock=$W/blk.sock
   rm -f "$sock"
   local aio=native nq=${BLK_QUEUES:-1}; [ "$1" = qsd-uring ] && aio=io_uring
@@ -240,10 +241,10 @@ blk_start() { # $1 backend (qsd|qsd-uring|qsd-native|jit|jit-poll|aot|aot-poll);
     qsd) taskset -c $BE_CPU qemu-storage-daemon --blockdev "driver=file,node-name=file0,filename=$IMG,cache.direct=off,aio=threads" \
            --blockdev driver=raw,node-name=disk0,file=file0 \
            --export "type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$sock,writable=on,num-queues=1" > "$W/blk-be.log" 2>&1 & ;;
-    jit|jit-poll|aot|aot-poll)
+    jit|jit-poll|aot|aot-poll|jit-threads|aot-threads)
       local bin=$JIT_BLK poll=0; [[ $1 == aot* ]] && bin=$AOT_BLK; [[ $1 == *-poll ]] && poll=$POLL_US
-      local direct=(); [ "${DIRECT:-0}" = 1 ] && direct=(--direct)
-      VHOST_SAMPLE_STATS=1 taskset -c $BE_CPU "$bin" --socket-path "$sock" --blk-file "$IMG" "${direct[@]}" --num-queues "$nq" --poll $poll > "$W/blk-be.log" 2>&1 & ;;
+      local direct=() io=(); [ "${DIRECT:-0}" = 1 ] && direct=(--direct); [[ $1 == *-threads ]] && io=(--io threads)
+      VHOST_SAMPLE_STATS=1 taskset -c $BE_CPU "$bin" --socket-path "$sock" --blk-file "$IMG" "${direct[@]}" "${io[@]}" --num-queues "$nq" --poll $poll > "$W/blk-be.log" 2>&1 & ;;
   esac
   BPID=$!
   wait_sock "$sock"
