@@ -34,7 +34,10 @@ internal interface IBlkEngine : IDisposable
 /// batch, and reaps the completions when the ring's eventfd (a listener on the worker) fires, and
 /// right after each submission (operations the kernel finished inline, such as page-cache reads,
 /// complete without a wake-up). Completing on the worker costs no thread hop: the used element is
-/// written and the driver notified on the same wake-up that reaped it.
+/// written and the driver notified on the same wake-up that reaped it. Reads and writes of an image
+/// in memory (tmpfs, memfd) run inline instead: shmem has no non-blocking path, so io_uring would
+/// hand each one to a kernel worker thread and wake this one for its completion (measured with a
+/// 1 MiB tmpfs read at QD4: 104 against 88 µs of CPU per request).
 /// </summary>
 /// <remarks>
 /// Reaping runs on the worker that owns the engine, or on the daemon's control thread while that
@@ -52,9 +55,16 @@ internal sealed unsafe class UringEngine : IBlkEngine
     private readonly Queue<BlkRequest> _backlog = new(VirtioBlkDevice.QueueSizeLimit);
     private readonly Lock _submitLock = new();
 
-    public UringEngine(IoUring ring, SafeFileHandle buffered, SafeFileHandle? direct, Func<int, BlkRequest> lookup, Action<BlkRequest, int> onComplete)
+    private readonly SafeFileHandle _buffered;
+    private readonly SafeFileHandle? _direct;
+    private readonly bool _inlineBuffered;
+
+    public UringEngine(IoUring ring, SafeFileHandle buffered, SafeFileHandle? direct, Func<int, BlkRequest> lookup, Action<BlkRequest, int> onComplete, bool inlineBuffered)
     {
         _ring = ring;
+        _buffered = buffered;
+        _direct = direct;
+        _inlineBuffered = inlineBuffered;
         _lookup = lookup;
         _onComplete = onComplete;
         _completions = new EventFd(EventFdFlags.NonBlocking);
@@ -74,6 +84,12 @@ internal sealed unsafe class UringEngine : IBlkEngine
 
     public void Start(BlkRequest request)
     {
+        if (_inlineBuffered && request.File == 0 && request.Operation is BlkOperation.Readv or BlkOperation.Writev)
+        {
+            _onComplete(request, BlkSyscall.Execute(request, _buffered, _direct));
+            return;
+        }
+
         lock (_submitLock)
         {
             if (_backlog.Count != 0 || !Prepare(request))
@@ -111,7 +127,8 @@ internal sealed unsafe class UringEngine : IBlkEngine
 
     public void Reap()
     {
-        _completions.TryRead(out _);
+        // The eventfd is watched edge-triggered (every signal is an edge), so it is never read:
+        // one system call less per wake-up.
         while (_ring.TryGetCompletion(out IoUringCompletion c))
         {
             _onComplete(_lookup((int)c.UserData), c.Result);
@@ -242,43 +259,7 @@ internal sealed unsafe class ThreadEngine : IBlkEngine
         }
     }
 
-    private int Execute(BlkRequest r)
-    {
-        SafeFileHandle handle = r.File == 1 && _direct is not null ? _direct : _buffered;
-        bool added = false;
-        handle.DangerousAddRef(ref added);
-        try
-        {
-            int fd = (int)handle.DangerousGetHandle();
-            while (true)
-            {
-                long n = r.Operation switch
-                {
-                    BlkOperation.Readv => Native.preadv(fd, r.Iovecs, r.IovecCount, r.Offset),
-                    BlkOperation.Writev => Native.pwritev(fd, r.Iovecs, r.IovecCount, r.Offset),
-                    BlkOperation.Fdatasync => Native.fdatasync(fd),
-                    _ => Native.fallocate(fd, (int)r.Mode, r.Offset, r.Remaining),
-                };
-                if (n >= 0)
-                {
-                    return (int)Math.Min(n, int.MaxValue);
-                }
-
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno != (int)Errno.EINTR)
-                {
-                    return -errno;
-                }
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
-        }
-    }
+    private int Execute(BlkRequest r) => BlkSyscall.Execute(r, _buffered, _direct);
 }
 
 /// <summary>
@@ -401,5 +382,48 @@ internal sealed class LatencyEngine : IBlkEngine
         public int Result { get; } = result;
 
         public bool IsStart { get; } = start;
+    }
+}
+
+/// <summary>One request's operation as a synchronous system call (the thread engine, and tmpfs images inline).</summary>
+internal static unsafe class BlkSyscall
+{
+    /// <summary>Runs <paramref name="r"/>'s operation; the result as io_uring reports it (bytes, 0, or a negated errno).</summary>
+    public static int Execute(BlkRequest r, SafeFileHandle buffered, SafeFileHandle? direct)
+    {
+        SafeFileHandle handle = r.File == 1 && direct is not null ? direct : buffered;
+        bool added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            int fd = (int)handle.DangerousGetHandle();
+            while (true)
+            {
+                long n = r.Operation switch
+                {
+                    BlkOperation.Readv => Native.preadv(fd, r.Iovecs, r.IovecCount, r.Offset),
+                    BlkOperation.Writev => Native.pwritev(fd, r.Iovecs, r.IovecCount, r.Offset),
+                    BlkOperation.Fdatasync => Native.fdatasync(fd),
+                    _ => Native.fallocate(fd, (int)r.Mode, r.Offset, r.Remaining),
+                };
+                if (n >= 0)
+                {
+                    return (int)Math.Min(n, int.MaxValue);
+                }
+
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno != (int)Errno.EINTR)
+                {
+                    return -errno;
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
     }
 }

@@ -60,6 +60,12 @@ internal sealed unsafe class BlkImage : IDisposable
     /// <summary>The O_DIRECT descriptor (owned by the image), or null without <c>--direct</c>.</summary>
     public SafeFileHandle? DirectHandle => _direct;
 
+    /// <summary>
+    /// Whether the image is in memory (a file on tmpfs, or the temporary memfd): its reads and writes
+    /// never wait for a device, so the I/O engine runs them inline on the worker.
+    /// </summary>
+    public bool IsInMemory => Native.IsInMemory(_buffered);
+
     /// <summary>What the disk is, for logs.</summary>
     public string Description { get; }
 

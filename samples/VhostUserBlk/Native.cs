@@ -21,6 +21,21 @@ internal static unsafe partial class Native
 
     [LibraryImport("libc", EntryPoint = "fallocate64", SetLastError = true)]
     internal static partial int fallocate(int fd, int mode, long offset, long length);
+
+    /// <summary><c>f_type</c> of tmpfs and shmem (memfd): <c>TMPFS_MAGIC</c>.</summary>
+    internal const long TmpfsMagic = 0x01021994;
+
+    /// <summary><c>fstatfs</c>: <paramref name="buffer"/> receives a <c>struct statfs</c> (120 bytes on 64-bit Linux; <c>f_type</c> is its first word).</summary>
+    [LibraryImport("libc", EntryPoint = "fstatfs64", SetLastError = true)]
+    internal static partial int fstatfs(int fd, byte* buffer);
+
+    /// <summary>Whether <paramref name="handle"/>'s file lives in memory (tmpfs, or a memfd), where no read or write waits for a device.</summary>
+    internal static bool IsInMemory(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
+    {
+        byte* statfs = stackalloc byte[256];
+        using var scope = new HandleScope(handle);
+        return fstatfs(scope.Fd, statfs) == 0 && *(long*)statfs == TmpfsMagic;
+    }
 }
 
 /// <summary>The record-lock, size and memfd calls of the image (see <see cref="Native"/>).</summary>

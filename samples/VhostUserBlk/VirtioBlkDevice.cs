@@ -247,7 +247,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         {
             if (_workspaces[t]?.Engine.CompletionEvent is { } completions)
             {
-                handlers[t].RegisterListener(completions, VringEpollEvents.In, (ulong)(CompletionEventBase + t));
+                handlers[t].RegisterListener(completions, VringEpollEvents.In | VringEpollEvents.EdgeTriggered, (ulong)(CompletionEventBase + t));
             }
         }
     }
@@ -855,8 +855,14 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
                 {
                     try
                     {
-                        description = "io_uring (one ring per worker, completions reaped on the worker)";
-                        return new UringEngine(ring!, buffered, direct, Lookup, onComplete);
+                        // An image in memory: io_uring has no non-blocking path for shmem and
+                        // hands every read and write to a kernel worker thread (two context
+                        // switches per request); inline on the daemon worker they cost a copy.
+                        bool inline = device._image.IsInMemory;
+                        description = inline
+                            ? "io_uring (one ring per worker, completions reaped on the worker; reads and writes of this in-memory image run inline on the worker)"
+                            : "io_uring (one ring per worker, completions reaped on the worker)";
+                        return new UringEngine(ring!, buffered, direct, Lookup, onComplete, inline);
                     }
                     catch (VhostException e)
                     {
