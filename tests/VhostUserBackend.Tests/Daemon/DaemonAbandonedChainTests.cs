@@ -18,25 +18,14 @@ public sealed class DaemonAbandonedChainTests
     [Fact]
     public void ARestartedRing_TakesNoNewChain_UntilTheDeviceCompletedTheAbandonedOnes()
     {
-        var device = new CopyDevice(queues: 1) { Async = true };
-        using var daemon = new VhostUserDaemon(device, new VhostUserDaemonOptions { InFlightTimeout = TimeSpan.FromSeconds(1) });
-        string path = DaemonRig.NewSocketPath();
-        daemon.Start(path);
-        using var rig = new DaemonRig(device, daemon, path);
-        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
-        using SafeFileHandle region = f.GetInflightFd(1, 64, out VhostUserInflight inflight);
-        rig.Start(eventIdx: false, packed: false, inflight: (inflight, region));
+        using var s = new InflightSetup(TimeSpan.FromSeconds(1));
+        (CopyDevice device, VhostUserDaemon daemon, DaemonRig rig) = (s.Device, s.Daemon, s.Rig);
         rig.Submit(0, DaemonRig.Payload(1));
         rig.Complete(0);
 
         // The device holds the next request past the bound: GET_VRING_BASE abandons it (its
         // inflight mark stays), and the front-end restarts the ring at that base (stop/cont).
-        device.CompletionGate.Reset();
-        rig.Submit(0, DaemonRig.Payload(2));
-        DaemonAsyncCompletionTests.WaitFor(() => Volatile.Read(ref device.Pending) == 1);
-        Assert.Equal(2u, f.GetVringBase(0));
-        rig.StartQueue(0, packed: false, baseValue: 2);
-        f.SetVringEnable(0, true);
+        s.AbandonOneAndRestart(expectedBase: 2);
         rig.Submit(0, DaemonRig.Payload(3));
 
         // Neither the resubmission nor the new request may start while the old one is in the device.
@@ -89,20 +78,9 @@ public sealed class DaemonAbandonedChainTests
     [Fact]
     public void AChainTheDeviceNeverCompletes_HoldsTheRestartedRingUpForTheTimeoutOnly()
     {
-        var device = new CopyDevice(queues: 1) { Async = true };
-        using var daemon = new VhostUserDaemon(device, new VhostUserDaemonOptions { InFlightTimeout = TimeSpan.FromMilliseconds(300) });
-        string path = DaemonRig.NewSocketPath();
-        daemon.Start(path);
-        using var rig = new DaemonRig(device, daemon, path);
-        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
-        using SafeFileHandle region = f.GetInflightFd(1, 64, out VhostUserInflight inflight);
-        rig.Start(eventIdx: false, packed: false, inflight: (inflight, region));
-        device.CompletionGate.Reset();
-        rig.Submit(0, DaemonRig.Payload(1));
-        DaemonAsyncCompletionTests.WaitFor(() => Volatile.Read(ref device.Pending) == 1);
-        Assert.Equal(1u, f.GetVringBase(0));
-        rig.StartQueue(0, packed: false, baseValue: 1);
-        f.SetVringEnable(0, true);
+        using var s = new InflightSetup(TimeSpan.FromMilliseconds(300));
+        (CopyDevice device, VhostUserDaemon daemon, DaemonRig rig) = (s.Device, s.Daemon, s.Rig);
+        s.AbandonOneAndRestart(expectedBase: 1);
         long started = Environment.TickCount64;
         Assert.True(daemon.Vrings[0].IsFenced);
 
@@ -120,5 +98,49 @@ public sealed class DaemonAbandonedChainTests
         DaemonAsyncCompletionTests.WaitFor(() => daemon.Vrings[0].AbandonedInDevice == 0);
         Assert.Equal(1, daemon.Vrings[0].DiscardedCompletions);
         Assert.False(rig.Queues[0].Driver.TryGetUsed(out ushort extra, out _), $"chain {extra} completed twice");
+    }
+
+    /// <summary>An asynchronous copy device behind a daemon with the given in-flight timeout, and a front-end with an inflight region.</summary>
+    private sealed class InflightSetup : IDisposable
+    {
+        private readonly SafeFileHandle _region;
+
+        public InflightSetup(TimeSpan inFlightTimeout)
+        {
+            Daemon = new VhostUserDaemon(Device, new VhostUserDaemonOptions { InFlightTimeout = inFlightTimeout });
+            string path = DaemonRig.NewSocketPath();
+            Daemon.Start(path);
+            Rig = new DaemonRig(Device, Daemon, path);
+            Frontend = Rig.Connect(eventIdx: false, packed: false);
+            _region = Frontend.GetInflightFd(1, 64, out VhostUserInflight inflight);
+            Rig.Start(eventIdx: false, packed: false, inflight: (inflight, _region));
+        }
+
+        public CopyDevice Device { get; } = new(queues: 1) { Async = true };
+
+        public VhostUserDaemon Daemon { get; }
+
+        public DaemonRig Rig { get; }
+
+        public VhostUserFrontend Frontend { get; }
+
+        /// <summary>The device holds the next request past the timeout: GET_VRING_BASE abandons it, and the ring is restarted at the base (stop/cont).</summary>
+        public void AbandonOneAndRestart(uint expectedBase)
+        {
+            Device.CompletionGate.Reset();
+            Rig.Submit(0, DaemonRig.Payload(2));
+            DaemonAsyncCompletionTests.WaitFor(() => Volatile.Read(ref Device.Pending) == 1);
+            Assert.Equal(expectedBase, Frontend.GetVringBase(0));
+            Rig.StartQueue(0, packed: false, baseValue: expectedBase);
+            Frontend.SetVringEnable(0, true);
+        }
+
+        public void Dispose()
+        {
+            Device.CompletionGate.Set();
+            _region.Dispose();
+            Rig.Dispose();
+            Daemon.Dispose();
+        }
     }
 }
