@@ -460,8 +460,36 @@ public sealed class GuestVm : IDisposable
     private static void AppendHistory(string role, QemuGuest qemu, StringBuilder sb)
     {
         sb.Append("--- ").Append(role).Append(' ').Append(qemu.Qemu.Version).Append(" stderr ---\n").Append(qemu.QemuErrors);
-        string console = File.Exists(qemu.ConsoleLogPath) ? GuestImage.LastLines(File.ReadAllText(qemu.ConsoleLogPath), 15) : "(none)";
-        sb.Append("--- ").Append(role).Append(" console (tail) ---\n").Append(console).Append('\n');
+        string text = File.Exists(qemu.ConsoleLogPath) ? File.ReadAllText(qemu.ConsoleLogPath) : string.Empty;
+        string? crash = FirstKernelCrash(text);
+        if (crash is not null)
+        {
+            sb.Append("--- ").Append(role).Append(" guest kernel crash (first lines) ---\n").Append(crash).Append('\n');
+        }
+
+        sb.Append("--- ").Append(role).Append(" console (tail) ---\n").Append(text.Length > 0 ? GuestImage.LastLines(text, 15) : "(none)").Append('\n');
+    }
+
+    /// <summary>What a crashed guest kernel prints first (a panic, a BUG, a lockup or stall report, list corruption, an oops).</summary>
+    public static readonly IReadOnlyList<string> KernelCrashMarkers =
+    [
+        "Kernel panic", "BUG:", "soft lockup", "self-detected stall", "detected stalls", "list_add corruption", "list_del corruption",
+        "general protection fault", "Oops:", "stack-protector", "__stack_chk_fail",
+    ];
+
+    /// <summary>The console line with the first kernel crash marker and the four after it, or null.</summary>
+    private static string? FirstKernelCrash(string console)
+    {
+        string[] lines = console.Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+        {
+            if (KernelCrashMarkers.Any(m => lines[i].Contains(m, StringComparison.Ordinal)))
+            {
+                return string.Join('\n', lines.Skip(i).Take(5).Select(l => l.TrimEnd()));
+            }
+        }
+
+        return null;
     }
 
     private void Note(string what)

@@ -19,6 +19,13 @@
  *     temporary file and renamed, so a reader never sees it empty). It stops when DIR/stop
  *     exists; a failed write leaves the reason in DIR/writer.failed and exits 1.
  *
+ *   blkgen reads DEV CHUNK CHUNKS PAUSE_US DIR
+ *     One process reads DEV once through the page cache (buffered, read-ahead off), CHUNK bytes at
+ *     a time, chunks 0 to CHUNKS-1, into one buffer it reuses (no fork and no page freed per chunk,
+ *     for the same reason as passes), sleeping PAUSE_US microseconds after each chunk (so the read
+ *     spans a known time). After each chunk it replaces DIR/read with the number of chunks read
+ *     (temporary file and rename). A failed read leaves the reason in DIR/reader.failed, exit 1.
+ *
  *   blkgen verify DEV BLOCKS BLOCK_SIZE SEED GEN
  *     Reads every block with O_DIRECT (256 KiB per read) and checks it holds generation GEN exactly. Prints
  *     "verify ok=N stale=N zero=N bad=N" and the first mismatches. Exit status 0 when all are ok.
@@ -166,17 +173,39 @@ static int do_write(int argc, char **argv)
     return atomic_load(&r.errors) == 0 ? 0 : 1;
 }
 
-static int fail_passes(const char *dir, const char *what, long result, int err)
+static int fail_in(const char *dir, const char *file, const char *mode, const char *what, long result, int err)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/writer.failed", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
     FILE *f = fopen(path, "w");
     if (f != NULL) {
-        fprintf(f, "blkgen passes: %s: result %ld: %s\n", what, result, err != 0 ? strerror(err) : "short");
+        fprintf(f, "blkgen %s: %s: result %ld: %s\n", mode, what, result, err != 0 ? strerror(err) : "short");
         fclose(f);
     }
-    fprintf(stderr, "blkgen passes: %s: result %ld: %s\n", what, result, err != 0 ? strerror(err) : "short");
+    fprintf(stderr, "blkgen %s: %s: result %ld: %s\n", mode, what, result, err != 0 ? strerror(err) : "short");
     return 1;
+}
+
+static int fail_passes(const char *dir, const char *what, long result, int err)
+{
+    return fail_in(dir, "writer.failed", "passes", what, result, err);
+}
+
+/* Replaces DIR/NAME with TEXT through DIR/NAME.tmp and rename(2): a reader never sees it empty. */
+static int publish(const char *dir, const char *name, const char *text)
+{
+    char path[4096], temp[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(temp, sizeof temp, "%s/%s.tmp", dir, name);
+    FILE *f = fopen(temp, "w");
+    if (f == NULL) {
+        return -1;
+    }
+    if (fputs(text, f) < 0) {
+        fclose(f);
+        return -1;
+    }
+    return fclose(f) != 0 || rename(temp, path) != 0 ? -1 : 0;
 }
 
 static int do_passes(int argc, char **argv)
@@ -201,10 +230,8 @@ static int do_passes(int argc, char **argv)
     if (posix_memalign((void **)&buf, 4096, chunk) != 0) {
         return fail_passes(dir, "no memory", -1, ENOMEM);
     }
-    char stop[4096], progress[4096], temp[4096], what[64];
+    char stop[4096], what[64], text[64];
     snprintf(stop, sizeof stop, "%s/stop", dir);
-    snprintf(progress, sizeof progress, "%s/progress", dir);
-    snprintf(temp, sizeof temp, "%s/progress.tmp", dir);
     for (uint64_t p = 0, i = 0; access(stop, F_OK) != 0;) {
         off_t at = (off_t)(i * chunk);
         ssize_t n = pread(src[p % 2], buf, chunk, at);
@@ -221,12 +248,57 @@ static int do_passes(int argc, char **argv)
             i = 0;
             p++;
         }
-        FILE *f = fopen(temp, "w");
-        if (f == NULL || fprintf(f, "%" PRIu64 " %" PRIu64 "\n", p, i) < 0 || fclose(f) != 0 || rename(temp, progress) != 0) {
+        snprintf(text, sizeof text, "%" PRIu64 " %" PRIu64 "\n", p, i);
+        if (publish(dir, "progress", text) != 0) {
             return fail_passes(dir, "write progress", -1, errno);
         }
     }
     close(dev);
+    return 0;
+}
+
+static int do_reads(int argc, char **argv)
+{
+    if (argc != 7) {
+        fprintf(stderr, "usage: blkgen reads DEV CHUNK CHUNKS PAUSE_US DIR\n");
+        return 2;
+    }
+    uint64_t chunk = number(argv[3], "CHUNK");
+    uint64_t chunks = number(argv[4], "CHUNKS");
+    uint64_t pause = number(argv[5], "PAUSE_US");
+    const char *dir = argv[6];
+    if (chunk == 0 || chunks == 0) {
+        fprintf(stderr, "blkgen: need CHUNK >= 1 and CHUNKS >= 1\n");
+        return 2;
+    }
+    int dev = open(argv[2], O_RDONLY);
+    if (dev < 0) {
+        return fail_in(dir, "reader.failed", "reads", "open", -1, errno);
+    }
+    int advice = posix_fadvise(dev, 0, 0, POSIX_FADV_RANDOM);
+    if (advice != 0) {
+        return fail_in(dir, "reader.failed", "reads", "fadvise", -1, advice);
+    }
+    uint8_t *buf = malloc(chunk);
+    if (buf == NULL) {
+        return fail_in(dir, "reader.failed", "reads", "no memory", -1, ENOMEM);
+    }
+    char what[64], text[32];
+    for (uint64_t i = 0; i < chunks; i++) {
+        ssize_t n = pread(dev, buf, chunk, (off_t)(i * chunk));
+        if (n != (ssize_t)chunk) {
+            snprintf(what, sizeof what, "read chunk %" PRIu64, i);
+            return fail_in(dir, "reader.failed", "reads", what, n, n < 0 ? errno : 0);
+        }
+        snprintf(text, sizeof text, "%" PRIu64 "\n", i + 1);
+        if (publish(dir, "read", text) != 0) {
+            return fail_in(dir, "reader.failed", "reads", "write progress", -1, errno);
+        }
+        struct timespec nap = { (time_t)(pause / 1000000), (long)(pause % 1000000) * 1000 };
+        nanosleep(&nap, NULL);
+    }
+    close(dev);
+    free(buf);
     return 0;
 }
 
@@ -312,9 +384,12 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "passes") == 0) {
         return do_passes(argc, argv);
     }
+    if (argc >= 2 && strcmp(argv[1], "reads") == 0) {
+        return do_reads(argc, argv);
+    }
     if (argc >= 2 && strcmp(argv[1], "verify") == 0) {
         return do_verify(argc, argv);
     }
-    fprintf(stderr, "usage: blkgen write DEV LANES BLOCKS BLOCK_SIZE SEED GENS | blkgen passes DEV A B CHUNK CHUNKS DIR | blkgen verify DEV BLOCKS BLOCK_SIZE SEED GEN\n");
+    fprintf(stderr, "usage: blkgen write DEV LANES BLOCKS BLOCK_SIZE SEED GENS | blkgen passes DEV A B CHUNK CHUNKS DIR | blkgen reads DEV CHUNK CHUNKS PAUSE_US DIR | blkgen verify DEV BLOCKS BLOCK_SIZE SEED GEN\n");
     return 2;
 }
