@@ -245,25 +245,31 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     /// <inheritdoc/>
     public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
     {
-        if ((ulong)deviceEvent == WakeEvent)
+        try
         {
-            _wake.TryRead(out _);
-        }
-        else if (deviceEvent < QueueCount && (deviceEvent & 1) == 1)
-        {
-            ProcessTx(vrings[deviceEvent]);
-        }
+            if ((ulong)deviceEvent == WakeEvent)
+            {
+                _wake.TryRead(out _);
+            }
+            else if (deviceEvent < QueueCount && (deviceEvent & 1) == 1)
+            {
+                ProcessTx(vrings[deviceEvent]);
+            }
 
-        if (_fabric.Mode == NetMode.Source)
-        {
-            FillFromSource(vrings);
+            if (_fabric.Mode == NetMode.Source)
+            {
+                FillFromSource(vrings);
+            }
+            else
+            {
+                DeliverInbound(vrings);
+            }
         }
-        else
+        finally
         {
-            DeliverInbound(vrings);
+            // Also when a TX ring broke mid-burst: what was delivered is published and signalled.
+            WakePeers();
         }
-
-        WakePeers();
     }
 
     /// <summary>Releases the wake-up eventfd (after the port's daemon stopped).</summary>
@@ -300,13 +306,26 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
                 // then complete every chain. The copies' cache misses overlap, and no descriptor
                 // walk waits behind them (see docs/performance.md).
                 int headerSize = HeaderSize;
+                bool inPlace = _fabric.Mode is NetMode.Switch or NetMode.Cross;
                 for (int i = 0; i < n; i++)
                 {
-                    _readers[i] = CreateReader(_burst[i]);
+                    _single[i] = inPlace ? OnlyReadable(_burst[i]) : default;
+                    _readers[i] = _single[i].Length == 0 ? CreateReader(_burst[i]) : default;
                 }
 
                 for (int i = 0; i < n; i++)
                 {
+                    if (_single[i].Length != 0)
+                    {
+                        if (TryForwardInPlace(_burst[i].Memory!, _single[i], headerSize))
+                        {
+                            continue;
+                        }
+
+                        // Not forwardable in place (flooded, no room, offloads to complete): copied.
+                        _readers[i] = CreateReader(_burst[i]);
+                    }
+
                     int length = ReadFrame(ref _readers[i], headerSize);
                     if (length > 0)
                     {
@@ -396,6 +415,167 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         {
             return default;
         }
+    }
+
+    /// <summary>A TX chain's only buffer when the chain is one readable descriptor (header and frame contiguous, what DPDK's virtio PMD posts); otherwise a default (length 0).</summary>
+    private static VirtqBuffer OnlyReadable(in DescriptorChain chain)
+    {
+        try
+        {
+            if (chain.TryGetSingleBuffer(out VirtqBuffer only) && !only.IsWriteOnly)
+            {
+                return only;
+            }
+        }
+        catch (VhostException)
+        {
+            // The reader's walk finds the fault again and counts the frame as an error.
+        }
+
+        return default;
+    }
+
+    /// <summary>
+    /// Forwards a frame with one copy: from the sender's TX buffer <paramref name="buffer"/>
+    /// (header and frame, read in place) straight into the receiving port's next RX buffer, when
+    /// that port is served by this thread, its destination is one port (learned unicast in switch
+    /// mode, the wired port in cross mode), and the receiver's next RX chain is one writable buffer
+    /// that holds it. DPDK's vhost PMD copies twice (guest → mbuf → guest).
+    /// </summary>
+    /// <returns>True when the frame was forwarded (or dropped as addressed to its own port); false when the copying path must take it.</returns>
+    private bool TryForwardInPlace(GuestMemory memory, VirtqBuffer buffer, int headerSize)
+    {
+        int total = (int)Math.Min(buffer.Length, (uint)int.MaxValue);
+        if (total < headerSize + Responder.EthernetHeaderSize || total > MaxEntrySize - (VirtioNetHeader.Size - headerSize)
+            || !memory.TryGetSpan(buffer.Address, total, out Span<byte> tx))
+        {
+            return false;
+        }
+
+        ReadOnlySpan<byte> frame = tx[headerSize..];
+        int port;
+        if (_fabric.Mode == NetMode.Cross)
+        {
+            port = Index ^ 1;
+        }
+        else
+        {
+            ReadOnlySpan<byte> destination = frame[..6];
+            if (MacTable.IsGroup(destination))
+            {
+                return false;
+            }
+
+            ReadOnlySpan<byte> source = frame[6..12];
+            if (!MacTable.IsGroup(source))
+            {
+                _fabric.Table.Learn(MacTable.Key(source), Index);
+            }
+
+            port = _fabric.Table.Lookup(MacTable.Key(destination));
+            if (port < 0)
+            {
+                return false;
+            }
+        }
+
+        if (port != Index && !_fabric.Ports[port].TryReceiveInPlace(tx[..headerSize], frame))
+        {
+            return false;
+        }
+
+        if (port != Index)
+        {
+            _signalPending[port] = true;
+        }
+
+        Counters.TxFrames++;
+        Counters.TxBytes += frame.Length;
+        return true;
+    }
+
+    /// <summary>
+    /// The receiving side of <see cref="TryForwardInPlace"/>: writes the sender's header, adapted to
+    /// this driver, and <paramref name="frame"/> into this port's next RX chain when that is one
+    /// writable buffer that holds them, this thread serves the ring, and nothing is queued before
+    /// them. A chain of another shape is held for the general path.
+    /// </summary>
+    /// <returns>False when the sender must take the copying path (nothing delivered).</returns>
+    private bool TryReceiveInPlace(ReadOnlySpan<byte> senderHeader, ReadOnlySpan<byte> frame)
+    {
+        Vring[]? rings = Volatile.Read(ref _rings);
+        if (rings is null || _fabric.Mode == NetMode.Source || !Inbound.IsEmpty)
+        {
+            return false;
+        }
+
+        int pair = PickPair(rings, frame);
+        if (pair < 0 || !rings[2 * pair].IsServedByCurrentThread)
+        {
+            return false;
+        }
+
+        Vring ring = rings[2 * pair];
+        RxQueueState rx = _rx[pair];
+        ValidateHeld(ring, rx);
+        if (rx.Count != 0)
+        {
+            return false;
+        }
+
+        // The header alone (no frame): a checksum to complete needs the frame and the copying path.
+        Span<byte> header = stackalloc byte[VirtioNetHeader.Size];
+        header.Clear();
+        senderHeader.CopyTo(header);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[10..], 0);
+        if (!PrepareForReceiver(header, AckedFeatures))
+        {
+            return false;
+        }
+
+        int headerSize = HeaderSize;
+        uint needed = (uint)(headerSize + frame.Length);
+        if (!TryTakeSingle(ring, rx, needed, out ushort head, out Span<byte> target))
+        {
+            return false;
+        }
+
+        ToWire(header, headerSize, 1).CopyTo(target);
+        frame.CopyTo(target[headerSize..]);
+
+        // Published with the burst, by the signal (SignalDelivered): one used.idx store per burst.
+        ring.AddUsedDeferred(head, needed);
+        rx.NeedsSignal = true;
+        CountDelivered(frame.Length);
+        return true;
+    }
+
+    /// <summary>
+    /// Pops the driver's next RX chain when it is one writable buffer that holds
+    /// <paramref name="needed"/> bytes (<paramref name="target"/>: that buffer in guest memory). A
+    /// chain of another shape is held for the general path (false), as is one with no writable bytes
+    /// returned empty and skipped; false too when the ring has no chain.
+    /// </summary>
+    private static bool TryTakeSingle(Vring ring, RxQueueState rx, uint needed, out ushort head, out Span<byte> target)
+    {
+        while (ring.TryPopDescriptorChain(out DescriptorChain chain))
+        {
+            VirtqBuffer only = FirstWritableHolding(chain, (int)needed);
+            if (only.Length != 0 && chain.Memory!.TryGetSpan(only.Address, (int)needed, out target))
+            {
+                head = chain.Head;
+                return true;
+            }
+
+            if (Hold(ring, rx, chain))
+            {
+                break;
+            }
+        }
+
+        head = 0;
+        target = default;
+        return false;
     }
 
     /// <summary>Copies a TX chain's readable bytes into <see cref="_frame"/> as a 12-byte header and the frame.</summary>
@@ -572,7 +752,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
             return false;
         }
 
-        int pair = PickPair(rings, entry);
+        int pair = PickPair(rings, entry[VirtioNetHeader.Size..]);
         if (pair < 0 || !rings[2 * pair].IsServedByCurrentThread)
         {
             return false;
@@ -628,7 +808,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     {
         while (Inbound.TryPeek(out Span<byte> entry))
         {
-            int pair = PickPair(vrings, entry);
+            int pair = PickPair(vrings, entry[VirtioNetHeader.Size..]);
             if (pair < 0)
             {
                 // No ready RX ring (no front-end, or it is starting): the frame is dropped, as by a NIC that is down.
@@ -656,10 +836,10 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         }
     }
 
-    private int PickPair(ReadOnlySpan<Vring> vrings, ReadOnlySpan<byte> entry)
+    private int PickPair(ReadOnlySpan<Vring> vrings, ReadOnlySpan<byte> frame)
     {
         // Keep one flow (source MAC) on one RX queue.
-        int start = _pairs == 1 ? 0 : (int)((uint)BinaryPrimitives.ReadUInt32BigEndian(entry.Slice(VirtioNetHeader.Size + 8, 4)) % (uint)_pairs);
+        int start = _pairs == 1 ? 0 : (int)((uint)BinaryPrimitives.ReadUInt32BigEndian(frame.Slice(8, 4)) % (uint)_pairs);
         for (int k = 0; k < _pairs; k++)
         {
             int pair = (start + k) % _pairs;
@@ -725,17 +905,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
             return true;
         }
 
-        // The wire form: 10 or 12 header bytes, then the frame, contiguous in the entry.
-        Span<byte> wire = entry[(VirtioNetHeader.Size - headerSize)..];
-        if (headerSize == VirtioNetHeader.LegacySize)
-        {
-            entry[..VirtioNetHeader.LegacySize].CopyTo(wire);
-        }
-        else
-        {
-            BinaryPrimitives.WriteUInt16LittleEndian(wire[10..], (ushort)chains);
-        }
-
+        Span<byte> wire = ToWire(entry, headerSize, (ushort)chains);
         int written = 0;
         try
         {
@@ -767,11 +937,37 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         rx.NeedsSignal = true;
         if (written == wire.Length)
         {
-            Counters.RxFrames++;
-            Counters.RxBytes += entry.Length - VirtioNetHeader.Size;
+            CountDelivered(entry.Length - VirtioNetHeader.Size);
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// The wire form of an entry for this port's driver, in place: 10 or 12 header bytes, then the
+    /// frame, contiguous at the end of <paramref name="entry"/>; the 12-byte form carries
+    /// <paramref name="buffers"/> as num_buffers.
+    /// </summary>
+    private static Span<byte> ToWire(Span<byte> entry, int headerSize, ushort buffers)
+    {
+        Span<byte> wire = entry[(VirtioNetHeader.Size - headerSize)..];
+        if (headerSize == VirtioNetHeader.LegacySize)
+        {
+            entry[..VirtioNetHeader.LegacySize].CopyTo(wire);
+        }
+        else
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(wire[10..], buffers);
+        }
+
+        return wire;
+    }
+
+    /// <summary>Counts a frame of <paramref name="frameBytes"/> delivered whole into this port's RX ring.</summary>
+    private void CountDelivered(int frameBytes)
+    {
+        Counters.RxFrames++;
+        Counters.RxBytes += frameBytes;
     }
 
     /// <summary>
@@ -841,46 +1037,25 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     /// <returns>True when the frame was delivered or dropped; false when the general path goes on (with the chain taken, if any, held).</returns>
     private bool TryDeliverSingle(Vring ring, RxQueueState rx, Span<byte> entry, VirtioNetFeatures acked, int headerSize, uint needed)
     {
-        while (ring.TryPopDescriptorChain(out DescriptorChain chain))
+        if (!PrepareForReceiver(entry, acked))
         {
-            VirtqBuffer only = FirstWritableHolding(chain, (int)needed);
-            if (only.Length == 0 || !chain.Memory.TryGetSpan(only.Address, (int)needed, out Span<byte> target))
-            {
-                if (Hold(ring, rx, chain))
-                {
-                    return false;
-                }
-
-                continue;
-            }
-
-            if (!PrepareForReceiver(entry, acked))
-            {
-                // Offloads the driver cannot take: dropped; the chain stays for the next frame.
-                Hold(ring, rx, chain);
-                Interlocked.Increment(ref Counters.RxDropped);
-                return true;
-            }
-
-            Span<byte> wire = entry[(VirtioNetHeader.Size - headerSize)..];
-            if (headerSize == VirtioNetHeader.LegacySize)
-            {
-                entry[..VirtioNetHeader.LegacySize].CopyTo(wire);
-            }
-            else
-            {
-                BinaryPrimitives.WriteUInt16LittleEndian(wire[10..], 1);
-            }
-
-            wire.CopyTo(target);
-            ring.AddUsed(chain.Head, needed);
-            rx.NeedsSignal = true;
-            Counters.RxFrames++;
-            Counters.RxBytes += entry.Length - VirtioNetHeader.Size;
+            // Offloads the driver cannot take: dropped (no chain taken).
+            Interlocked.Increment(ref Counters.RxDropped);
             return true;
         }
 
-        return false;
+        if (!TryTakeSingle(ring, rx, needed, out ushort head, out Span<byte> target))
+        {
+            return false;
+        }
+
+        ToWire(entry, headerSize, 1).CopyTo(target);
+
+        // Published with the burst, by the signal that NeedsSignal asks for.
+        ring.AddUsedDeferred(head, needed);
+        rx.NeedsSignal = true;
+        CountDelivered(entry.Length - VirtioNetHeader.Size);
+        return true;
     }
 
     /// <summary>Adapts the header to what the receiving driver negotiated; false when it cannot take the frame.</summary>

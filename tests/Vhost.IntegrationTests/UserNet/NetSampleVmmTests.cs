@@ -361,6 +361,77 @@ public sealed class NetSampleVmmTests
         }
     }
 
+    /// <summary>
+    /// A frame sent with a partial checksum (NEEDS_CSUM, one TX descriptor: the shape the one-copy
+    /// path forwards in place) reaches a receiver that acked GUEST_CSUM as it was sent (flag kept,
+    /// field untouched: one copy), and one that did not with the checksum completed and the flag
+    /// cleared (the copying path: the one-copy path must not pass the partial sum on).
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_partial_checksum_reaches_a_receiver_as_it_can_take_it(bool receiverTakesPartial)
+    {
+        using NetSample sample = NetSample.Start(2, "--mode", "cross");
+        using VmmDevice d0 = VmmDevice.Connect(sample.SocketPaths[0], new VmmDeviceOptions { QueueCount = 2, QueueSize = 256, Features = (ulong)VirtioNetFeatures.Csum }, Wait);
+        using VmmDevice d1 = VmmDevice.Connect(sample.SocketPaths[1], new VmmDeviceOptions { QueueCount = 2, QueueSize = 256, Features = receiverTakesPartial ? (ulong)VirtioNetFeatures.GuestCsum : 0 }, Wait);
+        Assert.True((d0.AckedFeatures & (ulong)VirtioNetFeatures.Csum) != 0);
+        Assert.Equal(receiverTakesPartial, (d1.AckedFeatures & (ulong)VirtioNetFeatures.GuestCsum) != 0);
+
+        // IPv4/UDP, 20 payload bytes; csum_start 34 (the UDP header), csum_offset 6 (its checksum),
+        // the field holding a made-up pseudo-header sum the device folds in.
+        byte[] frame = new byte[14 + 20 + 8 + 20];
+        Frame(dst: 0x11, src: 0x10, tag: 0).AsSpan(0, 12).CopyTo(frame);
+        frame[12] = 0x08;
+        frame[13] = 0x00;
+        frame[14] = 0x45;
+        frame[23] = 17;
+        for (int i = 42; i < frame.Length; i++)
+        {
+            frame[i] = (byte)(i * 7);
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(40), 0x1234);
+        byte[] header = new byte[VirtioNetClient.HeaderSize];
+        header[0] = 1; // NEEDS_CSUM
+        BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(6), 34);
+        BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(8), 6);
+
+        VmmQueue rx = d1.Queues[0];
+        ulong rxBuffer = d1.Ram.Allocate(2048, 64);
+        ushort rxHead = rx.Submit([new VirtqBuffer(rxBuffer, 2048, true)]);
+        ulong txBuffer = d0.Ram.Allocate(2048, 64);
+        header.CopyTo(d0.Ram.GetSpan(txBuffer, header.Length));
+        frame.CopyTo(d0.Ram.GetSpan(txBuffer + (ulong)header.Length, frame.Length));
+        d0.Queues[1].Submit([new VirtqBuffer(txBuffer, (uint)(header.Length + frame.Length), false)]);
+
+        VmmCompletion c = rx.WaitForCompletion(Wait);
+        Assert.Equal(rxHead, c.Head);
+        Assert.Equal((uint)(header.Length + frame.Length), c.Length);
+        byte[] received = d1.Ram.GetSpan(rxBuffer, (int)c.Length).ToArray();
+        byte[] expected = (byte[])frame.Clone();
+        if (!receiverTakesPartial)
+        {
+            // The one's-complement sum of everything from csum_start, the field included.
+            uint sum = 0;
+            for (int i = 34; i < expected.Length; i += 2)
+            {
+                sum += (uint)(expected[i] << 8 | (i + 1 < expected.Length ? expected[i + 1] : 0));
+            }
+
+            while (sum > 0xffff)
+            {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+
+            ushort checksum = (ushort)~sum;
+            BinaryPrimitives.WriteUInt16BigEndian(expected.AsSpan(40), checksum == 0 ? (ushort)0xffff : checksum);
+        }
+
+        Assert.Equal(receiverTakesPartial ? 1 : 0, received[0]);
+        Assert.Equal(expected, received.AsSpan(VirtioNetClient.HeaderSize).ToArray());
+    }
+
     private static VmmDevice Connect(string socket) => VmmDevice.Connect(socket, new VmmDeviceOptions { QueueCount = 2, QueueSize = 256 }, Wait);
 
     private static byte[] Frame(byte dst, byte src, byte tag)
