@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace VhostUserNet;
 
@@ -6,15 +8,16 @@ namespace VhostUserNet;
 /// The source mode's frames, built per packet the way DPDK testpmd's <c>txonly</c> builds its
 /// own: a broadcast IPv4/UDP datagram from the configured MAC and IPv4 address to
 /// 255.255.255.255, UDP port 9 (discard) to 9. Each frame gets its Ethernet, IPv4 and UDP
-/// headers written field by field, an IPv4 identification and a header checksum of its own
-/// (computed per packet from the fields, never read back from the buffer), and a sequence number
-/// as the first four payload bytes; the rest of the payload is a fill pattern copied from a
-/// template. The UDP checksum is 0 (none), as in <c>txonly</c>.
+/// headers from a template (as <c>txonly</c> copies its header templates) with an IPv4
+/// identification and a header checksum of its own (computed per packet from the header's words,
+/// never read back from a buffer: <c>txonly</c> computes its checksum once), and a sequence
+/// number as the first four payload bytes; the rest of the payload is a fill pattern. The UDP
+/// checksum is 0 (none), as in <c>txonly</c>.
 /// </summary>
 /// <remarks>
-/// Every field is stored once into the destination and never loaded back: a copy that loads bytes
-/// just stored cannot take them from the store buffer and waits for every earlier store, the
-/// previous frames' cache misses included (see <see cref="NetPort"/>'s source path).
+/// Nothing is stored into the destination and loaded back: a copy that loads bytes just stored
+/// cannot take them from the store buffer and waits for every earlier store, the previous
+/// frames' cache misses included (see <see cref="NetPort"/>'s source path).
 /// </remarks>
 internal sealed class SourceFrame
 {
@@ -29,6 +32,9 @@ internal sealed class SourceFrame
     private const ushort TtlAndProtocol = (64 << 8) | 17; // TTL 64, UDP
     private const ushort DiscardPort = 9;
     private const uint Broadcast = 0xFFFF_FFFF;
+
+    /// <summary>The bytes <see cref="Write"/> stores from registers: the virtio-net header, the headers and the sequence number fit (at most 12 + 46).</summary>
+    private const int HeadSize = 64;
 
     private readonly ushort _macHigh;
     private readonly uint _macLow;
@@ -84,19 +90,70 @@ internal sealed class SourceFrame
 
     /// <summary>
     /// Writes frame number <paramref name="sequence"/> with its virtio-net header into
-    /// <paramref name="destination"/> (at least <c>template.Length</c> bytes).
+    /// <paramref name="destination"/> (at least <c>template.Length</c> bytes): the template's
+    /// first 64 bytes (the virtio-net header, the Ethernet, IPv4 and UDP headers and the sequence
+    /// number's place) loaded into four vector registers, the frame's IPv4 identification, header
+    /// checksum and sequence number inserted there, stored with four 16-byte stores after the rest
+    /// of the payload was copied from the template.
     /// </summary>
+    /// <remarks>
+    /// Guest RX buffers are lines the driver owns (a cache miss on every frame). Written field by
+    /// field (about twenty 2- and 4-byte stores per frame) the stores queue up behind those misses
+    /// and fill the store buffer: measured, 6.1 Mpps and 17 % of the worker's samples in the
+    /// header stores, against 12-13 Mpps before per-packet headers existed.
+    /// </remarks>
     /// <param name="destination">Where the wire form goes (a guest RX buffer, or a stack copy of one).</param>
     /// <param name="template">Which of <see cref="Template"/> or <see cref="LegacyTemplate"/> (the header size the driver negotiated).</param>
     /// <param name="sequence">The frame's sequence number.</param>
     public void Write(Span<byte> destination, ReadOnlySpan<byte> template, uint sequence)
     {
-        int headerSize = template.Length - FrameSize;
-        template[..headerSize].CopyTo(destination);
-        Span<byte> frame = destination.Slice(headerSize, FrameSize);
-        template[(headerSize + HeadersSize)..].CopyTo(frame[HeadersSize..]);
-        WriteHeaders(frame, (ushort)sequence);
-        BinaryPrimitives.WriteUInt32BigEndian(frame[HeadersSize..], sequence);
+        // Both bounds checked here, once: the template holds a whole frame (at least 70 bytes).
+        destination = destination[..template.Length];
+        ushort identification = (ushort)sequence;
+        ushort checksum = BinaryPrimitives.ReverseEndianness(Ipv4Checksum(identification));
+        identification = BinaryPrimitives.ReverseEndianness(identification);
+        ushort sequenceHigh = BinaryPrimitives.ReverseEndianness((ushort)(sequence >> 16));
+        ushort sequenceLow = BinaryPrimitives.ReverseEndianness((ushort)sequence);
+
+        ref byte source = ref MemoryMarshal.GetReference(template);
+        Vector128<ushort> v0 = Vector128.LoadUnsafe(ref source).AsUInt16();
+        Vector128<ushort> v1 = Vector128.LoadUnsafe(ref source, 16).AsUInt16();
+        Vector128<ushort> v2 = Vector128.LoadUnsafe(ref source, 32).AsUInt16();
+        Vector128<ushort> v3 = Vector128.LoadUnsafe(ref source, 48).AsUInt16();
+
+        // Element = byte offset / 2: identification at header + 18, checksum at header + 24,
+        // sequence number at header + 42 (HeadersSize).
+        if (template.Length - FrameSize == VirtioNetHeader.Size)
+        {
+            v1 = v1.WithElement(7, identification);
+            v2 = v2.WithElement(2, checksum);
+            v3 = v3.WithElement(3, sequenceHigh).WithElement(4, sequenceLow);
+        }
+        else
+        {
+            v1 = v1.WithElement(6, identification);
+            v2 = v2.WithElement(1, checksum);
+            v3 = v3.WithElement(2, sequenceHigh).WithElement(3, sequenceLow);
+        }
+
+        // The payload after the head first: a short one (a 60- or 64-byte frame) as one 16-byte
+        // store ending at the frame's end, which may overlap the head's last bytes: the head's
+        // stores come after it in program order, so the inserted fields win.
+        ref byte target = ref MemoryMarshal.GetReference(destination);
+        int length = template.Length;
+        if (length <= HeadSize + 16)
+        {
+            Vector128.LoadUnsafe(ref source, (nuint)(length - 16)).StoreUnsafe(ref target, (nuint)(length - 16));
+        }
+        else
+        {
+            template[HeadSize..].CopyTo(destination[HeadSize..]);
+        }
+
+        v0.AsByte().StoreUnsafe(ref target);
+        v1.AsByte().StoreUnsafe(ref target, 16);
+        v2.AsByte().StoreUnsafe(ref target, 32);
+        v3.AsByte().StoreUnsafe(ref target, 48);
     }
 
     /// <summary>Writes the Ethernet, IPv4 and UDP headers of the frame with identification <paramref name="identification"/>.</summary>

@@ -190,6 +190,50 @@ public sealed class NetSampleUnitTests
         return f;
     }
 
+    [Theory]
+    [InlineData(64, true)]
+    [InlineData(64, false)]
+    [InlineData(60, true)]
+    [InlineData(60, false)]
+    [InlineData(1514, true)]
+    [InlineData(1514, false)]
+    public void Source_frames_carry_their_own_identification_checksum_and_sequence_and_nothing_else_changes(int frameSize, bool modernHeader)
+    {
+        // SourceFrame.Write stores the template's first 64 bytes from registers with the
+        // per-frame fields inserted: every field must land at its offset for both header sizes,
+        // the rest must be the template's, and nothing may be written past the frame.
+        var source = new SourceFrame(GuestMac, GuestIP, frameSize);
+        byte[] template = modernHeader ? source.Template : source.LegacyTemplate;
+        int header = modernHeader ? VirtioNetHeader.Size : VirtioNetHeader.LegacySize;
+        var destination = new byte[template.Length + 16];
+        foreach (uint sequence in new uint[] { 0, 1, 0xFFFF, 0x1_0000, 0x1234_5678, uint.MaxValue })
+        {
+            destination.AsSpan().Fill(0xA5);
+            source.Write(destination, template, sequence);
+
+            Span<byte> frame = destination.AsSpan(header, frameSize);
+            Span<byte> ip = frame[14..34];
+            Assert.Equal((ushort)sequence, BinaryPrimitives.ReadUInt16BigEndian(ip[4..]));
+            Assert.Equal(0, InternetChecksum.Compute(ip));
+            Assert.Equal(source.Ipv4Checksum((ushort)sequence), BinaryPrimitives.ReadUInt16BigEndian(ip[10..]));
+            Assert.Equal(sequence, BinaryPrimitives.ReadUInt32BigEndian(frame[SourceFrame.HeadersSize..]));
+
+            // Everything but those eight bytes is the template's; the bytes after the frame are untouched.
+            int[] varying = [header + 18, header + 19, header + 24, header + 25, .. Enumerable.Range(header + SourceFrame.HeadersSize, 4)];
+            for (int i = 0; i < template.Length; i++)
+            {
+                if (!varying.Contains(i))
+                {
+                    Assert.True(template[i] == destination[i], $"byte {i} of the wire form differs from the template (sequence {sequence})");
+                }
+            }
+
+            Assert.All(destination.AsSpan(template.Length).ToArray(), b => Assert.Equal(0xA5, b));
+        }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => source.Write(new byte[template.Length - 1], template, 1));
+    }
+
     internal static byte[] EchoRequest(byte[] destinationIP, int payload)
     {
         var f = new byte[14 + 20 + 8 + payload];
