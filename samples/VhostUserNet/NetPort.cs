@@ -309,24 +309,36 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
                 bool inPlace = _fabric.Mode is NetMode.Switch or NetMode.Cross;
                 for (int i = 0; i < n; i++)
                 {
-                    _single[i] = inPlace ? OnlyReadable(_burst[i]) : default;
+                    _single[i] = OnlyReadable(_burst[i]);
                     _readers[i] = _single[i].Length == 0 ? CreateReader(_burst[i]) : default;
                 }
 
                 for (int i = 0; i < n; i++)
                 {
+                    int length;
                     if (_single[i].Length != 0)
                     {
-                        if (TryForwardInPlace(_burst[i].Memory!, _single[i], headerSize))
+                        GuestMemory memory = _burst[i].Memory!;
+                        if (inPlace && TryForwardInPlace(memory, _single[i], headerSize))
                         {
                             continue;
                         }
 
-                        // Not forwardable in place (flooded, no room, offloads to complete): copied.
-                        _readers[i] = CreateReader(_burst[i]);
+                        // Not forwardable in place (another mode, flooded, no room, offloads to
+                        // complete): copied from the one buffer, or through a reader when the
+                        // buffer spans two memory regions.
+                        length = ReadSingle(memory, _single[i], headerSize);
+                        if (length < 0)
+                        {
+                            _readers[i] = CreateReader(_burst[i]);
+                            length = ReadFrame(ref _readers[i], headerSize);
+                        }
+                    }
+                    else
+                    {
+                        length = ReadFrame(ref _readers[i], headerSize);
                     }
 
-                    int length = ReadFrame(ref _readers[i], headerSize);
                     if (length > 0)
                     {
                         OnTransmit(_frame.AsSpan(0, length));
@@ -576,6 +588,29 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         head = 0;
         target = default;
         return false;
+    }
+
+    /// <summary>
+    /// Copies a TX chain's only buffer (header and frame, validated by the pop) into
+    /// <see cref="_frame"/> as a 12-byte header and the frame, without a reader's walk.
+    /// </summary>
+    /// <returns>The entry length; 0 when its size is out of range (counted); -1 when the buffer is not contiguous in this process (it spans two regions): the reader takes it.</returns>
+    private int ReadSingle(GuestMemory memory, VirtqBuffer buffer, int headerSize)
+    {
+        int start = VirtioNetHeader.Size - headerSize;
+        if (buffer.Length < (uint)(headerSize + Responder.EthernetHeaderSize) || buffer.Length > (uint)(MaxEntrySize - start))
+        {
+            Counters.TxErrors++;
+            return 0;
+        }
+
+        if (!memory.TryGetSpan(buffer.Address, (int)buffer.Length, out Span<byte> source))
+        {
+            return -1;
+        }
+
+        source.CopyTo(_frame.AsSpan(start));
+        return FinishFrame((int)buffer.Length, headerSize);
     }
 
     /// <summary>Copies a TX chain's readable bytes into <see cref="_frame"/> as a 12-byte header and the frame.</summary>
