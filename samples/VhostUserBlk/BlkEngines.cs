@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Vhost;
+using VhostUserBackend;
 using VhostUserBackend.IO;
 
 namespace VhostUserBlk;
@@ -55,6 +56,9 @@ internal sealed unsafe class UringEngine : IBlkEngine
     private readonly Queue<BlkRequest> _backlog = new(VirtioBlkDevice.QueueSizeLimit);
     private readonly Lock _submitLock = new();
 
+    /// <summary>Inline transfers of at least this many bytes are signalled to the driver as soon as they complete.</summary>
+    private const long EarlySignalBytes = 64 * 1024;
+
     private readonly SafeFileHandle _buffered;
     private readonly SafeFileHandle? _direct;
     private readonly bool _inlineBuffered;
@@ -86,7 +90,20 @@ internal sealed unsafe class UringEngine : IBlkEngine
     {
         if (_inlineBuffered && request.File == 0 && request.Operation is BlkOperation.Readv or BlkOperation.Writev)
         {
+            Vring? vring = request.Vring;
+            long bytes = request.Remaining;
             _onComplete(request, BlkSyscall.Execute(request, _buffered, _direct));
+
+            // A long copy finished on the worker: tell the driver now, not after the rest of the
+            // batch, so it reuses the buffer and queues the next request while this thread copies
+            // the following one (at QD4 with 1 MiB, publishing at the end of the batch left the
+            // driver idle for three more copies). A signal costs about 1 us: nothing beside a
+            // 64 KiB copy, too much beside a 4 KiB one.
+            if (bytes >= EarlySignalBytes && vring is not null && vring.IsServedByCurrentThread)
+            {
+                vring.SignalUsedQueue();
+            }
+
             return;
         }
 

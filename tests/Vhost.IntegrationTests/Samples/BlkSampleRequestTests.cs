@@ -207,6 +207,50 @@ public sealed class BlkSampleRequestTests
         Assert.Contains(io == "uring" ? "io_uring" : "I/O threads", blk.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Long_in_memory_requests_are_signalled_as_each_completes_not_at_the_end_of_the_batch()
+    {
+        // The temporary disk lives in memory, so the sample copies each request inline on its
+        // worker. Four 4 MiB writes are published together, with one kick, so the worker takes
+        // them in one batch. The driver must be told of each as it completes (it refills its queue
+        // while the worker copies the next), not once after the whole batch: the call eventfd,
+        // read only after all four completed, holds one signal per request, not one. (Without
+        // EVENT_IDX: with it, this driver, which never moves used_event, asks for one interrupt.)
+        const int Count = 4;
+        const uint Bytes = 4 << 20;
+        using var dir = new TempDirectory("vhost-blkreq-");
+        string socket = Path.Combine(dir.Path, "blk.sock");
+        using SampleProcess blk = SampleProcess.Start("vhost-user-blk", ["--socket-path", socket, "--size", "32M"]);
+        using VmmDevice dev = VmmDevice.Connect(socket, new VmmDeviceOptions { QueueSize = 64, MemorySize = 24 << 20, EventIdx = false });
+        VmmQueue q = dev.Queues[0];
+        var status = new ulong[Count];
+        for (int i = 0; i < Count; i++)
+        {
+            ulong header = dev.Ram.Allocate(16, 16);
+            Span<byte> h = dev.Ram.GetSpan(header, 16);
+            BinaryPrimitives.WriteUInt32LittleEndian(h, 1);                       // OUT
+            BinaryPrimitives.WriteUInt64LittleEndian(h[8..], (ulong)i * (Bytes / 512));
+            ulong data = dev.Ram.Allocate(Bytes, 4096);
+            dev.Ram.GetSpan(data, (int)Bytes).Fill((byte)(i + 1));
+            status[i] = dev.Ram.Allocate(1, 1);
+            dev.Ram.GetSpan(status[i], 1)[0] = 0xff;
+            q.Driver.AddBuffers([new VirtqBuffer(header, 16, false), new VirtqBuffer(data, Bytes, false), new VirtqBuffer(status[i], 1, true)]);
+        }
+
+        q.Call.TryRead(out _);
+        q.Driver.Publish();
+        q.Kick.Signal();
+        Assert.True(SpinWait.SpinUntil(() => q.Driver.DeviceUsedIndex == Count, 10_000), $"used {q.Driver.DeviceUsedIndex} of {Count}");
+        Assert.True(q.Call.TryRead(out ulong signals));
+        Assert.True(signals >= Count, $"the driver was signalled {signals} times for {Count} long requests taken in one batch");
+        for (int i = 0; i < Count; i++)
+        {
+            Assert.Equal((byte)VirtioBlkStatus.Ok, dev.Ram.GetSpan(status[i], 1)[0]);
+        }
+
+        Assert.False(blk.HasExited, blk.Output);
+    }
+
     /// <summary>Hand-made requests on queue 0: header, optional data, status (each its own descriptor).</summary>
     private sealed class Requests(VmmDevice dev)
     {
