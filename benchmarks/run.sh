@@ -253,20 +253,23 @@ blk_start() { # $1 backend (qsd|qsd-uring|qsd-native|jit|jit-poll|jit-threads|ao
   wait_sock "$sock"
 }
 
+probe_blk() { # $1 seconds, $2 case line; the probe's JSON on stdout
+  local name op pat bs qd nq; read -r name op pat bs qd nq <<<"$2"
+  taskset -c $FE_CPU "$PROBE" blk -s "$W/blk.sock" --op "$op" --pattern "$pat" --block-size "$bs" --queue-depth "$qd" --queue-size 256 --queues "${nq:-1}" --seconds "$1" --json
+}
+
 blk_warm() { # $@ case lines: each run WARMUP_SECS, unmeasured
-  local c name op pat bs qd nq
+  local c
   [ "${WARMUP_SECS:-1}" = 0 ] && return 0
   for c in "$@"; do
-    read -r name op pat bs qd nq <<<"$c"
-    taskset -c $FE_CPU "$PROBE" blk -s "$W/blk.sock" --op "$op" --pattern "$pat" --block-size "$bs" --queue-depth "$qd" --queue-size 256 --queues "${nq:-1}" --seconds "${WARMUP_SECS:-1}" --json > /dev/null 2>"$W/probe.err" \
-      || { log "warm-up probe failed: $(cat "$W/probe.err")"; return 1; }
+    probe_blk "${WARMUP_SECS:-1}" "$c" > /dev/null 2>"$W/probe.err" || { log "warm-up probe failed: $(cat "$W/probe.err")"; return 1; }
   done
 }
 
 blk_run() { # $1 backend, $2 case line, $3 part (blk|disk)
   local be=$1 part=${3:-blk}; read -r name op pat bs qd nq <<<"$2"
   local load; load=$(cut -d' ' -f1 /proc/loadavg)
-  taskset -c $FE_CPU "$PROBE" blk -s "$W/blk.sock" --op "$op" --pattern "$pat" --block-size "$bs" --queue-depth "$qd" --queue-size 256 --queues "${nq:-1}" --seconds "$BLK_SECS" --json > "$W/probe.json" 2>"$W/probe.err" &
+  probe_blk "$BLK_SECS" "$2" > "$W/probe.json" 2>"$W/probe.err" &
   local ppid=$! c0 c1 t0 t1
   sleep 1; [[ $be != qsd* ]] && stats_mark $BPID && stats_mark $BPID; c0=$(cpu_ticks $BPID); t0=$(now)
   sleep "$(awk -v s="$BLK_SECS" 'BEGIN{print s-1.7}')"; [[ $be != qsd* ]] && stats_mark $BPID; c1=$(cpu_ticks $BPID); t1=$(now)

@@ -458,7 +458,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     private bool TryForwardInPlace(GuestMemory memory, VirtqBuffer buffer, int headerSize)
     {
         int total = (int)Math.Min(buffer.Length, (uint)int.MaxValue);
-        if (total < headerSize + Responder.EthernetHeaderSize || total > MaxEntrySize - (VirtioNetHeader.Size - headerSize)
+        if (!IsEntrySize((ulong)total, headerSize)
             || !memory.TryGetSpan(buffer.Address, total, out Span<byte> tx))
         {
             return false;
@@ -590,6 +590,10 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         return false;
     }
 
+    /// <summary>Whether <paramref name="total"/> bytes on a TX chain (header and frame) make an entry: an Ethernet header at least, and room for the 12-byte header form.</summary>
+    private static bool IsEntrySize(ulong total, int headerSize)
+        => total >= (ulong)(headerSize + Responder.EthernetHeaderSize) && total <= (ulong)(MaxEntrySize - (VirtioNetHeader.Size - headerSize));
+
     /// <summary>
     /// Copies a TX chain's only buffer (header and frame, validated by the pop) into
     /// <see cref="_frame"/> as a 12-byte header and the frame, without a reader's walk.
@@ -598,7 +602,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     private int ReadSingle(GuestMemory memory, VirtqBuffer buffer, int headerSize)
     {
         int start = VirtioNetHeader.Size - headerSize;
-        if (buffer.Length < (uint)(headerSize + Responder.EthernetHeaderSize) || buffer.Length > (uint)(MaxEntrySize - start))
+        if (!IsEntrySize(buffer.Length, headerSize))
         {
             Counters.TxErrors++;
             return 0;
@@ -619,7 +623,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     {
         int start = VirtioNetHeader.Size - headerSize;
         ulong total = reader.Remaining;
-        if (total < (ulong)(headerSize + Responder.EthernetHeaderSize) || total > (ulong)(MaxEntrySize - start))
+        if (!IsEntrySize(total, headerSize))
         {
             // Too short, too long, or malformed (a default reader is empty).
             Counters.TxErrors++;
