@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Vhost.GuestHarness;
 using Vhost.IntegrationTests.UserNet;
@@ -29,7 +30,7 @@ public sealed partial class NetMigrationTests
         await vm.RunCheckedAsync($"ip link set eth0 up && ip addr add 192.0.2.10/24 dev eth0 && ping -c 2 -w 20 {ResponderIp}", TimeSpan.FromSeconds(30), ct);
         await vm.RunCheckedAsync($"ping -i 0.1 {ResponderIp} > /tmp/ping.out 2>&1 & echo $! > /tmp/ping.pid", cancellationToken: ct);
         await Task.Delay(2000, ct);
-        await vm.MigrateAsync(Options(qemu, destination.SocketPaths[0], "52:54:00:00:00:01"), cancellationToken: ct);
+        JsonObject migration = await vm.MigrateAsync(Options(qemu, destination.SocketPaths[0], "52:54:00:00:00:01"), cancellationToken: ct);
         await vm.RunCheckedAsync("sleep 3", cancellationToken: ct);
         GuestCommandResult stats = await vm.RunCheckedAsync("kill -INT $(cat /tmp/ping.pid); sleep 0.5; tail -3 /tmp/ping.out; echo after=$(awk '/bytes from/ { n++ } END { print n }' /tmp/ping.out)", cancellationToken: ct);
         string everything = $"{stats.Text}\n{vm.Describe()}\n--- source ---\n{source.Output}\n--- destination ---\n{destination.Output}";
@@ -38,7 +39,8 @@ public sealed partial class NetMigrationTests
         // 10 per second for about 5 s: the replies go on after the switch-over, a few may be lost in it.
         (int sent, int got) = PingStats(stats.Text);
         Assert.True(sent >= 40, everything);
-        Assert.True(got >= sent - 5, $"{sent - got} of {sent} pings lost\n{everything}");
+        int allowed = AllowedLoss(migration);
+        Assert.True(got >= sent - allowed, $"{sent - got} of {sent} pings lost, {allowed} allowed\n{everything}");
         Assert.DoesNotContain("fails to broadcast fake RARP", vm.QemuErrors, StringComparison.Ordinal);
         Assert.DoesNotContain("vhost_", vm.QemuErrors, StringComparison.Ordinal);
         Assert.DoesNotContain("fail:", source.Output + destination.Output, StringComparison.Ordinal);
@@ -65,7 +67,7 @@ public sealed partial class NetMigrationTests
         await a.RunCheckedAsync("ping -c 2 -w 30 192.0.2.11", TimeSpan.FromSeconds(40), ct);
         await a.RunCheckedAsync("ping -i 0.1 192.0.2.11 > /tmp/ping.out 2>&1 & echo $! > /tmp/ping.pid", cancellationToken: ct);
         await Task.Delay(2000, ct);
-        await b.MigrateAsync(Options(qemu, sw.SocketPaths[2], "52:54:00:00:00:0b"), cancellationToken: ct);
+        JsonObject migration = await b.MigrateAsync(Options(qemu, sw.SocketPaths[2], "52:54:00:00:00:0b"), cancellationToken: ct);
         await a.RunCheckedAsync("sleep 3", cancellationToken: ct);
         GuestCommandResult stats = await a.RunCheckedAsync("kill -INT $(cat /tmp/ping.pid); sleep 0.5; tail -3 /tmp/ping.out", cancellationToken: ct);
         GuestCommandResult back = await b.RunAsync("ping -c 3 -w 20 192.0.2.10", TimeSpan.FromSeconds(30), ct);
@@ -74,7 +76,8 @@ public sealed partial class NetMigrationTests
 
         (int sent, int got) = PingStats(stats.Text);
         Assert.True(sent >= 40, everything);
-        Assert.True(got >= sent - 5, $"{sent - got} of {sent} pings lost\n{everything}");
+        int allowed = AllowedLoss(migration);
+        Assert.True(got >= sent - allowed, $"{sent - got} of {sent} pings lost, {allowed} allowed\n{everything}");
         Assert.Equal(0, back.ExitCode);
         Assert.DoesNotContain("vhost_", a.QemuErrors + b.QemuErrors, StringComparison.Ordinal);
         Assert.DoesNotContain("fails to broadcast fake RARP", b.QemuErrors, StringComparison.Ordinal);
@@ -89,6 +92,17 @@ public sealed partial class NetMigrationTests
         var o = new QemuGuestOptions { MemoryMiB = 256, Qemu = qemu };
         o.AddVhostUserNet(socket, mac);
         return o;
+    }
+
+    /// <summary>
+    /// Pings a migration may lose at 10 per second: one per 100 ms the guest was stopped (QEMU's
+    /// own downtime figure; TCG sometimes needs 500 ms against the 300 ms asked), and two for the
+    /// announcement reaching the switch and the reply in flight at the switch-over.
+    /// </summary>
+    internal static int AllowedLoss(JsonObject migration)
+    {
+        long downtime = (long?)migration["downtime"] ?? throw new InvalidOperationException("QEMU reported no downtime: " + migration.ToJsonString());
+        return (int)((downtime + 99) / 100) + 2;
     }
 
     internal static (int Sent, int Received) PingStats(string text)
