@@ -17,4 +17,11 @@ public sealed class VhostUserBackendOptions
     /// front-end is connected. Default <see langword="false"/>: a listening daemon is healthy.
     /// </summary>
     public bool DegradedWhenIdle { get; set; }
+
+    /// <summary>
+    /// The daemon's security and policy settings (the section <c>"Daemon"</c>: <c>MemoryFilePolicy</c>,
+    /// <c>AllowedPeerUserIds</c>, <c>AllowedPeerGroupIds</c>, <c>InFlightTimeout</c>). A
+    /// <see cref="VhostUserDaemonOptions.WorkerGroup"/> cannot come from configuration: set it in code.
+    /// </summary>
+    public VhostUserDaemonOptions Daemon { get; set; } = new();
 }

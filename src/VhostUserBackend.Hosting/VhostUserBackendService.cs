@@ -74,15 +74,19 @@ public sealed class VhostUserBackendService<TDevice> : IHostedService, IDisposab
     /// <summary>The number of front-end connections accepted so far.</summary>
     public long ConnectionCount => _daemon?.ConnectionCount ?? 0;
 
-    /// <summary>Creates the daemon and starts listening.</summary>
-    /// <param name="cancellationToken">Cancels the start.</param>
-    /// <returns>A task that completes once the daemon accepts front-ends.</returns>
+    /// <summary>
+    /// Creates the daemon and starts listening. This is synchronous (creating and binding the
+    /// socket does not wait on anything): the daemon accepts front-ends when it returns.
+    /// </summary>
+    /// <param name="cancellationToken">Checked before starting.</param>
+    /// <returns>A completed task.</returns>
     /// <exception cref="OptionsValidationException">The options are invalid (no socket path).</exception>
     /// <exception cref="Vhost.User.VhostUserException">The socket cannot be created.</exception>
     /// <exception cref="ArgumentException">The device's queue layout is invalid.</exception>
     /// <exception cref="InvalidOperationException">The service was already started.</exception>
-    public async Task StartAsync(CancellationToken cancellationToken)
+    public Task StartAsync(CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         VhostUserBackendOptions options = _options.Get(OptionsName);
         ValidateOptionsResult valid = VhostUserBackendOptionsValidator.Check(options);
         if (valid.Failed)
@@ -103,7 +107,7 @@ public sealed class VhostUserBackendService<TDevice> : IHostedService, IDisposab
 
             try
             {
-                daemon = new VhostUserDaemon(Device, _loggerFactory);
+                daemon = new VhostUserDaemon(Device, options.Daemon, _loggerFactory);
             }
             catch (Exception e)
             {
@@ -117,7 +121,7 @@ public sealed class VhostUserBackendService<TDevice> : IHostedService, IDisposab
 
         try
         {
-            await daemon.StartAsync(options.SocketPath!, cancellationToken).ConfigureAwait(false);
+            daemon.Start(options.SocketPath!);
         }
         catch (Exception e)
         {
@@ -127,6 +131,7 @@ public sealed class VhostUserBackendService<TDevice> : IHostedService, IDisposab
 
         _state = VhostUserBackendState.Running;
         _ = WatchAsync(daemon);
+        return Task.CompletedTask;
     }
 
     /// <summary>Disconnects the front-end, stops the workers and releases everything (the socket file is removed).</summary>

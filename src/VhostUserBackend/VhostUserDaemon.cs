@@ -19,7 +19,8 @@ namespace VhostUserBackend;
 /// listener (QEMU's reconnect). Started on an already connected socket, the daemon ends when that
 /// front-end goes away.</para>
 /// <para>Typical use from <c>Main</c>: <c>new VhostUserDaemon(device).Run(path)</c>; from a host:
-/// <see cref="StartAsync"/>, <see cref="WaitAsync"/>, <see cref="StopAsync"/>. Dispose is
+/// <see cref="Start(string)"/> (synchronous: the socket listens when it returns),
+/// <see cref="WaitAsync"/>, <see cref="StopAsync"/>. Dispose is
 /// idempotent and works while a front-end is connected.</para>
 /// </remarks>
 public sealed class VhostUserDaemon : IDisposable
@@ -37,6 +38,7 @@ public sealed class VhostUserDaemon : IDisposable
     private readonly VhostUserBackendMetrics _metrics;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _workersStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _lock = new();
     private Thread? _control;
     private VhostUserListener? _listener;
@@ -47,6 +49,7 @@ public sealed class VhostUserDaemon : IDisposable
     private bool _started;
     private bool _disposed;
     private bool _stopped;
+    private int _workersStopping;
 
     /// <summary>Creates a daemon for <paramref name="backend"/> (nothing runs until a Start method).</summary>
     /// <param name="backend">The device.</param>
@@ -66,7 +69,7 @@ public sealed class VhostUserDaemon : IDisposable
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(options);
-        _options = options;
+        _options = options.Snapshot();
         int queues = backend.QueueCount;
         if (queues <= 0 || queues > Vhost.User.Messages.VhostUserLimits.MaxQueues)
         {
@@ -191,51 +194,42 @@ public sealed class VhostUserDaemon : IDisposable
         }
     }
 
-    /// <summary>Starts listening on <paramref name="socketPath"/> (see <see cref="Start(string)"/>); the task completes once the daemon accepts front-ends.</summary>
-    /// <param name="socketPath">The socket path.</param>
-    /// <param name="cancellationToken">Cancels before starting.</param>
-    /// <returns>A completed task.</returns>
-    public Task StartAsync(string socketPath, CancellationToken cancellationToken = default)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        Start(socketPath);
-        return Task.CompletedTask;
-    }
-
-    /// <summary>Stops serving: the current front-end is disconnected, workers stop, everything is released. Idempotent.</summary>
+    /// <summary>
+    /// Stops serving: the current front-end is disconnected, workers stop, everything is released.
+    /// Returns once the control thread and the workers have ended. Idempotent.
+    /// </summary>
     public void Stop()
     {
-        Thread? control;
-        lock (_lock)
+        Thread? control = BeginStop();
+        if (control is null)
         {
-            if (_stopped)
-            {
-                return;
-            }
-
-            _stopped = true;
-            control = _control;
-            _stop.Cancel();
-            _current?.Shutdown();
+            StopWorkers();
         }
-
-        if (control is not null && control != Thread.CurrentThread)
+        else if (control != Thread.CurrentThread)
         {
             control.Join();
         }
 
-        foreach (VringEpollHandler w in _workers)
-        {
-            w.Stop();
-        }
-
+        // Called on the control thread (from a device callback): that thread stops the workers
+        // once the message in hand is done.
         _completion.TrySetResult();
     }
 
-    /// <summary>Stops serving (see <see cref="Stop"/>) on a thread-pool thread.</summary>
+    /// <summary>
+    /// Stops serving (see <see cref="Stop"/>) without blocking the caller: the control thread
+    /// disconnects the front-end and stops the workers, and the task completes when it has.
+    /// </summary>
     /// <param name="cancellationToken">Stops waiting (the daemon still stops).</param>
     /// <returns>A task that completes when the daemon stopped.</returns>
-    public Task StopAsync(CancellationToken cancellationToken = default) => Task.Run(Stop, CancellationToken.None).WaitAsync(cancellationToken);
+    public Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (BeginStop() is null)
+        {
+            StopWorkers();
+        }
+
+        return _workersStopped.Task.WaitAsync(cancellationToken);
+    }
 
     /// <summary>Waits until the daemon stops (<see cref="Stop"/>, or the front-end of a connected-socket start went away).</summary>
     public void Wait() => _completion.Task.GetAwaiter().GetResult();
@@ -350,8 +344,50 @@ public sealed class VhostUserDaemon : IDisposable
         }
 
         _backend.OnWorkersStarted(_workers);
-        _control = new Thread(Serve) { IsBackground = true, Name = "vhost-user control" };
+        _control = new Thread(ControlThread) { IsBackground = true, Name = "vhost-user control" };
         _control.Start();
+    }
+
+    /// <summary>
+    /// The control thread: serves front-ends until the daemon stops (or, started on a connected
+    /// socket, until that front-end leaves and the daemon is then stopped), then stops the workers.
+    /// </summary>
+    private void ControlThread()
+    {
+        Serve();
+        _stop.Token.WaitHandle.WaitOne();
+        StopWorkers();
+    }
+
+    /// <summary>Begins stopping (once): no new front-end, the current one disconnected.</summary>
+    /// <returns>The control thread, or <see langword="null"/> when the daemon never started.</returns>
+    private Thread? BeginStop()
+    {
+        lock (_lock)
+        {
+            if (!_stopped)
+            {
+                _stopped = true;
+                _stop.Cancel();
+                _current?.Shutdown();
+            }
+
+            return _control;
+        }
+    }
+
+    private void StopWorkers()
+    {
+        if (Interlocked.Exchange(ref _workersStopping, 1) == 0)
+        {
+            foreach (VringEpollHandler w in _workers)
+            {
+                w.Stop();
+            }
+
+            _workersStopped.TrySetResult();
+            _completion.TrySetResult();
+        }
     }
 
     private void Serve()

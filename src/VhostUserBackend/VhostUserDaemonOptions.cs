@@ -1,20 +1,23 @@
 namespace VhostUserBackend;
 
-/// <summary>Security and policy settings of a <see cref="VhostUserDaemon"/>; the defaults suit QEMU and DPDK out of the box.</summary>
+/// <summary>
+/// Security and policy settings of a <see cref="VhostUserDaemon"/>; the defaults suit QEMU and DPDK
+/// out of the box. The daemon takes a copy when it is created: later changes do not reach it.
+/// </summary>
 public sealed class VhostUserDaemonOptions
 {
     /// <summary>What the daemon demands of guest-RAM files (default <see cref="GuestMemoryFilePolicy.SealWhenPossible"/>).</summary>
-    public GuestMemoryFilePolicy MemoryFilePolicy { get; init; } = GuestMemoryFilePolicy.SealWhenPossible;
+    public GuestMemoryFilePolicy MemoryFilePolicy { get; set; } = GuestMemoryFilePolicy.SealWhenPossible;
 
     /// <summary>
     /// When not null: only front-ends whose process runs as one of these user ids (the
     /// socket's <c>SO_PEERCRED</c>) are served; others are disconnected at once and logged.
     /// The socket file's mode (0600 by default) is the first line; this is the second.
     /// </summary>
-    public IReadOnlyCollection<uint>? AllowedPeerUserIds { get; init; }
+    public IReadOnlyCollection<uint>? AllowedPeerUserIds { get; set; }
 
     /// <summary>When not null: only front-ends whose process runs with one of these group ids (primary group, <c>SO_PEERCRED</c>) are served.</summary>
-    public IReadOnlyCollection<uint>? AllowedPeerGroupIds { get; init; }
+    public IReadOnlyCollection<uint>? AllowedPeerGroupIds { get; set; }
 
     /// <summary>
     /// How long the daemon waits for a device's outstanding requests before it stops a ring
@@ -25,14 +28,14 @@ public sealed class VhostUserDaemonOptions
     /// ring, once started again, takes no new chain, so a chain resubmitted from the inflight
     /// region or a buffer the driver reused is not overwritten by the device's old I/O landing late.
     /// </summary>
-    public TimeSpan InFlightTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan InFlightTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// When not null: the daemon's workers run on the group's threads, shared with the other
     /// daemons of the group (the ports of a virtual switch), instead of threads of their own.
     /// The group's polling time replaces the device's. Default null.
     /// </summary>
-    public VhostUserWorkerGroup? WorkerGroup { get; init; }
+    public VhostUserWorkerGroup? WorkerGroup { get; set; }
 
     /// <summary>Whether the peer with these credentials may be served.</summary>
     /// <param name="userId">The peer's uid.</param>
@@ -41,4 +44,14 @@ public sealed class VhostUserDaemonOptions
     public bool IsPeerAllowed(uint userId, uint groupId)
         => (AllowedPeerUserIds is null || AllowedPeerUserIds.Contains(userId))
             && (AllowedPeerGroupIds is null || AllowedPeerGroupIds.Contains(groupId));
+
+    /// <summary>A copy whose collections are the caller's no longer (the daemon keeps this one).</summary>
+    internal VhostUserDaemonOptions Snapshot() => new()
+    {
+        MemoryFilePolicy = MemoryFilePolicy,
+        AllowedPeerUserIds = AllowedPeerUserIds is null ? null : [.. AllowedPeerUserIds],
+        AllowedPeerGroupIds = AllowedPeerGroupIds is null ? null : [.. AllowedPeerGroupIds],
+        InFlightTimeout = InFlightTimeout,
+        WorkerGroup = WorkerGroup,
+    };
 }

@@ -212,4 +212,44 @@ public sealed class HostedDaemonTests
         Assert.Equal("/tmp/a.sock", options.SocketPath);
         Assert.True(options.DegradedWhenIdle);
     }
+
+    [Fact]
+    public async Task DaemonOptions_AreBoundFromConfiguration_AndTheDaemonAppliesThem()
+    {
+        // A peer allow-list naming another user: the daemon must refuse this process as its front-end.
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        string path = TestHost.NewSocketPath();
+        uint otherUid = OwnUid() + 1;
+        var logs = new ListLoggerProvider();
+        HostApplicationBuilder builder = TestHost.CreateBuilder(logs, new Dictionary<string, string?>
+        {
+            ["VhostUser:SocketPath"] = path,
+            ["VhostUser:Daemon:AllowedPeerUserIds:0"] = otherUid.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["VhostUser:Daemon:InFlightTimeout"] = "00:00:02",
+            ["VhostUser:Daemon:MemoryFilePolicy"] = "RequireShrinkSeal",
+        });
+        builder.Services.AddVhostUserBackend<EchoDevice>(builder.Configuration.GetSection("VhostUser"));
+        using IHost host = builder.Build();
+        VhostUserDaemonOptions bound = host.Services.GetRequiredService<IOptionsMonitor<VhostUserBackendOptions>>().Get(VhostUserBackendService<EchoDevice>.OptionsName).Daemon;
+        Assert.Equal([otherUid], bound.AllowedPeerUserIds);
+        Assert.Null(bound.AllowedPeerGroupIds);
+        Assert.Equal(TimeSpan.FromSeconds(2), bound.InFlightTimeout);
+        Assert.Equal(GuestMemoryFilePolicy.RequireShrinkSeal, bound.MemoryFilePolicy);
+
+        await host.StartAsync(ct);
+        using (VhostUserFrontend frontend = VhostUserFrontend.Connect(path, TimeSpan.FromSeconds(5)))
+        {
+            Assert.ThrowsAny<VhostException>(() => frontend.GetFeatures());
+        }
+
+        await TestHost.WaitUntil(() => logs.Lines.Any(l => l.Contains("front-end refused", StringComparison.Ordinal)), "the daemon to log the refused peer");
+        Assert.False(host.Services.GetRequiredService<VhostUserBackendService<EchoDevice>>().IsConnected);
+        await host.StopAsync(ct);
+    }
+
+    private static uint OwnUid()
+    {
+        string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+        return uint.Parse(line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+    }
 }

@@ -23,18 +23,49 @@ public sealed class DaemonLifecycleTests
     }
 
     [Fact]
-    public async Task StartAsync_WaitAsync_HonoursCancellation_StopAsync_Completes()
+    public async Task WaitAsync_HonoursCancellation_StopAsync_DisconnectsTheFrontendAndCompletes()
     {
         using var daemon = new VhostUserDaemon(new CopyDevice());
-        await daemon.StartAsync(DaemonRig.NewSocketPath(), TestContext.Current.CancellationToken);
+        string path = DaemonRig.NewSocketPath();
+        daemon.Start(path);
+        Assert.True(File.Exists(path), "Start is synchronous: the socket listens when it returns");
         using (var cts = new CancellationTokenSource(50))
         {
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => daemon.WaitAsync(cts.Token));
         }
 
-        await daemon.StopAsync(TestContext.Current.CancellationToken);
-        await daemon.WaitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        using var frontend = VhostUserFrontend.Connect(path, TimeSpan.FromSeconds(5));
+        Assert.NotEqual(0UL, frontend.GetFeatures());
+        Task stopped = daemon.StopAsync(TestContext.Current.CancellationToken);
+        await stopped.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        Assert.True(daemon.WaitAsync(TestContext.Current.CancellationToken).IsCompleted, "WaitAsync completes once StopAsync has");
+        Assert.False(daemon.IsConnected);
+        Assert.ThrowsAny<VhostException>(() => frontend.GetFeatures());
         Assert.Throws<InvalidOperationException>(() => daemon.Start(DaemonRig.NewSocketPath()));
+        await daemon.StopAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task StopAsync_OnAConnectedSocketDaemonWhoseFrontendLeft_Completes()
+    {
+        using var daemon = new VhostUserDaemon(new CopyDevice());
+        (Microsoft.Win32.SafeHandles.SafeFileHandle ours, Microsoft.Win32.SafeHandles.SafeFileHandle theirs) = UnixSocket.CreatePair();
+        daemon.Start(theirs);
+        using (var frontend = new VhostUserFrontend(new VhostUserConnection(ours)))
+        {
+            Assert.NotEqual(0UL, frontend.GetFeatures());
+        }
+
+        await daemon.WaitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        await daemon.StopAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task StopAsync_BeforeStart_Completes()
+    {
+        using var daemon = new VhostUserDaemon(new CopyDevice());
+        await daemon.StopAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        Assert.True(daemon.WaitAsync(TestContext.Current.CancellationToken).IsCompleted);
     }
 
     [Fact]
