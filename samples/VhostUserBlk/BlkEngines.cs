@@ -14,7 +14,7 @@ namespace VhostUserBlk;
 internal interface IBlkEngine : IDisposable
 {
     /// <summary>
-    /// The eventfd to watch on the worker (<see cref="VringEpollHandler.RegisterListener"/>) when
+    /// The eventfd to watch on the worker (<see cref="VhostUserWorker.RegisterListener"/>) when
     /// the engine reaps its completions there (<see cref="Reap"/>); null when it completes on
     /// threads of its own.
     /// </summary>

@@ -65,7 +65,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     private readonly byte[] _id = new byte[IdBytes];
     private readonly Workspace[] _workspaces;
     private readonly byte* _zeroes;
-    private readonly ulong[] _groups;
+    private readonly IReadOnlyList<IReadOnlyList<int>> _groups;
     private volatile bool _writeback = true;
     private ulong _acked;
     private ulong _startedRings;
@@ -98,11 +98,18 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         Latency = latency;
         Encoding.ASCII.GetBytes(serial, _id);
         QueueCount = queues;
-        _groups = new ulong[threads];
+        var groups = new List<int>[threads];
+        for (int t = 0; t < threads; t++)
+        {
+            groups[t] = [];
+        }
+
         for (int q = 0; q < queues; q++)
         {
-            _groups[q % threads] |= 1UL << q;
+            groups[q % threads].Add(q);
         }
+
+        _groups = groups;
 
         _zeroes = (byte*)NativeMemory.AlignedAlloc(ZeroChunk, 4096);
         new Span<byte>(_zeroes, ZeroChunk).Clear();
@@ -139,7 +146,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     public TimeSpan PollingTime { get; init; }
 
     /// <inheritdoc/>
-    public TimeSpan GetPollingTime(int threadIndex) => PollingTime;
+    public TimeSpan GetPollingTime(int workerIndex) => PollingTime;
 
     /// <summary>The virtio-blk features this device offers.</summary>
     public VirtioBlkFeatures DeviceFeatures
@@ -162,7 +169,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config;
 
     /// <inheritdoc/>
-    public IReadOnlyList<ulong> QueuesPerThread => _groups;
+    public IReadOnlyList<IReadOnlyList<int>> QueuesPerWorker => _groups;
 
     /// <summary>Requests answered IOERR/UNSUPP or dropped as malformed since start.</summary>
     public long BadRequests => Interlocked.Read(ref _badRequests);
@@ -241,7 +248,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     }
 
     /// <inheritdoc/>
-    public void OnWorkersStarted(IReadOnlyList<VringEpollHandler> handlers)
+    public void OnWorkersStarted(IReadOnlyList<VhostUserWorker> handlers)
     {
         for (int t = 0; t < handlers.Count; t++)
         {
@@ -253,13 +260,13 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     }
 
     /// <inheritdoc/>
-    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)
     {
         if (deviceEvent >= CompletionEventBase)
         {
             // The worker's io_uring finished operations (or, while the daemon stops a ring, the
             // control thread delivers this event with the worker parked).
-            _workspaces[threadIndex]!.Engine.Reap();
+            _workspaces[workerIndex]!.Engine.Reap();
             return;
         }
 
@@ -277,7 +284,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             return;
         }
 
-        Workspace ws = _workspaces[threadIndex];
+        Workspace ws = _workspaces[workerIndex];
         try
         {
             do

@@ -171,10 +171,10 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     private ulong WakeEvent => (ulong)QueueCount + 1;
 
     /// <inheritdoc/>
-    public TimeSpan GetPollingTime(int threadIndex) => _fabric.Settings.Poll;
+    public TimeSpan GetPollingTime(int workerIndex) => _fabric.Settings.Poll;
 
     /// <inheritdoc/>
-    public void OnWorkersStarted(IReadOnlyList<VringEpollHandler> handlers)
+    public void OnWorkersStarted(IReadOnlyList<VhostUserWorker> handlers)
     {
         handlers[0].RegisterListener(_wake, VringEpollEvents.In, WakeEvent);
         Volatile.Write(ref _rings, [.. handlers[0].Vrings]);
@@ -243,7 +243,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     }
 
     /// <inheritdoc/>
-    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)
     {
         try
         {

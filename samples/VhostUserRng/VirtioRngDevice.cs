@@ -53,7 +53,7 @@ internal sealed class VirtioRngDevice : IVhostUserBackend, IDisposable
     public long BytesServed => Interlocked.Read(ref _bytes);
 
     /// <inheritdoc/>
-    public void OnWorkersStarted(IReadOnlyList<VringEpollHandler> handlers)
+    public void OnWorkersStarted(IReadOnlyList<VhostUserWorker> handlers)
     {
         if (_timer is not null)
         {
@@ -62,7 +62,7 @@ internal sealed class VirtioRngDevice : IVhostUserBackend, IDisposable
     }
 
     /// <inheritdoc/>
-    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)
     {
         if (deviceEvent == TimerEvent)
         {

@@ -15,7 +15,7 @@ namespace VhostUserBackend;
 /// </summary>
 /// <remarks>
 /// <para>Threads: <see cref="HandleEvent"/> runs on the worker thread that serves the queue group
-/// (<see cref="QueuesPerThread"/>), one event at a time per worker; different workers call it
+/// (<see cref="QueuesPerWorker"/>), one event at a time per worker; different workers call it
 /// concurrently. Every other member is called from the daemon's control thread (the one reading
 /// the vhost-user socket), one call at a time. While the control thread changes a ring or the
 /// memory, the worker serving it is paused between two events, so <see cref="HandleEvent"/> never
@@ -50,54 +50,45 @@ public interface IVhostUserBackend
     VhostUserProtocolFeatures ProtocolFeatures => DefaultProtocolFeatures;
 
     /// <summary>
-    /// Which queues each worker thread serves: one bit mask per thread (bit <c>i</c> = queue
-    /// <c>i</c>). Each queue must appear in exactly one mask. The default is one thread serving
-    /// every queue. Masks cover queues 0 to 63; for more queues use <see cref="QueueIndicesPerThread"/>.
+    /// Which queues each worker serves: one list of queue indices per worker (the rust-vmm
+    /// <c>queues_per_thread</c>, as index lists so any queue count can be spread). Each queue must
+    /// appear in exactly one list. The default is one worker serving every queue.
     /// </summary>
-    IReadOnlyList<ulong> QueuesPerThread => [QueueCount >= 64 ? ulong.MaxValue : (1UL << QueueCount) - 1];
+    IReadOnlyList<IReadOnlyList<int>> QueuesPerWorker => [Enumerable.Range(0, Math.Max(QueueCount, 0)).ToArray()];
 
     /// <summary>
-    /// Which queues each worker thread serves, as queue index lists (one list per thread), for any
-    /// queue count. Each queue must appear in exactly one list. This is what the daemon reads: the
-    /// default converts <see cref="QueuesPerThread"/> when <see cref="QueueCount"/> is at most 64,
-    /// and above 64 queues (which bit masks cannot express) gives one thread serving every queue.
-    /// Override it to spread more than 64 queues over several workers.
-    /// </summary>
-    IReadOnlyList<IReadOnlyList<int>> QueueIndicesPerThread => MasksToIndices(QueueCount, QueueCount > 64 ? null : QueuesPerThread);
-
-    /// <summary>
-    /// How long worker <paramref name="threadIndex"/> spins on its rings with notifications
+    /// How long worker <paramref name="workerIndex"/> spins on its rings with notifications
     /// disabled after an event before going back to epoll (polling mode, trading a core for
     /// latency). <see cref="TimeSpan.Zero"/> (the default) turns polling off.
     /// </summary>
-    /// <param name="threadIndex">The worker.</param>
+    /// <param name="workerIndex">The worker.</param>
     /// <returns>The polling window.</returns>
-    TimeSpan GetPollingTime(int threadIndex) => TimeSpan.Zero;
+    TimeSpan GetPollingTime(int workerIndex) => TimeSpan.Zero;
 
     /// <summary>
     /// Handles one event on a worker thread: a kick of queue <paramref name="deviceEvent"/>
     /// (when it is below <see cref="QueueCount"/>), or readiness of an fd the device registered
-    /// with <see cref="VringEpollHandler.RegisterListener"/> (its data value). The daemon has
+    /// with <see cref="VhostUserWorker.RegisterListener"/> (its data value). The daemon has
     /// already drained the kick eventfd and skips rings that are stopped or disabled.
     /// </summary>
     /// <param name="deviceEvent">The queue index, or the data value of a registered listener.</param>
     /// <param name="events">The epoll events that fired.</param>
     /// <param name="vrings">The rings this worker serves, in ascending queue order (<see cref="Vring.Index"/> is the queue index).</param>
-    /// <param name="threadIndex">The worker's index.</param>
-    void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex);
+    /// <param name="workerIndex">The worker's index.</param>
+    void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex);
 
     /// <summary>
     /// Called for each worker when the daemon starts; an eventfd returned here is watched by that
     /// worker, which stops when it becomes readable (the rust-vmm <c>exit_event</c>). The daemon
     /// owns and disposes it. Default: none (the daemon stops its workers itself).
     /// </summary>
-    /// <param name="threadIndex">The worker.</param>
+    /// <param name="workerIndex">The worker.</param>
     /// <returns>The exit eventfd, or <see langword="null"/>.</returns>
-    EventFd? CreateExitEvent(int threadIndex) => null;
+    EventFd? CreateExitEvent(int workerIndex) => null;
 
     /// <summary>Called once when the daemon's workers exist; the device may register its own fds on them.</summary>
     /// <param name="handlers">One handler per worker, by thread index.</param>
-    void OnWorkersStarted(IReadOnlyList<VringEpollHandler> handlers)
+    void OnWorkersStarted(IReadOnlyList<VhostUserWorker> handlers)
     {
     }
 
@@ -223,31 +214,6 @@ public interface IVhostUserBackend
     /// <summary>RESET_DEVICE, and the end of a front-end connection: return to the initial device state.</summary>
     void Reset()
     {
-    }
-
-    private static IReadOnlyList<IReadOnlyList<int>> MasksToIndices(int queueCount, IReadOnlyList<ulong>? masks)
-    {
-        if (masks is null)
-        {
-            return [Enumerable.Range(0, Math.Max(queueCount, 0)).ToArray()];
-        }
-
-        var groups = new IReadOnlyList<int>[masks.Count];
-        for (int t = 0; t < masks.Count; t++)
-        {
-            var indices = new List<int>();
-            for (int q = 0; q < 64; q++)
-            {
-                if ((masks[t] & (1UL << q)) != 0)
-                {
-                    indices.Add(q);
-                }
-            }
-
-            groups[t] = indices;
-        }
-
-        return groups;
     }
 
     /// <summary>The protocol features the daemon implements for every device.</summary>

@@ -9,7 +9,7 @@ namespace VhostUserBackend;
 /// <summary>
 /// Serves an <see cref="IVhostUserBackend"/> to vhost-user front-ends (QEMU, cloud-hypervisor,
 /// <see cref="VhostUserFrontend"/>): a control thread reads the socket and applies each message,
-/// and one worker thread per queue group (<see cref="IVhostUserBackend.QueueIndicesPerThread"/>) waits
+/// and one worker thread per queue group (<see cref="IVhostUserBackend.QueuesPerWorker"/>) waits
 /// on the kick eventfds and calls <see cref="IVhostUserBackend.HandleEvent"/>.
 /// </summary>
 /// <remarks>
@@ -33,8 +33,8 @@ public sealed class VhostUserDaemon : IDisposable
     private readonly ILogger _logger;
     private readonly ILogger _protocolLogger;
     private readonly Vring[] _vrings;
-    private readonly VringEpollHandler[] _workers;
-    private readonly VringEpollHandler[] _workerOfQueue;
+    private readonly VhostUserWorker[] _workers;
+    private readonly VhostUserWorker[] _workerOfQueue;
     private readonly VhostUserBackendMetrics _metrics;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -93,10 +93,10 @@ public sealed class VhostUserDaemon : IDisposable
             _vrings[i] = new Vring(i, maxSize, _metrics);
         }
 
-        IReadOnlyList<IReadOnlyList<int>> groups = backend.QueueIndicesPerThread;
-        ArgumentNullException.ThrowIfNull(groups, nameof(IVhostUserBackend.QueueIndicesPerThread));
-        _workerOfQueue = new VringEpollHandler[queues];
-        _workers = new VringEpollHandler[groups.Count];
+        IReadOnlyList<IReadOnlyList<int>> groups = backend.QueuesPerWorker;
+        ArgumentNullException.ThrowIfNull(groups, nameof(IVhostUserBackend.QueuesPerWorker));
+        _workerOfQueue = new VhostUserWorker[queues];
+        _workers = new VhostUserWorker[groups.Count];
         try
         {
             ValidateGroups(groups, queues);
@@ -110,7 +110,7 @@ public sealed class VhostUserDaemon : IDisposable
                     mine.Add(_vrings[q]);
                 }
 
-                _workers[t] = new VringEpollHandler(backend, [.. mine], t, _logger, options.WorkerGroup?.Thread(t, groups.Count));
+                _workers[t] = new VhostUserWorker(backend, [.. mine], t, _logger, options.WorkerGroup?.Thread(t, groups.Count));
                 foreach (Vring v in mine)
                 {
                     _workerOfQueue[v.Index] = _workers[t];
@@ -119,7 +119,7 @@ public sealed class VhostUserDaemon : IDisposable
         }
         catch
         {
-            foreach (VringEpollHandler? w in _workers)
+            foreach (VhostUserWorker? w in _workers)
             {
                 w?.Dispose();
             }
@@ -133,7 +133,7 @@ public sealed class VhostUserDaemon : IDisposable
     public IReadOnlyList<Vring> Vrings => _vrings;
 
     /// <summary>The worker threads' handlers, by thread index (register device fds on them).</summary>
-    public IReadOnlyList<VringEpollHandler> Workers => _workers;
+    public IReadOnlyList<VhostUserWorker> Workers => _workers;
 
     /// <summary>Whether a front-end is connected now.</summary>
     public bool IsConnected => _current is not null;
@@ -265,7 +265,7 @@ public sealed class VhostUserDaemon : IDisposable
         }
 
         Stop();
-        foreach (VringEpollHandler w in _workers)
+        foreach (VhostUserWorker w in _workers)
         {
             w.Dispose();
         }
@@ -290,7 +290,7 @@ public sealed class VhostUserDaemon : IDisposable
     {
         if (groups.Count == 0)
         {
-            throw new ArgumentException("QueueIndicesPerThread (or QueuesPerThread) must name at least one worker", nameof(groups));
+            throw new ArgumentException("QueuesPerWorker must name at least one worker", nameof(groups));
         }
 
         var seen = new bool[queues];
@@ -338,7 +338,7 @@ public sealed class VhostUserDaemon : IDisposable
     private void StartCore()
     {
         _started = true;
-        foreach (VringEpollHandler w in _workers)
+        foreach (VhostUserWorker w in _workers)
         {
             w.Start();
         }
@@ -380,7 +380,7 @@ public sealed class VhostUserDaemon : IDisposable
     {
         if (Interlocked.Exchange(ref _workersStopping, 1) == 0)
         {
-            foreach (VringEpollHandler w in _workers)
+            foreach (VhostUserWorker w in _workers)
             {
                 w.Stop();
             }

@@ -22,8 +22,8 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
     private readonly IVhostUserBackend _backend;
     private readonly Vring[] _vrings;
-    private readonly VringEpollHandler[] _workerOfQueue;
-    private readonly VringEpollHandler[] _workers;
+    private readonly VhostUserWorker[] _workerOfQueue;
+    private readonly VhostUserWorker[] _workers;
     private readonly ILogger _logger;
     private readonly GuestMemoryFilePolicy _memoryFilePolicy;
     private readonly GuestMemoryAtomic _memory = new();
@@ -40,7 +40,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private bool _featuresSet;
     private bool _disposed;
 
-    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VringEpollHandler[] workerOfQueue, VringEpollHandler[] workers, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null)
+    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VhostUserWorker[] workerOfQueue, VhostUserWorker[] workers, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null)
     {
         _inFlightTimeout = inFlightTimeout ?? TimeSpan.FromSeconds(5);
         _memoryFilePolicy = memoryFilePolicy;
@@ -469,7 +469,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         // No fd: the front-end polls or kicks in-band (VRING_KICK); a daemon-owned eventfd stands
         // in for the kick fd, so an in-band kick takes the same path as an eventfd kick.
         EventFd? kick = fd is null ? new EventFd(EventFdFlags.NonBlocking) : EventFd.FromHandle(fd);
-        VringEpollHandler worker = _workerOfQueue[v.Index];
+        VhostUserWorker worker = _workerOfQueue[v.Index];
         try
         {
             using (worker.Pause())

@@ -63,15 +63,15 @@ public sealed class VhostUserWorkerGroup : IDisposable
         }
     }
 
-    /// <summary>The thread a daemon's worker <paramref name="threadIndex"/> runs on.</summary>
+    /// <summary>The thread a daemon's worker <paramref name="workerIndex"/> runs on.</summary>
     /// <exception cref="ArgumentException">The device has more workers than the group has threads.</exception>
-    internal VringWorkerThread Thread(int threadIndex, int threadCount)
+    internal VringWorkerThread Thread(int workerIndex, int threadCount)
     {
         if (threadCount > _threads.Length)
         {
-            throw new ArgumentException($"the device has {threadCount} workers (QueueIndicesPerThread) and the worker group {_threads.Length} threads");
+            throw new ArgumentException($"the device has {threadCount} workers (QueuesPerWorker) and the worker group {_threads.Length} threads");
         }
 
-        return _threads[threadIndex];
+        return _threads[workerIndex];
     }
 }

@@ -148,7 +148,7 @@ public sealed partial class Vring
     public long DiscardedCompletions => Volatile.Read(ref _discarded);
 
     /// <summary>The worker that serves this ring.</summary>
-    internal VringEpollHandler? Worker { get; set; }
+    internal VhostUserWorker? Worker { get; set; }
 
     /// <summary>Whether the ring waits in its thread's publish list (that thread only).</summary>
     internal bool PublishNoted { get; set; }
@@ -282,7 +282,7 @@ public sealed partial class Vring
     public void Complete(in DescriptorChain chain, uint length)
     {
         ulong entry = ((ulong)chain.Epoch << 48) | ((ulong)chain.Head << 32) | length;
-        VringEpollHandler? worker = Worker;
+        VhostUserWorker? worker = Worker;
         if (worker is not null && worker.IsCurrentThread)
         {
             Apply(entry);

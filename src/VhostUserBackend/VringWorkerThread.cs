@@ -5,7 +5,7 @@ using Vhost;
 namespace VhostUserBackend;
 
 /// <summary>
-/// One worker thread and its epoll set: the thread behind one or more <see cref="VringEpollHandler"/>s.
+/// One worker thread and its epoll set: the thread behind one or more <see cref="VhostUserWorker"/>s.
 /// A daemon's worker owns its thread; with a <see cref="VhostUserWorkerGroup"/>, the workers of
 /// several daemons (the ports of a virtual switch) share one, so one thread (one poller) serves
 /// every ring of every port it carries.
@@ -32,8 +32,8 @@ internal sealed class VringWorkerThread : IDisposable
     private readonly EventFd _wake;
     private readonly EventFd _completionsEvent;
     private readonly object _gate = new();
-    private VringEpollHandler?[] _slots = [];
-    private VringEpollHandler[] _attached = [];
+    private VhostUserWorker?[] _slots = [];
+    private VhostUserWorker[] _attached = [];
     private long _pollTicks;
     private Thread? _thread;
     private volatile bool _stopping;
@@ -93,7 +93,7 @@ internal sealed class VringWorkerThread : IDisposable
     internal bool IsCurrentThread => Environment.CurrentManagedThreadId == Volatile.Read(ref _threadId);
 
     /// <summary>Adds <paramref name="handler"/> (its rings are not started yet); returns its slot.</summary>
-    internal int Attach(VringEpollHandler handler)
+    internal int Attach(VhostUserWorker handler)
     {
         using (Pause())
         {
@@ -105,11 +105,11 @@ internal sealed class VringWorkerThread : IDisposable
     }
 
     /// <summary>Removes a handler: its events are ignored from now on (the caller removed its fds).</summary>
-    internal void Detach(VringEpollHandler handler)
+    internal void Detach(VhostUserWorker handler)
     {
         using (Pause())
         {
-            VringEpollHandler?[] slots = [.. _slots];
+            VhostUserWorker?[] slots = [.. _slots];
             slots[handler.Slot] = null;
             _slots = slots;
             _attached = [.. _attached.Where(h => h != handler)];
@@ -240,7 +240,7 @@ internal sealed class VringWorkerThread : IDisposable
     /// <summary>
     /// Delivers the devices' ready listener events on the calling thread while this thread is
     /// parked and a control thread waits for chains in flight (see
-    /// <see cref="VringEpollHandler.DeliverListenerEventsWhileParked"/>).
+    /// <see cref="VhostUserWorker.DeliverListenerEventsWhileParked"/>).
     /// </summary>
     internal void DeliverListenerEventsWhileParked()
     {
@@ -251,7 +251,7 @@ internal sealed class VringWorkerThread : IDisposable
 
         Span<EpollEvent> events = stackalloc EpollEvent[EventBatch];
         int n = _epoll.Wait(events, 0);
-        VringEpollHandler?[] slots = _slots;
+        VhostUserWorker?[] slots = _slots;
         for (int i = 0; i < n; i++)
         {
             ulong data = events[i].Data;
@@ -306,7 +306,7 @@ internal sealed class VringWorkerThread : IDisposable
             {
                 int n = _epoll.Wait(events, -1);
                 bool ringWork = false;
-                VringEpollHandler?[] slots = _slots;
+                VhostUserWorker?[] slots = _slots;
                 for (int i = 0; i < n && !_stopping; i++)
                 {
                     if (_pauseRequests != 0)
@@ -339,12 +339,12 @@ internal sealed class VringWorkerThread : IDisposable
 
                     switch (handler.HandleEvent((uint)data, (VringEpollEvents)events[i].Events))
                     {
-                        case VringEpollHandler.EventOutcome.RingWork:
+                        case VhostUserWorker.EventOutcome.RingWork:
                             ringWork = true;
                             break;
-                        case VringEpollHandler.EventOutcome.Exit when !_shared:
+                        case VhostUserWorker.EventOutcome.Exit when !_shared:
                             return;
-                        case VringEpollHandler.EventOutcome.Exit:
+                        case VhostUserWorker.EventOutcome.Exit:
                             // A shared thread goes on serving the other devices.
                             handler.MarkDetached();
                             Detach(handler);
@@ -395,7 +395,7 @@ internal sealed class VringWorkerThread : IDisposable
 
         // Kicks are edge-triggered: the events of the batch a pause cut short are gone, and the
         // rings may have changed meanwhile. Every ring gets one look when the thread goes on.
-        foreach (VringEpollHandler h in _attached)
+        foreach (VhostUserWorker h in _attached)
         {
             h.RequestProcessingOfEveryRing();
         }
@@ -406,7 +406,7 @@ internal sealed class VringWorkerThread : IDisposable
     {
         _completionsEvent.TryRead(out _);
         Volatile.Write(ref _completionsPending, 0);
-        foreach (VringEpollHandler h in _attached)
+        foreach (VhostUserWorker h in _attached)
         {
             h.ServiceRequests();
         }
@@ -419,7 +419,7 @@ internal sealed class VringWorkerThread : IDisposable
     /// </summary>
     private void Poll()
     {
-        VringEpollHandler[] attached = _attached;
+        VhostUserWorker[] attached = _attached;
         long deadline = Stopwatch.GetTimestamp() + _pollTicks;
         while (!_stopping && _pauseRequests == 0 && Stopwatch.GetTimestamp() < deadline)
         {
@@ -430,7 +430,7 @@ internal sealed class VringWorkerThread : IDisposable
                 progress = true;
             }
 
-            foreach (VringEpollHandler h in attached)
+            foreach (VhostUserWorker h in attached)
             {
                 progress |= h.PollRound();
             }
@@ -449,7 +449,7 @@ internal sealed class VringWorkerThread : IDisposable
             }
         }
 
-        foreach (VringEpollHandler h in attached)
+        foreach (VhostUserWorker h in attached)
         {
             h.EndPolling();
         }

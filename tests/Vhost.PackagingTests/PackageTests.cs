@@ -101,7 +101,7 @@ public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<Pack
                 public int QueueCount => 2;
                 public ushort MaxQueueSize => 128;
                 public ulong Features => (ulong)VhostUserVirtioFeatures.Version1;
-                public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+                public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)
                 {
                 }
             }

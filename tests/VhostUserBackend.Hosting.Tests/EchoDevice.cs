@@ -14,7 +14,7 @@ public sealed class EchoDevice : IVhostUserBackend
 
     public int Completed;
 
-    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)
     {
         Vring vring = vrings[0];
         do
@@ -46,7 +46,7 @@ public sealed class OtherDevice : IVhostUserBackend
 
     public ulong Features => (ulong)VhostUserVirtioFeatures.Version1;
 
-    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)
     {
     }
 }

@@ -20,7 +20,7 @@ namespace VhostUserBackend.IO;
 /// completion is reaped. Completions are never dropped (IORING_FEAT_NODROP is required): when the
 /// completion ring is full the kernel keeps the overflow and <see cref="Submit"/> returns 0 until
 /// completions are reaped. <see cref="RegisterEventFd"/> makes every completion signal an eventfd, so
-/// an epoll loop (a daemon worker, see <see cref="VringEpollHandler.RegisterListener"/>) can wait for
+/// an epoll loop (a daemon worker, see <see cref="VhostUserWorker.RegisterListener"/>) can wait for
 /// completions.</para>
 /// <para>io_uring may be unavailable: a kernel before 5.5, <c>kernel.io_uring_disabled</c>, or a
 /// seccomp profile in a container. <see cref="TryCreate"/> reports that as an <see cref="Errno"/>

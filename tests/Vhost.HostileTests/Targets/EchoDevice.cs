@@ -33,7 +33,7 @@ public sealed class EchoDevice : IVhostUserBackend
     public long Completed;
 
     /// <inheritdoc/>
-    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)
     {
         foreach (Vring v in vrings)
         {

@@ -16,14 +16,13 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public CopyDevice(int queues = 1, ushort maxQueueSize = 256, IReadOnlyList<ulong>? groups = null, bool packed = true, int[][]? indexGroups = null)
     {
-        _indexGroups = indexGroups;
         QueueCount = queues;
         MaxQueueSize = maxQueueSize;
         _features = (ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.RingEventIndex)
             | (packed ? (ulong)VhostUserVirtioFeatures.RingPacked : 0);
-        QueuesPerThread = groups ?? [queues >= 64 ? ulong.MaxValue : (1UL << queues) - 1];
+        QueuesPerWorker = indexGroups ?? (groups is null ? [Enumerable.Range(0, queues).ToArray()] : [.. groups.Select(QueuesOf)]);
         ThreadOfQueue = Enumerable.Repeat(-1, Math.Max(queues, 1)).ToArray();
-        _scratch = new byte[indexGroups?.Length ?? QueuesPerThread.Count][];
+        _scratch = new byte[QueuesPerWorker.Count][];
         for (int i = 0; i < _scratch.Length; i++)
         {
             _scratch[i] = new byte[65536];
@@ -41,28 +40,10 @@ internal sealed class CopyDevice : IVhostUserBackend
     /// <summary>Offered on top of the defaults (DEVICE_STATE, INBAND_NOTIFICATIONS, ...).</summary>
     public VhostUserProtocolFeatures ExtraProtocolFeatures { get; set; }
 
-    public IReadOnlyList<ulong> QueuesPerThread { get; }
+    public IReadOnlyList<IReadOnlyList<int>> QueuesPerWorker { get; }
 
-    private readonly int[][]? _indexGroups;
-
-    public IReadOnlyList<IReadOnlyList<int>> QueueIndicesPerThread
-        => _indexGroups ?? ((IVhostUserBackend)new MaskOnly(QueueCount, QueuesPerThread)).QueueIndicesPerThread;
-
-    /// <summary>Gets the interface's default conversion of the masks.</summary>
-    private sealed class MaskOnly(int queues, IReadOnlyList<ulong> masks) : IVhostUserBackend
-    {
-        public int QueueCount => queues;
-
-        public ushort MaxQueueSize => 256;
-
-        public ulong Features => 0;
-
-        public IReadOnlyList<ulong> QueuesPerThread => masks;
-
-        public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
-        {
-        }
-    }
+    /// <summary>The queues of one worker given as a bit mask (bit i = queue i).</summary>
+    private static int[] QueuesOf(ulong mask) => [.. Enumerable.Range(0, 64).Where(q => (mask & (1UL << q)) != 0)];
 
     /// <summary>HandleEvent throws for this queue.</summary>
     public int ThrowOnQueue { get; set; } = -1;
@@ -130,7 +111,7 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public TimeSpan PollingTime { get; set; }
 
-    public TimeSpan GetPollingTime(int threadIndex) => PollingTime;
+    public TimeSpan GetPollingTime(int workerIndex) => PollingTime;
 
     public System.Collections.Concurrent.ConcurrentBag<(int Event, VringEpollEvents Events, int Thread)> ListenerEvents { get; } = [];
 
@@ -143,11 +124,11 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public int StateChanges;
 
-    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)
     {
         if (deviceEvent >= QueueCount)
         {
-            ListenerEvents.Add((deviceEvent, events, threadIndex));
+            ListenerEvents.Add((deviceEvent, events, workerIndex));
             if (CompleteOnWorkerEvent && deviceEvent == QueueCount + 7)
             {
                 if (ProcessRingsOnWorkerEvent)
@@ -156,7 +137,7 @@ internal sealed class CopyDevice : IVhostUserBackend
                     {
                         if (v.IsStarted)
                         {
-                            Process(v, _scratch[threadIndex]);
+                            Process(v, _scratch[workerIndex]);
                         }
                     }
                 }
@@ -170,7 +151,7 @@ internal sealed class CopyDevice : IVhostUserBackend
         HandlerThreadIds[Environment.CurrentManagedThreadId] = 0;
 
         // What the worker thread has allocated so far (the epoll loop, kick handling and this device).
-        Volatile.Write(ref WorkerAllocatedBytes[threadIndex], GC.GetAllocatedBytesForCurrentThread());
+        Volatile.Write(ref WorkerAllocatedBytes[workerIndex], GC.GetAllocatedBytesForCurrentThread());
         if (deviceEvent == ThrowOnQueue)
         {
             throw new InvalidOperationException($"device failure on queue {deviceEvent}");
@@ -180,8 +161,8 @@ internal sealed class CopyDevice : IVhostUserBackend
         {
             if (v.Index == deviceEvent)
             {
-                ThreadOfQueue[v.Index] = threadIndex;
-                Process(v, _scratch[threadIndex]);
+                ThreadOfQueue[v.Index] = workerIndex;
+                Process(v, _scratch[workerIndex]);
             }
         }
     }
@@ -219,7 +200,7 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public System.Collections.Concurrent.ConcurrentDictionary<int, EventFd> ExitEvents { get; } = [];
 
-    public EventFd? CreateExitEvent(int threadIndex)
+    public EventFd? CreateExitEvent(int workerIndex)
     {
         if (!WithExitEvents)
         {
@@ -227,7 +208,7 @@ internal sealed class CopyDevice : IVhostUserBackend
         }
 
         var exit = new EventFd(EventFdFlags.NonBlocking);
-        ExitEvents[threadIndex] = exit;
+        ExitEvents[workerIndex] = exit;
         return exit;
     }
 
@@ -334,7 +315,7 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     private readonly List<(Vring Ring, DescriptorChain Chain)> _heldForEvent = [];
 
-    public void OnWorkersStarted(IReadOnlyList<VringEpollHandler> handlers)
+    public void OnWorkersStarted(IReadOnlyList<VhostUserWorker> handlers)
     {
         if (CompleteOnWorkerEvent)
         {

@@ -102,7 +102,7 @@ public sealed class DaemonLifecycleTests
         var device = new CopyDevice(queues: 2);
         using var daemon = new VhostUserDaemon(device);
         daemon.Start(DaemonRig.NewSocketPath());
-        VringEpollHandler worker = daemon.Workers[0];
+        VhostUserWorker worker = daemon.Workers[0];
         using var fd = new EventFd(EventFdFlags.NonBlocking);
         Assert.Throws<ArgumentOutOfRangeException>(() => worker.RegisterListener(fd, VringEpollEvents.In, 0));
         Assert.Throws<ArgumentOutOfRangeException>(() => worker.RegisterListener(fd, VringEpollEvents.In, 2));

@@ -2,7 +2,7 @@ using Vhost.User;
 
 namespace VhostUserBackend.Tests.Daemon;
 
-/// <summary>More than 64 queues: IVhostUserBackend.QueueIndicesPerThread.</summary>
+/// <summary>More than 64 queues: IVhostUserBackend.QueuesPerWorker.</summary>
 public sealed class DaemonManyQueuesTests
 {
     [Fact]

@@ -17,7 +17,7 @@ public sealed class Device : IVhostUserBackend
     public ulong Features => (ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.RingEventIndex);
 
     // Runs on a worker thread when the driver kicks queue `deviceEvent`.
-    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int threadIndex)
+    public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)
     {
         foreach (Vring vring in vrings)
         {

@@ -24,7 +24,7 @@ namespace VhostUserBackend;
 /// notifications and checks the rings once more so a buffer published meanwhile is not left
 /// without a kick. Every ring gets a turn in every round: a busy ring cannot starve another.</para>
 /// </remarks>
-public sealed class VringEpollHandler : IDisposable
+public sealed class VhostUserWorker : IDisposable
 {
     private readonly IVhostUserBackend _backend;
     private readonly Vring[] _vrings;
@@ -36,7 +36,7 @@ public sealed class VringEpollHandler : IDisposable
     private int _disposed;
     private int _detached;
 
-    internal VringEpollHandler(IVhostUserBackend backend, Vring[] vrings, int threadIndex, ILogger logger, VringWorkerThread? sharedThread = null)
+    internal VhostUserWorker(IVhostUserBackend backend, Vring[] vrings, int workerIndex, ILogger logger, VringWorkerThread? sharedThread = null)
     {
         _backend = backend;
         _vrings = vrings;
@@ -47,13 +47,13 @@ public sealed class VringEpollHandler : IDisposable
             _byQueue[v.Index] = v;
         }
 
-        ThreadIndex = threadIndex;
+        Index = workerIndex;
         _ownsThread = sharedThread is null;
-        _thread = sharedThread ?? new VringWorkerThread($"vhost-user worker {threadIndex}", logger, shared: false, backend.GetPollingTime(threadIndex));
+        _thread = sharedThread ?? new VringWorkerThread($"vhost-user worker {workerIndex}", logger, shared: false, backend.GetPollingTime(workerIndex));
         try
         {
             Slot = _thread.Attach(this);
-            _exitEvent = backend.CreateExitEvent(threadIndex);
+            _exitEvent = backend.CreateExitEvent(workerIndex);
             if (_exitEvent is not null)
             {
                 _thread.Epoll.Add(_exitEvent, (uint)VringEpollEvents.In, Encode((uint)_queueCount));
@@ -93,8 +93,8 @@ public sealed class VringEpollHandler : IDisposable
         Exit,
     }
 
-    /// <summary>The worker's index (the order of <see cref="IVhostUserBackend.QueueIndicesPerThread"/>).</summary>
-    public int ThreadIndex { get; }
+    /// <summary>The worker's index (the order of <see cref="IVhostUserBackend.QueuesPerWorker"/>).</summary>
+    public int Index { get; }
 
     /// <summary>The rings this worker serves, in ascending queue order.</summary>
     public IReadOnlyList<Vring> Vrings => _vrings;
@@ -238,7 +238,7 @@ public sealed class VringEpollHandler : IDisposable
     {
         if (value == (uint)_queueCount)
         {
-            Log.WorkerExitEvent(Logger, ThreadIndex);
+            Log.WorkerExitEvent(Logger, Index);
             return EventOutcome.Exit;
         }
 
@@ -365,7 +365,7 @@ public sealed class VringEpollHandler : IDisposable
     {
         try
         {
-            _backend.HandleEvent(deviceEvent, events, _vrings, ThreadIndex);
+            _backend.HandleEvent(deviceEvent, events, _vrings, Index);
         }
         catch (VirtqueueException e) when (deviceEvent < _queueCount && _byQueue[deviceEvent] is not null)
         {
@@ -375,7 +375,7 @@ public sealed class VringEpollHandler : IDisposable
         }
         catch (Exception e)
         {
-            Log.HandleEventFailed(Logger, deviceEvent, ThreadIndex, e);
+            Log.HandleEventFailed(Logger, deviceEvent, Index, e);
             if (deviceEvent < _queueCount && _byQueue[deviceEvent] is { } vring)
             {
                 vring.SignalError();
