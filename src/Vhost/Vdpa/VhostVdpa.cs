@@ -397,10 +397,10 @@ public sealed class VhostVdpa : VhostKernelBackend
     private void WriteIotlb(VhostIotlbType type, ulong iova, ulong size, ulong userAddress, VhostIotlbAccess access, uint asid)
     {
         byte[] message = BuildIotlbMessage(AckedBackendFeatures, type, iova, size, userAddress, access, asid);
-        int n = Fd.TryWrite(Handle, message, out Errno errno);
+        int n = Fd.TryWrite(Handle, message, out Interop.Error errno);
         if (n < 0)
         {
-            throw new VhostException(errno, $"write(IOTLB {type})", string.Create(CultureInfo.InvariantCulture, $"iova 0x{iova:X} size 0x{size:X} asid {asid}"));
+            throw new VhostException((Errno)errno, $"write(IOTLB {type})", string.Create(CultureInfo.InvariantCulture, $"iova 0x{iova:X} size 0x{size:X} asid {asid}"));
         }
 
         if (n != message.Length)

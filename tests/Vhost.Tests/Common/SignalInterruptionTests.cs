@@ -118,7 +118,7 @@ public sealed unsafe class SignalInterruptionTests
     {
         var tv = new global::Interop.timeval { tv_sec = seconds };
         using var scope = new Fd.HandleScope(socket);
-        global::Interop.Check(global::Interop.setsockopt(scope.Fd, global::Interop.SOL_SOCKET, global::Interop.SO_RCVTIMEO, &tv, (uint)sizeof(global::Interop.timeval)), "setsockopt(SO_RCVTIMEO)");
+        ErrnoChecks.Check(global::Interop.setsockopt(scope.Fd, global::Interop.SOL_SOCKET, global::Interop.SO_RCVTIMEO, &tv, (uint)sizeof(global::Interop.timeval)), "setsockopt(SO_RCVTIMEO)");
     }
 
     /// <summary>Installs a SIGWINCH handler (ignored action) and counts deliveries.</summary>
