@@ -108,10 +108,6 @@ internal static class InteropLayouts
             new FieldRow("worker_id", 0, 4)),
         new(typeof(global::Interop.vhost_vring_worker), 8, null, CHeaderSet.None,
             new("index", 0, 4), new("worker_id", 4, 4)),
-        new(typeof(global::Interop.timespec), 16, "struct timespec", CHeaderSet.Libc,
-            new("tv_sec", 0, 8), new("tv_nsec", 8, 8)),
-        new(typeof(global::Interop.itimerspec), 32, "struct itimerspec", CHeaderSet.Libc,
-            new("it_interval", 0, 16), new("it_value", 16, 16)),
     ];
 
     public static LayoutRow Find(string typeName) => Rows.Single(r => r.Type.Name == typeName);
