@@ -35,9 +35,6 @@ internal static unsafe partial class Interop
         public ulong data;
     }
 
-    /// <summary>True when the process runs on x86_64, where kernel structs have x86_64 layouts.</summary>
-    internal static bool IsX64 => RuntimeInformation.ProcessArchitecture == Architecture.X64;
-
     /// <summary>The size of one <c>epoll_event</c> on this architecture.</summary>
     internal static int EpollEventSize => IsX64 ? sizeof(epoll_event) : sizeof(EpollEventArm64);
 
