@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Vhost.TestSupport;
 
 namespace VhostUserBackend.Tests.Common;
 

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Microsoft.Win32.SafeHandles;
-using Vhost.TestSupport;
 
 namespace VhostUserBackend.Tests.Common.SafeHandles;
 
