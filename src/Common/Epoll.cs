@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
-using Vhost;
 
 /// <summary>One readiness event from <see cref="Epoll.Wait"/>, independent of the architecture's layout.</summary>
 internal readonly record struct EpollEvent(uint Events, ulong Data);
@@ -18,7 +17,7 @@ internal sealed unsafe class Epoll : IDisposable
 
     internal Epoll()
     {
-        _handle = Fd.Own(Interop.Check(Interop.epoll_create1(Interop.EPOLL_CLOEXEC), "epoll_create1"));
+        _handle = Fd.Own(ErrnoChecks.Check(Interop.epoll_create1(Interop.EPOLL_CLOEXEC), "epoll_create1"));
     }
 
     /// <summary>The epoll fd.</summary>
@@ -85,13 +84,8 @@ internal sealed unsafe class Epoll : IDisposable
 
     private static int HandleWaitError()
     {
-        if (Interop.LastErrno == Errno.EINTR)
-        {
-            return 0;
-        }
-
-        Interop.ThrowLast("epoll_wait");
-        return 0;
+        // EINTR: no events, the caller re-checks its state and waits again.
+        return Interop.Interrupted(-1, out Interop.Error errno) ? 0 : throw ErrnoChecks.ExceptionFor(errno, "epoll_wait");
     }
 
     private void Control(int op, SafeHandle fd, uint events, ulong data, string name)
@@ -110,6 +104,6 @@ internal sealed unsafe class Epoll : IDisposable
             r = Interop.epoll_ctl(epoll.Fd, op, target.Fd, &ev);
         }
 
-        Interop.Check(r, name);
+        ErrnoChecks.Check(r, name);
     }
 }

@@ -1,10 +1,9 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
-using Vhost;
 
 /// <summary>
 /// Checked wrappers over the fd system calls: each retries <c>EINTR</c> where the call is
-/// restartable and turns a failure into a <see cref="VhostException"/> carrying errno and the
+/// restartable and turns a failure into a the assembly's errno exception carrying errno and the
 /// call's name. Fds are held in <see cref="SafeFileHandle"/> (which closes with <c>close(2)</c>).
 /// </summary>
 internal static unsafe class Fd
@@ -22,35 +21,31 @@ internal static unsafe class Fd
     internal static SafeFileHandle Open(string path, int flags)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        while (true)
+        int fd;
+        Interop.Error errno;
+        do
         {
-            int fd = Interop.open(path, flags | Interop.O_CLOEXEC, 0);
-            if (fd >= 0)
-            {
-                return Own(fd);
-            }
-
-            if (Interop.LastErrno != Errno.EINTR)
-            {
-                Interop.ThrowLast("open", path);
-            }
+            fd = Interop.open(path, flags | Interop.O_CLOEXEC, 0);
         }
+        while (Interop.Interrupted(fd, out errno));
+
+        return fd >= 0 ? Own(fd) : throw ErrnoChecks.ExceptionFor(errno, "open", path);
     }
 
     /// <summary><c>read(2)</c>; returns the count (0 at end of file). Throws on error, including EAGAIN.</summary>
     internal static int Read(SafeHandle handle, Span<byte> buffer)
     {
-        int n = TryRead(handle, buffer, out Errno errno);
+        int n = TryRead(handle, buffer, out Interop.Error errno);
         if (n < 0)
         {
-            throw Interop.ExceptionFor(errno, "read");
+            throw ErrnoChecks.ExceptionFor(errno, "read");
         }
 
         return n;
     }
 
     /// <summary><c>read(2)</c>; returns -1 with <paramref name="errno"/> set on error (EINTR retried).</summary>
-    internal static int TryRead(SafeHandle handle, Span<byte> buffer, out Errno errno)
+    internal static int TryRead(SafeHandle handle, Span<byte> buffer, out Interop.Error errno)
     {
         fixed (byte* p = buffer)
         {
@@ -59,7 +54,7 @@ internal static unsafe class Fd
     }
 
     /// <summary><c>write(2)</c>; returns -1 with <paramref name="errno"/> set on error (EINTR retried).</summary>
-    internal static int TryWrite(SafeHandle handle, ReadOnlySpan<byte> buffer, out Errno errno)
+    internal static int TryWrite(SafeHandle handle, ReadOnlySpan<byte> buffer, out Interop.Error errno)
     {
         fixed (byte* p = buffer)
         {
@@ -68,33 +63,26 @@ internal static unsafe class Fd
     }
 
     /// <summary>Runs a read- or write-shaped call on the handle's fd, retrying EINTR, holding a reference on the handle throughout.</summary>
-    private static int TransferRetryingInterrupts(delegate*<int, void*, nuint, nint> call, SafeHandle handle, byte* buffer, int length, out Errno errno)
+    private static int TransferRetryingInterrupts(delegate*<int, void*, nuint, nint> call, SafeHandle handle, byte* buffer, int length, out Interop.Error errno)
     {
         using var scope = new HandleScope(handle);
-        while (true)
+        nint n;
+        do
         {
-            nint n = call(scope.Fd, buffer, (nuint)length);
-            if (n >= 0)
-            {
-                errno = Errno.None;
-                return (int)n;
-            }
-
-            errno = Interop.LastErrno;
-            if (errno != Errno.EINTR)
-            {
-                return -1;
-            }
+            n = call(scope.Fd, buffer, (nuint)length);
         }
+        while (Interop.Interrupted(n, out errno));
+
+        return n >= 0 ? (int)n : -1;
     }
 
     /// <summary><c>write(2)</c>; throws on error.</summary>
     internal static int Write(SafeHandle handle, ReadOnlySpan<byte> buffer)
     {
-        int n = TryWrite(handle, buffer, out Errno errno);
+        int n = TryWrite(handle, buffer, out Interop.Error errno);
         if (n < 0)
         {
-            throw Interop.ExceptionFor(errno, "write");
+            throw ErrnoChecks.ExceptionFor(errno, "write");
         }
 
         return n;
@@ -106,19 +94,15 @@ internal static unsafe class Fd
         using var scope = new HandleScope(handle);
         fixed (byte* p = buffer)
         {
-            while (true)
+            nint n;
+            Interop.Error errno;
+            do
             {
-                nint n = Interop.pread(scope.Fd, p, (nuint)buffer.Length, offset);
-                if (n >= 0)
-                {
-                    return (int)n;
-                }
-
-                if (Interop.LastErrno != Errno.EINTR)
-                {
-                    Interop.ThrowLast("pread");
-                }
+                n = Interop.pread(scope.Fd, p, (nuint)buffer.Length, offset);
             }
+            while (Interop.Interrupted(n, out errno));
+
+            return n >= 0 ? (int)n : throw ErrnoChecks.ExceptionFor(errno, "pread");
         }
     }
 
@@ -128,19 +112,15 @@ internal static unsafe class Fd
         using var scope = new HandleScope(handle);
         fixed (byte* p = buffer)
         {
-            while (true)
+            nint n;
+            Interop.Error errno;
+            do
             {
-                nint n = Interop.pwrite(scope.Fd, p, (nuint)buffer.Length, offset);
-                if (n >= 0)
-                {
-                    return (int)n;
-                }
-
-                if (Interop.LastErrno != Errno.EINTR)
-                {
-                    Interop.ThrowLast("pwrite");
-                }
+                n = Interop.pwrite(scope.Fd, p, (nuint)buffer.Length, offset);
             }
+            while (Interop.Interrupted(n, out errno));
+
+            return n >= 0 ? (int)n : throw ErrnoChecks.ExceptionFor(errno, "pwrite");
         }
     }
 
@@ -151,13 +131,13 @@ internal static unsafe class Fd
         if (Interop.IsX64)
         {
             Interop.stat_x64 st;
-            Interop.Check(Interop.fstat(scope.Fd, &st), "fstat");
+            ErrnoChecks.Check(Interop.fstat(scope.Fd, &st), "fstat");
             return new Interop.FileStatus(st.st_dev, st.st_ino, st.st_mode, st.st_size);
         }
         else
         {
             Interop.stat_generic64 st;
-            Interop.Check(Interop.fstat(scope.Fd, &st), "fstat");
+            ErrnoChecks.Check(Interop.fstat(scope.Fd, &st), "fstat");
             return new Interop.FileStatus(st.st_dev, st.st_ino, st.st_mode, st.st_size);
         }
     }
@@ -167,7 +147,7 @@ internal static unsafe class Fd
     {
         using var scope = new HandleScope(handle);
         Interop.statfs st;
-        Interop.Check(Interop.fstatfs(scope.Fd, &st), "fstatfs");
+        ErrnoChecks.Check(Interop.fstatfs(scope.Fd, &st), "fstatfs");
         return st;
     }
 
@@ -175,7 +155,7 @@ internal static unsafe class Fd
     internal static SafeFileHandle Duplicate(SafeHandle handle)
     {
         using var scope = new HandleScope(handle);
-        int fd = Interop.Check(Interop.fcntl(scope.Fd, Interop.F_DUPFD_CLOEXEC, 0), "fcntl(F_DUPFD_CLOEXEC)");
+        int fd = ErrnoChecks.Check(Interop.fcntl(scope.Fd, Interop.F_DUPFD_CLOEXEC, 0), "fcntl(F_DUPFD_CLOEXEC)");
         return Own(fd);
     }
 
@@ -183,7 +163,7 @@ internal static unsafe class Fd
     internal static bool IsCloseOnExec(SafeHandle handle)
     {
         using var scope = new HandleScope(handle);
-        int flags = Interop.Check(Interop.fcntl(scope.Fd, Interop.F_GETFD, 0), "fcntl(F_GETFD)");
+        int flags = ErrnoChecks.Check(Interop.fcntl(scope.Fd, Interop.F_GETFD, 0), "fcntl(F_GETFD)");
         return (flags & Interop.FD_CLOEXEC) != 0;
     }
 
@@ -191,11 +171,11 @@ internal static unsafe class Fd
     internal static void SetNonBlocking(SafeHandle handle, bool nonBlocking)
     {
         using var scope = new HandleScope(handle);
-        int flags = Interop.Check(Interop.fcntl(scope.Fd, Interop.F_GETFL, 0), "fcntl(F_GETFL)");
+        int flags = ErrnoChecks.Check(Interop.fcntl(scope.Fd, Interop.F_GETFL, 0), "fcntl(F_GETFL)");
         int updated = nonBlocking ? flags | Interop.O_NONBLOCK : flags & ~Interop.O_NONBLOCK;
         if (updated != flags)
         {
-            Interop.Check(Interop.fcntl(scope.Fd, Interop.F_SETFL, updated), "fcntl(F_SETFL)");
+            ErrnoChecks.Check(Interop.fcntl(scope.Fd, Interop.F_SETFL, updated), "fcntl(F_SETFL)");
         }
     }
 
@@ -203,7 +183,7 @@ internal static unsafe class Fd
     internal static bool IsNonBlocking(SafeHandle handle)
     {
         using var scope = new HandleScope(handle);
-        int flags = Interop.Check(Interop.fcntl(scope.Fd, Interop.F_GETFL, 0), "fcntl(F_GETFL)");
+        int flags = ErrnoChecks.Check(Interop.fcntl(scope.Fd, Interop.F_GETFL, 0), "fcntl(F_GETFL)");
         return (flags & Interop.O_NONBLOCK) != 0;
     }
 
@@ -219,14 +199,14 @@ internal static unsafe class Fd
     internal static int GetSeals(SafeHandle handle)
     {
         using var scope = new HandleScope(handle);
-        return Interop.Check(Interop.fcntl(scope.Fd, Interop.F_GET_SEALS, 0), "fcntl(F_GET_SEALS)");
+        return ErrnoChecks.Check(Interop.fcntl(scope.Fd, Interop.F_GET_SEALS, 0), "fcntl(F_GET_SEALS)");
     }
 
     /// <summary>Adds memfd seals (<c>F_ADD_SEALS</c>).</summary>
     internal static void AddSeals(SafeHandle handle, int seals)
     {
         using var scope = new HandleScope(handle);
-        Interop.Check(Interop.fcntl(scope.Fd, Interop.F_ADD_SEALS, seals), "fcntl(F_ADD_SEALS)");
+        ErrnoChecks.Check(Interop.fcntl(scope.Fd, Interop.F_ADD_SEALS, seals), "fcntl(F_ADD_SEALS)");
     }
 
     /// <summary>Creates a memfd of <paramref name="size"/> bytes (close-on-exec, sealable).</summary>
@@ -236,7 +216,7 @@ internal static unsafe class Fd
         int fd = Interop.memfd_create(name, Interop.MFD_CLOEXEC | Interop.MFD_ALLOW_SEALING | extraFlags);
         if (fd < 0)
         {
-            Interop.ThrowLast("memfd_create", name);
+            ErrnoChecks.ThrowLast("memfd_create", name);
         }
 
         SafeFileHandle handle = Own(fd);
@@ -256,12 +236,17 @@ internal static unsafe class Fd
     internal static void Truncate(SafeHandle handle, long size)
     {
         using var scope = new HandleScope(handle);
-        while (Interop.ftruncate(scope.Fd, size) < 0)
+        int r;
+        Interop.Error errno;
+        do
         {
-            if (Interop.LastErrno != Errno.EINTR)
-            {
-                Interop.ThrowLast("ftruncate");
-            }
+            r = Interop.ftruncate(scope.Fd, size);
+        }
+        while (Interop.Interrupted(r, out errno));
+
+        if (r < 0)
+        {
+            throw ErrnoChecks.ExceptionFor(errno, "ftruncate");
         }
     }
 
@@ -269,42 +254,34 @@ internal static unsafe class Fd
     internal static int Ioctl(SafeHandle handle, nuint request, void* argument, string name)
     {
         using var scope = new HandleScope(handle);
-        while (true)
+        int r;
+        Interop.Error errno;
+        do
         {
-            int r = Interop.ioctl(scope.Fd, request, argument);
-            if (r >= 0)
-            {
-                return r;
-            }
-
-            if (Interop.LastErrno != Errno.EINTR)
-            {
-                Interop.ThrowLast("ioctl(" + name + ")");
-            }
+            r = Interop.ioctl(scope.Fd, request, argument);
         }
+        while (Interop.Interrupted(r, out errno));
+
+        return r >= 0 ? r : throw ErrnoChecks.ExceptionFor(errno, "ioctl(" + name + ")");
     }
 
     /// <summary><c>ioctl(fd, request, unsigned long)</c> (EINTR retried); returns the non-negative result.</summary>
     internal static int IoctlValue(SafeHandle handle, nuint request, nuint argument, string name)
     {
         using var scope = new HandleScope(handle);
-        while (true)
+        int r;
+        Interop.Error errno;
+        do
         {
-            int r = Interop.ioctl(scope.Fd, request, argument);
-            if (r >= 0)
-            {
-                return r;
-            }
-
-            if (Interop.LastErrno != Errno.EINTR)
-            {
-                Interop.ThrowLast("ioctl(" + name + ")");
-            }
+            r = Interop.ioctl(scope.Fd, request, argument);
         }
+        while (Interop.Interrupted(r, out errno));
+
+        return r >= 0 ? r : throw ErrnoChecks.ExceptionFor(errno, "ioctl(" + name + ")");
     }
 
     /// <summary>
-    /// Opens a userfaultfd (close-on-exec, nonblocking). Throws a <see cref="VhostException"/>
+    /// Opens a userfaultfd (close-on-exec, nonblocking). Throws a the assembly's errno exception
     /// with ENOSYS/EPERM where the kernel lacks it or forbids it to this process.
     /// </summary>
     internal static SafeFileHandle OpenUserFaultFd(bool userModeOnly = true)
@@ -314,7 +291,7 @@ internal static unsafe class Fd
         long fd = Interop.syscall(number, flags);
         if (fd < 0)
         {
-            Interop.ThrowLast("userfaultfd");
+            ErrnoChecks.ThrowLast("userfaultfd");
         }
 
         return Own((int)fd);

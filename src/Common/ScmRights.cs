@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
-using Vhost;
 
 /// <summary>
 /// <c>sendmsg</c>/<c>recvmsg</c> with <c>SCM_RIGHTS</c> file-descriptor passing on a Unix socket.
@@ -21,7 +20,7 @@ internal static unsafe class ScmRights
     /// (a closed peer is EPIPE, not SIGPIPE). Retries EINTR. Returns the number of bytes sent, or
     /// -1 with <paramref name="errno"/> set (EAGAIN on a full nonblocking socket, EPIPE, ...).
     /// </summary>
-    internal static int TrySend(SafeHandle socket, ReadOnlySpan<byte> data, ReadOnlySpan<SafeHandle> fds, out Errno errno)
+    internal static int TrySend(SafeHandle socket, ReadOnlySpan<byte> data, ReadOnlySpan<SafeHandle> fds, out Interop.Error errno)
     {
         if (fds.Length > MaxFds)
         {
@@ -61,21 +60,14 @@ internal static unsafe class ScmRights
                     msg.msg_controllen = (nuint)Interop.CmsgSpace(fds.Length * sizeof(int));
                 }
 
-                while (true)
+                nint n;
+                do
                 {
-                    nint n = Interop.sendmsg(sock.Fd, &msg, Interop.MSG_NOSIGNAL);
-                    if (n >= 0)
-                    {
-                        errno = Errno.None;
-                        return (int)n;
-                    }
-
-                    errno = Interop.LastErrno;
-                    if (errno != Errno.EINTR)
-                    {
-                        return -1;
-                    }
+                    n = Interop.sendmsg(sock.Fd, &msg, Interop.MSG_NOSIGNAL);
                 }
+                while (Interop.Interrupted(n, out errno));
+
+                return n >= 0 ? (int)n : -1;
             }
         }
         finally
@@ -93,10 +85,10 @@ internal static unsafe class ScmRights
     /// <summary>Sends all of <paramref name="data"/> (fds with the first chunk); throws on error.</summary>
     internal static void SendAll(SafeHandle socket, ReadOnlySpan<byte> data, ReadOnlySpan<SafeHandle> fds)
     {
-        int sent = TrySend(socket, data, fds, out Errno errno);
+        int sent = TrySend(socket, data, fds, out Interop.Error errno);
         if (sent < 0)
         {
-            throw Interop.ExceptionFor(errno, "sendmsg");
+            throw ErrnoChecks.ExceptionFor(errno, "sendmsg");
         }
 
         while (sent < data.Length)
@@ -104,7 +96,7 @@ internal static unsafe class ScmRights
             int n = TrySend(socket, data[sent..], ReadOnlySpan<SafeHandle>.Empty, out errno);
             if (n < 0)
             {
-                throw Interop.ExceptionFor(errno, "sendmsg");
+                throw ErrnoChecks.ExceptionFor(errno, "sendmsg");
             }
 
             sent += n;
@@ -116,9 +108,9 @@ internal static unsafe class ScmRights
     /// <paramref name="fds"/> as owned handles. Returns the byte count (0 = orderly close), or -1
     /// with <paramref name="errno"/> set (EAGAIN on an empty nonblocking socket). When the kernel
     /// truncated the control data (<c>MSG_CTRUNC</c>: more fds than <paramref name="maxFds"/>),
-    /// every fd that arrived is closed and a <see cref="VhostException"/> with ENOBUFS is thrown.
+    /// every fd that arrived is closed and a the assembly's errno exception with ENOBUFS is thrown.
     /// </summary>
-    internal static int TryReceive(SafeHandle socket, Span<byte> buffer, List<SafeFileHandle> fds, out Errno errno, int flags = 0, int maxFds = MaxFds)
+    internal static int TryReceive(SafeHandle socket, Span<byte> buffer, List<SafeFileHandle> fds, out Interop.Error errno, int flags = 0, int maxFds = MaxFds)
     {
         if (maxFds < 0 || maxFds > MaxFds)
         {
@@ -144,14 +136,13 @@ internal static unsafe class ScmRights
                     msg_controllen = maxFds > 0 ? (nuint)controlLength : 0,
                 };
                 nint n = Interop.recvmsg(sock.Fd, &msg, flags | Interop.MSG_CMSG_CLOEXEC);
+                if (Interop.Interrupted(n, out errno))
+                {
+                    continue;
+                }
+
                 if (n < 0)
                 {
-                    errno = Interop.LastErrno;
-                    if (errno == Errno.EINTR)
-                    {
-                        continue;
-                    }
-
                     return -1;
                 }
 
@@ -165,10 +156,9 @@ internal static unsafe class ScmRights
                         fds.RemoveAt(i);
                     }
 
-                    throw new VhostException(Errno.ENOBUFS, "recvmsg", "the peer sent more file descriptors than the message may carry (MSG_CTRUNC); every received descriptor was closed");
+                    throw ErrnoChecks.ExceptionFor(Interop.Error.ENOBUFS, "recvmsg", "the peer sent more file descriptors than the message may carry (MSG_CTRUNC); every received descriptor was closed");
                 }
 
-                errno = Errno.None;
                 return (int)n;
             }
         }

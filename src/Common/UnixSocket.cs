@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
-using Vhost;
 
 /// <summary>AF_UNIX stream sockets: pairs, listeners, connects, peer credentials. Every fd is close-on-exec.</summary>
 internal static unsafe class UnixSocket
@@ -11,7 +10,7 @@ internal static unsafe class UnixSocket
     {
         int* sv = stackalloc int[2];
         int type = Interop.SOCK_STREAM | Interop.SOCK_CLOEXEC | (nonBlocking ? Interop.SOCK_NONBLOCK : 0);
-        Interop.Check(Interop.socketpair(Interop.AF_UNIX, type, 0, sv), "socketpair");
+        ErrnoChecks.Check(Interop.socketpair(Interop.AF_UNIX, type, 0, sv), "socketpair");
         return (Fd.Own(sv[0]), Fd.Own(sv[1]));
     }
 
@@ -19,7 +18,7 @@ internal static unsafe class UnixSocket
     internal static SafeFileHandle Create(bool nonBlocking = false)
     {
         int type = Interop.SOCK_STREAM | Interop.SOCK_CLOEXEC | (nonBlocking ? Interop.SOCK_NONBLOCK : 0);
-        return Fd.Own(Interop.Check(Interop.socket(Interop.AF_UNIX, type, 0), "socket"));
+        return Fd.Own(ErrnoChecks.Check(Interop.socket(Interop.AF_UNIX, type, 0), "socket"));
     }
 
     /// <summary>Fills a <c>sockaddr_un</c>; throws <see cref="ArgumentException"/> when the path does not fit.</summary>
@@ -50,8 +49,8 @@ internal static unsafe class UnixSocket
         try
         {
             using var scope = new Fd.HandleScope(socket);
-            Interop.Check(Interop.bind(scope.Fd, &address, length), "bind", path);
-            Interop.Check(Interop.listen(scope.Fd, backlog), "listen", path);
+            ErrnoChecks.Check(Interop.bind(scope.Fd, &address, length), "bind", path);
+            ErrnoChecks.Check(Interop.listen(scope.Fd, backlog), "listen", path);
             return socket;
         }
         catch
@@ -69,21 +68,15 @@ internal static unsafe class UnixSocket
         try
         {
             using var scope = new Fd.HandleScope(socket);
-            while (Interop.connect(scope.Fd, &address, length) < 0)
+            int r = Interop.connect(scope.Fd, &address, length);
+            if (Interop.Interrupted(r, out Interop.Error errno))
             {
-                Errno errno = Interop.LastErrno;
-                if (errno == Errno.EINTR)
-                {
-                    // A connect interrupted by a signal completes asynchronously; wait for it.
-                    if (WaitReady(socket, Interop.POLLOUT, -1))
-                    {
-                        break;
-                    }
-
-                    continue;
-                }
-
-                throw Interop.ExceptionFor(errno, "connect", path);
+                // A connect interrupted by a signal completes asynchronously; wait for it.
+                WaitReady(socket, Interop.POLLOUT, -1);
+            }
+            else if (r < 0)
+            {
+                throw ErrnoChecks.ExceptionFor(errno, "connect", path);
             }
 
             return socket;
@@ -107,27 +100,17 @@ internal static unsafe class UnixSocket
         }
 
         using var scope = new Fd.HandleScope(listener);
-        while (true)
+        int fd;
+        Interop.Error errno;
+        do
         {
-            int fd = Interop.accept4(scope.Fd, null, null, Interop.SOCK_CLOEXEC);
-            if (fd >= 0)
-            {
-                return Fd.Own(fd);
-            }
-
-            Errno errno = Interop.LastErrno;
-            if (errno is Errno.EINTR or Errno.ECONNABORTED)
-            {
-                continue;
-            }
-
-            if (errno == Errno.EAGAIN)
-            {
-                return null;
-            }
-
-            throw Interop.ExceptionFor(errno, "accept4");
+            fd = Interop.accept4(scope.Fd, null, null, Interop.SOCK_CLOEXEC);
         }
+        while (Interop.Interrupted(fd, out errno) || errno == Interop.Error.ECONNABORTED);
+
+        return fd >= 0 ? Fd.Own(fd)
+            : errno == Interop.Error.EAGAIN ? null
+            : throw ErrnoChecks.ExceptionFor(errno, "accept4");
     }
 
     /// <summary>
@@ -153,9 +136,9 @@ internal static unsafe class UnixSocket
                 return false;
             }
 
-            if (Interop.LastErrno != Errno.EINTR)
+            if (!Interop.Interrupted(r, out Interop.Error errno))
             {
-                Interop.ThrowLast("poll");
+                throw ErrnoChecks.ExceptionFor(errno, "poll");
             }
         }
     }
@@ -170,13 +153,13 @@ internal static unsafe class UnixSocket
         byte* buf = stackalloc byte[256];
         if (Interop.lstat(path, buf) < 0)
         {
-            Errno errno = Interop.LastErrno;
-            if (errno is Errno.ENOENT or Errno.ENOTDIR)
+            Interop.Error errno = Interop.LastError;
+            if (errno is Interop.Error.ENOENT or Interop.Error.ENOTDIR)
             {
                 return null;
             }
 
-            throw Interop.ExceptionFor(errno, "lstat", path);
+            throw ErrnoChecks.ExceptionFor(errno, "lstat", path);
         }
 
         uint mode = Interop.IsX64 ? ((Interop.stat_x64*)buf)->st_mode : ((Interop.stat_generic64*)buf)->st_mode;
@@ -189,7 +172,7 @@ internal static unsafe class UnixSocket
         using var scope = new Fd.HandleScope(socket);
         Interop.ucred cred;
         uint length = (uint)sizeof(Interop.ucred);
-        Interop.Check(Interop.getsockopt(scope.Fd, Interop.SOL_SOCKET, Interop.SO_PEERCRED, &cred, &length), "getsockopt(SO_PEERCRED)");
+        ErrnoChecks.Check(Interop.getsockopt(scope.Fd, Interop.SOL_SOCKET, Interop.SO_PEERCRED, &cred, &length), "getsockopt(SO_PEERCRED)");
         return cred;
     }
 
@@ -197,9 +180,9 @@ internal static unsafe class UnixSocket
     internal static void Shutdown(SafeHandle socket, int how = Interop.SHUT_RDWR)
     {
         using var scope = new Fd.HandleScope(socket);
-        if (Interop.shutdown(scope.Fd, how) < 0 && Interop.LastErrno != Errno.ENOTCONN)
+        if (Interop.shutdown(scope.Fd, how) < 0 && Interop.LastError != Interop.Error.ENOTCONN)
         {
-            Interop.ThrowLast("shutdown");
+            ErrnoChecks.ThrowLast("shutdown");
         }
     }
 }

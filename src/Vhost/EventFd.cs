@@ -25,7 +25,7 @@ public sealed class EventFd : SafeHandle
         int fd = Interop.eventfd(initialValue, Interop.EFD_CLOEXEC | (int)flags);
         if (fd < 0)
         {
-            Interop.ThrowLast("eventfd");
+            ErrnoChecks.ThrowLast("eventfd");
         }
 
         SetHandle(fd);
@@ -118,18 +118,18 @@ public sealed class EventFd : SafeHandle
         Span<byte> bytes = stackalloc byte[sizeof(ulong)];
         MemoryMarshal.Write(bytes, in value);
 
-        int n = global::Fd.TryWrite(this, bytes, out Errno errno);
+        int n = global::Fd.TryWrite(this, bytes, out Interop.Error errno);
         if (n == sizeof(ulong))
         {
             return true;
         }
 
-        if (errno == Errno.EAGAIN)
+        if ((Errno)errno == Errno.EAGAIN)
         {
             return false;
         }
 
-        throw new VhostException(errno, "write(eventfd)");
+        throw new VhostException((Errno)errno, "write(eventfd)");
     }
 
     /// <summary>
@@ -173,7 +173,8 @@ public sealed class EventFd : SafeHandle
     private bool TryReadCore(out ulong value, out Errno errno)
     {
         Span<byte> bytes = stackalloc byte[sizeof(ulong)];
-        int n = global::Fd.TryRead(this, bytes, out errno);
+        int n = global::Fd.TryRead(this, bytes, out Interop.Error error);
+        errno = (Errno)error;
         if (n == sizeof(ulong))
         {
             value = BitConverter.ToUInt64(bytes);

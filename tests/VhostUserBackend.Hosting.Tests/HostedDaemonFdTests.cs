@@ -31,7 +31,7 @@ public sealed class HostedDaemonFdTests
 
     private static async Task RunOnce(string path, CancellationToken ct)
     {
-        HostApplicationBuilder builder = TestHost.CreateBuilder(new ListLoggerProvider());
+        HostApplicationBuilder builder = TestHost.CreateBuilder(new TestLogger());
         builder.Services.AddVhostUserBackend<EchoDevice>(o => o.SocketPath = path);
         using (IHost host = builder.Build())
         {

@@ -17,7 +17,7 @@ public sealed class HostedDaemonTests
     {
         CancellationToken ct = TestContext.Current.CancellationToken;
         string path = TestHost.NewSocketPath();
-        var logs = new ListLoggerProvider();
+        var logs = new TestLogger();
         HostApplicationBuilder builder = TestHost.CreateBuilder(logs, new Dictionary<string, string?> { ["VhostUser:SocketPath"] = path });
         builder.Services.AddVhostUserBackend<EchoDevice>(builder.Configuration.GetSection("VhostUser"));
         using IHost host = builder.Build();
@@ -64,7 +64,7 @@ public sealed class HostedDaemonTests
         Assert.Contains("stopped", stopped.Description);
 
         // The host's logger got the daemon's and the service's messages.
-        Assert.Contains(logs.Lines, l => l.StartsWith("VhostUserBackend.VhostUserDaemon: ", StringComparison.Ordinal) && l.Contains($"listening on {path}", StringComparison.Ordinal));
+        Assert.Contains(logs.Entries, e => e.Category == "VhostUserBackend.VhostUserDaemon" && e.Message.Contains($"listening on {path}", StringComparison.Ordinal));
         Assert.Contains(logs.Lines, l => l.Contains("front-end connected (connection 1)", StringComparison.Ordinal));
         Assert.Contains(logs.Lines, l => l.Contains("front-end disconnected (connection 1)", StringComparison.Ordinal));
         Assert.Contains(logs.Lines, l => l.Contains("the vhost-user device EchoDevice stopped", StringComparison.Ordinal));
@@ -95,7 +95,7 @@ public sealed class HostedDaemonTests
         });
         listener.Start();
 
-        HostApplicationBuilder builder = TestHost.CreateBuilder(new ListLoggerProvider());
+        HostApplicationBuilder builder = TestHost.CreateBuilder(new TestLogger());
         builder.Services.AddVhostUserBackend<EchoDevice>(o => o.SocketPath = path);
         using IHost host = builder.Build();
         await host.StartAsync(ct);
@@ -141,7 +141,7 @@ public sealed class HostedDaemonTests
     [Fact]
     public async Task MissingSocketPath_FailsHostStart_WithTheOptionName()
     {
-        HostApplicationBuilder builder = TestHost.CreateBuilder(new ListLoggerProvider());
+        HostApplicationBuilder builder = TestHost.CreateBuilder(new TestLogger());
         builder.Services.AddVhostUserBackend<EchoDevice>(builder.Configuration.GetSection("Absent"));
         using IHost host = builder.Build();
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
@@ -155,7 +155,7 @@ public sealed class HostedDaemonTests
         CancellationToken ct = TestContext.Current.CancellationToken;
         string path = TestHost.NewSocketPath();
         using var other = new VhostUserListener(path);
-        HostApplicationBuilder builder = TestHost.CreateBuilder(new ListLoggerProvider());
+        HostApplicationBuilder builder = TestHost.CreateBuilder(new TestLogger());
         builder.Services.AddVhostUserBackend<EchoDevice>(o => o.SocketPath = path);
         using IHost host = builder.Build();
         var e = await Assert.ThrowsAsync<VhostUserException>(() => host.StartAsync(ct));
@@ -173,7 +173,7 @@ public sealed class HostedDaemonTests
     {
         CancellationToken ct = TestContext.Current.CancellationToken;
         string first = TestHost.NewSocketPath(), second = TestHost.NewSocketPath();
-        HostApplicationBuilder builder = TestHost.CreateBuilder(new ListLoggerProvider(), new Dictionary<string, string?>
+        HostApplicationBuilder builder = TestHost.CreateBuilder(new TestLogger(), new Dictionary<string, string?>
         {
             ["Devices:Echo:SocketPath"] = first,
             ["Devices:Other:SocketPath"] = second,

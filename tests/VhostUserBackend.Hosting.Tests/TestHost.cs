@@ -12,7 +12,7 @@ internal static class TestHost
 {
     public static string NewSocketPath() => Path.Combine(Path.GetTempPath(), $"vuh-{Guid.NewGuid():N}.sock");
 
-    public static HostApplicationBuilder CreateBuilder(ListLoggerProvider logs, IDictionary<string, string?>? configuration = null)
+    public static HostApplicationBuilder CreateBuilder(TestLogger logs, IDictionary<string, string?>? configuration = null)
     {
         HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddInMemoryCollection(configuration ?? new Dictionary<string, string?>());

@@ -35,9 +35,6 @@ internal static unsafe partial class Interop
         public ulong data;
     }
 
-    /// <summary>True when the process runs on x86_64, where kernel structs have x86_64 layouts.</summary>
-    internal static bool IsX64 => RuntimeInformation.ProcessArchitecture == Architecture.X64;
-
     /// <summary>The size of one <c>epoll_event</c> on this architecture.</summary>
     internal static int EpollEventSize => IsX64 ? sizeof(epoll_event) : sizeof(EpollEventArm64);
 
@@ -51,22 +48,4 @@ internal static unsafe partial class Interop
     /// <summary><c>epoll_wait</c>; <paramref name="events"/> holds <paramref name="maxevents"/> events of this architecture's layout.</summary>
     [LibraryImport(Libc, EntryPoint = "epoll_wait", SetLastError = true)]
     internal static partial int epoll_wait(int epfd, void* events, int maxevents, int timeout);
-
-    internal const short POLLIN = 0x001;
-    internal const short POLLOUT = 0x004;
-    internal const short POLLERR = 0x008;
-    internal const short POLLHUP = 0x010;
-    internal const short POLLNVAL = 0x020;
-
-    /// <summary><c>struct pollfd</c> (8 bytes).</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    internal struct pollfd
-    {
-        public int fd;
-        public short events;
-        public short revents;
-    }
-
-    [LibraryImport(Libc, EntryPoint = "poll", SetLastError = true)]
-    internal static partial int poll(pollfd* fds, nuint nfds, int timeout);
 }

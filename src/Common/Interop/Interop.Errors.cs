@@ -1,40 +1,44 @@
-using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
-using Vhost;
 
 internal static partial class Interop
 {
-    /// <summary>Reads errno of the last import (all imports set <c>SetLastError = true</c>).</summary>
-    internal static Errno LastErrno => (Errno)Marshal.GetLastPInvokeError();
-
-    /// <summary>The single errno-to-exception funnel of the interop layer.</summary>
-    internal static VhostException ExceptionFor(Errno errno, string operation, string? detail = null)
-        => new(errno, operation, detail);
-
-    /// <summary>Throws the exception for the last errno.</summary>
-    [DoesNotReturn]
-    internal static void ThrowLast(string operation, string? detail = null)
-        => throw ExceptionFor(LastErrno, operation, detail);
-
-    /// <summary>Returns <paramref name="result"/> when it is not negative, otherwise throws for errno.</summary>
-    internal static int Check(int result, string operation, string? detail = null)
+    /// <summary>
+    /// A Linux errno value as the interop layer reports it (any errno fits; the members are the
+    /// ones this layer tests for). Each assembly turns it into its own public error type.
+    /// </summary>
+    internal enum Error
     {
-        if (result < 0)
-        {
-            ThrowLast(operation, detail);
-        }
-
-        return result;
+        /// <summary>No error.</summary>
+        None = 0,
+        ENOENT = 2,
+        EINTR = 4,
+        EIO = 5,
+        EAGAIN = 11,
+        ENOTDIR = 20,
+        EINVAL = 22,
+        ECONNABORTED = 103,
+        ENOBUFS = 105,
+        ENOTCONN = 107,
     }
 
-    /// <summary>Returns <paramref name="result"/> when it is not negative, otherwise throws for errno.</summary>
-    internal static nint Check(nint result, string operation, string? detail = null)
+    /// <summary>Reads errno of the last import (all imports set <c>SetLastError = true</c>); call it right after the import.</summary>
+    internal static Error LastError => (Error)Marshal.GetLastPInvokeError();
+
+    /// <summary>
+    /// The one EINTR policy of the layer: <see langword="true"/> when <paramref name="result"/>
+    /// is a failure with EINTR, so the caller repeats the call; otherwise <paramref name="error"/>
+    /// is the failure's errno (<see cref="Error.None"/> for a non-negative result). Written as
+    /// <c>do r = call(); while (Interop.Interrupted(r, out error));</c>.
+    /// </summary>
+    internal static bool Interrupted(nint result, out Error error)
     {
-        if (result < 0)
+        if (result >= 0)
         {
-            ThrowLast(operation, detail);
+            error = Error.None;
+            return false;
         }
 
-        return result;
+        error = LastError;
+        return error == Error.EINTR;
     }
 }

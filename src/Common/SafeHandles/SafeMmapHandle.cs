@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Vhost;
 
 /// <summary>
 /// A memory mapping made with <c>mmap(2)</c>, released with <c>munmap(2)</c> of the stored
@@ -31,7 +30,7 @@ internal sealed unsafe class SafeMmapHandle : SafeHandle
     /// <c>offset + length</c> must not exceed the file size.
     /// </summary>
     /// <exception cref="ArgumentException">A zero length, an overflow, a misaligned offset or a range past the end of the file.</exception>
-    /// <exception cref="VhostException">fstat, fstatfs or mmap failed.</exception>
+    /// <exception cref="Exception">fstat, fstatfs or mmap failed. (the assembly's errno exception, <c>VhostException</c>).</exception>
     internal static SafeMmapHandle MapShared(SafeHandle fd, long offset, ulong length, bool writable = true)
     {
         if (length == 0)
@@ -72,7 +71,7 @@ internal sealed unsafe class SafeMmapHandle : SafeHandle
         nint address = Interop.mmap(0, (nuint)length, prot, Interop.MAP_SHARED | Interop.MAP_NORESERVE, scope.Fd, offset);
         if (address == Interop.MAP_FAILED)
         {
-            Interop.ThrowLast("mmap", $"offset 0x{offset:x}, length 0x{length:x}");
+            ErrnoChecks.ThrowLast("mmap", $"offset 0x{offset:x}, length 0x{length:x}");
         }
 
         return new SafeMmapHandle(address, RoundUp((nuint)length, (nuint)pageSize));
@@ -89,7 +88,7 @@ internal sealed unsafe class SafeMmapHandle : SafeHandle
         nint address = Interop.mmap(0, (nuint)length, Interop.PROT_READ | Interop.PROT_WRITE, Interop.MAP_PRIVATE | Interop.MAP_ANONYMOUS, -1, 0);
         if (address == Interop.MAP_FAILED)
         {
-            Interop.ThrowLast("mmap", $"anonymous, length 0x{length:x}");
+            ErrnoChecks.ThrowLast("mmap", $"anonymous, length 0x{length:x}");
         }
 
         return new SafeMmapHandle(address, (nuint)length);
@@ -109,7 +108,7 @@ internal sealed unsafe class SafeMmapHandle : SafeHandle
         try
         {
             DangerousAddRef(ref added);
-            Interop.Check(Interop.madvise(handle, Length, advice), "madvise");
+            ErrnoChecks.Check(Interop.madvise(handle, Length, advice), "madvise");
         }
         finally
         {
@@ -126,14 +125,14 @@ internal sealed unsafe class SafeMmapHandle : SafeHandle
     /// (an io_uring ring) read-write, shared and populated. There is no file size to check: the
     /// kernel refuses a length or offset the object does not have.
     /// </summary>
-    /// <exception cref="VhostException">mmap failed.</exception>
+    /// <exception cref="Exception">mmap failed. (the assembly's errno exception, <c>VhostException</c>).</exception>
     internal static SafeMmapHandle MapKernelObject(SafeHandle fd, long offset, ulong length, string what)
     {
         using var scope = new Fd.HandleScope(fd);
         nint address = Interop.mmap(0, (nuint)length, Interop.PROT_READ | Interop.PROT_WRITE, Interop.MAP_SHARED | Interop.MAP_POPULATE, scope.Fd, offset);
         if (address == Interop.MAP_FAILED)
         {
-            Interop.ThrowLast("mmap", $"{what}, {length} bytes");
+            ErrnoChecks.ThrowLast("mmap", $"{what}, {length} bytes");
         }
 
         return new SafeMmapHandle(address, (nuint)length);

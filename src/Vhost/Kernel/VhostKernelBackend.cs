@@ -77,23 +77,14 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     /// <remarks><c>VHOST_GET_FEATURES</c>.</remarks>
     public ulong GetFeatures()
     {
-        ulong features = 0;
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_GET_FEATURES, &features, nameof(VhostIoctls.VHOST_GET_FEATURES));
-        }
-
-        return features;
+        return IoctlGet<ulong>(VhostIoctls.VHOST_GET_FEATURES, nameof(VhostIoctls.VHOST_GET_FEATURES));
     }
 
     /// <inheritdoc/>
     /// <remarks><c>VHOST_SET_FEATURES</c>; the kernel refuses bits it does not offer with <c>EOPNOTSUPP</c>.</remarks>
     public void SetFeatures(ulong features)
     {
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_SET_FEATURES, &features, nameof(VhostIoctls.VHOST_SET_FEATURES));
-        }
+        Ioctl(VhostIoctls.VHOST_SET_FEATURES, ref features, nameof(VhostIoctls.VHOST_SET_FEATURES));
     }
 
     /// <inheritdoc/>
@@ -154,10 +145,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     /// <remarks><c>VHOST_SET_LOG_BASE</c> with <paramref name="baseAddress"/>, the user address of the log bitmap; <paramref name="region"/> is not used by kernel vhost.</remarks>
     public virtual void SetLogBase(ulong baseAddress, VhostDirtyLogRegion? region)
     {
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_SET_LOG_BASE, &baseAddress, nameof(VhostIoctls.VHOST_SET_LOG_BASE));
-        }
+        Ioctl(VhostIoctls.VHOST_SET_LOG_BASE, ref baseAddress, nameof(VhostIoctls.VHOST_SET_LOG_BASE));
     }
 
     /// <inheritdoc/>
@@ -170,10 +158,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
         {
             fd.DangerousAddRef(ref added);
             int raw = (int)fd.DangerousGetHandle();
-            unsafe
-            {
-                Ioctl(VhostIoctls.VHOST_SET_LOG_FD, &raw, nameof(VhostIoctls.VHOST_SET_LOG_FD));
-            }
+            Ioctl(VhostIoctls.VHOST_SET_LOG_FD, ref raw, nameof(VhostIoctls.VHOST_SET_LOG_FD));
         }
         finally
         {
@@ -217,10 +202,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
             used_user_addr = TranslateRingAddress(config.UsedRingAddress, 6 + (8 * n), "used ring"),
             log_guest_addr = config.LogAddress ?? 0,
         };
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_SET_VRING_ADDR, &addr, nameof(VhostIoctls.VHOST_SET_VRING_ADDR));
-        }
+        Ioctl(VhostIoctls.VHOST_SET_VRING_ADDR, ref addr, nameof(VhostIoctls.VHOST_SET_VRING_ADDR));
     }
 
     /// <inheritdoc/>
@@ -256,13 +238,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     /// <exception cref="VhostException">The ioctl failed.</exception>
     public VhostBackendFeatures GetBackendFeatures()
     {
-        ulong features = 0;
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_GET_BACKEND_FEATURES, &features, nameof(VhostIoctls.VHOST_GET_BACKEND_FEATURES));
-        }
-
-        return (VhostBackendFeatures)features;
+        return (VhostBackendFeatures)IoctlGet<ulong>(VhostIoctls.VHOST_GET_BACKEND_FEATURES, nameof(VhostIoctls.VHOST_GET_BACKEND_FEATURES));
     }
 
     /// <summary>Acks backend features (<c>VHOST_SET_BACKEND_FEATURES</c>); <see cref="AckedBackendFeatures"/> follows.</summary>
@@ -271,10 +247,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     public void SetBackendFeatures(VhostBackendFeatures features)
     {
         ulong value = (ulong)features;
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_SET_BACKEND_FEATURES, &value, nameof(VhostIoctls.VHOST_SET_BACKEND_FEATURES));
-        }
+        Ioctl(VhostIoctls.VHOST_SET_BACKEND_FEATURES, ref value, nameof(VhostIoctls.VHOST_SET_BACKEND_FEATURES));
 
         _ackedBackendFeatures = features;
     }
@@ -331,10 +304,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     public uint CreateWorker()
     {
         var state = default(Interop.vhost_worker_state);
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_NEW_WORKER, &state, nameof(VhostIoctls.VHOST_NEW_WORKER), WorkerDetail);
-        }
+        Ioctl(VhostIoctls.VHOST_NEW_WORKER, ref state, nameof(VhostIoctls.VHOST_NEW_WORKER), WorkerDetail);
 
         return state.worker_id;
     }
@@ -345,10 +315,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     public void FreeWorker(uint workerId)
     {
         var state = new Interop.vhost_worker_state { worker_id = workerId };
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_FREE_WORKER, &state, nameof(VhostIoctls.VHOST_FREE_WORKER), WorkerDetail);
-        }
+        Ioctl(VhostIoctls.VHOST_FREE_WORKER, ref state, nameof(VhostIoctls.VHOST_FREE_WORKER), WorkerDetail);
     }
 
     /// <summary>Makes a worker serve a queue (<c>VHOST_ATTACH_VRING_WORKER</c>).</summary>
@@ -359,10 +326,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     {
         CheckQueueIndex(queueIndex);
         var w = new Interop.vhost_vring_worker { index = (uint)queueIndex, worker_id = workerId };
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_ATTACH_VRING_WORKER, &w, nameof(VhostIoctls.VHOST_ATTACH_VRING_WORKER), WorkerDetail);
-        }
+        Ioctl(VhostIoctls.VHOST_ATTACH_VRING_WORKER, ref w, nameof(VhostIoctls.VHOST_ATTACH_VRING_WORKER), WorkerDetail);
     }
 
     /// <summary>Reads which worker serves a queue (<c>VHOST_GET_VRING_WORKER</c>).</summary>
@@ -373,10 +337,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     {
         CheckQueueIndex(queueIndex);
         var w = new Interop.vhost_vring_worker { index = (uint)queueIndex };
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_GET_VRING_WORKER, &w, nameof(VhostIoctls.VHOST_GET_VRING_WORKER), WorkerDetail);
-        }
+        Ioctl(VhostIoctls.VHOST_GET_VRING_WORKER, ref w, nameof(VhostIoctls.VHOST_GET_VRING_WORKER), WorkerDetail);
 
         return w.worker_id;
     }
@@ -574,6 +535,32 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
         }
     }
 
+    /// <summary>
+    /// The one get/set ioctl shape: <paramref name="argument"/> is passed by pointer, and what the
+    /// kernel writes back (an <c>_IOR</c>/<c>_IOWR</c> ioctl) is in it afterwards.
+    /// </summary>
+    private protected void Ioctl<T>(uint request, ref T argument, string name, string? notSupported = null)
+        where T : unmanaged
+    {
+        unsafe
+        {
+            // SAFETY: argument is a ref to an unmanaged value (a local or a field of one), fixed for the call.
+            fixed (T* p = &argument)
+            {
+                Ioctl(request, p, name, notSupported);
+            }
+        }
+    }
+
+    /// <summary>An ioctl that reads one value (<c>_IOR</c>) and returns it.</summary>
+    private protected T IoctlGet<T>(uint request, string name, string? notSupported = null)
+        where T : unmanaged
+    {
+        T value = default;
+        Ioctl(request, ref value, name, notSupported);
+        return value;
+    }
+
     /// <summary>An ioctl without argument (<c>_IO</c>).</summary>
     private protected void IoctlNone(uint request, string name, string? notSupported = null)
     {
@@ -587,20 +574,14 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     private protected void SetVringState(uint request, string name, int queueIndex, uint num, string? notSupported = null)
     {
         var state = new Interop.vhost_vring_state { index = (uint)queueIndex, num = num };
-        unsafe
-        {
-            Ioctl(request, &state, name, notSupported);
-        }
+        Ioctl(request, ref state, name, notSupported);
     }
 
     /// <summary>An ioctl with a <c>vhost_vring_state</c> in and out; returns <c>num</c>.</summary>
     private protected uint GetVringState(uint request, string name, int queueIndex, uint num, string? notSupported = null)
     {
         var state = new Interop.vhost_vring_state { index = (uint)queueIndex, num = num };
-        unsafe
-        {
-            Ioctl(request, &state, name, notSupported);
-        }
+        Ioctl(request, ref state, name, notSupported);
 
         return state.num;
     }
@@ -619,10 +600,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
                 file.fd = (int)fd.DangerousGetHandle();
             }
 
-            unsafe
-            {
-                Ioctl(request, &file, name);
-            }
+            Ioctl(request, ref file, name);
         }
         finally
         {
@@ -636,10 +614,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     /// <summary>An int-argument ioctl passed by pointer.</summary>
     private protected void IoctlInt(uint request, string name, int value)
     {
-        unsafe
-        {
-            Ioctl(request, &value, name);
-        }
+        Ioctl(request, ref value, name);
     }
 
     private static bool Overlap(ulong a, ulong aSize, ulong b, ulong bSize)

@@ -48,13 +48,7 @@ public sealed class VhostScsi : VhostKernelBackend
     /// <exception cref="VhostException">The ioctl failed.</exception>
     public int GetAbiVersion()
     {
-        int version = 0;
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_SCSI_GET_ABI_VERSION, &version, nameof(VhostIoctls.VHOST_SCSI_GET_ABI_VERSION));
-        }
-
-        return version;
+        return IoctlGet<int>(VhostIoctls.VHOST_SCSI_GET_ABI_VERSION, nameof(VhostIoctls.VHOST_SCSI_GET_ABI_VERSION));
     }
 
     /// <summary>Sets or clears the "events missed" flag (<c>VHOST_SCSI_SET_EVENTS_MISSED</c>).</summary>
@@ -63,10 +57,7 @@ public sealed class VhostScsi : VhostKernelBackend
     public void SetEventsMissed(bool missed)
     {
         uint value = missed ? 1u : 0u;
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_SCSI_SET_EVENTS_MISSED, &value, nameof(VhostIoctls.VHOST_SCSI_SET_EVENTS_MISSED));
-        }
+        Ioctl(VhostIoctls.VHOST_SCSI_SET_EVENTS_MISSED, ref value, nameof(VhostIoctls.VHOST_SCSI_SET_EVENTS_MISSED));
     }
 
     /// <summary>Reads the "events missed" flag (<c>VHOST_SCSI_GET_EVENTS_MISSED</c>): events were dropped for lack of event-queue buffers.</summary>
@@ -74,13 +65,7 @@ public sealed class VhostScsi : VhostKernelBackend
     /// <exception cref="VhostException">The ioctl failed.</exception>
     public bool GetEventsMissed()
     {
-        uint value = 0;
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_SCSI_GET_EVENTS_MISSED, &value, nameof(VhostIoctls.VHOST_SCSI_GET_EVENTS_MISSED));
-        }
-
-        return value != 0;
+        return IoctlGet<uint>(VhostIoctls.VHOST_SCSI_GET_EVENTS_MISSED, nameof(VhostIoctls.VHOST_SCSI_GET_EVENTS_MISSED)) != 0;
     }
 
     /// <summary>Builds the <c>vhost_scsi_target</c> for a WWPN (internal for tests).</summary>
@@ -109,9 +94,6 @@ public sealed class VhostScsi : VhostKernelBackend
     private void Endpoint(uint request, string name, string wwpn, ushort tpgt)
     {
         Interop.vhost_scsi_target target = BuildTarget(wwpn, tpgt);
-        unsafe
-        {
-            Ioctl(request, &target, name);
-        }
+        Ioctl(request, ref target, name);
     }
 }

@@ -107,7 +107,7 @@ public sealed class VhostUserConnection : IDisposable
         while (sent < bytes.Length || first)
         {
             int n;
-            Errno errno;
+            Interop.Error errno;
             try
             {
                 n = ScmRights.TrySend(_socket, bytes[sent..], first ? fds : ReadOnlySpan<SafeHandle>.Empty, out errno);
@@ -119,7 +119,7 @@ public sealed class VhostUserConnection : IDisposable
 
             if (n < 0)
             {
-                throw SocketException(errno, "sendmsg");
+                throw SocketException((Errno)errno, "sendmsg");
             }
 
             first = false;
@@ -300,7 +300,7 @@ public sealed class VhostUserConnection : IDisposable
     private int ReceiveChunk(Span<byte> buffer, List<SafeFileHandle> fds, int maxFds)
     {
         int n;
-        Errno errno;
+        Interop.Error errno;
         try
         {
             n = ScmRights.TryReceive(_socket, buffer, fds, out errno, 0, maxFds);
@@ -316,7 +316,7 @@ public sealed class VhostUserConnection : IDisposable
 
         if (n < 0)
         {
-            throw SocketException(errno, "recvmsg");
+            throw SocketException((Errno)errno, "recvmsg");
         }
 
         return n;

@@ -58,20 +58,14 @@ public sealed class VhostVdpa : VhostKernelBackend
     /// <summary>Reads the virtio device id (<c>VHOST_VDPA_GET_DEVICE_ID</c>; 1 net, 2 block, ...).</summary>
     /// <returns>The device id.</returns>
     /// <exception cref="VhostException">The ioctl failed.</exception>
-    public uint GetDeviceId() => GetU32(VhostIoctls.VHOST_VDPA_GET_DEVICE_ID, nameof(VhostIoctls.VHOST_VDPA_GET_DEVICE_ID));
+    public uint GetDeviceId() => IoctlGet<uint>(VhostIoctls.VHOST_VDPA_GET_DEVICE_ID, nameof(VhostIoctls.VHOST_VDPA_GET_DEVICE_ID));
 
     /// <summary>Reads the device status (<c>VHOST_VDPA_GET_STATUS</c>).</summary>
     /// <returns>The status.</returns>
     /// <exception cref="VhostException">The ioctl failed.</exception>
     public VirtioDeviceStatus GetStatus()
     {
-        byte status = 0;
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_VDPA_GET_STATUS, &status, nameof(VhostIoctls.VHOST_VDPA_GET_STATUS));
-        }
-
-        return (VirtioDeviceStatus)status;
+        return (VirtioDeviceStatus)IoctlGet<byte>(VhostIoctls.VHOST_VDPA_GET_STATUS, nameof(VhostIoctls.VHOST_VDPA_GET_STATUS));
     }
 
     /// <summary>Writes the device status (<c>VHOST_VDPA_SET_STATUS</c>); 0 resets the device.</summary>
@@ -80,16 +74,13 @@ public sealed class VhostVdpa : VhostKernelBackend
     public void SetStatus(VirtioDeviceStatus status)
     {
         byte value = (byte)status;
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_VDPA_SET_STATUS, &value, nameof(VhostIoctls.VHOST_VDPA_SET_STATUS));
-        }
+        Ioctl(VhostIoctls.VHOST_VDPA_SET_STATUS, ref value, nameof(VhostIoctls.VHOST_VDPA_SET_STATUS));
     }
 
     /// <summary>Reads the size of the device's config space (<c>VHOST_VDPA_GET_CONFIG_SIZE</c>).</summary>
     /// <returns>The size in bytes.</returns>
     /// <exception cref="VhostException">The ioctl failed.</exception>
-    public uint GetConfigSize() => GetU32(VhostIoctls.VHOST_VDPA_GET_CONFIG_SIZE, nameof(VhostIoctls.VHOST_VDPA_GET_CONFIG_SIZE));
+    public uint GetConfigSize() => IoctlGet<uint>(VhostIoctls.VHOST_VDPA_GET_CONFIG_SIZE, nameof(VhostIoctls.VHOST_VDPA_GET_CONFIG_SIZE));
 
     /// <summary>Reads config space (<c>VHOST_VDPA_GET_CONFIG</c>).</summary>
     /// <param name="offset">The offset in config space.</param>
@@ -146,13 +137,7 @@ public sealed class VhostVdpa : VhostKernelBackend
     /// <exception cref="VhostException">The ioctl failed.</exception>
     public ushort GetVringNum()
     {
-        ushort num = 0;
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_VDPA_GET_VRING_NUM, &num, nameof(VhostIoctls.VHOST_VDPA_GET_VRING_NUM));
-        }
-
-        return num;
+        return IoctlGet<ushort>(VhostIoctls.VHOST_VDPA_GET_VRING_NUM, nameof(VhostIoctls.VHOST_VDPA_GET_VRING_NUM));
     }
 
     /// <summary>Reads the largest size of one queue (<c>VHOST_VDPA_GET_VRING_SIZE</c>, Linux 6.10+).</summary>
@@ -197,10 +182,7 @@ public sealed class VhostVdpa : VhostKernelBackend
     public VdpaIovaRange GetIovaRange()
     {
         var range = default(Interop.vhost_vdpa_iova_range);
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_VDPA_GET_IOVA_RANGE, &range, nameof(VhostIoctls.VHOST_VDPA_GET_IOVA_RANGE));
-        }
+        Ioctl(VhostIoctls.VHOST_VDPA_GET_IOVA_RANGE, ref range, nameof(VhostIoctls.VHOST_VDPA_GET_IOVA_RANGE));
 
         var result = new VdpaIovaRange(range.first, range.last);
         _iovaRange = result;
@@ -210,17 +192,17 @@ public sealed class VhostVdpa : VhostKernelBackend
     /// <summary>Reads the number of virtqueues (<c>VHOST_VDPA_GET_VQS_COUNT</c>).</summary>
     /// <returns>The queue count.</returns>
     /// <exception cref="VhostException">The ioctl failed.</exception>
-    public uint GetQueueCount() => GetU32(VhostIoctls.VHOST_VDPA_GET_VQS_COUNT, nameof(VhostIoctls.VHOST_VDPA_GET_VQS_COUNT));
+    public uint GetQueueCount() => IoctlGet<uint>(VhostIoctls.VHOST_VDPA_GET_VQS_COUNT, nameof(VhostIoctls.VHOST_VDPA_GET_VQS_COUNT));
 
     /// <summary>Reads the number of virtqueue groups (<c>VHOST_VDPA_GET_GROUP_NUM</c>).</summary>
     /// <returns>The group count.</returns>
     /// <exception cref="VhostException">The ioctl failed.</exception>
-    public uint GetGroupCount() => GetU32(VhostIoctls.VHOST_VDPA_GET_GROUP_NUM, nameof(VhostIoctls.VHOST_VDPA_GET_GROUP_NUM));
+    public uint GetGroupCount() => IoctlGet<uint>(VhostIoctls.VHOST_VDPA_GET_GROUP_NUM, nameof(VhostIoctls.VHOST_VDPA_GET_GROUP_NUM));
 
     /// <summary>Reads the number of address spaces (<c>VHOST_VDPA_GET_AS_NUM</c>).</summary>
     /// <returns>The address-space count.</returns>
     /// <exception cref="VhostException">The ioctl failed.</exception>
-    public uint GetAddressSpaceCount() => GetU32(VhostIoctls.VHOST_VDPA_GET_AS_NUM, nameof(VhostIoctls.VHOST_VDPA_GET_AS_NUM));
+    public uint GetAddressSpaceCount() => IoctlGet<uint>(VhostIoctls.VHOST_VDPA_GET_AS_NUM, nameof(VhostIoctls.VHOST_VDPA_GET_AS_NUM));
 
     /// <summary>Reads the group a queue belongs to (<c>VHOST_VDPA_GET_VRING_GROUP</c>).</summary>
     /// <param name="queueIndex">The queue.</param>
@@ -249,10 +231,7 @@ public sealed class VhostVdpa : VhostKernelBackend
     public void SetGroupAsid(uint group, uint asid)
     {
         var state = new Interop.vhost_vring_state { index = group, num = asid };
-        unsafe
-        {
-            Ioctl(VhostIoctls.VHOST_VDPA_SET_GROUP_ASID, &state, nameof(VhostIoctls.VHOST_VDPA_SET_GROUP_ASID));
-        }
+        Ioctl(VhostIoctls.VHOST_VDPA_SET_GROUP_ASID, ref state, nameof(VhostIoctls.VHOST_VDPA_SET_GROUP_ASID));
     }
 
     /// <summary>Suspends the device (<c>VHOST_VDPA_SUSPEND</c>; needs <see cref="VhostBackendFeatures.Suspend"/>).</summary>
@@ -397,10 +376,10 @@ public sealed class VhostVdpa : VhostKernelBackend
     private void WriteIotlb(VhostIotlbType type, ulong iova, ulong size, ulong userAddress, VhostIotlbAccess access, uint asid)
     {
         byte[] message = BuildIotlbMessage(AckedBackendFeatures, type, iova, size, userAddress, access, asid);
-        int n = Fd.TryWrite(Handle, message, out Errno errno);
+        int n = Fd.TryWrite(Handle, message, out Interop.Error errno);
         if (n < 0)
         {
-            throw new VhostException(errno, $"write(IOTLB {type})", string.Create(CultureInfo.InvariantCulture, $"iova 0x{iova:X} size 0x{size:X} asid {asid}"));
+            throw new VhostException((Errno)errno, $"write(IOTLB {type})", string.Create(CultureInfo.InvariantCulture, $"iova 0x{iova:X} size 0x{size:X} asid {asid}"));
         }
 
         if (n != message.Length)
@@ -445,17 +424,4 @@ public sealed class VhostVdpa : VhostKernelBackend
         byte[] message = new byte[Marshal.SizeOf<Interop.vhost_vdpa_config>() + length];
         MemoryMarshal.Write(message, new Interop.vhost_vdpa_config { off = offset, len = (uint)length });
         return message;
-    }
-
-    private uint GetU32(uint request, string name)
-    {
-        uint value = 0;
-        unsafe
-        {
-            Ioctl(request, &value, name);
-        }
-
-        return value;
-    }
-
-}
+    }}

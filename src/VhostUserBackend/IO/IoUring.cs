@@ -109,7 +109,7 @@ public sealed unsafe class IoUring : IDisposable
         long fd = Interop.syscall6(Interop.SYS_io_uring_setup, entries, (long)&p, 0, 0, 0, 0);
         if (fd < 0)
         {
-            Interop.ThrowLast("io_uring_setup", $"{entries} entries");
+            ErrnoChecks.ThrowLast("io_uring_setup", $"{entries} entries");
         }
 
         SafeFileHandle ring = Fd.Own((int)fd);
@@ -397,32 +397,23 @@ public sealed unsafe class IoUring : IDisposable
         }
 
         using var scope = new Fd.HandleScope(_ring);
-        while (true)
+        long n;
+        Interop.Error e;
+        do
         {
-            long n = Interop.syscall6(Interop.SYS_io_uring_enter, scope.Fd, toSubmit, minComplete, (long)flags, 0, 0);
-            if (n >= 0)
-            {
-                return (int)n;
-            }
-
-            Errno e = Interop.LastErrno;
-            switch (e)
-            {
-                case Errno.EINTR:
-                    continue;
-                case Errno.EAGAIN or Errno.EBUSY:
-                    return 0;
-                default:
-                    throw new VhostException(e, "io_uring_enter", $"{toSubmit} to submit");
-            }
+            n = Interop.syscall6(Interop.SYS_io_uring_enter, scope.Fd, toSubmit, minComplete, (long)flags, 0, 0);
         }
+        while (Interop.Interrupted((nint)n, out e));
+
+        return n >= 0 ? (int)n
+            : (Errno)e is Errno.EAGAIN or Errno.EBUSY ? 0
+            : throw ErrnoChecks.ExceptionFor(e, "io_uring_enter", $"{toSubmit} to submit");
     }
 
     private void FlushOverflow()
     {
         using var scope = new Fd.HandleScope(_ring);
-        while (Interop.syscall6(Interop.SYS_io_uring_enter, scope.Fd, 0, 0, (long)Interop.IoUringEnterFlags.IORING_ENTER_GETEVENTS, 0, 0) < 0
-            && Interop.LastErrno == Errno.EINTR)
+        while (Interop.Interrupted((nint)Interop.syscall6(Interop.SYS_io_uring_enter, scope.Fd, 0, 0, (long)Interop.IoUringEnterFlags.IORING_ENTER_GETEVENTS, 0, 0), out _))
         {
         }
     }
@@ -430,13 +421,17 @@ public sealed unsafe class IoUring : IDisposable
     private void Register(Interop.IoUringRegisterOpcode opcode, void* arg, uint count, string what)
     {
         using var scope = new Fd.HandleScope(_ring);
-        while (Interop.syscall6(Interop.SYS_io_uring_register, scope.Fd, (long)opcode, (long)arg, count, 0, 0) < 0)
+        long r;
+        Interop.Error e;
+        do
         {
-            Errno e = Interop.LastErrno;
-            if (e != Errno.EINTR)
-            {
-                throw new VhostException(e, "io_uring_register", what);
-            }
+            r = Interop.syscall6(Interop.SYS_io_uring_register, scope.Fd, (long)opcode, (long)arg, count, 0, 0);
+        }
+        while (Interop.Interrupted((nint)r, out e));
+
+        if (r < 0)
+        {
+            throw ErrnoChecks.ExceptionFor(e, "io_uring_register", what);
         }
     }
 }

@@ -45,7 +45,7 @@ public sealed class MemoryFileDefenceTests
     [Fact]
     public void Strict_mode_refuses_an_unsealable_memfd_with_a_failed_reply_and_a_clear_reason()
     {
-        var logs = new ListLoggerFactory();
+        var logs = new TestLogger();
         var device = new EchoDevice();
         string path = Path.Combine(Path.GetTempPath(), $"strict-{Guid.NewGuid():N}.sock");
         using var daemon = new VhostUserDaemon(device, new VhostUserDaemonOptions { MemoryFilePolicy = GuestMemoryFilePolicy.RequireShrinkSeal }, logs);
@@ -59,8 +59,8 @@ public sealed class MemoryFileDefenceTests
         frontend.SetFeatures(frontend.GetFeatures() & (ulong)Vhost.User.Messages.VhostUserVirtioFeatures.ProtocolFeatures);
         frontend.SetProtocolFeatures(frontend.GetProtocolFeatures() & Vhost.User.Messages.VhostUserProtocolFeatures.ReplyAck);
         Assert.Throws<VhostUserException>(() => frontend.SetMemoryTable([new Vhost.VhostMemoryRegionInfo(0, 1 << 20, 0x7f0000000000, 0, memfd)]));
-        SpinWait.SpinUntil(() => logs.Messages.Any(m => m.Contains("not sealed against shrinking", StringComparison.Ordinal)), 2000);
-        Assert.True(logs.Messages.Any(m => m.Contains("not sealed against shrinking", StringComparison.Ordinal)), string.Join("\n", logs.Messages));
+        SpinWait.SpinUntil(() => logs.Lines.Any(m => m.Contains("not sealed against shrinking", StringComparison.Ordinal)), 2000);
+        Assert.True(logs.Lines.Any(m => m.Contains("not sealed against shrinking", StringComparison.Ordinal)), string.Join("\n", logs.Lines));
 
         // The daemon is fine and still serves a sealed front-end.
         frontend.Dispose();

@@ -30,10 +30,10 @@ public sealed unsafe class FdTests
         Assert.Equal(Errno.EBADF, Assert.Throws<VhostException>(() => Fd.Truncate(bad, 0)).Errno);
         Assert.Equal(Errno.EBADF, Assert.Throws<VhostException>(() => Fd.IsCloseOnExec(bad)).Errno);
 
-        Assert.Equal(-1, Fd.TryRead(bad, new byte[8], out Errno errno));
-        Assert.Equal(Errno.EBADF, errno);
+        Assert.Equal(-1, Fd.TryRead(bad, new byte[8], out global::Interop.Error errno));
+        Assert.Equal(Errno.EBADF, (Errno)errno);
         Assert.Equal(-1, ScmRights.TrySend(bad, new byte[8], [], out errno));
-        Assert.Equal(Errno.EBADF, errno);
+        Assert.Equal(Errno.EBADF, (Errno)errno);
     }
 
     [Fact]
@@ -96,8 +96,8 @@ public sealed unsafe class FdTests
             Assert.False(Fd.IsNonBlocking(a));
             Fd.SetNonBlocking(a, true);
             Assert.True(Fd.IsNonBlocking(a));
-            Assert.Equal(-1, Fd.TryRead(a, new byte[1], out Errno errno));
-            Assert.Equal(Errno.EAGAIN, errno);
+            Assert.Equal(-1, Fd.TryRead(a, new byte[1], out global::Interop.Error errno));
+            Assert.Equal(Errno.EAGAIN, (Errno)errno);
             Assert.Equal(Errno.EAGAIN, Assert.Throws<VhostException>(() => Fd.Read(a, new byte[1])).Errno);
             Fd.SetNonBlocking(a, false);
             Assert.False(Fd.IsNonBlocking(a));

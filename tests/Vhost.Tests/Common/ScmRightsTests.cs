@@ -24,8 +24,8 @@ public sealed class ScmRightsTests
             ScmRights.SendAll(a, Payload, (SafeHandle[])sent);
 
             var buffer = new byte[256];
-            int n = ScmRights.TryReceive(b, buffer, received, out Errno errno);
-            Assert.Equal(Errno.None, errno);
+            int n = ScmRights.TryReceive(b, buffer, received, out global::Interop.Error errno);
+            Assert.Equal(Errno.None, (Errno)errno);
             Assert.Equal(Payload, buffer[..n]);
 
             // Exactly the sent files, in order, and nothing else (no stray fd 0 on odd counts).
@@ -101,8 +101,8 @@ public sealed class ScmRightsTests
             Assert.Throws<ArgumentException>(() => ScmRights.TrySend(a, Payload, (SafeHandle[])fds, out _));
 
             var received = new List<SafeFileHandle>();
-            Assert.Equal(-1, ScmRights.TryReceive(b, new byte[64], received, out Errno errno, global::Interop.MSG_DONTWAIT));
-            Assert.Equal(Errno.EAGAIN, errno);
+            Assert.Equal(-1, ScmRights.TryReceive(b, new byte[64], received, out global::Interop.Error errno, global::Interop.MSG_DONTWAIT));
+            Assert.Equal(Errno.EAGAIN, (Errno)errno);
             Assert.Empty(received);
         }
         finally
@@ -215,8 +215,8 @@ public sealed class ScmRightsTests
         b.Dispose();
         using (a)
         {
-            Assert.Equal(-1, ScmRights.TrySend(a, Payload, [], out Errno errno));
-            Assert.Equal(Errno.EPIPE, errno);
+            Assert.Equal(-1, ScmRights.TrySend(a, Payload, [], out global::Interop.Error errno));
+            Assert.Equal(Errno.EPIPE, (Errno)errno);
             var e = Assert.Throws<VhostException>(() => ScmRights.SendAll(a, Payload, []));
             Assert.Equal(Errno.EPIPE, e.Errno);
             Assert.Equal("sendmsg", e.Operation);
@@ -231,8 +231,8 @@ public sealed class ScmRightsTests
         using (b)
         {
             var received = new List<SafeFileHandle>();
-            Assert.Equal(0, ScmRights.TryReceive(b, new byte[16], received, out Errno errno));
-            Assert.Equal(Errno.None, errno);
+            Assert.Equal(0, ScmRights.TryReceive(b, new byte[16], received, out global::Interop.Error errno));
+            Assert.Equal(Errno.None, (Errno)errno);
             Assert.Empty(received);
         }
     }

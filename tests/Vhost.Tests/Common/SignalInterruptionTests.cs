@@ -14,8 +14,6 @@ namespace Vhost.Tests.Common;
 [Collection("Signals")]
 public sealed unsafe class SignalInterruptionTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(5);
-
     [Fact]
     public void Control_the_signal_interrupts_a_raw_read_with_EINTR()
     {
@@ -94,124 +92,14 @@ public sealed unsafe class SignalInterruptionTests
         }
     }
 
-    [Fact]
-    public void Epoll_Wait_returns_zero_events_on_EINTR()
-    {
-        using var signals = new SignalCounter();
-        using var epoll = new Epoll();
-        var blocked = new BlockedCall<int>(() => epoll.Wait(new EpollEvent[4], -1));
-
-        blocked.WaitUntilInSyscall(EpollWaitSyscalls, epoll.Handle);
-        blocked.Signal();
-        Assert.Equal(0, blocked.Result("epoll_wait was not interrupted"));
-        signals.WaitForAtLeast(1);
-    }
-
     private static long[] ReadSyscall => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? [0] : [63];
 
     private static long[] RecvmsgSyscall => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? [47] : [212];
-
-    // epoll_wait, or epoll_pwait where the C library routes it there.
-    private static long[] EpollWaitSyscalls => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? [232, 281, 441] : [22, 441];
 
     private static void SetReceiveTimeout(SafeHandle socket, int seconds)
     {
         var tv = new global::Interop.timeval { tv_sec = seconds };
         using var scope = new Fd.HandleScope(socket);
-        global::Interop.Check(global::Interop.setsockopt(scope.Fd, global::Interop.SOL_SOCKET, global::Interop.SO_RCVTIMEO, &tv, (uint)sizeof(global::Interop.timeval)), "setsockopt(SO_RCVTIMEO)");
-    }
-
-    /// <summary>Installs a SIGWINCH handler (ignored action) and counts deliveries.</summary>
-    private sealed class SignalCounter : IDisposable
-    {
-        private readonly PosixSignalRegistration _registration;
-        private int _count;
-
-        public SignalCounter()
-        {
-            _registration = PosixSignalRegistration.Create(PosixSignal.SIGWINCH, context =>
-            {
-                context.Cancel = true;
-                Interlocked.Increment(ref _count);
-            });
-        }
-
-        public void WaitForAtLeast(int count)
-            => Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref _count) >= count, Patience), "SIGWINCH was not delivered");
-
-        public void Dispose() => _registration.Dispose();
-    }
-
-    /// <summary>Runs a blocking call on a dedicated thread whose kernel thread id is known.</summary>
-    private sealed class BlockedCall<T>
-    {
-        private readonly TaskCompletionSource<int> _tid = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource<T> _result = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public BlockedCall(Func<T> call)
-        {
-            var thread = new Thread(() =>
-            {
-                _tid.SetResult(global::Interop.gettid());
-                try
-                {
-                    _result.SetResult(call());
-                }
-                catch (Exception e)
-                {
-                    _result.SetException(e);
-                }
-            })
-            {
-                IsBackground = true,
-                Name = "blocked-call",
-            };
-            thread.Start();
-            Assert.True(_tid.Task.Wait(Patience));
-        }
-
-        public bool IsCompleted => _result.Task.IsCompleted;
-
-        /// <summary>Waits for the call to finish and returns its result (rethrowing its exception).</summary>
-        public T Result(string failure)
-        {
-            Assert.True(_result.Task.Wait(Patience), failure);
-            return _result.Task.GetAwaiter().GetResult();
-        }
-
-        public int ThreadId => _tid.Task.Result;
-
-        /// <summary>Waits until the thread sits in one of <paramref name="syscalls"/> on <paramref name="fd"/> (from /proc/self/task/TID/syscall).</summary>
-        public void WaitUntilInSyscall(long[] syscalls, SafeHandle fd)
-        {
-            long expectedFd = fd.DangerousGetHandle();
-            string path = $"/proc/self/task/{ThreadId}/syscall";
-            string last = string.Empty;
-            bool inCall = SpinWait.SpinUntil(
-                () =>
-                {
-                    if (_result.Task.IsCompleted)
-                    {
-                        return true;
-                    }
-
-                    last = File.ReadAllText(path).Trim();
-                    string[] parts = last.Split(' ');
-                    return parts.Length > 1
-                        && long.TryParse(parts[0], out long number) && syscalls.Contains(number)
-                        && Convert.ToInt64(parts[1], 16) == expectedFd;
-                },
-                Patience);
-            if (_result.Task.IsCompleted)
-            {
-                Assert.Fail($"the call returned instead of blocking in syscall {string.Join("/", syscalls)}: "
-                    + (_result.Task.IsFaulted ? _result.Task.Exception!.InnerException!.ToString() : _result.Task.Result?.ToString()));
-            }
-
-            Assert.True(inCall, $"thread {ThreadId} never blocked in syscall {string.Join("/", syscalls)} on fd {expectedFd}; last: {last}");
-        }
-
-        public void Signal()
-            => Assert.Equal(0, global::Interop.tgkill(Environment.ProcessId, ThreadId, global::Interop.SIGWINCH));
+        ErrnoChecks.Check(global::Interop.setsockopt(scope.Fd, global::Interop.SOL_SOCKET, global::Interop.SO_RCVTIMEO, &tv, (uint)sizeof(global::Interop.timeval)), "setsockopt(SO_RCVTIMEO)");
     }
 }

@@ -111,8 +111,8 @@ public sealed class UnixSocketTests : IDisposable
         using (b)
         {
             Assert.True(Fd.IsNonBlocking(a));
-            Assert.Equal(-1, Fd.TryRead(a, new byte[1], out Errno errno));
-            Assert.Equal(Errno.EAGAIN, errno);
+            Assert.Equal(-1, Fd.TryRead(a, new byte[1], out global::Interop.Error errno));
+            Assert.Equal(Errno.EAGAIN, (Errno)errno);
             Assert.False(UnixSocket.WaitReady(a, global::Interop.POLLIN, 10));
             Fd.Write(b, [1]);
             Assert.True(UnixSocket.WaitReady(a, global::Interop.POLLIN, 1000));

@@ -12,8 +12,8 @@ public sealed class LoggingTests
     [Fact]
     public void Negotiation_and_a_protocol_error_are_logged_on_both_sides()
     {
-        var frontendLog = new CapturingLogger(LogLevel.Information);
-        var backendLog = new CapturingLogger(LogLevel.Information);
+        var frontendLog = new TestLogger(LogLevel.Information);
+        var backendLog = new TestLogger(LogLevel.Information);
         var handler = new RecordingBackendHandler();
         (VhostUserConnection a, VhostUserConnection b) = VhostUserConnection.CreatePair();
         using var fe = new VhostUserFrontend(a, frontendLog);
@@ -47,10 +47,10 @@ public sealed class LoggingTests
         }
 
         Assert.IsType<VhostUserException>(runError);
-        (LogLevel Level, int EventId, string Message)[] fl = frontendLog.Entries;
+        LogEntry[] fl = frontendLog.Entries;
         Assert.Contains(fl, e => e.EventId == 23 && e.Level == LogLevel.Information && e.Message.Contains($"0x{RecordingBackendHandler.OfferedFeatures:x}", StringComparison.Ordinal));
         Assert.Contains(fl, e => e.EventId == 26 && e.Message.Contains("protocol features acked", StringComparison.Ordinal));
-        (LogLevel Level, int EventId, string Message)[] bl = backendLog.Entries;
+        LogEntry[] bl = backendLog.Entries;
         Assert.Contains(bl, e => e.EventId == 6 && e.Level == LogLevel.Information);
         Assert.Contains(bl, e => e.EventId == 7 && e.Message.Contains("Mq", StringComparison.OrdinalIgnoreCase));
         Assert.Contains(bl, e => e.EventId == 11 && e.Level == LogLevel.Warning && e.Message.Contains("request code 999 is unknown", StringComparison.Ordinal));
@@ -61,8 +61,8 @@ public sealed class LoggingTests
     [Fact]
     public void Data_messages_log_nothing_above_debug()
     {
-        var frontendLog = new CapturingLogger(LogLevel.Trace);
-        var backendLog = new CapturingLogger(LogLevel.Trace);
+        var frontendLog = new TestLogger(LogLevel.Trace);
+        var backendLog = new TestLogger(LogLevel.Trace);
         var handler = new RecordingBackendHandler();
         (VhostUserConnection a, VhostUserConnection b) = VhostUserConnection.CreatePair();
         using var fe = new VhostUserFrontend(a, frontendLog);
@@ -95,8 +95,8 @@ public sealed class LoggingTests
             WaitQuiet(frontendLog);
             WaitQuiet(backendLog);
 
-            (LogLevel Level, int EventId, string Message)[] fl = frontendLog.Entries[frontendBefore..];
-            (LogLevel Level, int EventId, string Message)[] bl = backendLog.Entries[backendBefore..];
+            LogEntry[] fl = frontendLog.Entries[frontendBefore..];
+            LogEntry[] bl = backendLog.Entries[backendBefore..];
             Assert.Equal(50, fl.Length);
             Assert.Equal(50, bl.Length);
             Assert.All(fl, e => Assert.Equal(LogLevel.Debug, e.Level));
@@ -109,7 +109,7 @@ public sealed class LoggingTests
     [Fact]
     public void A_disabled_per_message_log_call_allocates_nothing()
     {
-        ILogger disabled = new CapturingLogger(LogLevel.Information);
+        ILogger disabled = new TestLogger(LogLevel.Information);
         VhostUserLogging.RequestSent(disabled, FrontendRequest.VringKick, 8, 0);
         VhostUserLogging.RequestReceived(disabled, 35, 8, 0);
         VhostUserLogging.BackendRequestSent(NullLogger.Instance, BackendRequest.VringCall, 8);
@@ -126,7 +126,7 @@ public sealed class LoggingTests
     }
 
     /// <summary>Waits until <paramref name="log"/> has taken no entry for 100 ms (at most 5 s) and returns its count.</summary>
-    private static int WaitQuiet(CapturingLogger log)
+    private static int WaitQuiet(TestLogger log)
     {
         int count = log.Entries.Length;
         long deadline = Environment.TickCount64 + 5000;

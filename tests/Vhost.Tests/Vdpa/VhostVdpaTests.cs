@@ -133,8 +133,8 @@ public sealed class VhostVdpaTests
 
             // Nothing reached the fd.
             Fd.SetNonBlocking(peer, true);
-            Assert.Equal(-1, Fd.TryRead(peer, new byte[MessageSize], out Errno errno));
-            Assert.Equal(Errno.EAGAIN, errno);
+            Assert.Equal(-1, Fd.TryRead(peer, new byte[MessageSize], out global::Interop.Error errno));
+            Assert.Equal(Errno.EAGAIN, (Errno)errno);
         }
     }
 

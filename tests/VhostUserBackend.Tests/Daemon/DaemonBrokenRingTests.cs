@@ -14,8 +14,8 @@ public sealed class DaemonBrokenRingTests
     public void AvailIndexFarAhead_LogsOnce_SignalsTheErrorFdOnce_IgnoresKicks_AndARestartRecovers(int pollMs)
     {
         var device = new CopyDevice { PollingTime = TimeSpan.FromMilliseconds(pollMs) };
-        var logs = new ListLoggerProvider();
-        using var factory = new ListLoggerFactory(logs);
+        var logs = new TestLogger();
+        using var factory = logs;
         using var daemon = new VhostUserDaemon(device, factory);
         string path = DaemonRig.NewSocketPath();
         daemon.Start(path);
@@ -41,7 +41,7 @@ public sealed class DaemonBrokenRingTests
 
         logs.WaitFor("Error:");
         Thread.Sleep(300);
-        string[] errors = [.. logs.Entries.Where(e => e.StartsWith("Error:", StringComparison.Ordinal) || e.StartsWith("Warning:", StringComparison.Ordinal))];
+        string[] errors = [.. logs.Lines.Where(e => e.StartsWith("Error:", StringComparison.Ordinal) || e.StartsWith("Warning:", StringComparison.Ordinal))];
         Assert.True(errors.Length == 1, $"{errors.Length} errors/warnings logged, expected one:\n{string.Join("\n", errors.Take(5))}");
         Assert.Contains("AvailIndexOutOfRange", errors[0], StringComparison.Ordinal);
         Assert.True(q.Error.TryRead(out ulong signals), "the error eventfd was not signalled");
@@ -66,8 +66,8 @@ public sealed class DaemonBrokenRingTests
     public void DescriptorLoop_ReachingTheWorker_BreaksTheRingOnce_AndResetDeviceRecovers()
     {
         var device = new CopyDevice { PollingTime = TimeSpan.FromMilliseconds(20) };
-        var logs = new ListLoggerProvider();
-        using var factory = new ListLoggerFactory(logs);
+        var logs = new TestLogger();
+        using var factory = logs;
         // The chain the device failed on is never completed: RESET_DEVICE waits for it only briefly.
         using var daemon = new VhostUserDaemon(device, new VhostUserDaemonOptions { InFlightTimeout = TimeSpan.FromMilliseconds(100) }, factory);
         string path = DaemonRig.NewSocketPath();
@@ -95,7 +95,7 @@ public sealed class DaemonBrokenRingTests
 
         logs.WaitFor("Error:");
         Thread.Sleep(200);
-        string[] errors = [.. logs.Entries.Where(e => e.StartsWith("Error:", StringComparison.Ordinal))];
+        string[] errors = [.. logs.Lines.Where(e => e.StartsWith("Error:", StringComparison.Ordinal))];
         Assert.True(errors.Length == 1, $"{errors.Length} errors logged, expected one:\n{string.Join("\n", errors.Take(5))}");
         Assert.Contains("DescriptorLoop", errors[0], StringComparison.Ordinal);
         Assert.True(q.Error.TryRead(out ulong signals));

@@ -126,8 +126,8 @@ public sealed class DaemonEndToEndTests
     public void ThrowingHandleEvent_SignalsErrFd_AndOtherQueuesKeepWorking()
     {
         var device = new CopyDevice(queues: 2, groups: [0b11]) { ThrowOnQueue = 1 };
-        var logs = new ListLoggerProvider();
-        using var factory = new ListLoggerFactory(logs);
+        var logs = new TestLogger();
+        using var factory = logs;
         using var daemon = new VhostUserDaemon(device, factory);
         string path = DaemonRig.NewSocketPath();
         daemon.Start(path);
@@ -137,7 +137,7 @@ public sealed class DaemonEndToEndTests
 
         rig.Submit(1, DaemonRig.Payload(7));
         Assert.True(UnixSocket.WaitReady(rig.Queues[1].Error, Interop.POLLIN, 5000), "the error eventfd did not fire");
-        Assert.Contains(logs.Entries, e => e.Contains("device failed handling event 1", StringComparison.Ordinal) && e.Contains("device failure on queue 1", StringComparison.Ordinal));
+        Assert.Contains(logs.Lines, e => e.Contains("device failed handling event 1", StringComparison.Ordinal) && e.Contains("device failure on queue 1", StringComparison.Ordinal));
 
         for (int i = 0; i < 10; i++)
         {

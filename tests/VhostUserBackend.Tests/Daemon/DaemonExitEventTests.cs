@@ -9,8 +9,8 @@ public sealed class DaemonExitEventTests
     [Fact]
     public void ExitEvent_StopsItsWorkerOnly_DaemonKeepsServing_AndDisposesTheEventFd()
     {
-        var logs = new ListLoggerProvider();
-        using var factory = new ListLoggerFactory(logs);
+        var logs = new TestLogger();
+        using var factory = logs;
         var device = new CopyDevice(queues: 2, groups: [0b01, 0b10]) { WithExitEvents = true };
         var daemon = new VhostUserDaemon(device, factory);
         string path = DaemonRig.NewSocketPath();
@@ -36,7 +36,7 @@ public sealed class DaemonExitEventTests
                 Thread.Sleep(1);
             }
 
-            Assert.Contains(logs.Entries, e => e.Contains("worker 1 stopped by the device's exit event", StringComparison.Ordinal));
+            Assert.Contains(logs.Lines, e => e.Contains("worker 1 stopped by the device's exit event", StringComparison.Ordinal));
             Assert.True(daemon.Workers[0].IsRunning);
 
             // Queue 1 is no longer served; queue 0 is, and the control thread still changes both rings.

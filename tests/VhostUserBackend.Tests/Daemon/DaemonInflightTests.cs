@@ -129,8 +129,8 @@ public sealed class DaemonInflightTests
     public void HostileInflightRegion_FailsTheRingStart_AndTheConnectionSurvives(long offset, byte[] bytes, string reason)
     {
         var device = new CopyDevice();
-        var logs = new ListLoggerProvider();
-        using var factory = new ListLoggerFactory(logs);
+        var logs = new TestLogger();
+        using var factory = logs;
         using var daemon = new VhostUserDaemon(device, factory);
         string path = DaemonRig.NewSocketPath();
         daemon.Start(path);
@@ -145,7 +145,7 @@ public sealed class DaemonInflightTests
 
         Assert.Throws<VhostUserException>(() => rig.Start(eventIdx: false, packed: false, inflight: (inflight, region)));
         // The nack reaches the front-end just before the daemon logs the reason.
-        WaitFor(() => logs.Entries.Any(e => e.Contains("inflight region", StringComparison.Ordinal) && e.Contains(reason, StringComparison.Ordinal)), $"no log entry names the {reason}");
+        WaitFor(() => logs.Lines.Any(e => e.Contains("inflight region", StringComparison.Ordinal) && e.Contains(reason, StringComparison.Ordinal)), $"no log entry names the {reason}");
         Assert.False(daemon.Vrings[0].IsStarted);
         Assert.Equal(1, f.GetQueueNum());
     }
@@ -166,8 +166,8 @@ public sealed class DaemonInflightTests
     [Fact]
     public void PackedRing_InflightFd_IsRefusedWithTheReason_AndTheDeviceRunsWithoutIt()
     {
-        var logs = new ListLoggerProvider();
-        using var factory = new ListLoggerFactory(logs);
+        var logs = new TestLogger();
+        using var factory = logs;
         var device = new CopyDevice();
         using var daemon = new VhostUserDaemon(device, factory);
         string path = DaemonRig.NewSocketPath();

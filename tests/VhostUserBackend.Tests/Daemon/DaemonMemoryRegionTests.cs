@@ -15,8 +15,8 @@ public sealed class DaemonMemoryRegionTests
     [Fact]
     public void AddAndRemoveRegions_WhileTrafficRuns_RingInAddedRegion_RemovedAndAddedBack_RefusalsKeepTheDaemonServing()
     {
-        var logs = new ListLoggerProvider();
-        using var factory = new ListLoggerFactory(logs);
+        var logs = new TestLogger();
+        using var factory = logs;
         var device = new CopyDevice(queues: 2, groups: [0b01, 0b10]);
         using var daemon = new VhostUserDaemon(device, factory);
         string path = DaemonRig.NewSocketPath();
@@ -121,8 +121,8 @@ public sealed class DaemonMemoryRegionTests
     {
         // QEMU 7.2 with mq=on: one vhost device per queue pair on one connection, each sending its
         // own ADD_MEM_REG / REM_MEM_REG for every region.
-        var logs = new ListLoggerProvider();
-        using var factory = new ListLoggerFactory(logs);
+        var logs = new TestLogger();
+        using var factory = logs;
         var device = new CopyDevice();
         using var daemon = new VhostUserDaemon(device, factory);
         string path = DaemonRig.NewSocketPath();
@@ -174,7 +174,7 @@ public sealed class DaemonMemoryRegionTests
         }
     }
 
-    private static void AssertRefused(ListLoggerProvider logs, Action request, string reason)
+    private static void AssertRefused(TestLogger logs, Action request, string reason)
     {
         Assert.Throws<VhostUserException>(request);
         logs.WaitFor(reason);

@@ -158,8 +158,8 @@ public sealed class DaemonUnpopTests
     public void A_device_that_puts_back_out_of_order_is_refused_logged_and_its_chains_abandoned_without_corrupting_the_base()
     {
         var device = new CopyDevice { CompleteLimit = 0, PutBackHeld = true, PutBackOldestFirst = true };
-        var logs = new ListLoggerProvider();
-        using var factory = new ListLoggerFactory(logs);
+        var logs = new TestLogger();
+        using var factory = logs;
         using var daemon = new VhostUserDaemon(device, new VhostUserDaemonOptions { InFlightTimeout = TimeSpan.FromMilliseconds(100) }, factory);
         string path = DaemonRig.NewSocketPath();
         daemon.Start(path);
@@ -174,7 +174,7 @@ public sealed class DaemonUnpopTests
         // abandoned after the timeout and the base counts them, as without a put-back.
         Assert.Equal(2u, f.GetVringBase(0));
         logs.WaitFor("failed putting back its held chains before GET_VRING_BASE");
-        Assert.Contains(logs.Entries, e => e.Contains("newest first", StringComparison.Ordinal));
+        Assert.Contains(logs.Lines, e => e.Contains("newest first", StringComparison.Ordinal));
         Assert.Equal(0, daemon.Vrings[0].InFlight);
     }
 

@@ -49,10 +49,6 @@ internal static class InteropLayouts
             new("iov_base", 0, 8), new("iov_len", 8, 8)),
         new(typeof(global::Interop.flock), 32, "struct flock", CHeaderSet.Libc,
             new("l_type", 0, 2), new("l_whence", 2, 2), new("l_start", 8, 8), new("l_len", 16, 8), new("l_pid", 24, 4)),
-        new(typeof(global::Interop.epoll_event), 12, "struct epoll_event", CHeaderSet.KernelX64,
-            new("events", 0, 4), new("data", 4, 8)),
-        new(typeof(global::Interop.EpollEventArm64), 16, null, CHeaderSet.None,
-            new("events", 0, 4), new("data", 8, 8)),
         new(typeof(global::Interop.stat_x64), 144, "struct stat", CHeaderSet.KernelX64,
             new("st_dev", 0, 8), new("st_ino", 8, 8), new("st_nlink", 16, 8), new("st_mode", 24, 4),
             new("st_uid", 28, 4), new("st_gid", 32, 4), new("__pad0", 36, 4), new("st_rdev", 40, 8),
@@ -108,10 +104,6 @@ internal static class InteropLayouts
             new FieldRow("worker_id", 0, 4)),
         new(typeof(global::Interop.vhost_vring_worker), 8, null, CHeaderSet.None,
             new("index", 0, 4), new("worker_id", 4, 4)),
-        new(typeof(global::Interop.timespec), 16, "struct timespec", CHeaderSet.Libc,
-            new("tv_sec", 0, 8), new("tv_nsec", 8, 8)),
-        new(typeof(global::Interop.itimerspec), 32, "struct itimerspec", CHeaderSet.Libc,
-            new("it_interval", 0, 16), new("it_value", 16, 16)),
     ];
 
     public static LayoutRow Find(string typeName) => Rows.Single(r => r.Type.Name == typeName);

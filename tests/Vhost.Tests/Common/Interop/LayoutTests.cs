@@ -50,15 +50,6 @@ public sealed class LayoutTests
     }
 
     [Fact]
-    public unsafe void Epoll_event_is_the_packed_12_byte_layout_on_x86_64()
-    {
-        Assert.Equal(12, sizeof(global::Interop.epoll_event));
-        Assert.Equal(16, sizeof(global::Interop.EpollEventArm64));
-        int expected = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
-        Assert.Equal(expected, global::Interop.EpollEventSize);
-    }
-
-    [Fact]
     public void Cmsg_macros_follow_glibc()
     {
         // CMSG_LEN does not align the payload; CMSG_SPACE does.

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Microsoft.Win32.SafeHandles;
 
-namespace Vhost.Tests.Common.SafeHandles;
+namespace VhostUserBackend.Tests.Common.SafeHandles;
 
 /// <summary>Mapping tests that read /proc/self/maps or count fds: they run alone, so no other test maps the freed range meanwhile.</summary>
 [Collection("FdCount")]

@@ -1,4 +1,6 @@
-namespace Vhost.Tests.Common;
+using Vhost;
+
+namespace VhostUserBackend.Tests.Common;
 
 public sealed class EpollTests
 {

@@ -1,7 +1,8 @@
 using System.IO.Pipes;
 using Microsoft.Win32.SafeHandles;
+using Vhost;
 
-namespace Vhost.Tests.Common.SafeHandles;
+namespace VhostUserBackend.Tests.Common.SafeHandles;
 
 public sealed unsafe class SafeMmapHandleTests
 {
