@@ -220,7 +220,7 @@ public sealed class HostedDaemonTests
         CancellationToken ct = TestContext.Current.CancellationToken;
         string path = TestHost.NewSocketPath();
         uint otherUid = OwnUid() + 1;
-        var logs = new ListLoggerProvider();
+        var logs = new TestLogger();
         HostApplicationBuilder builder = TestHost.CreateBuilder(logs, new Dictionary<string, string?>
         {
             ["VhostUser:SocketPath"] = path,
