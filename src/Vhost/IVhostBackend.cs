@@ -55,7 +55,7 @@ public interface IVhostBackend
     /// <param name="config">The ring layout.</param>
     /// <exception cref="ArgumentException">The layout is inconsistent (<see cref="VringConfigData.IsValid"/>).</exception>
     /// <exception cref="VhostException">The backend failed or the transport broke.</exception>
-    void SetVringAddr(int queueIndex, in VringConfigData config);
+    void SetVringAddress(int queueIndex, in VringConfigData config);
 
     /// <summary>Sets where the device resumes processing a queue.</summary>
     /// <param name="queueIndex">The queue.</param>
@@ -85,5 +85,5 @@ public interface IVhostBackend
     /// <param name="queueIndex">The queue.</param>
     /// <param name="fd">The eventfd, or <see langword="null"/> to disable.</param>
     /// <exception cref="VhostException">The backend failed or the transport broke.</exception>
-    void SetVringErr(int queueIndex, EventFd? fd);
+    void SetVringError(int queueIndex, EventFd? fd);
 }

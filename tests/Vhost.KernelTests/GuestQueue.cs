@@ -32,7 +32,7 @@ internal sealed class GuestQueue : IDisposable
         var q = new GuestQueue(new SplitQueueDriver(ram, size));
         device.SetVringNum(index, size);
         device.SetVringBase(index, 0);
-        device.SetVringAddr(index, new VringConfigData(maxSize, size, VringFlags.None, q.Driver.DescriptorTableAddress, q.Driver.UsedRingAddress, q.Driver.AvailRingAddress));
+        device.SetVringAddress(index, new VringConfigData(maxSize, size, VringFlags.None, q.Driver.DescriptorTableAddress, q.Driver.UsedRingAddress, q.Driver.AvailRingAddress));
         device.SetVringKick(index, q.Kick);
         device.SetVringCall(index, q.Call);
         return q;

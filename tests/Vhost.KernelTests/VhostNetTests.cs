@@ -90,8 +90,8 @@ public sealed class VhostNetTests
         net.SetOwner();
         net.SetMemoryTable(GuestQueue.MemoryTable(ram));
         net.SetVringNum(0, 16);
-        Assert.Throws<ArgumentException>(() => net.SetVringAddr(0, new VringConfigData(256, 16, VringFlags.None, 1 << 20, 0x2000, 0x1000)));
-        net.SetVringAddr(0, new VringConfigData(256, 16, VringFlags.None, 0x0, 0x2000, 0x1000));
+        Assert.Throws<ArgumentException>(() => net.SetVringAddress(0, new VringConfigData(256, 16, VringFlags.None, 1 << 20, 0x2000, 0x1000)));
+        net.SetVringAddress(0, new VringConfigData(256, 16, VringFlags.None, 0x0, 0x2000, 0x1000));
     }
 
     [Fact]

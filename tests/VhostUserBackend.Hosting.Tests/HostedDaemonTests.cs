@@ -113,7 +113,7 @@ public sealed class HostedDaemonTests
             frontend.SetMemoryTable([new VhostMemoryRegionInfo(region.GuestPhysicalAddress, region.Size, region.UserAddress, region.FileOffset, ram.FileHandle)]);
             frontend.SetVringNum(0, driver.Size);
             frontend.SetVringBase(0, 0);
-            frontend.SetVringAddr(0, new VringConfigData(driver.Size, driver.Size, VringFlags.None, User(driver.DescriptorTableAddress), User(driver.UsedRingAddress), User(driver.AvailRingAddress)));
+            frontend.SetVringAddress(0, new VringConfigData(driver.Size, driver.Size, VringFlags.None, User(driver.DescriptorTableAddress), User(driver.UsedRingAddress), User(driver.AvailRingAddress)));
             frontend.SetVringKick(0, kick);
             frontend.SetVringCall(0, call);
             frontend.SetVringEnable(0, true);

@@ -13,7 +13,7 @@ namespace Vhost.Kernel;
 /// <para>
 /// The memory table given to <see cref="SetMemoryTable"/> is the guest memory description: its
 /// regions (guest physical address, size, user address of the VMM's mapping) are what
-/// <see cref="SetVringAddr"/> translates ring addresses through, and what it checks that the rings
+/// <see cref="SetVringAddress"/> translates ring addresses through, and what it checks that the rings
 /// lie in, before any ioctl. Region fds and mmap offsets are not used by kernel vhost (the kernel
 /// reads the VMM's own mapping).
 /// </para>
@@ -188,7 +188,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     /// <exception cref="ArgumentOutOfRangeException">A negative queue index, or a bad queue size.</exception>
     /// <exception cref="ArgumentException">Misaligned rings, a log flag without a log address (or the reverse), or a ring outside guest memory.</exception>
     /// <exception cref="InvalidOperationException">No memory table was set.</exception>
-    public void SetVringAddr(int queueIndex, in VringConfigData config)
+    public void SetVringAddress(int queueIndex, in VringConfigData config)
     {
         CheckQueueIndex(queueIndex);
         ValidateRingLayout(config);
@@ -231,7 +231,7 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
 
     /// <inheritdoc/>
     /// <remarks><c>VHOST_SET_VRING_ERR</c>; <see langword="null"/> unbinds.</remarks>
-    public void SetVringErr(int queueIndex, EventFd? fd) => SetVringFile(VhostIoctls.VHOST_SET_VRING_ERR, nameof(VhostIoctls.VHOST_SET_VRING_ERR), queueIndex, fd);
+    public void SetVringError(int queueIndex, EventFd? fd) => SetVringFile(VhostIoctls.VHOST_SET_VRING_ERR, nameof(VhostIoctls.VHOST_SET_VRING_ERR), queueIndex, fd);
 
     /// <summary>Reads the backend features the device offers (<c>VHOST_GET_BACKEND_FEATURES</c>).</summary>
     /// <returns>The offered features.</returns>

@@ -14,7 +14,7 @@ namespace Vhost.Kernel;
 /// net.SetOwner();
 /// net.SetFeatures(net.GetFeatures() &amp; wanted);
 /// net.SetMemoryTable(regions);
-/// // per queue: SetVringNum, SetVringBase, SetVringAddr, SetVringKick, SetVringCall
+/// // per queue: SetVringNum, SetVringBase, SetVringAddress, SetVringKick, SetVringCall
 /// net.SetBackend(0, tap); net.SetBackend(1, tap);
 /// </code>
 /// </example>

@@ -48,7 +48,7 @@ public interface IVhostUserFrontend : IVhostBackend
     /// <summary>SET_VRING_ENDIAN (CROSS_ENDIAN).</summary>
     /// <param name="queueIndex">The queue.</param>
     /// <param name="endianness">Little or big.</param>
-    void SetVringEndian(int queueIndex, VhostUserVringEndianness endianness);
+    void SetVringEndianness(int queueIndex, VhostUserVringEndianness endianness);
 
     /// <summary>GET_CONFIG (CONFIG).</summary>
     /// <param name="offset">The config-space offset.</param>

@@ -542,7 +542,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                         throw Invalid(request, $"unknown endianness {state.Num}");
                     }
 
-                    _handler.SetVringEndian(state.Index, endianness);
+                    _handler.SetVringEndianness(state.Index, endianness);
                     break;
                 }
 

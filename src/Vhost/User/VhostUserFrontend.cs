@@ -239,7 +239,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     }
 
     /// <inheritdoc/>
-    public void SetVringAddr(int queueIndex, in VringConfigData config)
+    public void SetVringAddress(int queueIndex, in VringConfigData config)
     {
         CheckQueue(queueIndex);
         if (!config.IsValid())
@@ -293,7 +293,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     public void SetVringCall(int queueIndex, EventFd? fd) => SendVringFile(FrontendRequest.SetVringCall, queueIndex, fd);
 
     /// <inheritdoc/>
-    public void SetVringErr(int queueIndex, EventFd? fd) => SendVringFile(FrontendRequest.SetVringErr, queueIndex, fd);
+    public void SetVringError(int queueIndex, EventFd? fd) => SendVringFile(FrontendRequest.SetVringErr, queueIndex, fd);
 
     /// <inheritdoc/>
     public VhostUserProtocolFeatures GetProtocolFeatures()
@@ -413,7 +413,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     }
 
     /// <inheritdoc/>
-    public void SetVringEndian(int queueIndex, VhostUserVringEndianness endianness)
+    public void SetVringEndianness(int queueIndex, VhostUserVringEndianness endianness)
     {
         CheckQueue(queueIndex);
         if (!Enum.IsDefined(endianness))

@@ -13,7 +13,7 @@ namespace Vhost.Vdpa;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Addresses are IOVAs, not user addresses: <see cref="VhostKernelBackend.SetVringAddr"/> passes the
+/// Addresses are IOVAs, not user addresses: <see cref="VhostKernelBackend.SetVringAddress"/> passes the
 /// ring addresses through unchanged, and descriptors hold IOVAs. Map memory first with
 /// <see cref="DmaMap(ulong, ulong, ulong, bool, uint)"/>. <see cref="SetMemoryTable"/> is the
 /// no-vIOMMU shortcut: it maps each region at IOVA = guest physical address (and unmaps the

@@ -296,7 +296,7 @@ public sealed class NetSampleVmmTests
         SplitQueueDriver driver = rx.Driver;
         d1.Frontend.SetVringNum(0, driver.Size);
         d1.Frontend.SetVringBase(0, stoppedAt);
-        d1.Frontend.SetVringAddr(0, new VringConfigData(driver.Size, driver.Size, VringFlags.None, VmmDevice.UserAddressOf(d1.Ram, driver.DescriptorTableAddress), VmmDevice.UserAddressOf(d1.Ram, driver.UsedRingAddress), VmmDevice.UserAddressOf(d1.Ram, driver.AvailRingAddress)));
+        d1.Frontend.SetVringAddress(0, new VringConfigData(driver.Size, driver.Size, VringFlags.None, VmmDevice.UserAddressOf(d1.Ram, driver.DescriptorTableAddress), VmmDevice.UserAddressOf(d1.Ram, driver.UsedRingAddress), VmmDevice.UserAddressOf(d1.Ram, driver.AvailRingAddress)));
         d1.Frontend.SetVringKick(0, rx.Kick);
         d1.Frontend.SetVringCall(0, rx.Call);
         d1.Frontend.SetVringEnable(0, true);

@@ -45,7 +45,7 @@ public sealed class VhostKernelBackendTests
             () => vsock.GetVringBase(0),
             () => vsock.SetVringKick(0, efd),
             () => vsock.SetVringCall(0, null),
-            () => vsock.SetVringErr(1, efd),
+            () => vsock.SetVringError(1, efd),
             () => vsock.SetVringBusyLoopTimeout(0, 50),
             () => vsock.GetVringBusyLoopTimeout(0),
             () => vsock.SetLogBase(0x1000, null),
@@ -120,8 +120,8 @@ public sealed class VhostKernelBackendTests
         Assert.Throws<ArgumentOutOfRangeException>(() => net.GetVringBase(-1));
         Assert.Throws<ArgumentOutOfRangeException>(() => net.SetVringKick(-1, null));
         Assert.Throws<ArgumentOutOfRangeException>(() => net.SetVringCall(-2, null));
-        Assert.Throws<ArgumentOutOfRangeException>(() => net.SetVringErr(-3, null));
-        Assert.Throws<ArgumentOutOfRangeException>(() => net.SetVringAddr(-1, Ring()));
+        Assert.Throws<ArgumentOutOfRangeException>(() => net.SetVringError(-3, null));
+        Assert.Throws<ArgumentOutOfRangeException>(() => net.SetVringAddress(-1, Ring()));
         Assert.Throws<ArgumentOutOfRangeException>(() => net.SetVringBusyLoopTimeout(-1, 0));
         Assert.Throws<ArgumentOutOfRangeException>(() => net.AttachVringWorker(-1, 0));
         Assert.Throws<ArgumentOutOfRangeException>(() => net.SetVringEndianness(0, (VringEndianness)7));
@@ -147,7 +147,7 @@ public sealed class VhostKernelBackendTests
     {
         using var net = new VhostNet(DevNull());
         net.RecordMemoryTable([new(0, 1 << 20, 0x7f00_0000_0000)]);
-        ArgumentException e = Assert.ThrowsAny<ArgumentException>(() => net.SetVringAddr(0, config));
+        ArgumentException e = Assert.ThrowsAny<ArgumentException>(() => net.SetVringAddress(0, config));
         Assert.Contains(reason, e.Message, StringComparison.Ordinal);
     }
 
@@ -155,7 +155,7 @@ public sealed class VhostKernelBackendTests
     public void Ring_addresses_need_a_memory_table()
     {
         using var net = new VhostNet(DevNull());
-        var e = Assert.Throws<InvalidOperationException>(() => net.SetVringAddr(0, Ring()));
+        var e = Assert.Throws<InvalidOperationException>(() => net.SetVringAddress(0, Ring()));
         Assert.Contains("memory table", e.Message, StringComparison.Ordinal);
     }
 
@@ -169,7 +169,7 @@ public sealed class VhostKernelBackendTests
     {
         using var net = new VhostNet(DevNull());
         net.RecordMemoryTable([new(0, 0x10_0000, 0x7f00_0000_0000), new(0x40_0000, 0x10_0000, 0x7f10_0000_0000)]);
-        ArgumentException e = Assert.Throws<ArgumentException>(() => net.SetVringAddr(0, Ring(desc: desc, avail: avail, used: used)));
+        ArgumentException e = Assert.Throws<ArgumentException>(() => net.SetVringAddress(0, Ring(desc: desc, avail: avail, used: used)));
         Assert.Contains(what, e.Message, StringComparison.Ordinal);
         Assert.Contains("guest memory", e.Message, StringComparison.Ordinal);
     }
@@ -179,7 +179,7 @@ public sealed class VhostKernelBackendTests
     {
         using var net = new VhostNet(DevNull());
         net.RecordMemoryTable([new(0, 0x10_0000, 0x7f00_0000_0000), new(0x40_0000, 0x10_0000, 0x7f10_0000_0000)]);
-        VhostException e = Assert.Throws<VhostException>(() => net.SetVringAddr(1, Ring(desc: 0x40_0000, avail: 0x1000, used: 0x4F_F000)));
+        VhostException e = Assert.Throws<VhostException>(() => net.SetVringAddress(1, Ring(desc: 0x40_0000, avail: 0x1000, used: 0x4F_F000)));
         Assert.Equal("ioctl(VHOST_SET_VRING_ADDR)", e.Operation);
         Assert.Equal(Errno.ENOTTY, e.Errno);
     }
@@ -215,7 +215,7 @@ public sealed class VhostKernelBackendTests
         VhostException e = Assert.Throws<VhostException>(() => net.SetMemoryTable([new(0, Page, 0x7f00_0000_0000, 0, null!)]));
         Assert.Equal("ioctl(VHOST_SET_MEM_TABLE)", e.Operation);
         Assert.Empty(net.MemoryTable);
-        Assert.Throws<InvalidOperationException>(() => net.SetVringAddr(0, Ring()));
+        Assert.Throws<InvalidOperationException>(() => net.SetVringAddress(0, Ring()));
     }
 
     [Fact]

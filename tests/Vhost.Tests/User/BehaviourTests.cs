@@ -252,7 +252,7 @@ public sealed class BehaviourTests
             Assert.Throws<ArgumentException>(() => fe.SetMemoryTable(Enumerable.Range(0, 9).Select(i => new VhostMemoryRegionInfo((ulong)i << 20, 0x1000, 0, 0, m)).ToArray()));
             Assert.Throws<ArgumentOutOfRangeException>(() => fe.SetVringNum(0, 0));
             Assert.Throws<ArgumentOutOfRangeException>(() => fe.SetVringKick(256, null));
-            Assert.Throws<ArgumentException>(() => fe.SetVringAddr(0, new VringConfigData(256, 256, VringFlags.None, 0x1008, 0, 0)));
+            Assert.Throws<ArgumentException>(() => fe.SetVringAddress(0, new VringConfigData(256, 256, VringFlags.None, 0x1008, 0, 0)));
             Assert.Throws<ArgumentNullException>(() => fe.SetLogBase(0, null));
             Assert.False(b.WaitReadable(10));
         }

@@ -78,7 +78,7 @@ internal sealed class RecordingBackendHandler : IVhostUserBackendRequestHandler,
     public void NetSetMtu(ulong mtu) => Record($"NetSetMtu {mtu}");
     public void SetBackendRequestFd(VhostUserBackendChannel channel) { Record("SetBackendRequestFd"); Channel = channel; }
     public void IotlbMessage(in VhostUserIotlbMessage m) => Record($"IotlbMessage {m.Type} {m.Iova:x} {m.Size:x} {m.UserAddress:x} {m.Permission}");
-    public void SetVringEndian(uint index, VhostUserVringEndianness e) => Record($"SetVringEndian {index} {e}");
+    public void SetVringEndianness(uint index, VhostUserVringEndianness e) => Record($"SetVringEndian {index} {e}");
 
     public void GetConfig(uint offset, VhostUserConfigFlags flags, Span<byte> data)
     {

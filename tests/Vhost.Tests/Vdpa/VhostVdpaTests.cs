@@ -179,9 +179,9 @@ public sealed class VhostVdpaTests
     public void Ring_addresses_are_iovas_passed_through_without_a_memory_table()
     {
         using var vdpa = new VhostVdpa(Fd.Open("/dev/null", global::Interop.O_RDWR));
-        VhostException e = Assert.Throws<VhostException>(() => vdpa.SetVringAddr(0, new VringConfigData(64, 16, VringFlags.None, 0x1_0000_0000, 0x1_0000_2000, 0x1_0000_1000)));
+        VhostException e = Assert.Throws<VhostException>(() => vdpa.SetVringAddress(0, new VringConfigData(64, 16, VringFlags.None, 0x1_0000_0000, 0x1_0000_2000, 0x1_0000_1000)));
         Assert.Equal("ioctl(VHOST_SET_VRING_ADDR)", e.Operation);
-        Assert.Throws<ArgumentOutOfRangeException>(() => vdpa.SetVringAddr(0, new VringConfigData(64, 12, VringFlags.None, 0, 0x2000, 0x1000)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => vdpa.SetVringAddress(0, new VringConfigData(64, 12, VringFlags.None, 0, 0x2000, 0x1000)));
     }
 
     [Fact]

@@ -51,7 +51,7 @@ public sealed class DaemonInbandNotificationTests
         f.SetBackendRequestFd(handler);
         rig.Start(eventIdx: false, packed: false);
         f.SetVringCall(0, null);
-        f.SetVringErr(1, null);
+        f.SetVringError(1, null);
 
         for (int i = 0; i < 10; i++)
         {

@@ -133,7 +133,7 @@ public sealed class DaemonPollingAndLoggingTests
         f.SetLogBase(0, new VhostDirtyLogRegion(logBytes, 0, log));
         f.SetFeatures(rig.AckedFeatures | (ulong)VhostUserVirtioFeatures.LogAll);
         VringConfigData ring = RingAddress(rig, q, VringFlags.Log, q.Driver.DeviceAreaAddress);
-        f.SetVringAddr(0, ring);           // on the started ring, as QEMU sends it (acked: REPLY_ACK)
+        f.SetVringAddress(0, ring);           // on the started ring, as QEMU sends it (acked: REPLY_ACK)
         Assert.True(rig.Daemon.Vrings[0].IsStarted);
 
         rig.Submit(0, DaemonRig.Payload(5));
@@ -149,14 +149,14 @@ public sealed class DaemonPollingAndLoggingTests
 
         // Moving a running ring is refused (failed acknowledgement), the connection carries on.
         rig.StartQueue(0, packed: false, baseValue: 0);
-        Assert.Throws<VhostUserException>(() => f.SetVringAddr(0, ring with { UsedRingAddress = ring.UsedRingAddress + 0x1000 }));
+        Assert.Throws<VhostUserException>(() => f.SetVringAddress(0, ring with { UsedRingAddress = ring.UsedRingAddress + 0x1000 }));
 
         // Logging off: new writes are not logged any more, and the log is unmapped.
         Assert.Contains("mig-dirty-log", File.ReadAllText("/proc/self/maps"), StringComparison.Ordinal);
         Array.Clear(bitmap);
         Fd.PWrite(log, bitmap, 0);
         f.SetFeatures(rig.AckedFeatures);
-        f.SetVringAddr(0, RingAddress(rig, q, VringFlags.None, null));
+        f.SetVringAddress(0, RingAddress(rig, q, VringFlags.None, null));
         rig.Submit(0, DaemonRig.Payload(6));
         rig.Complete(0);
         Fd.PRead(log, bitmap, 0);

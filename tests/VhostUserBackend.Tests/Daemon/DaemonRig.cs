@@ -263,10 +263,10 @@ internal sealed class DaemonRig : IDisposable
         IRingDriver d = rq.Driver;
         f.SetVringNum(q, d.Size);
         f.SetVringBase(q, baseValue ?? (packed ? (1u << 15) | (1u << 31) : 0u));
-        f.SetVringAddr(q, new VringConfigData(d.Size, d.Size, VringFlags.None, UserAddress(d.DescriptorAddress), UserAddress(d.DeviceAreaAddress), UserAddress(d.DriverAreaAddress)));
+        f.SetVringAddress(q, new VringConfigData(d.Size, d.Size, VringFlags.None, UserAddress(d.DescriptorAddress), UserAddress(d.DeviceAreaAddress), UserAddress(d.DriverAreaAddress)));
         f.SetVringKick(q, rq.Kick);
         f.SetVringCall(q, rq.Call);
-        f.SetVringErr(q, rq.Error);
+        f.SetVringError(q, rq.Error);
     }
 
     /// <summary>Adds one request (payload → readable buffer, an equal writable buffer), publishes, kicks when asked.</summary>

@@ -156,7 +156,7 @@ public sealed class VmmDevice : IDisposable
                 queues.Add(queue);
                 frontend.SetVringNum(i, options.QueueSize);
                 frontend.SetVringBase(i, 0);
-                frontend.SetVringAddr(i, new VringConfigData(
+                frontend.SetVringAddress(i, new VringConfigData(
                     options.QueueSize,
                     options.QueueSize,
                     VringFlags.None,
