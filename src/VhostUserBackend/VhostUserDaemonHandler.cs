@@ -464,7 +464,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void SetVringKick(byte index, ReceivedFds fds)
     {
         Vring v = Ring(index);
-        SafeFileHandle? fd = TakeEventFd(fds, "SetVringKick");
+        SafeFileHandle? fd = fds.TryTake(0); // an eventfd: the dispatcher checked it
 
         // No fd: the front-end polls or kicks in-band (VRING_KICK); a daemon-owned eventfd stands
         // in for the kick fd, so an in-band kick takes the same path as an eventfd kick.
@@ -502,7 +502,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void SetVringCall(byte index, ReceivedFds fds)
     {
         Vring v = Ring(index);
-        SafeFileHandle? fd = TakeEventFd(fds, "SetVringCall");
+        SafeFileHandle? fd = fds.TryTake(0); // an eventfd: the dispatcher checked it
         EventFd? call = fd is null ? null : EventFd.FromHandle(fd);
         EventFd? old;
         using (_workerOfQueue[v.Index].Pause())
@@ -517,7 +517,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void SetVringError(byte index, ReceivedFds fds)
     {
         Vring v = Ring(index);
-        SafeFileHandle? fd = TakeEventFd(fds, "SetVringError");
+        SafeFileHandle? fd = fds.TryTake(0); // an eventfd: the dispatcher checked it
         EventFd? error = fd is null ? null : EventFd.FromHandle(fd);
         EventFd? old;
         using (_workerOfQueue[v.Index].Pause())
@@ -726,7 +726,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
     }
 
-    /// <summary>Takes the optional fd of a vring kick/call/err message and checks it is an eventfd (a pipe, file or socket there would break epoll or the signalling later).</summary>
+    /// <summary>Takes the optional fd of a SET_LOG_FD message and checks it is an eventfd (vring kick/call/err fds are checked by the dispatcher).</summary>
     private static SafeFileHandle? TakeEventFd(ReceivedFds fds, string request)
     {
         SafeFileHandle? fd = fds.TryTake(0);

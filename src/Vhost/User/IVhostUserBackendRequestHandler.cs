@@ -78,17 +78,17 @@ public interface IVhostUserBackendRequestHandler
 
     /// <summary>SET_VRING_KICK: the kick eventfd of ring <paramref name="index"/>; no fd means poll the ring.</summary>
     /// <param name="index">The ring (0-255).</param>
-    /// <param name="fds">Zero or one fd.</param>
+    /// <param name="fds">Zero or one fd, an eventfd (the dispatcher checked it).</param>
     void SetVringKick(byte index, ReceivedFds fds);
 
     /// <summary>SET_VRING_CALL: the call eventfd of ring <paramref name="index"/>; no fd disables it.</summary>
     /// <param name="index">The ring (0-255).</param>
-    /// <param name="fds">Zero or one fd.</param>
+    /// <param name="fds">Zero or one fd, an eventfd (the dispatcher checked it).</param>
     void SetVringCall(byte index, ReceivedFds fds);
 
     /// <summary>SET_VRING_ERR: the error eventfd of ring <paramref name="index"/>; no fd disables it.</summary>
     /// <param name="index">The ring (0-255).</param>
-    /// <param name="fds">Zero or one fd.</param>
+    /// <param name="fds">Zero or one fd, an eventfd (the dispatcher checked it).</param>
     void SetVringError(byte index, ReceivedFds fds) => throw NotSupported(FrontendRequest.SetVringErr);
 
     /// <summary>GET_QUEUE_NUM (MQ): how many queues the device has (at most 32768).</summary>

@@ -56,6 +56,9 @@ public sealed class ReceivedFds : IDisposable
         return fd;
     }
 
+    /// <summary>Fd <paramref name="index"/> without taking it (<see langword="null"/> when absent or taken), for checks made before a handler takes it.</summary>
+    internal SafeFileHandle? Peek(int index) => (uint)index < (uint)_fds.Length ? _fds[index] : null;
+
     /// <summary>Takes fd <paramref name="index"/> when it is there and not taken yet.</summary>
     /// <param name="index">The position of the fd.</param>
     /// <returns>The fd, or <see langword="null"/>.</returns>

@@ -466,6 +466,14 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                         throw new VhostUserException(VhostUserError.IncorrectFds, noFd ? $"{request}: the no-fd flag is set but an fd is attached" : $"{request}: no fd attached and the no-fd flag is clear");
                     }
 
+                    // The one check of a vring kick/call/err fd: a pipe, file or socket there would
+                    // break epoll or the signalling later, so a handler only ever gets an eventfd.
+                    SafeFileHandle? fd = fds.Peek(0);
+                    if (fd is not null && !Fd.IsEventFd(fd))
+                    {
+                        throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: the fd is not an eventfd");
+                    }
+
                     var index = (byte)(word & VhostUserLimits.VringIndexMask);
                     if (request == FrontendRequest.SetVringKick)
                     {

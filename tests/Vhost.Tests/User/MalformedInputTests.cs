@@ -185,6 +185,14 @@ public sealed class MalformedInputTests
     }
 
     [Fact]
+    public void A_vring_fd_that_is_not_an_eventfd_is_rejected_by_the_dispatcher()
+    {
+        using SafeFileHandle m = TestFds.MemFd();
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetVringKick, VhostUserHeaderFlags.None, new VhostUserU64(0), [m]), VhostUserError.InvalidMessage);
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetVringCall, VhostUserHeaderFlags.None, new VhostUserU64(0), [m]), VhostUserError.InvalidMessage);
+    }
+
+    [Fact]
     public void Fds_arriving_with_body_bytes_are_rejected_and_closed()
     {
         using SafeFileHandle m = TestFds.MemFd();
