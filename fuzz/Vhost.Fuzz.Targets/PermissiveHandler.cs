@@ -50,15 +50,15 @@ internal sealed class PermissiveHandler : IVhostUserBackendRequestHandler, IDisp
 
     public void SetLogBase(in VhostUserLog log, ReceivedFds fds) => Record(nameof(SetLogBase));
     public void SetLogFd(ReceivedFds fds) => Record(nameof(SetLogFd));
-    public void SetVringNum(uint index, uint num) => Record(nameof(SetVringNum));
+    public void SetVringNum(int index, uint num) => Record(nameof(SetVringNum));
     public void SetVringAddress(in VhostUserVringAddress address) => Record(nameof(SetVringAddress));
-    public void SetVringBase(uint index, uint baseValue) => Record(nameof(SetVringBase));
-    public uint GetVringBase(uint index) { Record(nameof(GetVringBase)); return index; }
-    public void SetVringKick(byte index, ReceivedFds fds) { Record(nameof(SetVringKick)); fds.TryTake(0)?.Dispose(); }
-    public void SetVringCall(byte index, ReceivedFds fds) { Record(nameof(SetVringCall)); fds.TryTake(0)?.Dispose(); }
-    public void SetVringError(byte index, ReceivedFds fds) { Record(nameof(SetVringError)); fds.TryTake(0)?.Dispose(); }
+    public void SetVringBase(int index, uint baseValue) => Record(nameof(SetVringBase));
+    public uint GetVringBase(int index) { Record(nameof(GetVringBase)); return (uint)index; }
+    public void SetVringKick(int index, ReceivedFds fds) { Record(nameof(SetVringKick)); fds.TryTake(0)?.Dispose(); }
+    public void SetVringCall(int index, ReceivedFds fds) { Record(nameof(SetVringCall)); fds.TryTake(0)?.Dispose(); }
+    public void SetVringError(int index, ReceivedFds fds) { Record(nameof(SetVringError)); fds.TryTake(0)?.Dispose(); }
     public ulong GetQueueNum() { Record(nameof(GetQueueNum)); return 8; }
-    public void SetVringEnable(uint index, bool enable) => Record(nameof(SetVringEnable));
+    public void SetVringEnable(int index, bool enable) => Record(nameof(SetVringEnable));
     public void SendRarp(ReadOnlySpan<byte> macAddress) => Record(nameof(SendRarp));
     public void NetSetMtu(ulong mtu) => Record(nameof(NetSetMtu));
 
@@ -70,7 +70,7 @@ internal sealed class PermissiveHandler : IVhostUserBackendRequestHandler, IDisp
     }
 
     public void IotlbMessage(in VhostUserIotlbMessage message) => Record(nameof(IotlbMessage));
-    public void SetVringEndianness(uint index, VhostUserVringEndianness endianness) => Record(nameof(SetVringEndianness));
+    public void SetVringEndianness(int index, VhostUserVringEndianness endianness) => Record(nameof(SetVringEndianness));
 
     public void GetConfig(uint offset, VhostUserConfigFlags flags, Span<byte> data)
     {
@@ -110,7 +110,7 @@ internal sealed class PermissiveHandler : IVhostUserBackendRequestHandler, IDisp
     public void SetInflightFd(in VhostUserInflight inflight, ReceivedFds fds) { Record(nameof(SetInflightFd)); fds.Take(0).Dispose(); }
     public void GpuSetSocket(ReceivedFds fds) => Record(nameof(GpuSetSocket));
     public void ResetDevice() => Record(nameof(ResetDevice));
-    public void VringKick(uint index) => Record(nameof(VringKick));
+    public void VringKick(int index) => Record(nameof(VringKick));
     public ulong GetMaxMemorySlots() { Record(nameof(GetMaxMemorySlots)); return VhostUserLimits.MaxMemorySlots; }
     public void AddMemoryRegion(in VhostUserMemoryRegion region, ReceivedFds fds) { Record(nameof(AddMemoryRegion)); fds.Take(0).Dispose(); }
     public void RemoveMemoryRegion(in VhostUserMemoryRegion region) => Record(nameof(RemoveMemoryRegion));

@@ -40,27 +40,27 @@ internal sealed class DemoBackend : IVhostUserBackendRequestHandler, IDisposable
         }
     }
 
-    public void SetVringNum(uint index, uint num) => Log($"SET_VRING_NUM ring {index} size {num}");
+    public void SetVringNum(int index, uint num) => Log($"SET_VRING_NUM ring {index} size {num}");
 
     public void SetVringAddress(in VhostUserVringAddress address) => Log($"SET_VRING_ADDR ring {address.Index}");
 
-    public void SetVringBase(uint index, uint baseValue) => Log($"SET_VRING_BASE ring {index} base {baseValue}");
+    public void SetVringBase(int index, uint baseValue) => Log($"SET_VRING_BASE ring {index} base {baseValue}");
 
-    public uint GetVringBase(uint index) => 0;
+    public uint GetVringBase(int index) => 0;
 
-    public void SetVringKick(byte index, ReceivedFds fds)
+    public void SetVringKick(int index, ReceivedFds fds)
     {
         Replace(_kick, index, fds.Count > 0 ? fds.Take(0) : null);
         Log($"SET_VRING_KICK ring {index}: eventfd received");
     }
 
-    public void SetVringCall(byte index, ReceivedFds fds)
+    public void SetVringCall(int index, ReceivedFds fds)
     {
         Replace(_call, index, fds.Count > 0 ? fds.Take(0) : null);
         Log($"SET_VRING_CALL ring {index}: eventfd received");
     }
 
-    public void SetVringEnable(uint index, bool enable) => Log($"SET_VRING_ENABLE ring {index} {(enable ? "on" : "off")}");
+    public void SetVringEnable(int index, bool enable) => Log($"SET_VRING_ENABLE ring {index} {(enable ? "on" : "off")}");
 
     /// <summary>Waits for a kick on <paramref name="ring"/> and answers it with a call.</summary>
     public void ServeOneKick(int ring)

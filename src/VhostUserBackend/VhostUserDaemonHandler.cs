@@ -385,7 +385,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         old?.Dispose();
     }
 
-    public void SetVringNum(uint index, uint num)
+    public void SetVringNum(int index, uint num)
     {
         StoppedRing(index, FrontendRequest.SetVringNum).SetSize(num);
     }
@@ -424,12 +424,12 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         Log.RingLogging(_logger, v.Index, logAddress.HasValue, logAddress ?? 0);
     }
 
-    public void SetVringBase(uint index, uint baseValue)
+    public void SetVringBase(int index, uint baseValue)
     {
         StoppedRing(index, FrontendRequest.SetVringBase).SetBase(baseValue);
     }
 
-    public uint GetVringBase(uint index)
+    public uint GetVringBase(int index)
     {
         Vring v = Ring(index);
         uint value;
@@ -461,7 +461,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         return value;
     }
 
-    public void SetVringKick(byte index, ReceivedFds fds)
+    public void SetVringKick(int index, ReceivedFds fds)
     {
         Vring v = Ring(index);
         SafeFileHandle? fd = fds.TryTake(0); // an eventfd: the dispatcher checked it
@@ -499,7 +499,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         DeriveStatus();
     }
 
-    public void SetVringCall(byte index, ReceivedFds fds)
+    public void SetVringCall(int index, ReceivedFds fds)
     {
         Vring v = Ring(index);
         SafeFileHandle? fd = fds.TryTake(0); // an eventfd: the dispatcher checked it
@@ -514,7 +514,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         old?.Dispose();
     }
 
-    public void SetVringError(byte index, ReceivedFds fds)
+    public void SetVringError(int index, ReceivedFds fds)
     {
         Vring v = Ring(index);
         SafeFileHandle? fd = fds.TryTake(0); // an eventfd: the dispatcher checked it
@@ -531,7 +531,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
     public ulong GetQueueNum() => (ulong)_vrings.Length;
 
-    public void SetVringEnable(uint index, bool enable)
+    public void SetVringEnable(int index, bool enable)
     {
         Vring v = Ring(index);
         v.IsEnabled = enable;
@@ -556,7 +556,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         _backend.SetBackendChannel(channel);
     }
 
-    public void VringKick(uint index)
+    public void VringKick(int index)
     {
         // Same as a write to the kick eventfd: the worker drains it and calls the device. The spec
         // starts a ring on its first kick, in-band or through the fd; a ring that has no kick
@@ -771,9 +771,9 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
     }
 
-    private Vring Ring(uint index)
+    private Vring Ring(long index)
     {
-        if (index >= (uint)_vrings.Length)
+        if ((ulong)index >= (ulong)_vrings.Length)
         {
             throw new VhostUserException(VhostUserError.InvalidMessage, $"ring {index} does not exist (the device has {_vrings.Length})");
         }
@@ -781,7 +781,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         return _vrings[index];
     }
 
-    private Vring StoppedRing(uint index, FrontendRequest request)
+    private Vring StoppedRing(int index, FrontendRequest request)
     {
         Vring v = Ring(index);
         if (v.IsStarted)

@@ -60,7 +60,7 @@ public interface IVhostUserBackendRequestHandler
     /// <summary>SET_VRING_NUM: the size of ring <paramref name="index"/> (1 to 32768).</summary>
     /// <param name="index">The ring.</param>
     /// <param name="num">The size.</param>
-    void SetVringNum(uint index, uint num);
+    void SetVringNum(int index, uint num);
 
     /// <summary>SET_VRING_ADDR: the ring addresses.</summary>
     /// <param name="address">The addresses (alignment already checked).</param>
@@ -69,27 +69,27 @@ public interface IVhostUserBackendRequestHandler
     /// <summary>SET_VRING_BASE: where to resume ring <paramref name="index"/>.</summary>
     /// <param name="index">The ring.</param>
     /// <param name="baseValue">The next available index (split) or packed-ring state word.</param>
-    void SetVringBase(uint index, uint baseValue);
+    void SetVringBase(int index, uint baseValue);
 
     /// <summary>GET_VRING_BASE: stop ring <paramref name="index"/> and report where it stopped.</summary>
     /// <param name="index">The ring.</param>
     /// <returns>The base value.</returns>
-    uint GetVringBase(uint index);
+    uint GetVringBase(int index);
 
     /// <summary>SET_VRING_KICK: the kick eventfd of ring <paramref name="index"/>; no fd means poll the ring.</summary>
     /// <param name="index">The ring (0-255).</param>
     /// <param name="fds">Zero or one fd, an eventfd (the dispatcher checked it).</param>
-    void SetVringKick(byte index, ReceivedFds fds);
+    void SetVringKick(int index, ReceivedFds fds);
 
     /// <summary>SET_VRING_CALL: the call eventfd of ring <paramref name="index"/>; no fd disables it.</summary>
     /// <param name="index">The ring (0-255).</param>
     /// <param name="fds">Zero or one fd, an eventfd (the dispatcher checked it).</param>
-    void SetVringCall(byte index, ReceivedFds fds);
+    void SetVringCall(int index, ReceivedFds fds);
 
     /// <summary>SET_VRING_ERR: the error eventfd of ring <paramref name="index"/>; no fd disables it.</summary>
     /// <param name="index">The ring (0-255).</param>
     /// <param name="fds">Zero or one fd, an eventfd (the dispatcher checked it).</param>
-    void SetVringError(byte index, ReceivedFds fds) => throw NotSupported(FrontendRequest.SetVringErr);
+    void SetVringError(int index, ReceivedFds fds) => throw NotSupported(FrontendRequest.SetVringErr);
 
     /// <summary>GET_QUEUE_NUM (MQ): how many queues the device has (at most 32768).</summary>
     /// <returns>The queue count.</returns>
@@ -98,7 +98,7 @@ public interface IVhostUserBackendRequestHandler
     /// <summary>SET_VRING_ENABLE: enable or disable ring <paramref name="index"/>.</summary>
     /// <param name="index">The ring.</param>
     /// <param name="enable">Whether to enable it.</param>
-    void SetVringEnable(uint index, bool enable) => throw NotSupported(FrontendRequest.SetVringEnable);
+    void SetVringEnable(int index, bool enable) => throw NotSupported(FrontendRequest.SetVringEnable);
 
     /// <summary>SEND_RARP (RARP): broadcast a RARP for <paramref name="macAddress"/>.</summary>
     /// <param name="macAddress">The 6-byte MAC address.</param>
@@ -119,7 +119,7 @@ public interface IVhostUserBackendRequestHandler
     /// <summary>SET_VRING_ENDIAN (CROSS_ENDIAN): the endianness of ring <paramref name="index"/>.</summary>
     /// <param name="index">The ring.</param>
     /// <param name="endianness">Little or big.</param>
-    void SetVringEndianness(uint index, VhostUserVringEndianness endianness) => throw NotSupported(FrontendRequest.SetVringEndian);
+    void SetVringEndianness(int index, VhostUserVringEndianness endianness) => throw NotSupported(FrontendRequest.SetVringEndian);
 
     /// <summary>GET_CONFIG (CONFIG): fill <paramref name="data"/> from config space at <paramref name="offset"/>.</summary>
     /// <param name="offset">The offset.</param>
@@ -206,7 +206,7 @@ public interface IVhostUserBackendRequestHandler
 
     /// <summary>VRING_KICK (INBAND_NOTIFICATIONS): an in-band kick of ring <paramref name="index"/>.</summary>
     /// <param name="index">The ring.</param>
-    void VringKick(uint index) => throw NotSupported(FrontendRequest.VringKick);
+    void VringKick(int index) => throw NotSupported(FrontendRequest.VringKick);
 
     /// <summary>GET_MAX_MEM_SLOTS (CONFIGURE_MEM_SLOTS): how many regions the back-end accepts.</summary>
     /// <returns>The slot count (at most 509 is useful).</returns>

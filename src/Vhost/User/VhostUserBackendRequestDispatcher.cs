@@ -414,7 +414,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                         throw Invalid(request, $"queue size {state.Num} is outside 1..{VhostUserLimits.MaxQueueSize}");
                     }
 
-                    _handler.SetVringNum(state.Index, state.Num);
+                    _handler.SetVringNum((int)state.Index, state.Num);
                     break;
                 }
 
@@ -440,7 +440,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                         throw Invalid(request, $"base 0x{state.Num:x} does not fit the 16-bit index of a split ring");
                     }
 
-                    _handler.SetVringBase(state.Index, state.Num);
+                    _handler.SetVringBase((int)state.Index, state.Num);
                     break;
                 }
 
@@ -448,7 +448,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                 {
                     VhostUserVringState state = ReadVringState(request, message);
                     ToleratedIfNonZero(request, state.Num, "num");
-                    uint value = _handler.GetVringBase(state.Index);
+                    uint value = _handler.GetVringBase((int)state.Index);
                     _connection.Send((uint)request, VhostUserHeaderFlags.Reply, new VhostUserVringState(state.Index, value));
                     break;
                 }
@@ -474,7 +474,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                         throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: the fd is not an eventfd");
                     }
 
-                    var index = (byte)(word & VhostUserLimits.VringIndexMask);
+                    int index = (int)(word & VhostUserLimits.VringIndexMask);
                     if (request == FrontendRequest.SetVringKick)
                     {
                         _handler.SetVringKick(index, fds);
@@ -502,7 +502,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                         throw Invalid(request, $"enable value {state.Num} is neither 0 nor 1");
                     }
 
-                    _handler.SetVringEnable(state.Index, state.Num == 1);
+                    _handler.SetVringEnable((int)state.Index, state.Num == 1);
                     break;
                 }
 
@@ -550,7 +550,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                         throw Invalid(request, $"unknown endianness {state.Num}");
                     }
 
-                    _handler.SetVringEndianness(state.Index, endianness);
+                    _handler.SetVringEndianness((int)state.Index, endianness);
                     break;
                 }
 
@@ -645,7 +645,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                 {
                     VhostUserVringState state = ReadVringState(request, message);
                     ToleratedIfNonZero(request, state.Num, "num");
-                    _handler.VringKick(state.Index);
+                    _handler.VringKick((int)state.Index);
                     break;
                 }
             case FrontendRequest.GetMaxMemSlots:
@@ -757,6 +757,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
         }
     }
 
+    /// <summary>Reads a ring state and checks its index (below 32768, so handlers get it as an <see cref="int"/>).</summary>
     private static VhostUserVringState ReadVringState(FrontendRequest request, VhostUserMessage message)
     {
         VhostUserVringState state = message.Read<VhostUserVringState>();

@@ -193,6 +193,18 @@ public sealed class MalformedInputTests
     }
 
     [Fact]
+    public void A_ring_index_beyond_the_protocol_limit_never_reaches_the_handler()
+    {
+        // Handlers take int ring indices: 0x8000 and up (uint.MaxValue would be -1) are refused when the message is read.
+        foreach (uint index in new[] { 0x8000u, uint.MaxValue })
+        {
+            VhostUserException e = DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetVringNum, VhostUserHeaderFlags.None, new VhostUserVringState(index, 8)), VhostUserError.InvalidMessage);
+            Assert.Contains("out of range", e.Message, StringComparison.Ordinal);
+            DispatcherRejects(raw => raw.Send((uint)FrontendRequest.GetVringBase, VhostUserHeaderFlags.None, new VhostUserVringState(index, 0)), VhostUserError.InvalidMessage);
+        }
+    }
+
+    [Fact]
     public void Fds_arriving_with_body_bytes_are_rejected_and_closed()
     {
         using SafeFileHandle m = TestFds.MemFd();

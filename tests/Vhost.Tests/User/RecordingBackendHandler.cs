@@ -65,20 +65,20 @@ internal sealed class RecordingBackendHandler : IVhostUserBackendRequestHandler,
 
     public void SetLogBase(in VhostUserLog log, ReceivedFds fds) { Record($"SetLogBase {log.MmapSize:x}/{log.MmapOffset:x}"); Keep(fds); }
     public void SetLogFd(ReceivedFds fds) { Record("SetLogFd"); Keep(fds); }
-    public void SetVringNum(uint index, uint num) => Record($"SetVringNum {index} {num}");
+    public void SetVringNum(int index, uint num) => Record($"SetVringNum {index} {num}");
     public void SetVringAddress(in VhostUserVringAddress a) => Record($"SetVringAddress {a.Index} {a.Flags} {a.DescriptorTableAddress:x} {a.UsedRingAddress:x} {a.AvailableRingAddress:x} {a.LogAddress:x}");
-    public void SetVringBase(uint index, uint baseValue) => Record($"SetVringBase {index} {baseValue}");
-    public uint GetVringBase(uint index) { Record($"GetVringBase {index}"); return 0x1234 + index; }
-    public void SetVringKick(byte index, ReceivedFds fds) { Record($"SetVringKick {index} {fds.Count}"); Keep(fds); }
-    public void SetVringCall(byte index, ReceivedFds fds) { Record($"SetVringCall {index} {fds.Count}"); Keep(fds); }
-    public void SetVringError(byte index, ReceivedFds fds) { Record($"SetVringError {index} {fds.Count}"); Keep(fds); }
+    public void SetVringBase(int index, uint baseValue) => Record($"SetVringBase {index} {baseValue}");
+    public uint GetVringBase(int index) { Record($"GetVringBase {index}"); return 0x1234 + (uint)index; }
+    public void SetVringKick(int index, ReceivedFds fds) { Record($"SetVringKick {index} {fds.Count}"); Keep(fds); }
+    public void SetVringCall(int index, ReceivedFds fds) { Record($"SetVringCall {index} {fds.Count}"); Keep(fds); }
+    public void SetVringError(int index, ReceivedFds fds) { Record($"SetVringError {index} {fds.Count}"); Keep(fds); }
     public ulong GetQueueNum() { Record("GetQueueNum"); return 4; }
-    public void SetVringEnable(uint index, bool enable) => Record($"SetVringEnable {index} {enable}");
+    public void SetVringEnable(int index, bool enable) => Record($"SetVringEnable {index} {enable}");
     public void SendRarp(ReadOnlySpan<byte> mac) => Record("SendRarp " + Convert.ToHexString(mac));
     public void NetSetMtu(ulong mtu) => Record($"NetSetMtu {mtu}");
     public void SetBackendRequestFd(VhostUserBackendChannel channel) { Record("SetBackendRequestFd"); Channel = channel; }
     public void IotlbMessage(in VhostUserIotlbMessage m) => Record($"IotlbMessage {m.Type} {m.Iova:x} {m.Size:x} {m.UserAddress:x} {m.Permission}");
-    public void SetVringEndianness(uint index, VhostUserVringEndianness e) => Record($"SetVringEndian {index} {e}");
+    public void SetVringEndianness(int index, VhostUserVringEndianness e) => Record($"SetVringEndian {index} {e}");
 
     public void GetConfig(uint offset, VhostUserConfigFlags flags, Span<byte> data)
     {
@@ -130,7 +130,7 @@ internal sealed class RecordingBackendHandler : IVhostUserBackendRequestHandler,
     public void SetInflightFd(in VhostUserInflight inflight, ReceivedFds fds) { Record($"SetInflightFd {inflight.MmapSize:x} {inflight.QueueCount} {inflight.QueueSize}"); Keep(fds); }
     public void GpuSetSocket(ReceivedFds fds) { Record("GpuSetSocket"); Keep(fds); }
     public void ResetDevice() => Record("ResetDevice");
-    public void VringKick(uint index) => Record($"VringKick {index}");
+    public void VringKick(int index) => Record($"VringKick {index}");
     public ulong GetMaxMemorySlots() { Record("GetMaxMemorySlots"); return 509; }
     public void AddMemoryRegion(in VhostUserMemoryRegion r, ReceivedFds fds) { Record($"AddMemoryRegion {r.GuestPhysicalAddress:x}/{r.MemorySize:x}"); Keep(fds); }
     public void RemoveMemoryRegion(in VhostUserMemoryRegion r) => Record($"RemoveMemoryRegion {r.GuestPhysicalAddress:x}/{r.MemorySize:x}");
