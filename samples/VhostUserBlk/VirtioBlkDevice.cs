@@ -98,18 +98,8 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         Latency = latency;
         Encoding.ASCII.GetBytes(serial, _id);
         QueueCount = queues;
-        var groups = new List<int>[threads];
-        for (int t = 0; t < threads; t++)
-        {
-            groups[t] = [];
-        }
-
-        for (int q = 0; q < queues; q++)
-        {
-            groups[q % threads].Add(q);
-        }
-
-        _groups = groups;
+        // Queue q is served by worker q % threads.
+        _groups = [.. Enumerable.Range(0, threads).Select(t => Enumerable.Range(0, queues).Where(q => q % threads == t).ToArray())];
 
         _zeroes = (byte*)NativeMemory.AlignedAlloc(ZeroChunk, 4096);
         new Span<byte>(_zeroes, ZeroChunk).Clear();
@@ -248,13 +238,13 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     }
 
     /// <inheritdoc/>
-    public void OnWorkersStarted(IReadOnlyList<VhostUserWorker> handlers)
+    public void OnWorkersStarted(IReadOnlyList<VhostUserWorker> workers)
     {
-        for (int t = 0; t < handlers.Count; t++)
+        for (int t = 0; t < workers.Count; t++)
         {
             if (_workspaces[t]?.Engine.CompletionEvent is { } completions)
             {
-                handlers[t].RegisterListener(completions, VringEpollEvents.In | VringEpollEvents.EdgeTriggered, (ulong)(CompletionEventBase + t));
+                workers[t].RegisterListener(completions, VringEpollEvents.In | VringEpollEvents.EdgeTriggered, (ulong)(CompletionEventBase + t));
             }
         }
     }

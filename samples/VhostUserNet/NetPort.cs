@@ -174,10 +174,10 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     public TimeSpan GetPollingTime(int workerIndex) => _fabric.Settings.Poll;
 
     /// <inheritdoc/>
-    public void OnWorkersStarted(IReadOnlyList<VhostUserWorker> handlers)
+    public void OnWorkersStarted(IReadOnlyList<VhostUserWorker> workers)
     {
-        handlers[0].RegisterListener(_wake, VringEpollEvents.In, WakeEvent);
-        Volatile.Write(ref _rings, [.. handlers[0].Vrings]);
+        workers[0].RegisterListener(_wake, VringEpollEvents.In, WakeEvent);
+        Volatile.Write(ref _rings, [.. workers[0].Vrings]);
     }
 
     /// <inheritdoc/>

@@ -53,11 +53,11 @@ internal sealed class VirtioRngDevice : IVhostUserBackend, IDisposable
     public long BytesServed => Interlocked.Read(ref _bytes);
 
     /// <inheritdoc/>
-    public void OnWorkersStarted(IReadOnlyList<VhostUserWorker> handlers)
+    public void OnWorkersStarted(IReadOnlyList<VhostUserWorker> workers)
     {
         if (_timer is not null)
         {
-            handlers[0].RegisterListener(_timer.Handle, VringEpollEvents.In, TimerEvent);
+            workers[0].RegisterListener(_timer.Handle, VringEpollEvents.In, TimerEvent);
         }
     }
 

@@ -87,8 +87,8 @@ public interface IVhostUserBackend
     EventFd? CreateExitEvent(int workerIndex) => null;
 
     /// <summary>Called once when the daemon's workers exist; the device may register its own fds on them.</summary>
-    /// <param name="handlers">One handler per worker, by thread index.</param>
-    void OnWorkersStarted(IReadOnlyList<VhostUserWorker> handlers)
+    /// <param name="workers">The workers, by index (the order of <see cref="QueuesPerWorker"/>).</param>
+    void OnWorkersStarted(IReadOnlyList<VhostUserWorker> workers)
     {
     }
 

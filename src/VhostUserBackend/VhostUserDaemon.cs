@@ -132,7 +132,7 @@ public sealed class VhostUserDaemon : IDisposable
     /// <summary>The rings, by queue index.</summary>
     public IReadOnlyList<Vring> Vrings => _vrings;
 
-    /// <summary>The worker threads' handlers, by thread index (register device fds on them).</summary>
+    /// <summary>The workers, by index (register device fds on them).</summary>
     public IReadOnlyList<VhostUserWorker> Workers => _workers;
 
     /// <summary>Whether a front-end is connected now.</summary>

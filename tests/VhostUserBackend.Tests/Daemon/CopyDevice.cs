@@ -315,12 +315,12 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     private readonly List<(Vring Ring, DescriptorChain Chain)> _heldForEvent = [];
 
-    public void OnWorkersStarted(IReadOnlyList<VhostUserWorker> handlers)
+    public void OnWorkersStarted(IReadOnlyList<VhostUserWorker> workers)
     {
         if (CompleteOnWorkerEvent)
         {
             WorkerEvent = new EventFd(EventFdFlags.NonBlocking);
-            handlers[0].RegisterListener(WorkerEvent, VringEpollEvents.In, (ulong)QueueCount + 7);
+            workers[0].RegisterListener(WorkerEvent, VringEpollEvents.In, (ulong)QueueCount + 7);
         }
     }
 
