@@ -1,6 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-
 namespace Vhost.Tests.Common.Interop;
 
 /// <summary>Every interop struct's size and field offsets against the x86_64 ABI.</summary>
@@ -10,42 +7,12 @@ public sealed class LayoutTests
 
     [Theory]
     [MemberData(nameof(StructNames))]
-    public void Struct_size_and_field_offsets_match_the_abi(string name)
-    {
-        LayoutRow row = InteropLayouts.Find(name);
-        Assert.Equal(row.Size, InteropLayouts.SizeOf(row.Type));
-
-        // The row names every field: a field added to the struct without a row fails here.
-        string[] actualFields = InteropLayouts.FieldsOf(row.Type).Select(f => f.Name).Order(StringComparer.Ordinal).ToArray();
-        string[] expectedFields = row.Fields.Select(f => f.Name).Order(StringComparer.Ordinal).ToArray();
-        Assert.Equal(expectedFields, actualFields);
-
-        foreach (FieldRow field in row.Fields)
-        {
-            Assert.True(field.Offset == (int)Marshal.OffsetOf(row.Type, field.Name), $"{name}.{field.Name}: offset {Marshal.OffsetOf(row.Type, field.Name)}, expected {field.Offset}");
-            int size = InteropLayouts.SizeOf(row.Type.GetField(field.Name)!.FieldType);
-            Assert.True(field.Size == size, $"{name}.{field.Name}: size {size}, expected {field.Size}");
-        }
-
-        // Only alignment padding may follow the last field (msghdr has 4 bytes of it).
-        FieldRow last = row.Fields.MaxBy(f => f.Offset)!;
-        Assert.InRange(row.Size - (last.Offset + last.Size), 0, 7);
-    }
+    public void Struct_size_and_field_offsets_match_the_abi(string name) => CHeaders.AssertLayout(InteropLayouts.Find(name));
 
     [Fact]
     public void Every_nested_struct_of_Interop_has_a_layout_row()
     {
-        Type[] structs = typeof(global::Interop)
-            .GetNestedTypes(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic)
-            .Where(t => t.IsValueType && !t.IsEnum && !t.IsDefined(typeof(CompilerGeneratedAttribute), false))
-            .ToArray();
-        Assert.NotEmpty(structs);
-
-        var covered = InteropLayouts.Rows.Select(r => r.Type).ToHashSet();
-        string[] missing = structs
-            .Where(t => !covered.Contains(t) && !InteropLayouts.NotInteropStructs.ContainsKey(t))
-            .Select(t => t.Name)
-            .ToArray();
+        string[] missing = CHeaders.StructsWithoutRow(typeof(global::Interop), InteropLayouts.Rows, InteropLayouts.NotInteropStructs);
         Assert.True(missing.Length == 0, "interop structs without a layout row: " + string.Join(", ", missing));
     }
 
