@@ -33,11 +33,13 @@ public sealed class DaemonWorkerGroupTests
     /// Polling over two ports on one thread: port A streams without pause, port B sends one
     /// request at a time; every one of B's requests completes promptly (before, each port polled
     /// on a thread of its own, and two pollers on two cores starved each other and the front-end).
+    /// A starved port waits out the polling window (10 s here); the bound is well below it and well
+    /// above what a loaded 2-core host adds (three busy threads share the cores in this test).
     /// </summary>
     [Fact]
     public async Task While_polling_a_busy_port_does_not_starve_another_port_on_the_same_thread()
     {
-        using var group = new VhostUserWorkerGroup(1, pollingTime: TimeSpan.FromSeconds(1));
+        using var group = new VhostUserWorkerGroup(1, pollingTime: TimeSpan.FromSeconds(10));
         var a = new CopyDevice(queues: 1);
         var b = new CopyDevice(queues: 1);
         using Port pa = Port.Create(a, group);
@@ -61,7 +63,7 @@ public sealed class DaemonWorkerGroupTests
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
             pb.Rig.Submit(0, DaemonRig.Payload(1000 + i));
-            pb.Rig.Complete(0, timeoutMs: 2000);
+            pb.Rig.Complete(0, timeoutMs: 5000);
             slowest = clock.Elapsed > slowest ? clock.Elapsed : slowest;
             Thread.Sleep(5);
         }
@@ -69,7 +71,7 @@ public sealed class DaemonWorkerGroupTests
         stop.Cancel();
         await stream;
         Assert.True(streamed > 50, $"port A completed only {streamed} requests while streaming");
-        Assert.True(slowest < TimeSpan.FromMilliseconds(500), $"port B waited {slowest.TotalMilliseconds:F0} ms for one request while port A streamed");
+        Assert.True(slowest < TimeSpan.FromMilliseconds(2500), $"port B waited {slowest.TotalMilliseconds:F0} ms for one request while port A streamed");
     }
 
     [Fact]
