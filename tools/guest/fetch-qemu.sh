@@ -63,13 +63,8 @@ for tool in apt-get apt-cache dpkg dpkg-deb ldd; do
 done
 
 # Mirror URI: the first Debian archive source of this machine (deb822 or one-line format).
-uri=
-if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-  uri=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-fi
-if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
-  uri=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' /etc/apt/sources.list)
-fi
+. "$HERE/../debian-mirror.sh"
+uri=$(debian_mirror_uri)
 [ -n "$uri" ] || unavailable "no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list"
 
 APT=$CACHE/apt-$SUITE

@@ -22,8 +22,8 @@ fi
 
 STATE=$(dirname "$DEST")/apt-trixie
 mkdir -p "$STATE/lists/partial" "$STATE/cache/archives/partial"
-URI=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-[ -n "$URI" ] || URI=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+. "$(dirname "${BASH_SOURCE[0]}")/../debian-mirror.sh"
+URI=$(debian_mirror_uri)
 [ -n "$URI" ] || URI=http://deb.debian.org/debian
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 if [ ! -e "$KEYRING" ]; then
