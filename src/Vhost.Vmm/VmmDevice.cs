@@ -10,7 +10,7 @@ namespace Vhost.Vmm;
 /// split virtqueues laid out in it with <see cref="SplitQueueDriver"/>, and the start-up
 /// sequence a VMM runs (GET_FEATURES, GET/SET_PROTOCOL_FEATURES, GET_QUEUE_NUM,
 /// GET_MAX_MEM_SLOTS, SET_OWNER, SET_FEATURES, SET_MEM_TABLE, then per queue SET_VRING_NUM,
-/// SET_VRING_BASE, SET_VRING_ADDR, SET_VRING_KICK, SET_VRING_CALL, and SET_VRING_ENABLE). The
+/// SET_VRING_BASE, SET_VRING_ADDR, SET_VRING_CALL, SET_VRING_KICK, and SET_VRING_ENABLE). The
 /// steps every transport shares are <see cref="VmmVhostDevice"/>'s; this is the vhost-user layer on top.
 /// Used by the integration tests, the probe tool and small .NET VMMs. Owns the front-end.
 /// </summary>

@@ -8,7 +8,7 @@ namespace Vhost.Vmm;
 /// (<c>VhostVdpa</c>) and vhost-user (<c>VhostUserFrontend</c>): GET_FEATURES and SET_FEATURES
 /// with a check of the required bits, SET_OWNER, a memory table describing <see cref="GuestRam"/>,
 /// and per queue a split ring laid out in that RAM with SET_VRING_NUM, SET_VRING_BASE,
-/// SET_VRING_ADDR, SET_VRING_KICK and SET_VRING_CALL; <see cref="Stop"/> ends every ring with
+/// SET_VRING_ADDR, SET_VRING_CALL and SET_VRING_KICK; <see cref="Stop"/> ends every ring with
 /// GET_VRING_BASE. Transport-specific steps (vDPA device status, vhost-user protocol features and
 /// SET_VRING_ENABLE, a vhost-net tap, a vsock CID) go between these calls, on the concrete frontend.
 /// </summary>
@@ -124,7 +124,7 @@ public sealed class VmmVhostDevice : IDisposable
 
     /// <summary>
     /// Lays out the next queue's split ring in <see cref="Ram"/> and hands it to the device:
-    /// SET_VRING_NUM, SET_VRING_BASE 0, SET_VRING_ADDR, SET_VRING_KICK and SET_VRING_CALL with new
+    /// SET_VRING_NUM, SET_VRING_BASE 0, SET_VRING_ADDR, SET_VRING_CALL and SET_VRING_KICK with new
     /// eventfds. Call after <see cref="SetFeatures"/> (the ring follows the acked EVENT_IDX and
     /// INDIRECT_DESC) and <see cref="SetMemoryTable"/>.
     /// </summary>
@@ -156,8 +156,10 @@ public sealed class VmmVhostDevice : IDisposable
                 RingAddress(driver.DescriptorTableAddress),
                 RingAddress(driver.UsedRingAddress),
                 RingAddress(driver.AvailRingAddress)));
-            Backend.SetVringKick(index, queue.Kick);
+            // The call eventfd first: a ring can start on SET_VRING_KICK (vhost-user without
+            // protocol features has no reply to wait for), and must find its call eventfd in place.
             Backend.SetVringCall(index, queue.Call);
+            Backend.SetVringKick(index, queue.Kick);
         }
         catch
         {
