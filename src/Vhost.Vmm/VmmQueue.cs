@@ -19,9 +19,33 @@ public sealed class VmmQueue : IDisposable
         Index = index;
         Driver = driver;
         Kick = new EventFd(EventFdFlags.NonBlocking);
-        Call = new EventFd(EventFdFlags.NonBlocking);
-        _epoll = new Epoll();
-        _epoll.Add(Call, Interop.EPOLLIN, 0);
+        try
+        {
+            Call = new EventFd(EventFdFlags.NonBlocking);
+            try
+            {
+                _epoll = new Epoll();
+                try
+                {
+                    _epoll.Add(Call, Interop.EPOLLIN, 0);
+                }
+                catch
+                {
+                    _epoll.Dispose();
+                    throw;
+                }
+            }
+            catch
+            {
+                Call.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            Kick.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The queue index.</summary>
