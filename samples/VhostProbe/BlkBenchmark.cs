@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using VhostProbe.Devices;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 
 namespace VhostProbe;
 

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Vhost.User;
 using VhostProbe.Devices;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 
 namespace VhostProbe;
 

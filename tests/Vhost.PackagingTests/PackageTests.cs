@@ -14,12 +14,15 @@ public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<Pack
     [InlineData("Vhost")]
     [InlineData("VhostUserBackend")]
     [InlineData("VhostUserBackend.Hosting")]
+    [InlineData("VhostUserBackend.Testing")]
+    [InlineData("Vhost.Vmm")]
     public void LibraryPackage_HasReadmeLicenseRepositoryDocsAndSymbols(string id)
     {
         using (ZipArchive nupkg = ZipFile.OpenRead(packed.PackagePath(id)))
         {
             string[] entries = [.. nupkg.Entries.Select(e => e.FullName)];
             Assert.Contains("README.md", entries);
+            Assert.Contains("CHANGELOG.md", entries);
             Assert.Contains($"lib/net10.0/{id}.dll", entries);
             Assert.Contains($"lib/net10.0/{id}.xml", entries);
             Assert.DoesNotContain(entries, e => e.EndsWith(".pdb", StringComparison.Ordinal));
@@ -52,6 +55,62 @@ public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<Pack
 
         using ZipArchive snupkg = ZipFile.OpenRead(packed.PackagePath(id, "snupkg"));
         Assert.Contains($"lib/net10.0/{id}.pdb", snupkg.Entries.Select(e => e.FullName));
+    }
+
+    /// <summary>
+    /// Packages by audience: device authors take VhostUserBackend, which depends on Vhost only;
+    /// the guest-driver model (VhostUserBackend.Testing) and the VMM-side helpers (Vhost.Vmm) are
+    /// packages of their own that the device package never pulls in.
+    /// </summary>
+    [Theory]
+    [InlineData("Vhost", "")]
+    [InlineData("VhostUserBackend", "Vhost")]
+    [InlineData("VhostUserBackend.Hosting", "VhostUserBackend")]
+    [InlineData("VhostUserBackend.Testing", "VhostUserBackend")]
+    [InlineData("Vhost.Vmm", "Vhost,VhostUserBackend.Testing")]
+    public void LibraryPackage_DependsOnExactlyTheRepositoryPackagesOfItsAudience(string id, string expected)
+    {
+        using ZipArchive nupkg = ZipFile.OpenRead(packed.PackagePath(id));
+        XDocument nuspec;
+        using (Stream s = nupkg.GetEntry($"{id}.nuspec")!.Open())
+        {
+            nuspec = XDocument.Load(s);
+        }
+
+        string[] repositoryDependencies = [.. nuspec.Descendants().Where(e => e.Name.LocalName == "dependency")
+            .Select(e => e.Attribute("id")!.Value)
+            .Where(d => PackedFeed.Libraries.Contains(d))
+            .Distinct()
+            .Order(StringComparer.Ordinal)];
+        Assert.Equal(expected.Split(',', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal), repositoryDependencies);
+    }
+
+    [Fact]
+    public void DevicePackage_ShipsNoTestingOrVmmType()
+    {
+        using ZipArchive nupkg = ZipFile.OpenRead(packed.PackagePath("VhostUserBackend"));
+        using var dll = new MemoryStream();
+        using (Stream s = nupkg.GetEntry("lib/net10.0/VhostUserBackend.dll")!.Open())
+        {
+            s.CopyTo(dll);
+        }
+
+        dll.Position = 0;
+        using var pe = new System.Reflection.PortableExecutable.PEReader(dll);
+        System.Reflection.Metadata.MetadataReader md = System.Reflection.Metadata.PEReaderExtensions.GetMetadataReader(pe);
+        string[] namespaces = [.. md.TypeDefinitions.Select(h => md.GetString(md.GetTypeDefinition(h).Namespace)).Distinct()];
+        Assert.Contains("VhostUserBackend.Virtio", namespaces);
+        Assert.DoesNotContain(namespaces, n => n.StartsWith("VhostUserBackend.Testing", StringComparison.Ordinal) || n.StartsWith("Vhost.Vmm", StringComparison.Ordinal));
+        string[] names = [.. md.TypeDefinitions.Select(h => md.GetString(md.GetTypeDefinition(h).Name))];
+        foreach (string moved in new[] { "GuestRam", "GuestRamRegion", "SplitQueueDriver", "PackedQueueDriver", "VmmDevice", "VmmDeviceOptions", "VmmQueue", "VmmCompletion", "VmmVhostDevice" })
+        {
+            Assert.DoesNotContain(moved, names);
+        }
+
+        string[] references = [.. md.AssemblyReferences.Select(h => md.GetString(md.GetAssemblyReference(h).Name))];
+        Assert.Contains("Vhost", references);
+        Assert.DoesNotContain("VhostUserBackend.Testing", references);
+        Assert.DoesNotContain("Vhost.Vmm", references);
     }
 
     [Fact]

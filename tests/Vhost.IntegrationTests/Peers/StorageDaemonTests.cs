@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Vhost.User;
 using VhostProbe.Devices;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 
 namespace Vhost.IntegrationTests.Peers;
 

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using Vhost.User.Messages;
 using VhostProbe.Devices;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 using VhostUserBackend.Virtio;
 
 namespace Vhost.IntegrationTests.Samples;

@@ -4,7 +4,7 @@ using System.Net.NetworkInformation;
 using Vhost.User.Messages;
 using VhostProbe.Devices;
 using VhostUserBackend.Testing;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 using VhostUserBackend.Virtio;
 using VhostUserNet;
 
