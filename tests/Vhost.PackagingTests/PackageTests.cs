@@ -205,13 +205,26 @@ public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<Pack
         var environment = new Dictionary<string, string> { ["DOTNET_CLI_HOME"] = Path.Combine(work, "home") };
         Dotnet.WriteNuGetConfig(work, packed.Feed, packed.Packages);
         Dotnet.Run(work, TimeSpan.FromSeconds(60), environment, "new", "install", packed.PackagePath("VhostUserBackend.Templates"));
-        Dotnet.Run(work, TimeSpan.FromSeconds(60), environment, "new", "vhost-user-backend", "-n", "MyDevice", "--queues", "2");
+
+        // Every option docs/getting-started.md names is one the installed template takes.
+        string help = Dotnet.Run(work, TimeSpan.FromSeconds(60), environment, "new", "vhost-user-backend", "--help");
+        string create = File.ReadAllLines(Path.Combine(Dotnet.RepoRoot, "docs", "getting-started.md")).Single(l => l.StartsWith("dotnet new vhost-user-backend -n MyDevice", StringComparison.Ordinal));
+        string[] documented = DocumentedOption().Matches(create).Select(m => m.Value).ToArray();
+        Assert.NotEmpty(documented);
+        Assert.All(documented, option => Assert.Contains(option + " ", help, StringComparison.Ordinal));
+
+        Dotnet.Run(work, TimeSpan.FromSeconds(60), environment, "new", "vhost-user-backend", "-n", "MyDevice", "--queues", "2", "--queue-size", "128");
 
         string project = Path.Combine(work, "MyDevice");
         string device = File.ReadAllText(Path.Combine(project, "MyDevice", "Device.cs"));
         Assert.Contains("namespace MyDevice;", device);
         Assert.Contains("public int QueueCount => 2;", device);
-        Assert.Contains("public ushort MaxQueueSize => 256;", device);
+        Assert.Contains("public ushort MaxQueueSize => 128;", device);
+
+        // A socket path of this test's own in the generated appsettings.json (read below from another folder).
+        string socket = Path.Combine(Path.GetTempPath(), $"tmpl-{Guid.NewGuid():N}.sock");
+        string settings = Path.Combine(project, "MyDevice", "appsettings.json");
+        File.WriteAllText(settings, File.ReadAllText(settings).Replace("/tmp/MyDevice.sock", socket, StringComparison.Ordinal));
         Assert.Contains($"Include=\"VhostUserBackend.Hosting\" Version=\"{Dotnet.PackageVersion}\"", File.ReadAllText(Path.Combine(project, "MyDevice", "MyDevice.csproj")));
         Assert.True(File.Exists(Path.Combine(project, "MyDevice.slnx")));
 
@@ -220,7 +233,43 @@ public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<Pack
         Assert.True(summary.Success, output);
         Assert.Equal("0", summary.Groups["failed"].Value);
         Assert.Equal("1", summary.Groups["passed"].Value);
+
+        // Started from the solution folder, not its own, the daemon still reads its appsettings.json
+        // (the host's content root is the app's folder) and listens on the socket it names.
+        string dll = Path.Combine(project, "MyDevice", "bin", "Release", "net10.0", "MyDevice.dll");
+        using Process daemon = Dotnet.Start(project, environment, dll);
+        var log = new System.Text.StringBuilder();
+        daemon.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        daemon.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        daemon.BeginOutputReadLine();
+        daemon.BeginErrorReadLine();
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            while (!File.Exists(socket) && !daemon.HasExited && clock.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                Thread.Sleep(100);
+            }
+
+            lock (log)
+            {
+                Assert.True(File.Exists(socket), $"the daemon started from {project} did not listen on {socket} (exited: {daemon.HasExited}):\n{log}");
+            }
+        }
+        finally
+        {
+            if (!daemon.HasExited)
+            {
+                daemon.Kill(entireProcessTree: true);
+                daemon.WaitForExit();
+            }
+
+            File.Delete(socket);
+        }
     }
+
+    [GeneratedRegex(@"--[a-z][a-z-]*")]
+    private static partial Regex DocumentedOption();
 
     [GeneratedRegex(@"Failed:\s+(?<failed>\d+), Passed:\s+(?<passed>\d+)")]
     private static partial Regex TestSummary();
