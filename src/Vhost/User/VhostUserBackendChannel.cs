@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -19,11 +20,8 @@ namespace Vhost.User;
 /// <remarks>Thread-safe: one request is in flight at a time; a notification is sent between requests, without waiting for a request's reply. After a transport error or a bad reply the channel is failed and every later call throws.</remarks>
 public sealed class VhostUserBackendChannel : IDisposable
 {
-    private readonly VhostUserConnection _connection;
-    private readonly Lock _gate = new();
-    private readonly Lock _sendGate = new();
+    private readonly VhostUserEndpoint _endpoint;
     private readonly ILogger _logger;
-    private volatile VhostUserException? _failure;
 
     /// <summary>Creates the sender over <paramref name="connection"/>, which it owns from now on.</summary>
     /// <param name="connection">The back-end channel socket.</param>
@@ -42,7 +40,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     public VhostUserBackendChannel(VhostUserConnection connection, VhostUserProtocolFeatures protocolFeatures, ulong features, ILogger? logger)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        _connection = connection;
+        _endpoint = new VhostUserEndpoint(connection);
         ProtocolFeatures = protocolFeatures;
         Features = features;
         _logger = logger ?? NullLogger.Instance;
@@ -58,7 +56,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     public TimeSpan ReplyTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The channel's connection. Sending on it directly while this sender is in use puts the stream out of step.</summary>
-    public VhostUserConnection Connection => _connection;
+    public VhostUserConnection Connection => _endpoint.Connection;
 
     /// <summary>CONFIG_CHANGE_MSG: tell the front-end the config space changed (needs CONFIG).</summary>
     /// <exception cref="VhostUserException">Not negotiated, the front-end failed it, or the channel broke.</exception>
@@ -144,32 +142,29 @@ public sealed class VhostUserBackendChannel : IDisposable
         }
 
         RequireFeature(BackendRequest.SharedObjectLookup, VhostUserProtocolFeatures.SharedObject);
-        lock (_gate)
+        VhostUserLogging.BackendRequestSent(_logger, BackendRequest.SharedObjectLookup, Unsafe.SizeOf<VhostUserSharedObject>());
+        using VhostUserMessage reply = _endpoint.Request(
+            (uint)BackendRequest.SharedObjectLookup,
+            nameof(BackendRequest.SharedObjectLookup),
+            VhostUserHeaderFlags.NeedReply,
+            Bytes(in payload),
+            [],
+            expectReply: true,
+            maxReplyFds: 1,
+            ReplyTimeout,
+            e => VhostUserLogging.BackendChannelFailed(_logger, BackendRequest.SharedObjectLookup, e.Reason, e.Message))!;
+        ulong value = CheckReply(BackendRequest.SharedObjectLookup, reply);
+        if (value != 0)
         {
-            ThrowIfFailed();
-            try
-            {
-                _connection.Send((uint)BackendRequest.SharedObjectLookup, VhostUserHeaderFlags.NeedReply, in payload);
-                using VhostUserMessage reply = VhostUserReplies.Receive(_connection, (uint)BackendRequest.SharedObjectLookup, nameof(BackendRequest.SharedObjectLookup), ReplyTimeout, 1);
-                ulong value = VhostUserReplies.ReadU64(reply, nameof(BackendRequest.SharedObjectLookup));
-                if (value != 0)
-                {
-                    throw new VhostUserException(value, $"SharedObjectLookup: the front-end failed it with 0x{value:x}");
-                }
-
-                if (reply.Fds.Count != 1)
-                {
-                    throw new VhostUserException(VhostUserError.IncorrectFds, "SharedObjectLookup: the successful reply carries no fd");
-                }
-
-                return reply.Fds.Take(0);
-            }
-            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
-            {
-                _failure = e;
-                throw;
-            }
+            throw new VhostUserException(value, $"SharedObjectLookup: the front-end failed it with {DescribeFrontendError(value)}");
         }
+
+        if (reply.Fds.Count != 1)
+        {
+            throw Broken(BackendRequest.SharedObjectLookup, new VhostUserException(VhostUserError.IncorrectFds, "SharedObjectLookup: the successful reply carries no fd"));
+        }
+
+        return reply.Fds.Take(0);
     }
 
     /// <summary>SHMEM_MAP: map <paramref name="fd"/> into a VIRTIO shared memory region (needs SHMEM and BACKEND_SEND_FD).</summary>
@@ -201,7 +196,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     }
 
     /// <summary>Closes the channel. Idempotent.</summary>
-    public void Dispose() => _connection.Dispose();
+    public void Dispose() => _endpoint.Dispose();
 
     private static ReadOnlySpan<byte> Bytes<T>(in T value)
         where T : unmanaged
@@ -234,34 +229,21 @@ public sealed class VhostUserBackendChannel : IDisposable
         }
     }
 
-    private void ThrowIfFailed()
-    {
-        if (_failure is not null)
-        {
-            throw new VhostUserException(VhostUserError.InvalidOperation, $"the back-end channel failed earlier: {_failure.Message}", _failure);
-        }
-    }
-
-    /// <summary>A notification: one message, no NEED_REPLY, sent between two requests' messages (only the send lock, never the reply wait).</summary>
+    /// <summary>A notification: one message, no NEED_REPLY, sent between two requests' messages (the endpoint's send lock only, never the reply wait).</summary>
     private void Notify(BackendRequest request, int queueIndex)
     {
         CheckQueue(queueIndex, VhostUserLimits.MaxQueues - 1);
         RequireFeature(request, VhostUserProtocolFeatures.InbandNotifications);
         var state = new VhostUserVringState((uint)queueIndex, 0);
-        lock (_sendGate)
+        try
         {
-            ThrowIfFailed();
-            try
-            {
-                VhostUserLogging.BackendRequestSent(_logger, request, sizeof(uint) * 2);
-                _connection.Send((uint)request, VhostUserHeaderFlags.None, in state);
-            }
-            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
-            {
-                _failure = e;
-                VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message);
-                throw;
-            }
+            VhostUserLogging.BackendRequestSent(_logger, request, sizeof(uint) * 2);
+            _endpoint.Send((uint)request, VhostUserHeaderFlags.None, in state);
+        }
+        catch (VhostUserException e) when (e.Reason != VhostUserError.InvalidOperation && _endpoint.LatchIfBroken(e))
+        {
+            VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message);
+            throw;
         }
     }
 
@@ -269,44 +251,51 @@ public sealed class VhostUserBackendChannel : IDisposable
     {
         RequireFeature(request, needed);
         bool ack = (ProtocolFeatures & VhostUserProtocolFeatures.ReplyAck) != 0;
-        lock (_gate)
+        VhostUserLogging.BackendRequestSent(_logger, request, payload.Length);
+        using VhostUserMessage? reply = _endpoint.Request(
+            (uint)request,
+            request.ToString(),
+            ack ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None,
+            payload,
+            fd is null ? [] : [fd],
+            expectReply: ack,
+            maxReplyFds: 0,
+            ReplyTimeout,
+            e => VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message));
+        if (reply is null)
         {
-            ThrowIfFailed();
-            try
-            {
-                VhostUserLogging.BackendRequestSent(_logger, request, payload.Length);
-                lock (_sendGate)
-                {
-                    if (fd is null)
-                    {
-                        _connection.Send((uint)request, ack ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload);
-                    }
-                    else
-                    {
-                        _connection.Send((uint)request, ack ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload, [fd]);
-                    }
-                }
-
-                if (!ack)
-                {
-                    return;
-                }
-
-                using VhostUserMessage reply = VhostUserReplies.Receive(_connection, (uint)request, request.ToString(), ReplyTimeout, 0);
-                ulong value = VhostUserReplies.ReadU64(reply, request.ToString());
-                if (value != 0)
-                {
-                    VhostUserLogging.FrontendRejected(_logger, request, DescribeFrontendError(value));
-                    throw new VhostUserException(value, $"{request}: the front-end failed it with {DescribeFrontendError(value)}");
-                }
-            }
-            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
-            {
-                _failure = e;
-                VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message);
-                throw;
-            }
+            return;
         }
+
+        ulong value = CheckReply(request, reply);
+        if (value != 0)
+        {
+            VhostUserLogging.FrontendRejected(_logger, request, DescribeFrontendError(value));
+            throw new VhostUserException(value, $"{request}: the front-end failed it with {DescribeFrontendError(value)}");
+        }
+    }
+
+    /// <summary>Reads a u64 reply; a reply of another size puts the stream out of step and fails the channel.</summary>
+    private ulong CheckReply(BackendRequest request, VhostUserMessage reply)
+    {
+        try
+        {
+            return VhostUserEndpoint.ReadU64(reply, request.ToString());
+        }
+        catch (VhostUserException e)
+        {
+            throw Broken(request, e);
+        }
+    }
+
+    private VhostUserException Broken(BackendRequest request, VhostUserException e)
+    {
+        if (_endpoint.LatchIfBroken(e))
+        {
+            VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message);
+        }
+
+        return e;
     }
 
     private static string DescribeFrontendError(ulong value)

@@ -28,9 +28,9 @@ namespace Vhost.User;
 /// tolerated and logged.</para>
 /// <para>Not thread-safe: use from one thread. The connection is owned by the dispatcher.</para>
 /// </remarks>
-public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
+public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVhostUserRequestServer
 {
-    private readonly VhostUserConnection _connection;
+    private readonly VhostUserEndpoint _endpoint;
     private readonly IVhostUserBackendRequestHandler _handler;
     private readonly ILogger _logger;
     private VhostUserProtocolFeatures _ackedProtocolFeatures;
@@ -49,13 +49,13 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(handler);
-        _connection = connection;
+        _endpoint = new VhostUserEndpoint(connection);
         _handler = handler;
         _logger = logger ?? NullLogger.Instance;
     }
 
     /// <summary>The connection. Sending on it directly puts the stream out of step; use it to poll or shut down.</summary>
-    public VhostUserConnection Connection => _connection;
+    public VhostUserConnection Connection => _endpoint.Connection;
 
     /// <summary>The protocol features the front-end acked (SET_PROTOCOL_FEATURES).</summary>
     public VhostUserProtocolFeatures AckedProtocolFeatures => _ackedProtocolFeatures;
@@ -79,34 +79,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
     /// <param name="cancellationToken">Stops serving.</param>
     /// <exception cref="VhostUserException">A failure the front-end could not be told about, or a broken stream.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
-    public void Run(CancellationToken cancellationToken = default)
-    {
-        while (true)
-        {
-            try
-            {
-                HandleNextRequest(-1, cancellationToken);
-            }
-            catch (VhostUserException e) when (e.Reason == VhostUserError.Disconnected)
-            {
-                VhostUserLogging.FrontendDisconnected(_logger);
-                return;
-            }
-            catch (VhostUserException e) when (_lastFailure == FailureOutcome.Reported)
-            {
-                VhostUserLogging.ReportedFailure(_logger, e.Message);
-            }
-            catch (VhostUserException e) when (_lastFailure == FailureOutcome.Unreported)
-            {
-                VhostUserLogging.UnreportedFailure(_logger, e.Message);
-            }
-            catch (VhostUserException e)
-            {
-                VhostUserLogging.ConnectionFailed(_logger, e.Reason, e.Message);
-                throw;
-            }
-        }
-    }
+    public void Run(CancellationToken cancellationToken = default) => _endpoint.Serve(this, cancellationToken);
 
     /// <summary>Reads and handles one request.</summary>
     /// <param name="timeoutMilliseconds">How long to wait for the request; -1 waits forever.</param>
@@ -121,7 +94,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
     {
         _lastFailure = FailureOutcome.Fatal;
         _replySent = false;
-        using VhostUserMessage message = _connection.Receive(timeoutMilliseconds, cancellationToken);
+        using VhostUserMessage message = _endpoint.Receive(timeoutMilliseconds, cancellationToken);
         VhostUserHeader header = message.Header;
         VhostUserLogging.RequestReceived(_logger, header.Request, header.Size, message.Fds.Count);
         if (header.IsReply)
@@ -137,7 +110,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
             // closed with the message; a NEED_REPLY gets a failed acknowledgement.
             if (header.NeedsReply)
             {
-                _connection.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(1));
+                _endpoint.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(1));
             }
 
             VhostUserLogging.UnknownRequest(_logger, header.Request, header.Size, message.Fds.Count, header.NeedsReply ? "answered with a failed acknowledgement" : "ignored");
@@ -177,7 +150,27 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
     }
 
     /// <summary>Disposes the connection.</summary>
-    public void Dispose() => _connection.Dispose();
+    public void Dispose() => _endpoint.Dispose();
+
+    /// <inheritdoc/>
+    void IVhostUserRequestServer.OnPeerClosed() => VhostUserLogging.FrontendDisconnected(_logger);
+
+    /// <inheritdoc/>
+    bool IVhostUserRequestServer.ContinuesAfter(VhostUserException e)
+    {
+        switch (_lastFailure)
+        {
+            case FailureOutcome.Reported:
+                VhostUserLogging.ReportedFailure(_logger, e.Message);
+                return true;
+            case FailureOutcome.Unreported:
+                VhostUserLogging.UnreportedFailure(_logger, e.Message);
+                return true;
+            default:
+                VhostUserLogging.ConnectionFailed(_logger, e.Reason, e.Message);
+                return false;
+        }
+    }
 
     /// <summary>
     /// The front-end's answer to a postcopy region list: QEMU sends the request code it used
@@ -210,7 +203,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
 
         if (header.NeedsReply)
         {
-            _connection.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(0));
+            _endpoint.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(0));
         }
     }
 
@@ -247,7 +240,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
             throw new InvalidOperationException($"{request}: the handler gave postcopy mapping addresses for {provided} of {regions.Length} regions");
         }
 
-        _connection.Send((uint)request, VhostUserHeaderFlags.Reply, reply);
+        _endpoint.Send((uint)request, VhostUserHeaderFlags.Reply, reply);
         _replySent = true;
         _postcopyAckPending = true;
         VhostUserLogging.PostcopyRegionsSent(_logger, request, regions.Length);
@@ -399,7 +392,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                     _handler.SetLogBase(log, fds);
 
                     // Echo the log description: QEMU reads any reply, rust-vmm front-ends expect these 16 bytes.
-                    _connection.Send((uint)request, VhostUserHeaderFlags.Reply, in log);
+                    _endpoint.Send((uint)request, VhostUserHeaderFlags.Reply, in log);
                     break;
                 }
 
@@ -449,7 +442,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                     VhostUserVringState state = ReadVringState(request, message);
                     ToleratedIfNonZero(request, state.Num, "num");
                     uint value = _handler.GetVringBase((int)state.Index);
-                    _connection.Send((uint)request, VhostUserHeaderFlags.Reply, new VhostUserVringState(state.Index, value));
+                    _endpoint.Send((uint)request, VhostUserHeaderFlags.Reply, new VhostUserVringState(state.Index, value));
                     break;
                 }
 
@@ -572,7 +565,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                     }
 
                     byte[] reply = _handler.CreateCryptoSession(body);
-                    _connection.Send((uint)request, VhostUserHeaderFlags.Reply, reply);
+                    _endpoint.Send((uint)request, VhostUserHeaderFlags.Reply, reply);
                     break;
                 }
 
@@ -584,7 +577,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                     using SafeFileHandle fd = _handler.PostcopyAdvise() ?? throw new InvalidOperationException("PostcopyAdvise returned no fd");
 
                     // The reply is the userfaultfd alone: QEMU rejects a reply with a payload.
-                    _connection.Send((uint)request, VhostUserHeaderFlags.Reply, ReadOnlySpan<byte>.Empty, [fd]);
+                    _endpoint.Send((uint)request, VhostUserHeaderFlags.Reply, ReadOnlySpan<byte>.Empty, [fd]);
                     break;
                 }
 
@@ -610,7 +603,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                     if (reply.MmapSize == 0)
                     {
                         // No inflight region (QEMU carries on without one): no fd goes with it.
-                        _connection.Send((uint)request, VhostUserHeaderFlags.Reply, in reply);
+                        _endpoint.Send((uint)request, VhostUserHeaderFlags.Reply, in reply);
                         break;
                     }
 
@@ -619,7 +612,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                         throw new InvalidOperationException("GetInflightFd returned a region but no fd");
                     }
 
-                    _connection.Send((uint)request, VhostUserHeaderFlags.Reply, in reply, [fd]);
+                    _endpoint.Send((uint)request, VhostUserHeaderFlags.Reply, in reply, [fd]);
                     break;
                 }
 
@@ -742,7 +735,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                         throw new InvalidOperationException("the handler returned a shared memory configuration whose region count does not match its sizes, or a size that is not a multiple of the page size");
                     }
 
-                    _connection.Send((uint)request, VhostUserHeaderFlags.Reply, in config);
+                    _endpoint.Send((uint)request, VhostUserHeaderFlags.Reply, in config);
                     break;
                 }
         }
@@ -852,7 +845,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
         reply.Clear();
         MemoryMarshal.Write(reply, in config);
         _handler.GetConfig(config.Offset, config.Flags, reply[VhostUserLimits.ConfigHeaderSize..]);
-        _connection.Send((uint)FrontendRequest.GetConfig, VhostUserHeaderFlags.Reply, reply);
+        _endpoint.Send((uint)FrontendRequest.GetConfig, VhostUserHeaderFlags.Reply, reply);
     }
 
     private void SendU64(FrontendRequest request, ulong value, SafeHandle? fd = null)
@@ -860,11 +853,11 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
         var payload = new VhostUserU64(value);
         if (fd is null)
         {
-            _connection.Send((uint)request, VhostUserHeaderFlags.Reply, in payload);
+            _endpoint.Send((uint)request, VhostUserHeaderFlags.Reply, in payload);
         }
         else
         {
-            _connection.Send((uint)request, VhostUserHeaderFlags.Reply, in payload, [fd]);
+            _endpoint.Send((uint)request, VhostUserHeaderFlags.Reply, in payload, [fd]);
         }
     }
 
@@ -889,11 +882,11 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
                 {
                     case FrontendRequest.GetConfig or FrontendRequest.PostcopyAdvise:
                         // GET_CONFIG: a size-0 reply is the spec's error. POSTCOPY_ADVISE: a reply without the userfaultfd.
-                        _connection.Send(header.Request, VhostUserHeaderFlags.Reply, ReadOnlySpan<byte>.Empty);
+                        _endpoint.Send(header.Request, VhostUserHeaderFlags.Reply, ReadOnlySpan<byte>.Empty);
                         break;
                     case FrontendRequest.GetInflightFd:
                         // mmap_size 0 and no fd: QEMU reads it as "no inflight region"; this front-end as a failure.
-                        _connection.Send(header.Request, VhostUserHeaderFlags.Reply, default(VhostUserInflight));
+                        _endpoint.Send(header.Request, VhostUserHeaderFlags.Reply, default(VhostUserInflight));
                         break;
                     case FrontendRequest.SetDeviceStateFd:
                         SendU64(request, VhostUserLimits.DeviceStateNoFdFlag | 1);
@@ -909,7 +902,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable
             }
             else if (header.NeedsReply)
             {
-                _connection.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(1));
+                _endpoint.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(1));
             }
             else
             {

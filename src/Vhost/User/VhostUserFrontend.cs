@@ -22,10 +22,8 @@ namespace Vhost.User;
 /// </remarks>
 public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
 {
-    private readonly VhostUserConnection _connection;
+    private readonly VhostUserEndpoint _endpoint;
     private readonly ILogger _logger;
-    private readonly Lock _gate = new();
-    private VhostUserException? _failure;
     private ulong? _backendFeatures;
     private ulong _ackedFeatures;
     private VhostUserProtocolFeatures? _backendProtocolFeatures;
@@ -43,7 +41,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     public VhostUserFrontend(VhostUserConnection connection, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        _connection = connection;
+        _endpoint = new VhostUserEndpoint(connection);
         _logger = logger ?? NullLogger.Instance;
     }
 
@@ -60,7 +58,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     /// The connection. Sending on it directly while this front-end is in use puts the stream out of
     /// step; use it to poll, shut down or inspect the socket.
     /// </summary>
-    public VhostUserConnection Connection => _connection;
+    public VhostUserConnection Connection => _endpoint.Connection;
 
     /// <summary>
     /// Whether <see cref="PostcopyListen"/> succeeded and <see cref="PostcopyEnd"/> was not called
@@ -759,7 +757,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         }
 
         StopBackendChannel();
-        _connection.Dispose();
+        _endpoint.Dispose();
     }
 
     private static ReadOnlySpan<byte> Bytes<T>(in T value)
@@ -839,13 +837,10 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         }
     }
 
+    /// <summary>A reply that does not fit its request: the stream is out of step, so the endpoint is failed.</summary>
     private VhostUserException Fail(VhostUserException e)
     {
-        lock (_gate)
-        {
-            _failure ??= e;
-        }
-
+        _endpoint.LatchIfBroken(e);
         return e;
     }
 
@@ -879,7 +874,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     {
         try
         {
-            return VhostUserReplies.ReadU64(reply, request.ToString());
+            return VhostUserEndpoint.ReadU64(reply, request.ToString());
         }
         catch (VhostUserException e)
         {
@@ -920,26 +915,17 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         RequireFeature(request, needed);
-        lock (_gate)
-        {
-            if (_failure is not null)
-            {
-                throw new VhostUserException(VhostUserError.InvalidOperation, $"the vhost-user connection failed earlier: {_failure.Message}", _failure);
-            }
-
-            try
-            {
-                VhostUserLogging.RequestSent(_logger, request, payload.Length, fds.Length);
-                _connection.Send((uint)request, needReply ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload, fds);
-                return expectReply ? VhostUserReplies.Receive(_connection, (uint)request, request.ToString(), ReplyTimeout, maxReplyFds) : null;
-            }
-            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
-            {
-                _failure ??= e;
-                VhostUserLogging.FrontendFailed(_logger, request, e.Reason, e.Message);
-                throw;
-            }
-        }
+        VhostUserLogging.RequestSent(_logger, request, payload.Length, fds.Length);
+        return _endpoint.Request(
+            (uint)request,
+            request.ToString(),
+            needReply ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None,
+            payload,
+            fds,
+            expectReply,
+            maxReplyFds,
+            ReplyTimeout,
+            e => VhostUserLogging.FrontendFailed(_logger, request, e.Reason, e.Message));
     }
 
     /// <summary>
@@ -951,18 +937,13 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         ReadOnlySpan<VhostUserMemoryRegion> sent = MemoryMarshal.Cast<byte, VhostUserMemoryRegion>(payload[sizeof(ulong)..]);
-        lock (_gate)
+        using (_endpoint.EnterExchange())
         {
-            if (_failure is not null)
-            {
-                throw new VhostUserException(VhostUserError.InvalidOperation, $"the vhost-user connection failed earlier: {_failure.Message}", _failure);
-            }
-
             try
             {
                 VhostUserLogging.RequestSent(_logger, request, payload.Length, fds.Length);
-                _connection.Send((uint)request, VhostUserHeaderFlags.None, payload, fds);
-                using VhostUserMessage reply = VhostUserReplies.Receive(_connection, (uint)request, request.ToString(), ReplyTimeout, 0);
+                _endpoint.Send((uint)request, VhostUserHeaderFlags.None, payload, fds);
+                using VhostUserMessage reply = _endpoint.ReceiveReply((uint)request, request.ToString(), ReplyTimeout, 0);
                 ReadOnlySpan<byte> body = reply.Body;
                 if (body.Length == sizeof(ulong))
                 {
@@ -1000,11 +981,10 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
                 VhostUserMemoryRegion[] regions = got[..regionCount].ToArray();
                 _postcopyRegions = request == FrontendRequest.SetMemTable ? regions : [.. _postcopyRegions, .. regions];
                 VhostUserLogging.PostcopyRegionsReceived(_logger, request, regionCount);
-                _connection.Send((uint)request, VhostUserHeaderFlags.None, new VhostUserU64(0));
+                _endpoint.Send((uint)request, VhostUserHeaderFlags.None, new VhostUserU64(0));
             }
-            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
+            catch (VhostUserException e) when (_endpoint.LatchIfBroken(e))
             {
-                _failure ??= e;
                 VhostUserLogging.FrontendFailed(_logger, request, e.Reason, e.Message);
                 throw;
             }

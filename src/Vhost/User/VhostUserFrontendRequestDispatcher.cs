@@ -13,9 +13,9 @@ namespace Vhost.User;
 /// SHARED_OBJECT_LOOKUP is always answered (u64 plus the dmabuf fd).
 /// </summary>
 /// <remarks>Use from one thread; <see cref="VhostUserFrontend.SetBackendRequestFd"/> runs one on its own thread.</remarks>
-public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
+public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable, IVhostUserRequestServer
 {
-    private readonly VhostUserConnection _connection;
+    private readonly VhostUserEndpoint _endpoint;
     private readonly IVhostUserFrontendRequestHandler _handler;
     private readonly ILogger _logger;
 
@@ -29,7 +29,7 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(handler);
-        _connection = connection;
+        _endpoint = new VhostUserEndpoint(connection);
         _handler = handler;
         ProtocolFeatures = protocolFeatures;
         Features = features;
@@ -43,7 +43,7 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
     public ulong Features { get; }
 
     /// <summary>The connection.</summary>
-    public VhostUserConnection Connection => _connection;
+    public VhostUserConnection Connection => _endpoint.Connection;
 
     /// <summary>
     /// Serves requests until the back-end closes the channel (returns normally) or the token is
@@ -53,26 +53,7 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
     /// <param name="cancellationToken">Stops serving.</param>
     /// <exception cref="VhostUserException">The stream broke.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
-    public void Run(CancellationToken cancellationToken = default)
-    {
-        while (true)
-        {
-            try
-            {
-                HandleNextRequest(-1, cancellationToken);
-            }
-            catch (VhostUserException e) when (e.Reason == VhostUserError.Disconnected)
-            {
-                VhostUserLogging.BackendChannelClosed(_logger);
-                return;
-            }
-            catch (VhostUserException e) when (e.Reason is VhostUserError.RequestHandlerError or VhostUserError.NotSupported
-                or VhostUserError.InactiveFeature or VhostUserError.InvalidMessage or VhostUserError.IncorrectFds)
-            {
-                VhostUserLogging.BackendRequestFailed(_logger, e.Message);
-            }
-        }
-    }
+    public void Run(CancellationToken cancellationToken = default) => _endpoint.Serve(this, cancellationToken);
 
     /// <summary>Reads and handles one back-end request.</summary>
     /// <param name="timeoutMilliseconds">How long to wait; -1 waits forever.</param>
@@ -81,7 +62,7 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
     public void HandleNextRequest(int timeoutMilliseconds = -1, CancellationToken cancellationToken = default)
     {
-        using VhostUserMessage message = _connection.Receive(timeoutMilliseconds, cancellationToken);
+        using VhostUserMessage message = _endpoint.Receive(timeoutMilliseconds, cancellationToken);
         VhostUserHeader header = message.Header;
         VhostUserLogging.BackendRequestReceived(_logger, header.Request, header.Size, message.Fds.Count);
         if (header.IsReply)
@@ -104,11 +85,11 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
             {
                 if (lookup)
                 {
-                    _connection.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(0), [reply!]);
+                    _endpoint.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(0), [reply!]);
                 }
                 else if (header.NeedsReply)
                 {
-                    _connection.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(0));
+                    _endpoint.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(0));
                 }
             }
         }
@@ -122,7 +103,7 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
                     errno = Errno.EIO;
                 }
 
-                _connection.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(unchecked((ulong)-(long)errno)));
+                _endpoint.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(unchecked((ulong)-(long)errno)));
             }
 
             if (e is VhostUserException)
@@ -135,7 +116,23 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
     }
 
     /// <summary>Disposes the connection.</summary>
-    public void Dispose() => _connection.Dispose();
+    public void Dispose() => _endpoint.Dispose();
+
+    /// <inheritdoc/>
+    void IVhostUserRequestServer.OnPeerClosed() => VhostUserLogging.BackendChannelClosed(_logger);
+
+    /// <inheritdoc/>
+    bool IVhostUserRequestServer.ContinuesAfter(VhostUserException e)
+    {
+        if (e.Reason is VhostUserError.RequestHandlerError or VhostUserError.NotSupported
+            or VhostUserError.InactiveFeature or VhostUserError.InvalidMessage or VhostUserError.IncorrectFds)
+        {
+            VhostUserLogging.BackendRequestFailed(_logger, e.Message);
+            return true;
+        }
+
+        return false;
+    }
 
     private static (int Size, int MinFds, int MaxFds, VhostUserProtocolFeatures Needed) Shape(BackendRequest request) => request switch
     {
