@@ -193,6 +193,15 @@ public sealed class MalformedInputTests
     }
 
     [Fact]
+    public void A_log_fd_that_is_not_an_eventfd_is_rejected_by_the_dispatcher()
+    {
+        // SET_LOG_FD's fd is signalled when a log sync is done: the dispatcher checks it is an
+        // eventfd for every handler, as it does for the vring kick/call/err fds.
+        using SafeFileHandle m = TestFds.MemFd();
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetLogFd, VhostUserHeaderFlags.None, ReadOnlySpan<byte>.Empty, [m]), VhostUserError.InvalidMessage);
+    }
+
+    [Fact]
     public void A_ring_index_beyond_the_protocol_limit_never_reaches_the_handler()
     {
         // Handlers take int ring indices: 0x8000 and up (uint.MaxValue would be -1) are refused when the message is read.
