@@ -27,7 +27,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     /// <param name="connection">The back-end channel socket.</param>
     /// <param name="protocolFeatures">The protocol features negotiated on the main connection.</param>
     /// <param name="features">The virtio features acked on the main connection.</param>
-    public VhostUserBackendChannel(VhostUserConnection connection, VhostUserProtocolFeatures protocolFeatures, ulong features = 0)
+    internal VhostUserBackendChannel(VhostUserConnection connection, VhostUserProtocolFeatures protocolFeatures, ulong features = 0)
         : this(connection, protocolFeatures, features, null)
     {
     }
@@ -37,7 +37,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     /// <param name="protocolFeatures">The protocol features negotiated on the main connection.</param>
     /// <param name="features">The virtio features acked on the main connection.</param>
     /// <param name="logger">The logger (<see langword="null"/> = none).</param>
-    public VhostUserBackendChannel(VhostUserConnection connection, VhostUserProtocolFeatures protocolFeatures, ulong features, ILogger? logger)
+    internal VhostUserBackendChannel(VhostUserConnection connection, VhostUserProtocolFeatures protocolFeatures, ulong features, ILogger? logger)
     {
         ArgumentNullException.ThrowIfNull(connection);
         _endpoint = new VhostUserEndpoint(connection);
@@ -56,7 +56,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     public TimeSpan ReplyTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The channel's connection. Sending on it directly while this sender is in use puts the stream out of step.</summary>
-    public VhostUserConnection Connection => _endpoint.Connection;
+    internal VhostUserConnection Connection => _endpoint.Connection;
 
     /// <summary>CONFIG_CHANGE_MSG: tell the front-end the config space changed (needs CONFIG).</summary>
     /// <exception cref="VhostUserException">Not negotiated, the front-end failed it, or the channel broke.</exception>

@@ -41,11 +41,18 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
     private FailureOutcome _lastFailure;
     private bool _replySent;
 
-    /// <summary>Creates a dispatcher over <paramref name="connection"/>, which it owns from now on.</summary>
-    /// <param name="connection">The connection to a front-end.</param>
+    /// <summary>Creates a dispatcher over a connected AF_UNIX stream socket (from <see cref="VhostUserListener.Accept"/>), which it owns from now on.</summary>
+    /// <param name="socket">The connected socket to a front-end.</param>
     /// <param name="handler">The device logic.</param>
     /// <param name="logger">Optional logger.</param>
-    public VhostUserBackendRequestDispatcher(VhostUserConnection connection, IVhostUserBackendRequestHandler handler, ILogger? logger = null)
+    /// <exception cref="ArgumentException">The handle is closed or invalid.</exception>
+    public VhostUserBackendRequestDispatcher(SafeFileHandle socket, IVhostUserBackendRequestHandler handler, ILogger? logger = null)
+        : this(new VhostUserConnection(socket), handler, logger)
+    {
+    }
+
+    /// <summary>Creates a dispatcher over <paramref name="connection"/>, which it owns from now on.</summary>
+    internal VhostUserBackendRequestDispatcher(VhostUserConnection connection, IVhostUserBackendRequestHandler handler, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(handler);
@@ -68,7 +75,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
     }
 
     /// <summary>The connection. Sending on it directly puts the stream out of step; use it to poll or shut down.</summary>
-    public VhostUserConnection Connection => _endpoint.Connection;
+    internal VhostUserConnection Connection => _endpoint.Connection;
 
     /// <summary>The protocol features the front-end acked (SET_PROTOCOL_FEATURES).</summary>
     public VhostUserProtocolFeatures AckedProtocolFeatures => _ackedProtocolFeatures;
@@ -165,6 +172,12 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
             SendU64(request, 0);
         }
     }
+
+    /// <summary>
+    /// Shuts the socket down in both directions: the front-end sees a close, and a <see cref="Run"/>
+    /// blocked on another thread returns. Call <see cref="Dispose"/> afterwards.
+    /// </summary>
+    public void Shutdown() => _endpoint.Connection.Shutdown();
 
     /// <summary>Disposes the connection.</summary>
     public void Dispose() => _endpoint.Dispose();

@@ -20,7 +20,7 @@ namespace Vhost.User;
 /// <para>Call <see cref="IVhostBackend.GetFeatures"/> before the protocol-feature calls, and
 /// <see cref="SetProtocolFeatures"/> before any gated call: the gates use what was negotiated.</para>
 /// </remarks>
-public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
+public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
 {
     private readonly VhostUserEndpoint _endpoint;
     private readonly ILogger _logger;
@@ -35,10 +35,17 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     private bool _postcopyListening;
     private VhostUserMemoryRegion[] _postcopyRegions = [];
 
-    /// <summary>Creates a front-end over a connected socket, which it owns from now on.</summary>
-    /// <param name="connection">The connection to the back-end.</param>
+    /// <summary>Creates a front-end over a connected AF_UNIX stream socket (from <see cref="VhostUserConnector.Connect"/> or a socketpair), which it owns from now on.</summary>
+    /// <param name="socket">The connected socket.</param>
     /// <param name="logger">Optional logger.</param>
-    public VhostUserFrontend(VhostUserConnection connection, ILogger? logger = null)
+    /// <exception cref="ArgumentException">The handle is closed or invalid.</exception>
+    public VhostUserFrontend(SafeFileHandle socket, ILogger? logger = null)
+        : this(new VhostUserConnection(socket), logger)
+    {
+    }
+
+    /// <summary>Creates a front-end over a connection, which it owns from now on.</summary>
+    internal VhostUserFrontend(VhostUserConnection connection, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
         _endpoint = new VhostUserEndpoint(connection);
@@ -58,7 +65,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     /// The connection. Sending on it directly while this front-end is in use puts the stream out of
     /// step; use it to poll, shut down or inspect the socket.
     /// </summary>
-    public VhostUserConnection Connection => _endpoint.Connection;
+    internal VhostUserConnection Connection => _endpoint.Connection;
 
     /// <summary>
     /// Whether <see cref="PostcopyListen"/> succeeded and <see cref="PostcopyEnd"/> was not called
@@ -293,7 +300,8 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     /// <inheritdoc/>
     public void SetVringError(int queueIndex, EventFd? fd) => SendVringFile(FrontendRequest.SetVringErr, queueIndex, fd);
 
-    /// <inheritdoc/>
+    /// <summary>GET_PROTOCOL_FEATURES (needs <see cref="VhostUserVirtioFeatures.ProtocolFeatures"/> in <see cref="IVhostBackend.GetFeatures"/>).</summary>
+    /// <returns>The back-end's protocol features.</returns>
     public VhostUserProtocolFeatures GetProtocolFeatures()
     {
         RequireProtocolFeaturesBit(FrontendRequest.GetProtocolFeatures);
@@ -303,7 +311,8 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return features;
     }
 
-    /// <inheritdoc/>
+    /// <summary>SET_PROTOCOL_FEATURES: ack protocol features (a subset of <see cref="GetProtocolFeatures"/>).</summary>
+    /// <param name="features">The acked features.</param>
     public void SetProtocolFeatures(VhostUserProtocolFeatures features)
     {
         RequireProtocolFeaturesBit(FrontendRequest.SetProtocolFeatures);
@@ -323,7 +332,8 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         VhostUserLogging.FrontendProtocolFeaturesAcked(_logger, features);
     }
 
-    /// <inheritdoc/>
+    /// <summary>GET_QUEUE_NUM (MQ).</summary>
+    /// <returns>The number of queues (at most 32768).</returns>
     public int GetQueueNum()
     {
         ulong count = GetU64(FrontendRequest.GetQueueNum, VhostUserProtocolFeatures.MQ);
@@ -335,7 +345,9 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return (int)count;
     }
 
-    /// <inheritdoc/>
+    /// <summary>SET_VRING_ENABLE (needs VHOST_USER_F_PROTOCOL_FEATURES acked).</summary>
+    /// <param name="queueIndex">The queue.</param>
+    /// <param name="enable">Enable or disable.</param>
     public void SetVringEnable(int queueIndex, bool enable)
     {
         CheckQueue(queueIndex);
@@ -347,7 +359,8 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         SendState(FrontendRequest.SetVringEnable, VhostUserProtocolFeatures.None, queueIndex, enable ? 1u : 0u);
     }
 
-    /// <inheritdoc/>
+    /// <summary>SEND_RARP (RARP).</summary>
+    /// <param name="macAddress">The 6-byte MAC address.</param>
     public void SendRarp(ReadOnlySpan<byte> macAddress)
     {
         if (macAddress.Length != 6)
@@ -361,10 +374,12 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         Send(FrontendRequest.SendRarp, VhostUserProtocolFeatures.Rarp, payload, []);
     }
 
-    /// <inheritdoc/>
+    /// <summary>NET_SET_MTU (NET_MTU).</summary>
+    /// <param name="mtu">The MTU.</param>
     public void NetSetMtu(uint mtu) => SendU64(FrontendRequest.NetSetMtu, VhostUserProtocolFeatures.NetMtu, mtu);
 
-    /// <inheritdoc/>
+    /// <summary>SET_BACKEND_REQ_FD (BACKEND_REQ): create the back-end channel and serve it with <paramref name="handler"/> on a dedicated thread.</summary>
+    /// <param name="handler">What to do with back-end requests.</param>
     public void SetBackendRequestFd(IVhostUserFrontendRequestHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
@@ -393,7 +408,8 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         VhostUserLogging.BackendChannelStarted(_logger);
     }
 
-    /// <inheritdoc/>
+    /// <summary>IOTLB_MSG (needs VIRTIO_F_ACCESS_PLATFORM acked).</summary>
+    /// <param name="message">The update or invalidation.</param>
     public void SendIotlbMessage(in VhostUserIotlbMessage message)
     {
         if ((_ackedFeatures & (ulong)VhostUserVirtioFeatures.AccessPlatform) == 0)
@@ -410,7 +426,9 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         CheckZero(FrontendRequest.IotlbMsg, reply);
     }
 
-    /// <inheritdoc/>
+    /// <summary>SET_VRING_ENDIAN (CROSS_ENDIAN).</summary>
+    /// <param name="queueIndex">The queue.</param>
+    /// <param name="endianness">Little or big.</param>
     public void SetVringEndianness(int queueIndex, VhostUserVringEndianness endianness)
     {
         CheckQueue(queueIndex);
@@ -422,7 +440,11 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         SendState(FrontendRequest.SetVringEndian, VhostUserProtocolFeatures.CrossEndian, queueIndex, (uint)endianness);
     }
 
-    /// <inheritdoc/>
+    /// <summary>GET_CONFIG (CONFIG).</summary>
+    /// <param name="offset">The config-space offset.</param>
+    /// <param name="size">The number of bytes (1 to 256).</param>
+    /// <param name="flags">The flags.</param>
+    /// <returns>The config bytes.</returns>
     public byte[] GetConfig(uint offset, uint size, VhostUserConfigFlags flags)
     {
         var header = new VhostUserConfigHeader(offset, size, flags);
@@ -465,7 +487,10 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return body[VhostUserLimits.ConfigHeaderSize..].ToArray();
     }
 
-    /// <inheritdoc/>
+    /// <summary>SET_CONFIG (CONFIG).</summary>
+    /// <param name="offset">The config-space offset.</param>
+    /// <param name="flags">The flags.</param>
+    /// <param name="data">The bytes (1 to 256).</param>
     public void SetConfig(uint offset, VhostUserConfigFlags flags, ReadOnlySpan<byte> data)
     {
         var header = new VhostUserConfigHeader(offset, (uint)data.Length, flags);
@@ -481,7 +506,9 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         Send(FrontendRequest.SetConfig, VhostUserProtocolFeatures.Config, payload, []);
     }
 
-    /// <inheritdoc/>
+    /// <summary>CREATE_CRYPTO_SESSION (CRYPTO_SESSION): the payload is QEMU's session description, opaque to the spec.</summary>
+    /// <param name="session">The request payload.</param>
+    /// <returns>The reply payload.</returns>
     public byte[] CreateCryptoSession(ReadOnlySpan<byte> session)
     {
         if (session.IsEmpty || session.Length > VhostUserLimits.MaxPayloadSize)
@@ -493,10 +520,12 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return reply.Body.ToArray();
     }
 
-    /// <inheritdoc/>
+    /// <summary>CLOSE_CRYPTO_SESSION (CRYPTO_SESSION).</summary>
+    /// <param name="sessionId">The session id.</param>
     public void CloseCryptoSession(ulong sessionId) => SendU64(FrontendRequest.CloseCryptoSession, VhostUserProtocolFeatures.CryptoSession, sessionId);
 
-    /// <inheritdoc/>
+    /// <summary>POSTCOPY_ADVISE (PAGEFAULT).</summary>
+    /// <returns>The back-end's userfaultfd; the caller owns it.</returns>
     public SafeFileHandle PostcopyAdvise()
     {
         using VhostUserMessage reply = Transact(FrontendRequest.PostcopyAdvise, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, [], 1, needReply: false);
@@ -515,7 +544,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return reply.Fds.Take(0);
     }
 
-    /// <inheritdoc/>
+    /// <summary>POSTCOPY_LISTEN (PAGEFAULT).</summary>
     /// <remarks>From now on until <see cref="PostcopyEnd"/>, memory table changes follow the postcopy rules (see <see cref="IsPostcopyListening"/>).</remarks>
     public void PostcopyListen()
     {
@@ -523,7 +552,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         _postcopyListening = true;
     }
 
-    /// <inheritdoc/>
+    /// <summary>POSTCOPY_END (PAGEFAULT).</summary>
     public void PostcopyEnd()
     {
         using VhostUserMessage reply = Transact(FrontendRequest.PostcopyEnd, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
@@ -531,7 +560,11 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         CheckZero(FrontendRequest.PostcopyEnd, reply);
     }
 
-    /// <inheritdoc/>
+    /// <summary>GET_INFLIGHT_FD (INFLIGHT_SHMFD).</summary>
+    /// <param name="queueCount">The number of queues.</param>
+    /// <param name="queueSize">The queue size.</param>
+    /// <param name="inflight">The region description the back-end returned.</param>
+    /// <returns>The region's fd; the caller owns it.</returns>
     public SafeFileHandle GetInflightFd(ushort queueCount, ushort queueSize, out VhostUserInflight inflight)
     {
         var request = new VhostUserInflight { QueueCount = queueCount, QueueSize = queueSize };
@@ -566,7 +599,9 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return reply.Fds.Take(0);
     }
 
-    /// <inheritdoc/>
+    /// <summary>SET_INFLIGHT_FD (INFLIGHT_SHMFD).</summary>
+    /// <param name="inflight">The region description.</param>
+    /// <param name="fd">The region's fd; stays owned by the caller.</param>
     public void SetInflightFd(in VhostUserInflight inflight, SafeHandle fd)
     {
         ArgumentNullException.ThrowIfNull(fd);
@@ -578,24 +613,27 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         Send(FrontendRequest.SetInflightFd, VhostUserProtocolFeatures.InflightShmFd, Bytes(in inflight), [fd]);
     }
 
-    /// <inheritdoc/>
+    /// <summary>GPU_SET_SOCKET.</summary>
+    /// <param name="socket">The GPU protocol socket; stays owned by the caller.</param>
     public void GpuSetSocket(SafeHandle socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
         Send(FrontendRequest.GpuSetSocket, VhostUserProtocolFeatures.None, ReadOnlySpan<byte>.Empty, [socket]);
     }
 
-    /// <inheritdoc/>
+    /// <summary>RESET_DEVICE (RESET_DEVICE).</summary>
     public void ResetDevice() => Send(FrontendRequest.ResetDevice, VhostUserProtocolFeatures.ResetDevice, ReadOnlySpan<byte>.Empty, []);
 
-    /// <inheritdoc/>
+    /// <summary>VRING_KICK (INBAND_NOTIFICATIONS).</summary>
+    /// <param name="queueIndex">The queue.</param>
     public void VringKick(int queueIndex)
     {
         CheckQueue(queueIndex);
         SendState(FrontendRequest.VringKick, VhostUserProtocolFeatures.InbandNotifications, queueIndex, 0);
     }
 
-    /// <inheritdoc/>
+    /// <summary>GET_MAX_MEM_SLOTS (CONFIGURE_MEM_SLOTS).</summary>
+    /// <returns>The slot count, capped at <see cref="VhostUserLimits.MaxMemorySlots"/>.</returns>
     public int GetMaxMemorySlots()
     {
         ulong slots = GetU64(FrontendRequest.GetMaxMemSlots, VhostUserProtocolFeatures.ConfigureMemorySlots);
@@ -609,7 +647,8 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return capped;
     }
 
-    /// <inheritdoc/>
+    /// <summary>ADD_MEM_REG (CONFIGURE_MEM_SLOTS).</summary>
+    /// <param name="region">The region; its fd stays owned by the caller.</param>
     public void AddMemoryRegion(in VhostMemoryRegionInfo region)
     {
         CheckRegion(region, nameof(region));
@@ -625,7 +664,8 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         }
     }
 
-    /// <inheritdoc/>
+    /// <summary>REM_MEM_REG (CONFIGURE_MEM_SLOTS). No fd is sent.</summary>
+    /// <param name="region">The region to remove.</param>
     public void RemoveMemoryRegion(in VhostMemoryRegionInfo region)
     {
         var payload = new VhostUserSingleMemoryRegion(new VhostUserMemoryRegion(region.GuestPhysicalAddress, region.Size, region.UserAddress, region.MmapOffset));
@@ -639,10 +679,12 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         _postcopyRegions = Array.FindAll(_postcopyRegions, r => r.GuestPhysicalAddress != gpa || r.MemorySize != size);
     }
 
-    /// <inheritdoc/>
+    /// <summary>SET_STATUS (STATUS).</summary>
+    /// <param name="status">The virtio status byte.</param>
     public void SetStatus(byte status) => SendU64(FrontendRequest.SetStatus, VhostUserProtocolFeatures.Status, status);
 
-    /// <inheritdoc/>
+    /// <summary>GET_STATUS (STATUS).</summary>
+    /// <returns>The virtio status byte.</returns>
     public byte GetStatus()
     {
         ulong status = GetU64(FrontendRequest.GetStatus, VhostUserProtocolFeatures.Status);
@@ -654,7 +696,9 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return (byte)status;
     }
 
-    /// <inheritdoc/>
+    /// <summary>GET_SHARED_OBJECT (SHARED_OBJECT).</summary>
+    /// <param name="uuid">The object.</param>
+    /// <returns>The dmabuf fd; the caller owns it.</returns>
     public SafeFileHandle GetSharedObject(Guid uuid)
     {
         var payload = new VhostUserSharedObject(uuid);
@@ -687,7 +731,11 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return reply.Fds.Take(0);
     }
 
-    /// <inheritdoc/>
+    /// <summary>SET_DEVICE_STATE_FD (DEVICE_STATE).</summary>
+    /// <param name="direction">Save or load.</param>
+    /// <param name="phase">The phase.</param>
+    /// <param name="fd">The pipe end for the transfer; stays owned by the caller.</param>
+    /// <returns>The fd the back-end wants used instead (the caller owns it), or <see langword="null"/>.</returns>
     public SafeFileHandle? SetDeviceStateFd(VhostUserTransferDirection direction, VhostUserTransferPhase phase, SafeHandle fd)
     {
         ArgumentNullException.ThrowIfNull(fd);
@@ -718,14 +766,15 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return noFd ? null : reply.Fds.Take(0);
     }
 
-    /// <inheritdoc/>
+    /// <summary>CHECK_DEVICE_STATE (DEVICE_STATE): throws when the transfer failed.</summary>
     public void CheckDeviceState()
     {
         using VhostUserMessage reply = Transact(FrontendRequest.CheckDeviceState, VhostUserProtocolFeatures.DeviceState, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
         CheckZero(FrontendRequest.CheckDeviceState, reply);
     }
 
-    /// <inheritdoc/>
+    /// <summary>GET_SHMEM_CONFIG (SHMEM).</summary>
+    /// <returns>The shared memory configuration.</returns>
     public VhostUserShmemConfig GetShmemConfig()
     {
         using VhostUserMessage reply = Transact(FrontendRequest.GetShmemConfig, VhostUserProtocolFeatures.Shmem, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);

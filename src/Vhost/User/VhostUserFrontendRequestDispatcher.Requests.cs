@@ -7,7 +7,7 @@ namespace Vhost.User;
 /// The handler methods, one per back-end request (or per family sharing a payload): each checks
 /// the values its row cannot and calls the <see cref="IVhostUserFrontendRequestHandler"/>.
 /// </content>
-public sealed partial class VhostUserFrontendRequestDispatcher
+internal sealed partial class VhostUserFrontendRequestDispatcher
 {
     private SafeFileHandle? IotlbMessage(VhostUserMessage message)
     {

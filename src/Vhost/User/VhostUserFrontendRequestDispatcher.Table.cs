@@ -6,7 +6,7 @@ using V = Vhost.User.VhostUserVirtioGate;
 namespace Vhost.User;
 
 /// <content>The back-end request table: one row per request, read by the one dispatch path.</content>
-public sealed partial class VhostUserFrontendRequestDispatcher
+internal sealed partial class VhostUserFrontendRequestDispatcher
 {
     /// <summary>The rows, indexed by request code (the spec's BackendReq numbers); a code without a row is unknown.</summary>
     private static readonly VhostUserRequestRow<BackendRequestHandler>[] Requests = BuildTable();

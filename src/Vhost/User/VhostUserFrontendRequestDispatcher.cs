@@ -14,7 +14,7 @@ namespace Vhost.User;
 /// the back-end request table and one handler method.
 /// </summary>
 /// <remarks>Use from one thread; <see cref="VhostUserFrontend.SetBackendRequestFd"/> runs one on its own thread.</remarks>
-public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable, IVhostUserRequestServer
+internal sealed partial class VhostUserFrontendRequestDispatcher : IDisposable, IVhostUserRequestServer
 {
     private readonly VhostUserEndpoint _endpoint;
     private readonly IVhostUserFrontendRequestHandler _handler;

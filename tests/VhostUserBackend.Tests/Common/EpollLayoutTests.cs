@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 namespace VhostUserBackend.Tests.Common;
 
 /// <summary>
-/// The layouts of <c>struct epoll_event</c> (compiled into VhostUserBackend only, so asserted here
-/// rather than in Vhost.Tests' layout table): packed to 12 bytes on x86_64, 16 elsewhere.
+/// The layouts of <c>struct epoll_event</c> (compiled into Vhost, used by the daemon; Vhost.Tests' layout
+/// table lists both types as checked here): packed to 12 bytes on x86_64, 16 elsewhere.
 /// </summary>
 public sealed class EpollLayoutTests
 {

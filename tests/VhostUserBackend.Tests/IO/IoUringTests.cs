@@ -34,18 +34,18 @@ public sealed unsafe class IoUringTests : IDisposable
     [Fact]
     public void Struct_layouts_match_the_kernel_abi()
     {
-        Assert.Equal(120, sizeof(Interop.io_uring_params));
-        Assert.Equal(40, sizeof(Interop.io_sqring_offsets));
-        Assert.Equal(40, sizeof(Interop.io_cqring_offsets));
-        Assert.Equal(64, sizeof(Interop.io_uring_sqe));
-        Assert.Equal(16, sizeof(Interop.io_uring_cqe));
+        Assert.Equal(120, sizeof(IoUringInterop.io_uring_params));
+        Assert.Equal(40, sizeof(IoUringInterop.io_sqring_offsets));
+        Assert.Equal(40, sizeof(IoUringInterop.io_cqring_offsets));
+        Assert.Equal(64, sizeof(IoUringInterop.io_uring_sqe));
+        Assert.Equal(16, sizeof(IoUringInterop.io_uring_cqe));
         Assert.Equal(16, sizeof(Iovec));
         Assert.Equal(16, sizeof(IoUringCompletion));
-        Assert.Equal(40, (int)Marshal.OffsetOf<Interop.io_uring_params>(nameof(Interop.io_uring_params.sq_off)));
-        Assert.Equal(80, (int)Marshal.OffsetOf<Interop.io_uring_params>(nameof(Interop.io_uring_params.cq_off)));
-        Assert.Equal(20, (int)Marshal.OffsetOf<Interop.io_uring_params>(nameof(Interop.io_uring_params.features)));
-        Assert.Equal(32, (int)Marshal.OffsetOf<Interop.io_uring_sqe>(nameof(Interop.io_uring_sqe.user_data)));
-        Assert.Equal(8, (int)Marshal.OffsetOf<Interop.io_uring_cqe>(nameof(Interop.io_uring_cqe.res)));
+        Assert.Equal(40, (int)Marshal.OffsetOf<IoUringInterop.io_uring_params>(nameof(IoUringInterop.io_uring_params.sq_off)));
+        Assert.Equal(80, (int)Marshal.OffsetOf<IoUringInterop.io_uring_params>(nameof(IoUringInterop.io_uring_params.cq_off)));
+        Assert.Equal(20, (int)Marshal.OffsetOf<IoUringInterop.io_uring_params>(nameof(IoUringInterop.io_uring_params.features)));
+        Assert.Equal(32, (int)Marshal.OffsetOf<IoUringInterop.io_uring_sqe>(nameof(IoUringInterop.io_uring_sqe.user_data)));
+        Assert.Equal(8, (int)Marshal.OffsetOf<IoUringInterop.io_uring_cqe>(nameof(IoUringInterop.io_uring_cqe.res)));
     }
 
     [Fact]
@@ -82,36 +82,36 @@ public sealed unsafe class IoUringTests : IDisposable
             }
         }
 
-        Struct<Interop.io_uring_params>("io_uring_params");
-        Struct<Interop.io_sqring_offsets>("io_sqring_offsets");
-        Struct<Interop.io_cqring_offsets>("io_cqring_offsets");
-        Struct<Interop.io_uring_sqe>("io_uring_sqe");
-        Struct<Interop.io_uring_cqe>("io_uring_cqe");
+        Struct<IoUringInterop.io_uring_params>("io_uring_params");
+        Struct<IoUringInterop.io_sqring_offsets>("io_sqring_offsets");
+        Struct<IoUringInterop.io_cqring_offsets>("io_cqring_offsets");
+        Struct<IoUringInterop.io_uring_sqe>("io_uring_sqe");
+        Struct<IoUringInterop.io_uring_cqe>("io_uring_cqe");
         Check("sizeof(struct iovec)", sizeof(Iovec));
         Check("offsetof(struct iovec, iov_len)", (long)Marshal.OffsetOf<Iovec>(nameof(Iovec.Length)));
-        foreach (object v in Enum.GetValues<Interop.IoUringOpcode>().Cast<object>()
-            .Concat(Enum.GetValues<Interop.IoUringSqeFlags>().Where(f => f != 0).Cast<object>())
-            .Concat(Enum.GetValues<Interop.IoUringFeatures>().Cast<object>())
-            .Concat(Enum.GetValues<Interop.IoUringEnterFlags>().Where(f => f != 0).Cast<object>())
-            .Concat(Enum.GetValues<Interop.IoUringSqFlags>().Cast<object>())
-            .Concat(Enum.GetValues<Interop.IoUringRegisterOpcode>().Cast<object>()))
+        foreach (object v in Enum.GetValues<IoUringInterop.IoUringOpcode>().Cast<object>()
+            .Concat(Enum.GetValues<IoUringInterop.IoUringSqeFlags>().Where(f => f != 0).Cast<object>())
+            .Concat(Enum.GetValues<IoUringInterop.IoUringFeatures>().Cast<object>())
+            .Concat(Enum.GetValues<IoUringInterop.IoUringEnterFlags>().Where(f => f != 0).Cast<object>())
+            .Concat(Enum.GetValues<IoUringInterop.IoUringSqFlags>().Cast<object>())
+            .Concat(Enum.GetValues<IoUringInterop.IoUringRegisterOpcode>().Cast<object>()))
         {
             Check(v.ToString()!, Convert.ToInt64(v, System.Globalization.CultureInfo.InvariantCulture));
         }
 
-        Check("IORING_OFF_SQ_RING", Interop.IORING_OFF_SQ_RING);
-        Check("IORING_OFF_CQ_RING", Interop.IORING_OFF_CQ_RING);
-        Check("IORING_OFF_SQES", Interop.IORING_OFF_SQES);
-        Check("IORING_FSYNC_DATASYNC", Interop.IORING_FSYNC_DATASYNC);
+        Check("IORING_OFF_SQ_RING", IoUringInterop.IORING_OFF_SQ_RING);
+        Check("IORING_OFF_CQ_RING", IoUringInterop.IORING_OFF_CQ_RING);
+        Check("IORING_OFF_SQES", IoUringInterop.IORING_OFF_SQES);
+        Check("IORING_FSYNC_DATASYNC", IoUringInterop.IORING_FSYNC_DATASYNC);
         Check("FALLOC_FL_KEEP_SIZE", (long)FallocateMode.KeepSize);
         Check("FALLOC_FL_PUNCH_HOLE", (long)FallocateMode.PunchHole);
         Check("FALLOC_FL_ZERO_RANGE", (long)FallocateMode.ZeroRange);
         if (RuntimeInformation.ProcessArchitecture == Architecture.X64)
         {
             c.Append("#include <asm/unistd.h>\n");
-            Check("__NR_io_uring_setup", Interop.SYS_io_uring_setup);
-            Check("__NR_io_uring_enter", Interop.SYS_io_uring_enter);
-            Check("__NR_io_uring_register", Interop.SYS_io_uring_register);
+            Check("__NR_io_uring_setup", IoUringInterop.SYS_io_uring_setup);
+            Check("__NR_io_uring_enter", IoUringInterop.SYS_io_uring_enter);
+            Check("__NR_io_uring_register", IoUringInterop.SYS_io_uring_register);
         }
 
         string file = Path.Combine(Path.GetTempPath(), $"iouring-abi-{Guid.NewGuid():N}.c");
