@@ -61,7 +61,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     /// <summary>CONFIG_CHANGE_MSG: tell the front-end the config space changed (needs CONFIG).</summary>
     /// <exception cref="VhostUserException">Not negotiated, the front-end failed it, or the channel broke.</exception>
     public void SendConfigChange()
-        => Request(BackendRequest.ConfigChangeMsg, VhostUserProtocolFeatures.Config, ReadOnlySpan<byte>.Empty, null);
+        => Request(BackendRequest.ConfigChangeMsg, ReadOnlySpan<byte>.Empty, null);
 
     /// <summary>IOTLB_MSG: report an IOTLB miss or access failure (needs ACCESS_PLATFORM).</summary>
     /// <param name="message">The message (type <see cref="VhostIotlbType.Miss"/> or <see cref="VhostIotlbType.AccessFail"/>).</param>
@@ -78,7 +78,7 @@ public sealed class VhostUserBackendChannel : IDisposable
             throw new VhostUserException(VhostUserError.InvalidParameter, "IotlbMsg: invalid IOTLB message");
         }
 
-        Request(BackendRequest.IotlbMsg, VhostUserProtocolFeatures.None, Bytes(in message), null);
+        Request(BackendRequest.IotlbMsg, Bytes(in message), null);
     }
 
     /// <summary>VRING_HOST_NOTIFIER_MSG: set (with an fd) or remove (without) the host notifier of a ring (needs HOST_NOTIFIER, and BACKEND_SEND_FD to pass an fd).</summary>
@@ -101,8 +101,7 @@ public sealed class VhostUserBackendChannel : IDisposable
             throw new VhostUserException(VhostUserError.InvalidParameter, "VringHostNotifierMsg: offset + size wraps");
         }
 
-        VhostUserProtocolFeatures needed = VhostUserProtocolFeatures.HostNotifier | (fd is null ? 0 : VhostUserProtocolFeatures.BackendSendFd);
-        Request(BackendRequest.VringHostNotifierMsg, needed, Bytes(in area), fd);
+        Request(BackendRequest.VringHostNotifierMsg, Bytes(in area), fd);
     }
 
     /// <summary>
@@ -141,7 +140,7 @@ public sealed class VhostUserBackendChannel : IDisposable
             throw new VhostUserException(VhostUserError.InvalidParameter, "SharedObjectLookup: nil or max UUID");
         }
 
-        RequireFeature(BackendRequest.SharedObjectLookup, VhostUserProtocolFeatures.SharedObject);
+        RequireFeature(BackendRequest.SharedObjectLookup, withFd: false);
         VhostUserLogging.BackendRequestSent(_logger, BackendRequest.SharedObjectLookup, Unsafe.SizeOf<VhostUserSharedObject>());
         using VhostUserMessage reply = _endpoint.Request(
             (uint)BackendRequest.SharedObjectLookup,
@@ -179,7 +178,7 @@ public sealed class VhostUserBackendChannel : IDisposable
             throw new VhostUserException(VhostUserError.InvalidParameter, "ShmemMap: zero length, wrapping range or unknown flags");
         }
 
-        Request(BackendRequest.ShmemMap, VhostUserProtocolFeatures.Shmem | VhostUserProtocolFeatures.BackendSendFd, Bytes(in map), fd);
+        Request(BackendRequest.ShmemMap, Bytes(in map), fd);
     }
 
     /// <summary>SHMEM_UNMAP: unmap part of a VIRTIO shared memory region (needs SHMEM).</summary>
@@ -192,7 +191,7 @@ public sealed class VhostUserBackendChannel : IDisposable
             throw new VhostUserException(VhostUserError.InvalidParameter, "ShmemUnmap: zero length or wrapping range");
         }
 
-        Request(BackendRequest.ShmemUnmap, VhostUserProtocolFeatures.Shmem, Bytes(in map), null);
+        Request(BackendRequest.ShmemUnmap, Bytes(in map), null);
     }
 
     /// <summary>Closes the channel. Idempotent.</summary>
@@ -218,11 +217,16 @@ public sealed class VhostUserBackendChannel : IDisposable
             throw new VhostUserException(VhostUserError.InvalidParameter, $"{request}: nil or max UUID");
         }
 
-        Request(request, VhostUserProtocolFeatures.SharedObject, Bytes(in payload), null);
+        Request(request, Bytes(in payload), null);
     }
 
-    private void RequireFeature(BackendRequest request, VhostUserProtocolFeatures needed)
+    /// <summary>
+    /// Checks the request's protocol-feature gate, read from the one back-end request table (the
+    /// front-end dispatcher's), plus BACKEND_SEND_FD when an fd goes with it.
+    /// </summary>
+    private void RequireFeature(BackendRequest request, bool withFd)
     {
+        VhostUserProtocolFeatures needed = VhostUserFrontendRequestDispatcher.GateOf(request) | (withFd ? VhostUserProtocolFeatures.BackendSendFd : 0);
         if ((ProtocolFeatures & needed) != needed)
         {
             throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
@@ -233,7 +237,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     private void Notify(BackendRequest request, int queueIndex)
     {
         CheckQueue(queueIndex, VhostUserLimits.MaxQueues - 1);
-        RequireFeature(request, VhostUserProtocolFeatures.InbandNotifications);
+        RequireFeature(request, withFd: false);
         var state = new VhostUserVringState((uint)queueIndex, 0);
         try
         {
@@ -247,9 +251,9 @@ public sealed class VhostUserBackendChannel : IDisposable
         }
     }
 
-    private void Request(BackendRequest request, VhostUserProtocolFeatures needed, ReadOnlySpan<byte> payload, SafeHandle? fd)
+    private void Request(BackendRequest request, ReadOnlySpan<byte> payload, SafeHandle? fd)
     {
-        RequireFeature(request, needed);
+        RequireFeature(request, withFd: fd is not null);
         bool ack = (ProtocolFeatures & VhostUserProtocolFeatures.ReplyAck) != 0;
         VhostUserLogging.BackendRequestSent(_logger, request, payload.Length);
         using VhostUserMessage? reply = _endpoint.Request(

@@ -28,6 +28,10 @@ public sealed partial class VhostUserBackendRequestDispatcher
         return false;
     }
 
+    /// <summary>The protocol-feature gate of <paramref name="request"/>: the front-end checks it before sending, the dispatcher on receipt.</summary>
+    internal static VhostUserProtocolFeatures GateOf(FrontendRequest request)
+        => TryGetRow((uint)request, out VhostUserRequestRow<FrontendRequestHandler> row) ? row.Gate : VhostUserProtocolFeatures.None;
+
     private static VhostUserRequestRow<FrontendRequestHandler>[] BuildTable()
     {
         var t = new VhostUserRequestRow<FrontendRequestHandler>[(int)FrontendRequest.GetShmemConfig + 1];

@@ -117,7 +117,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     /// <inheritdoc/>
     public ulong GetFeatures()
     {
-        ulong features = GetU64(FrontendRequest.GetFeatures, VhostUserProtocolFeatures.None);
+        ulong features = GetU64(FrontendRequest.GetFeatures);
         _backendFeatures = features;
         VhostUserLogging.BackendFeatures(_logger, features);
         return features;
@@ -126,16 +126,16 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     /// <inheritdoc/>
     public void SetFeatures(ulong features)
     {
-        SendU64(FrontendRequest.SetFeatures, VhostUserProtocolFeatures.None, features);
+        SendU64(FrontendRequest.SetFeatures, features);
         _ackedFeatures = features;
         VhostUserLogging.FrontendFeaturesAcked(_logger, features);
     }
 
     /// <inheritdoc/>
-    public void SetOwner() => Send(FrontendRequest.SetOwner, VhostUserProtocolFeatures.None, ReadOnlySpan<byte>.Empty, []);
+    public void SetOwner() => Send(FrontendRequest.SetOwner, ReadOnlySpan<byte>.Empty, []);
 
     /// <inheritdoc/>
-    public void ResetOwner() => Send(FrontendRequest.ResetOwner, VhostUserProtocolFeatures.None, ReadOnlySpan<byte>.Empty, []);
+    public void ResetOwner() => Send(FrontendRequest.ResetOwner, ReadOnlySpan<byte>.Empty, []);
 
     /// <inheritdoc/>
     /// <remarks>
@@ -194,7 +194,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         }
         else
         {
-            Send(FrontendRequest.SetMemTable, VhostUserProtocolFeatures.None, payload, fds);
+            Send(FrontendRequest.SetMemTable, payload, fds);
         }
 
         for (int i = first; i < regions.Count; i++)
@@ -221,14 +221,14 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
 
         // The spec requires a reply but leaves its payload open: DPDK sends none, libvhost-user a
         // u64, rust-vmm the 16-byte log description. Like QEMU, only the code and flag are checked.
-        using VhostUserMessage reply = Transact(FrontendRequest.SetLogBase, VhostUserProtocolFeatures.LogShmFd, Bytes(in payload), [log.Fd], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.SetLogBase, Bytes(in payload), [log.Fd], 0, needReply: false);
     }
 
     /// <inheritdoc/>
     public void SetLogFd(SafeHandle fd)
     {
         ArgumentNullException.ThrowIfNull(fd);
-        Send(FrontendRequest.SetLogFd, VhostUserProtocolFeatures.None, ReadOnlySpan<byte>.Empty, [fd]);
+        Send(FrontendRequest.SetLogFd, ReadOnlySpan<byte>.Empty, [fd]);
     }
 
     /// <inheritdoc/>
@@ -240,7 +240,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             throw new ArgumentOutOfRangeException(nameof(num), num, $"a queue size is 1 to {VhostUserLimits.MaxQueueSize}");
         }
 
-        SendState(FrontendRequest.SetVringNum, VhostUserProtocolFeatures.None, queueIndex, num);
+        SendState(FrontendRequest.SetVringNum, queueIndex, num);
     }
 
     /// <inheritdoc/>
@@ -261,14 +261,14 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             AvailableRingAddress = config.AvailableRingAddress,
             LogAddress = config.LogAddress ?? 0,
         };
-        Send(FrontendRequest.SetVringAddr, VhostUserProtocolFeatures.None, Bytes(in payload), []);
+        Send(FrontendRequest.SetVringAddr, Bytes(in payload), []);
     }
 
     /// <inheritdoc/>
     public void SetVringBase(int queueIndex, uint baseValue)
     {
         CheckQueue(queueIndex);
-        SendState(FrontendRequest.SetVringBase, VhostUserProtocolFeatures.None, queueIndex, baseValue);
+        SendState(FrontendRequest.SetVringBase, queueIndex, baseValue);
     }
 
     /// <inheritdoc/>
@@ -276,7 +276,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     {
         CheckQueue(queueIndex);
         var payload = new VhostUserVringState((uint)queueIndex, 0);
-        using VhostUserMessage reply = Transact(FrontendRequest.GetVringBase, VhostUserProtocolFeatures.None, Bytes(in payload), [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.GetVringBase, Bytes(in payload), [], 0, needReply: false);
         if (reply.Body.Length != 8)
         {
             throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetVringBase: the reply payload is {reply.Body.Length} bytes, expected 8"));
@@ -305,7 +305,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     public VhostUserProtocolFeatures GetProtocolFeatures()
     {
         RequireProtocolFeaturesBit(FrontendRequest.GetProtocolFeatures);
-        var features = (VhostUserProtocolFeatures)GetU64(FrontendRequest.GetProtocolFeatures, VhostUserProtocolFeatures.None);
+        var features = (VhostUserProtocolFeatures)GetU64(FrontendRequest.GetProtocolFeatures);
         _backendProtocolFeatures = features;
         VhostUserLogging.BackendProtocolFeatures(_logger, features);
         return features;
@@ -327,7 +327,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         }
 
         // REPLY_ACK applies from the next message on: SET_PROTOCOL_FEATURES itself is not acked.
-        SendU64(FrontendRequest.SetProtocolFeatures, VhostUserProtocolFeatures.None, (ulong)features);
+        SendU64(FrontendRequest.SetProtocolFeatures, (ulong)features);
         _ackedProtocolFeatures = features;
         VhostUserLogging.FrontendProtocolFeaturesAcked(_logger, features);
     }
@@ -336,7 +336,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     /// <returns>The number of queues (at most 32768).</returns>
     public int GetQueueNum()
     {
-        ulong count = GetU64(FrontendRequest.GetQueueNum, VhostUserProtocolFeatures.MQ);
+        ulong count = GetU64(FrontendRequest.GetQueueNum);
         if (count is 0 or > VhostUserLimits.MaxQueues)
         {
             throw new VhostUserException(VhostUserError.InvalidMessage, $"GetQueueNum: the back-end reports {count} queues (1 to {VhostUserLimits.MaxQueues} allowed)");
@@ -356,7 +356,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             throw new VhostUserException(VhostUserError.InactiveFeature, "SetVringEnable needs VHOST_USER_F_PROTOCOL_FEATURES acked with SetFeatures");
         }
 
-        SendState(FrontendRequest.SetVringEnable, VhostUserProtocolFeatures.None, queueIndex, enable ? 1u : 0u);
+        SendState(FrontendRequest.SetVringEnable, queueIndex, enable ? 1u : 0u);
     }
 
     /// <summary>SEND_RARP (RARP).</summary>
@@ -371,19 +371,19 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         Span<byte> payload = stackalloc byte[8];
         payload.Clear();
         macAddress.CopyTo(payload);
-        Send(FrontendRequest.SendRarp, VhostUserProtocolFeatures.Rarp, payload, []);
+        Send(FrontendRequest.SendRarp, payload, []);
     }
 
     /// <summary>NET_SET_MTU (NET_MTU).</summary>
     /// <param name="mtu">The MTU.</param>
-    public void NetSetMtu(uint mtu) => SendU64(FrontendRequest.NetSetMtu, VhostUserProtocolFeatures.NetMtu, mtu);
+    public void NetSetMtu(uint mtu) => SendU64(FrontendRequest.NetSetMtu, mtu);
 
     /// <summary>SET_BACKEND_REQ_FD (BACKEND_REQ): create the back-end channel and serve it with <paramref name="handler"/> on a dedicated thread.</summary>
     /// <param name="handler">What to do with back-end requests.</param>
     public void SetBackendRequestFd(IVhostUserFrontendRequestHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        RequireFeature(FrontendRequest.SetBackendReqFd, VhostUserProtocolFeatures.BackendRequest);
+        RequireFeature(FrontendRequest.SetBackendReqFd);
         (SafeFileHandle oursHandle, SafeFileHandle theirs) = UnixSocket.CreatePair();
         var dispatcher = new VhostUserFrontendRequestDispatcher(new VhostUserConnection(oursHandle), handler, _ackedProtocolFeatures, _ackedFeatures, _logger);
         try
@@ -391,7 +391,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             // Close only our copy of the back-end's end: a shutdown() would cut the channel for the back-end too.
             using (theirs)
             {
-                Send(FrontendRequest.SetBackendReqFd, VhostUserProtocolFeatures.BackendRequest, ReadOnlySpan<byte>.Empty, [theirs]);
+                Send(FrontendRequest.SetBackendReqFd, ReadOnlySpan<byte>.Empty, [theirs]);
             }
         }
         catch
@@ -422,7 +422,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             throw new ArgumentException("invalid IOTLB message: type, permission or range", nameof(message));
         }
 
-        using VhostUserMessage reply = Transact(FrontendRequest.IotlbMsg, VhostUserProtocolFeatures.None, Bytes(in message), [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.IotlbMsg, Bytes(in message), [], 0, needReply: false);
         CheckZero(FrontendRequest.IotlbMsg, reply);
     }
 
@@ -437,7 +437,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             throw new ArgumentOutOfRangeException(nameof(endianness));
         }
 
-        SendState(FrontendRequest.SetVringEndian, VhostUserProtocolFeatures.CrossEndian, queueIndex, (uint)endianness);
+        SendState(FrontendRequest.SetVringEndian, queueIndex, (uint)endianness);
     }
 
     /// <summary>GET_CONFIG (CONFIG).</summary>
@@ -457,7 +457,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         payload = payload[..(VhostUserLimits.ConfigHeaderSize + (int)size)];
         payload.Clear();
         MemoryMarshal.Write(payload, in header);
-        using VhostUserMessage reply = Transact(FrontendRequest.GetConfig, VhostUserProtocolFeatures.Config, payload, [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.GetConfig, payload, [], 0, needReply: false);
         ReadOnlySpan<byte> body = reply.Body;
         if (body.Length == 0)
         {
@@ -503,7 +503,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         payload = payload[..(VhostUserLimits.ConfigHeaderSize + data.Length)];
         MemoryMarshal.Write(payload, in header);
         data.CopyTo(payload[VhostUserLimits.ConfigHeaderSize..]);
-        Send(FrontendRequest.SetConfig, VhostUserProtocolFeatures.Config, payload, []);
+        Send(FrontendRequest.SetConfig, payload, []);
     }
 
     /// <summary>CREATE_CRYPTO_SESSION (CRYPTO_SESSION): the payload is QEMU's session description, opaque to the spec.</summary>
@@ -516,19 +516,19 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             throw new ArgumentException($"a session description is 1 to {VhostUserLimits.MaxPayloadSize} bytes", nameof(session));
         }
 
-        using VhostUserMessage reply = Transact(FrontendRequest.CreateCryptoSession, VhostUserProtocolFeatures.CryptoSession, session, [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.CreateCryptoSession, session, [], 0, needReply: false);
         return reply.Body.ToArray();
     }
 
     /// <summary>CLOSE_CRYPTO_SESSION (CRYPTO_SESSION).</summary>
     /// <param name="sessionId">The session id.</param>
-    public void CloseCryptoSession(ulong sessionId) => SendU64(FrontendRequest.CloseCryptoSession, VhostUserProtocolFeatures.CryptoSession, sessionId);
+    public void CloseCryptoSession(ulong sessionId) => SendU64(FrontendRequest.CloseCryptoSession, sessionId);
 
     /// <summary>POSTCOPY_ADVISE (PAGEFAULT).</summary>
     /// <returns>The back-end's userfaultfd; the caller owns it.</returns>
     public SafeFileHandle PostcopyAdvise()
     {
-        using VhostUserMessage reply = Transact(FrontendRequest.PostcopyAdvise, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, [], 1, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.PostcopyAdvise, ReadOnlySpan<byte>.Empty, [], 1, needReply: false);
         if (reply.Body.Length is not (0 or 8))
         {
             throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"PostcopyAdvise: the reply has {reply.Body.Length} bytes, expected none (or a u64)"));
@@ -548,14 +548,14 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     /// <remarks>From now on until <see cref="PostcopyEnd"/>, memory table changes follow the postcopy rules (see <see cref="IsPostcopyListening"/>).</remarks>
     public void PostcopyListen()
     {
-        Send(FrontendRequest.PostcopyListen, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, []);
+        Send(FrontendRequest.PostcopyListen, ReadOnlySpan<byte>.Empty, []);
         _postcopyListening = true;
     }
 
     /// <summary>POSTCOPY_END (PAGEFAULT).</summary>
     public void PostcopyEnd()
     {
-        using VhostUserMessage reply = Transact(FrontendRequest.PostcopyEnd, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.PostcopyEnd, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
         _postcopyListening = false;
         CheckZero(FrontendRequest.PostcopyEnd, reply);
     }
@@ -573,7 +573,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             throw new ArgumentException("the queue count and size must be non-zero (size at most 32768)");
         }
 
-        using VhostUserMessage reply = Transact(FrontendRequest.GetInflightFd, VhostUserProtocolFeatures.InflightShmFd, Bytes(in request), [], 1, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.GetInflightFd, Bytes(in request), [], 1, needReply: false);
         if (reply.Body.Length != 24)
         {
             throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetInflightFd: the reply payload is {reply.Body.Length} bytes, expected 24"));
@@ -610,7 +610,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             throw new ArgumentException("the inflight description needs queues, a queue size and a region size", nameof(inflight));
         }
 
-        Send(FrontendRequest.SetInflightFd, VhostUserProtocolFeatures.InflightShmFd, Bytes(in inflight), [fd]);
+        Send(FrontendRequest.SetInflightFd, Bytes(in inflight), [fd]);
     }
 
     /// <summary>GPU_SET_SOCKET.</summary>
@@ -618,25 +618,25 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     public void GpuSetSocket(SafeHandle socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        Send(FrontendRequest.GpuSetSocket, VhostUserProtocolFeatures.None, ReadOnlySpan<byte>.Empty, [socket]);
+        Send(FrontendRequest.GpuSetSocket, ReadOnlySpan<byte>.Empty, [socket]);
     }
 
     /// <summary>RESET_DEVICE (RESET_DEVICE).</summary>
-    public void ResetDevice() => Send(FrontendRequest.ResetDevice, VhostUserProtocolFeatures.ResetDevice, ReadOnlySpan<byte>.Empty, []);
+    public void ResetDevice() => Send(FrontendRequest.ResetDevice, ReadOnlySpan<byte>.Empty, []);
 
     /// <summary>VRING_KICK (INBAND_NOTIFICATIONS).</summary>
     /// <param name="queueIndex">The queue.</param>
     public void VringKick(int queueIndex)
     {
         CheckQueue(queueIndex);
-        SendState(FrontendRequest.VringKick, VhostUserProtocolFeatures.InbandNotifications, queueIndex, 0);
+        SendState(FrontendRequest.VringKick, queueIndex, 0);
     }
 
     /// <summary>GET_MAX_MEM_SLOTS (CONFIGURE_MEM_SLOTS).</summary>
     /// <returns>The slot count, capped at <see cref="VhostUserLimits.MaxMemorySlots"/>.</returns>
     public int GetMaxMemorySlots()
     {
-        ulong slots = GetU64(FrontendRequest.GetMaxMemSlots, VhostUserProtocolFeatures.ConfigureMemorySlots);
+        ulong slots = GetU64(FrontendRequest.GetMaxMemSlots);
         if (slots == 0)
         {
             throw new VhostUserException(VhostUserError.InvalidMessage, "GetMaxMemSlots: the back-end reports 0 slots");
@@ -655,12 +655,12 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         var payload = new VhostUserSingleMemoryRegion(new VhostUserMemoryRegion(region.GuestPhysicalAddress, region.Size, region.UserAddress, region.MmapOffset));
         if (_postcopyListening)
         {
-            RequireFeature(FrontendRequest.AddMemReg, VhostUserProtocolFeatures.ConfigureMemorySlots);
+            RequireFeature(FrontendRequest.AddMemReg);
             PostcopyMemoryExchange(FrontendRequest.AddMemReg, Bytes(in payload), [region.Fd], 1);
         }
         else
         {
-            Send(FrontendRequest.AddMemReg, VhostUserProtocolFeatures.ConfigureMemorySlots, Bytes(in payload), [region.Fd]);
+            Send(FrontendRequest.AddMemReg, Bytes(in payload), [region.Fd]);
         }
     }
 
@@ -674,20 +674,20 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             throw new ArgumentException("the region is empty or wraps", nameof(region));
         }
 
-        Send(FrontendRequest.RemMemReg, VhostUserProtocolFeatures.ConfigureMemorySlots, Bytes(in payload), []);
+        Send(FrontendRequest.RemMemReg, Bytes(in payload), []);
         ulong gpa = region.GuestPhysicalAddress, size = region.Size;
         _postcopyRegions = Array.FindAll(_postcopyRegions, r => r.GuestPhysicalAddress != gpa || r.MemorySize != size);
     }
 
     /// <summary>SET_STATUS (STATUS).</summary>
     /// <param name="status">The virtio status byte.</param>
-    public void SetStatus(byte status) => SendU64(FrontendRequest.SetStatus, VhostUserProtocolFeatures.Status, status);
+    public void SetStatus(byte status) => SendU64(FrontendRequest.SetStatus, status);
 
     /// <summary>GET_STATUS (STATUS).</summary>
     /// <returns>The virtio status byte.</returns>
     public byte GetStatus()
     {
-        ulong status = GetU64(FrontendRequest.GetStatus, VhostUserProtocolFeatures.Status);
+        ulong status = GetU64(FrontendRequest.GetStatus);
         if (status > byte.MaxValue)
         {
             throw new VhostUserException(VhostUserError.InvalidMessage, $"GetStatus: status 0x{status:x} does not fit the status byte");
@@ -707,7 +707,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             throw new ArgumentException("nil or max UUID", nameof(uuid));
         }
 
-        using VhostUserMessage reply = Transact(FrontendRequest.GetSharedObject, VhostUserProtocolFeatures.SharedObject, Bytes(in payload), [], 1, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.GetSharedObject, Bytes(in payload), [], 1, needReply: false);
 
         // This library's back-ends answer a u64 (0 = ok); libvhost-user echoes the 16-byte UUID.
         if (reply.Body.Length == 8)
@@ -745,7 +745,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             throw new ArgumentException("unknown transfer direction or phase");
         }
 
-        using VhostUserMessage reply = Transact(FrontendRequest.SetDeviceStateFd, VhostUserProtocolFeatures.DeviceState, Bytes(in payload), [fd], 1, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.SetDeviceStateFd, Bytes(in payload), [fd], 1, needReply: false);
         ulong value = ReadU64(FrontendRequest.SetDeviceStateFd, reply);
         if ((value & ~(VhostUserLimits.DeviceStateErrorMask | VhostUserLimits.DeviceStateNoFdFlag)) != 0)
         {
@@ -769,7 +769,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     /// <summary>CHECK_DEVICE_STATE (DEVICE_STATE): throws when the transfer failed.</summary>
     public void CheckDeviceState()
     {
-        using VhostUserMessage reply = Transact(FrontendRequest.CheckDeviceState, VhostUserProtocolFeatures.DeviceState, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.CheckDeviceState, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
         CheckZero(FrontendRequest.CheckDeviceState, reply);
     }
 
@@ -777,7 +777,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     /// <returns>The shared memory configuration.</returns>
     public VhostUserShmemConfig GetShmemConfig()
     {
-        using VhostUserMessage reply = Transact(FrontendRequest.GetShmemConfig, VhostUserProtocolFeatures.Shmem, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.GetShmemConfig, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
         if (reply.Body.Length != System.Runtime.CompilerServices.Unsafe.SizeOf<VhostUserShmemConfig>())
         {
             throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetShmemConfig: the reply payload is {reply.Body.Length} bytes"));
@@ -878,8 +878,10 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         }
     }
 
-    private void RequireFeature(FrontendRequest request, VhostUserProtocolFeatures needed)
+    /// <summary>Checks the request's protocol-feature gate, read from the one front-end request table (the back-end dispatcher's).</summary>
+    private void RequireFeature(FrontendRequest request)
     {
+        VhostUserProtocolFeatures needed = VhostUserBackendRequestDispatcher.GateOf(request);
         if ((_ackedProtocolFeatures & needed) != needed)
         {
             throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
@@ -898,24 +900,24 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         CheckQueue(queueIndex, VhostUserLimits.MaxVringFileIndex);
         ulong word = (ulong)(uint)queueIndex | (fd is null ? VhostUserLimits.VringNoFdFlag : 0);
         var payload = new VhostUserU64(word);
-        Send(request, VhostUserProtocolFeatures.None, Bytes(in payload), fd is null ? [] : [fd]);
+        Send(request, Bytes(in payload), fd is null ? [] : [fd]);
     }
 
-    private void SendState(FrontendRequest request, VhostUserProtocolFeatures needed, int queueIndex, uint num)
+    private void SendState(FrontendRequest request, int queueIndex, uint num)
     {
         var payload = new VhostUserVringState((uint)queueIndex, num);
-        Send(request, needed, Bytes(in payload), []);
+        Send(request, Bytes(in payload), []);
     }
 
-    private void SendU64(FrontendRequest request, VhostUserProtocolFeatures needed, ulong value)
+    private void SendU64(FrontendRequest request, ulong value)
     {
         var payload = new VhostUserU64(value);
-        Send(request, needed, Bytes(in payload), []);
+        Send(request, Bytes(in payload), []);
     }
 
-    private ulong GetU64(FrontendRequest request, VhostUserProtocolFeatures needed)
+    private ulong GetU64(FrontendRequest request)
     {
-        using VhostUserMessage reply = Transact(request, needed, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(request, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
         return ReadU64(request, reply);
     }
 
@@ -941,10 +943,10 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     }
 
     /// <summary>Sends a message without a reply of its own; with REPLY_ACK negotiated, asks for and checks the acknowledgement.</summary>
-    private void Send(FrontendRequest request, VhostUserProtocolFeatures needed, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds)
+    private void Send(FrontendRequest request, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds)
     {
         bool ack = (_ackedProtocolFeatures & VhostUserProtocolFeatures.ReplyAck) != 0;
-        using VhostUserMessage? reply = TransactCore(request, needed, payload, fds, 0, ack, expectReply: ack);
+        using VhostUserMessage? reply = TransactCore(request, payload, fds, 0, ack, expectReply: ack);
         if (reply is not null)
         {
             ulong value = ReadU64(request, reply);
@@ -957,13 +959,13 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     }
 
     /// <summary>Sends a message that has a reply of its own and returns the checked reply.</summary>
-    private VhostUserMessage Transact(FrontendRequest request, VhostUserProtocolFeatures needed, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds, int maxReplyFds, bool needReply)
-        => TransactCore(request, needed, payload, fds, maxReplyFds, needReply, expectReply: true)!;
+    private VhostUserMessage Transact(FrontendRequest request, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds, int maxReplyFds, bool needReply)
+        => TransactCore(request, payload, fds, maxReplyFds, needReply, expectReply: true)!;
 
-    private VhostUserMessage? TransactCore(FrontendRequest request, VhostUserProtocolFeatures needed, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds, int maxReplyFds, bool needReply, bool expectReply)
+    private VhostUserMessage? TransactCore(FrontendRequest request, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds, int maxReplyFds, bool needReply, bool expectReply)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        RequireFeature(request, needed);
+        RequireFeature(request);
         VhostUserLogging.RequestSent(_logger, request, payload.Length, fds.Length);
         return _endpoint.Request(
             (uint)request,

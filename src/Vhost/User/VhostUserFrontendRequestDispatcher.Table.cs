@@ -26,6 +26,10 @@ internal sealed partial class VhostUserFrontendRequestDispatcher
         return false;
     }
 
+    /// <summary>The protocol-feature gate of <paramref name="request"/>: the back-end channel checks it before sending, this dispatcher on receipt.</summary>
+    internal static VhostUserProtocolFeatures GateOf(BackendRequest request)
+        => TryGetRow((uint)request, out VhostUserRequestRow<BackendRequestHandler> row) ? row.Gate : VhostUserProtocolFeatures.None;
+
     private static VhostUserRequestRow<BackendRequestHandler>[] BuildTable()
     {
         var t = new VhostUserRequestRow<BackendRequestHandler>[(int)BackendRequest.ShmemUnmap + 1];
