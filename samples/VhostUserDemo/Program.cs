@@ -14,8 +14,7 @@ using var listener = new VhostUserListener(socketPath);
 using var backend = new DemoBackend();
 var backendThread = new Thread(() =>
 {
-    using VhostUserConnection connection = listener.Accept();
-    using var dispatcher = new VhostUserBackendRequestDispatcher(connection, backend);
+    using var dispatcher = new VhostUserBackendRequestDispatcher(listener.Accept(), backend);
     try
     {
         dispatcher.Run();

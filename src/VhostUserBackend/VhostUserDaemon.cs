@@ -408,7 +408,7 @@ public sealed class VhostUserDaemon : IDisposable
 
                     try
                     {
-                        connection = _listener.Accept(token);
+                        connection = new VhostUserConnection(_listener.Accept(token));
                     }
                     catch (OperationCanceledException)
                     {

@@ -1,9 +1,10 @@
 namespace Vhost.TestSupport;
 
 /// <summary>
-/// The layout rows of the src/Common interop structs that both libraries compile (file and
-/// vector I/O, stat, peer credentials, socket addresses, poll), from the x86_64 ABI. Each test project's layout table
-/// starts with these; <c>global::Interop</c> here is the library under test's own copy.
+/// The layout rows of the general src/Common interop structs (file and vector I/O, stat, peer
+/// credentials, socket addresses, poll), from the x86_64 ABI: the start of the layout table of a
+/// test project whose library compiles src/Common (today Vhost only; VhostUserBackend uses
+/// Vhost's copy). <c>global::Interop</c> here is that library's copy.
 /// </summary>
 internal static class CommonInteropLayouts
 {

@@ -251,6 +251,6 @@ public interface IVhostUserBackendRequestHandler
     /// <summary>The exception the default methods throw.</summary>
     /// <param name="request">The request.</param>
     /// <returns>A <see cref="VhostUserError.NotSupported"/> exception.</returns>
-    protected static VhostUserException NotSupported(FrontendRequest request)
+    internal static VhostUserException NotSupported(FrontendRequest request)
         => new(VhostUserError.NotSupported, $"this back-end does not implement {request}");
 }

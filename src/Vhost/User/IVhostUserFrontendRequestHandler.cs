@@ -58,6 +58,6 @@ public interface IVhostUserFrontendRequestHandler
     /// <summary>The exception the default methods throw (errno ENOSYS).</summary>
     /// <param name="request">The request.</param>
     /// <returns>A <see cref="VhostUserError.NotSupported"/> exception.</returns>
-    protected static VhostUserException NotSupported(BackendRequest request)
+    internal static VhostUserException NotSupported(BackendRequest request)
         => new(VhostUserError.NotSupported, Errno.ENOSYS, request.ToString(), "this front-end does not handle it");
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -19,17 +20,14 @@ namespace Vhost.User;
 /// <remarks>Thread-safe: one request is in flight at a time; a notification is sent between requests, without waiting for a request's reply. After a transport error or a bad reply the channel is failed and every later call throws.</remarks>
 public sealed class VhostUserBackendChannel : IDisposable
 {
-    private readonly VhostUserConnection _connection;
-    private readonly Lock _gate = new();
-    private readonly Lock _sendGate = new();
+    private readonly VhostUserEndpoint _endpoint;
     private readonly ILogger _logger;
-    private volatile VhostUserException? _failure;
 
     /// <summary>Creates the sender over <paramref name="connection"/>, which it owns from now on.</summary>
     /// <param name="connection">The back-end channel socket.</param>
     /// <param name="protocolFeatures">The protocol features negotiated on the main connection.</param>
     /// <param name="features">The virtio features acked on the main connection.</param>
-    public VhostUserBackendChannel(VhostUserConnection connection, VhostUserProtocolFeatures protocolFeatures, ulong features = 0)
+    internal VhostUserBackendChannel(VhostUserConnection connection, VhostUserProtocolFeatures protocolFeatures, ulong features = 0)
         : this(connection, protocolFeatures, features, null)
     {
     }
@@ -39,10 +37,10 @@ public sealed class VhostUserBackendChannel : IDisposable
     /// <param name="protocolFeatures">The protocol features negotiated on the main connection.</param>
     /// <param name="features">The virtio features acked on the main connection.</param>
     /// <param name="logger">The logger (<see langword="null"/> = none).</param>
-    public VhostUserBackendChannel(VhostUserConnection connection, VhostUserProtocolFeatures protocolFeatures, ulong features, ILogger? logger)
+    internal VhostUserBackendChannel(VhostUserConnection connection, VhostUserProtocolFeatures protocolFeatures, ulong features, ILogger? logger)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        _connection = connection;
+        _endpoint = new VhostUserEndpoint(connection);
         ProtocolFeatures = protocolFeatures;
         Features = features;
         _logger = logger ?? NullLogger.Instance;
@@ -58,12 +56,12 @@ public sealed class VhostUserBackendChannel : IDisposable
     public TimeSpan ReplyTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The channel's connection. Sending on it directly while this sender is in use puts the stream out of step.</summary>
-    public VhostUserConnection Connection => _connection;
+    internal VhostUserConnection Connection => _endpoint.Connection;
 
     /// <summary>CONFIG_CHANGE_MSG: tell the front-end the config space changed (needs CONFIG).</summary>
     /// <exception cref="VhostUserException">Not negotiated, the front-end failed it, or the channel broke.</exception>
     public void SendConfigChange()
-        => Request(BackendRequest.ConfigChangeMsg, VhostUserProtocolFeatures.Config, ReadOnlySpan<byte>.Empty, null);
+        => Request(BackendRequest.ConfigChangeMsg, ReadOnlySpan<byte>.Empty, null);
 
     /// <summary>IOTLB_MSG: report an IOTLB miss or access failure (needs ACCESS_PLATFORM).</summary>
     /// <param name="message">The message (type <see cref="VhostIotlbType.Miss"/> or <see cref="VhostIotlbType.AccessFail"/>).</param>
@@ -80,7 +78,7 @@ public sealed class VhostUserBackendChannel : IDisposable
             throw new VhostUserException(VhostUserError.InvalidParameter, "IotlbMsg: invalid IOTLB message");
         }
 
-        Request(BackendRequest.IotlbMsg, VhostUserProtocolFeatures.None, Bytes(in message), null);
+        Request(BackendRequest.IotlbMsg, Bytes(in message), null);
     }
 
     /// <summary>VRING_HOST_NOTIFIER_MSG: set (with an fd) or remove (without) the host notifier of a ring (needs HOST_NOTIFIER, and BACKEND_SEND_FD to pass an fd).</summary>
@@ -103,8 +101,7 @@ public sealed class VhostUserBackendChannel : IDisposable
             throw new VhostUserException(VhostUserError.InvalidParameter, "VringHostNotifierMsg: offset + size wraps");
         }
 
-        VhostUserProtocolFeatures needed = VhostUserProtocolFeatures.HostNotifier | (fd is null ? 0 : VhostUserProtocolFeatures.BackendSendFd);
-        Request(BackendRequest.VringHostNotifierMsg, needed, Bytes(in area), fd);
+        Request(BackendRequest.VringHostNotifierMsg, Bytes(in area), fd);
     }
 
     /// <summary>
@@ -143,33 +140,30 @@ public sealed class VhostUserBackendChannel : IDisposable
             throw new VhostUserException(VhostUserError.InvalidParameter, "SharedObjectLookup: nil or max UUID");
         }
 
-        RequireFeature(BackendRequest.SharedObjectLookup, VhostUserProtocolFeatures.SharedObject);
-        lock (_gate)
+        RequireFeature(BackendRequest.SharedObjectLookup, withFd: false);
+        VhostUserLogging.BackendRequestSent(_logger, BackendRequest.SharedObjectLookup, Unsafe.SizeOf<VhostUserSharedObject>());
+        using VhostUserMessage reply = _endpoint.Request(
+            (uint)BackendRequest.SharedObjectLookup,
+            nameof(BackendRequest.SharedObjectLookup),
+            VhostUserHeaderFlags.NeedReply,
+            Bytes(in payload),
+            [],
+            expectReply: true,
+            maxReplyFds: 1,
+            ReplyTimeout,
+            e => VhostUserLogging.BackendChannelFailed(_logger, BackendRequest.SharedObjectLookup, e.Reason, e.Message))!;
+        ulong value = CheckReply(BackendRequest.SharedObjectLookup, reply);
+        if (value != 0)
         {
-            ThrowIfFailed();
-            try
-            {
-                _connection.Send((uint)BackendRequest.SharedObjectLookup, VhostUserHeaderFlags.NeedReply, in payload);
-                using VhostUserMessage reply = VhostUserReplies.Receive(_connection, (uint)BackendRequest.SharedObjectLookup, nameof(BackendRequest.SharedObjectLookup), ReplyTimeout, 1);
-                ulong value = VhostUserReplies.ReadU64(reply, nameof(BackendRequest.SharedObjectLookup));
-                if (value != 0)
-                {
-                    throw new VhostUserException(value, $"SharedObjectLookup: the front-end failed it with 0x{value:x}");
-                }
-
-                if (reply.Fds.Count != 1)
-                {
-                    throw new VhostUserException(VhostUserError.IncorrectFds, "SharedObjectLookup: the successful reply carries no fd");
-                }
-
-                return reply.Fds.Take(0);
-            }
-            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
-            {
-                _failure = e;
-                throw;
-            }
+            throw new VhostUserException(value, $"SharedObjectLookup: the front-end failed it with {DescribeFrontendError(value)}");
         }
+
+        if (reply.Fds.Count != 1)
+        {
+            throw Broken(BackendRequest.SharedObjectLookup, new VhostUserException(VhostUserError.IncorrectFds, "SharedObjectLookup: the successful reply carries no fd"));
+        }
+
+        return reply.Fds.Take(0);
     }
 
     /// <summary>SHMEM_MAP: map <paramref name="fd"/> into a VIRTIO shared memory region (needs SHMEM and BACKEND_SEND_FD).</summary>
@@ -184,7 +178,7 @@ public sealed class VhostUserBackendChannel : IDisposable
             throw new VhostUserException(VhostUserError.InvalidParameter, "ShmemMap: zero length, wrapping range or unknown flags");
         }
 
-        Request(BackendRequest.ShmemMap, VhostUserProtocolFeatures.Shmem | VhostUserProtocolFeatures.BackendSendFd, Bytes(in map), fd);
+        Request(BackendRequest.ShmemMap, Bytes(in map), fd);
     }
 
     /// <summary>SHMEM_UNMAP: unmap part of a VIRTIO shared memory region (needs SHMEM).</summary>
@@ -197,11 +191,11 @@ public sealed class VhostUserBackendChannel : IDisposable
             throw new VhostUserException(VhostUserError.InvalidParameter, "ShmemUnmap: zero length or wrapping range");
         }
 
-        Request(BackendRequest.ShmemUnmap, VhostUserProtocolFeatures.Shmem, Bytes(in map), null);
+        Request(BackendRequest.ShmemUnmap, Bytes(in map), null);
     }
 
     /// <summary>Closes the channel. Idempotent.</summary>
-    public void Dispose() => _connection.Dispose();
+    public void Dispose() => _endpoint.Dispose();
 
     private static ReadOnlySpan<byte> Bytes<T>(in T value)
         where T : unmanaged
@@ -223,90 +217,89 @@ public sealed class VhostUserBackendChannel : IDisposable
             throw new VhostUserException(VhostUserError.InvalidParameter, $"{request}: nil or max UUID");
         }
 
-        Request(request, VhostUserProtocolFeatures.SharedObject, Bytes(in payload), null);
+        Request(request, Bytes(in payload), null);
     }
 
-    private void RequireFeature(BackendRequest request, VhostUserProtocolFeatures needed)
+    /// <summary>
+    /// Checks the request's protocol-feature gate, read from the one back-end request table (the
+    /// front-end dispatcher's), plus BACKEND_SEND_FD when an fd goes with it.
+    /// </summary>
+    private void RequireFeature(BackendRequest request, bool withFd)
     {
+        VhostUserProtocolFeatures needed = VhostUserFrontendRequestDispatcher.GateOf(request) | (withFd ? VhostUserProtocolFeatures.BackendSendFd : 0);
         if ((ProtocolFeatures & needed) != needed)
         {
             throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
         }
     }
 
-    private void ThrowIfFailed()
-    {
-        if (_failure is not null)
-        {
-            throw new VhostUserException(VhostUserError.InvalidOperation, $"the back-end channel failed earlier: {_failure.Message}", _failure);
-        }
-    }
-
-    /// <summary>A notification: one message, no NEED_REPLY, sent between two requests' messages (only the send lock, never the reply wait).</summary>
+    /// <summary>A notification: one message, no NEED_REPLY, sent between two requests' messages (the endpoint's send lock only, never the reply wait).</summary>
     private void Notify(BackendRequest request, int queueIndex)
     {
         CheckQueue(queueIndex, VhostUserLimits.MaxQueues - 1);
-        RequireFeature(request, VhostUserProtocolFeatures.InbandNotifications);
+        RequireFeature(request, withFd: false);
         var state = new VhostUserVringState((uint)queueIndex, 0);
-        lock (_sendGate)
+        try
         {
-            ThrowIfFailed();
-            try
-            {
-                VhostUserLogging.BackendRequestSent(_logger, request, sizeof(uint) * 2);
-                _connection.Send((uint)request, VhostUserHeaderFlags.None, in state);
-            }
-            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
-            {
-                _failure = e;
-                VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message);
-                throw;
-            }
+            VhostUserLogging.BackendRequestSent(_logger, request, sizeof(uint) * 2);
+            _endpoint.Send((uint)request, VhostUserHeaderFlags.None, in state);
+        }
+        catch (VhostUserException e) when (e.Reason != VhostUserError.InvalidOperation && _endpoint.LatchIfBroken(e))
+        {
+            VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message);
+            throw;
         }
     }
 
-    private void Request(BackendRequest request, VhostUserProtocolFeatures needed, ReadOnlySpan<byte> payload, SafeHandle? fd)
+    private void Request(BackendRequest request, ReadOnlySpan<byte> payload, SafeHandle? fd)
     {
-        RequireFeature(request, needed);
+        RequireFeature(request, withFd: fd is not null);
         bool ack = (ProtocolFeatures & VhostUserProtocolFeatures.ReplyAck) != 0;
-        lock (_gate)
+        VhostUserLogging.BackendRequestSent(_logger, request, payload.Length);
+        using VhostUserMessage? reply = _endpoint.Request(
+            (uint)request,
+            request.ToString(),
+            ack ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None,
+            payload,
+            fd is null ? [] : [fd],
+            expectReply: ack,
+            maxReplyFds: 0,
+            ReplyTimeout,
+            e => VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message));
+        if (reply is null)
         {
-            ThrowIfFailed();
-            try
-            {
-                VhostUserLogging.BackendRequestSent(_logger, request, payload.Length);
-                lock (_sendGate)
-                {
-                    if (fd is null)
-                    {
-                        _connection.Send((uint)request, ack ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload);
-                    }
-                    else
-                    {
-                        _connection.Send((uint)request, ack ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload, [fd]);
-                    }
-                }
-
-                if (!ack)
-                {
-                    return;
-                }
-
-                using VhostUserMessage reply = VhostUserReplies.Receive(_connection, (uint)request, request.ToString(), ReplyTimeout, 0);
-                ulong value = VhostUserReplies.ReadU64(reply, request.ToString());
-                if (value != 0)
-                {
-                    VhostUserLogging.FrontendRejected(_logger, request, DescribeFrontendError(value));
-                    throw new VhostUserException(value, $"{request}: the front-end failed it with {DescribeFrontendError(value)}");
-                }
-            }
-            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
-            {
-                _failure = e;
-                VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message);
-                throw;
-            }
+            return;
         }
+
+        ulong value = CheckReply(request, reply);
+        if (value != 0)
+        {
+            VhostUserLogging.FrontendRejected(_logger, request, DescribeFrontendError(value));
+            throw new VhostUserException(value, $"{request}: the front-end failed it with {DescribeFrontendError(value)}");
+        }
+    }
+
+    /// <summary>Reads a u64 reply; a reply of another size puts the stream out of step and fails the channel.</summary>
+    private ulong CheckReply(BackendRequest request, VhostUserMessage reply)
+    {
+        try
+        {
+            return VhostUserEndpoint.ReadU64(reply, request.ToString());
+        }
+        catch (VhostUserException e)
+        {
+            throw Broken(request, e);
+        }
+    }
+
+    private VhostUserException Broken(BackendRequest request, VhostUserException e)
+    {
+        if (_endpoint.LatchIfBroken(e))
+        {
+            VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message);
+        }
+
+        return e;
     }
 
     private static string DescribeFrontendError(ulong value)

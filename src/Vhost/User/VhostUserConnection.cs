@@ -16,7 +16,7 @@ namespace Vhost.User;
 /// any thread and wake a blocked <see cref="Receive(int, CancellationToken)"/> with
 /// <see cref="VhostUserError.Disconnected"/>.
 /// </remarks>
-public sealed class VhostUserConnection : IDisposable
+internal sealed class VhostUserConnection : IDisposable
 {
     /// <summary>How often a blocked receive checks its cancellation token, in milliseconds.</summary>
     private const int CancellationPollMilliseconds = 50;

@@ -14,11 +14,11 @@ public static class VhostUserConnector
     /// <param name="timeout">How long to keep trying; <see cref="TimeSpan.Zero"/> tries once; <see cref="Timeout.InfiniteTimeSpan"/> forever.</param>
     /// <param name="retryInterval">The pause between attempts; <see cref="DefaultRetryInterval"/> when null.</param>
     /// <param name="cancellationToken">Cancels the retries.</param>
-    /// <returns>The connection.</returns>
+    /// <returns>The connected socket; pass it to <see cref="VhostUserFrontend"/>, which owns it from then on.</returns>
     /// <exception cref="ArgumentException">The path is empty or too long.</exception>
     /// <exception cref="VhostUserException"><see cref="VhostUserError.SocketConnect"/> with the last errno when every attempt failed.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
-    public static VhostUserConnection Connect(string path, TimeSpan timeout, TimeSpan? retryInterval = null, CancellationToken cancellationToken = default)
+    public static Microsoft.Win32.SafeHandles.SafeFileHandle Connect(string path, TimeSpan timeout, TimeSpan? retryInterval = null, CancellationToken cancellationToken = default)
     {
         UnixSocket.FillAddress(path, out _);
         TimeSpan interval = retryInterval ?? DefaultRetryInterval;
@@ -29,7 +29,7 @@ public static class VhostUserConnector
             Errno errno;
             try
             {
-                return new VhostUserConnection(UnixSocket.Connect(path));
+                return UnixSocket.Connect(path);
             }
             catch (VhostException e) when (e.Errno is Errno.ENOENT or Errno.ECONNREFUSED or Errno.EAGAIN)
             {

@@ -20,12 +20,10 @@ namespace Vhost.User;
 /// <para>Call <see cref="IVhostBackend.GetFeatures"/> before the protocol-feature calls, and
 /// <see cref="SetProtocolFeatures"/> before any gated call: the gates use what was negotiated.</para>
 /// </remarks>
-public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
+public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
 {
-    private readonly VhostUserConnection _connection;
+    private readonly VhostUserEndpoint _endpoint;
     private readonly ILogger _logger;
-    private readonly Lock _gate = new();
-    private VhostUserException? _failure;
     private ulong? _backendFeatures;
     private ulong _ackedFeatures;
     private VhostUserProtocolFeatures? _backendProtocolFeatures;
@@ -37,13 +35,20 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     private bool _postcopyListening;
     private VhostUserMemoryRegion[] _postcopyRegions = [];
 
-    /// <summary>Creates a front-end over a connected socket, which it owns from now on.</summary>
-    /// <param name="connection">The connection to the back-end.</param>
+    /// <summary>Creates a front-end over a connected AF_UNIX stream socket (from <see cref="VhostUserConnector.Connect"/> or a socketpair), which it owns from now on.</summary>
+    /// <param name="socket">The connected socket.</param>
     /// <param name="logger">Optional logger.</param>
-    public VhostUserFrontend(VhostUserConnection connection, ILogger? logger = null)
+    /// <exception cref="ArgumentException">The handle is closed or invalid.</exception>
+    public VhostUserFrontend(SafeFileHandle socket, ILogger? logger = null)
+        : this(new VhostUserConnection(socket), logger)
+    {
+    }
+
+    /// <summary>Creates a front-end over a connection, which it owns from now on.</summary>
+    internal VhostUserFrontend(VhostUserConnection connection, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        _connection = connection;
+        _endpoint = new VhostUserEndpoint(connection);
         _logger = logger ?? NullLogger.Instance;
     }
 
@@ -60,7 +65,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     /// The connection. Sending on it directly while this front-end is in use puts the stream out of
     /// step; use it to poll, shut down or inspect the socket.
     /// </summary>
-    public VhostUserConnection Connection => _connection;
+    internal VhostUserConnection Connection => _endpoint.Connection;
 
     /// <summary>
     /// Whether <see cref="PostcopyListen"/> succeeded and <see cref="PostcopyEnd"/> was not called
@@ -112,7 +117,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     /// <inheritdoc/>
     public ulong GetFeatures()
     {
-        ulong features = GetU64(FrontendRequest.GetFeatures, VhostUserProtocolFeatures.None);
+        ulong features = GetU64(FrontendRequest.GetFeatures);
         _backendFeatures = features;
         VhostUserLogging.BackendFeatures(_logger, features);
         return features;
@@ -121,16 +126,16 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     /// <inheritdoc/>
     public void SetFeatures(ulong features)
     {
-        SendU64(FrontendRequest.SetFeatures, VhostUserProtocolFeatures.None, features);
+        SendU64(FrontendRequest.SetFeatures, features);
         _ackedFeatures = features;
         VhostUserLogging.FrontendFeaturesAcked(_logger, features);
     }
 
     /// <inheritdoc/>
-    public void SetOwner() => Send(FrontendRequest.SetOwner, VhostUserProtocolFeatures.None, ReadOnlySpan<byte>.Empty, []);
+    public void SetOwner() => Send(FrontendRequest.SetOwner, ReadOnlySpan<byte>.Empty, []);
 
     /// <inheritdoc/>
-    public void ResetOwner() => Send(FrontendRequest.ResetOwner, VhostUserProtocolFeatures.None, ReadOnlySpan<byte>.Empty, []);
+    public void ResetOwner() => Send(FrontendRequest.ResetOwner, ReadOnlySpan<byte>.Empty, []);
 
     /// <inheritdoc/>
     /// <remarks>
@@ -189,7 +194,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         }
         else
         {
-            Send(FrontendRequest.SetMemTable, VhostUserProtocolFeatures.None, payload, fds);
+            Send(FrontendRequest.SetMemTable, payload, fds);
         }
 
         for (int i = first; i < regions.Count; i++)
@@ -216,14 +221,14 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
 
         // The spec requires a reply but leaves its payload open: DPDK sends none, libvhost-user a
         // u64, rust-vmm the 16-byte log description. Like QEMU, only the code and flag are checked.
-        using VhostUserMessage reply = Transact(FrontendRequest.SetLogBase, VhostUserProtocolFeatures.LogShmFd, Bytes(in payload), [log.Fd], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.SetLogBase, Bytes(in payload), [log.Fd], 0, needReply: false);
     }
 
     /// <inheritdoc/>
     public void SetLogFd(SafeHandle fd)
     {
         ArgumentNullException.ThrowIfNull(fd);
-        Send(FrontendRequest.SetLogFd, VhostUserProtocolFeatures.None, ReadOnlySpan<byte>.Empty, [fd]);
+        Send(FrontendRequest.SetLogFd, ReadOnlySpan<byte>.Empty, [fd]);
     }
 
     /// <inheritdoc/>
@@ -235,7 +240,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             throw new ArgumentOutOfRangeException(nameof(num), num, $"a queue size is 1 to {VhostUserLimits.MaxQueueSize}");
         }
 
-        SendState(FrontendRequest.SetVringNum, VhostUserProtocolFeatures.None, queueIndex, num);
+        SendState(FrontendRequest.SetVringNum, queueIndex, num);
     }
 
     /// <inheritdoc/>
@@ -256,14 +261,14 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             AvailableRingAddress = config.AvailableRingAddress,
             LogAddress = config.LogAddress ?? 0,
         };
-        Send(FrontendRequest.SetVringAddr, VhostUserProtocolFeatures.None, Bytes(in payload), []);
+        Send(FrontendRequest.SetVringAddr, Bytes(in payload), []);
     }
 
     /// <inheritdoc/>
     public void SetVringBase(int queueIndex, uint baseValue)
     {
         CheckQueue(queueIndex);
-        SendState(FrontendRequest.SetVringBase, VhostUserProtocolFeatures.None, queueIndex, baseValue);
+        SendState(FrontendRequest.SetVringBase, queueIndex, baseValue);
     }
 
     /// <inheritdoc/>
@@ -271,7 +276,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     {
         CheckQueue(queueIndex);
         var payload = new VhostUserVringState((uint)queueIndex, 0);
-        using VhostUserMessage reply = Transact(FrontendRequest.GetVringBase, VhostUserProtocolFeatures.None, Bytes(in payload), [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.GetVringBase, Bytes(in payload), [], 0, needReply: false);
         if (reply.Body.Length != 8)
         {
             throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetVringBase: the reply payload is {reply.Body.Length} bytes, expected 8"));
@@ -295,17 +300,19 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     /// <inheritdoc/>
     public void SetVringError(int queueIndex, EventFd? fd) => SendVringFile(FrontendRequest.SetVringErr, queueIndex, fd);
 
-    /// <inheritdoc/>
+    /// <summary>GET_PROTOCOL_FEATURES (needs <see cref="VhostUserVirtioFeatures.ProtocolFeatures"/> in <see cref="IVhostBackend.GetFeatures"/>).</summary>
+    /// <returns>The back-end's protocol features.</returns>
     public VhostUserProtocolFeatures GetProtocolFeatures()
     {
         RequireProtocolFeaturesBit(FrontendRequest.GetProtocolFeatures);
-        var features = (VhostUserProtocolFeatures)GetU64(FrontendRequest.GetProtocolFeatures, VhostUserProtocolFeatures.None);
+        var features = (VhostUserProtocolFeatures)GetU64(FrontendRequest.GetProtocolFeatures);
         _backendProtocolFeatures = features;
         VhostUserLogging.BackendProtocolFeatures(_logger, features);
         return features;
     }
 
-    /// <inheritdoc/>
+    /// <summary>SET_PROTOCOL_FEATURES: ack protocol features (a subset of <see cref="GetProtocolFeatures"/>).</summary>
+    /// <param name="features">The acked features.</param>
     public void SetProtocolFeatures(VhostUserProtocolFeatures features)
     {
         RequireProtocolFeaturesBit(FrontendRequest.SetProtocolFeatures);
@@ -320,15 +327,16 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         }
 
         // REPLY_ACK applies from the next message on: SET_PROTOCOL_FEATURES itself is not acked.
-        SendU64(FrontendRequest.SetProtocolFeatures, VhostUserProtocolFeatures.None, (ulong)features);
+        SendU64(FrontendRequest.SetProtocolFeatures, (ulong)features);
         _ackedProtocolFeatures = features;
         VhostUserLogging.FrontendProtocolFeaturesAcked(_logger, features);
     }
 
-    /// <inheritdoc/>
+    /// <summary>GET_QUEUE_NUM (MQ).</summary>
+    /// <returns>The number of queues (at most 32768).</returns>
     public int GetQueueNum()
     {
-        ulong count = GetU64(FrontendRequest.GetQueueNum, VhostUserProtocolFeatures.MQ);
+        ulong count = GetU64(FrontendRequest.GetQueueNum);
         if (count is 0 or > VhostUserLimits.MaxQueues)
         {
             throw new VhostUserException(VhostUserError.InvalidMessage, $"GetQueueNum: the back-end reports {count} queues (1 to {VhostUserLimits.MaxQueues} allowed)");
@@ -337,7 +345,9 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return (int)count;
     }
 
-    /// <inheritdoc/>
+    /// <summary>SET_VRING_ENABLE (needs VHOST_USER_F_PROTOCOL_FEATURES acked).</summary>
+    /// <param name="queueIndex">The queue.</param>
+    /// <param name="enable">Enable or disable.</param>
     public void SetVringEnable(int queueIndex, bool enable)
     {
         CheckQueue(queueIndex);
@@ -346,10 +356,11 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             throw new VhostUserException(VhostUserError.InactiveFeature, "SetVringEnable needs VHOST_USER_F_PROTOCOL_FEATURES acked with SetFeatures");
         }
 
-        SendState(FrontendRequest.SetVringEnable, VhostUserProtocolFeatures.None, queueIndex, enable ? 1u : 0u);
+        SendState(FrontendRequest.SetVringEnable, queueIndex, enable ? 1u : 0u);
     }
 
-    /// <inheritdoc/>
+    /// <summary>SEND_RARP (RARP).</summary>
+    /// <param name="macAddress">The 6-byte MAC address.</param>
     public void SendRarp(ReadOnlySpan<byte> macAddress)
     {
         if (macAddress.Length != 6)
@@ -360,17 +371,19 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         Span<byte> payload = stackalloc byte[8];
         payload.Clear();
         macAddress.CopyTo(payload);
-        Send(FrontendRequest.SendRarp, VhostUserProtocolFeatures.Rarp, payload, []);
+        Send(FrontendRequest.SendRarp, payload, []);
     }
 
-    /// <inheritdoc/>
-    public void NetSetMtu(uint mtu) => SendU64(FrontendRequest.NetSetMtu, VhostUserProtocolFeatures.NetMtu, mtu);
+    /// <summary>NET_SET_MTU (NET_MTU).</summary>
+    /// <param name="mtu">The MTU.</param>
+    public void NetSetMtu(uint mtu) => SendU64(FrontendRequest.NetSetMtu, mtu);
 
-    /// <inheritdoc/>
+    /// <summary>SET_BACKEND_REQ_FD (BACKEND_REQ): create the back-end channel and serve it with <paramref name="handler"/> on a dedicated thread.</summary>
+    /// <param name="handler">What to do with back-end requests.</param>
     public void SetBackendRequestFd(IVhostUserFrontendRequestHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        RequireFeature(FrontendRequest.SetBackendReqFd, VhostUserProtocolFeatures.BackendRequest);
+        RequireFeature(FrontendRequest.SetBackendReqFd);
         (SafeFileHandle oursHandle, SafeFileHandle theirs) = UnixSocket.CreatePair();
         var dispatcher = new VhostUserFrontendRequestDispatcher(new VhostUserConnection(oursHandle), handler, _ackedProtocolFeatures, _ackedFeatures, _logger);
         try
@@ -378,7 +391,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             // Close only our copy of the back-end's end: a shutdown() would cut the channel for the back-end too.
             using (theirs)
             {
-                Send(FrontendRequest.SetBackendReqFd, VhostUserProtocolFeatures.BackendRequest, ReadOnlySpan<byte>.Empty, [theirs]);
+                Send(FrontendRequest.SetBackendReqFd, ReadOnlySpan<byte>.Empty, [theirs]);
             }
         }
         catch
@@ -395,7 +408,8 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         VhostUserLogging.BackendChannelStarted(_logger);
     }
 
-    /// <inheritdoc/>
+    /// <summary>IOTLB_MSG (needs VIRTIO_F_ACCESS_PLATFORM acked).</summary>
+    /// <param name="message">The update or invalidation.</param>
     public void SendIotlbMessage(in VhostUserIotlbMessage message)
     {
         if ((_ackedFeatures & (ulong)VhostUserVirtioFeatures.AccessPlatform) == 0)
@@ -408,11 +422,13 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             throw new ArgumentException("invalid IOTLB message: type, permission or range", nameof(message));
         }
 
-        using VhostUserMessage reply = Transact(FrontendRequest.IotlbMsg, VhostUserProtocolFeatures.None, Bytes(in message), [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.IotlbMsg, Bytes(in message), [], 0, needReply: false);
         CheckZero(FrontendRequest.IotlbMsg, reply);
     }
 
-    /// <inheritdoc/>
+    /// <summary>SET_VRING_ENDIAN (CROSS_ENDIAN).</summary>
+    /// <param name="queueIndex">The queue.</param>
+    /// <param name="endianness">Little or big.</param>
     public void SetVringEndianness(int queueIndex, VhostUserVringEndianness endianness)
     {
         CheckQueue(queueIndex);
@@ -421,10 +437,14 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             throw new ArgumentOutOfRangeException(nameof(endianness));
         }
 
-        SendState(FrontendRequest.SetVringEndian, VhostUserProtocolFeatures.CrossEndian, queueIndex, (uint)endianness);
+        SendState(FrontendRequest.SetVringEndian, queueIndex, (uint)endianness);
     }
 
-    /// <inheritdoc/>
+    /// <summary>GET_CONFIG (CONFIG).</summary>
+    /// <param name="offset">The config-space offset.</param>
+    /// <param name="size">The number of bytes (1 to 256).</param>
+    /// <param name="flags">The flags.</param>
+    /// <returns>The config bytes.</returns>
     public byte[] GetConfig(uint offset, uint size, VhostUserConfigFlags flags)
     {
         var header = new VhostUserConfigHeader(offset, size, flags);
@@ -437,7 +457,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         payload = payload[..(VhostUserLimits.ConfigHeaderSize + (int)size)];
         payload.Clear();
         MemoryMarshal.Write(payload, in header);
-        using VhostUserMessage reply = Transact(FrontendRequest.GetConfig, VhostUserProtocolFeatures.Config, payload, [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.GetConfig, payload, [], 0, needReply: false);
         ReadOnlySpan<byte> body = reply.Body;
         if (body.Length == 0)
         {
@@ -467,7 +487,10 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return body[VhostUserLimits.ConfigHeaderSize..].ToArray();
     }
 
-    /// <inheritdoc/>
+    /// <summary>SET_CONFIG (CONFIG).</summary>
+    /// <param name="offset">The config-space offset.</param>
+    /// <param name="flags">The flags.</param>
+    /// <param name="data">The bytes (1 to 256).</param>
     public void SetConfig(uint offset, VhostUserConfigFlags flags, ReadOnlySpan<byte> data)
     {
         var header = new VhostUserConfigHeader(offset, (uint)data.Length, flags);
@@ -480,10 +503,12 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         payload = payload[..(VhostUserLimits.ConfigHeaderSize + data.Length)];
         MemoryMarshal.Write(payload, in header);
         data.CopyTo(payload[VhostUserLimits.ConfigHeaderSize..]);
-        Send(FrontendRequest.SetConfig, VhostUserProtocolFeatures.Config, payload, []);
+        Send(FrontendRequest.SetConfig, payload, []);
     }
 
-    /// <inheritdoc/>
+    /// <summary>CREATE_CRYPTO_SESSION (CRYPTO_SESSION): the payload is QEMU's session description, opaque to the spec.</summary>
+    /// <param name="session">The request payload.</param>
+    /// <returns>The reply payload.</returns>
     public byte[] CreateCryptoSession(ReadOnlySpan<byte> session)
     {
         if (session.IsEmpty || session.Length > VhostUserLimits.MaxPayloadSize)
@@ -491,17 +516,19 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             throw new ArgumentException($"a session description is 1 to {VhostUserLimits.MaxPayloadSize} bytes", nameof(session));
         }
 
-        using VhostUserMessage reply = Transact(FrontendRequest.CreateCryptoSession, VhostUserProtocolFeatures.CryptoSession, session, [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.CreateCryptoSession, session, [], 0, needReply: false);
         return reply.Body.ToArray();
     }
 
-    /// <inheritdoc/>
-    public void CloseCryptoSession(ulong sessionId) => SendU64(FrontendRequest.CloseCryptoSession, VhostUserProtocolFeatures.CryptoSession, sessionId);
+    /// <summary>CLOSE_CRYPTO_SESSION (CRYPTO_SESSION).</summary>
+    /// <param name="sessionId">The session id.</param>
+    public void CloseCryptoSession(ulong sessionId) => SendU64(FrontendRequest.CloseCryptoSession, sessionId);
 
-    /// <inheritdoc/>
+    /// <summary>POSTCOPY_ADVISE (PAGEFAULT).</summary>
+    /// <returns>The back-end's userfaultfd; the caller owns it.</returns>
     public SafeFileHandle PostcopyAdvise()
     {
-        using VhostUserMessage reply = Transact(FrontendRequest.PostcopyAdvise, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, [], 1, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.PostcopyAdvise, ReadOnlySpan<byte>.Empty, [], 1, needReply: false);
         if (reply.Body.Length is not (0 or 8))
         {
             throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"PostcopyAdvise: the reply has {reply.Body.Length} bytes, expected none (or a u64)"));
@@ -517,23 +544,27 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return reply.Fds.Take(0);
     }
 
-    /// <inheritdoc/>
+    /// <summary>POSTCOPY_LISTEN (PAGEFAULT).</summary>
     /// <remarks>From now on until <see cref="PostcopyEnd"/>, memory table changes follow the postcopy rules (see <see cref="IsPostcopyListening"/>).</remarks>
     public void PostcopyListen()
     {
-        Send(FrontendRequest.PostcopyListen, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, []);
+        Send(FrontendRequest.PostcopyListen, ReadOnlySpan<byte>.Empty, []);
         _postcopyListening = true;
     }
 
-    /// <inheritdoc/>
+    /// <summary>POSTCOPY_END (PAGEFAULT).</summary>
     public void PostcopyEnd()
     {
-        using VhostUserMessage reply = Transact(FrontendRequest.PostcopyEnd, VhostUserProtocolFeatures.PageFault, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.PostcopyEnd, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
         _postcopyListening = false;
         CheckZero(FrontendRequest.PostcopyEnd, reply);
     }
 
-    /// <inheritdoc/>
+    /// <summary>GET_INFLIGHT_FD (INFLIGHT_SHMFD).</summary>
+    /// <param name="queueCount">The number of queues.</param>
+    /// <param name="queueSize">The queue size.</param>
+    /// <param name="inflight">The region description the back-end returned.</param>
+    /// <returns>The region's fd; the caller owns it.</returns>
     public SafeFileHandle GetInflightFd(ushort queueCount, ushort queueSize, out VhostUserInflight inflight)
     {
         var request = new VhostUserInflight { QueueCount = queueCount, QueueSize = queueSize };
@@ -542,7 +573,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             throw new ArgumentException("the queue count and size must be non-zero (size at most 32768)");
         }
 
-        using VhostUserMessage reply = Transact(FrontendRequest.GetInflightFd, VhostUserProtocolFeatures.InflightShmFd, Bytes(in request), [], 1, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.GetInflightFd, Bytes(in request), [], 1, needReply: false);
         if (reply.Body.Length != 24)
         {
             throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetInflightFd: the reply payload is {reply.Body.Length} bytes, expected 24"));
@@ -568,7 +599,9 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return reply.Fds.Take(0);
     }
 
-    /// <inheritdoc/>
+    /// <summary>SET_INFLIGHT_FD (INFLIGHT_SHMFD).</summary>
+    /// <param name="inflight">The region description.</param>
+    /// <param name="fd">The region's fd; stays owned by the caller.</param>
     public void SetInflightFd(in VhostUserInflight inflight, SafeHandle fd)
     {
         ArgumentNullException.ThrowIfNull(fd);
@@ -577,30 +610,33 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             throw new ArgumentException("the inflight description needs queues, a queue size and a region size", nameof(inflight));
         }
 
-        Send(FrontendRequest.SetInflightFd, VhostUserProtocolFeatures.InflightShmFd, Bytes(in inflight), [fd]);
+        Send(FrontendRequest.SetInflightFd, Bytes(in inflight), [fd]);
     }
 
-    /// <inheritdoc/>
+    /// <summary>GPU_SET_SOCKET.</summary>
+    /// <param name="socket">The GPU protocol socket; stays owned by the caller.</param>
     public void GpuSetSocket(SafeHandle socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        Send(FrontendRequest.GpuSetSocket, VhostUserProtocolFeatures.None, ReadOnlySpan<byte>.Empty, [socket]);
+        Send(FrontendRequest.GpuSetSocket, ReadOnlySpan<byte>.Empty, [socket]);
     }
 
-    /// <inheritdoc/>
-    public void ResetDevice() => Send(FrontendRequest.ResetDevice, VhostUserProtocolFeatures.ResetDevice, ReadOnlySpan<byte>.Empty, []);
+    /// <summary>RESET_DEVICE (RESET_DEVICE).</summary>
+    public void ResetDevice() => Send(FrontendRequest.ResetDevice, ReadOnlySpan<byte>.Empty, []);
 
-    /// <inheritdoc/>
+    /// <summary>VRING_KICK (INBAND_NOTIFICATIONS).</summary>
+    /// <param name="queueIndex">The queue.</param>
     public void VringKick(int queueIndex)
     {
         CheckQueue(queueIndex);
-        SendState(FrontendRequest.VringKick, VhostUserProtocolFeatures.InbandNotifications, queueIndex, 0);
+        SendState(FrontendRequest.VringKick, queueIndex, 0);
     }
 
-    /// <inheritdoc/>
+    /// <summary>GET_MAX_MEM_SLOTS (CONFIGURE_MEM_SLOTS).</summary>
+    /// <returns>The slot count, capped at <see cref="VhostUserLimits.MaxMemorySlots"/>.</returns>
     public int GetMaxMemorySlots()
     {
-        ulong slots = GetU64(FrontendRequest.GetMaxMemSlots, VhostUserProtocolFeatures.ConfigureMemorySlots);
+        ulong slots = GetU64(FrontendRequest.GetMaxMemSlots);
         if (slots == 0)
         {
             throw new VhostUserException(VhostUserError.InvalidMessage, "GetMaxMemSlots: the back-end reports 0 slots");
@@ -611,23 +647,25 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return capped;
     }
 
-    /// <inheritdoc/>
+    /// <summary>ADD_MEM_REG (CONFIGURE_MEM_SLOTS).</summary>
+    /// <param name="region">The region; its fd stays owned by the caller.</param>
     public void AddMemoryRegion(in VhostMemoryRegionInfo region)
     {
         CheckRegion(region, nameof(region));
         var payload = new VhostUserSingleMemoryRegion(new VhostUserMemoryRegion(region.GuestPhysicalAddress, region.Size, region.UserAddress, region.MmapOffset));
         if (_postcopyListening)
         {
-            RequireFeature(FrontendRequest.AddMemReg, VhostUserProtocolFeatures.ConfigureMemorySlots);
+            RequireFeature(FrontendRequest.AddMemReg);
             PostcopyMemoryExchange(FrontendRequest.AddMemReg, Bytes(in payload), [region.Fd], 1);
         }
         else
         {
-            Send(FrontendRequest.AddMemReg, VhostUserProtocolFeatures.ConfigureMemorySlots, Bytes(in payload), [region.Fd]);
+            Send(FrontendRequest.AddMemReg, Bytes(in payload), [region.Fd]);
         }
     }
 
-    /// <inheritdoc/>
+    /// <summary>REM_MEM_REG (CONFIGURE_MEM_SLOTS). No fd is sent.</summary>
+    /// <param name="region">The region to remove.</param>
     public void RemoveMemoryRegion(in VhostMemoryRegionInfo region)
     {
         var payload = new VhostUserSingleMemoryRegion(new VhostUserMemoryRegion(region.GuestPhysicalAddress, region.Size, region.UserAddress, region.MmapOffset));
@@ -636,18 +674,20 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             throw new ArgumentException("the region is empty or wraps", nameof(region));
         }
 
-        Send(FrontendRequest.RemMemReg, VhostUserProtocolFeatures.ConfigureMemorySlots, Bytes(in payload), []);
+        Send(FrontendRequest.RemMemReg, Bytes(in payload), []);
         ulong gpa = region.GuestPhysicalAddress, size = region.Size;
         _postcopyRegions = Array.FindAll(_postcopyRegions, r => r.GuestPhysicalAddress != gpa || r.MemorySize != size);
     }
 
-    /// <inheritdoc/>
-    public void SetStatus(byte status) => SendU64(FrontendRequest.SetStatus, VhostUserProtocolFeatures.Status, status);
+    /// <summary>SET_STATUS (STATUS).</summary>
+    /// <param name="status">The virtio status byte.</param>
+    public void SetStatus(byte status) => SendU64(FrontendRequest.SetStatus, status);
 
-    /// <inheritdoc/>
+    /// <summary>GET_STATUS (STATUS).</summary>
+    /// <returns>The virtio status byte.</returns>
     public byte GetStatus()
     {
-        ulong status = GetU64(FrontendRequest.GetStatus, VhostUserProtocolFeatures.Status);
+        ulong status = GetU64(FrontendRequest.GetStatus);
         if (status > byte.MaxValue)
         {
             throw new VhostUserException(VhostUserError.InvalidMessage, $"GetStatus: status 0x{status:x} does not fit the status byte");
@@ -656,7 +696,9 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return (byte)status;
     }
 
-    /// <inheritdoc/>
+    /// <summary>GET_SHARED_OBJECT (SHARED_OBJECT).</summary>
+    /// <param name="uuid">The object.</param>
+    /// <returns>The dmabuf fd; the caller owns it.</returns>
     public SafeFileHandle GetSharedObject(Guid uuid)
     {
         var payload = new VhostUserSharedObject(uuid);
@@ -665,7 +707,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             throw new ArgumentException("nil or max UUID", nameof(uuid));
         }
 
-        using VhostUserMessage reply = Transact(FrontendRequest.GetSharedObject, VhostUserProtocolFeatures.SharedObject, Bytes(in payload), [], 1, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.GetSharedObject, Bytes(in payload), [], 1, needReply: false);
 
         // This library's back-ends answer a u64 (0 = ok); libvhost-user echoes the 16-byte UUID.
         if (reply.Body.Length == 8)
@@ -689,7 +731,11 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return reply.Fds.Take(0);
     }
 
-    /// <inheritdoc/>
+    /// <summary>SET_DEVICE_STATE_FD (DEVICE_STATE).</summary>
+    /// <param name="direction">Save or load.</param>
+    /// <param name="phase">The phase.</param>
+    /// <param name="fd">The pipe end for the transfer; stays owned by the caller.</param>
+    /// <returns>The fd the back-end wants used instead (the caller owns it), or <see langword="null"/>.</returns>
     public SafeFileHandle? SetDeviceStateFd(VhostUserTransferDirection direction, VhostUserTransferPhase phase, SafeHandle fd)
     {
         ArgumentNullException.ThrowIfNull(fd);
@@ -699,7 +745,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
             throw new ArgumentException("unknown transfer direction or phase");
         }
 
-        using VhostUserMessage reply = Transact(FrontendRequest.SetDeviceStateFd, VhostUserProtocolFeatures.DeviceState, Bytes(in payload), [fd], 1, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.SetDeviceStateFd, Bytes(in payload), [fd], 1, needReply: false);
         ulong value = ReadU64(FrontendRequest.SetDeviceStateFd, reply);
         if ((value & ~(VhostUserLimits.DeviceStateErrorMask | VhostUserLimits.DeviceStateNoFdFlag)) != 0)
         {
@@ -720,17 +766,18 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         return noFd ? null : reply.Fds.Take(0);
     }
 
-    /// <inheritdoc/>
+    /// <summary>CHECK_DEVICE_STATE (DEVICE_STATE): throws when the transfer failed.</summary>
     public void CheckDeviceState()
     {
-        using VhostUserMessage reply = Transact(FrontendRequest.CheckDeviceState, VhostUserProtocolFeatures.DeviceState, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.CheckDeviceState, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
         CheckZero(FrontendRequest.CheckDeviceState, reply);
     }
 
-    /// <inheritdoc/>
+    /// <summary>GET_SHMEM_CONFIG (SHMEM).</summary>
+    /// <returns>The shared memory configuration.</returns>
     public VhostUserShmemConfig GetShmemConfig()
     {
-        using VhostUserMessage reply = Transact(FrontendRequest.GetShmemConfig, VhostUserProtocolFeatures.Shmem, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(FrontendRequest.GetShmemConfig, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
         if (reply.Body.Length != System.Runtime.CompilerServices.Unsafe.SizeOf<VhostUserShmemConfig>())
         {
             throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetShmemConfig: the reply payload is {reply.Body.Length} bytes"));
@@ -759,7 +806,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         }
 
         StopBackendChannel();
-        _connection.Dispose();
+        _endpoint.Dispose();
     }
 
     private static ReadOnlySpan<byte> Bytes<T>(in T value)
@@ -831,21 +878,20 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         }
     }
 
-    private void RequireFeature(FrontendRequest request, VhostUserProtocolFeatures needed)
+    /// <summary>Checks the request's protocol-feature gate, read from the one front-end request table (the back-end dispatcher's).</summary>
+    private void RequireFeature(FrontendRequest request)
     {
+        VhostUserProtocolFeatures needed = VhostUserBackendRequestDispatcher.GateOf(request);
         if ((_ackedProtocolFeatures & needed) != needed)
         {
             throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
         }
     }
 
+    /// <summary>A reply that does not fit its request: the stream is out of step, so the endpoint is failed.</summary>
     private VhostUserException Fail(VhostUserException e)
     {
-        lock (_gate)
-        {
-            _failure ??= e;
-        }
-
+        _endpoint.LatchIfBroken(e);
         return e;
     }
 
@@ -854,24 +900,24 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
         CheckQueue(queueIndex, VhostUserLimits.MaxVringFileIndex);
         ulong word = (ulong)(uint)queueIndex | (fd is null ? VhostUserLimits.VringNoFdFlag : 0);
         var payload = new VhostUserU64(word);
-        Send(request, VhostUserProtocolFeatures.None, Bytes(in payload), fd is null ? [] : [fd]);
+        Send(request, Bytes(in payload), fd is null ? [] : [fd]);
     }
 
-    private void SendState(FrontendRequest request, VhostUserProtocolFeatures needed, int queueIndex, uint num)
+    private void SendState(FrontendRequest request, int queueIndex, uint num)
     {
         var payload = new VhostUserVringState((uint)queueIndex, num);
-        Send(request, needed, Bytes(in payload), []);
+        Send(request, Bytes(in payload), []);
     }
 
-    private void SendU64(FrontendRequest request, VhostUserProtocolFeatures needed, ulong value)
+    private void SendU64(FrontendRequest request, ulong value)
     {
         var payload = new VhostUserU64(value);
-        Send(request, needed, Bytes(in payload), []);
+        Send(request, Bytes(in payload), []);
     }
 
-    private ulong GetU64(FrontendRequest request, VhostUserProtocolFeatures needed)
+    private ulong GetU64(FrontendRequest request)
     {
-        using VhostUserMessage reply = Transact(request, needed, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(request, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
         return ReadU64(request, reply);
     }
 
@@ -879,7 +925,7 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     {
         try
         {
-            return VhostUserReplies.ReadU64(reply, request.ToString());
+            return VhostUserEndpoint.ReadU64(reply, request.ToString());
         }
         catch (VhostUserException e)
         {
@@ -897,10 +943,10 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     }
 
     /// <summary>Sends a message without a reply of its own; with REPLY_ACK negotiated, asks for and checks the acknowledgement.</summary>
-    private void Send(FrontendRequest request, VhostUserProtocolFeatures needed, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds)
+    private void Send(FrontendRequest request, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds)
     {
         bool ack = (_ackedProtocolFeatures & VhostUserProtocolFeatures.ReplyAck) != 0;
-        using VhostUserMessage? reply = TransactCore(request, needed, payload, fds, 0, ack, expectReply: ack);
+        using VhostUserMessage? reply = TransactCore(request, payload, fds, 0, ack, expectReply: ack);
         if (reply is not null)
         {
             ulong value = ReadU64(request, reply);
@@ -913,33 +959,24 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     }
 
     /// <summary>Sends a message that has a reply of its own and returns the checked reply.</summary>
-    private VhostUserMessage Transact(FrontendRequest request, VhostUserProtocolFeatures needed, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds, int maxReplyFds, bool needReply)
-        => TransactCore(request, needed, payload, fds, maxReplyFds, needReply, expectReply: true)!;
+    private VhostUserMessage Transact(FrontendRequest request, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds, int maxReplyFds, bool needReply)
+        => TransactCore(request, payload, fds, maxReplyFds, needReply, expectReply: true)!;
 
-    private VhostUserMessage? TransactCore(FrontendRequest request, VhostUserProtocolFeatures needed, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds, int maxReplyFds, bool needReply, bool expectReply)
+    private VhostUserMessage? TransactCore(FrontendRequest request, ReadOnlySpan<byte> payload, ReadOnlySpan<SafeHandle> fds, int maxReplyFds, bool needReply, bool expectReply)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        RequireFeature(request, needed);
-        lock (_gate)
-        {
-            if (_failure is not null)
-            {
-                throw new VhostUserException(VhostUserError.InvalidOperation, $"the vhost-user connection failed earlier: {_failure.Message}", _failure);
-            }
-
-            try
-            {
-                VhostUserLogging.RequestSent(_logger, request, payload.Length, fds.Length);
-                _connection.Send((uint)request, needReply ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None, payload, fds);
-                return expectReply ? VhostUserReplies.Receive(_connection, (uint)request, request.ToString(), ReplyTimeout, maxReplyFds) : null;
-            }
-            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
-            {
-                _failure ??= e;
-                VhostUserLogging.FrontendFailed(_logger, request, e.Reason, e.Message);
-                throw;
-            }
-        }
+        RequireFeature(request);
+        VhostUserLogging.RequestSent(_logger, request, payload.Length, fds.Length);
+        return _endpoint.Request(
+            (uint)request,
+            request.ToString(),
+            needReply ? VhostUserHeaderFlags.NeedReply : VhostUserHeaderFlags.None,
+            payload,
+            fds,
+            expectReply,
+            maxReplyFds,
+            ReplyTimeout,
+            e => VhostUserLogging.FrontendFailed(_logger, request, e.Reason, e.Message));
     }
 
     /// <summary>
@@ -951,18 +988,13 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         ReadOnlySpan<VhostUserMemoryRegion> sent = MemoryMarshal.Cast<byte, VhostUserMemoryRegion>(payload[sizeof(ulong)..]);
-        lock (_gate)
+        using (_endpoint.EnterExchange())
         {
-            if (_failure is not null)
-            {
-                throw new VhostUserException(VhostUserError.InvalidOperation, $"the vhost-user connection failed earlier: {_failure.Message}", _failure);
-            }
-
             try
             {
                 VhostUserLogging.RequestSent(_logger, request, payload.Length, fds.Length);
-                _connection.Send((uint)request, VhostUserHeaderFlags.None, payload, fds);
-                using VhostUserMessage reply = VhostUserReplies.Receive(_connection, (uint)request, request.ToString(), ReplyTimeout, 0);
+                _endpoint.Send((uint)request, VhostUserHeaderFlags.None, payload, fds);
+                using VhostUserMessage reply = _endpoint.ReceiveReply((uint)request, request.ToString(), ReplyTimeout, 0);
                 ReadOnlySpan<byte> body = reply.Body;
                 if (body.Length == sizeof(ulong))
                 {
@@ -1000,11 +1032,10 @@ public sealed partial class VhostUserFrontend : IVhostUserFrontend, IDisposable
                 VhostUserMemoryRegion[] regions = got[..regionCount].ToArray();
                 _postcopyRegions = request == FrontendRequest.SetMemTable ? regions : [.. _postcopyRegions, .. regions];
                 VhostUserLogging.PostcopyRegionsReceived(_logger, request, regionCount);
-                _connection.Send((uint)request, VhostUserHeaderFlags.None, new VhostUserU64(0));
+                _endpoint.Send((uint)request, VhostUserHeaderFlags.None, new VhostUserU64(0));
             }
-            catch (VhostUserException e) when (VhostUserReplies.BreaksStream(e))
+            catch (VhostUserException e) when (_endpoint.LatchIfBroken(e))
             {
-                _failure ??= e;
                 VhostUserLogging.FrontendFailed(_logger, request, e.Reason, e.Message);
                 throw;
             }

@@ -10,12 +10,13 @@ namespace Vhost.User;
 /// Serves the back-end channel on the front-end side: reads back-end requests, checks header,
 /// size, fds and feature gating, calls the <see cref="IVhostUserFrontendRequestHandler"/>, and
 /// replies when the back-end set NEED_REPLY (u64 0, or a negative errno on failure).
-/// SHARED_OBJECT_LOOKUP is always answered (u64 plus the dmabuf fd).
+/// SHARED_OBJECT_LOOKUP is always answered (u64 plus the dmabuf fd). Each request is one row of
+/// the back-end request table and one handler method.
 /// </summary>
 /// <remarks>Use from one thread; <see cref="VhostUserFrontend.SetBackendRequestFd"/> runs one on its own thread.</remarks>
-public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
+internal sealed partial class VhostUserFrontendRequestDispatcher : IDisposable, IVhostUserRequestServer
 {
-    private readonly VhostUserConnection _connection;
+    private readonly VhostUserEndpoint _endpoint;
     private readonly IVhostUserFrontendRequestHandler _handler;
     private readonly ILogger _logger;
 
@@ -29,7 +30,7 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(handler);
-        _connection = connection;
+        _endpoint = new VhostUserEndpoint(connection);
         _handler = handler;
         ProtocolFeatures = protocolFeatures;
         Features = features;
@@ -43,7 +44,7 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
     public ulong Features { get; }
 
     /// <summary>The connection.</summary>
-    public VhostUserConnection Connection => _connection;
+    public VhostUserConnection Connection => _endpoint.Connection;
 
     /// <summary>
     /// Serves requests until the back-end closes the channel (returns normally) or the token is
@@ -53,35 +54,21 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
     /// <param name="cancellationToken">Stops serving.</param>
     /// <exception cref="VhostUserException">The stream broke.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
-    public void Run(CancellationToken cancellationToken = default)
-    {
-        while (true)
-        {
-            try
-            {
-                HandleNextRequest(-1, cancellationToken);
-            }
-            catch (VhostUserException e) when (e.Reason == VhostUserError.Disconnected)
-            {
-                VhostUserLogging.BackendChannelClosed(_logger);
-                return;
-            }
-            catch (VhostUserException e) when (e.Reason is VhostUserError.RequestHandlerError or VhostUserError.NotSupported
-                or VhostUserError.InactiveFeature or VhostUserError.InvalidMessage or VhostUserError.IncorrectFds)
-            {
-                VhostUserLogging.BackendRequestFailed(_logger, e.Message);
-            }
-        }
-    }
+    public void Run(CancellationToken cancellationToken = default) => _endpoint.Serve(this, cancellationToken);
 
-    /// <summary>Reads and handles one back-end request.</summary>
+    /// <summary>
+    /// Reads and handles one back-end request: the one dispatch path. The request's table row gives
+    /// its shape and gates, checked here; its handler method checks the values and calls the
+    /// <see cref="IVhostUserFrontendRequestHandler"/>; the row's reply kind decides the answer, and
+    /// a failure is answered with a negative errno where the back-end waits for an answer.
+    /// </summary>
     /// <param name="timeoutMilliseconds">How long to wait; -1 waits forever.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <exception cref="VhostUserException">The request was malformed or gated, the handler failed (after the reply), or the channel broke.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
     public void HandleNextRequest(int timeoutMilliseconds = -1, CancellationToken cancellationToken = default)
     {
-        using VhostUserMessage message = _connection.Receive(timeoutMilliseconds, cancellationToken);
+        using VhostUserMessage message = _endpoint.Receive(timeoutMilliseconds, cancellationToken);
         VhostUserHeader header = message.Header;
         VhostUserLogging.BackendRequestReceived(_logger, header.Request, header.Size, message.Fds.Count);
         if (header.IsReply)
@@ -90,31 +77,32 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
         }
 
         var request = (BackendRequest)header.Request;
-        bool lookup = request == BackendRequest.SharedObjectLookup;
+        bool known = TryGetRow(header.Request, out VhostUserRequestRow<BackendRequestHandler> row);
+        bool ownReply = known && row.Reply == VhostUserReplyKind.Own;
         try
         {
-            if (!Enum.IsDefined(request))
+            if (!known)
             {
                 throw new VhostUserException(VhostUserError.InvalidMessage, Errno.EINVAL, "back-end request", $"unknown back-end request code {header.Request}");
             }
 
-            Validate(request, message);
-            SafeFileHandle? reply = Dispatch(request, message);
+            CheckShapeAndGates(request, row, message);
+            SafeFileHandle? reply = row.Handle(this, request, message);
             using (reply)
             {
-                if (lookup)
+                if (ownReply)
                 {
-                    _connection.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(0), [reply!]);
+                    _endpoint.Reply(header.Request, new VhostUserU64(0), [reply!]);
                 }
                 else if (header.NeedsReply)
                 {
-                    _connection.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(0));
+                    _endpoint.Reply(header.Request, new VhostUserU64(0));
                 }
             }
         }
         catch (Exception e) when (e is VhostException or ArgumentException or InvalidOperationException or NotSupportedException)
         {
-            if ((header.NeedsReply || lookup) && !(e is VhostUserException { Reason: VhostUserError.SocketBroken or VhostUserError.SocketError }))
+            if ((header.NeedsReply || ownReply) && !(e is VhostUserException { Reason: VhostUserError.SocketBroken or VhostUserError.SocketError }))
             {
                 Errno errno = (e as VhostException)?.Errno ?? (e is VhostUserException { Reason: VhostUserError.NotSupported } ? Errno.ENOSYS : Errno.EINVAL);
                 if (errno == Errno.None)
@@ -122,7 +110,7 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
                     errno = Errno.EIO;
                 }
 
-                _connection.Send(header.Request, VhostUserHeaderFlags.Reply, new VhostUserU64(unchecked((ulong)-(long)errno)));
+                _endpoint.Reply(header.Request, new VhostUserU64(unchecked((ulong)-(long)errno)));
             }
 
             if (e is VhostUserException)
@@ -135,156 +123,21 @@ public sealed partial class VhostUserFrontendRequestDispatcher : IDisposable
     }
 
     /// <summary>Disposes the connection.</summary>
-    public void Dispose() => _connection.Dispose();
+    public void Dispose() => _endpoint.Dispose();
 
-    private static (int Size, int MinFds, int MaxFds, VhostUserProtocolFeatures Needed) Shape(BackendRequest request) => request switch
+    /// <inheritdoc/>
+    void IVhostUserRequestServer.OnPeerClosed() => VhostUserLogging.BackendChannelClosed(_logger);
+
+    /// <inheritdoc/>
+    bool IVhostUserRequestServer.ContinuesAfter(VhostUserException e)
     {
-        BackendRequest.IotlbMsg => (32, 0, 0, VhostUserProtocolFeatures.None),
-        BackendRequest.ConfigChangeMsg => (0, 0, 0, VhostUserProtocolFeatures.Config),
-        BackendRequest.VringHostNotifierMsg => (24, 0, 1, VhostUserProtocolFeatures.HostNotifier),
-        BackendRequest.VringCall or BackendRequest.VringErr => (8, 0, 0, VhostUserProtocolFeatures.InbandNotifications),
-        BackendRequest.SharedObjectAdd or BackendRequest.SharedObjectRemove or BackendRequest.SharedObjectLookup => (16, 0, 0, VhostUserProtocolFeatures.SharedObject),
-        BackendRequest.ShmemMap => (40, 1, 1, VhostUserProtocolFeatures.Shmem | VhostUserProtocolFeatures.BackendSendFd),
-        BackendRequest.ShmemUnmap => (40, 0, 0, VhostUserProtocolFeatures.Shmem),
-        _ => (-1, 0, 0, VhostUserProtocolFeatures.None),
-    };
-
-    private void Validate(BackendRequest request, VhostUserMessage message)
-    {
-        (int size, int minFds, int maxFds, VhostUserProtocolFeatures needed) = Shape(request);
-        if (message.Body.Length != size)
+        if (e.Reason is VhostUserError.RequestHandlerError or VhostUserError.NotSupported
+            or VhostUserError.InactiveFeature or VhostUserError.InvalidMessage or VhostUserError.IncorrectFds)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: payload is {message.Body.Length} bytes, expected {size}");
+            VhostUserLogging.BackendRequestFailed(_logger, e.Message);
+            return true;
         }
 
-        if (message.Fds.Count < minFds || message.Fds.Count > maxFds)
-        {
-            throw new VhostUserException(VhostUserError.IncorrectFds, $"{request}: carries {message.Fds.Count} fds, expected {minFds} to {maxFds}");
-        }
-
-        if (message.Fds.Count > 0)
-        {
-            needed |= VhostUserProtocolFeatures.BackendSendFd;
-        }
-
-        if ((ProtocolFeatures & needed) != needed)
-        {
-            throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
-        }
-
-        if (request == BackendRequest.IotlbMsg && (Features & (ulong)VhostUserVirtioFeatures.AccessPlatform) == 0)
-        {
-            throw new VhostUserException(VhostUserError.InactiveFeature, "IotlbMsg needs VIRTIO_F_ACCESS_PLATFORM, which was not acked");
-        }
-    }
-
-    private SafeFileHandle? Dispatch(BackendRequest request, VhostUserMessage message)
-    {
-        switch (request)
-        {
-            case BackendRequest.IotlbMsg:
-                {
-                    VhostUserIotlbMessage iotlb = message.Read<VhostUserIotlbMessage>();
-                    if (!iotlb.IsValid())
-                    {
-                        throw new VhostUserException(VhostUserError.InvalidMessage, "IotlbMsg: invalid IOTLB message");
-                    }
-
-                    _handler.IotlbMessage(iotlb);
-                    return null;
-                }
-
-            case BackendRequest.ConfigChangeMsg:
-                _handler.ConfigChange();
-                return null;
-            case BackendRequest.VringHostNotifierMsg:
-                {
-                    VhostUserVringArea area = message.Read<VhostUserVringArea>();
-                    if (!area.IsValid() || area.HasNoFd != (message.Fds.Count == 0))
-                    {
-                        throw new VhostUserException(area.IsValid() ? VhostUserError.IncorrectFds : VhostUserError.InvalidMessage, "VringHostNotifierMsg: invalid area or fd presence does not match the no-fd flag");
-                    }
-
-                    _handler.VringHostNotifier(area, message.Fds);
-                    return null;
-                }
-
-            case BackendRequest.VringCall:
-            case BackendRequest.VringErr:
-                {
-                    VhostUserVringState state = message.Read<VhostUserVringState>();
-                    if (!state.IsValid())
-                    {
-                        throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: ring index {state.Index} out of range");
-                    }
-
-                    if (request == BackendRequest.VringCall)
-                    {
-                        _handler.VringCall(state);
-                    }
-                    else
-                    {
-                        _handler.VringError(state);
-                    }
-
-                    return null;
-                }
-
-            case BackendRequest.SharedObjectAdd:
-            case BackendRequest.SharedObjectRemove:
-            case BackendRequest.SharedObjectLookup:
-                {
-                    VhostUserSharedObject shared = message.Read<VhostUserSharedObject>();
-                    if (!shared.IsValid())
-                    {
-                        throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: nil or max UUID");
-                    }
-
-                    Guid uuid = shared.Uuid.ToGuid();
-                    if (request == BackendRequest.SharedObjectAdd)
-                    {
-                        _handler.SharedObjectAdd(uuid);
-                        return null;
-                    }
-
-                    if (request == BackendRequest.SharedObjectRemove)
-                    {
-                        _handler.SharedObjectRemove(uuid);
-                        return null;
-                    }
-
-                    return _handler.SharedObjectLookup(uuid)
-                        ?? throw new VhostUserException(VhostUserError.RequestHandlerError, Errno.ENOENT, "SharedObjectLookup", $"no object {uuid}");
-                }
-
-            case BackendRequest.ShmemMap:
-            case BackendRequest.ShmemUnmap:
-                {
-                    VhostUserShmemMap map = message.Read<VhostUserShmemMap>();
-                    if (request == BackendRequest.ShmemMap)
-                    {
-                        if (!map.IsValid())
-                        {
-                            throw new VhostUserException(VhostUserError.InvalidMessage, "ShmemMap: zero length, wrapping range or unknown flags");
-                        }
-
-                        _handler.ShmemMap(map, message.Fds);
-                    }
-                    else
-                    {
-                        if (map.Length == 0 || map.ShmemOffset > ulong.MaxValue - map.Length)
-                        {
-                            throw new VhostUserException(VhostUserError.InvalidMessage, "ShmemUnmap: zero length or wrapping range");
-                        }
-
-                        _handler.ShmemUnmap(map);
-                    }
-
-                    return null;
-                }
-
-            default:
-                return null;
-        }
+        return false;
     }
 }

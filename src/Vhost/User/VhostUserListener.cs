@@ -76,19 +76,19 @@ public sealed class VhostUserListener : IDisposable
 
     /// <summary>Accepts one connection, waiting until one arrives or the token is cancelled.</summary>
     /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <returns>The connection.</returns>
+    /// <returns>The connected socket; pass it to <see cref="VhostUserBackendRequestDispatcher"/> (or a daemon), which owns it from then on.</returns>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
     /// <exception cref="VhostUserException">accept failed.</exception>
-    public VhostUserConnection Accept(CancellationToken cancellationToken = default)
+    public SafeFileHandle Accept(CancellationToken cancellationToken = default)
         => TryAccept(Timeout.InfiniteTimeSpan, cancellationToken)!;
 
     /// <summary>Accepts one connection, waiting at most <paramref name="timeout"/>.</summary>
     /// <param name="timeout">The wait limit; <see cref="Timeout.InfiniteTimeSpan"/> waits forever.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <returns>The connection, or <see langword="null"/> on timeout.</returns>
+    /// <returns>The connected socket, or <see langword="null"/> on timeout.</returns>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
     /// <exception cref="VhostUserException">accept failed.</exception>
-    public VhostUserConnection? TryAccept(TimeSpan timeout, CancellationToken cancellationToken = default)
+    public SafeFileHandle? TryAccept(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         long timeoutMs = timeout == Timeout.InfiniteTimeSpan ? -1 : (long)timeout.TotalMilliseconds;
@@ -112,7 +112,7 @@ public sealed class VhostUserListener : IDisposable
 
             if (accepted is not null)
             {
-                return new VhostUserConnection(accepted);
+                return accepted;
             }
 
             if (remaining >= 0 && Environment.TickCount64 >= deadline)

@@ -7,7 +7,7 @@ namespace Vhost.User;
 /// One received message: its header, exactly <see cref="VhostUserHeader.Size"/> body bytes, and
 /// the fds that came with the header. Disposing closes the fds nobody took.
 /// </summary>
-public sealed class VhostUserMessage : IDisposable
+internal sealed class VhostUserMessage : IDisposable
 {
     private readonly byte[] _body;
 

@@ -35,26 +35,26 @@ public sealed unsafe class IoUring : IDisposable
     private readonly uint* _sqTail;
     private readonly uint* _sqFlags;
     private readonly uint _sqMask;
-    private readonly Interop.io_uring_sqe* _sqes;
+    private readonly IoUringInterop.io_uring_sqe* _sqes;
     private readonly uint* _cqHead;
     private readonly uint* _cqTail;
     private readonly uint _cqMask;
-    private readonly Interop.io_uring_cqe* _cqes;
+    private readonly IoUringInterop.io_uring_cqe* _cqes;
     private uint _sqLocalTail;
     private bool _disposed;
     private bool _filesRegistered;
 
-    private IoUring(SafeFileHandle ring, in Interop.io_uring_params p)
+    private IoUring(SafeFileHandle ring, in IoUringInterop.io_uring_params p)
     {
         _ring = ring;
         SubmissionQueueEntries = p.sq_entries;
         CompletionQueueEntries = p.cq_entries;
         ulong sqSize = p.sq_off.array + (p.sq_entries * sizeof(uint));
-        ulong cqSize = p.cq_off.cqes + (p.cq_entries * (ulong)sizeof(Interop.io_uring_cqe));
-        _rings = SafeMmapHandle.MapKernelObject(ring, Interop.IORING_OFF_SQ_RING, Math.Max(sqSize, cqSize), "io_uring submission and completion rings");
+        ulong cqSize = p.cq_off.cqes + (p.cq_entries * (ulong)sizeof(IoUringInterop.io_uring_cqe));
+        _rings = SafeMmapHandle.MapKernelObject(ring, IoUringInterop.IORING_OFF_SQ_RING, Math.Max(sqSize, cqSize), "io_uring submission and completion rings");
         try
         {
-            _sqeMapping = SafeMmapHandle.MapKernelObject(ring, Interop.IORING_OFF_SQES, p.sq_entries * (ulong)sizeof(Interop.io_uring_sqe), "io_uring submission entries");
+            _sqeMapping = SafeMmapHandle.MapKernelObject(ring, IoUringInterop.IORING_OFF_SQES, p.sq_entries * (ulong)sizeof(IoUringInterop.io_uring_sqe), "io_uring submission entries");
         }
         catch
         {
@@ -74,11 +74,11 @@ public sealed unsafe class IoUring : IDisposable
             array[i] = i;
         }
 
-        _sqes = (Interop.io_uring_sqe*)_sqeMapping.Pointer;
+        _sqes = (IoUringInterop.io_uring_sqe*)_sqeMapping.Pointer;
         _cqHead = (uint*)(b + p.cq_off.head);
         _cqTail = (uint*)(b + p.cq_off.tail);
         _cqMask = *(uint*)(b + p.cq_off.ring_mask);
-        _cqes = (Interop.io_uring_cqe*)(b + p.cq_off.cqes);
+        _cqes = (IoUringInterop.io_uring_cqe*)(b + p.cq_off.cqes);
         _sqLocalTail = Volatile.Read(ref *_sqTail);
     }
 
@@ -105,8 +105,8 @@ public sealed unsafe class IoUring : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfZero(entries);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(entries, 32768u);
-        Interop.io_uring_params p = default;
-        long fd = Interop.syscall6(Interop.SYS_io_uring_setup, entries, (long)&p, 0, 0, 0, 0);
+        IoUringInterop.io_uring_params p = default;
+        long fd = IoUringInterop.syscall6(IoUringInterop.SYS_io_uring_setup, entries, (long)&p, 0, 0, 0, 0);
         if (fd < 0)
         {
             ErrnoChecks.ThrowLast("io_uring_setup", $"{entries} entries");
@@ -115,8 +115,8 @@ public sealed unsafe class IoUring : IDisposable
         SafeFileHandle ring = Fd.Own((int)fd);
         try
         {
-            var features = (Interop.IoUringFeatures)p.features;
-            const Interop.IoUringFeatures Needed = Interop.IoUringFeatures.IORING_FEAT_SINGLE_MMAP | Interop.IoUringFeatures.IORING_FEAT_NODROP;
+            var features = (IoUringInterop.IoUringFeatures)p.features;
+            const IoUringInterop.IoUringFeatures Needed = IoUringInterop.IoUringFeatures.IORING_FEAT_SINGLE_MMAP | IoUringInterop.IoUringFeatures.IORING_FEAT_NODROP;
             if ((features & Needed) != Needed)
             {
                 throw new VhostException(Errno.ENOSYS, "io_uring_setup", $"the kernel lacks IORING_FEAT_SINGLE_MMAP or IORING_FEAT_NODROP (features 0x{p.features:x}; Linux 5.5 or later is needed)");
@@ -179,7 +179,7 @@ public sealed unsafe class IoUring : IDisposable
 
             fixed (int* array = fds)
             {
-                Register(Interop.IoUringRegisterOpcode.IORING_REGISTER_FILES, array, (uint)fds.Length, "IORING_REGISTER_FILES");
+                Register(IoUringInterop.IoUringRegisterOpcode.IORING_REGISTER_FILES, array, (uint)fds.Length, "IORING_REGISTER_FILES");
             }
 
             _filesRegistered = true;
@@ -208,7 +208,7 @@ public sealed unsafe class IoUring : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         using var scope = new Fd.HandleScope(eventFd);
         int fd = scope.Fd;
-        Register(Interop.IoUringRegisterOpcode.IORING_REGISTER_EVENTFD, &fd, 1, "IORING_REGISTER_EVENTFD");
+        Register(IoUringInterop.IoUringRegisterOpcode.IORING_REGISTER_EVENTFD, &fd, 1, "IORING_REGISTER_EVENTFD");
     }
 
     /// <summary>Prepares a vectored read (IORING_OP_READV) of registered file <paramref name="fileIndex"/> at <paramref name="offset"/>.</summary>
@@ -219,7 +219,7 @@ public sealed unsafe class IoUring : IDisposable
     /// <param name="userData">Returned with the completion.</param>
     /// <returns>False when the submission ring is full: <see cref="Submit"/> first.</returns>
     public bool TryPrepareReadv(int fileIndex, Iovec* vectors, int count, long offset, ulong userData)
-        => TryPrepare(Interop.IoUringOpcode.IORING_OP_READV, fileIndex, (ulong)offset, (ulong)vectors, (uint)count, 0, userData);
+        => TryPrepare(IoUringInterop.IoUringOpcode.IORING_OP_READV, fileIndex, (ulong)offset, (ulong)vectors, (uint)count, 0, userData);
 
     /// <summary>Prepares a vectored write (IORING_OP_WRITEV) to registered file <paramref name="fileIndex"/> at <paramref name="offset"/>.</summary>
     /// <param name="fileIndex">The index given to <see cref="RegisterFiles"/>.</param>
@@ -229,7 +229,7 @@ public sealed unsafe class IoUring : IDisposable
     /// <param name="userData">Returned with the completion.</param>
     /// <returns>False when the submission ring is full: <see cref="Submit"/> first.</returns>
     public bool TryPrepareWritev(int fileIndex, Iovec* vectors, int count, long offset, ulong userData)
-        => TryPrepare(Interop.IoUringOpcode.IORING_OP_WRITEV, fileIndex, (ulong)offset, (ulong)vectors, (uint)count, 0, userData);
+        => TryPrepare(IoUringInterop.IoUringOpcode.IORING_OP_WRITEV, fileIndex, (ulong)offset, (ulong)vectors, (uint)count, 0, userData);
 
     /// <summary>Prepares an <c>fsync</c> (or <c>fdatasync</c>) of registered file <paramref name="fileIndex"/> (IORING_OP_FSYNC).</summary>
     /// <param name="fileIndex">The index given to <see cref="RegisterFiles"/>.</param>
@@ -237,7 +237,7 @@ public sealed unsafe class IoUring : IDisposable
     /// <param name="userData">Returned with the completion.</param>
     /// <returns>False when the submission ring is full.</returns>
     public bool TryPrepareFsync(int fileIndex, bool dataOnly, ulong userData)
-        => TryPrepare(Interop.IoUringOpcode.IORING_OP_FSYNC, fileIndex, 0, 0, 0, dataOnly ? Interop.IORING_FSYNC_DATASYNC : 0, userData);
+        => TryPrepare(IoUringInterop.IoUringOpcode.IORING_OP_FSYNC, fileIndex, 0, 0, 0, dataOnly ? IoUringInterop.IORING_FSYNC_DATASYNC : 0, userData);
 
     /// <summary>Prepares a <c>fallocate</c> of registered file <paramref name="fileIndex"/> (IORING_OP_FALLOCATE).</summary>
     /// <param name="fileIndex">The index given to <see cref="RegisterFiles"/>.</param>
@@ -247,13 +247,13 @@ public sealed unsafe class IoUring : IDisposable
     /// <param name="userData">Returned with the completion.</param>
     /// <returns>False when the submission ring is full.</returns>
     public bool TryPrepareFallocate(int fileIndex, FallocateMode mode, long offset, long length, ulong userData)
-        => TryPrepare(Interop.IoUringOpcode.IORING_OP_FALLOCATE, fileIndex, (ulong)offset, (ulong)length, (uint)mode, 0, userData);
+        => TryPrepare(IoUringInterop.IoUringOpcode.IORING_OP_FALLOCATE, fileIndex, (ulong)offset, (ulong)length, (uint)mode, 0, userData);
 
     /// <summary>Prepares an operation that does nothing and completes with 0 (IORING_OP_NOP): wakes a reaper.</summary>
     /// <param name="userData">Returned with the completion.</param>
     /// <returns>False when the submission ring is full.</returns>
     public bool TryPrepareNop(ulong userData)
-        => TryPrepare(Interop.IoUringOpcode.IORING_OP_NOP, -1, 0, 0, 0, 0, userData);
+        => TryPrepare(IoUringInterop.IoUringOpcode.IORING_OP_NOP, -1, 0, 0, 0, 0, userData);
 
     /// <summary>
     /// Hands the prepared operations to the kernel (io_uring_enter). Retries on EINTR. Returns 0
@@ -285,7 +285,7 @@ public sealed unsafe class IoUring : IDisposable
         if (head == Volatile.Read(ref *_cqTail))
         {
             // Completions the kernel kept aside when the ring was full (NODROP) come back on the next enter.
-            if ((Volatile.Read(ref *_sqFlags) & (uint)Interop.IoUringSqFlags.IORING_SQ_CQ_OVERFLOW) == 0)
+            if ((Volatile.Read(ref *_sqFlags) & (uint)IoUringInterop.IoUringSqFlags.IORING_SQ_CQ_OVERFLOW) == 0)
             {
                 completion = default;
                 return false;
@@ -299,7 +299,7 @@ public sealed unsafe class IoUring : IDisposable
             }
         }
 
-        Interop.io_uring_cqe* cqe = _cqes + (head & _cqMask);
+        IoUringInterop.io_uring_cqe* cqe = _cqes + (head & _cqMask);
         completion = new IoUringCompletion(cqe->user_data, cqe->res, cqe->flags);
 
         // Release: the entry is read before the kernel may reuse its slot.
@@ -338,7 +338,7 @@ public sealed unsafe class IoUring : IDisposable
         {
             try
             {
-                Register(Interop.IoUringRegisterOpcode.IORING_UNREGISTER_FILES, null, 0, "IORING_UNREGISTER_FILES");
+                Register(IoUringInterop.IoUringRegisterOpcode.IORING_UNREGISTER_FILES, null, 0, "IORING_UNREGISTER_FILES");
             }
             catch (VhostException)
             {
@@ -352,7 +352,7 @@ public sealed unsafe class IoUring : IDisposable
         _ring.Dispose();
     }
 
-    private bool TryPrepare(Interop.IoUringOpcode opcode, int fileIndex, ulong off, ulong addr, uint len, uint opFlags, ulong userData)
+    private bool TryPrepare(IoUringInterop.IoUringOpcode opcode, int fileIndex, ulong off, ulong addr, uint len, uint opFlags, ulong userData)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         uint tail = _sqLocalTail;
@@ -361,12 +361,12 @@ public sealed unsafe class IoUring : IDisposable
             return false;
         }
 
-        Interop.io_uring_sqe* sqe = _sqes + (tail & _sqMask);
+        IoUringInterop.io_uring_sqe* sqe = _sqes + (tail & _sqMask);
         *sqe = default;
         sqe->opcode = (byte)opcode;
-        if (opcode != Interop.IoUringOpcode.IORING_OP_NOP)
+        if (opcode != IoUringInterop.IoUringOpcode.IORING_OP_NOP)
         {
-            sqe->flags = (byte)Interop.IoUringSqeFlags.IOSQE_FIXED_FILE;
+            sqe->flags = (byte)IoUringInterop.IoUringSqeFlags.IOSQE_FIXED_FILE;
             sqe->fd = fileIndex;
         }
         else
@@ -390,7 +390,7 @@ public sealed unsafe class IoUring : IDisposable
         // Release: the entries are written before the kernel sees the new tail.
         Volatile.Write(ref *_sqTail, _sqLocalTail);
         uint toSubmit = _sqLocalTail - Volatile.Read(ref *_sqHead);
-        var flags = minComplete > 0 ? Interop.IoUringEnterFlags.IORING_ENTER_GETEVENTS : Interop.IoUringEnterFlags.None;
+        var flags = minComplete > 0 ? IoUringInterop.IoUringEnterFlags.IORING_ENTER_GETEVENTS : IoUringInterop.IoUringEnterFlags.None;
         if (toSubmit == 0 && minComplete == 0)
         {
             return 0;
@@ -401,7 +401,7 @@ public sealed unsafe class IoUring : IDisposable
         Interop.Error e;
         do
         {
-            n = Interop.syscall6(Interop.SYS_io_uring_enter, scope.Fd, toSubmit, minComplete, (long)flags, 0, 0);
+            n = IoUringInterop.syscall6(IoUringInterop.SYS_io_uring_enter, scope.Fd, toSubmit, minComplete, (long)flags, 0, 0);
         }
         while (Interop.Interrupted((nint)n, out e));
 
@@ -413,19 +413,19 @@ public sealed unsafe class IoUring : IDisposable
     private void FlushOverflow()
     {
         using var scope = new Fd.HandleScope(_ring);
-        while (Interop.Interrupted((nint)Interop.syscall6(Interop.SYS_io_uring_enter, scope.Fd, 0, 0, (long)Interop.IoUringEnterFlags.IORING_ENTER_GETEVENTS, 0, 0), out _))
+        while (Interop.Interrupted((nint)IoUringInterop.syscall6(IoUringInterop.SYS_io_uring_enter, scope.Fd, 0, 0, (long)IoUringInterop.IoUringEnterFlags.IORING_ENTER_GETEVENTS, 0, 0), out _))
         {
         }
     }
 
-    private void Register(Interop.IoUringRegisterOpcode opcode, void* arg, uint count, string what)
+    private void Register(IoUringInterop.IoUringRegisterOpcode opcode, void* arg, uint count, string what)
     {
         using var scope = new Fd.HandleScope(_ring);
         long r;
         Interop.Error e;
         do
         {
-            r = Interop.syscall6(Interop.SYS_io_uring_register, scope.Fd, (long)opcode, (long)arg, count, 0, 0);
+            r = IoUringInterop.syscall6(IoUringInterop.SYS_io_uring_register, scope.Fd, (long)opcode, (long)arg, count, 0, 0);
         }
         while (Interop.Interrupted((nint)r, out e));
 

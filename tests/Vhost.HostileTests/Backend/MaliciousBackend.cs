@@ -8,7 +8,7 @@ namespace Vhost.HostileTests.Backend;
 /// A malicious vhost-user back-end: answers every request honestly except the one named
 /// <see cref="Target"/>, which gets <see cref="Misbehave"/> instead of its reply.
 /// </summary>
-public sealed class MaliciousBackend : IDisposable
+internal sealed class MaliciousBackend : IDisposable
 {
     private readonly VhostUserListener _listener;
     private readonly Thread _thread;
@@ -71,7 +71,7 @@ public sealed class MaliciousBackend : IDisposable
         VhostUserConnection c;
         try
         {
-            c = _listener.Accept();
+            c = new VhostUserConnection(_listener.Accept());
         }
         catch (Exception)
         {

@@ -187,7 +187,7 @@ public static class GuestAndExhaustionScenarios
         {
             for (int i = 0; i < 1000; i++)
             {
-                using VhostUserConnection c = VhostUserConnector.Connect(t.SocketPath, TimeSpan.FromSeconds(5));
+                using var c = new VhostUserConnection(VhostUserConnector.Connect(t.SocketPath, TimeSpan.FromSeconds(5)));
                 if (i % 3 == 1)
                 {
                     c.SendRaw(HostileSession.Header(1, 1, 0).AsSpan(0, i % 12));

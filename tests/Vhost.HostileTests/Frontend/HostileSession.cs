@@ -6,7 +6,7 @@ using VhostUserBackend.Testing;
 namespace Vhost.HostileTests.Frontend;
 
 /// <summary>A hostile front-end: a raw connection that sends whatever it likes and drains whatever comes back.</summary>
-public sealed class HostileSession : IDisposable
+internal sealed class HostileSession : IDisposable
 {
     /// <summary>What the session acks by default (REPLY_ACK so every failure is visible).</summary>
     public const VhostUserProtocolFeatures Protocol = VhostUserProtocolFeatures.MQ | VhostUserProtocolFeatures.ReplyAck
@@ -27,7 +27,7 @@ public sealed class HostileSession : IDisposable
     /// <summary>Connects.</summary>
     /// <param name="path">The daemon's socket.</param>
     /// <returns>The session.</returns>
-    public static HostileSession Open(string path) => new(VhostUserConnector.Connect(path, TimeSpan.FromSeconds(5)));
+    public static HostileSession Open(string path) => new(new VhostUserConnection(VhostUserConnector.Connect(path, TimeSpan.FromSeconds(5))));
 
     /// <summary>A 12-byte header with any values.</summary>
     /// <param name="request">The request code.</param>

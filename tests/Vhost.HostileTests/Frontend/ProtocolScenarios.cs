@@ -10,7 +10,7 @@ public static class ProtocolScenarios
     /// <summary>The payload size each fixed-size request must have (-1: variable).</summary>
     /// <param name="r">The request.</param>
     /// <returns>The size.</returns>
-    public static int FixedSize(FrontendRequest r) => r switch
+    internal static int FixedSize(FrontendRequest r) => r switch
     {
         FrontendRequest.GetFeatures or FrontendRequest.SetOwner or FrontendRequest.ResetOwner or FrontendRequest.GetProtocolFeatures
             or FrontendRequest.GetQueueNum or FrontendRequest.PostcopyAdvise or FrontendRequest.PostcopyListen or FrontendRequest.PostcopyEnd

@@ -207,8 +207,8 @@ public sealed class ConnectionTests
         {
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
             Assert.Null(listener.TryAccept(TimeSpan.FromMilliseconds(20)));
-            using VhostUserConnection client = VhostUserConnector.Connect(path, TimeSpan.FromSeconds(1));
-            using VhostUserConnection server = listener.Accept();
+            using var client = new VhostUserConnection(VhostUserConnector.Connect(path, TimeSpan.FromSeconds(1)));
+            using var server = new VhostUserConnection(listener.Accept());
             client.Send(1, 0, ReadOnlySpan<byte>.Empty);
             using VhostUserMessage m = server.Receive(2000);
             Assert.Equal(1u, m.Header.Request);
@@ -275,7 +275,7 @@ public sealed class ConnectionTests
         });
         try
         {
-            using VhostUserConnection c = VhostUserConnector.Connect(path, TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(20));
+            using var c = new VhostUserConnection(VhostUserConnector.Connect(path, TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(20)));
             starter.Wait();
         }
         finally

@@ -89,9 +89,10 @@ public sealed class MalformedInputTests
         DispatcherRejects(raw => raw.SendRaw(Header(5, 1, 0x1001), [m]), VhostUserError.OversizedMessage);
     }
 
-    public static TheoryData<FrontendRequest, int> FixedSizes()
+    // Request codes as uint: FrontendRequest is internal to Vhost, and a public test method cannot take it.
+    public static TheoryData<uint, int> FixedSizes()
     {
-        var data = new TheoryData<FrontendRequest, int>();
+        var data = new TheoryData<uint, int>();
         foreach (FrontendRequest r in Enum.GetValues<FrontendRequest>())
         {
             int size = r switch
@@ -110,7 +111,7 @@ public sealed class MalformedInputTests
             };
             if (size >= 0)
             {
-                data.Add(r, size);
+                data.Add((uint)r, size);
             }
         }
 
@@ -119,8 +120,8 @@ public sealed class MalformedInputTests
 
     [Theory]
     [MemberData(nameof(FixedSizes))]
-    public void Wrong_size_for_a_fixed_payload_is_rejected(FrontendRequest request, int size)
-        => DispatcherRejects(raw => raw.Send((uint)request, VhostUserHeaderFlags.None, new byte[size + 4]), VhostUserError.InvalidMessage);
+    public void Wrong_size_for_a_fixed_payload_is_rejected(uint request, int size)
+        => DispatcherRejects(raw => raw.Send(request, VhostUserHeaderFlags.None, new byte[size + 4]), VhostUserError.InvalidMessage);
 
     [Fact]
     public void Memory_table_size_mismatch_is_rejected()
@@ -190,6 +191,15 @@ public sealed class MalformedInputTests
         using SafeFileHandle m = TestFds.MemFd();
         DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetVringKick, VhostUserHeaderFlags.None, new VhostUserU64(0), [m]), VhostUserError.InvalidMessage);
         DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetVringCall, VhostUserHeaderFlags.None, new VhostUserU64(0), [m]), VhostUserError.InvalidMessage);
+    }
+
+    [Fact]
+    public void A_log_fd_that_is_not_an_eventfd_is_rejected_by_the_dispatcher()
+    {
+        // SET_LOG_FD's fd is signalled when a log sync is done: the dispatcher checks it is an
+        // eventfd for every handler, as it does for the vring kick/call/err fds.
+        using SafeFileHandle m = TestFds.MemFd();
+        DispatcherRejects(raw => raw.Send((uint)FrontendRequest.SetLogFd, VhostUserHeaderFlags.None, ReadOnlySpan<byte>.Empty, [m]), VhostUserError.InvalidMessage);
     }
 
     [Fact]

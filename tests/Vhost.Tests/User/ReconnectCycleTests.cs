@@ -21,7 +21,7 @@ public sealed class ReconnectCycleTests
                 {
                     while (!cts.IsCancellationRequested)
                     {
-                        VhostUserConnection? connection = listener.TryAccept(TimeSpan.FromMilliseconds(100));
+                        VhostUserConnection? connection = listener.TryAccept(TimeSpan.FromMilliseconds(100)) is { } accepted ? new VhostUserConnection(accepted) : null;
                         if (connection is null)
                         {
                             continue;

@@ -40,7 +40,7 @@ public sealed unsafe class IoUringTests : IDisposable
         Assert.Equal(16, sizeof(Iovec));
         Assert.Equal(8, (int)Marshal.OffsetOf<Iovec>(nameof(Iovec.Length)));
         Assert.Equal(16, sizeof(IoUringCompletion));
-        Assert.Equal(sizeof(Interop.io_uring_cqe), sizeof(IoUringCompletion));
+        Assert.Equal(sizeof(IoUringInterop.io_uring_cqe), sizeof(IoUringCompletion));
     }
 
     [Fact]

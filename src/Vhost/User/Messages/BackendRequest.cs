@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 /// The request codes a back-end sends to its front-end on the back-end channel set up by
 /// <see cref="FrontendRequest.SetBackendReqFd"/> (<c>VHOST_USER_BACKEND_*</c>).
 /// </summary>
-public enum BackendRequest : uint
+internal enum BackendRequest : uint
 {
     /// <summary><c>VHOST_USER_BACKEND_IOTLB_MSG</c>: an IOTLB miss or access failure.</summary>
     IotlbMsg = 1,

@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 /// The request codes a front-end sends to a back-end on the vhost-user socket
 /// (<c>VHOST_USER_*</c> in QEMU's <c>docs/interop/vhost-user.rst</c>).
 /// </summary>
-public enum FrontendRequest : uint
+internal enum FrontendRequest : uint
 {
     /// <summary><c>VHOST_USER_GET_FEATURES</c>: read the back-end's virtio feature bits (reply u64).</summary>
     GetFeatures = 1,

@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>The head of the GET/SET_CONFIG payload (12 bytes); <see cref="Size"/> bytes of config space follow.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct VhostUserConfigHeader
+internal struct VhostUserConfigHeader
 {
     /// <summary>The offset in the device config space.</summary>
     public uint Offset;

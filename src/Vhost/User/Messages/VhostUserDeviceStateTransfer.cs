@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>The SET_DEVICE_STATE_FD payload (8 bytes).</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct VhostUserDeviceStateTransfer
+internal struct VhostUserDeviceStateTransfer
 {
     /// <summary>Save or load.</summary>
     public VhostUserTransferDirection Direction;

@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>The 12-byte header in front of every vhost-user message (native byte order).</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct VhostUserHeader
+internal struct VhostUserHeader
 {
     /// <summary>The request code (<see cref="FrontendRequest"/> or <see cref="BackendRequest"/>).</summary>
     public uint Request;

@@ -2,7 +2,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>The <c>flags</c> word of the vhost-user message header.</summary>
 [Flags]
-public enum VhostUserHeaderFlags : uint
+internal enum VhostUserHeaderFlags : uint
 {
     /// <summary>No flag (not a valid header by itself: the version is missing).</summary>
     None = 0,

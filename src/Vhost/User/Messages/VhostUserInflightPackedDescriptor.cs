@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>One descriptor's state in the packed-ring inflight region (<c>DescStatePacked</c>, 32 bytes).</summary>
 [StructLayout(LayoutKind.Explicit, Size = 32)]
-public struct VhostUserInflightPackedDescriptor
+internal struct VhostUserInflightPackedDescriptor
 {
     /// <summary>1 while the buffer is in flight.</summary>
     [FieldOffset(0)]

@@ -8,7 +8,7 @@ namespace Vhost.User.Messages;
 /// 32 (a flexible array: there is no trailing field).
 /// </summary>
 [StructLayout(LayoutKind.Explicit, Size = 32)]
-public struct VhostUserInflightPackedQueue
+internal struct VhostUserInflightPackedQueue
 {
     /// <summary>The virtio features acked when the region was set up.</summary>
     [FieldOffset(0)]

@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>One descriptor's state in the split-ring inflight region (<c>DescStateSplit</c>, 16 bytes).</summary>
 [StructLayout(LayoutKind.Explicit, Size = 16)]
-public struct VhostUserInflightSplitDescriptor
+internal struct VhostUserInflightSplitDescriptor
 {
     /// <summary>1 while the descriptor head is in flight.</summary>
     [FieldOffset(0)]

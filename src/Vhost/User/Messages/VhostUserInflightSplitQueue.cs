@@ -8,7 +8,7 @@ namespace Vhost.User.Messages;
 /// immediately at offset 16 (a flexible array: there is no trailing field).
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct VhostUserInflightSplitQueue
+internal struct VhostUserInflightSplitQueue
 {
     /// <summary>The virtio features acked when the region was set up.</summary>
     public ulong Features;

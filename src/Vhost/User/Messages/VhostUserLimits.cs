@@ -4,25 +4,25 @@ namespace Vhost.User.Messages;
 public static class VhostUserLimits
 {
     /// <summary>The size of the message header (request, flags, size: three u32).</summary>
-    public const int HeaderSize = 12;
+    internal const int HeaderSize = 12;
 
     /// <summary>The size of the GET/SET_CONFIG header (offset, size, flags).</summary>
-    public const int ConfigHeaderSize = 12;
+    internal const int ConfigHeaderSize = 12;
 
     /// <summary>The size of the SET_MEM_TABLE header (region count, padding).</summary>
-    public const int MemoryHeaderSize = 8;
+    internal const int MemoryHeaderSize = 8;
 
     /// <summary>The size of one memory region in SET_MEM_TABLE.</summary>
-    public const int MemoryRegionSize = 32;
+    internal const int MemoryRegionSize = 32;
 
     /// <summary>The largest payload accepted (<c>MAX_MSG_SIZE</c> = 0x1000).</summary>
-    public const int MaxPayloadSize = 0x1000;
+    internal const int MaxPayloadSize = 0x1000;
 
     /// <summary>The most regions in one SET_MEM_TABLE (<c>VHOST_MEMORY_BASELINE_NREGIONS</c>); more go through ADD_MEM_REG.</summary>
-    public const int MaxMemTableRegions = 8;
+    internal const int MaxMemTableRegions = 8;
 
     /// <summary>The most fds one message may carry on the vhost-user and back-end channels.</summary>
-    public const int MaxAttachedFds = 8;
+    internal const int MaxAttachedFds = 8;
 
     /// <summary>The most memory slots a back-end may report (<c>VHOST_USER_MAX_RAM_SLOTS</c>).</summary>
     public const int MaxMemorySlots = 509;
@@ -43,22 +43,22 @@ public static class VhostUserLimits
     public const int MaxShmemRegions = 256;
 
     /// <summary>The largest inflight region a back-end may hand out (1 GiB).</summary>
-    public const ulong MaxInflightMmapSize = 1UL << 30;
+    internal const ulong MaxInflightMmapSize = 1UL << 30;
 
     /// <summary>The ring-index mask of the SET_VRING_KICK/CALL/ERR u64 payload (bits 0-7).</summary>
-    public const ulong VringIndexMask = 0xFF;
+    internal const ulong VringIndexMask = 0xFF;
 
     /// <summary>The "no fd" bit of the SET_VRING_KICK/CALL/ERR u64 payload (bit 8): poll instead, or unset.</summary>
-    public const ulong VringNoFdFlag = 0x100;
+    internal const ulong VringNoFdFlag = 0x100;
 
     /// <summary>The highest ring index the KICK/CALL/ERR payload can address.</summary>
-    public const int MaxVringFileIndex = 255;
+    internal const int MaxVringFileIndex = 255;
 
     /// <summary>The SET_DEVICE_STATE_FD reply bit meaning "no fd attached, use the one you sent" (bit 8).</summary>
-    public const ulong DeviceStateNoFdFlag = 0x100;
+    internal const ulong DeviceStateNoFdFlag = 0x100;
 
     /// <summary>The SET_DEVICE_STATE_FD reply error mask (bits 0-7).</summary>
-    public const ulong DeviceStateErrorMask = 0xFF;
+    internal const ulong DeviceStateErrorMask = 0xFF;
 
     /// <summary>The dirty-log page size (<c>VHOST_LOG_PAGE</c>).</summary>
     public const int LogPageSize = 0x1000;

@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>The head of the SET_MEM_TABLE payload; <see cref="RegionCount"/> <see cref="VhostUserMemoryRegion"/> entries follow.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct VhostUserMemoryHeader
+internal struct VhostUserMemoryHeader
 {
     /// <summary>The number of regions that follow (1 to <see cref="VhostUserLimits.MaxMemTableRegions"/>).</summary>
     public uint RegionCount;

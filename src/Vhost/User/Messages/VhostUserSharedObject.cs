@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>The shared-object payload (GET_SHARED_OBJECT, SHARED_OBJECT_ADD/REMOVE/LOOKUP): one UUID, 16 bytes.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct VhostUserSharedObject
+internal struct VhostUserSharedObject
 {
     /// <summary>The object's UUID.</summary>
     public VhostUserUuid Uuid;

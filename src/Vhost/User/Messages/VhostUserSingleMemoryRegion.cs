@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>The ADD_MEM_REG / REM_MEM_REG payload: a u64 of padding and one region (40 bytes).</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct VhostUserSingleMemoryRegion
+internal struct VhostUserSingleMemoryRegion
 {
     /// <summary>Padding; ignored on receive and sent as 0.</summary>
     public ulong Padding;

@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>A u64 payload: features, acknowledgements, counts, the KICK/CALL/ERR ring word.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct VhostUserU64
+internal struct VhostUserU64
 {
     /// <summary>The value.</summary>
     public ulong Value;

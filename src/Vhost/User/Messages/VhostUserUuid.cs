@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>A 16-byte UUID exactly as it travels on the wire (RFC 4122 byte order).</summary>
 [InlineArray(16)]
-public struct VhostUserUuid
+internal struct VhostUserUuid
 {
     private byte _element0;
 

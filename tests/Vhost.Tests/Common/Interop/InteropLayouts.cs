@@ -8,6 +8,9 @@ namespace Vhost.TestSupport;
 /// </summary>
 internal static class InteropLayouts
 {
+    /// <summary>The class whose nested structs the table covers: Vhost's <c>Interop</c>, the one copy of src/Common.</summary>
+    public static readonly Type InteropClass = typeof(global::Interop);
+
     /// <summary>Nested value types of <c>Interop</c> that are not kernel/libc structs, with the reason.</summary>
     public static readonly IReadOnlyDictionary<Type, string> NotInteropStructs = new Dictionary<Type, string>
     {
@@ -17,6 +20,13 @@ internal static class InteropLayouts
     public static readonly IReadOnlyList<LayoutRow> Rows =
     [
         .. CommonInteropLayouts.SharedRows,
+
+        // epoll is compiled into Vhost for the daemon (VhostUserBackend reaches it through
+        // InternalsVisibleTo). <sys/epoll.h> declares it packed on x86_64 (__EPOLL_PACKED): 12 bytes.
+        new(typeof(global::Interop.epoll_event), 12, "struct epoll_event", CHeaderSet.Libc,
+            new("events", 0, 4), new("data", 4, 8)),
+        new(typeof(global::Interop.EpollEventArm64), 16, null, CHeaderSet.None,
+            new("events", 0, 4), new("data", 8, 8)),
         new(typeof(global::Interop.msghdr), 56, "struct msghdr", CHeaderSet.Libc,
             new("msg_name", 0, 8), new("msg_namelen", 8, 4), new("msg_iov", 16, 8), new("msg_iovlen", 24, 8),
             new("msg_control", 32, 8), new("msg_controllen", 40, 8), new("msg_flags", 48, 4)),

@@ -1,7 +1,12 @@
 using System.Runtime.InteropServices;
 
-/// <summary>io_uring(7): the three system calls and the structures they share with the kernel (<c>&lt;linux/io_uring.h&gt;</c>).</summary>
-internal static unsafe partial class Interop
+/// <summary>
+/// io_uring(7): the three system calls and the structures they share with the kernel
+/// (<c>&lt;linux/io_uring.h&gt;</c>). Its own class, not a part of <c>Interop</c>: the interop
+/// layer (src/Common) is compiled into Vhost only and reached here through InternalsVisibleTo, and
+/// a partial class cannot span two assemblies.
+/// </summary>
+internal static unsafe partial class IoUringInterop
 {
     /// <summary><c>io_uring_setup</c> (the same number on x86_64 and in the generic table aarch64 uses).</summary>
     internal const long SYS_io_uring_setup = 425;
@@ -25,7 +30,7 @@ internal static unsafe partial class Interop
     internal const uint IORING_FSYNC_DATASYNC = 1;
 
     /// <summary><c>syscall(2)</c> with up to six integer arguments (glibc has no io_uring wrappers).</summary>
-    [LibraryImport(Libc, EntryPoint = "syscall", SetLastError = true)]
+    [LibraryImport(Interop.Libc, EntryPoint = "syscall", SetLastError = true)]
     internal static partial long syscall6(long number, long arg0, long arg1, long arg2, long arg3, long arg4, long arg5);
 
     /// <summary><c>struct io_sqring_offsets</c> (40 bytes).</summary>

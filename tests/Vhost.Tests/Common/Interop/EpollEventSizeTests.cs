@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace VhostUserBackend.Tests.Common.Interop;
+namespace Vhost.Tests.Common.Interop;
 
 /// <summary>The epoll_event layout epoll_wait uses on this architecture (the struct layouts are in the shared <see cref="InteropLayoutTests"/>).</summary>
 public sealed class EpollEventSizeTests
