@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using VhostProbe.Devices;
+using VhostUserBackend.Devices.Blk;
 using VhostUserBackend.Testing.Vmm;
 
 namespace VhostProbe;
