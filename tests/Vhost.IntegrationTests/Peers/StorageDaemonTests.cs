@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Vhost.User;
 using VhostProbe.Devices;
+using VhostUserBackend.Devices.Blk;
 using VhostUserBackend.Testing.Vmm;
 
 namespace Vhost.IntegrationTests.Peers;
