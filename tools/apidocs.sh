@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-artifacts/api}
-libs=(Vhost VhostUserBackend VhostUserBackend.Hosting)
+libs=(Vhost VhostUserBackend VhostUserBackend.Hosting VhostUserBackend.Testing Vhost.Vmm)
 for l in "${libs[@]}"; do
   dotnet build "src/$l/$l.csproj" -c Release -tl:off -v:q -nologo >/dev/null
 done

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using VhostProbe.Devices;
+using Vhost.Vmm;
 using VhostUserBackend.Devices.Blk;
-using VhostUserBackend.Testing.Vmm;
 
 namespace VhostProbe;
 

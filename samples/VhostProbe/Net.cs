@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using VhostProbe.Devices;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 
 namespace VhostProbe;
 

@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using Vhost.User;
 using VhostProbe.Devices;
+using Vhost.Vmm;
 using VhostUserBackend.Devices.Blk;
-using VhostUserBackend.Testing.Vmm;
 
 namespace VhostProbe;
 

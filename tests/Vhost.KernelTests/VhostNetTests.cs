@@ -2,12 +2,13 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using Vhost.Kernel;
+using Vhost.Vmm;
 using VhostUserBackend.Testing;
 using VhostUserBackend.Virtio;
 
 namespace Vhost.KernelTests;
 
-/// <summary>The real <c>/dev/vhost-net</c>: ioctls, and frames moved between the rings and a tap.</summary>
+/// <summary>The real <c>/dev/vhost-net</c>: ioctls, and frames moved between the rings and a tap (rings set up by <see cref="VmmVhostDevice"/>).</summary>
 [Collection(KernelDeviceCollection.Name)]
 public sealed class VhostNetTests
 {
@@ -88,7 +89,7 @@ public sealed class VhostNetTests
         using GuestRam ram = GuestRam.Create(1 << 20);
         using var net = VhostNet.Open();
         net.SetOwner();
-        net.SetMemoryTable(GuestQueue.MemoryTable(ram));
+        net.SetMemoryTable(VmmVhostDevice.MemoryTableOf(ram));
         net.SetVringNum(0, 16);
         Assert.Throws<ArgumentException>(() => net.SetVringAddress(0, new VringConfigData(256, 16, VringFlags.None, 1 << 20, 0x2000, 0x1000)));
         net.SetVringAddress(0, new VringConfigData(256, 16, VringFlags.None, 0x0, 0x2000, 0x1000));
@@ -100,10 +101,11 @@ public sealed class VhostNetTests
         KernelDevice.Require(KernelDevice.Net);
         using GuestRam ram = GuestRam.Create(1 << 20);
         using var net = VhostNet.Open();
-        net.SetOwner();
-        net.SetFeatures(VersionOne);
-        net.SetMemoryTable(GuestQueue.MemoryTable(ram));
-        using GuestQueue rx = GuestQueue.Setup(net, ram, 0, 16);
+        using var device = new VmmVhostDevice(net, ram);
+        device.SetOwner();
+        device.SetFeatures(0, required: VersionOne);
+        device.SetMemoryTable();
+        device.AddQueue(16);
         using var notATap = new EventFd();
         Assert.Equal(Errno.ENOTSOCK, Assert.Throws<VhostException>(() => net.SetBackend(0, notATap)).Errno);
         net.SetBackend(0, null);
@@ -114,26 +116,31 @@ public sealed class VhostNetTests
     {
         KernelDevice.Require(KernelDevice.Net);
         using var env = new NetSetup("vtrx0");
-        var buffers = new ulong[8];
-        for (int i = 0; i < buffers.Length; i++)
+        var buffers = new Dictionary<ushort, ulong>();
+        for (int i = 0; i < 8; i++)
         {
-            buffers[i] = env.Ram.Allocate(2048, 16);
-            env.Rx.Add(new VirtqBuffer(buffers[i], 2048, true));
+            ulong buffer = env.Ram.Allocate(2048, 16);
+            buffers[env.Rx.Submit([new VirtqBuffer(buffer, 2048, true)])] = buffer;
         }
 
-        env.Rx.Kick.Signal();
         env.Tap.Up(IPAddress.Parse("10.99.0.1"), IPAddress.Parse("255.255.255.0"));
         using (var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
         {
             udp.SendTo([1], new IPEndPoint(IPAddress.Parse("10.99.0.2"), 9));
         }
 
-        Assert.True(env.Rx.WaitUsed(1, Wait), $"RX used idx {env.Rx.Driver.DeviceUsedIndex}, calls {env.Rx.Calls}");
+        var completions = new List<VmmCompletion> { env.Rx.WaitForCompletion(Wait) };
+        Assert.True(env.Rx.WaitForCalls(1, Wait), $"RX used idx {env.Rx.Driver.DeviceUsedIndex}, no call");
+        while (env.Rx.TryGetCompletion(out VmmCompletion more))
+        {
+            completions.Add(more);
+        }
+
         var seen = new List<string>();
         bool arp = false;
-        while (env.Rx.Driver.TryGetUsed(out ushort head, out uint length))
+        foreach ((ushort head, uint length) in completions)
         {
-            ReadOnlySpan<byte> frame = env.Ram.GetSpan(env.Rx.AddressOf(head) + Tap.VnetHeaderSize, (int)length - Tap.VnetHeaderSize);
+            ReadOnlySpan<byte> frame = env.Ram.GetSpan(buffers[head] + Tap.VnetHeaderSize, (int)length - Tap.VnetHeaderSize);
             ushort ethertype = BinaryPrimitives.ReadUInt16BigEndian(frame[12..]);
             seen.Add($"len={length} ethertype={ethertype:x4}");
             // ARP request (op 1) asking for 10.99.0.2, sent by 10.99.0.1.
@@ -160,11 +167,10 @@ public sealed class VhostNetTests
         ];
         ulong tx = env.Ram.Allocate(Tap.VnetHeaderSize + 60, 16);
         arp.CopyTo(env.Ram.GetSpan(tx + Tap.VnetHeaderSize, arp.Length));
-        env.Tx.Add(new VirtqBuffer(tx, Tap.VnetHeaderSize + 60, false));
-        env.Tx.Kick.Signal();
+        ushort sent = env.Tx.Submit([new VirtqBuffer(tx, Tap.VnetHeaderSize + 60, false)]);
 
-        Assert.True(env.Tx.WaitUsed(1, Wait), $"TX used idx {env.Tx.Driver.DeviceUsedIndex}, calls {env.Tx.Calls}");
-        Assert.True(env.Tx.Driver.TryGetUsed(out _, out _));
+        Assert.Equal(sent, env.Tx.WaitForCompletion(Wait).Head);
+        Assert.True(env.Tx.WaitForCalls(1, Wait), $"TX used idx {env.Tx.Driver.DeviceUsedIndex}, no call");
         DateTime end = DateTime.UtcNow + Wait;
         long after;
         while ((after = env.Tap.ReadStatistic("rx_packets")) == before && DateTime.UtcNow < end)
@@ -175,18 +181,19 @@ public sealed class VhostNetTests
         Assert.True(after > before, $"{env.Tap.Name} rx_packets stayed {before}");
     }
 
-    /// <summary>vhost-net with VERSION_1, 1 MiB of guest RAM, RX and TX rings of 16, and a tap attached to both.</summary>
+    /// <summary>vhost-net with VERSION_1, 1 MiB of guest RAM, RX and TX rings of 16 set up through <see cref="IVhostBackend"/> by <see cref="VmmVhostDevice"/>, and a tap attached to both.</summary>
     private sealed class NetSetup : IDisposable
     {
         public NetSetup(string tapName)
         {
             Ram = GuestRam.Create(1 << 20);
             Net = VhostNet.Open();
-            Net.SetOwner();
-            Net.SetFeatures(VersionOne);
-            Net.SetMemoryTable(GuestQueue.MemoryTable(Ram));
-            Rx = GuestQueue.Setup(Net, Ram, 0, 16);
-            Tx = GuestQueue.Setup(Net, Ram, 1, 16);
+            Device = new VmmVhostDevice(Net, Ram);
+            Device.SetOwner();
+            Device.SetFeatures(0, required: VersionOne);
+            Device.SetMemoryTable();
+            Rx = Device.AddQueue(16);
+            Tx = Device.AddQueue(16);
             Tap = Tap.Create(tapName);
             Net.SetBackend(0, Tap.Handle);
             Net.SetBackend(1, Tap.Handle);
@@ -196,9 +203,11 @@ public sealed class VhostNetTests
 
         public VhostNet Net { get; }
 
-        public GuestQueue Rx { get; }
+        public VmmVhostDevice Device { get; }
 
-        public GuestQueue Tx { get; }
+        public VmmQueue Rx { get; }
+
+        public VmmQueue Tx { get; }
 
         public Tap Tap { get; }
 
@@ -206,10 +215,10 @@ public sealed class VhostNetTests
         {
             Net.SetBackend(0, null);
             Net.SetBackend(1, null);
+            Device.Stop();
             Net.Dispose();
             Tap.Dispose();
-            Rx.Dispose();
-            Tx.Dispose();
+            Device.Dispose();
             Ram.Dispose();
         }
     }

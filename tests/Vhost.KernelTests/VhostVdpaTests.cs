@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using Vhost.Kernel;
 using Vhost.Vdpa;
+using Vhost.Vmm;
 using VhostUserBackend.Testing;
 using VhostUserBackend.Virtio;
 
@@ -86,16 +87,17 @@ public sealed class VhostVdpaTests
         KernelDevice.Require(KernelDevice.Vdpa);
         using GuestRam ram = GuestRam.Create(1 << 20, GuestBase); // MAP_SHARED memfd: VDUSE needs file-backed shared memory
         using var vdpa = VhostVdpa.Open();
-        vdpa.SetOwner();
+        using var device = new VmmVhostDevice(vdpa, ram); // the common steps, through IVhostBackend; the status steps are vDPA's own
+        device.SetOwner();
         vdpa.SetBackendFeatures(vdpa.GetBackendFeatures() & (VhostBackendFeatures.IotlbMessageV2 | VhostBackendFeatures.IotlbBatch));
         vdpa.SetStatus(VirtioDeviceStatus.Reset);
         vdpa.SetStatus(VirtioDeviceStatus.Acknowledge | VirtioDeviceStatus.Driver);
-        vdpa.SetFeatures(VersionOne | AccessPlatform);
+        Assert.Equal(VersionOne | AccessPlatform, device.SetFeatures(0, required: VersionOne | AccessPlatform));
         vdpa.SetStatus(Started);
         Assert.Equal(Started, vdpa.GetStatus());
 
-        vdpa.SetMemoryTable(GuestQueue.MemoryTable(ram)); // DMA map: IOVA = guest physical address
-        using GuestQueue q = GuestQueue.Setup(vdpa, ram, 0, 16, vdpa.GetVringNum());
+        device.SetMemoryTable(); // DMA map: IOVA = guest physical address
+        VmmQueue q = device.AddQueue(16, vdpa.GetVringNum());
         vdpa.SetVringEnable(0, true);
         vdpa.SetStatus(Started | VirtioDeviceStatus.DriverOk);
         VirtioDeviceStatus live = vdpa.GetStatus();
@@ -117,6 +119,8 @@ public sealed class VhostVdpaTests
         byte[] sector0 = Request(ram, q, header, data, status, type: 0, sector: 0, payload: null, 3);
         Assert.Equal(Sector0Pattern, Encoding.ASCII.GetString(sector0, 0, Sector0Pattern.Length));
 
+        // GET_VRING_BASE on the live device: the three requests were taken.
+        Assert.Equal(3u, Assert.Single(device.Stop()));
         vdpa.SetStatus(VirtioDeviceStatus.Reset);
         vdpa.DmaUnmap(GuestBase, 1 << 20);
     }
@@ -134,7 +138,7 @@ public sealed class VhostVdpaTests
         }
     }
 
-    private static byte[] Request(GuestRam ram, GuestQueue q, ulong header, ulong data, ulong status, uint type, ulong sector, byte[]? payload, ushort expectUsed)
+    private static byte[] Request(GuestRam ram, VmmQueue q, ulong header, ulong data, ulong status, uint type, ulong sector, byte[]? payload, ushort expectUsed)
     {
         // struct virtio_blk_outhdr: type u32, ioprio u32, sector u64.
         Span<byte> h = ram.GetSpan(header, 16);
@@ -145,10 +149,10 @@ public sealed class VhostVdpaTests
         payload?.CopyTo(ram.GetSpan(data, 512));
         ram.GetSpan(status, 1)[0] = 0xFF;
         bool read = type == 0;
-        q.Add(new VirtqBuffer(header, 16, false), new VirtqBuffer(data, 512, read), new VirtqBuffer(status, 1, true));
-        q.Kick.Signal();
-        Assert.True(q.WaitUsed(expectUsed, TimeSpan.FromSeconds(10)), $"{(read ? "READ" : "WRITE")} sector {sector}: used idx {q.Driver.DeviceUsedIndex}, calls {q.Calls}");
-        Assert.True(q.Driver.TryGetUsed(out _, out _));
+        ushort head = q.Submit([new VirtqBuffer(header, 16, false), new VirtqBuffer(data, 512, read), new VirtqBuffer(status, 1, true)]);
+        Assert.Equal(head, q.WaitForCompletion(TimeSpan.FromSeconds(10)).Head);
+        Assert.Equal(expectUsed, q.Driver.LastUsedIndex);
+        Assert.True(q.WaitForCalls(1, TimeSpan.FromSeconds(10)), $"{(read ? "READ" : "WRITE")} sector {sector}: used idx {q.Driver.DeviceUsedIndex}, calls {q.CallsReceived}");
         Assert.Equal(0, ram.GetSpan(status, 1)[0]); // VIRTIO_BLK_S_OK
         return ram.GetSpan(data, 512).ToArray();
     }

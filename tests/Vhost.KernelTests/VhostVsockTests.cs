@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Microsoft.Win32.SafeHandles;
 using Vhost.Kernel;
+using Vhost.Vmm;
 using VhostUserBackend.Testing;
 using VhostUserBackend.Virtio;
 
@@ -22,31 +23,39 @@ public sealed class VhostVsockTests
         const uint port = 1234;
         using GuestRam ram = GuestRam.Create(1 << 20);
         using var vsock = VhostVsock.Open();
-        vsock.SetOwner();
-        Assert.NotEqual(0UL, vsock.GetFeatures() & VersionOne);
-        vsock.SetFeatures(VersionOne);
+        using var device = new VmmVhostDevice(vsock, ram);
+        device.SetOwner();
+        Assert.Equal(VersionOne, device.SetFeatures(0, required: VersionOne));
         vsock.SetGuestCid(cid);
-        vsock.SetMemoryTable(GuestQueue.MemoryTable(ram));
-        using GuestQueue rx = GuestQueue.Setup(vsock, ram, 0, 16);
-        using GuestQueue tx = GuestQueue.Setup(vsock, ram, 1, 16);
+        device.SetMemoryTable();
+        VmmQueue rx = device.AddQueue(16);
+        VmmQueue tx = device.AddQueue(16);
+        var buffers = new Dictionary<ushort, ulong>();
         for (int i = 0; i < 4; i++)
         {
-            rx.Add(new VirtqBuffer(ram.Allocate(2048, 16), 2048, true));
+            ulong buffer = ram.Allocate(2048, 16);
+            buffers[rx.Submit([new VirtqBuffer(buffer, 2048, true)])] = buffer;
         }
 
         vsock.Start();
         using SafeFileHandle socket = ConnectVsock(cid, port);
-        Assert.True(rx.WaitUsed(1, TimeSpan.FromSeconds(5)), $"RX used idx {rx.Driver.DeviceUsedIndex}, calls {rx.Calls}");
-        Assert.True(rx.Driver.TryGetUsed(out ushort head, out uint length));
+        (ushort head, uint length) = rx.WaitForCompletion(TimeSpan.FromSeconds(5));
+        Assert.True(rx.WaitForCalls(1, TimeSpan.FromSeconds(5)), $"RX used idx {rx.Driver.DeviceUsedIndex}, no call");
         Assert.True(length >= 44, $"packet length {length}");
 
         // struct virtio_vsock_hdr (little-endian): src_cid u64, dst_cid u64, src_port u32, dst_port u32, len u32, type u16, op u16, ...
-        ReadOnlySpan<byte> hdr = ram.GetSpan(rx.AddressOf(head), 44);
+        ReadOnlySpan<byte> hdr = ram.GetSpan(buffers[head], 44);
         Assert.Equal(2UL, BinaryPrimitives.ReadUInt64LittleEndian(hdr));
         Assert.Equal((ulong)cid, BinaryPrimitives.ReadUInt64LittleEndian(hdr[8..]));
         Assert.Equal(port, BinaryPrimitives.ReadUInt32LittleEndian(hdr[20..]));
         Assert.Equal(OpRequest, BinaryPrimitives.ReadUInt16LittleEndian(hdr[30..]));
         vsock.Stop();
+
+        // GET_VRING_BASE: RX stopped after the buffers the kernel took (at least the one used), TX untouched.
+        uint[] bases = device.Stop();
+        Assert.InRange(bases[0], 1u, 4u);
+        Assert.Equal(0u, bases[1]);
+        Assert.Equal(0L, tx.KicksSent);
     }
 
     [Fact]

@@ -15,12 +15,15 @@ public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<Pack
     [InlineData("Vhost")]
     [InlineData("VhostUserBackend")]
     [InlineData("VhostUserBackend.Hosting")]
+    [InlineData("VhostUserBackend.Testing")]
+    [InlineData("Vhost.Vmm")]
     public void LibraryPackage_HasReadmeLicenseRepositoryDocsAndSymbols(string id)
     {
         using (ZipArchive nupkg = ZipFile.OpenRead(packed.PackagePath(id)))
         {
             string[] entries = [.. nupkg.Entries.Select(e => e.FullName)];
             Assert.Contains("README.md", entries);
+            Assert.Contains("CHANGELOG.md", entries);
             Assert.Contains($"lib/net10.0/{id}.dll", entries);
             Assert.Contains($"lib/net10.0/{id}.xml", entries);
             Assert.DoesNotContain(entries, e => e.EndsWith(".pdb", StringComparison.Ordinal));
@@ -53,6 +56,62 @@ public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<Pack
 
         using ZipArchive snupkg = ZipFile.OpenRead(packed.PackagePath(id, "snupkg"));
         Assert.Contains($"lib/net10.0/{id}.pdb", snupkg.Entries.Select(e => e.FullName));
+    }
+
+    /// <summary>
+    /// Packages by audience: device authors take VhostUserBackend, which depends on Vhost only;
+    /// the guest-driver model (VhostUserBackend.Testing) and the VMM-side helpers (Vhost.Vmm) are
+    /// packages of their own that the device package never pulls in.
+    /// </summary>
+    [Theory]
+    [InlineData("Vhost", "")]
+    [InlineData("VhostUserBackend", "Vhost")]
+    [InlineData("VhostUserBackend.Hosting", "VhostUserBackend")]
+    [InlineData("VhostUserBackend.Testing", "VhostUserBackend")]
+    [InlineData("Vhost.Vmm", "Vhost,VhostUserBackend.Testing")]
+    public void LibraryPackage_DependsOnExactlyTheRepositoryPackagesOfItsAudience(string id, string expected)
+    {
+        using ZipArchive nupkg = ZipFile.OpenRead(packed.PackagePath(id));
+        XDocument nuspec;
+        using (Stream s = nupkg.GetEntry($"{id}.nuspec")!.Open())
+        {
+            nuspec = XDocument.Load(s);
+        }
+
+        string[] repositoryDependencies = [.. nuspec.Descendants().Where(e => e.Name.LocalName == "dependency")
+            .Select(e => e.Attribute("id")!.Value)
+            .Where(d => PackedFeed.Libraries.Contains(d))
+            .Distinct()
+            .Order(StringComparer.Ordinal)];
+        Assert.Equal(expected.Split(',', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal), repositoryDependencies);
+    }
+
+    [Fact]
+    public void DevicePackage_ShipsNoTestingOrVmmType()
+    {
+        using ZipArchive nupkg = ZipFile.OpenRead(packed.PackagePath("VhostUserBackend"));
+        using var dll = new MemoryStream();
+        using (Stream s = nupkg.GetEntry("lib/net10.0/VhostUserBackend.dll")!.Open())
+        {
+            s.CopyTo(dll);
+        }
+
+        dll.Position = 0;
+        using var pe = new System.Reflection.PortableExecutable.PEReader(dll);
+        System.Reflection.Metadata.MetadataReader md = System.Reflection.Metadata.PEReaderExtensions.GetMetadataReader(pe);
+        string[] namespaces = [.. md.TypeDefinitions.Select(h => md.GetString(md.GetTypeDefinition(h).Namespace)).Distinct()];
+        Assert.Contains("VhostUserBackend.Virtio", namespaces);
+        Assert.DoesNotContain(namespaces, n => n.StartsWith("VhostUserBackend.Testing", StringComparison.Ordinal) || n.StartsWith("Vhost.Vmm", StringComparison.Ordinal));
+        string[] names = [.. md.TypeDefinitions.Select(h => md.GetString(md.GetTypeDefinition(h).Name))];
+        foreach (string moved in new[] { "GuestRam", "GuestRamRegion", "SplitQueueDriver", "PackedQueueDriver", "VmmDevice", "VmmDeviceOptions", "VmmQueue", "VmmCompletion", "VmmVhostDevice" })
+        {
+            Assert.DoesNotContain(moved, names);
+        }
+
+        string[] references = [.. md.AssemblyReferences.Select(h => md.GetString(md.GetAssemblyReference(h).Name))];
+        Assert.Contains("Vhost", references);
+        Assert.DoesNotContain("VhostUserBackend.Testing", references);
+        Assert.DoesNotContain("Vhost.Vmm", references);
     }
 
     [Fact]
@@ -147,13 +206,26 @@ public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<Pack
         var environment = new Dictionary<string, string> { ["DOTNET_CLI_HOME"] = Path.Combine(work, "home") };
         Dotnet.WriteNuGetConfig(work, packed.Feed, packed.Packages);
         Dotnet.Run(work, TimeSpan.FromSeconds(60), environment, "new", "install", packed.PackagePath("VhostUserBackend.Templates"));
-        Dotnet.Run(work, TimeSpan.FromSeconds(60), environment, "new", "vhost-user-backend", "-n", "MyDevice", "--queues", "2");
+
+        // Every option docs/getting-started.md names is one the installed template takes.
+        string help = Dotnet.Run(work, TimeSpan.FromSeconds(60), environment, "new", "vhost-user-backend", "--help");
+        string create = File.ReadAllLines(Path.Combine(Dotnet.RepoRoot, "docs", "getting-started.md")).Single(l => l.StartsWith("dotnet new vhost-user-backend -n MyDevice", StringComparison.Ordinal));
+        string[] documented = DocumentedOption().Matches(create).Select(m => m.Value).ToArray();
+        Assert.NotEmpty(documented);
+        Assert.All(documented, option => Assert.Contains(option + " ", help, StringComparison.Ordinal));
+
+        Dotnet.Run(work, TimeSpan.FromSeconds(60), environment, "new", "vhost-user-backend", "-n", "MyDevice", "--queues", "2", "--queue-size", "128");
 
         string project = Path.Combine(work, "MyDevice");
         string device = File.ReadAllText(Path.Combine(project, "MyDevice", "Device.cs"));
         Assert.Contains("namespace MyDevice;", device);
         Assert.Contains("public int QueueCount => 2;", device);
-        Assert.Contains("public ushort MaxQueueSize => 256;", device);
+        Assert.Contains("public ushort MaxQueueSize => 128;", device);
+
+        // A socket path of this test's own in the generated appsettings.json (read below from another folder).
+        string socket = Path.Combine(Path.GetTempPath(), $"tmpl-{Guid.NewGuid():N}.sock");
+        string settings = Path.Combine(project, "MyDevice", "appsettings.json");
+        File.WriteAllText(settings, File.ReadAllText(settings).Replace("/tmp/MyDevice.sock", socket, StringComparison.Ordinal));
         Assert.Contains($"Include=\"VhostUserBackend.Hosting\" Version=\"{Dotnet.PackageVersion}\"", File.ReadAllText(Path.Combine(project, "MyDevice", "MyDevice.csproj")));
         Assert.True(File.Exists(Path.Combine(project, "MyDevice.slnx")));
 
@@ -162,7 +234,43 @@ public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<Pack
         Assert.True(summary.Success, output);
         Assert.Equal("0", summary.Groups["failed"].Value);
         Assert.Equal("1", summary.Groups["passed"].Value);
+
+        // Started from the solution folder, not its own, the daemon still reads its appsettings.json
+        // (the host's content root is the app's folder) and listens on the socket it names.
+        string dll = Path.Combine(project, "MyDevice", "bin", "Release", "net10.0", "MyDevice.dll");
+        using Process daemon = Dotnet.Start(project, environment, dll);
+        var log = new System.Text.StringBuilder();
+        daemon.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        daemon.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        daemon.BeginOutputReadLine();
+        daemon.BeginErrorReadLine();
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            while (!File.Exists(socket) && !daemon.HasExited && clock.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                Thread.Sleep(100);
+            }
+
+            lock (log)
+            {
+                Assert.True(File.Exists(socket), $"the daemon started from {project} did not listen on {socket} (exited: {daemon.HasExited}):\n{log}");
+            }
+        }
+        finally
+        {
+            if (!daemon.HasExited)
+            {
+                daemon.Kill(entireProcessTree: true);
+                daemon.WaitForExit();
+            }
+
+            File.Delete(socket);
+        }
     }
+
+    [GeneratedRegex(@"--[a-z][a-z-]*")]
+    private static partial Regex DocumentedOption();
 
     [GeneratedRegex(@"Failed:\s+(?<failed>\d+), Passed:\s+(?<passed>\d+)")]
     private static partial Regex TestSummary();

@@ -1,12 +1,12 @@
 namespace Vhost.PackagingTests;
 
 /// <summary>
-/// Packs Vhost, VhostUserBackend, VhostUserBackend.Hosting and VhostUserBackend.Templates (already
+/// Packs Vhost, VhostUserBackend, VhostUserBackend.Hosting, VhostUserBackend.Testing, Vhost.Vmm and VhostUserBackend.Templates (already
 /// built: this project references them) into a temporary folder feed, once for the test class.
 /// </summary>
 public sealed class PackedFeed : IDisposable
 {
-    public static readonly string[] Libraries = ["Vhost", "VhostUserBackend", "VhostUserBackend.Hosting"];
+    public static readonly string[] Libraries = ["Vhost", "VhostUserBackend", "VhostUserBackend.Hosting", "VhostUserBackend.Testing", "Vhost.Vmm"];
 
     public PackedFeed()
     {

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
+using Vhost.Vmm;
 using VhostUserBackend.Devices.Blk;
-using VhostUserBackend.Testing.Vmm;
 using VhostUserBackend.Virtio;
 
 namespace VhostProbe.Devices;

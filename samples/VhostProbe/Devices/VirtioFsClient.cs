@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 using VhostUserBackend.Virtio;
 
 namespace VhostProbe.Devices;

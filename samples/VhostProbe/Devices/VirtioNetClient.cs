@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
+using Vhost.Vmm;
 using VhostUserBackend.Devices.Net;
-using VhostUserBackend.Testing.Vmm;
 using VhostUserBackend.Virtio;
 
 namespace VhostProbe.Devices;

@@ -3,7 +3,7 @@ using Vhost.HostileTests.Targets;
 using Vhost.User;
 using Vhost.User.Messages;
 using VhostUserBackend.Testing;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 using VhostUserBackend.Virtio;
 
 namespace Vhost.HostileTests.Frontend;

@@ -1,7 +1,7 @@
 using Vhost.HostileTests.Targets;
 using Vhost.User;
 using VhostUserBackend;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 
 namespace Vhost.HostileTests.Frontend;
 

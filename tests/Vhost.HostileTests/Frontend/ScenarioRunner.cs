@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Vhost.HostileTests.Targets;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 
 namespace Vhost.HostileTests.Frontend;
 

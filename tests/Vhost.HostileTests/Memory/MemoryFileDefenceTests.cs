@@ -3,7 +3,7 @@ using Vhost.HostileTests.Targets;
 using Vhost.User;
 using VhostUserBackend;
 using VhostUserBackend.Testing;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 
 namespace Vhost.HostileTests.Memory;
 

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 using VhostUserBackend.Virtio;
 
 namespace Vhost.HostileTests.Targets;

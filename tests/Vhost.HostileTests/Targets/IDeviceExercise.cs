@@ -1,4 +1,4 @@
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 
 namespace Vhost.HostileTests.Targets;
 

@@ -1,5 +1,5 @@
 using VhostProbe;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 
 namespace Vhost.IntegrationTests.Peers;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Vhost.User;
 using VhostProbe.Devices;
+using Vhost.Vmm;
 using VhostUserBackend.Devices.Blk;
-using VhostUserBackend.Testing.Vmm;
 
 namespace Vhost.IntegrationTests.Peers;
 

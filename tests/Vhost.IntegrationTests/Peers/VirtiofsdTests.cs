@@ -1,5 +1,5 @@
 using VhostProbe.Devices;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 
 namespace Vhost.IntegrationTests.Peers;
 

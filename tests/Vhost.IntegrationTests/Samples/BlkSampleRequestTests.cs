@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using Vhost.User.Messages;
 using VhostProbe.Devices;
+using Vhost.Vmm;
 using VhostUserBackend.Devices.Blk;
-using VhostUserBackend.Testing.Vmm;
 using VhostUserBackend.Virtio;
 
 namespace Vhost.IntegrationTests.Samples;

@@ -6,7 +6,7 @@ using VhostProbe.Devices;
 using Vhost.Virtio;
 using VhostUserBackend.Devices.Net;
 using VhostUserBackend.Testing;
-using VhostUserBackend.Testing.Vmm;
+using Vhost.Vmm;
 using VhostUserBackend.Virtio;
 using VhostUserNet;
 

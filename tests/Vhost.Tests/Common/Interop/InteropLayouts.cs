@@ -1,8 +1,8 @@
-namespace Vhost.Tests.Common.Interop;
+namespace Vhost.TestSupport;
 
 /// <summary>
 /// The layout table of every struct nested in <c>Interop</c>: sizes and offsets from the x86_64
-/// ABI (glibc and the kernel UAPI headers). <see cref="LayoutTests"/> checks the C# structs against
+/// ABI (glibc and the kernel UAPI headers). <see cref="InteropLayoutTests"/> checks the C# structs against
 /// it; <see cref="CHeaderCrossCheckTests"/> turns it into C <c>_Static_assert</c>s against the real headers
 /// (both through the shared <see cref="CHeaders"/>).
 /// </summary>
@@ -54,6 +54,4 @@ internal static class InteropLayouts
         new(typeof(global::Interop.vhost_vring_worker), 8, null, CHeaderSet.None,
             new("index", 0, 4), new("worker_id", 4, 4)),
     ];
-
-    public static LayoutRow Find(string typeName) => Rows.Single(r => r.Type.Name == typeName);
 }

@@ -1,9 +1,9 @@
-namespace VhostUserBackend.Tests.Common.Interop;
+namespace Vhost.TestSupport;
 
 /// <summary>
 /// The layout table of every struct nested in VhostUserBackend's <c>Interop</c> (the src/Common
 /// files it compiles, epoll and io_uring): sizes and offsets from the x86_64 ABI. Checked against
-/// the C# structs by <see cref="LayoutTests"/> and against the real headers by
+/// the C# structs by <see cref="InteropLayoutTests"/> and against the real headers by
 /// <see cref="CHeaderCrossCheckTests"/>, through the shared <see cref="CHeaders"/>.
 /// </summary>
 internal static class InteropLayouts
@@ -46,6 +46,4 @@ internal static class InteropLayouts
         new(typeof(global::Interop.io_uring_cqe), 16, "struct io_uring_cqe", CHeaderSet.Libc,
             new("user_data", 0, 8), new("res", 8, 4), new("flags", 12, 4)),
     ];
-
-    public static LayoutRow Find(string typeName) => Rows.Single(r => r.Type.Name == typeName);
 }

@@ -118,7 +118,7 @@ public sealed unsafe class GuestRam : IDisposable
     /// <param name="size">Bytes.</param>
     /// <param name="alignment">A power of two.</param>
     /// <returns>The guest physical address.</returns>
-    /// <exception cref="InvalidOperationException">No region has room left.</exception>
+    /// <exception cref="InvalidOperationException">No region has room left (nothing is allocated then).</exception>
     public ulong Allocate(ulong size, ulong alignment = 8)
     {
         if (alignment == 0 || !ulong.IsPow2(alignment))
@@ -126,20 +126,24 @@ public sealed unsafe class GuestRam : IDisposable
             throw new ArgumentOutOfRangeException(nameof(alignment), alignment, "alignment must be a power of two");
         }
 
-        while (_allocRegion < _regions.Length)
+        // A failed request moves nothing: later, smaller requests still fit where this one did not.
+        int region = _allocRegion;
+        ulong next = _allocNext;
+        while (region < _regions.Length)
         {
-            GuestRamRegion r = _regions[_allocRegion];
-            ulong start = (_allocNext + alignment - 1) & ~(alignment - 1);
+            GuestRamRegion r = _regions[region];
+            ulong start = (next + alignment - 1) & ~(alignment - 1);
             ulong end = r.GuestPhysicalAddress + r.Size;
-            if (start >= _allocNext && start <= end && end - start >= size)
+            if (start >= next && start <= end && end - start >= size)
             {
+                _allocRegion = region;
                 _allocNext = start + size;
                 return start;
             }
 
-            if (++_allocRegion < _regions.Length)
+            if (++region < _regions.Length)
             {
-                _allocNext = _regions[_allocRegion].GuestPhysicalAddress;
+                next = _regions[region].GuestPhysicalAddress;
             }
         }
 

@@ -1,39 +1,41 @@
 using Vhost;
 using Vhost.User;
 using Vhost.User.Messages;
+using VhostUserBackend.Testing;
 
-namespace VhostUserBackend.Testing.Vmm;
+namespace Vhost.Vmm;
 
 /// <summary>
 /// The VMM side of one vhost-user device: guest RAM in a memfd described to the back-end,
 /// split virtqueues laid out in it with <see cref="SplitQueueDriver"/>, and the start-up
 /// sequence a VMM runs (GET_FEATURES, GET/SET_PROTOCOL_FEATURES, GET_QUEUE_NUM,
 /// GET_MAX_MEM_SLOTS, SET_OWNER, SET_FEATURES, SET_MEM_TABLE, then per queue SET_VRING_NUM,
-/// SET_VRING_BASE, SET_VRING_ADDR, SET_VRING_KICK, SET_VRING_CALL, and SET_VRING_ENABLE).
+/// SET_VRING_BASE, SET_VRING_ADDR, SET_VRING_CALL, SET_VRING_KICK, and SET_VRING_ENABLE). The
+/// steps every transport shares are <see cref="VmmVhostDevice"/>'s; this is the vhost-user layer on top.
 /// Used by the integration tests, the probe tool and small .NET VMMs. Owns the front-end.
 /// </summary>
 public sealed class VmmDevice : IDisposable
 {
     /// <summary>VIRTIO_RING_F_INDIRECT_DESC (bit 28).</summary>
-    public const ulong IndirectDescriptorsFeature = 1UL << 28;
+    public const ulong IndirectDescriptorsFeature = VmmVhostDevice.IndirectDescriptorsFeature;
 
-    private readonly VmmQueue[] _queues;
-
-    private VmmDevice(VhostUserFrontend frontend, GuestRam ram, VmmQueue[] queues)
+    private VmmDevice(VhostUserFrontend frontend, VmmVhostDevice device)
     {
         Frontend = frontend;
-        Ram = ram;
-        _queues = queues;
+        Device = device;
     }
+
+    /// <summary>The transport-independent part: features, memory table and rings, driven through <see cref="IVhostBackend"/>.</summary>
+    public VmmVhostDevice Device { get; }
 
     /// <summary>The front-end (owned by this device).</summary>
     public VhostUserFrontend Frontend { get; }
 
     /// <summary>The guest RAM (owned by this device).</summary>
-    public GuestRam Ram { get; }
+    public GuestRam Ram => Device.Ram;
 
     /// <summary>The virtio features the back-end offered.</summary>
-    public ulong OfferedFeatures { get; private set; }
+    public ulong OfferedFeatures => Device.OfferedFeatures;
 
     /// <summary>The virtio features acked with SET_FEATURES.</summary>
     public ulong AckedFeatures => Frontend.AckedFeatures;
@@ -51,10 +53,10 @@ public sealed class VmmDevice : IDisposable
     public int? MaxMemorySlots { get; private set; }
 
     /// <summary>Whether EVENT_IDX is in use on the rings.</summary>
-    public bool EventIdx { get; private set; }
+    public bool EventIdx => Device.EventIndex;
 
     /// <summary>The queues, by index.</summary>
-    public IReadOnlyList<VmmQueue> Queues => _queues;
+    public IReadOnlyList<VmmQueue> Queues => Device.Queues;
 
     /// <summary>Connects to <paramref name="socketPath"/> and starts the device.</summary>
     /// <param name="socketPath">The back-end's socket.</param>
@@ -85,86 +87,68 @@ public sealed class VmmDevice : IDisposable
     /// <returns>The running device.</returns>
     /// <exception cref="VhostUserException">A message failed.</exception>
     /// <exception cref="NotSupportedException">The back-end lacks a required feature or enough queues.</exception>
+    /// <remarks>
+    /// The steps every transport shares (features, owner, memory table, rings) are
+    /// <see cref="VmmVhostDevice"/>'s, through <see cref="IVhostBackend"/>; this layer adds what
+    /// only vhost-user has: protocol features, GET_QUEUE_NUM, GET_MAX_MEM_SLOTS and SET_VRING_ENABLE.
+    /// </remarks>
     public static VmmDevice Start(VhostUserFrontend frontend, VmmDeviceOptions options)
     {
         ArgumentNullException.ThrowIfNull(frontend);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
 
-        ulong offered = frontend.GetFeatures();
-        if ((offered & options.RequiredFeatures) != options.RequiredFeatures)
-        {
-            throw new NotSupportedException($"the back-end offers features 0x{offered:x}, without the required 0x{options.RequiredFeatures & ~offered:x}");
-        }
-
-        ulong wanted = options.Features | options.RequiredFeatures | (ulong)VhostUserVirtioFeatures.Version1 | (ulong)VhostUserVirtioFeatures.ProtocolFeatures;
-        if (options.EventIdx)
-        {
-            wanted |= (ulong)VhostUserVirtioFeatures.RingEventIndex;
-        }
-
-        if (options.MaxIndirectEntries > 0)
-        {
-            wanted |= IndirectDescriptorsFeature;
-        }
-
-        ulong acked = offered & wanted & ~(ulong)VhostUserVirtioFeatures.RingPacked;
-        VhostUserProtocolFeatures offeredProtocol = VhostUserProtocolFeatures.None;
-        int? queueNum = null;
-        int? slots = null;
-        if ((offered & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) != 0)
-        {
-            offeredProtocol = frontend.GetProtocolFeatures();
-            frontend.SetProtocolFeatures(offeredProtocol & options.ProtocolFeatures);
-            if ((frontend.AckedProtocolFeatures & VhostUserProtocolFeatures.MQ) != 0)
-            {
-                queueNum = frontend.GetQueueNum();
-            }
-
-            if ((frontend.AckedProtocolFeatures & VhostUserProtocolFeatures.ConfigureMemorySlots) != 0)
-            {
-                slots = frontend.GetMaxMemorySlots();
-            }
-        }
-
-        if (queueNum is { } n && n < options.QueueCount)
-        {
-            throw new NotSupportedException($"the back-end has {n} queues, {options.QueueCount} requested");
-        }
-
-        frontend.SetOwner();
-        frontend.SetFeatures(acked);
-        bool eventIdx = (acked & (ulong)VhostUserVirtioFeatures.RingEventIndex) != 0;
-        int indirect = (acked & IndirectDescriptorsFeature) != 0 ? options.MaxIndirectEntries : 0;
-
         GuestRam ram = GuestRam.Create(options.MemorySize);
-        var queues = new List<VmmQueue>(options.QueueCount);
+        var device = new VmmVhostDevice(frontend, ram, VringAddressKind.FrontendVirtual);
         try
         {
-            var regions = new VhostMemoryRegionInfo[ram.Regions.Count];
-            for (int i = 0; i < regions.Length; i++)
+            ulong offered = device.GetFeatures();
+            if ((offered & options.RequiredFeatures) != options.RequiredFeatures)
             {
-                GuestRamRegion r = ram.Regions[i];
-                regions[i] = new VhostMemoryRegionInfo(r.GuestPhysicalAddress, r.Size, r.UserAddress, r.FileOffset, ram.FileHandle);
+                throw new NotSupportedException($"the back-end offers features 0x{offered:x}, without the required 0x{options.RequiredFeatures & ~offered:x}");
             }
 
-            frontend.SetMemoryTable(regions);
+            ulong wanted = options.Features | (ulong)VhostUserVirtioFeatures.Version1 | (ulong)VhostUserVirtioFeatures.ProtocolFeatures;
+            if (options.EventIdx)
+            {
+                wanted |= (ulong)VhostUserVirtioFeatures.RingEventIndex;
+            }
+
+            if (options.MaxIndirectEntries > 0)
+            {
+                wanted |= IndirectDescriptorsFeature;
+            }
+
+            VhostUserProtocolFeatures offeredProtocol = VhostUserProtocolFeatures.None;
+            int? queueNum = null;
+            int? slots = null;
+            if ((offered & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) != 0)
+            {
+                offeredProtocol = frontend.GetProtocolFeatures();
+                frontend.SetProtocolFeatures(offeredProtocol & options.ProtocolFeatures);
+                if ((frontend.AckedProtocolFeatures & VhostUserProtocolFeatures.MQ) != 0)
+                {
+                    queueNum = frontend.GetQueueNum();
+                }
+
+                if ((frontend.AckedProtocolFeatures & VhostUserProtocolFeatures.ConfigureMemorySlots) != 0)
+                {
+                    slots = frontend.GetMaxMemorySlots();
+                }
+            }
+
+            if (queueNum is { } n && n < options.QueueCount)
+            {
+                throw new NotSupportedException($"the back-end has {n} queues, {options.QueueCount} requested");
+            }
+
+            device.SetOwner();
+            const ulong packed = (ulong)VhostUserVirtioFeatures.RingPacked;
+            ulong acked = device.SetFeatures((wanted | options.RequiredFeatures) & ~packed, options.RequiredFeatures & ~packed);
+            device.SetMemoryTable();
             for (int i = 0; i < options.QueueCount; i++)
             {
-                var driver = new SplitQueueDriver(ram, options.QueueSize, eventIdx, indirect);
-                var queue = new VmmQueue(i, driver, indirect);
-                queues.Add(queue);
-                frontend.SetVringNum(i, options.QueueSize);
-                frontend.SetVringBase(i, 0);
-                frontend.SetVringAddress(i, new VringConfigData(
-                    options.QueueSize,
-                    options.QueueSize,
-                    VringFlags.None,
-                    UserAddressOf(ram, driver.DescriptorTableAddress),
-                    UserAddressOf(ram, driver.UsedRingAddress),
-                    UserAddressOf(ram, driver.AvailRingAddress)));
-                frontend.SetVringKick(i, queue.Kick);
-                frontend.SetVringCall(i, queue.Call);
+                device.AddQueue(options.QueueSize, options.QueueSize, options.MaxIndirectEntries);
             }
 
             if ((acked & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) != 0)
@@ -175,22 +159,16 @@ public sealed class VmmDevice : IDisposable
                 }
             }
 
-            return new VmmDevice(frontend, ram, [.. queues])
+            return new VmmDevice(frontend, device)
             {
-                OfferedFeatures = offered,
                 OfferedProtocolFeatures = offeredProtocol,
                 BackendQueueCount = queueNum,
                 MaxMemorySlots = slots,
-                EventIdx = eventIdx,
             };
         }
         catch
         {
-            foreach (VmmQueue q in queues)
-            {
-                q.Dispose();
-            }
-
+            device.Dispose();
             ram.Dispose();
             throw;
         }
@@ -201,47 +179,23 @@ public sealed class VmmDevice : IDisposable
     /// <param name="guestPhysicalAddress">The address.</param>
     /// <returns>The user address.</returns>
     /// <exception cref="ArgumentException">The address is not in the RAM.</exception>
-    public static ulong UserAddressOf(GuestRam ram, ulong guestPhysicalAddress)
-    {
-        ArgumentNullException.ThrowIfNull(ram);
-        foreach (GuestRamRegion r in ram.Regions)
-        {
-            if (guestPhysicalAddress >= r.GuestPhysicalAddress && guestPhysicalAddress - r.GuestPhysicalAddress < r.Size)
-            {
-                return r.UserAddress + (guestPhysicalAddress - r.GuestPhysicalAddress);
-            }
-        }
-
-        throw new ArgumentException($"guest physical address 0x{guestPhysicalAddress:x} is not in guest RAM", nameof(guestPhysicalAddress));
-    }
+    public static ulong UserAddressOf(GuestRam ram, ulong guestPhysicalAddress) => VmmVhostDevice.UserAddressOf(ram, guestPhysicalAddress);
 
     /// <summary>Reads the device's config space (GET_CONFIG; needs the CONFIG protocol feature).</summary>
     /// <param name="size">Bytes from offset 0.</param>
     /// <returns>The bytes.</returns>
     public byte[] GetConfig(uint size) => Frontend.GetConfig(0, size, VhostUserConfigFlags.None);
 
-    /// <summary>Stops the rings (GET_VRING_BASE on each, which a back-end treats as "stop"), then closes everything.</summary>
+    /// <summary>Stops the rings (GET_VRING_BASE on each, which a back-end treats as "stop").</summary>
     /// <returns>The last avail index the back-end reports for each queue.</returns>
-    public uint[] Stop()
-    {
-        var bases = new uint[_queues.Length];
-        for (int i = 0; i < _queues.Length; i++)
-        {
-            bases[i] = Frontend.GetVringBase(i);
-        }
-
-        return bases;
-    }
+    /// <exception cref="VhostUserException">A message failed.</exception>
+    public uint[] Stop() => Device.Stop();
 
     /// <summary>Closes the connection, the eventfds and the guest RAM.</summary>
     public void Dispose()
     {
         Frontend.Dispose();
-        foreach (VmmQueue q in _queues)
-        {
-            q.Dispose();
-        }
-
-        Ram.Dispose();
+        Device.Dispose();
+        Device.Ram.Dispose();
     }
 }

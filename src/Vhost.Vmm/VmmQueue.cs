@@ -1,12 +1,13 @@
-using Vhost;
+using VhostUserBackend.Testing;
 using VhostUserBackend.Virtio;
 
-namespace VhostUserBackend.Testing.Vmm;
+namespace Vhost.Vmm;
 
 /// <summary>
 /// One virtqueue as a VMM drives it: the split ring laid out in guest RAM by a
 /// <see cref="SplitQueueDriver"/>, the kick eventfd the VMM signals and the call eventfd the
-/// back-end signals. Not thread-safe: one thread submits and reaps.
+/// device signals. Made by <see cref="VmmVhostDevice.AddQueue"/> for any transport. Not
+/// thread-safe: one thread submits and reaps.
 /// </summary>
 public sealed class VmmQueue : IDisposable
 {
@@ -18,9 +19,33 @@ public sealed class VmmQueue : IDisposable
         Index = index;
         Driver = driver;
         Kick = new EventFd(EventFdFlags.NonBlocking);
-        Call = new EventFd(EventFdFlags.NonBlocking);
-        _epoll = new Epoll();
-        _epoll.Add(Call, Interop.EPOLLIN, 0);
+        try
+        {
+            Call = new EventFd(EventFdFlags.NonBlocking);
+            try
+            {
+                _epoll = new Epoll();
+                try
+                {
+                    _epoll.Add(Call, Interop.EPOLLIN, 0);
+                }
+                catch
+                {
+                    _epoll.Dispose();
+                    throw;
+                }
+            }
+            catch
+            {
+                Call.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            Kick.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The queue index.</summary>
@@ -40,6 +65,9 @@ public sealed class VmmQueue : IDisposable
 
     /// <summary>Kicks sent so far (those the ring's notification suppression asked for).</summary>
     public long KicksSent { get; private set; }
+
+    /// <summary>The sum of the call eventfd's counter values read so far (each device signal adds at least one).</summary>
+    public long CallsReceived { get; private set; }
 
     /// <summary>Adds a chain, publishes it and kicks when the device wants a notification.</summary>
     /// <param name="buffers">Guest physical buffers, device-readable ones first.</param>
@@ -105,8 +133,34 @@ public sealed class VmmQueue : IDisposable
 
             if (_epoll.Wait(events, (int)Math.Min(left, int.MaxValue)) > 0)
             {
-                Call.TryRead(out _);
+                ReadCalls();
             }
+        }
+    }
+
+    /// <summary>Waits until <see cref="CallsReceived"/> reaches <paramref name="count"/>: the device signalled the call eventfd that often (or with that total).</summary>
+    /// <param name="count">The total to reach.</param>
+    /// <param name="timeout">How long to wait.</param>
+    /// <returns>False when the total was not reached within <paramref name="timeout"/>.</returns>
+    public bool WaitForCalls(long count, TimeSpan timeout)
+    {
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        Span<EpollEvent> events = stackalloc EpollEvent[1];
+        while (true)
+        {
+            ReadCalls();
+            if (CallsReceived >= count)
+            {
+                return true;
+            }
+
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0)
+            {
+                return false;
+            }
+
+            _epoll.Wait(events, (int)Math.Min(left, int.MaxValue));
         }
     }
 
@@ -129,6 +183,14 @@ public sealed class VmmQueue : IDisposable
             }
 
             others?.Add(c);
+        }
+    }
+
+    private void ReadCalls()
+    {
+        if (Call.TryRead(out ulong value))
+        {
+            CallsReceived += (long)value;
         }
     }
 

@@ -1,4 +1,4 @@
-namespace VhostUserBackend.Testing.Vmm;
+namespace Vhost.Vmm;
 
 /// <summary>A completed descriptor chain read from a used ring.</summary>
 /// <param name="Head">The chain's head descriptor index (what <see cref="VmmQueue.Submit"/> returned).</param>

@@ -1,6 +1,6 @@
 using Vhost.User.Messages;
 
-namespace VhostUserBackend.Testing.Vmm;
+namespace Vhost.Vmm;
 
 /// <summary>What <see cref="VmmDevice.Start"/> negotiates and lays out.</summary>
 public sealed class VmmDeviceOptions
