@@ -544,7 +544,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         Span<byte> header = stackalloc byte[VirtioNetHeader.Size];
         header.Clear();
         senderHeader.CopyTo(header);
-        BinaryPrimitives.WriteUInt16LittleEndian(header[10..], 0);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[VirtioNetHeader.NumBuffersOffset..], 0);
         if (!PrepareForReceiver(header, AckedFeatures))
         {
             return false;
@@ -1001,7 +1001,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         }
         else
         {
-            BinaryPrimitives.WriteUInt16LittleEndian(wire[10..], buffers);
+            BinaryPrimitives.WriteUInt16LittleEndian(wire[VirtioNetHeader.NumBuffersOffset..], buffers);
         }
 
         return wire;
