@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using Microsoft.Extensions.Logging.Abstractions;
 using Vhost.User;
 using Vhost.User.Messages;
+using VhostUserBackend.Devices.Blk;
 using VhostUserBlk;
 
 namespace Vhost.Fuzz;
@@ -78,7 +79,7 @@ internal static class ConfigTarget
     {
         private readonly VirtioBlkDevice _device = new(BlkImage.CreateTemporary(1 << 20, readOnly: false), 4, 1, "fuzz", NullLogger.Instance);
 
-        public void Reset() => _device.SetConfig(VirtioBlkConfigSpace.WritebackOffset, [1]);
+        public void Reset() => _device.SetConfig(VirtioBlkConfig.WritebackOffset, [1]);
 
         public void GetConfig(uint offset, Span<byte> data) => _device.GetConfig(offset, data);
 

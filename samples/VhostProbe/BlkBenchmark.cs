@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using VhostProbe.Devices;
 using Vhost.Vmm;
+using VhostUserBackend.Devices.Blk;
 
 namespace VhostProbe;
 

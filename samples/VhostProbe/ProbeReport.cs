@@ -4,6 +4,7 @@ using System.Text.Json;
 using Vhost.User;
 using Vhost.User.Messages;
 using VhostProbe.Devices;
+using VhostUserBackend.Devices.Blk;
 
 namespace VhostProbe;
 
@@ -86,7 +87,7 @@ public sealed class ProbeReport
         {
             uint size = kind switch
             {
-                DeviceKind.Blk => VirtioBlkConfig.Size,
+                DeviceKind.Blk => VirtioBlkClient.ConfigBytes,
                 DeviceKind.Net => 12,
                 DeviceKind.Fs => 40,
                 _ => 8,
@@ -131,7 +132,7 @@ public sealed class ProbeReport
         switch (Device)
         {
             case DeviceKind.Blk when c.Length >= 8:
-                VirtioBlkConfig b = VirtioBlkConfig.Parse(c);
+                VirtioBlkConfig b = VirtioBlkConfig.Read(c);
                 fields.Add(new("capacity_sectors", b.Capacity));
                 fields.Add(new("capacity_bytes", b.Capacity * VirtioBlkClient.SectorSize));
                 fields.Add(new("size_max", b.SizeMax));

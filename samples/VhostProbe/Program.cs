@@ -3,6 +3,7 @@ using System.Globalization;
 using Vhost.User;
 using VhostProbe.Devices;
 using Vhost.Vmm;
+using VhostUserBackend.Devices.Blk;
 
 namespace VhostProbe;
 
@@ -62,7 +63,7 @@ internal static class Program
     /// FLUSH. Without it a device must write through (a sync per write), which qemu-storage-daemon
     /// does not do, so the comparison would not be the same work.
     /// </summary>
-    private const ulong VirtioBlkFlushFeature = 1UL << 9;
+    private const ulong VirtioBlkFlushFeature = (ulong)VirtioBlkFeatures.Flush;
 
     private static Command BlkCommand(Option<string> socket, Option<bool> json, Option<double> timeout)
     {
@@ -122,7 +123,7 @@ internal static class Program
                 return 1;
             }
 
-            ulong capacity = VirtioBlkConfig.Parse(dev.GetConfig(VirtioBlkConfig.Size)).Capacity;
+            ulong capacity = VirtioBlkConfig.Read(dev.GetConfig(VirtioBlkClient.ConfigBytes)).Capacity;
             BlkBenchmark.Result res = BlkBenchmark.Run(dev, capacity, r.GetValue(op)!, r.GetValue(pattern) == "random", bs, qd, TimeSpan.FromSeconds(r.GetValue(seconds)), nq);
             if (r.GetValue(json))
             {

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using VhostUserBackend;
 using VhostUserBackend.IO;
+using VhostUserBackend.Devices.Blk;
 using VhostUserBackend.Virtio;
 
 namespace VhostUserBlk;
@@ -74,13 +75,8 @@ internal sealed unsafe class BlkRequest : IDisposable
 
     public Vring? Vring { get; set; }
 
-    public DescriptorChain Chain { get; set; }
-
-    /// <summary>The chain's writable stream: data (reads), then the status byte; it logs what it writes.</summary>
-    public DescriptorChainWriter Writer;
-
-    /// <summary>The used length: every writable byte (QEMU reports the whole IN size too).</summary>
-    public uint UsedLength { get; set; }
+    /// <summary>The parsed request: its chain, data reader, and writer (data for reads, then the status byte; it logs what it writes).</summary>
+    public VirtioBlkRequest Request;
 
     public BlkStage Stage { get; set; }
 
@@ -140,8 +136,7 @@ internal sealed unsafe class BlkRequest : IDisposable
     public void Clear()
     {
         Vring = null;
-        Chain = default;
-        Writer = default;
+        Request = default;
         Bounce = null;
         GuestIovecCount = 0;
     }

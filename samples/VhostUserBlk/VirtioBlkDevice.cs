@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
@@ -7,7 +5,9 @@ using Microsoft.Win32.SafeHandles;
 using Vhost;
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 using VhostUserBackend;
+using VhostUserBackend.Devices.Blk;
 using VhostUserBackend.IO;
 using VhostUserBackend.Memory;
 using VhostUserBackend.Virtio;
@@ -46,14 +46,9 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     /// <summary>DISCARD / WRITE_ZEROES segments per request.</summary>
     public const uint MaxDiscardSegments = 1;
 
-    /// <summary>The serial length (VIRTIO_BLK_ID_BYTES).</summary>
-    public const int IdBytes = 20;
-
     private const ulong LogAllFeature = 1UL << 26;
     private const string InactiveImage = "write while the image is inactive (another daemon may write it: the destination of a finished migration, or this daemon's incoming migration has not started its rings)";
 
-    private const int HeaderSize = 16;
-    private const int DiscardSegmentSize = 16;
     private const int BounceSize = 64 << 10;
     private const int ZeroChunk = 64 << 10;
     private const int BufferedFile = 0;
@@ -62,7 +57,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
 
     private readonly BlkImage _image;
     private readonly ILogger _logger;
-    private readonly byte[] _id = new byte[IdBytes];
+    private readonly byte[] _id = new byte[VirtioBlkRequest.IdBytes];
     private readonly Workspace[] _workspaces;
     private readonly byte* _zeroes;
     private readonly IReadOnlyList<IReadOnlyList<int>> _groups;
@@ -87,9 +82,9 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(queues, 64);
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(threads, queues);
-        if (Encoding.ASCII.GetByteCount(serial) > IdBytes || serial.Any(c => c > 0x7f))
+        if (Encoding.ASCII.GetByteCount(serial) > VirtioBlkRequest.IdBytes || serial.Any(c => c > 0x7f))
         {
-            throw new ArgumentException($"the serial must be at most {IdBytes} ASCII characters: '{serial}'", nameof(serial));
+            throw new ArgumentException($"the serial must be at most {VirtioBlkRequest.IdBytes} ASCII characters: '{serial}'", nameof(serial));
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(latency, TimeSpan.Zero);
@@ -138,22 +133,17 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     /// <inheritdoc/>
     public TimeSpan GetPollingTime(int workerIndex) => PollingTime;
 
-    /// <summary>The virtio-blk features this device offers.</summary>
-    public VirtioBlkFeatures DeviceFeatures
+    /// <inheritdoc/>
+    public ulong Features
     {
         get
         {
-            VirtioBlkFeatures f = VirtioBlkFeatures.Version1 | VirtioBlkFeatures.RingEventIndex | VirtioBlkFeatures.RingIndirectDescriptors
-                | VirtioBlkFeatures.SizeMax | VirtioBlkFeatures.SegMax | VirtioBlkFeatures.BlockSize | VirtioBlkFeatures.Flush
+            VirtioBlkFeatures f = VirtioBlkFeatures.SizeMax | VirtioBlkFeatures.SegMax | VirtioBlkFeatures.BlockSize | VirtioBlkFeatures.Flush
                 | VirtioBlkFeatures.ConfigWce | VirtioBlkFeatures.MultiQueue;
-            return _image.IsReadOnly
-                ? f | VirtioBlkFeatures.ReadOnly
-                : f | VirtioBlkFeatures.Discard | VirtioBlkFeatures.WriteZeroes;
+            f |= _image.IsReadOnly ? VirtioBlkFeatures.ReadOnly : VirtioBlkFeatures.Discard | VirtioBlkFeatures.WriteZeroes;
+            return (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingIndirectDescriptors) | (ulong)f;
         }
     }
-
-    /// <inheritdoc/>
-    public ulong Features => (ulong)DeviceFeatures;
 
     /// <inheritdoc/>
     public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config;
@@ -175,20 +165,34 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             throw new VhostUserException(VhostUserError.InvalidParameter, $"config read [{offset}, +{data.Length}) is outside the {VhostUserLimits.MaxConfigSize}-byte config space");
         }
 
+        bool rw = !_image.IsReadOnly;
+        var space = new VirtioBlkConfig
+        {
+            Capacity = _image.Sectors,
+            SizeMax = SegmentSizeLimit,
+            SegMax = SegmentsPerRequest,
+            BlockSize = BlkImage.SectorSize,
+            Writeback = _writeback ? (byte)1 : (byte)0,
+            NumQueues = (ushort)QueueCount,
+            MaxDiscardSectors = rw ? MaxDiscardSectors : 0,
+            MaxDiscardSegments = rw ? MaxDiscardSegments : 0,
+            DiscardSectorAlignment = 8,
+            MaxWriteZeroesSectors = rw ? MaxDiscardSectors : 0,
+            MaxWriteZeroesSegments = rw ? MaxDiscardSegments : 0,
+            WriteZeroesMayUnmap = rw ? (byte)1 : (byte)0,
+        };
         Span<byte> config = stackalloc byte[VhostUserLimits.MaxConfigSize];
-        VirtioBlkConfigSpace.Write(
-            config, _image.Sectors, SegmentSizeLimit, SegmentsPerRequest, BlkImage.SectorSize, _writeback, (ushort)QueueCount,
-            _image.IsReadOnly ? 0 : MaxDiscardSectors, _image.IsReadOnly ? 0 : MaxDiscardSegments, 8,
-            _image.IsReadOnly ? 0 : MaxDiscardSectors, _image.IsReadOnly ? 0 : MaxDiscardSegments, !_image.IsReadOnly);
+        config.Clear();
+        MemoryMarshal.Write(config, in space);
         config.Slice((int)offset, data.Length).CopyTo(data);
     }
 
     /// <inheritdoc/>
     public void SetConfig(uint offset, ReadOnlySpan<byte> data)
     {
-        if (offset != VirtioBlkConfigSpace.WritebackOffset || data.Length != 1 || data[0] > 1)
+        if (offset != VirtioBlkConfig.WritebackOffset || data.Length != 1 || data[0] > 1)
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, $"only the writeback byte (offset {VirtioBlkConfigSpace.WritebackOffset}, 0 or 1) is writable, not [{offset}, +{data.Length})");
+            throw new VhostUserException(VhostUserError.InvalidParameter, $"only the writeback byte (offset {VirtioBlkConfig.WritebackOffset}, 0 or 1) is writable, not [{offset}, +{data.Length})");
         }
 
         _writeback = data[0] == 1;
@@ -326,12 +330,11 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     /// <summary>Parses one request and completes it at once (bad requests, GET_ID) or starts its I/O.</summary>
     private void Process(Vring vring, DescriptorChain chain, Workspace ws)
     {
-        DescriptorChainReader reader;
-        DescriptorChainWriter writer;
+        VirtioBlkRequest request;
+        VirtioBlkRequestError error;
         try
         {
-            reader = chain.CreateReader();
-            writer = chain.CreateWriter();
+            error = VirtioBlkRequest.Parse(chain, out request);
         }
         catch (VirtqueueException e)
         {
@@ -341,56 +344,45 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             return;
         }
 
-        ulong readable = reader.Remaining;
-        ulong writable = writer.Remaining;
-        if (writable == 0)
+        if (error == VirtioBlkRequestError.NoStatusByte)
         {
-            LogBad(chain.Head, "no writable status byte");
+            LogBad(chain.Head, VirtioBlkRequest.Describe(error));
             vring.Complete(chain, 0);
             return;
         }
 
         BlkRequest r = ws.Rent();
         r.Vring = vring;
-        r.Chain = chain;
-        r.Writer = writer;
-        r.UsedLength = (uint)Math.Min(writable, uint.MaxValue);
-        if (readable < HeaderSize)
+        r.Request = request;
+        r.Sector = request.Sector;
+        if (error != VirtioBlkRequestError.None)
         {
-            Finish(ws, r, VirtioBlkStatus.IoError, "the request header is shorter than 16 bytes");
+            Finish(ws, r, VirtioBlkRequest.ToStatus(error), VirtioBlkRequest.Describe(error));
             return;
         }
 
-        Span<byte> header = stackalloc byte[HeaderSize];
-        reader.ReadExactly(header);
-        var type = (VirtioBlkRequestType)BinaryPrimitives.ReadUInt32LittleEndian(header);
-        ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
-        ulong dataIn = writable - 1;
-        ulong dataOut = readable - HeaderSize;
-        VirtioBlkFeatures acked = (VirtioBlkFeatures)Volatile.Read(ref _acked);
-        r.Sector = sector;
-        string? why;
+        VirtioBlkRequestType type = request.Type;
         switch (type)
         {
             case VirtioBlkRequestType.In:
             case VirtioBlkRequestType.Out:
             {
                 bool write = type == VirtioBlkRequestType.Out;
-                ulong bytes = write ? dataOut : dataIn;
+                ulong bytes = write ? request.DataOutLength : request.DataInLength;
                 if (write && !_image.IsWritable)
                 {
                     Finish(ws, r, VirtioBlkStatus.IoError, _image.IsReadOnly ? "write to a read-only disk" : InactiveImage);
                     return;
                 }
 
-                if (!CheckRange(sector, bytes, out why))
+                if ((error = request.CheckTransfer(_image.Sectors)) != VirtioBlkRequestError.None)
                 {
-                    Finish(ws, r, VirtioBlkStatus.IoError, why);
+                    Finish(ws, r, VirtioBlkRequest.ToStatus(error), $"{VirtioBlkRequest.Describe(error)}: {bytes} bytes from sector {request.Sector} on a disk of {_image.Sectors}");
                     return;
                 }
 
                 var guest = new Span<Iovec>(r.GuestIovecs, BlkRequest.MaxIovecs);
-                r.GuestIovecCount = write ? reader.GetIovecs(guest, bytes, out ulong described) : r.Writer.GetIovecs(guest, bytes, out described);
+                r.GuestIovecCount = write ? r.Request.Data.GetIovecs(guest, bytes, out ulong described) : r.Request.Writer.GetIovecs(guest, bytes, out described);
                 if (described != bytes)
                 {
                     Finish(ws, r, VirtioBlkStatus.IoError, $"more than {BlkRequest.MaxIovecs} segments");
@@ -405,7 +397,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
 
                 r.Stage = write ? BlkStage.Write : BlkStage.Read;
                 r.Operation = write ? BlkOperation.Writev : BlkOperation.Readv;
-                r.Offset = (long)(sector * BlkImage.SectorSize);
+                r.Offset = (long)(request.Sector * VirtioBlkRequest.SectorSize);
                 r.Remaining = (long)bytes;
                 PlaceTransfer(ws, r, write);
                 ws.Engine.Start(r);
@@ -425,14 +417,14 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
 
             case VirtioBlkRequestType.GetId:
             {
-                int n = (int)Math.Min(dataIn, IdBytes);
-                r.Writer.WriteExactly(_id.AsSpan(0, n));
+                int n = (int)Math.Min(request.DataInLength, VirtioBlkRequest.IdBytes);
+                r.Request.Writer.WriteExactly(_id.AsSpan(0, n));
                 Finish(ws, r, VirtioBlkStatus.Ok);
                 return;
             }
 
             case VirtioBlkRequestType.Discard or VirtioBlkRequestType.WriteZeroes:
-                StartDiscardOrWriteZeroes(ws, r, ref reader, type, acked, dataOut);
+                StartDiscardOrWriteZeroes(ws, r, type);
                 return;
 
             default:
@@ -441,11 +433,11 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         }
     }
 
-    private void StartDiscardOrWriteZeroes(Workspace ws, BlkRequest r, ref DescriptorChainReader reader, VirtioBlkRequestType type, VirtioBlkFeatures acked, ulong dataOut)
+    private void StartDiscardOrWriteZeroes(Workspace ws, BlkRequest r, VirtioBlkRequestType type)
     {
         bool discard = type == VirtioBlkRequestType.Discard;
         VirtioBlkFeatures needed = discard ? VirtioBlkFeatures.Discard : VirtioBlkFeatures.WriteZeroes;
-        if ((acked & needed) == 0)
+        if ((Volatile.Read(ref _acked) & (ulong)needed) == 0)
         {
             Finish(ws, r, VirtioBlkStatus.Unsupported, $"{type} without {needed} negotiated");
             return;
@@ -458,38 +450,22 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         }
 
         // MaxDiscardSegments is 1: one segment per request.
-        if (dataOut != DiscardSegmentSize)
+        VirtioBlkDiscardWriteZeroes segment = default;
+        VirtioBlkRequestError error = r.Request.GetSegmentCount(MaxDiscardSegments, out _);
+        if (error == VirtioBlkRequestError.None)
         {
-            Finish(ws, r, VirtioBlkStatus.IoError, $"{type}: {dataOut} payload bytes is not 1 to {MaxDiscardSegments} segments of {DiscardSegmentSize}");
+            error = r.Request.ReadSegment(MaxDiscardSectors, _image.Sectors, out segment);
+        }
+
+        r.Sector = segment.Sector;
+        if (error != VirtioBlkRequestError.None)
+        {
+            Finish(ws, r, VirtioBlkRequest.ToStatus(error), $"{type}: {VirtioBlkRequest.Describe(error)} ({r.Request.DataOutLength} payload bytes; sector {segment.Sector}, {segment.NumSectors} sectors, flags 0x{(uint)segment.Flags:x})");
             return;
         }
 
-        Span<byte> segment = stackalloc byte[DiscardSegmentSize];
-        reader.ReadExactly(segment);
-        ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(segment);
-        uint sectors = BinaryPrimitives.ReadUInt32LittleEndian(segment[8..]);
-        var flags = (VirtioBlkDiscardFlags)BinaryPrimitives.ReadUInt32LittleEndian(segment[12..]);
-        if ((discard && flags != VirtioBlkDiscardFlags.None) || (flags & ~VirtioBlkDiscardFlags.Unmap) != 0)
-        {
-            Finish(ws, r, VirtioBlkStatus.Unsupported, $"{type}: flags 0x{(uint)flags:x}");
-            return;
-        }
-
-        if (sectors > MaxDiscardSectors)
-        {
-            Finish(ws, r, VirtioBlkStatus.IoError, $"{type}: {sectors} sectors is more than {MaxDiscardSectors}");
-            return;
-        }
-
-        if (!CheckRange(sector, (ulong)sectors * BlkImage.SectorSize, out string? why))
-        {
-            Finish(ws, r, VirtioBlkStatus.IoError, $"{type}: {why}");
-            return;
-        }
-
-        r.Sector = sector;
-        r.Offset = (long)(sector * BlkImage.SectorSize);
-        r.Remaining = (long)sectors * BlkImage.SectorSize;
+        r.Offset = (long)(segment.Sector * VirtioBlkRequest.SectorSize);
+        r.Remaining = (long)segment.NumSectors * VirtioBlkRequest.SectorSize;
         if (r.Remaining == 0)
         {
             Finish(ws, r, VirtioBlkStatus.Ok);
@@ -508,7 +484,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             // Unmap allowed: try ZERO_RANGE, then a punched hole; otherwise ZERO_RANGE, then written zeroes.
             r.Stage = BlkStage.ZeroRange;
             r.Mode = FallocateMode.ZeroRange | FallocateMode.KeepSize;
-            r.IovecCount = (flags & VirtioBlkDiscardFlags.Unmap) != 0 ? 1 : 0;
+            r.IovecCount = (segment.Flags & VirtioBlkDiscardFlags.Unmap) != 0 ? 1 : 0;
         }
 
         ws.Engine.Start(r);
@@ -579,11 +555,11 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
                     }
 
                     // Declares the data written, which logs it while a migration runs.
-                    r.Writer.Commit(r.Writer.Remaining - 1);
+                    r.Request.Writer.Commit(r.Request.Writer.Remaining - 1);
                 }
 
                 ReleaseBounce(ws, r);
-                if (write && !IsWriteBack((VirtioBlkFeatures)Volatile.Read(ref _acked)))
+                if (write && !IsWriteBack(Volatile.Read(ref _acked)))
                 {
                     r.Stage = BlkStage.WriteFlush;
                     StartFlush(ws, r);
@@ -751,26 +727,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         return true;
     }
 
-    private bool IsWriteBack(VirtioBlkFeatures acked) => (acked & VirtioBlkFeatures.Flush) != 0 && _writeback;
-
-    private bool CheckRange(ulong sector, ulong bytes, out string? why)
-    {
-        if (bytes % BlkImage.SectorSize != 0)
-        {
-            why = $"{bytes} bytes is not a whole number of sectors";
-            return false;
-        }
-
-        ulong sectors = bytes / BlkImage.SectorSize;
-        if (sector > _image.Sectors || sectors > _image.Sectors - sector)
-        {
-            why = $"sectors [{sector}, +{sectors}) are outside the disk of {_image.Sectors}";
-            return false;
-        }
-
-        why = null;
-        return true;
-    }
+    private bool IsWriteBack(ulong acked) => (acked & (ulong)VirtioBlkFeatures.Flush) != 0 && _writeback;
 
     /// <summary>
     /// Writes the status byte into the last writable byte through the chain's writer (which logs
@@ -779,22 +736,17 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     /// </summary>
     private void Finish(Workspace ws, BlkRequest r, VirtioBlkStatus status, string? why = null)
     {
+        DescriptorChain chain = r.Request.Chain;
         if (status != VirtioBlkStatus.Ok)
         {
-            LogBad(r.Chain.Head, why ?? status.ToString());
+            LogBad(chain.Head, why ?? status.ToString());
         }
 
         Vring vring = r.Vring!;
-        DescriptorChain chain = r.Chain;
-        uint used = r.UsedLength;
-        try
+        uint used = r.Request.UsedLength;
+        if (!r.Request.TryWriteStatus(status))
         {
-            r.Writer.Skip(r.Writer.Remaining - 1);
-            r.Writer.Write((byte)status);
-        }
-        catch (Exception e) when (e is VirtqueueException or GuestMemoryException)
-        {
-            LogBad(chain.Head, $"the status byte cannot be written: {e.Message}");
+            LogBad(chain.Head, "the status byte cannot be written (the chain went bad)");
             used = 0;
         }
 

@@ -2,6 +2,7 @@ using Microsoft.Win32.SafeHandles;
 using Vhost;
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 
 namespace VhostUserDemo;
 
@@ -11,7 +12,7 @@ namespace VhostUserDemo;
 /// </summary>
 internal sealed class DemoBackend : IVhostUserBackendRequestHandler, IDisposable
 {
-    private const ulong OfferedFeatures = (ulong)VhostUserVirtioFeatures.ProtocolFeatures | (1UL << 32) /* VIRTIO_F_VERSION_1 */;
+    private const ulong OfferedFeatures = (ulong)VhostUserVirtioFeatures.ProtocolFeatures | (ulong)VirtioFeatures.Version1;
     private readonly SafeFileHandle?[] _kick = new SafeFileHandle?[2];
     private readonly SafeFileHandle?[] _call = new SafeFileHandle?[2];
     private readonly List<SafeFileHandle> _memory = new();

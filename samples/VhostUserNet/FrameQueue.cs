@@ -1,3 +1,5 @@
+using VhostUserBackend.Devices.Net;
+
 namespace VhostUserNet;
 
 /// <summary>

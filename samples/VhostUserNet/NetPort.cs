@@ -1,9 +1,12 @@
 using System.Buffers.Binary;
 using System.Net.NetworkInformation;
+using System.Runtime.InteropServices;
 using System.Runtime.ExceptionServices;
 using Vhost;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 using VhostUserBackend;
+using VhostUserBackend.Devices.Net;
 using VhostUserBackend.Memory;
 using VhostUserBackend.Virtio;
 
@@ -43,6 +46,9 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     private const VirtioNetFeatures OffloadFeatures = VirtioNetFeatures.Csum | VirtioNetFeatures.GuestCsum
         | VirtioNetFeatures.HostTso4 | VirtioNetFeatures.HostTso6 | VirtioNetFeatures.HostEcn | VirtioNetFeatures.HostUfo
         | VirtioNetFeatures.GuestTso4 | VirtioNetFeatures.GuestTso6 | VirtioNetFeatures.GuestEcn | VirtioNetFeatures.GuestUfo;
+
+    /// <summary>Config space larger than this is refused (the vhost-user GET_CONFIG payload limit).</summary>
+    private const int MaxConfigSize = 256;
 
     private readonly NetFabric _fabric;
     private readonly int _pairs;
@@ -88,7 +94,9 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         _wakePending = new bool[fabric.Ports.Length];
         _signalPending = new bool[fabric.Ports.Length];
         Mac = new PhysicalAddress([0x02, 0x00, 0x00, 0x00, 0x01, (byte)(index + 1)]);
-        _config = VirtioNetConfig.Build(Mac, _pairs, fabric.Settings.Mtu);
+        var config = new VirtioNetConfig { Status = VirtioNetStatus.LinkUp, MaxVirtqueuePairs = checked((ushort)_pairs), Mtu = checked((ushort)fabric.Settings.Mtu) };
+        Mac.GetAddressBytes().CopyTo(config.Mac);
+        _config = MemoryMarshal.AsBytes(new ReadOnlySpan<VirtioNetConfig>(in config)).ToArray();
         _source = new SourceFrame(fabric.Mac, fabric.IP, fabric.Settings.FrameSize);
     }
 
@@ -111,8 +119,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     public ushort MaxQueueSize => _fabric.Settings.MaxQueueSize;
 
     /// <inheritdoc/>
-    public ulong Features => (ulong)(VirtioNetFeatures.Version1 | VirtioNetFeatures.RingEventIndex | VirtioNetFeatures.RingIndirectDescriptors
-        | VirtioNetFeatures.Mac | VirtioNetFeatures.Status | VirtioNetFeatures.Mtu | VirtioNetFeatures.MergeableRxBuffers
+    public ulong Features => (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingIndirectDescriptors) | (ulong)(VirtioNetFeatures.Mac | VirtioNetFeatures.Status | VirtioNetFeatures.Mtu | VirtioNetFeatures.MergeableRxBuffers
         | OffloadFeatures | (_pairs > 1 ? VirtioNetFeatures.MultiQueue : VirtioNetFeatures.None));
 
     /// <inheritdoc/>
@@ -206,9 +213,9 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     /// <inheritdoc/>
     public void GetConfig(uint offset, Span<byte> data)
     {
-        if ((ulong)offset + (ulong)data.Length > VirtioNetConfig.MaxConfigSize)
+        if ((ulong)offset + (ulong)data.Length > MaxConfigSize)
         {
-            throw new ArgumentOutOfRangeException(nameof(offset), offset, $"config space is {VirtioNetConfig.MaxConfigSize} bytes at most");
+            throw new ArgumentOutOfRangeException(nameof(offset), offset, $"config space is {MaxConfigSize} bytes at most");
         }
 
         data.Clear();
@@ -282,9 +289,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     }
 
     /// <summary>The virtio-net header size on this port's rings.</summary>
-    private int HeaderSize => (AckedFeatures & (VirtioNetFeatures.Version1 | VirtioNetFeatures.MergeableRxBuffers)) != 0
-        ? VirtioNetHeader.Size
-        : VirtioNetHeader.LegacySize;
+    private int HeaderSize => VirtioNetHeader.GetSize(Volatile.Read(ref _acked));
 
     private void ProcessTx(Vring tx)
     {
@@ -539,7 +544,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         Span<byte> header = stackalloc byte[VirtioNetHeader.Size];
         header.Clear();
         senderHeader.CopyTo(header);
-        BinaryPrimitives.WriteUInt16LittleEndian(header[10..], 0);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[VirtioNetHeader.NumBuffersOffset..], 0);
         if (!PrepareForReceiver(header, AckedFeatures))
         {
             return false;
@@ -996,7 +1001,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         }
         else
         {
-            BinaryPrimitives.WriteUInt16LittleEndian(wire[10..], buffers);
+            BinaryPrimitives.WriteUInt16LittleEndian(wire[VirtioNetHeader.NumBuffersOffset..], buffers);
         }
 
         return wire;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using VhostUserBackend.Devices.Net;
 
 namespace VhostUserNet;
 

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
+using Vhost.Virtio;
 using VhostUserBackend;
 using VhostUserBackend.Virtio;
 
@@ -47,7 +48,7 @@ internal sealed class VirtioRngDevice : IVhostUserBackend, IDisposable
     public ushort MaxQueueSize => 1024;
 
     /// <inheritdoc/>
-    public ulong Features => (ulong)(VirtioRngFeatures.Version1 | VirtioRngFeatures.RingEventIndex | VirtioRngFeatures.RingIndirectDescriptors);
+    public ulong Features => (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingIndirectDescriptors);
 
     /// <summary>Random bytes handed to the guest so far.</summary>
     public long BytesServed => Interlocked.Read(ref _bytes);

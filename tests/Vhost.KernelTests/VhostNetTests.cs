@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using Vhost.Kernel;
+using Vhost.Virtio;
 using Vhost.Vmm;
 using VhostUserBackend.Testing;
 using VhostUserBackend.Virtio;
@@ -12,7 +13,7 @@ namespace Vhost.KernelTests;
 [Collection(KernelDeviceCollection.Name)]
 public sealed class VhostNetTests
 {
-    private const ulong VersionOne = 1UL << 32;
+    private const ulong VersionOne = (ulong)VirtioFeatures.Version1;
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
 
     [Fact]

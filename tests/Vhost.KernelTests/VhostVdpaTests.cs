@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using Vhost.Kernel;
 using Vhost.Vdpa;
+using Vhost.Virtio;
 using Vhost.Vmm;
 using VhostUserBackend.Testing;
 using VhostUserBackend.Virtio;
@@ -17,8 +18,8 @@ public sealed class VhostVdpaTests
 {
     public const string Sector0Pattern = "KGUEST-VDPA-SECTOR0-PATTERN";
     private const uint VirtioIdBlock = 2;
-    private const ulong VersionOne = 1UL << 32;
-    private const ulong AccessPlatform = 1UL << 33;
+    private const ulong VersionOne = (ulong)VirtioFeatures.Version1;
+    private const ulong AccessPlatform = (ulong)VirtioFeatures.AccessPlatform;
     private const ulong GuestBase = 0x10_0000; // guest physical address = IOVA of the RAM
     private const VirtioDeviceStatus Started = VirtioDeviceStatus.Acknowledge | VirtioDeviceStatus.Driver | VirtioDeviceStatus.FeaturesOk;
 

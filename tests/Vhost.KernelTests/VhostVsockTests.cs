@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Microsoft.Win32.SafeHandles;
 using Vhost.Kernel;
+using Vhost.Virtio;
 using Vhost.Vmm;
 using VhostUserBackend.Testing;
 using VhostUserBackend.Virtio;
@@ -11,7 +12,7 @@ namespace Vhost.KernelTests;
 [Collection(KernelDeviceCollection.Name)]
 public sealed class VhostVsockTests
 {
-    private const ulong VersionOne = 1UL << 32;
+    private const ulong VersionOne = (ulong)VirtioFeatures.Version1;
     private const int AF_VSOCK = 40;
     private const ushort OpRequest = 1;
 

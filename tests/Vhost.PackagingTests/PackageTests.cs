@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 
 namespace Vhost.PackagingTests;
 
@@ -133,7 +134,7 @@ public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<Pack
             </Project>
             """);
         File.WriteAllText(Path.Combine(app, "Program.cs"), """
-            using Vhost.User.Messages;
+            using Vhost.Virtio;
             using VhostUserBackend;
 
             using var daemon = new VhostUserDaemon(new TinyDevice());
@@ -159,7 +160,7 @@ public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<Pack
             {
                 public int QueueCount => 2;
                 public ushort MaxQueueSize => 128;
-                public ulong Features => (ulong)VhostUserVirtioFeatures.Version1;
+                public ulong Features => (ulong)VirtioFeatures.Version1;
                 public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)
                 {
                 }
@@ -179,7 +180,7 @@ public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<Pack
             using (VhostUserFrontend frontend = VhostUserFrontend.Connect(socket, TimeSpan.FromSeconds(5)))
             {
                 ulong features = frontend.GetFeatures();
-                Assert.NotEqual(0UL, features & (ulong)VhostUserVirtioFeatures.Version1);
+                Assert.NotEqual(0UL, features & (ulong)VirtioFeatures.Version1);
                 frontend.SetProtocolFeatures(frontend.GetProtocolFeatures() & VhostUserProtocolFeatures.MQ);
                 Assert.Equal(2, frontend.GetQueueNum());
                 frontend.SetOwner();

@@ -1,4 +1,4 @@
-using Vhost.User.Messages;
+using Vhost.Virtio;
 using VhostUserBackend.Virtio;
 
 namespace VhostUserBackend.Hosting.Tests;
@@ -10,7 +10,7 @@ public sealed class EchoDevice : IVhostUserBackend
 
     public ushort MaxQueueSize => 256;
 
-    public ulong Features => (ulong)VhostUserVirtioFeatures.Version1;
+    public ulong Features => (ulong)VirtioFeatures.Version1;
 
     public int Completed;
 
@@ -44,7 +44,7 @@ public sealed class OtherDevice : IVhostUserBackend
 
     public ushort MaxQueueSize => 128;
 
-    public ulong Features => (ulong)VhostUserVirtioFeatures.Version1;
+    public ulong Features => (ulong)VirtioFeatures.Version1;
 
     public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)
     {

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 
 namespace VhostUserBackend.Hosting.Tests;
 
@@ -29,13 +30,13 @@ internal static class TestHost
         VhostUserFrontend frontend = VhostUserFrontend.Connect(socketPath, TimeSpan.FromSeconds(5));
         ulong offered = frontend.GetFeatures();
         Assert.NotEqual(0UL, offered & (ulong)VhostUserVirtioFeatures.ProtocolFeatures);
-        Assert.NotEqual(0UL, offered & (ulong)VhostUserVirtioFeatures.Version1);
+        Assert.NotEqual(0UL, offered & (ulong)VirtioFeatures.Version1);
         VhostUserProtocolFeatures protocol = frontend.GetProtocolFeatures();
         Assert.True(protocol.HasFlag(VhostUserProtocolFeatures.MQ));
         frontend.SetProtocolFeatures(protocol & (VhostUserProtocolFeatures.MQ | VhostUserProtocolFeatures.ReplyAck));
         Assert.Equal(expectedQueues, frontend.GetQueueNum());
         frontend.SetOwner();
-        frontend.SetFeatures((ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.ProtocolFeatures));
+        frontend.SetFeatures((ulong)VirtioFeatures.Version1 | (ulong)VhostUserVirtioFeatures.ProtocolFeatures);
         return frontend;
     }
 

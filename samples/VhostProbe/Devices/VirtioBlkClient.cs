@@ -1,5 +1,6 @@
-using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using Vhost.Vmm;
+using VhostUserBackend.Devices.Blk;
 using VhostUserBackend.Virtio;
 
 namespace VhostProbe.Devices;
@@ -12,7 +13,13 @@ namespace VhostProbe.Devices;
 public sealed class VirtioBlkClient
 {
     /// <summary>The sector size of virtio-blk addressing.</summary>
-    public const int SectorSize = 512;
+    public const int SectorSize = VirtioBlkRequest.SectorSize;
+
+    /// <summary>The config bytes the probe asks for: the fields up to <c>write_zeroes_may_unmap</c>, which every back-end serves (older ones have no secure-erase or zoned fields).</summary>
+    public const int ConfigBytes = 60;
+
+    /// <summary>The status byte before the device writes it (the probe's sentinel).</summary>
+    public const VirtioBlkStatus NotWritten = (VirtioBlkStatus)0xFF;
 
     private readonly VmmDevice _device;
     private readonly VmmQueue _queue;
@@ -47,7 +54,7 @@ public sealed class VirtioBlkClient
         _slotOfHead = new int[_queue.Driver.Size];
         for (int i = 0; i < slots; i++)
         {
-            _header[i] = device.Ram.Allocate(16, 16);
+            _header[i] = device.Ram.Allocate(VirtioBlkRequestHeader.Size, 16);
             _status[i] = device.Ram.Allocate(1, 1);
             _data[i] = device.Ram.Allocate((ulong)maxDataBytes, 4096);
         }
@@ -77,14 +84,12 @@ public sealed class VirtioBlkClient
     public ushort Submit(int slot, VirtioBlkRequestType type, ulong sector, int length)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, MaxDataBytes);
-        Span<byte> h = _device.Ram.GetSpan(_header[slot], 16);
-        BinaryPrimitives.WriteUInt32LittleEndian(h, (uint)type);
-        BinaryPrimitives.WriteUInt32LittleEndian(h[4..], 0);
-        BinaryPrimitives.WriteUInt64LittleEndian(h[8..], sector);
-        _device.Ram.GetSpan(_status[slot], 1)[0] = (byte)VirtioBlkStatus.NotWritten;
+        var header = new VirtioBlkRequestHeader { Type = type, Sector = sector };
+        MemoryMarshal.Write(_device.Ram.GetSpan(_header[slot], VirtioBlkRequestHeader.Size), in header);
+        _device.Ram.GetSpan(_status[slot], 1)[0] = (byte)NotWritten;
         Span<VirtqBuffer> chain = stackalloc VirtqBuffer[3];
         int n = 0;
-        chain[n++] = new VirtqBuffer(_header[slot], 16, false);
+        chain[n++] = new VirtqBuffer(_header[slot], VirtioBlkRequestHeader.Size, false);
         if (length > 0)
         {
             chain[n++] = new VirtqBuffer(_data[slot], (uint)length, type != VirtioBlkRequestType.Out);
@@ -156,7 +161,7 @@ public sealed class VirtioBlkClient
     /// <returns>The status.</returns>
     public VirtioBlkStatus GetId(out string id)
     {
-        VirtioBlkStatus s = Execute(VirtioBlkRequestType.GetId, 0, 20);
+        VirtioBlkStatus s = Execute(VirtioBlkRequestType.GetId, 0, VirtioBlkRequest.IdBytes);
         ReadOnlySpan<byte> raw = DataOf(0, 20);
         int nul = raw.IndexOf((byte)0);
         id = System.Text.Encoding.ASCII.GetString(nul < 0 ? raw : raw[..nul]);

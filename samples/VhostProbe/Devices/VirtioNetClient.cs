@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Vhost.Vmm;
+using VhostUserBackend.Devices.Net;
 using VhostUserBackend.Virtio;
 
 namespace VhostProbe.Devices;
@@ -12,7 +13,7 @@ namespace VhostProbe.Devices;
 public sealed class VirtioNetClient
 {
     /// <summary>Size of the virtio-net header with VERSION_1.</summary>
-    public const int HeaderSize = 12;
+    public const int HeaderSize = VirtioNetHeader.Size;
 
     /// <summary>Largest frame handled (no MRG_RXBUF: one buffer per frame).</summary>
     public const int MaxFrame = 1514;

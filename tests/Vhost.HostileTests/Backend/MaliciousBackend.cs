@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 
 namespace Vhost.HostileTests.Backend;
 
@@ -37,7 +38,7 @@ internal sealed class MaliciousBackend : IDisposable
     public Action<VhostUserMessage, VhostUserConnection> Misbehave { get; }
 
     /// <summary>Features offered (everything a front-end might want, protocol features included).</summary>
-    public const ulong Offered = (ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.ProtocolFeatures | VhostUserVirtioFeatures.RingEventIndex);
+    public const ulong Offered = (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex) | (ulong)VhostUserVirtioFeatures.ProtocolFeatures;
 
     /// <summary>Protocol features offered.</summary>
     public const VhostUserProtocolFeatures OfferedProtocol = VhostUserProtocolFeatures.MQ | VhostUserProtocolFeatures.ReplyAck | VhostUserProtocolFeatures.Config

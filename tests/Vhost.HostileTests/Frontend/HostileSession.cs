@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 using VhostUserBackend.Testing;
 
 namespace Vhost.HostileTests.Frontend;
@@ -147,8 +148,8 @@ internal sealed class HostileSession : IDisposable
 
         Send(FrontendRequest.SetProtocolFeatures, new VhostUserU64 { Value = protocol & (ulong)Protocol });
         Send(FrontendRequest.SetOwner, ReadOnlySpan<byte>.Empty);
-        ulong wanted = (ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.ProtocolFeatures | VhostUserVirtioFeatures.RingEventIndex) | (1UL << 28)
-            | (packed ? (ulong)VhostUserVirtioFeatures.RingPacked : 0);
+        ulong wanted = (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingIndirectDescriptors) | (ulong)VhostUserVirtioFeatures.ProtocolFeatures
+            | (packed ? (ulong)VirtioFeatures.RingPacked : 0);
         ulong acked = offered & wanted;
         Send(FrontendRequest.SetFeatures, new VhostUserU64 { Value = acked });
         Negotiated = acked;

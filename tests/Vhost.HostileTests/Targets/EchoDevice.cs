@@ -1,4 +1,5 @@
 using Vhost.User.Messages;
+using Vhost.Virtio;
 using VhostUserBackend;
 using VhostUserBackend.Memory;
 using VhostUserBackend.Virtio;
@@ -21,7 +22,7 @@ public sealed class EchoDevice : IVhostUserBackend
     public ushort MaxQueueSize => 1024;
 
     /// <inheritdoc/>
-    public ulong Features => (ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.RingEventIndex | VhostUserVirtioFeatures.RingPacked) | (1UL << 28);
+    public ulong Features => (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingPacked | VirtioFeatures.RingIndirectDescriptors);
 
     /// <inheritdoc/>
     public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config;

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using Vhost.User;
+using Vhost.Virtio;
 using VhostProbe.Devices;
 using Vhost.Vmm;
+using VhostUserBackend.Devices.Blk;
 
 namespace Vhost.IntegrationTests.Peers;
 
@@ -115,7 +117,7 @@ public sealed class StorageDaemonTests
     public void Missing_required_feature_or_queues_is_refused_and_an_idle_queue_times_out()
     {
         using PeerProcess qsd = StorageDaemonPeer.Start(DiskBytes, out _);
-        NotSupportedException packed = Assert.Throws<NotSupportedException>(() => VmmDevice.Connect(qsd.SocketPath, new VmmDeviceOptions { RequiredFeatures = 1UL << 34 }));
+        NotSupportedException packed = Assert.Throws<NotSupportedException>(() => VmmDevice.Connect(qsd.SocketPath, new VmmDeviceOptions { RequiredFeatures = (ulong)VirtioFeatures.RingPacked }));
         Assert.Contains("0x400000000", packed.Message, StringComparison.Ordinal);
         NotSupportedException queues = Assert.Throws<NotSupportedException>(() => VmmDevice.Connect(qsd.SocketPath, new VmmDeviceOptions { QueueCount = 2 }));
         Assert.Contains("1 queues, 2 requested", queues.Message, StringComparison.Ordinal);

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using Vhost.User.Messages;
 using VhostProbe.Devices;
 using Vhost.Vmm;
+using VhostUserBackend.Devices.Blk;
 using VhostUserBackend.Virtio;
 
 namespace Vhost.IntegrationTests.Samples;
@@ -15,10 +16,10 @@ public sealed class BlkSampleRequestTests
 {
     private const long DiskBytes = 1 << 20;
     private const ulong Sectors = DiskBytes / 512;
-    private const ulong Flush = 1UL << 9;
-    private const ulong Discard = 1UL << 13;
-    private const ulong WriteZeroes = 1UL << 14;
-    private const ulong ReadOnly = 1UL << 5;
+    private const ulong Flush = (ulong)VirtioBlkFeatures.Flush;
+    private const ulong Discard = (ulong)VirtioBlkFeatures.Discard;
+    private const ulong WriteZeroes = (ulong)VirtioBlkFeatures.WriteZeroes;
+    private const ulong ReadOnly = (ulong)VirtioBlkFeatures.ReadOnly;
 
     [Fact]
     public void Reads_writes_flush_and_get_id_reach_the_image()
@@ -38,7 +39,7 @@ public sealed class BlkSampleRequestTests
         Assert.Equal(VirtioBlkStatus.Ok, client.GetId(out string id));
         Assert.Equal("req-serial", id);
 
-        VirtioBlkConfig config = VirtioBlkConfig.Parse(dev.GetConfig(VirtioBlkConfig.Size));
+        VirtioBlkConfig config = VirtioBlkConfig.Read(dev.GetConfig(VirtioBlkConfig.Size));
         Assert.Equal(Sectors, config.Capacity);
         Assert.Equal(512u, config.BlockSize);
         Assert.Equal(1, config.NumQueues);
@@ -127,11 +128,11 @@ public sealed class BlkSampleRequestTests
         using SampleProcess blk = Start(dir, dir.CreateFile("disk.img", DiskBytes), "--num-queues", "3");
         using VmmDevice dev = VmmDevice.Connect(Path.Combine(dir.Path, "blk.sock"), new VmmDeviceOptions { QueueSize = 64, MemorySize = 4 << 20 });
         Assert.Equal(3, dev.BackendQueueCount);
-        Assert.Equal(3, VirtioBlkConfig.Parse(dev.GetConfig(VirtioBlkConfig.Size)).NumQueues);
+        Assert.Equal(3, VirtioBlkConfig.Read(dev.GetConfig(VirtioBlkConfig.Size)).NumQueues);
         dev.Frontend.SetConfig(32, VhostUserConfigFlags.Writable, [0]);
-        Assert.Equal(0, VirtioBlkConfig.Parse(dev.GetConfig(VirtioBlkConfig.Size)).Writeback);
+        Assert.Equal(0, VirtioBlkConfig.Read(dev.GetConfig(VirtioBlkConfig.Size)).Writeback);
         Assert.ThrowsAny<Vhost.User.VhostUserException>(() => dev.Frontend.SetConfig(0, VhostUserConfigFlags.Writable, [1, 2, 3, 4, 5, 6, 7, 8]));
-        Assert.Equal(Sectors, VirtioBlkConfig.Parse(dev.GetConfig(VirtioBlkConfig.Size)).Capacity);
+        Assert.Equal(Sectors, VirtioBlkConfig.Read(dev.GetConfig(VirtioBlkConfig.Size)).Capacity);
     }
 
     private static SampleProcess Start(TempDirectory dir, string disk, params string[] extra)

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
+using VhostUserBackend.Devices.Net;
 using VhostUserNet;
 
 namespace Vhost.IntegrationTests.UserNet;
@@ -11,39 +11,6 @@ public sealed class NetSampleUnitTests
     private static readonly byte[] ResponderIP = [192, 0, 2, 1];
     private static readonly byte[] GuestMac = [0x52, 0x54, 0, 0, 0, 0x01];
     private static readonly byte[] GuestIP = [192, 0, 2, 10];
-
-    [Theory]
-    [InlineData(nameof(VirtioNetHeader.Flags), 0)]
-    [InlineData(nameof(VirtioNetHeader.GsoType), 1)]
-    [InlineData(nameof(VirtioNetHeader.HeaderLength), 2)]
-    [InlineData(nameof(VirtioNetHeader.GsoSize), 4)]
-    [InlineData(nameof(VirtioNetHeader.CsumStart), 6)]
-    [InlineData(nameof(VirtioNetHeader.CsumOffset), 8)]
-    [InlineData(nameof(VirtioNetHeader.NumBuffers), 10)]
-    public void Virtio_net_hdr_layout_matches_the_spec(string field, int offset)
-    {
-        Assert.Equal(12, Marshal.SizeOf<VirtioNetHeader>());
-        Assert.Equal(VirtioNetHeader.Size, Marshal.SizeOf<VirtioNetHeader>());
-        Assert.Equal(offset, (int)Marshal.OffsetOf<VirtioNetHeader>(field));
-    }
-
-    [Fact]
-    public void Config_space_holds_mac_status_pairs_and_mtu_at_the_spec_offsets()
-    {
-        byte[] c = VirtioNetConfig.Build(System.Net.NetworkInformation.PhysicalAddress.Parse("02:00:00:00:01:07"), 4, 1500);
-        Assert.Equal((0, 6, 8, 10, 12), (VirtioNetConfig.MacOffset, VirtioNetConfig.StatusOffset, VirtioNetConfig.MaxVirtqueuePairsOffset, VirtioNetConfig.MtuOffset, VirtioNetConfig.Size));
-        Assert.Equal(new byte[] { 2, 0, 0, 0, 1, 7, 1, 0, 4, 0, 0xdc, 0x05 }, c);
-    }
-
-    [Fact]
-    public void Feature_bits_are_the_spec_numbers()
-    {
-        Assert.Equal(1UL << 15, (ulong)VirtioNetFeatures.MergeableRxBuffers);
-        Assert.Equal(1UL << 22, (ulong)VirtioNetFeatures.MultiQueue);
-        Assert.Equal(1UL << 17, (ulong)VirtioNetFeatures.ControlVirtqueue);
-        Assert.Equal(1UL << 11, (ulong)VirtioNetFeatures.HostTso4);
-        Assert.Equal(1UL << 32, (ulong)VirtioNetFeatures.Version1);
-    }
 
     [Fact]
     public void Arp_request_for_the_responder_gets_a_reply_and_others_do_not()

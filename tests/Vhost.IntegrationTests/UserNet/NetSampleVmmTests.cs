@@ -3,6 +3,8 @@ using System.Diagnostics;
 using System.Net.NetworkInformation;
 using Vhost.User.Messages;
 using VhostProbe.Devices;
+using Vhost.Virtio;
+using VhostUserBackend.Devices.Net;
 using VhostUserBackend.Testing;
 using Vhost.Vmm;
 using VhostUserBackend.Virtio;
@@ -156,7 +158,7 @@ public sealed class NetSampleVmmTests
         // rest; a burst mixing both (and an indirect chain) must answer every request in order.
         using NetSample sample = NetSample.Start(1, "--mode", "responder", "--mac", "02:00:00:00:00:fe");
         using VmmDevice dev = VmmDevice.Connect(sample.SocketPaths[0], new VmmDeviceOptions { QueueCount = 2, QueueSize = 256, MaxIndirectEntries = 4 }, Wait);
-        Assert.True((dev.AckedFeatures & (ulong)VirtioNetFeatures.RingIndirectDescriptors) != 0);
+        Assert.True((dev.AckedFeatures & (ulong)VirtioFeatures.RingIndirectDescriptors) != 0);
         var client = new VirtioNetClient(dev);
         VmmQueue tx = dev.Queues[1];
         var buffer = new byte[2048];

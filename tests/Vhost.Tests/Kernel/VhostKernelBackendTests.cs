@@ -1,5 +1,6 @@
 using Microsoft.Win32.SafeHandles;
 using Vhost.Kernel;
+using Vhost.Virtio;
 
 namespace Vhost.Tests.Kernel;
 
@@ -37,7 +38,7 @@ public sealed class VhostKernelBackendTests
         [
             () => vsock.SetOwner(),
             () => vsock.ResetOwner(),
-            () => vsock.SetFeatures(1UL << 32),
+            () => vsock.SetFeatures((ulong)VirtioFeatures.Version1),
             () => vsock.GetBackendFeatures(),
             () => vsock.SetBackendFeatures(VhostBackendFeatures.IotlbMessageV2),
             () => vsock.SetVringNum(0, 16),

@@ -1,5 +1,6 @@
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 
 namespace Vhost.Tests.User;
 
@@ -34,7 +35,7 @@ public sealed class QemuCompatibilityTests
             Assert.Equal("SetVringEnable 1 True", handler.Last);
 
             // Features acked later without bit 30 do not undo it.
-            raw.Send((uint)FrontendRequest.SetFeatures, VhostUserHeaderFlags.None, new VhostUserU64((ulong)VhostUserVirtioFeatures.Version1));
+            raw.Send((uint)FrontendRequest.SetFeatures, VhostUserHeaderFlags.None, new VhostUserU64((ulong)VirtioFeatures.Version1));
             dispatcher.HandleNextRequest(2000);
             raw.Send((uint)FrontendRequest.SetVringEnable, VhostUserHeaderFlags.None, new VhostUserVringState(0, 0));
             dispatcher.HandleNextRequest(2000);
@@ -51,7 +52,7 @@ public sealed class QemuCompatibilityTests
         using (raw)
         using (var dispatcher = new VhostUserBackendRequestDispatcher(b, handler))
         {
-            raw.Send((uint)FrontendRequest.SetFeatures, VhostUserHeaderFlags.None, new VhostUserU64((ulong)VhostUserVirtioFeatures.Version1));
+            raw.Send((uint)FrontendRequest.SetFeatures, VhostUserHeaderFlags.None, new VhostUserU64((ulong)VirtioFeatures.Version1));
             dispatcher.HandleNextRequest(2000);
             raw.Send((uint)FrontendRequest.SetVringEnable, VhostUserHeaderFlags.None, new VhostUserVringState(0, 1));
             var e = Assert.Throws<VhostUserException>(() => dispatcher.HandleNextRequest(2000));

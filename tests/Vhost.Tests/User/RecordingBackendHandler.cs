@@ -1,13 +1,14 @@
 using Microsoft.Win32.SafeHandles;
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 
 namespace Vhost.Tests.User;
 
 /// <summary>A back-end handler that records every call, keeps the fds it receives, and can be told to fail.</summary>
 internal sealed class RecordingBackendHandler : IVhostUserBackendRequestHandler, IDisposable
 {
-    public const ulong OfferedFeatures = (ulong)(VhostUserVirtioFeatures.ProtocolFeatures | VhostUserVirtioFeatures.AccessPlatform | VhostUserVirtioFeatures.Version1) | 0x3;
+    public const ulong OfferedFeatures = (ulong)VhostUserVirtioFeatures.ProtocolFeatures | (ulong)(VirtioFeatures.AccessPlatform | VirtioFeatures.Version1) | 0x3;
 
     public List<string> Calls { get; } = [];
 

@@ -1,6 +1,7 @@
 using Microsoft.Win32.SafeHandles;
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 
 namespace Vhost.Tests.User;
 
@@ -90,7 +91,7 @@ public sealed class SpecAuditTests
         Assert.Equal(VhostUserError.InvalidMessage, e?.Reason);
         Assert.Contains("split ring", e!.Message, StringComparison.Ordinal);
         var handler = new RecordingBackendHandler();
-        ulong packed = (ulong)(VhostUserVirtioFeatures.ProtocolFeatures | VhostUserVirtioFeatures.RingPacked);
+        ulong packed = (ulong)VhostUserVirtioFeatures.ProtocolFeatures | (ulong)VirtioFeatures.RingPacked;
         Assert.Null(Dispatch(FrontendRequest.SetVringBase, State(0, packedBase), features: packed, handler: handler, afterwards: _ => Assert.Equal($"SetVringBase 0 {packedBase}", handler.Last)));
     }
 
@@ -99,7 +100,7 @@ public sealed class SpecAuditTests
     {
         using var pair = new ProtocolPair();
         pair.Negotiate(VhostUserProtocolFeatures.ReplyAck);
-        pair.Frontend.SetFeatures((ulong)(VhostUserVirtioFeatures.ProtocolFeatures | VhostUserVirtioFeatures.RingPacked));
+        pair.Frontend.SetFeatures((ulong)VhostUserVirtioFeatures.ProtocolFeatures | (ulong)VirtioFeatures.RingPacked);
         pair.Frontend.SetVringBase(1, 0x8005_8003);
         Assert.Equal($"SetVringBase 1 {0x8005_8003u}", pair.Handler.Last);
         Assert.Equal(0x1235u, pair.Frontend.GetVringBase(1));

@@ -1,5 +1,6 @@
 using Vhost;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 using VhostUserBackend.Virtio;
 
 namespace VhostUserBackend.Tests.Daemon;
@@ -18,8 +19,8 @@ internal sealed class CopyDevice : IVhostUserBackend
     {
         QueueCount = queues;
         MaxQueueSize = maxQueueSize;
-        _features = (ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.RingEventIndex)
-            | (packed ? (ulong)VhostUserVirtioFeatures.RingPacked : 0);
+        _features = (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex)
+            | (packed ? (ulong)VirtioFeatures.RingPacked : 0);
         QueuesPerWorker = indexGroups ?? (groups is null ? [Enumerable.Range(0, queues).ToArray()] : [.. groups.Select(QueuesOf)]);
         ThreadOfQueue = Enumerable.Repeat(-1, Math.Max(queues, 1)).ToArray();
         _scratch = new byte[QueuesPerWorker.Count][];

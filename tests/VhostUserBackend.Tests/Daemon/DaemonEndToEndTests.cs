@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using Vhost;
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 
 namespace VhostUserBackend.Tests.Daemon;
 
@@ -206,7 +207,7 @@ public sealed class DaemonEndToEndTests
         VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
         Assert.Throws<VhostUserException>(() => f.SetVringNum(5, 64));
         Assert.Throws<VhostUserException>(() => f.SetVringNum(0, 512));
-        Assert.Throws<VhostUserException>(() => f.SetFeatures((ulong)VhostUserVirtioFeatures.RingPacked));
+        Assert.Throws<VhostUserException>(() => f.SetFeatures((ulong)VirtioFeatures.RingPacked));
 
         // Starting a ring without addresses fails, with the reason reported.
         using var kick = new EventFd();

@@ -1,6 +1,7 @@
 using Vhost;
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 using VhostUserBackend.Testing;
 using VhostUserBackend.Virtio;
 
@@ -205,9 +206,9 @@ internal sealed class DaemonRig : IDisposable
         Assert.Equal(Device.QueueCount, f.GetQueueNum());
         Assert.Equal(VhostUserLimits.MaxMemorySlots, f.GetMaxMemorySlots());
         f.SetOwner();
-        ulong acked = (ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.ProtocolFeatures)
-            | (eventIdx ? (ulong)VhostUserVirtioFeatures.RingEventIndex : 0)
-            | (packed ? (ulong)VhostUserVirtioFeatures.RingPacked : 0);
+        ulong acked = (ulong)VirtioFeatures.Version1 | (ulong)VhostUserVirtioFeatures.ProtocolFeatures
+            | (eventIdx ? (ulong)VirtioFeatures.RingEventIndex : 0)
+            | (packed ? (ulong)VirtioFeatures.RingPacked : 0);
         f.SetFeatures(acked);
         AckedFeatures = acked;
         return f;

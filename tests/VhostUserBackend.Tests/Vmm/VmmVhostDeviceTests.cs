@@ -2,6 +2,7 @@ using System.Text;
 using Vhost;
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 using Vhost.Vmm;
 using VhostUserBackend.Testing;
 using VhostUserBackend.Tests.Daemon;
@@ -17,7 +18,7 @@ namespace VhostUserBackend.Tests.Vmm;
 public sealed class VmmVhostDeviceTests
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
-    private const ulong Version1 = (ulong)VhostUserVirtioFeatures.Version1;
+    private const ulong Version1 = (ulong)VirtioFeatures.Version1;
 
     [Fact]
     public void Drives_a_vhost_user_daemon_through_IVhostBackend_only()
@@ -35,8 +36,8 @@ public sealed class VmmVhostDeviceTests
         Assert.Equal(offered, device.OfferedFeatures);
         device.SetOwner();
         // Without PROTOCOL_FEATURES a vhost-user ring starts enabled: no vhost-user-only call is needed.
-        ulong acked = device.SetFeatures((ulong)VhostUserVirtioFeatures.RingEventIndex, required: Version1);
-        Assert.Equal(Version1 | (ulong)VhostUserVirtioFeatures.RingEventIndex, acked);
+        ulong acked = device.SetFeatures((ulong)VirtioFeatures.RingEventIndex, required: Version1);
+        Assert.Equal(Version1 | (ulong)VirtioFeatures.RingEventIndex, acked);
         Assert.Equal(acked, frontend.AckedFeatures);
         Assert.True(device.EventIndex);
         device.SetMemoryTable();

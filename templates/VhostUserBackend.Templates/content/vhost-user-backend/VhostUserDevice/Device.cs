@@ -1,4 +1,4 @@
-using Vhost.User.Messages;
+using Vhost.Virtio;
 using VhostUserBackend;
 using VhostUserBackend.Virtio;
 
@@ -13,8 +13,9 @@ public sealed class Device : IVhostUserBackend
 
     public ushort MaxQueueSize => MAX_QUEUE_SIZE;
 
-    // Add the device type's virtio feature bits here.
-    public ulong Features => (ulong)(VhostUserVirtioFeatures.Version1 | VhostUserVirtioFeatures.RingEventIndex);
+    // Add the device type's feature bits here. VhostUserBackend.Devices.Blk, .Net and .Input hold
+    // those device types' feature bits, request and event layouts and config spaces.
+    public ulong Features => (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex);
 
     // Runs on a worker thread when the driver kicks queue `deviceEvent`.
     public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)
