@@ -1,6 +1,7 @@
 using Vhost;
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 using VhostUserBackend.Testing;
 
 namespace Vhost.Vmm;
@@ -108,10 +109,10 @@ public sealed class VmmDevice : IDisposable
                 throw new NotSupportedException($"the back-end offers features 0x{offered:x}, without the required 0x{options.RequiredFeatures & ~offered:x}");
             }
 
-            ulong wanted = options.Features | (ulong)VhostUserVirtioFeatures.Version1 | (ulong)VhostUserVirtioFeatures.ProtocolFeatures;
+            ulong wanted = options.Features | (ulong)VirtioFeatures.Version1 | (ulong)VhostUserVirtioFeatures.ProtocolFeatures;
             if (options.EventIdx)
             {
-                wanted |= (ulong)VhostUserVirtioFeatures.RingEventIndex;
+                wanted |= (ulong)VirtioFeatures.RingEventIndex;
             }
 
             if (options.MaxIndirectEntries > 0)
@@ -143,7 +144,7 @@ public sealed class VmmDevice : IDisposable
             }
 
             device.SetOwner();
-            const ulong packed = (ulong)VhostUserVirtioFeatures.RingPacked;
+            const ulong packed = (ulong)VirtioFeatures.RingPacked;
             ulong acked = device.SetFeatures((wanted | options.RequiredFeatures) & ~packed, options.RequiredFeatures & ~packed);
             device.SetMemoryTable();
             for (int i = 0; i < options.QueueCount; i++)

@@ -1,4 +1,5 @@
 using Vhost.User.Messages;
+using Vhost.Virtio;
 
 namespace Vhost.Vmm;
 
@@ -28,7 +29,7 @@ public sealed class VmmDeviceOptions
     public ulong Features { get; init; }
 
     /// <summary>Features the back-end must offer; <see cref="VmmDevice.Start"/> fails without them. Default VERSION_1.</summary>
-    public ulong RequiredFeatures { get; init; } = (ulong)VhostUserVirtioFeatures.Version1;
+    public ulong RequiredFeatures { get; init; } = (ulong)VirtioFeatures.Version1;
 
     /// <summary>Protocol features to ack when offered. Default <see cref="DefaultProtocolFeatures"/>.</summary>
     public VhostUserProtocolFeatures ProtocolFeatures { get; init; } = DefaultProtocolFeatures;

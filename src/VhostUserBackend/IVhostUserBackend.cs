@@ -3,6 +3,7 @@ using Vhost;
 using Vhost.User;
 using Vhost.User.Messages;
 using Vhost.Vdpa;
+using Vhost.Virtio;
 using VhostUserBackend.Memory;
 
 namespace VhostUserBackend;
@@ -36,8 +37,8 @@ public interface IVhostUserBackend
     /// The virtio feature bits the device offers. The daemon adds
     /// <see cref="VhostUserVirtioFeatures.ProtocolFeatures"/> and, when <see cref="ProtocolFeatures"/>
     /// offers <see cref="VhostUserProtocolFeatures.LogShmFd"/>, <see cref="VhostUserVirtioFeatures.LogAll"/>.
-    /// Offer <see cref="VhostUserVirtioFeatures.RingEventIndex"/> and
-    /// <see cref="VhostUserVirtioFeatures.RingPacked"/> here when the device supports them.
+    /// Offer <see cref="VirtioFeatures.RingEventIndex"/> and
+    /// <see cref="VirtioFeatures.RingPacked"/> here when the device supports them.
     /// </summary>
     ulong Features { get; }
 

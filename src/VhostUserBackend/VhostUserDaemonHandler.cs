@@ -3,9 +3,10 @@ using Microsoft.Win32.SafeHandles;
 using Vhost;
 using Vhost.User;
 using Vhost.User.Messages;
+using Vhost.Vdpa;
+using Vhost.Virtio;
 using VhostUserBackend.Memory;
 using VhostUserBackend.Virtio;
-using Vhost.Vdpa;
 
 namespace VhostUserBackend;
 
@@ -76,8 +77,8 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_FEATURES acks bits 0x{unknown:x} that were not offered");
         }
 
-        bool packed = (features & (ulong)VhostUserVirtioFeatures.RingPacked) != 0;
-        bool eventIdx = (features & (ulong)VhostUserVirtioFeatures.RingEventIndex) != 0;
+        bool packed = (features & (ulong)VirtioFeatures.RingPacked) != 0;
+        bool eventIdx = (features & (ulong)VirtioFeatures.RingEventIndex) != 0;
         bool wasLogging = LoggingAll;
         using (PauseAll())
         {
@@ -720,7 +721,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     /// </summary>
     private void ThrowIfPackedInflight(FrontendRequest request)
     {
-        if ((_ackedFeatures & (ulong)VhostUserVirtioFeatures.RingPacked) != 0)
+        if ((_ackedFeatures & (ulong)VirtioFeatures.RingPacked) != 0)
         {
             throw new VhostUserException(VhostUserError.NotSupported, $"{request}: inflight tracking is implemented for split rings only; VIRTIO_F_RING_PACKED was acked, so the device runs without an inflight region");
         }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Win32.SafeHandles;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 
 namespace Vhost.User;
 
@@ -68,7 +69,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     /// <exception cref="VhostUserException">Invalid message, not negotiated, the front-end failed it, or the channel broke.</exception>
     public void SendIotlbMessage(in VhostUserIotlbMessage message)
     {
-        if ((Features & (ulong)VhostUserVirtioFeatures.AccessPlatform) == 0)
+        if ((Features & (ulong)VirtioFeatures.AccessPlatform) == 0)
         {
             throw new VhostUserException(VhostUserError.InactiveFeature, "IotlbMsg needs VIRTIO_F_ACCESS_PLATFORM, which was not acked");
         }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 
 namespace Vhost.User;
 
@@ -135,7 +136,7 @@ public sealed partial class VhostUserBackendRequestDispatcher
         VhostUserVringState state = ReadVringState(request, message);
 
         // Split rings carry only the 16-bit next available index; packed rings use all 32 bits.
-        if ((_ackedFeatures & (ulong)VhostUserVirtioFeatures.RingPacked) == 0 && state.Num > ushort.MaxValue)
+        if ((_ackedFeatures & (ulong)VirtioFeatures.RingPacked) == 0 && state.Num > ushort.MaxValue)
         {
             throw Invalid(request, $"base 0x{state.Num:x} does not fit the 16-bit index of a split ring");
         }

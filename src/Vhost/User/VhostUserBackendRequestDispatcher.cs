@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Win32.SafeHandles;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 
 namespace Vhost.User;
 
@@ -235,7 +236,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
             // were exchanged: accept it then, as DPDK and libvhost-user do.
             case VhostUserVirtioGate.ProtocolFeaturesAcked when (_ackedFeatures & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0 && !_protocolFeaturesSet:
                 throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs VHOST_USER_F_PROTOCOL_FEATURES acked by SET_FEATURES (or at least a SET_PROTOCOL_FEATURES)");
-            case VhostUserVirtioGate.AccessPlatform when (_ackedFeatures & (ulong)VhostUserVirtioFeatures.AccessPlatform) == 0:
+            case VhostUserVirtioGate.AccessPlatform when (_ackedFeatures & (ulong)VirtioFeatures.AccessPlatform) == 0:
                 throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs VIRTIO_F_ACCESS_PLATFORM (IOMMU_PLATFORM) acked by SET_FEATURES");
         }
     }

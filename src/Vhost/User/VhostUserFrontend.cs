@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Win32.SafeHandles;
 using Vhost.User.Messages;
+using Vhost.Virtio;
 
 namespace Vhost.User;
 
@@ -412,7 +413,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     /// <param name="message">The update or invalidation.</param>
     public void SendIotlbMessage(in VhostUserIotlbMessage message)
     {
-        if ((_ackedFeatures & (ulong)VhostUserVirtioFeatures.AccessPlatform) == 0)
+        if ((_ackedFeatures & (ulong)VirtioFeatures.AccessPlatform) == 0)
         {
             throw new VhostUserException(VhostUserError.InactiveFeature, "IotlbMsg needs VIRTIO_F_ACCESS_PLATFORM acked with SetFeatures");
         }

@@ -1,7 +1,8 @@
-using Vhost.User.Messages;
-using static Vhost.User.VhostUserReplyKind;
 using P = Vhost.User.Messages.VhostUserProtocolFeatures;
 using V = Vhost.User.VhostUserVirtioGate;
+using Vhost.User.Messages;
+using Vhost.Virtio;
+using static Vhost.User.VhostUserReplyKind;
 
 namespace Vhost.User;
 
@@ -73,7 +74,7 @@ internal sealed partial class VhostUserFrontendRequestDispatcher
             throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
         }
 
-        if (row.VirtioGate == VhostUserVirtioGate.AccessPlatform && (Features & (ulong)VhostUserVirtioFeatures.AccessPlatform) == 0)
+        if (row.VirtioGate == VhostUserVirtioGate.AccessPlatform && (Features & (ulong)VirtioFeatures.AccessPlatform) == 0)
         {
             throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs VIRTIO_F_ACCESS_PLATFORM, which was not acked");
         }
