@@ -17,13 +17,23 @@ public sealed class AllocationTests
         using QueueRig rig = packed ? QueueRig.CreatePacked(64, eventIdx: true) : QueueRig.CreateSplit(64, eventIdx: true);
         VirtqBuffer[] chain = [new(Data, 64, false), new(Data + 64, 64, true)];
         Cycle(rig, chain, indirect);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++)
+
+        // Rounds of 1000 cycles: an allocation per chain or per cycle shows in every round, while
+        // a one-off of the runtime's (tiered JIT replacing a method under the loop: 1560 bytes in
+        // one CI run) shows in one. The steady state is the quietest round.
+        long quietest = long.MaxValue;
+        for (int round = 0; round < 5 && quietest != 0; round++)
         {
-            Cycle(rig, chain, indirect);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 1000; i++)
+            {
+                Cycle(rig, chain, indirect);
+            }
+
+            quietest = Math.Min(quietest, GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, quietest);
     }
 
     private static void Cycle(QueueRig rig, VirtqBuffer[] chain, bool indirect)
