@@ -35,7 +35,7 @@ public sealed partial class Vring
         {
             if (_started)
             {
-                throw new VhostUserException(VhostUserError.InvalidOperation, $"ring {Index} is started; the ring layout cannot change");
+                throw new InvalidOperationException($"ring {Index} is started; the ring layout cannot change");
             }
 
             Virtqueue old = Queue;
@@ -54,7 +54,7 @@ public sealed partial class Vring
     {
         if (size > MaxQueueSize)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_VRING_NUM: size {size} of ring {Index} is above the device's maximum {MaxQueueSize}");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"SET_VRING_NUM: size {size} of ring {Index} is above the device's maximum {MaxQueueSize}");
         }
 
         Queue.Size = (ushort)size;
@@ -87,7 +87,7 @@ public sealed partial class Vring
     {
         if (logAddress is { } gpa && Queue.IsReady && !memory.IsRangeMapped(gpa, Queue.DeviceAreaSize))
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_VRING_ADDR: ring {Index}: the log address [0x{gpa:x}, +0x{Queue.DeviceAreaSize:x}) is not guest memory");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"SET_VRING_ADDR: ring {Index}: the log address [0x{gpa:x}, +0x{Queue.DeviceAreaSize:x}) is not guest memory");
         }
 
         _ringLogAddress = logAddress;
@@ -110,7 +110,7 @@ public sealed partial class Vring
     {
         if (!_hasAddresses)
         {
-            throw new VhostUserException(VhostUserError.InvalidOperation, $"SET_VRING_KICK: ring {Index} has no addresses (SET_VRING_ADDR)");
+            throw new InvalidOperationException($"SET_VRING_KICK: ring {Index} has no addresses (SET_VRING_ADDR)");
         }
 
         Virtqueue q = Queue;

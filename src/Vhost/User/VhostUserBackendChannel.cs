@@ -12,7 +12,7 @@ namespace Vhost.User;
 /// change, IOTLB miss, host notifiers, in-band call/err, shared objects, shared memory maps.
 /// Each request is checked against the negotiated features before it is sent; with REPLY_ACK
 /// negotiated every request asks for an acknowledgement and waits for it (at most
-/// <see cref="ReplyTimeout"/>); a non-zero acknowledgement is a <see cref="VhostUserError.RequestFailed"/>.
+/// <see cref="ReplyTimeout"/>); a non-zero acknowledgement is a <see cref="VhostUserPeerRefusedException"/>.
 /// The in-band notifications (<see cref="SendVringCall"/>, <see cref="SendVringError"/>) never ask
 /// for one: they are sent from a daemon's worker, which must not wait for a front-end that may be
 /// waiting for the daemon itself (a GET_VRING_BASE that pauses that worker).
@@ -70,12 +70,12 @@ public sealed class VhostUserBackendChannel : IDisposable
     {
         if ((Features & (ulong)VhostUserVirtioFeatures.AccessPlatform) == 0)
         {
-            throw new VhostUserException(VhostUserError.InactiveFeature, "IotlbMsg needs VIRTIO_F_ACCESS_PLATFORM, which was not acked");
+            throw new InvalidOperationException("IotlbMsg needs VIRTIO_F_ACCESS_PLATFORM, which was not acked");
         }
 
         if (!message.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, "IotlbMsg: invalid IOTLB message");
+            throw new ArgumentException("IotlbMsg: invalid IOTLB message");
         }
 
         Request(BackendRequest.IotlbMsg, Bytes(in message), null);
@@ -98,7 +98,7 @@ public sealed class VhostUserBackendChannel : IDisposable
         };
         if (!area.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, "VringHostNotifierMsg: offset + size wraps");
+            throw new ArgumentException("VringHostNotifierMsg: offset + size wraps");
         }
 
         Request(BackendRequest.VringHostNotifierMsg, Bytes(in area), fd);
@@ -131,13 +131,13 @@ public sealed class VhostUserBackendChannel : IDisposable
     /// <summary>SHARED_OBJECT_LOOKUP: ask the front-end for an object's dmabuf (needs SHARED_OBJECT). Always waits for the reply, which carries the fd.</summary>
     /// <param name="uuid">The object.</param>
     /// <returns>The dmabuf fd; the caller owns it.</returns>
-    /// <exception cref="VhostUserException">Unknown object (<see cref="VhostUserError.RequestFailed"/>), not negotiated, or the channel broke.</exception>
+    /// <exception cref="VhostUserException">Unknown object (<see cref="VhostUserPeerRefusedException"/>) or the channel broke.</exception>
     public SafeFileHandle SharedObjectLookup(Guid uuid)
     {
         var payload = new VhostUserSharedObject(uuid);
         if (!payload.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, "SharedObjectLookup: nil or max UUID");
+            throw new ArgumentException("SharedObjectLookup: nil or max UUID");
         }
 
         RequireFeature(BackendRequest.SharedObjectLookup, withFd: false);
@@ -151,16 +151,16 @@ public sealed class VhostUserBackendChannel : IDisposable
             expectReply: true,
             maxReplyFds: 1,
             ReplyTimeout,
-            e => VhostUserLogging.BackendChannelFailed(_logger, BackendRequest.SharedObjectLookup, e.Reason, e.Message))!;
+            e => VhostUserLogging.BackendChannelFailed(_logger, BackendRequest.SharedObjectLookup, e.GetType().Name, e.Message))!;
         ulong value = CheckReply(BackendRequest.SharedObjectLookup, reply);
         if (value != 0)
         {
-            throw new VhostUserException(value, $"SharedObjectLookup: the front-end failed it with {DescribeFrontendError(value)}");
+            throw new VhostUserPeerRefusedException(value, $"SharedObjectLookup: the front-end failed it with {DescribeFrontendError(value)}");
         }
 
         if (reply.Fds.Count != 1)
         {
-            throw Broken(BackendRequest.SharedObjectLookup, new VhostUserException(VhostUserError.IncorrectFds, "SharedObjectLookup: the successful reply carries no fd"));
+            throw Broken(BackendRequest.SharedObjectLookup, new VhostUserProtocolException(VhostUserViolation.IncorrectFds, "SharedObjectLookup: the successful reply carries no fd"));
         }
 
         return reply.Fds.Take(0);
@@ -175,7 +175,7 @@ public sealed class VhostUserBackendChannel : IDisposable
         ArgumentNullException.ThrowIfNull(fd);
         if (!map.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, "ShmemMap: zero length, wrapping range or unknown flags");
+            throw new ArgumentException("ShmemMap: zero length, wrapping range or unknown flags");
         }
 
         Request(BackendRequest.ShmemMap, Bytes(in map), fd);
@@ -188,7 +188,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     {
         if (map.Length == 0 || map.ShmemOffset > ulong.MaxValue - map.Length)
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, "ShmemUnmap: zero length or wrapping range");
+            throw new ArgumentException("ShmemUnmap: zero length or wrapping range");
         }
 
         Request(BackendRequest.ShmemUnmap, Bytes(in map), null);
@@ -205,7 +205,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     {
         if (queueIndex < 0 || queueIndex > max)
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, $"queue index {queueIndex} is outside 0..{max}");
+            throw new ArgumentException($"queue index {queueIndex} is outside 0..{max}");
         }
     }
 
@@ -214,7 +214,7 @@ public sealed class VhostUserBackendChannel : IDisposable
         var payload = new VhostUserSharedObject(uuid);
         if (!payload.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, $"{request}: nil or max UUID");
+            throw new ArgumentException($"{request}: nil or max UUID");
         }
 
         Request(request, Bytes(in payload), null);
@@ -229,7 +229,7 @@ public sealed class VhostUserBackendChannel : IDisposable
         VhostUserProtocolFeatures needed = VhostUserFrontendRequestDispatcher.GateOf(request) | (withFd ? VhostUserProtocolFeatures.BackendSendFd : 0);
         if ((ProtocolFeatures & needed) != needed)
         {
-            throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
+            throw new InvalidOperationException($"{request} needs protocol feature {needed}, which was not negotiated");
         }
     }
 
@@ -244,9 +244,9 @@ public sealed class VhostUserBackendChannel : IDisposable
             VhostUserLogging.BackendRequestSent(_logger, request, sizeof(uint) * 2);
             _endpoint.Send((uint)request, VhostUserHeaderFlags.None, in state);
         }
-        catch (VhostUserException e) when (e.Reason != VhostUserError.InvalidOperation && _endpoint.LatchIfBroken(e))
+        catch (VhostUserException e) when (_endpoint.LatchIfBroken(e))
         {
-            VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message);
+            VhostUserLogging.BackendChannelFailed(_logger, request, e.GetType().Name, e.Message);
             throw;
         }
     }
@@ -265,7 +265,7 @@ public sealed class VhostUserBackendChannel : IDisposable
             expectReply: ack,
             maxReplyFds: 0,
             ReplyTimeout,
-            e => VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message));
+            e => VhostUserLogging.BackendChannelFailed(_logger, request, e.GetType().Name, e.Message));
         if (reply is null)
         {
             return;
@@ -275,7 +275,7 @@ public sealed class VhostUserBackendChannel : IDisposable
         if (value != 0)
         {
             VhostUserLogging.FrontendRejected(_logger, request, DescribeFrontendError(value));
-            throw new VhostUserException(value, $"{request}: the front-end failed it with {DescribeFrontendError(value)}");
+            throw new VhostUserPeerRefusedException(value, $"{request}: the front-end failed it with {DescribeFrontendError(value)}");
         }
     }
 
@@ -296,7 +296,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     {
         if (_endpoint.LatchIfBroken(e))
         {
-            VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message);
+            VhostUserLogging.BackendChannelFailed(_logger, request, e.GetType().Name, e.Message);
         }
 
         return e;
