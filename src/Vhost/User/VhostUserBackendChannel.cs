@@ -59,13 +59,16 @@ public sealed class VhostUserBackendChannel : IDisposable
     internal VhostUserConnection Connection => _endpoint.Connection;
 
     /// <summary>CONFIG_CHANGE_MSG: tell the front-end the config space changed (needs CONFIG).</summary>
-    /// <exception cref="VhostUserException">Not negotiated, the front-end failed it, or the channel broke.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The front-end failed it (<see cref="VhostUserPeerRefusedException"/>), or the channel broke.</exception>
     public void SendConfigChange()
         => Request(BackendRequest.ConfigChangeMsg, ReadOnlySpan<byte>.Empty, null);
 
     /// <summary>IOTLB_MSG: report an IOTLB miss or access failure (needs ACCESS_PLATFORM).</summary>
     /// <param name="message">The message (type <see cref="VhostIotlbType.Miss"/> or <see cref="VhostIotlbType.AccessFail"/>).</param>
-    /// <exception cref="VhostUserException">Invalid message, not negotiated, the front-end failed it, or the channel broke.</exception>
+    /// <exception cref="ArgumentException">Invalid message.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The front-end failed it (<see cref="VhostUserPeerRefusedException"/>), or the channel broke.</exception>
     public void SendIotlbMessage(in VhostUserIotlbMessage message)
     {
         if ((Features & (ulong)VhostUserVirtioFeatures.AccessPlatform) == 0)
@@ -86,7 +89,8 @@ public sealed class VhostUserBackendChannel : IDisposable
     /// <param name="size">The size of the notifier area.</param>
     /// <param name="offset">Its offset in <paramref name="fd"/>.</param>
     /// <param name="fd">The fd to map, or <see langword="null"/> to remove the notifier; stays owned by the caller.</param>
-    /// <exception cref="VhostUserException">Not negotiated, the front-end failed it, or the channel broke.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The front-end failed it (<see cref="VhostUserPeerRefusedException"/>), or the channel broke.</exception>
     public void SetVringHostNotifier(int queueIndex, ulong size, ulong offset, SafeHandle? fd)
     {
         CheckQueue(queueIndex);
@@ -110,22 +114,28 @@ public sealed class VhostUserBackendChannel : IDisposable
     /// another thread has in flight: a worker never waits for the front-end.
     /// </summary>
     /// <param name="queueIndex">The ring.</param>
-    /// <exception cref="VhostUserException">Not negotiated, or the channel broke.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The channel broke.</exception>
     public void SendVringCall(int queueIndex) => Notify(BackendRequest.VringCall, queueIndex);
 
     /// <summary>VRING_ERR: an in-band error notification (needs INBAND_NOTIFICATIONS); sent as <see cref="SendVringCall"/> is, without NEED_REPLY.</summary>
     /// <param name="queueIndex">The ring.</param>
-    /// <exception cref="VhostUserException">Not negotiated, or the channel broke.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The channel broke.</exception>
     public void SendVringError(int queueIndex) => Notify(BackendRequest.VringErr, queueIndex);
 
     /// <summary>SHARED_OBJECT_ADD: export an object (needs SHARED_OBJECT).</summary>
     /// <param name="uuid">The object.</param>
-    /// <exception cref="VhostUserException">Nil UUID, not negotiated, the front-end failed it, or the channel broke.</exception>
+    /// <exception cref="ArgumentException">Nil UUID.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The front-end failed it (<see cref="VhostUserPeerRefusedException"/>), or the channel broke.</exception>
     public void SharedObjectAdd(Guid uuid) => SharedObject(BackendRequest.SharedObjectAdd, uuid);
 
     /// <summary>SHARED_OBJECT_REMOVE: withdraw an object (needs SHARED_OBJECT).</summary>
     /// <param name="uuid">The object.</param>
-    /// <exception cref="VhostUserException">Nil UUID, not negotiated, the front-end failed it, or the channel broke.</exception>
+    /// <exception cref="ArgumentException">Nil UUID.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The front-end failed it (<see cref="VhostUserPeerRefusedException"/>), or the channel broke.</exception>
     public void SharedObjectRemove(Guid uuid) => SharedObject(BackendRequest.SharedObjectRemove, uuid);
 
     /// <summary>SHARED_OBJECT_LOOKUP: ask the front-end for an object's dmabuf (needs SHARED_OBJECT). Always waits for the reply, which carries the fd.</summary>
@@ -169,7 +179,9 @@ public sealed class VhostUserBackendChannel : IDisposable
     /// <summary>SHMEM_MAP: map <paramref name="fd"/> into a VIRTIO shared memory region (needs SHMEM and BACKEND_SEND_FD).</summary>
     /// <param name="map">What to map where.</param>
     /// <param name="fd">The fd; stays owned by the caller.</param>
-    /// <exception cref="VhostUserException">Invalid map, not negotiated, the front-end failed it, or the channel broke.</exception>
+    /// <exception cref="ArgumentException">Invalid map.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The front-end failed it (<see cref="VhostUserPeerRefusedException"/>), or the channel broke.</exception>
     public void ShmemMap(in VhostUserShmemMap map, SafeHandle fd)
     {
         ArgumentNullException.ThrowIfNull(fd);
@@ -183,7 +195,9 @@ public sealed class VhostUserBackendChannel : IDisposable
 
     /// <summary>SHMEM_UNMAP: unmap part of a VIRTIO shared memory region (needs SHMEM).</summary>
     /// <param name="map">What to unmap (the fd offset and flags are ignored).</param>
-    /// <exception cref="VhostUserException">Invalid range, not negotiated, the front-end failed it, or the channel broke.</exception>
+    /// <exception cref="ArgumentException">Invalid range.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The front-end failed it (<see cref="VhostUserPeerRefusedException"/>), or the channel broke.</exception>
     public void ShmemUnmap(in VhostUserShmemMap map)
     {
         if (map.Length == 0 || map.ShmemOffset > ulong.MaxValue - map.Length)
