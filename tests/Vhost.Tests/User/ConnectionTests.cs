@@ -73,22 +73,22 @@ public sealed class ConnectionTests
 
     [Fact]
     public void Orderly_close_is_Disconnected()
-        => ReceiveFails<VhostUserConnectionClosedException>(a => a.Dispose());
+        => Assert.Equal(VhostUserCloseKind.Orderly, ReceiveFails<VhostUserConnectionClosedException>(a => a.Dispose()).Kind);
 
     [Fact]
     public void Truncated_header_then_close_is_PartialMessage()
-        => ReceiveFails<VhostUserConnectionClosedException>(a => { a.SendRaw(Header(1, 1, 0).AsSpan(0, 5)); a.Dispose(); });
+        => Assert.Equal(VhostUserCloseKind.Truncated, ReceiveFails<VhostUserConnectionClosedException>(a => { a.SendRaw(Header(1, 1, 0).AsSpan(0, 5)); a.Dispose(); }).Kind);
 
     [Fact]
     public void Truncated_body_then_close_is_PartialMessage()
     {
         using SafeFileHandle m = TestFds.MemFd();
-        ReceiveFails<VhostUserConnectionClosedException>(a => { a.SendRaw([.. Header(2, 1, 8), 1, 2, 3], [m]); a.Dispose(); });
+        Assert.Equal(VhostUserCloseKind.Truncated, ReceiveFails<VhostUserConnectionClosedException>(a => { a.SendRaw([.. Header(2, 1, 8), 1, 2, 3], [m]); a.Dispose(); }).Kind);
     }
 
     [Fact]
     public void Wrong_version_is_InvalidHeader()
-        => ReceiveFails<VhostUserProtocolException>(a => a.SendRaw(Header(1, 2, 0)));
+        => Assert.Equal(VhostUserViolation.InvalidHeader, ReceiveFails<VhostUserProtocolException>(a => a.SendRaw(Header(1, 2, 0))).Violation);
 
     [Fact]
     public void Reserved_flag_is_InvalidHeader()
@@ -165,7 +165,7 @@ public sealed class ConnectionTests
             Thread.Sleep(50);
             b.Shutdown();
             Assert.True(task.Wait(5000));
-            Assert.IsType<VhostUserConnectionClosedException>(task.Result);
+            Assert.Equal(VhostUserCloseKind.Orderly, Assert.IsType<VhostUserConnectionClosedException>(task.Result).Kind);
         }
     }
 

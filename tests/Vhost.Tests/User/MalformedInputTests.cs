@@ -230,12 +230,12 @@ public sealed class MalformedInputTests
     public void Truncated_message_then_close_is_PartialMessage()
     {
         using SafeFileHandle m = TestFds.MemFd();
-        DispatcherRejects<VhostUserConnectionClosedException>(raw => { raw.SendRaw([.. Header((uint)FrontendRequest.SetFeatures, 1, 8), 1, 2], [m]); raw.Dispose(); });
+        Assert.Equal(VhostUserCloseKind.Truncated, DispatcherRejects<VhostUserConnectionClosedException>(raw => { raw.SendRaw([.. Header((uint)FrontendRequest.SetFeatures, 1, 8), 1, 2], [m]); raw.Dispose(); }).Kind);
     }
 
     [Fact]
     public void Close_between_messages_is_Disconnected()
-        => DispatcherRejects<VhostUserConnectionClosedException>(raw => raw.Dispose());
+        => Assert.Equal(VhostUserCloseKind.Orderly, DispatcherRejects<VhostUserConnectionClosedException>(raw => raw.Dispose()).Kind);
 
     [Fact]
     public void Peer_closing_mid_reply_is_PartialMessage_at_the_frontend()
