@@ -71,11 +71,11 @@ internal static class MessageTarget
             {
                 dispatcher.HandleNextRequest(TimeoutMilliseconds);
             }
-            catch (VhostUserException e) when (e.Reason == VhostUserError.Disconnected)
+            catch (VhostUserConnectionClosedException)
             {
                 return;
             }
-            catch (VhostUserException e) when (e.Reason == VhostUserError.Timeout)
+            catch (VhostUserTimeoutException e)
             {
                 throw new FuzzContractException($"a request waited {TimeoutMilliseconds} ms on a stream whose writer had shut down: {e.Message}");
             }

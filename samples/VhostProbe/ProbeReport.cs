@@ -96,10 +96,10 @@ public sealed class ProbeReport
             {
                 config = fe.GetConfig(0, size, VhostUserConfigFlags.None);
             }
-            catch (VhostUserException e) when (e.Reason is VhostUserError.RequestFailed)
+            catch (VhostUserPeerRefusedException e)
             {
                 // The back-end declined (a size-0 reply): reported, not an error. A malformed reply
-                // (InvalidMessage) poisoned the connection and fails the probe (found by the
+                // (VhostUserProtocolException) poisoned the connection and fails the probe (found by the
                 // malicious-back-end suite: it used to be printed as a config error with exit 0).
                 configError = e.Message;
             }

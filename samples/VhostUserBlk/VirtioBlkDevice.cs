@@ -162,7 +162,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     {
         if (offset > VhostUserLimits.MaxConfigSize || data.Length > VhostUserLimits.MaxConfigSize - offset)
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, $"config read [{offset}, +{data.Length}) is outside the {VhostUserLimits.MaxConfigSize}-byte config space");
+            throw new ArgumentException($"config read [{offset}, +{data.Length}) is outside the {VhostUserLimits.MaxConfigSize}-byte config space");
         }
 
         bool rw = !_image.IsReadOnly;
@@ -192,7 +192,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     {
         if (offset != VirtioBlkConfig.WritebackOffset || data.Length != 1 || data[0] > 1)
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, $"only the writeback byte (offset {VirtioBlkConfig.WritebackOffset}, 0 or 1) is writable, not [{offset}, +{data.Length})");
+            throw new ArgumentException($"only the writeback byte (offset {VirtioBlkConfig.WritebackOffset}, 0 or 1) is writable, not [{offset}, +{data.Length})");
         }
 
         _writeback = data[0] == 1;

@@ -93,7 +93,7 @@ internal sealed class DemoBackend : IVhostUserBackendRequestHandler, IDisposable
         if ((uint)ring >= (uint)set.Length)
         {
             handle?.Dispose();
-            throw new VhostUserException(VhostUserError.InvalidParameter, $"ring {ring} does not exist");
+            throw new ArgumentException($"ring {ring} does not exist");
         }
 
         set[ring]?.Dispose();

@@ -19,7 +19,7 @@ var backendThread = new Thread(() =>
     {
         dispatcher.Run();
     }
-    catch (VhostUserException e) when (e.Reason == VhostUserError.Disconnected)
+    catch (VhostUserConnectionClosedException)
     {
         Console.WriteLine("  backend  | frontend disconnected");
     }

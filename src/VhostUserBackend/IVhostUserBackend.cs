@@ -163,12 +163,12 @@ public interface IVhostUserBackend
     /// <summary>GET_CONFIG: fill <paramref name="data"/> from config space at <paramref name="offset"/>.</summary>
     /// <param name="offset">The offset in config space.</param>
     /// <param name="data">The bytes to fill.</param>
-    void GetConfig(uint offset, Span<byte> data) => throw new VhostUserException(VhostUserError.NotSupported, "this device has no config space");
+    void GetConfig(uint offset, Span<byte> data) => throw new NotSupportedException("this device has no config space");
 
     /// <summary>SET_CONFIG: write config space.</summary>
     /// <param name="offset">The offset in config space.</param>
     /// <param name="data">The bytes.</param>
-    void SetConfig(uint offset, ReadOnlySpan<byte> data) => throw new VhostUserException(VhostUserError.NotSupported, "this device's config space is read-only");
+    void SetConfig(uint offset, ReadOnlySpan<byte> data) => throw new NotSupportedException("this device's config space is read-only");
 
     /// <summary>
     /// The back-end channel (SET_BACKEND_REQ_FD): the device may keep it to send requests to the
@@ -187,11 +187,11 @@ public interface IVhostUserBackend
     SafeFileHandle? SetDeviceStateFd(VhostUserTransferDirection direction, VhostUserTransferPhase phase, SafeFileHandle fd)
     {
         fd.Dispose();
-        throw new VhostUserException(VhostUserError.NotSupported, "this device has no migratable state");
+        throw new NotSupportedException("this device has no migratable state");
     }
 
     /// <summary>CHECK_DEVICE_STATE: throw when the last state transfer failed.</summary>
-    void CheckDeviceState() => throw new VhostUserException(VhostUserError.NotSupported, "this device has no migratable state");
+    void CheckDeviceState() => throw new NotSupportedException("this device has no migratable state");
 
     /// <summary>
     /// The driver status changed (called on the control thread). Ring starts and stops are

@@ -74,7 +74,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         ulong unknown = features & ~GetFeatures();
         if (unknown != 0)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_FEATURES acks bits 0x{unknown:x} that were not offered");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"SET_FEATURES acks bits 0x{unknown:x} that were not offered");
         }
 
         bool packed = (features & (ulong)VirtioFeatures.RingPacked) != 0;
@@ -212,7 +212,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         current.Release();
         if (count >= VhostUserLimits.MaxMemorySlots)
         {
-            throw new VhostUserException(VhostUserError.InvalidOperation, $"ADD_MEM_REG: all {VhostUserLimits.MaxMemorySlots} memory slots are in use");
+            throw new InvalidOperationException($"ADD_MEM_REG: all {VhostUserLimits.MaxMemorySlots} memory slots are in use");
         }
 
         GuestMemoryRegion mapped = MapRegion(region, fds, 0);
@@ -223,7 +223,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         catch (ArgumentException e)
         {
             mapped.Dispose();
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"ADD_MEM_REG: region [0x{region.GuestPhysicalAddress:x}, +0x{region.MemorySize:x}) refused: {e.Message}", e);
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"ADD_MEM_REG: region [0x{region.GuestPhysicalAddress:x}, +0x{region.MemorySize:x}) refused: {e.Message}", e);
         }
         catch
         {
@@ -266,7 +266,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             using SafeFileHandle fd = fds.Take(0);
             if (!same.IsSameAs(region.GuestPhysicalAddress, region.MemorySize, region.UserAddress, region.MmapOffset, Fd.Stat(fd)))
             {
-                throw new VhostUserException(VhostUserError.InvalidMessage, $"ADD_MEM_REG: region [0x{region.GuestPhysicalAddress:x}, +0x{region.MemorySize:x}) is already mapped from another file, offset or user address");
+                throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"ADD_MEM_REG: region [0x{region.GuestPhysicalAddress:x}, +0x{region.MemorySize:x}) is already mapped from another file, offset or user address");
             }
 
             (ulong, ulong) key = (region.GuestPhysicalAddress, region.MemorySize);
@@ -311,7 +311,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
             if (!known)
             {
-                throw new VhostUserException(VhostUserError.InvalidMessage, $"REM_MEM_REG: no memory region [0x{gpa:x}, +0x{size:x}) is mapped");
+                throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"REM_MEM_REG: no memory region [0x{gpa:x}, +0x{size:x}) is mapped");
             }
         }
         finally
@@ -355,7 +355,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         if (end > mapped.PageCount * DirtyLog.PageSize)
         {
             mapped.Dispose();
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_LOG_BASE: a log of {log.MmapSize} bytes covers guest addresses below 0x{log.MmapSize * 8 * DirtyLog.PageSize:x}, but guest memory reaches 0x{end:x} (it needs at least {(end + (8 * DirtyLog.PageSize) - 1) / (8 * DirtyLog.PageSize)} bytes)");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"SET_LOG_BASE: a log of {log.MmapSize} bytes covers guest addresses below 0x{log.MmapSize * 8 * DirtyLog.PageSize:x}, but guest memory reaches 0x{end:x} (it needs at least {(end + (8 * DirtyLog.PageSize) - 1) / (8 * DirtyLog.PageSize)} bytes)");
         }
 
         DirtyLog? old = _log;
@@ -372,7 +372,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     /// <summary>SET_LOG_FD: an eventfd the workers signal after completions while dirty logging is on (the spec's "inform the front-end that the log has been modified"; QEMU does not send it).</summary>
     public void SetLogFd(ReceivedFds fds)
     {
-        EventFd fd = EventFd.FromHandle(TakeEventFd(fds, "SetLogFd") ?? throw new VhostUserException(VhostUserError.IncorrectFds, "SetLogFd: no fd attached"));
+        EventFd fd = EventFd.FromHandle(TakeEventFd(fds, "SetLogFd") ?? throw new VhostUserProtocolException(VhostUserViolation.IncorrectFds, "SetLogFd: no fd attached"));
         EventFd? old = _logEvent;
         using (PauseAll())
         {
@@ -406,7 +406,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         // a running ring is not possible.
         if (!v.HasSameAddresses(address.DescriptorTableAddress, address.AvailableRingAddress, address.UsedRingAddress))
         {
-            throw new VhostUserException(VhostUserError.InvalidOperation, $"SET_VRING_ADDR: ring {v.Index} is started; while it runs only VHOST_VRING_F_LOG and the log address may change, not the ring addresses (stop it with GET_VRING_BASE first)");
+            throw new InvalidOperationException($"SET_VRING_ADDR: ring {v.Index} is started; while it runs only VHOST_VRING_F_LOG and the log address may change, not the ring addresses (stop it with GET_VRING_BASE first)");
         }
 
         GuestMemory memory = _memory.Acquire();
@@ -582,13 +582,13 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         ThrowIfPackedInflight(FrontendRequest.GetInflightFd);
         if (request.QueueCount > _vrings.Length)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"GET_INFLIGHT_FD: {request.QueueCount} queues, the device has {_vrings.Length}");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GET_INFLIGHT_FD: {request.QueueCount} queues, the device has {_vrings.Length}");
         }
 
         ulong size = InflightRegion.RegionSize(request.QueueCount, request.QueueSize);
         if (size > VhostUserLimits.MaxInflightMmapSize)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"GET_INFLIGHT_FD: a region for {request.QueueCount} queues of {request.QueueSize} would take 0x{size:x} bytes");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GET_INFLIGHT_FD: a region for {request.QueueCount} queues of {request.QueueSize} would take 0x{size:x} bytes");
         }
 
         InflightRegion region = InflightRegion.Create(request.QueueCount, request.QueueSize, _ackedFeatures, out SafeFileHandle fd);
@@ -602,7 +602,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         ThrowIfPackedInflight(FrontendRequest.SetInflightFd);
         if (inflight.QueueCount > _vrings.Length)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_INFLIGHT_FD: {inflight.QueueCount} queues, the device has {_vrings.Length}");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"SET_INFLIGHT_FD: {inflight.QueueCount} queues, the device has {_vrings.Length}");
         }
 
         InflightRegion region;
@@ -723,7 +723,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     {
         if ((_ackedFeatures & (ulong)VirtioFeatures.RingPacked) != 0)
         {
-            throw new VhostUserException(VhostUserError.NotSupported, $"{request}: inflight tracking is implemented for split rings only; VIRTIO_F_RING_PACKED was acked, so the device runs without an inflight region");
+            throw new NotSupportedException($"{request}: inflight tracking is implemented for split rings only; VIRTIO_F_RING_PACKED was acked, so the device runs without an inflight region");
         }
     }
 
@@ -734,7 +734,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         if (fd is not null && !Fd.IsEventFd(fd))
         {
             fd.Dispose();
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: the fd is not an eventfd");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{request}: the fd is not an eventfd");
         }
 
         return fd;
@@ -768,7 +768,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
         catch (ArgumentException e)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"memory region at 0x{region.GuestPhysicalAddress:x}: {e.Message}", e);
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"memory region at 0x{region.GuestPhysicalAddress:x}: {e.Message}", e);
         }
     }
 
@@ -776,7 +776,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     {
         if ((ulong)index >= (ulong)_vrings.Length)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"ring {index} does not exist (the device has {_vrings.Length})");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"ring {index} does not exist (the device has {_vrings.Length})");
         }
 
         return _vrings[index];
@@ -787,7 +787,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         Vring v = Ring(index);
         if (v.IsStarted)
         {
-            throw new VhostUserException(VhostUserError.InvalidOperation, $"{request}: ring {index} is started (stop it with GET_VRING_BASE first)");
+            throw new InvalidOperationException($"{request}: ring {index} is started (stop it with GET_VRING_BASE first)");
         }
 
         return v;

@@ -28,14 +28,14 @@ public sealed partial class Vring
     /// SET_FEATURES: the ring layout (split or packed) and the ring features every later start uses.
     /// A layout change replaces the queue, which only a stopped ring allows.
     /// </summary>
-    /// <exception cref="VhostUserException">The layout changes while the ring is started.</exception>
+    /// <exception cref="InvalidOperationException">The layout changes while the ring is started.</exception>
     internal void ApplyFeatures(bool packed, bool eventIdx, bool indirect)
     {
         if ((Queue is PackedQueue) != packed)
         {
             if (_started)
             {
-                throw new VhostUserException(VhostUserError.InvalidOperation, $"ring {Index} is started; the ring layout cannot change");
+                throw new InvalidOperationException($"ring {Index} is started; the ring layout cannot change");
             }
 
             Virtqueue old = Queue;
@@ -48,13 +48,13 @@ public sealed partial class Vring
     }
 
     /// <summary>SET_VRING_NUM (ring stopped).</summary>
-    /// <exception cref="VhostUserException">Above the device's maximum.</exception>
+    /// <exception cref="VhostUserProtocolException">Above the device's maximum.</exception>
     /// <exception cref="VirtqueueException">Zero, or not a power of two for a split ring.</exception>
     internal void SetSize(uint size)
     {
         if (size > MaxQueueSize)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_VRING_NUM: size {size} of ring {Index} is above the device's maximum {MaxQueueSize}");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"SET_VRING_NUM: size {size} of ring {Index} is above the device's maximum {MaxQueueSize}");
         }
 
         Queue.Size = (ushort)size;
@@ -82,12 +82,12 @@ public sealed partial class Vring
     /// are logged at <paramref name="logAddress"/>, or no longer when null. The log address must
     /// cover the device area inside <paramref name="memory"/> (it is a guest physical address).
     /// </summary>
-    /// <exception cref="VhostUserException">The log address is not guest memory.</exception>
+    /// <exception cref="VhostUserProtocolException">The log address is not guest memory.</exception>
     internal void SetRingLogAddress(ulong? logAddress, GuestMemory memory)
     {
         if (logAddress is { } gpa && Queue.IsReady && !memory.IsRangeMapped(gpa, Queue.DeviceAreaSize))
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"SET_VRING_ADDR: ring {Index}: the log address [0x{gpa:x}, +0x{Queue.DeviceAreaSize:x}) is not guest memory");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"SET_VRING_ADDR: ring {Index}: the log address [0x{gpa:x}, +0x{Queue.DeviceAreaSize:x}) is not guest memory");
         }
 
         _ringLogAddress = logAddress;
@@ -104,13 +104,13 @@ public sealed partial class Vring
     /// <param name="region">The inflight region, when the front-end gave one.</param>
     /// <param name="abandonedWait">How long the ring waits at most for chains the device still has from before it last stopped (abandoned) before it takes new ones (default 5 s, as <see cref="VhostUserDaemonOptions.InFlightTimeout"/>).</param>
     /// <returns>How many chains will be resubmitted from the inflight region.</returns>
-    /// <exception cref="VhostUserException">The ring has no addresses.</exception>
+    /// <exception cref="InvalidOperationException">The ring has no addresses.</exception>
     /// <exception cref="VirtqueueException">An area is not in guest memory, or misaligned.</exception>
     internal int Start(GuestMemory memory, InflightRegion? region, TimeSpan? abandonedWait = null)
     {
         if (!_hasAddresses)
         {
-            throw new VhostUserException(VhostUserError.InvalidOperation, $"SET_VRING_KICK: ring {Index} has no addresses (SET_VRING_ADDR)");
+            throw new InvalidOperationException($"SET_VRING_KICK: ring {Index} has no addresses (SET_VRING_ADDR)");
         }
 
         Virtqueue q = Queue;

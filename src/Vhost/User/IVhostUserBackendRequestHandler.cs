@@ -13,7 +13,7 @@ namespace Vhost.User;
 /// <para>Fail by throwing: a <see cref="VhostException"/> (or <see cref="VhostUserException"/>) is
 /// reported to the front-end where the protocol can carry it (a failed REPLY_ACK, a size-0
 /// GET_CONFIG reply, the SET_DEVICE_STATE_FD error bits). Methods not overridden throw
-/// <see cref="VhostUserError.NotSupported"/>.</para>
+/// <see cref="NotSupportedException"/>.</para>
 /// <para>Fds: methods that receive fds get the message's <see cref="ReceivedFds"/>; take the ones to
 /// keep with <see cref="ReceivedFds.Take"/>; the dispatcher closes the rest when the method returns.
 /// An fd a method returns is sent and then closed by the dispatcher.</para>
@@ -250,7 +250,7 @@ public interface IVhostUserBackendRequestHandler
 
     /// <summary>The exception the default methods throw.</summary>
     /// <param name="request">The request.</param>
-    /// <returns>A <see cref="VhostUserError.NotSupported"/> exception.</returns>
-    internal static VhostUserException NotSupported(FrontendRequest request)
-        => new(VhostUserError.NotSupported, $"this back-end does not implement {request}");
+    /// <returns>A <see cref="NotSupportedException"/>.</returns>
+    internal static NotSupportedException NotSupported(FrontendRequest request)
+        => new($"this back-end does not implement {request}");
 }

@@ -9,7 +9,7 @@ namespace Vhost.User;
 /// <see cref="VhostUserFrontendRequestDispatcher"/> on its own thread, one call at a time, after
 /// size, fd and feature checks. Throw to fail: the error is reported as a negative errno when the
 /// back-end asked for a reply. Methods not overridden fail with ENOSYS
-/// (<see cref="VhostUserError.NotSupported"/>).
+/// (<see cref="NotSupportedException"/>, answered with ENOSYS).
 /// </summary>
 public interface IVhostUserFrontendRequestHandler
 {
@@ -57,7 +57,7 @@ public interface IVhostUserFrontendRequestHandler
 
     /// <summary>The exception the default methods throw (errno ENOSYS).</summary>
     /// <param name="request">The request.</param>
-    /// <returns>A <see cref="VhostUserError.NotSupported"/> exception.</returns>
-    internal static VhostUserException NotSupported(BackendRequest request)
-        => new(VhostUserError.NotSupported, Errno.ENOSYS, request.ToString(), "this front-end does not handle it");
+    /// <returns>A <see cref="NotSupportedException"/> (the dispatcher answers it with ENOSYS).</returns>
+    internal static NotSupportedException NotSupported(BackendRequest request)
+        => new($"{request}: this front-end does not handle it (ENOSYS)");
 }

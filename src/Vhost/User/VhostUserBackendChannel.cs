@@ -13,7 +13,7 @@ namespace Vhost.User;
 /// change, IOTLB miss, host notifiers, in-band call/err, shared objects, shared memory maps.
 /// Each request is checked against the negotiated features before it is sent; with REPLY_ACK
 /// negotiated every request asks for an acknowledgement and waits for it (at most
-/// <see cref="ReplyTimeout"/>); a non-zero acknowledgement is a <see cref="VhostUserError.RequestFailed"/>.
+/// <see cref="ReplyTimeout"/>); a non-zero acknowledgement is a <see cref="VhostUserPeerRefusedException"/>.
 /// The in-band notifications (<see cref="SendVringCall"/>, <see cref="SendVringError"/>) never ask
 /// for one: they are sent from a daemon's worker, which must not wait for a front-end that may be
 /// waiting for the daemon itself (a GET_VRING_BASE that pauses that worker).
@@ -60,23 +60,26 @@ public sealed class VhostUserBackendChannel : IDisposable
     internal VhostUserConnection Connection => _endpoint.Connection;
 
     /// <summary>CONFIG_CHANGE_MSG: tell the front-end the config space changed (needs CONFIG).</summary>
-    /// <exception cref="VhostUserException">Not negotiated, the front-end failed it, or the channel broke.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The front-end failed it (<see cref="VhostUserPeerRefusedException"/>), or the channel broke.</exception>
     public void SendConfigChange()
         => Request(BackendRequest.ConfigChangeMsg, ReadOnlySpan<byte>.Empty, null);
 
     /// <summary>IOTLB_MSG: report an IOTLB miss or access failure (needs ACCESS_PLATFORM).</summary>
     /// <param name="message">The message (type <see cref="VhostIotlbType.Miss"/> or <see cref="VhostIotlbType.AccessFail"/>).</param>
-    /// <exception cref="VhostUserException">Invalid message, not negotiated, the front-end failed it, or the channel broke.</exception>
+    /// <exception cref="ArgumentException">Invalid message.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The front-end failed it (<see cref="VhostUserPeerRefusedException"/>), or the channel broke.</exception>
     public void SendIotlbMessage(in VhostUserIotlbMessage message)
     {
         if ((Features & (ulong)VirtioFeatures.AccessPlatform) == 0)
         {
-            throw new VhostUserException(VhostUserError.InactiveFeature, "IotlbMsg needs VIRTIO_F_ACCESS_PLATFORM, which was not acked");
+            throw new InvalidOperationException("IotlbMsg needs VIRTIO_F_ACCESS_PLATFORM, which was not acked");
         }
 
         if (!message.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, "IotlbMsg: invalid IOTLB message");
+            throw new ArgumentException("IotlbMsg: invalid IOTLB message");
         }
 
         Request(BackendRequest.IotlbMsg, Bytes(in message), null);
@@ -87,7 +90,8 @@ public sealed class VhostUserBackendChannel : IDisposable
     /// <param name="size">The size of the notifier area.</param>
     /// <param name="offset">Its offset in <paramref name="fd"/>.</param>
     /// <param name="fd">The fd to map, or <see langword="null"/> to remove the notifier; stays owned by the caller.</param>
-    /// <exception cref="VhostUserException">Not negotiated, the front-end failed it, or the channel broke.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The front-end failed it (<see cref="VhostUserPeerRefusedException"/>), or the channel broke.</exception>
     public void SetVringHostNotifier(int queueIndex, ulong size, ulong offset, SafeHandle? fd)
     {
         CheckQueue(queueIndex);
@@ -99,7 +103,7 @@ public sealed class VhostUserBackendChannel : IDisposable
         };
         if (!area.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, "VringHostNotifierMsg: offset + size wraps");
+            throw new ArgumentException("VringHostNotifierMsg: offset + size wraps");
         }
 
         Request(BackendRequest.VringHostNotifierMsg, Bytes(in area), fd);
@@ -111,34 +115,40 @@ public sealed class VhostUserBackendChannel : IDisposable
     /// another thread has in flight: a worker never waits for the front-end.
     /// </summary>
     /// <param name="queueIndex">The ring.</param>
-    /// <exception cref="VhostUserException">Not negotiated, or the channel broke.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The channel broke.</exception>
     public void SendVringCall(int queueIndex) => Notify(BackendRequest.VringCall, queueIndex);
 
     /// <summary>VRING_ERR: an in-band error notification (needs INBAND_NOTIFICATIONS); sent as <see cref="SendVringCall"/> is, without NEED_REPLY.</summary>
     /// <param name="queueIndex">The ring.</param>
-    /// <exception cref="VhostUserException">Not negotiated, or the channel broke.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The channel broke.</exception>
     public void SendVringError(int queueIndex) => Notify(BackendRequest.VringErr, queueIndex);
 
     /// <summary>SHARED_OBJECT_ADD: export an object (needs SHARED_OBJECT).</summary>
     /// <param name="uuid">The object.</param>
-    /// <exception cref="VhostUserException">Nil UUID, not negotiated, the front-end failed it, or the channel broke.</exception>
+    /// <exception cref="ArgumentException">Nil UUID.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The front-end failed it (<see cref="VhostUserPeerRefusedException"/>), or the channel broke.</exception>
     public void SharedObjectAdd(Guid uuid) => SharedObject(BackendRequest.SharedObjectAdd, uuid);
 
     /// <summary>SHARED_OBJECT_REMOVE: withdraw an object (needs SHARED_OBJECT).</summary>
     /// <param name="uuid">The object.</param>
-    /// <exception cref="VhostUserException">Nil UUID, not negotiated, the front-end failed it, or the channel broke.</exception>
+    /// <exception cref="ArgumentException">Nil UUID.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The front-end failed it (<see cref="VhostUserPeerRefusedException"/>), or the channel broke.</exception>
     public void SharedObjectRemove(Guid uuid) => SharedObject(BackendRequest.SharedObjectRemove, uuid);
 
     /// <summary>SHARED_OBJECT_LOOKUP: ask the front-end for an object's dmabuf (needs SHARED_OBJECT). Always waits for the reply, which carries the fd.</summary>
     /// <param name="uuid">The object.</param>
     /// <returns>The dmabuf fd; the caller owns it.</returns>
-    /// <exception cref="VhostUserException">Unknown object (<see cref="VhostUserError.RequestFailed"/>), not negotiated, or the channel broke.</exception>
+    /// <exception cref="VhostUserException">Unknown object (<see cref="VhostUserPeerRefusedException"/>) or the channel broke.</exception>
     public SafeFileHandle SharedObjectLookup(Guid uuid)
     {
         var payload = new VhostUserSharedObject(uuid);
         if (!payload.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, "SharedObjectLookup: nil or max UUID");
+            throw new ArgumentException("SharedObjectLookup: nil or max UUID");
         }
 
         RequireFeature(BackendRequest.SharedObjectLookup, withFd: false);
@@ -152,16 +162,16 @@ public sealed class VhostUserBackendChannel : IDisposable
             expectReply: true,
             maxReplyFds: 1,
             ReplyTimeout,
-            e => VhostUserLogging.BackendChannelFailed(_logger, BackendRequest.SharedObjectLookup, e.Reason, e.Message))!;
+            e => VhostUserLogging.BackendChannelFailed(_logger, BackendRequest.SharedObjectLookup, e.GetType().Name, e.Message))!;
         ulong value = CheckReply(BackendRequest.SharedObjectLookup, reply);
         if (value != 0)
         {
-            throw new VhostUserException(value, $"SharedObjectLookup: the front-end failed it with {DescribeFrontendError(value)}");
+            throw new VhostUserPeerRefusedException(value, $"SharedObjectLookup: the front-end failed it with {DescribeFrontendError(value)}");
         }
 
         if (reply.Fds.Count != 1)
         {
-            throw Broken(BackendRequest.SharedObjectLookup, new VhostUserException(VhostUserError.IncorrectFds, "SharedObjectLookup: the successful reply carries no fd"));
+            throw Broken(BackendRequest.SharedObjectLookup, new VhostUserProtocolException(VhostUserViolation.IncorrectFds, "SharedObjectLookup: the successful reply carries no fd"));
         }
 
         return reply.Fds.Take(0);
@@ -170,13 +180,15 @@ public sealed class VhostUserBackendChannel : IDisposable
     /// <summary>SHMEM_MAP: map <paramref name="fd"/> into a VIRTIO shared memory region (needs SHMEM and BACKEND_SEND_FD).</summary>
     /// <param name="map">What to map where.</param>
     /// <param name="fd">The fd; stays owned by the caller.</param>
-    /// <exception cref="VhostUserException">Invalid map, not negotiated, the front-end failed it, or the channel broke.</exception>
+    /// <exception cref="ArgumentException">Invalid map.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The front-end failed it (<see cref="VhostUserPeerRefusedException"/>), or the channel broke.</exception>
     public void ShmemMap(in VhostUserShmemMap map, SafeHandle fd)
     {
         ArgumentNullException.ThrowIfNull(fd);
         if (!map.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, "ShmemMap: zero length, wrapping range or unknown flags");
+            throw new ArgumentException("ShmemMap: zero length, wrapping range or unknown flags");
         }
 
         Request(BackendRequest.ShmemMap, Bytes(in map), fd);
@@ -184,12 +196,14 @@ public sealed class VhostUserBackendChannel : IDisposable
 
     /// <summary>SHMEM_UNMAP: unmap part of a VIRTIO shared memory region (needs SHMEM).</summary>
     /// <param name="map">What to unmap (the fd offset and flags are ignored).</param>
-    /// <exception cref="VhostUserException">Invalid range, not negotiated, the front-end failed it, or the channel broke.</exception>
+    /// <exception cref="ArgumentException">Invalid range.</exception>
+    /// <exception cref="InvalidOperationException">The protocol feature was not negotiated, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The front-end failed it (<see cref="VhostUserPeerRefusedException"/>), or the channel broke.</exception>
     public void ShmemUnmap(in VhostUserShmemMap map)
     {
         if (map.Length == 0 || map.ShmemOffset > ulong.MaxValue - map.Length)
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, "ShmemUnmap: zero length or wrapping range");
+            throw new ArgumentException("ShmemUnmap: zero length or wrapping range");
         }
 
         Request(BackendRequest.ShmemUnmap, Bytes(in map), null);
@@ -206,7 +220,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     {
         if (queueIndex < 0 || queueIndex > max)
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, $"queue index {queueIndex} is outside 0..{max}");
+            throw new ArgumentException($"queue index {queueIndex} is outside 0..{max}");
         }
     }
 
@@ -215,7 +229,7 @@ public sealed class VhostUserBackendChannel : IDisposable
         var payload = new VhostUserSharedObject(uuid);
         if (!payload.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidParameter, $"{request}: nil or max UUID");
+            throw new ArgumentException($"{request}: nil or max UUID");
         }
 
         Request(request, Bytes(in payload), null);
@@ -230,7 +244,7 @@ public sealed class VhostUserBackendChannel : IDisposable
         VhostUserProtocolFeatures needed = VhostUserFrontendRequestDispatcher.GateOf(request) | (withFd ? VhostUserProtocolFeatures.BackendSendFd : 0);
         if ((ProtocolFeatures & needed) != needed)
         {
-            throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
+            throw new InvalidOperationException($"{request} needs protocol feature {needed}, which was not negotiated");
         }
     }
 
@@ -245,9 +259,9 @@ public sealed class VhostUserBackendChannel : IDisposable
             VhostUserLogging.BackendRequestSent(_logger, request, sizeof(uint) * 2);
             _endpoint.Send((uint)request, VhostUserHeaderFlags.None, in state);
         }
-        catch (VhostUserException e) when (e.Reason != VhostUserError.InvalidOperation && _endpoint.LatchIfBroken(e))
+        catch (VhostUserException e) when (_endpoint.LatchIfBroken(e))
         {
-            VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message);
+            VhostUserLogging.BackendChannelFailed(_logger, request, e.GetType().Name, e.Message);
             throw;
         }
     }
@@ -266,7 +280,7 @@ public sealed class VhostUserBackendChannel : IDisposable
             expectReply: ack,
             maxReplyFds: 0,
             ReplyTimeout,
-            e => VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message));
+            e => VhostUserLogging.BackendChannelFailed(_logger, request, e.GetType().Name, e.Message));
         if (reply is null)
         {
             return;
@@ -276,7 +290,7 @@ public sealed class VhostUserBackendChannel : IDisposable
         if (value != 0)
         {
             VhostUserLogging.FrontendRejected(_logger, request, DescribeFrontendError(value));
-            throw new VhostUserException(value, $"{request}: the front-end failed it with {DescribeFrontendError(value)}");
+            throw new VhostUserPeerRefusedException(value, $"{request}: the front-end failed it with {DescribeFrontendError(value)}");
         }
     }
 
@@ -297,7 +311,7 @@ public sealed class VhostUserBackendChannel : IDisposable
     {
         if (_endpoint.LatchIfBroken(e))
         {
-            VhostUserLogging.BackendChannelFailed(_logger, request, e.Reason, e.Message);
+            VhostUserLogging.BackendChannelFailed(_logger, request, e.GetType().Name, e.Message);
         }
 
         return e;

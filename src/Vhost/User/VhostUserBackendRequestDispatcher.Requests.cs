@@ -67,7 +67,7 @@ public sealed partial class VhostUserBackendRequestDispatcher
 
         if (fds.Count != table.RegionCount)
         {
-            throw new VhostUserException(VhostUserError.IncorrectFds, $"SetMemTable: {table.RegionCount} regions but {fds.Count} fds");
+            throw new VhostUserProtocolException(VhostUserViolation.IncorrectFds, $"SetMemTable: {table.RegionCount} regions but {fds.Count} fds");
         }
 
         ReadOnlySpan<VhostUserMemoryRegion> regions = MemoryMarshal.Cast<byte, VhostUserMemoryRegion>(body[headerSize..]);
@@ -162,7 +162,7 @@ public sealed partial class VhostUserBackendRequestDispatcher
         bool noFd = (word & VhostUserLimits.VringNoFdFlag) != 0;
         if (noFd != (fds.Count == 0))
         {
-            throw new VhostUserException(VhostUserError.IncorrectFds, noFd ? $"{request}: the no-fd flag is set but an fd is attached" : $"{request}: no fd attached and the no-fd flag is clear");
+            throw new VhostUserProtocolException(VhostUserViolation.IncorrectFds, noFd ? $"{request}: the no-fd flag is set but an fd is attached" : $"{request}: no fd attached and the no-fd flag is clear");
         }
 
         // The one check of a vring kick/call/err fd: a pipe, file or socket there would

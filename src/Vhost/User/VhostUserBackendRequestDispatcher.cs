@@ -111,8 +111,8 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
     /// <param name="timeoutMilliseconds">How long to wait for the request; -1 waits forever.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <exception cref="VhostUserException">
-    /// The request was malformed, gated, or failed in the handler (reason
-    /// <see cref="VhostUserError.RequestHandlerError"/> or the handler's own), or the connection failed.
+    /// The request was malformed or gated (<see cref="VhostUserProtocolException"/>), failed in the
+    /// handler (the handler's exception inside), or the connection failed.
     /// Where the protocol allowed, the failure was reported to the front-end first.
     /// </exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
@@ -125,7 +125,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
         VhostUserLogging.RequestReceived(_logger, header.Request, header.Size, message.Fds.Count);
         if (header.IsReply)
         {
-            throw new VhostUserException(VhostUserError.InvalidHeader, $"request {header.Request} carries the reply flag");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidHeader, $"request {header.Request} carries the reply flag");
         }
 
         if (!TryGetRow(header.Request, out VhostUserRequestRow<FrontendRequestHandler> row))
@@ -164,7 +164,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
                 throw;
             }
 
-            throw new VhostUserException(VhostUserError.RequestHandlerError, $"{request} failed in the handler: {e.Message}", e);
+            throw new VhostUserRequestHandlerException($"{request} failed in the handler: {e.Message}", e);
         }
 
         // A postcopy region list is the reply of its own: no extra acknowledgement (spec: REPLY_ACK).
@@ -198,7 +198,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
                 VhostUserLogging.UnreportedFailure(_logger, e.Message);
                 return true;
             default:
-                VhostUserLogging.ConnectionFailed(_logger, e.Reason, e.Message);
+                VhostUserLogging.ConnectionFailed(_logger, e.GetType().Name, e.Message);
                 return false;
         }
     }
@@ -208,13 +208,13 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
         int body = message.Body.Length;
         if (row.Size >= 0 && body != row.Size)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: payload is {body} bytes, expected {row.Size}");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{request}: payload is {body} bytes, expected {row.Size}");
         }
 
         int fds = message.Fds.Count;
         if (fds < row.MinFds || fds > row.MaxFds)
         {
-            throw new VhostUserException(VhostUserError.IncorrectFds, $"{request}: carries {fds} fds, expected {(row.MinFds == row.MaxFds ? row.MinFds.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"{row.MinFds} to {row.MaxFds}")}");
+            throw new VhostUserProtocolException(VhostUserViolation.IncorrectFds, $"{request}: carries {fds} fds, expected {(row.MinFds == row.MaxFds ? row.MinFds.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"{row.MinFds} to {row.MaxFds}")}");
         }
     }
 
@@ -223,33 +223,33 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
         VhostUserProtocolFeatures needed = row.Gate;
         if ((_ackedProtocolFeatures & needed) != needed)
         {
-            throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
+            throw new VhostUserProtocolException(VhostUserViolation.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
         }
 
         switch (row.VirtioGate)
         {
             case VhostUserVirtioGate.ProtocolFeaturesOffered when (_handler.GetFeatures() & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0:
-                throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs VHOST_USER_F_PROTOCOL_FEATURES, which this back-end does not offer");
+                throw new VhostUserProtocolException(VhostUserViolation.InactiveFeature, $"{request} needs VHOST_USER_F_PROTOCOL_FEATURES, which this back-end does not offer");
 
             // QEMU up to 7.2 never acks VHOST_USER_F_PROTOCOL_FEATURES in SET_FEATURES for vhost-user-net
             // (the bit is not in its net feature list) yet sends SET_VRING_ENABLE once protocol features
             // were exchanged: accept it then, as DPDK and libvhost-user do.
             case VhostUserVirtioGate.ProtocolFeaturesAcked when (_ackedFeatures & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0 && !_protocolFeaturesSet:
-                throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs VHOST_USER_F_PROTOCOL_FEATURES acked by SET_FEATURES (or at least a SET_PROTOCOL_FEATURES)");
+                throw new VhostUserProtocolException(VhostUserViolation.InactiveFeature, $"{request} needs VHOST_USER_F_PROTOCOL_FEATURES acked by SET_FEATURES (or at least a SET_PROTOCOL_FEATURES)");
             case VhostUserVirtioGate.AccessPlatform when (_ackedFeatures & (ulong)VirtioFeatures.AccessPlatform) == 0:
-                throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs VIRTIO_F_ACCESS_PLATFORM (IOMMU_PLATFORM) acked by SET_FEATURES");
+                throw new VhostUserProtocolException(VhostUserViolation.InactiveFeature, $"{request} needs VIRTIO_F_ACCESS_PLATFORM (IOMMU_PLATFORM) acked by SET_FEATURES");
         }
     }
 
-    private static VhostUserException Invalid(FrontendRequest request, string what)
-        => new(VhostUserError.InvalidMessage, $"{request}: {what}");
+    private static VhostUserProtocolException Invalid(FrontendRequest request, string what)
+        => new(VhostUserViolation.InvalidMessage, $"{request}: {what}");
 
     private void HandlePostcopyAcknowledgement(in VhostUserHeader header, VhostUserMessage message)
     {
         ulong value = message.Read<VhostUserU64>().Value;
         if (value != 0)
         {
-            throw new VhostUserException(value, $"the front-end rejected the postcopy region list (value {value})");
+            throw new VhostUserPeerRefusedException(value, $"the front-end rejected the postcopy region list (value {value})");
         }
 
         VhostUserLogging.PostcopyAcknowledged(_logger);
@@ -260,7 +260,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
         catch (Exception e) when (e is VhostException or ArgumentException or InvalidOperationException or NotSupportedException)
         {
             ReportFailure(header, VhostUserFailureForm.Acknowledgement, postcopyMemory: false);
-            throw new VhostUserException(VhostUserError.RequestHandlerError, $"PostcopyMemoryAcknowledged failed in the handler: {e.Message}", e);
+            throw new VhostUserRequestHandlerException($"PostcopyMemoryAcknowledged failed in the handler: {e.Message}", e);
         }
 
         if (header.NeedsReply)

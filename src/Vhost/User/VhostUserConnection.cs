@@ -14,7 +14,7 @@ namespace Vhost.User;
 /// Not thread-safe for concurrent sends or concurrent receives; one sender and one receiver
 /// thread may run at once. <see cref="Shutdown"/> and <see cref="Dispose"/> may be called from
 /// any thread and wake a blocked <see cref="Receive(int, CancellationToken)"/> with
-/// <see cref="VhostUserError.Disconnected"/>.
+/// a <see cref="VhostUserConnectionClosedException"/>.
 /// </remarks>
 internal sealed class VhostUserConnection : IDisposable
 {
@@ -60,12 +60,12 @@ internal sealed class VhostUserConnection : IDisposable
     {
         if (body.Length > VhostUserLimits.MaxPayloadSize)
         {
-            throw new VhostUserException(VhostUserError.OversizedMessage, $"payload of {body.Length} bytes exceeds the {VhostUserLimits.MaxPayloadSize}-byte limit");
+            throw new VhostUserProtocolException(VhostUserViolation.OversizedMessage, $"payload of {body.Length} bytes exceeds the {VhostUserLimits.MaxPayloadSize}-byte limit");
         }
 
         if (fds.Length > VhostUserLimits.MaxAttachedFds)
         {
-            throw new VhostUserException(VhostUserError.IncorrectFds, $"{fds.Length} fds exceed the limit of {VhostUserLimits.MaxAttachedFds} per message");
+            throw new VhostUserProtocolException(VhostUserViolation.IncorrectFds, $"{fds.Length} fds exceed the limit of {VhostUserLimits.MaxAttachedFds} per message");
         }
 
         Span<byte> buffer = stackalloc byte[VhostUserLimits.HeaderSize + VhostUserLimits.MaxPayloadSize];
@@ -114,7 +114,7 @@ internal sealed class VhostUserConnection : IDisposable
             }
             catch (ObjectDisposedException)
             {
-                throw new VhostUserException(VhostUserError.SocketBroken, "the connection was closed");
+                throw new VhostUserConnectionClosedException(VhostUserCloseKind.Broken, "the connection was closed");
             }
 
             if (n < 0)
@@ -136,11 +136,11 @@ internal sealed class VhostUserConnection : IDisposable
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <returns>The message; dispose it to close the fds nobody took.</returns>
     /// <exception cref="VhostUserException">
-    /// <see cref="VhostUserError.Disconnected"/> when the peer closed between messages,
-    /// <see cref="VhostUserError.PartialMessage"/> when it closed inside one,
-    /// <see cref="VhostUserError.Timeout"/>, <see cref="VhostUserError.InvalidHeader"/>,
-    /// <see cref="VhostUserError.OversizedMessage"/>, <see cref="VhostUserError.IncorrectFds"/>
-    /// (fds with body bytes, or more than <see cref="VhostUserLimits.MaxAttachedFds"/>), or a socket error.
+    /// A socket error. The derived types: <see cref="VhostUserConnectionClosedException"/> when the
+    /// peer closed between messages or inside one, or the socket broke;
+    /// <see cref="VhostUserTimeoutException"/>; <see cref="VhostUserProtocolException"/> for a bad
+    /// header, an oversized message or wrong fds (fds with body bytes, or more than
+    /// <see cref="VhostUserLimits.MaxAttachedFds"/>).
     /// </exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
     public VhostUserMessage Receive(int timeoutMilliseconds = -1, CancellationToken cancellationToken = default)
@@ -160,13 +160,13 @@ internal sealed class VhostUserConnection : IDisposable
                 if (n == 0)
                 {
                     throw got == 0
-                        ? new VhostUserException(VhostUserError.Disconnected, "the peer closed the connection")
-                        : new VhostUserException(VhostUserError.PartialMessage, $"the peer closed the connection after {got} of {VhostUserLimits.HeaderSize} header bytes");
+                        ? new VhostUserConnectionClosedException(VhostUserCloseKind.Orderly, "the peer closed the connection")
+                        : new VhostUserConnectionClosedException(VhostUserCloseKind.Truncated, $"the peer closed the connection after {got} of {VhostUserLimits.HeaderSize} header bytes");
                 }
 
                 if (got > 0 && fds.Count > before)
                 {
-                    throw new VhostUserException(VhostUserError.IncorrectFds, "fds arrived after the first byte of a message header");
+                    throw new VhostUserProtocolException(VhostUserViolation.IncorrectFds, "fds arrived after the first byte of a message header");
                 }
 
                 got += n;
@@ -189,12 +189,12 @@ internal sealed class VhostUserConnection : IDisposable
                         fd.Dispose();
                     }
 
-                    throw new VhostUserException(VhostUserError.IncorrectFds, $"request {header.Request}: fds arrived with body bytes; they were closed");
+                    throw new VhostUserProtocolException(VhostUserViolation.IncorrectFds, $"request {header.Request}: fds arrived with body bytes; they were closed");
                 }
 
                 if (n == 0)
                 {
-                    throw new VhostUserException(VhostUserError.PartialMessage, $"request {header.Request}: the peer closed the connection after {bodyGot} of {body.Length} body bytes");
+                    throw new VhostUserConnectionClosedException(VhostUserCloseKind.Truncated, $"request {header.Request}: the peer closed the connection after {bodyGot} of {body.Length} body bytes");
                 }
 
                 bodyGot += n;
@@ -274,26 +274,26 @@ internal sealed class VhostUserConnection : IDisposable
 
     internal static VhostUserException SocketException(Errno errno, string operation) => errno switch
     {
-        Errno.EPIPE or Errno.ECONNRESET or Errno.ENOTCONN or Errno.ESHUTDOWN => new VhostUserException(VhostUserError.SocketBroken, errno, operation),
-        Errno.EAGAIN => new VhostUserException(VhostUserError.SocketRetry, errno, operation),
-        _ => new VhostUserException(VhostUserError.SocketError, errno, operation),
+        Errno.EPIPE or Errno.ECONNRESET or Errno.ENOTCONN or Errno.ESHUTDOWN => new VhostUserConnectionClosedException(errno, operation),
+        Errno.EAGAIN => new VhostUserException(errno, operation),
+        _ => new VhostUserException(errno, operation),
     };
 
     private static void ValidateHeader(in VhostUserHeader header)
     {
         if ((header.Flags & VhostUserHeaderFlags.VersionMask) != VhostUserHeaderFlags.Version1)
         {
-            throw new VhostUserException(VhostUserError.InvalidHeader, $"request {header.Request}: unsupported protocol version {(uint)(header.Flags & VhostUserHeaderFlags.VersionMask)} (flags 0x{(uint)header.Flags:x})");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidHeader, $"request {header.Request}: unsupported protocol version {(uint)(header.Flags & VhostUserHeaderFlags.VersionMask)} (flags 0x{(uint)header.Flags:x})");
         }
 
         if ((header.Flags & ~VhostUserHeaderFlags.AllKnown) != 0)
         {
-            throw new VhostUserException(VhostUserError.InvalidHeader, $"request {header.Request}: reserved header flag bits set (flags 0x{(uint)header.Flags:x})");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidHeader, $"request {header.Request}: reserved header flag bits set (flags 0x{(uint)header.Flags:x})");
         }
 
         if (header.Size > VhostUserLimits.MaxPayloadSize)
         {
-            throw new VhostUserException(VhostUserError.OversizedMessage, $"request {header.Request}: payload size {header.Size} exceeds the {VhostUserLimits.MaxPayloadSize}-byte limit");
+            throw new VhostUserProtocolException(VhostUserViolation.OversizedMessage, $"request {header.Request}: payload size {header.Size} exceeds the {VhostUserLimits.MaxPayloadSize}-byte limit");
         }
     }
 
@@ -307,11 +307,11 @@ internal sealed class VhostUserConnection : IDisposable
         }
         catch (ObjectDisposedException)
         {
-            throw new VhostUserException(VhostUserError.Disconnected, "the connection was closed locally");
+            throw new VhostUserConnectionClosedException(VhostUserCloseKind.Orderly, "the connection was closed locally");
         }
         catch (VhostException e) when (e.Errno == Errno.ENOBUFS)
         {
-            throw new VhostUserException(VhostUserError.IncorrectFds, $"the peer attached more than {maxFds} fds to one message; all were closed", e);
+            throw new VhostUserProtocolException(VhostUserViolation.IncorrectFds, $"the peer attached more than {maxFds} fds to one message; all were closed", e);
         }
 
         if (n < 0)
@@ -326,7 +326,7 @@ internal sealed class VhostUserConnection : IDisposable
     {
         if (!PollUntil(deadline, cancellationToken))
         {
-            throw new VhostUserException(VhostUserError.Timeout, Errno.ETIMEDOUT, "recvmsg", $"timed out waiting for {what}");
+            throw new VhostUserTimeoutException(Errno.ETIMEDOUT, "recvmsg", $"timed out waiting for {what}");
         }
     }
 
@@ -347,7 +347,7 @@ internal sealed class VhostUserConnection : IDisposable
             }
             catch (ObjectDisposedException)
             {
-                throw new VhostUserException(VhostUserError.Disconnected, "the connection was closed locally");
+                throw new VhostUserConnectionClosedException(VhostUserCloseKind.Orderly, "the connection was closed locally");
             }
 
             if (ready)

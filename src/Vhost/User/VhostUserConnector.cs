@@ -16,7 +16,7 @@ public static class VhostUserConnector
     /// <param name="cancellationToken">Cancels the retries.</param>
     /// <returns>The connected socket; pass it to <see cref="VhostUserFrontend"/>, which owns it from then on.</returns>
     /// <exception cref="ArgumentException">The path is empty or too long.</exception>
-    /// <exception cref="VhostUserException"><see cref="VhostUserError.SocketConnect"/> with the last errno when every attempt failed.</exception>
+    /// <exception cref="VhostUserException">Every attempt failed (the last errno in <see cref="VhostException.Errno"/>).</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
     public static Microsoft.Win32.SafeHandles.SafeFileHandle Connect(string path, TimeSpan timeout, TimeSpan? retryInterval = null, CancellationToken cancellationToken = default)
     {
@@ -37,13 +37,13 @@ public static class VhostUserConnector
             }
             catch (VhostException e) when (e is not VhostUserException)
             {
-                throw new VhostUserException(VhostUserError.SocketConnect, e.Errno ?? Errno.EIO, "connect", path);
+                throw new VhostUserException(e.Errno ?? Errno.EIO, "connect", path);
             }
 
             long now = Environment.TickCount64;
             if (now >= deadline)
             {
-                throw new VhostUserException(VhostUserError.SocketConnect, errno, "connect", $"{path} (gave up after {timeout.TotalMilliseconds:0} ms)");
+                throw new VhostUserException(errno, "connect", $"{path} (gave up after {timeout.TotalMilliseconds:0} ms)");
             }
 
             long wait = Math.Min((long)interval.TotalMilliseconds, deadline - now);

@@ -10,7 +10,7 @@ namespace Vhost.User;
 /// <see cref="VhostUserConnection.Receive(int, CancellationToken)"/>), runs a request and waits for
 /// its reply with a timeout, serves requests in a loop, and holds a failure latch: once a
 /// request/reply exchange or the serve loop left the stream out of step, every later call fails fast
-/// with <see cref="VhostUserError.InvalidOperation"/> carrying the first error.
+/// with <see cref="InvalidOperationException"/> carrying the first error.
 /// </summary>
 /// <remarks>
 /// Thread-safety: one request/reply exchange at a time (<see cref="EnterExchange"/>); single sends
@@ -37,15 +37,14 @@ internal sealed class VhostUserEndpoint : IDisposable
     internal VhostUserException? Failure => _failure;
 
     /// <summary>Whether an exception leaves the stream out of step, so the endpoint cannot be used again.</summary>
-    internal static bool BreaksStream(VhostUserException e) => e.Reason is not (VhostUserError.RequestFailed
-        or VhostUserError.InactiveFeature or VhostUserError.InvalidParameter or VhostUserError.NotSupported);
+    internal static bool BreaksStream(VhostUserException e) => e is not VhostUserPeerRefusedException;
 
     /// <summary>Reads a u64 reply body (exactly 8 bytes).</summary>
     internal static ulong ReadU64(VhostUserMessage reply, string name)
     {
         if (reply.Body.Length != sizeof(ulong))
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"{name}: the reply payload is {reply.Body.Length} bytes, expected 8");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{name}: the reply payload is {reply.Body.Length} bytes, expected 8");
         }
 
         return reply.Read<VhostUserU64>().Value;
@@ -57,7 +56,7 @@ internal sealed class VhostUserEndpoint : IDisposable
         VhostUserException? failure = _failure;
         if (failure is not null)
         {
-            throw new VhostUserException(VhostUserError.InvalidOperation, $"the vhost-user connection failed earlier: {failure.Message}", failure);
+            throw new InvalidOperationException($"the vhost-user connection failed earlier: {failure.Message}", failure);
         }
     }
 
@@ -128,8 +127,7 @@ internal sealed class VhostUserEndpoint : IDisposable
     /// <summary>
     /// Receives the reply to <paramref name="request"/> within <paramref name="timeout"/>: the code
     /// must echo the request and the reply flag must be set (otherwise
-    /// <see cref="VhostUserError.InvalidMessage"/>); more than <paramref name="maxFds"/> fds is
-    /// <see cref="VhostUserError.IncorrectFds"/>.
+    /// a <see cref="VhostUserProtocolException"/>), as is a reply with more than <paramref name="maxFds"/> fds.
     /// </summary>
     internal VhostUserMessage ReceiveReply(uint request, string name, TimeSpan timeout, int maxFds)
     {
@@ -139,17 +137,17 @@ internal sealed class VhostUserEndpoint : IDisposable
         {
             if (reply.Header.Request != request)
             {
-                throw new VhostUserException(VhostUserError.InvalidMessage, $"{name}: the reply carries request code {reply.Header.Request} instead of {request}");
+                throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{name}: the reply carries request code {reply.Header.Request} instead of {request}");
             }
 
             if (!reply.Header.IsReply)
             {
-                throw new VhostUserException(VhostUserError.InvalidMessage, $"{name}: the reply lacks the reply flag");
+                throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{name}: the reply lacks the reply flag");
             }
 
             if (reply.Fds.Count > maxFds)
             {
-                throw new VhostUserException(VhostUserError.IncorrectFds, $"{name}: the reply carries {reply.Fds.Count} fds, at most {maxFds} expected");
+                throw new VhostUserProtocolException(VhostUserViolation.IncorrectFds, $"{name}: the reply carries {reply.Fds.Count} fds, at most {maxFds} expected");
             }
 
             return reply;
@@ -187,7 +185,7 @@ internal sealed class VhostUserEndpoint : IDisposable
 
     /// <summary>
     /// The serve loop, shared by both dispatchers: handles requests until the peer closes between
-    /// messages (returns normally) or the token is cancelled. A failure the server says serving
+    /// messages (returns normally) or the token is cancelled. An orderly close ends the loop; a failure the server says serving
     /// survives (<see cref="IVhostUserRequestServer.ContinuesAfter"/>) is swallowed; any other fails
     /// the endpoint and is rethrown.
     /// </summary>
@@ -199,7 +197,7 @@ internal sealed class VhostUserEndpoint : IDisposable
             {
                 server.HandleNextRequest(-1, cancellationToken);
             }
-            catch (VhostUserException e) when (e.Reason == VhostUserError.Disconnected)
+            catch (VhostUserConnectionClosedException e) when (e.Kind == VhostUserCloseKind.Orderly)
             {
                 server.OnPeerClosed();
                 return;

@@ -16,7 +16,7 @@ namespace Vhost.User;
 /// <remarks>
 /// <para>Thread-safe: one request is in flight at a time. A timeout, a malformed reply or a broken
 /// socket leaves the stream out of step: the front-end is then failed, and every later call throws
-/// <see cref="VhostUserError.InvalidOperation"/> with the first error inside. Reconnect with a new
+/// <see cref="InvalidOperationException"/> with the first error inside. Reconnect with a new
 /// instance (see <see cref="VhostUserException.ShouldReconnect"/>).</para>
 /// <para>Call <see cref="IVhostBackend.GetFeatures"/> before the protocol-feature calls, and
 /// <see cref="SetProtocolFeatures"/> before any gated call: the gates use what was negotiated.</para>
@@ -107,7 +107,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     /// <param name="timeout">How long to keep trying.</param>
     /// <param name="logger">Optional logger.</param>
     /// <returns>The front-end.</returns>
-    /// <exception cref="VhostUserException"><see cref="VhostUserError.SocketConnect"/> when nobody answered.</exception>
+    /// <exception cref="VhostUserException">Nobody answered (the connect errno in <see cref="VhostException.Errno"/>).</exception>
     public static VhostUserFrontend Connect(string path, TimeSpan timeout, ILogger? logger = null)
     {
         var frontend = new VhostUserFrontend(VhostUserConnector.Connect(path, timeout), logger);
@@ -280,13 +280,13 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         using VhostUserMessage reply = Transact(FrontendRequest.GetVringBase, Bytes(in payload), [], 0, needReply: false);
         if (reply.Body.Length != 8)
         {
-            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetVringBase: the reply payload is {reply.Body.Length} bytes, expected 8"));
+            throw Fail(new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GetVringBase: the reply payload is {reply.Body.Length} bytes, expected 8"));
         }
 
         VhostUserVringState state = reply.Read<VhostUserVringState>();
         if (state.Index != (uint)queueIndex)
         {
-            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetVringBase: the reply is for ring {state.Index}, not {queueIndex}"));
+            throw Fail(new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GetVringBase: the reply is for ring {state.Index}, not {queueIndex}"));
         }
 
         return state.Num;
@@ -319,7 +319,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         RequireProtocolFeaturesBit(FrontendRequest.SetProtocolFeatures);
         if (_backendProtocolFeatures is not { } offered)
         {
-            throw new VhostUserException(VhostUserError.InvalidOperation, "call GetProtocolFeatures before SetProtocolFeatures");
+            throw new InvalidOperationException("call GetProtocolFeatures before SetProtocolFeatures");
         }
 
         if ((features & ~offered) != 0)
@@ -340,7 +340,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         ulong count = GetU64(FrontendRequest.GetQueueNum);
         if (count is 0 or > VhostUserLimits.MaxQueues)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"GetQueueNum: the back-end reports {count} queues (1 to {VhostUserLimits.MaxQueues} allowed)");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GetQueueNum: the back-end reports {count} queues (1 to {VhostUserLimits.MaxQueues} allowed)");
         }
 
         return (int)count;
@@ -354,7 +354,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         CheckQueue(queueIndex);
         if ((_ackedFeatures & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0)
         {
-            throw new VhostUserException(VhostUserError.InactiveFeature, "SetVringEnable needs VHOST_USER_F_PROTOCOL_FEATURES acked with SetFeatures");
+            throw new InvalidOperationException("SetVringEnable needs VHOST_USER_F_PROTOCOL_FEATURES acked with SetFeatures");
         }
 
         SendState(FrontendRequest.SetVringEnable, queueIndex, enable ? 1u : 0u);
@@ -415,7 +415,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     {
         if ((_ackedFeatures & (ulong)VirtioFeatures.AccessPlatform) == 0)
         {
-            throw new VhostUserException(VhostUserError.InactiveFeature, "IotlbMsg needs VIRTIO_F_ACCESS_PLATFORM acked with SetFeatures");
+            throw new InvalidOperationException("IotlbMsg needs VIRTIO_F_ACCESS_PLATFORM acked with SetFeatures");
         }
 
         if (!message.IsValid())
@@ -462,12 +462,12 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         ReadOnlySpan<byte> body = reply.Body;
         if (body.Length == 0)
         {
-            throw new VhostUserException(1, "GetConfig: the back-end failed it (size-0 reply)");
+            throw new VhostUserPeerRefusedException(1, "GetConfig: the back-end failed it (size-0 reply)");
         }
 
         if (body.Length < VhostUserLimits.ConfigHeaderSize)
         {
-            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetConfig: the reply payload is {body.Length} bytes"));
+            throw Fail(new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GetConfig: the reply payload is {body.Length} bytes"));
         }
 
         VhostUserConfigHeader got = MemoryMarshal.Read<VhostUserConfigHeader>(body);
@@ -477,12 +477,12 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         // taken for a clean failure).
         if (got.Size == 0 && (body.Length == VhostUserLimits.ConfigHeaderSize || body.Length == VhostUserLimits.ConfigHeaderSize + size))
         {
-            throw new VhostUserException(1, "GetConfig: the back-end failed it (size-0 config)");
+            throw new VhostUserPeerRefusedException(1, "GetConfig: the back-end failed it (size-0 config)");
         }
 
         if (got.Offset != offset || got.Size != size || body.Length != VhostUserLimits.ConfigHeaderSize + size)
         {
-            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetConfig: the reply is for offset {got.Offset} size {got.Size} ({body.Length} bytes), not offset {offset} size {size}"));
+            throw Fail(new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GetConfig: the reply is for offset {got.Offset} size {got.Size} ({body.Length} bytes), not offset {offset} size {size}"));
         }
 
         return body[VhostUserLimits.ConfigHeaderSize..].ToArray();
@@ -532,14 +532,14 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         using VhostUserMessage reply = Transact(FrontendRequest.PostcopyAdvise, ReadOnlySpan<byte>.Empty, [], 1, needReply: false);
         if (reply.Body.Length is not (0 or 8))
         {
-            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"PostcopyAdvise: the reply has {reply.Body.Length} bytes, expected none (or a u64)"));
+            throw Fail(new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"PostcopyAdvise: the reply has {reply.Body.Length} bytes, expected none (or a u64)"));
         }
 
         ulong value = reply.Body.Length == 8 ? reply.Read<VhostUserU64>().Value : 0;
         if (reply.Fds.Count != 1 || value != 0)
         {
             // The reply came whole: the back-end could not open a userfaultfd.
-            throw new VhostUserException(value == 0 ? 1 : value, $"PostcopyAdvise: the back-end returned no userfaultfd (value {value}, {reply.Fds.Count} fds)");
+            throw new VhostUserPeerRefusedException(value == 0 ? 1 : value, $"PostcopyAdvise: the back-end returned no userfaultfd (value {value}, {reply.Fds.Count} fds)");
         }
 
         return reply.Fds.Take(0);
@@ -577,24 +577,24 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         using VhostUserMessage reply = Transact(FrontendRequest.GetInflightFd, Bytes(in request), [], 1, needReply: false);
         if (reply.Body.Length != 24)
         {
-            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetInflightFd: the reply payload is {reply.Body.Length} bytes, expected 24"));
+            throw Fail(new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GetInflightFd: the reply payload is {reply.Body.Length} bytes, expected 24"));
         }
 
         inflight = reply.Read<VhostUserInflight>();
         if (inflight.MmapSize == 0)
         {
             // The spec's way to say "no inflight region" (QEMU then goes on without one); fds with it are closed.
-            throw new VhostUserException(1, "GetInflightFd: the back-end provides no inflight region (mmap size 0)");
+            throw new VhostUserPeerRefusedException(1, "GetInflightFd: the back-end provides no inflight region (mmap size 0)");
         }
 
         if (inflight.MmapSize > VhostUserLimits.MaxInflightMmapSize || inflight.MmapOffset > ulong.MaxValue - inflight.MmapSize)
         {
-            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetInflightFd: region size 0x{inflight.MmapSize:x} is empty or over the 0x{VhostUserLimits.MaxInflightMmapSize:x} limit"));
+            throw Fail(new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GetInflightFd: region size 0x{inflight.MmapSize:x} is empty or over the 0x{VhostUserLimits.MaxInflightMmapSize:x} limit"));
         }
 
         if (reply.Fds.Count != 1)
         {
-            throw Fail(new VhostUserException(VhostUserError.IncorrectFds, "GetInflightFd: the reply carries no fd"));
+            throw Fail(new VhostUserProtocolException(VhostUserViolation.IncorrectFds, "GetInflightFd: the reply carries no fd"));
         }
 
         return reply.Fds.Take(0);
@@ -640,7 +640,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         ulong slots = GetU64(FrontendRequest.GetMaxMemSlots);
         if (slots == 0)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, "GetMaxMemSlots: the back-end reports 0 slots");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, "GetMaxMemSlots: the back-end reports 0 slots");
         }
 
         int capped = (int)Math.Min(slots, VhostUserLimits.MaxMemorySlots);
@@ -691,7 +691,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         ulong status = GetU64(FrontendRequest.GetStatus);
         if (status > byte.MaxValue)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"GetStatus: status 0x{status:x} does not fit the status byte");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GetStatus: status 0x{status:x} does not fit the status byte");
         }
 
         return (byte)status;
@@ -716,17 +716,17 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             ulong value = reply.Read<VhostUserU64>().Value;
             if (value != 0)
             {
-                throw new VhostUserException(value, $"GetSharedObject: the back-end has no object {uuid}");
+                throw new VhostUserPeerRefusedException(value, $"GetSharedObject: the back-end has no object {uuid}");
             }
         }
         else if (reply.Body.Length != 16)
         {
-            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetSharedObject: the reply payload is {reply.Body.Length} bytes"));
+            throw Fail(new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GetSharedObject: the reply payload is {reply.Body.Length} bytes"));
         }
 
         if (reply.Fds.Count != 1)
         {
-            throw new VhostUserException(1, $"GetSharedObject: the back-end returned no dmabuf for {uuid}");
+            throw new VhostUserPeerRefusedException(1, $"GetSharedObject: the back-end returned no dmabuf for {uuid}");
         }
 
         return reply.Fds.Take(0);
@@ -750,18 +750,18 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         ulong value = ReadU64(FrontendRequest.SetDeviceStateFd, reply);
         if ((value & ~(VhostUserLimits.DeviceStateErrorMask | VhostUserLimits.DeviceStateNoFdFlag)) != 0)
         {
-            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"SetDeviceStateFd: reserved bits in reply 0x{value:x}"));
+            throw Fail(new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"SetDeviceStateFd: reserved bits in reply 0x{value:x}"));
         }
 
         if ((value & VhostUserLimits.DeviceStateErrorMask) != 0)
         {
-            throw new VhostUserException(value, $"SetDeviceStateFd: the back-end failed it (0x{value:x})");
+            throw new VhostUserPeerRefusedException(value, $"SetDeviceStateFd: the back-end failed it (0x{value:x})");
         }
 
         bool noFd = (value & VhostUserLimits.DeviceStateNoFdFlag) != 0;
         if (noFd != (reply.Fds.Count == 0))
         {
-            throw Fail(new VhostUserException(VhostUserError.IncorrectFds, $"SetDeviceStateFd: reply 0x{value:x} with {reply.Fds.Count} fds"));
+            throw Fail(new VhostUserProtocolException(VhostUserViolation.IncorrectFds, $"SetDeviceStateFd: reply 0x{value:x} with {reply.Fds.Count} fds"));
         }
 
         return noFd ? null : reply.Fds.Take(0);
@@ -781,18 +781,18 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         using VhostUserMessage reply = Transact(FrontendRequest.GetShmemConfig, ReadOnlySpan<byte>.Empty, [], 0, needReply: false);
         if (reply.Body.Length != System.Runtime.CompilerServices.Unsafe.SizeOf<VhostUserShmemConfig>())
         {
-            throw Fail(new VhostUserException(VhostUserError.InvalidMessage, $"GetShmemConfig: the reply payload is {reply.Body.Length} bytes"));
+            throw Fail(new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GetShmemConfig: the reply payload is {reply.Body.Length} bytes"));
         }
 
         VhostUserShmemConfig config = reply.Read<VhostUserShmemConfig>();
         if (!config.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, "GetShmemConfig: the region count does not match the sizes");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, "GetShmemConfig: the region count does not match the sizes");
         }
 
         if (!config.HasPageSizedRegions(Environment.SystemPageSize))
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"GetShmemConfig: a region size is not a multiple of the {Environment.SystemPageSize}-byte page size");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GetShmemConfig: a region size is not a multiple of the {Environment.SystemPageSize}-byte page size");
         }
 
         return config;
@@ -870,12 +870,12 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     {
         if (_backendFeatures is not { } features)
         {
-            throw new VhostUserException(VhostUserError.InvalidOperation, $"call GetFeatures before {request}");
+            throw new InvalidOperationException($"call GetFeatures before {request}");
         }
 
         if ((features & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0)
         {
-            throw new VhostUserException(VhostUserError.InactiveFeature, $"{request}: the back-end does not offer VHOST_USER_F_PROTOCOL_FEATURES");
+            throw new InvalidOperationException($"{request}: the back-end does not offer VHOST_USER_F_PROTOCOL_FEATURES");
         }
     }
 
@@ -885,7 +885,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         VhostUserProtocolFeatures needed = VhostUserBackendRequestDispatcher.GateOf(request);
         if ((_ackedProtocolFeatures & needed) != needed)
         {
-            throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
+            throw new InvalidOperationException($"{request} needs protocol feature {needed}, which was not negotiated");
         }
     }
 
@@ -939,7 +939,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         ulong value = ReadU64(request, reply);
         if (value != 0)
         {
-            throw new VhostUserException(value, $"{request}: the back-end failed it with {value}");
+            throw new VhostUserPeerRefusedException(value, $"{request}: the back-end failed it with {value}");
         }
     }
 
@@ -954,7 +954,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             if (value != 0)
             {
                 VhostUserLogging.BackendRejected(_logger, request, $"acknowledgement {value}");
-                throw new VhostUserException(value, $"{request}: the back-end failed it (acknowledgement {value})");
+                throw new VhostUserPeerRefusedException(value, $"{request}: the back-end failed it (acknowledgement {value})");
             }
         }
     }
@@ -977,7 +977,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             expectReply,
             maxReplyFds,
             ReplyTimeout,
-            e => VhostUserLogging.FrontendFailed(_logger, request, e.Reason, e.Message));
+            e => VhostUserLogging.FrontendFailed(_logger, request, e.GetType().Name, e.Message));
     }
 
     /// <summary>
@@ -1002,18 +1002,18 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
                     // A u64 instead of the list: a failure (non-zero), or a back-end that ignores postcopy.
                     ulong value = reply.Read<VhostUserU64>().Value;
                     throw value != 0
-                        ? new VhostUserException(value, $"{request}: the back-end failed it in postcopy mode (value {value})")
-                        : new VhostUserException(VhostUserError.InvalidMessage, $"{request}: the back-end acknowledged instead of returning its postcopy mapping addresses");
+                        ? (VhostUserException)new VhostUserPeerRefusedException(value, $"{request}: the back-end failed it in postcopy mode (value {value})")
+                        : new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{request}: the back-end acknowledged instead of returning its postcopy mapping addresses");
                 }
 
                 if (body.Length != payload.Length)
                 {
-                    throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: the postcopy reply is {body.Length} bytes, expected {payload.Length}");
+                    throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{request}: the postcopy reply is {body.Length} bytes, expected {payload.Length}");
                 }
 
                 if (request == FrontendRequest.SetMemTable && MemoryMarshal.Read<VhostUserMemoryHeader>(body).RegionCount != (uint)regionCount)
                 {
-                    throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: the postcopy reply lists {MemoryMarshal.Read<VhostUserMemoryHeader>(body).RegionCount} regions, {regionCount} were sent");
+                    throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{request}: the postcopy reply lists {MemoryMarshal.Read<VhostUserMemoryHeader>(body).RegionCount} regions, {regionCount} were sent");
                 }
 
                 ReadOnlySpan<VhostUserMemoryRegion> got = MemoryMarshal.Cast<byte, VhostUserMemoryRegion>(body[sizeof(ulong)..]);
@@ -1021,12 +1021,12 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
                 {
                     if (got[i].GuestPhysicalAddress != sent[i].GuestPhysicalAddress || got[i].MemorySize != sent[i].MemorySize)
                     {
-                        throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: postcopy reply region {i} is 0x{got[i].GuestPhysicalAddress:x}+0x{got[i].MemorySize:x}, 0x{sent[i].GuestPhysicalAddress:x}+0x{sent[i].MemorySize:x} was sent");
+                        throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{request}: postcopy reply region {i} is 0x{got[i].GuestPhysicalAddress:x}+0x{got[i].MemorySize:x}, 0x{sent[i].GuestPhysicalAddress:x}+0x{sent[i].MemorySize:x} was sent");
                     }
 
                     if (got[i].UserAddress > ulong.MaxValue - got[i].MemorySize + 1)
                     {
-                        throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: postcopy mapping address 0x{got[i].UserAddress:x} of region {i} wraps");
+                        throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{request}: postcopy mapping address 0x{got[i].UserAddress:x} of region {i} wraps");
                     }
                 }
 
@@ -1037,7 +1037,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
             }
             catch (VhostUserException e) when (_endpoint.LatchIfBroken(e))
             {
-                VhostUserLogging.FrontendFailed(_logger, request, e.Reason, e.Message);
+                VhostUserLogging.FrontendFailed(_logger, request, e.GetType().Name, e.Message);
                 throw;
             }
         }

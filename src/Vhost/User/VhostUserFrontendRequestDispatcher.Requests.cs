@@ -14,7 +14,7 @@ internal sealed partial class VhostUserFrontendRequestDispatcher
         VhostUserIotlbMessage iotlb = message.Read<VhostUserIotlbMessage>();
         if (!iotlb.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, "IotlbMsg: invalid IOTLB message");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, "IotlbMsg: invalid IOTLB message");
         }
 
         _handler.IotlbMessage(iotlb);
@@ -32,7 +32,7 @@ internal sealed partial class VhostUserFrontendRequestDispatcher
         VhostUserVringArea area = message.Read<VhostUserVringArea>();
         if (!area.IsValid() || area.HasNoFd != (message.Fds.Count == 0))
         {
-            throw new VhostUserException(area.IsValid() ? VhostUserError.IncorrectFds : VhostUserError.InvalidMessage, "VringHostNotifierMsg: invalid area or fd presence does not match the no-fd flag");
+            throw new VhostUserProtocolException(area.IsValid() ? VhostUserViolation.IncorrectFds : VhostUserViolation.InvalidMessage, "VringHostNotifierMsg: invalid area or fd presence does not match the no-fd flag");
         }
 
         _handler.VringHostNotifier(area, message.Fds);
@@ -44,7 +44,7 @@ internal sealed partial class VhostUserFrontendRequestDispatcher
         VhostUserVringState state = message.Read<VhostUserVringState>();
         if (!state.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: ring index {state.Index} out of range");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{request}: ring index {state.Index} out of range");
         }
 
         if (request == BackendRequest.VringCall)
@@ -75,7 +75,7 @@ internal sealed partial class VhostUserFrontendRequestDispatcher
     {
         Guid uuid = ReadSharedObject(request, message);
         return _handler.SharedObjectLookup(uuid)
-            ?? throw new VhostUserException(VhostUserError.RequestHandlerError, Errno.ENOENT, "SharedObjectLookup", $"no object {uuid}");
+            ?? throw new VhostException(Errno.ENOENT, "SharedObjectLookup", $"no object {uuid}");
     }
 
     private SafeFileHandle? ShmemMap(VhostUserMessage message)
@@ -83,7 +83,7 @@ internal sealed partial class VhostUserFrontendRequestDispatcher
         VhostUserShmemMap map = message.Read<VhostUserShmemMap>();
         if (!map.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, "ShmemMap: zero length, wrapping range or unknown flags");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, "ShmemMap: zero length, wrapping range or unknown flags");
         }
 
         _handler.ShmemMap(map, message.Fds);
@@ -95,7 +95,7 @@ internal sealed partial class VhostUserFrontendRequestDispatcher
         VhostUserShmemMap map = message.Read<VhostUserShmemMap>();
         if (map.Length == 0 || map.ShmemOffset > ulong.MaxValue - map.Length)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, "ShmemUnmap: zero length or wrapping range");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, "ShmemUnmap: zero length or wrapping range");
         }
 
         _handler.ShmemUnmap(map);
@@ -107,7 +107,7 @@ internal sealed partial class VhostUserFrontendRequestDispatcher
         VhostUserSharedObject shared = message.Read<VhostUserSharedObject>();
         if (!shared.IsValid())
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: nil or max UUID");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{request}: nil or max UUID");
         }
 
         return shared.Uuid.ToGuid();

@@ -55,12 +55,12 @@ internal sealed partial class VhostUserFrontendRequestDispatcher
     {
         if (message.Body.Length != row.Size)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"{request}: payload is {message.Body.Length} bytes, expected {row.Size}");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{request}: payload is {message.Body.Length} bytes, expected {row.Size}");
         }
 
         if (message.Fds.Count < row.MinFds || message.Fds.Count > row.MaxFds)
         {
-            throw new VhostUserException(VhostUserError.IncorrectFds, $"{request}: carries {message.Fds.Count} fds, expected {row.MinFds} to {row.MaxFds}");
+            throw new VhostUserProtocolException(VhostUserViolation.IncorrectFds, $"{request}: carries {message.Fds.Count} fds, expected {row.MinFds} to {row.MaxFds}");
         }
 
         VhostUserProtocolFeatures needed = row.Gate;
@@ -71,12 +71,12 @@ internal sealed partial class VhostUserFrontendRequestDispatcher
 
         if ((ProtocolFeatures & needed) != needed)
         {
-            throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
+            throw new VhostUserProtocolException(VhostUserViolation.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
         }
 
         if (row.VirtioGate == VhostUserVirtioGate.AccessPlatform && (Features & (ulong)VirtioFeatures.AccessPlatform) == 0)
         {
-            throw new VhostUserException(VhostUserError.InactiveFeature, $"{request} needs VIRTIO_F_ACCESS_PLATFORM, which was not acked");
+            throw new VhostUserProtocolException(VhostUserViolation.InactiveFeature, $"{request} needs VIRTIO_F_ACCESS_PLATFORM, which was not acked");
         }
     }
 }

@@ -73,7 +73,7 @@ internal sealed partial class VhostUserFrontendRequestDispatcher : IDisposable, 
         VhostUserLogging.BackendRequestReceived(_logger, header.Request, header.Size, message.Fds.Count);
         if (header.IsReply)
         {
-            throw new VhostUserException(VhostUserError.InvalidHeader, $"back-end request {header.Request} carries the reply flag");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidHeader, $"back-end request {header.Request} carries the reply flag");
         }
 
         var request = (BackendRequest)header.Request;
@@ -83,7 +83,7 @@ internal sealed partial class VhostUserFrontendRequestDispatcher : IDisposable, 
         {
             if (!known)
             {
-                throw new VhostUserException(VhostUserError.InvalidMessage, Errno.EINVAL, "back-end request", $"unknown back-end request code {header.Request}");
+                throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"back-end request: unknown code {header.Request} (answered with EINVAL)");
             }
 
             CheckShapeAndGates(request, row, message);
@@ -102,9 +102,9 @@ internal sealed partial class VhostUserFrontendRequestDispatcher : IDisposable, 
         }
         catch (Exception e) when (e is VhostException or ArgumentException or InvalidOperationException or NotSupportedException)
         {
-            if ((header.NeedsReply || ownReply) && !(e is VhostUserException { Reason: VhostUserError.SocketBroken or VhostUserError.SocketError }))
+            if ((header.NeedsReply || ownReply) && !IsTransportFailure(e))
             {
-                Errno errno = (e as VhostException)?.Errno ?? (e is VhostUserException { Reason: VhostUserError.NotSupported } ? Errno.ENOSYS : Errno.EINVAL);
+                Errno errno = (e as VhostException)?.Errno ?? (e is NotSupportedException ? Errno.ENOSYS : Errno.EINVAL);
                 if (errno == Errno.None)
                 {
                     errno = Errno.EIO;
@@ -118,12 +118,19 @@ internal sealed partial class VhostUserFrontendRequestDispatcher : IDisposable, 
                 throw;
             }
 
-            throw new VhostUserException(VhostUserError.RequestHandlerError, $"{request} failed in the handler: {e.Message}", e);
+            throw new VhostUserRequestHandlerException($"{request} failed in the handler: {e.Message}", e);
         }
     }
 
     /// <summary>Disposes the connection.</summary>
     public void Dispose() => _endpoint.Dispose();
+
+    /// <summary>
+    /// Whether the socket itself failed (closed, broken, or another socket errno, which the base
+    /// <see cref="VhostUserException"/> carries), so no failure reply can be sent.
+    /// </summary>
+    private static bool IsTransportFailure(Exception e)
+        => e is VhostUserConnectionClosedException || (e is VhostUserException && e.GetType() == typeof(VhostUserException));
 
     /// <inheritdoc/>
     void IVhostUserRequestServer.OnPeerClosed() => VhostUserLogging.BackendChannelClosed(_logger);
@@ -131,8 +138,10 @@ internal sealed partial class VhostUserFrontendRequestDispatcher : IDisposable, 
     /// <inheritdoc/>
     bool IVhostUserRequestServer.ContinuesAfter(VhostUserException e)
     {
-        if (e.Reason is VhostUserError.RequestHandlerError or VhostUserError.NotSupported
-            or VhostUserError.InactiveFeature or VhostUserError.InvalidMessage or VhostUserError.IncorrectFds)
+        // A failed handler, or a whole message that broke a rule of its own (size, fds, an inactive
+        // feature): the stream is still in step. A bad header or an oversized message is not.
+        if (e is VhostUserRequestHandlerException
+            or VhostUserProtocolException { Violation: VhostUserViolation.InvalidMessage or VhostUserViolation.IncorrectFds or VhostUserViolation.InactiveFeature })
         {
             VhostUserLogging.BackendRequestFailed(_logger, e.Message);
             return true;

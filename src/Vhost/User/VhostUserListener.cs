@@ -42,7 +42,7 @@ public sealed class VhostUserListener : IDisposable
             {
                 if (Interop.bind(scope.Fd, &address, length) < 0)
                 {
-                    throw new VhostUserException(VhostUserError.SocketError, Interop.LastErrno, "bind", path);
+                    throw new VhostUserException(Interop.LastErrno, "bind", path);
                 }
 
                 // Set the mode before listen(): until then every connect is refused, so no peer can
@@ -52,7 +52,7 @@ public sealed class VhostUserListener : IDisposable
                 {
                     Errno errno = Interop.LastErrno;
                     File.Delete(path);
-                    throw new VhostUserException(VhostUserError.SocketError, errno, "listen", path);
+                    throw new VhostUserException(errno, "listen", path);
                 }
             }
 
@@ -107,7 +107,7 @@ public sealed class VhostUserListener : IDisposable
             }
             catch (VhostException e) when (e is not VhostUserException)
             {
-                throw new VhostUserException(VhostUserError.SocketError, e.Errno ?? Errno.EIO, "accept4", Path);
+                throw new VhostUserException(e.Errno ?? Errno.EIO, "accept4", Path);
             }
 
             if (accepted is not null)
@@ -154,7 +154,7 @@ public sealed class VhostUserListener : IDisposable
         if (type != Interop.S_IFSOCK)
         {
             // Never delete something that is not a socket: the path is probably a mistake.
-            throw new VhostUserException(VhostUserError.SocketError, Errno.EEXIST, "bind", $"{path} exists and is not a socket");
+            throw new VhostUserException(Errno.EEXIST, "bind", $"{path} exists and is not a socket");
         }
 
         SafeFileHandle? probe = null;
@@ -174,13 +174,13 @@ public sealed class VhostUserListener : IDisposable
         }
         catch (VhostException e)
         {
-            throw new VhostUserException(VhostUserError.SocketError, e.Errno ?? Errno.EEXIST, "bind", $"{path} exists and is not a usable socket");
+            throw new VhostUserException(e.Errno ?? Errno.EEXIST, "bind", $"{path} exists and is not a usable socket");
         }
         finally
         {
             probe?.Dispose();
         }
 
-        throw new VhostUserException(VhostUserError.SocketError, Errno.EADDRINUSE, "bind", $"another process is listening on {path}");
+        throw new VhostUserException(Errno.EADDRINUSE, "bind", $"another process is listening on {path}");
     }
 }

@@ -36,7 +36,7 @@ internal static partial class VhostUserLogging
     internal static partial void ReplyFailed(ILogger logger, uint request, string reason);
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "vhost-user connection failed ({Error}): {Reason}")]
-    internal static partial void ConnectionFailed(ILogger logger, VhostUserError error, string reason);
+    internal static partial void ConnectionFailed(ILogger logger, string error, string reason);
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "vhost-user front-end acked features 0x{Features:x}")]
     internal static partial void FeaturesAcked(ILogger logger, ulong features);
@@ -73,7 +73,7 @@ internal static partial class VhostUserLogging
     internal static partial void FrontendProtocolFeaturesAcked(ILogger logger, VhostUserProtocolFeatures features);
 
     [LoggerMessage(EventId = 27, Level = LogLevel.Error, Message = "vhost-user front-end failed on {Request} ({Error}): {Reason}; the connection is unusable")]
-    internal static partial void FrontendFailed(ILogger logger, FrontendRequest request, VhostUserError error, string reason);
+    internal static partial void FrontendFailed(ILogger logger, FrontendRequest request, string error, string reason);
 
     [LoggerMessage(EventId = 28, Level = LogLevel.Warning, Message = "vhost-user back-end failed {Request}: {Reason}")]
     internal static partial void BackendRejected(ILogger logger, FrontendRequest request, string reason);
@@ -99,7 +99,7 @@ internal static partial class VhostUserLogging
     internal static partial void BackendRequestSent(ILogger logger, BackendRequest request, int size);
 
     [LoggerMessage(EventId = 51, Level = LogLevel.Error, Message = "vhost-user back-end channel failed on {Request} ({Error}): {Reason}")]
-    internal static partial void BackendChannelFailed(ILogger logger, BackendRequest request, VhostUserError error, string reason);
+    internal static partial void BackendChannelFailed(ILogger logger, BackendRequest request, string error, string reason);
 
     [LoggerMessage(EventId = 52, Level = LogLevel.Warning, Message = "the front-end failed back-end request {Request}: {Reason}")]
     internal static partial void FrontendRejected(ILogger logger, BackendRequest request, string reason);

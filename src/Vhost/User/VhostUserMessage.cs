@@ -30,14 +30,14 @@ internal sealed class VhostUserMessage : IDisposable
     /// <summary>Reads the body as <typeparamref name="T"/>; the body must be exactly its size.</summary>
     /// <typeparam name="T">A wire struct from <see cref="Messages"/>.</typeparam>
     /// <returns>The payload.</returns>
-    /// <exception cref="VhostUserException">The body has another size (<see cref="VhostUserError.InvalidMessage"/>).</exception>
+    /// <exception cref="VhostUserProtocolException">The body has another size.</exception>
     public T Read<T>()
         where T : unmanaged
     {
         int size = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
         if (_body.Length != size)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"request {Header.Request}: payload is {_body.Length} bytes, expected {size}");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"request {Header.Request}: payload is {_body.Length} bytes, expected {size}");
         }
 
         return MemoryMarshal.Read<T>(_body);

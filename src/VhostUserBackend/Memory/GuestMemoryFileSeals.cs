@@ -27,12 +27,12 @@ internal static class GuestMemoryFileSeals
     /// <param name="fd">The file.</param>
     /// <param name="policy">The daemon's policy.</param>
     /// <param name="isLog">The file is the dirty log: it must be a memfd (QEMU and rust-vmm front-ends send one), whatever the policy.</param>
-    /// <exception cref="VhostUserException">Strict policy and the file is not sealed against shrinking, or a log that is not a memfd (<see cref="VhostUserError.InvalidMessage"/>).</exception>
+    /// <exception cref="VhostUserException">Strict policy and the file is not sealed against shrinking, or a log that is not a memfd (a <see cref="VhostUserProtocolException"/>).</exception>
     internal static State Enforce(SafeFileHandle fd, GuestMemoryFilePolicy policy, bool isLog = false)
     {
         if (isLog && !IsMemfd(fd))
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, "SET_LOG_BASE: the dirty log is not a memfd (a file that cannot carry seals could be shrunk under the daemon); send a memfd");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, "SET_LOG_BASE: the dirty log is not a memfd (a file that cannot carry seals could be shrunk under the daemon); send a memfd");
         }
 
         if (policy == GuestMemoryFilePolicy.Trust)
@@ -43,8 +43,8 @@ internal static class GuestMemoryFileSeals
         State state = Seal(fd);
         if (state == State.Unsealable && policy == GuestMemoryFilePolicy.RequireShrinkSeal)
         {
-            throw new VhostUserException(
-                VhostUserError.InvalidMessage,
+            throw new VhostUserProtocolException(
+                VhostUserViolation.InvalidMessage,
                 "guest memory file is not sealed against shrinking (F_SEAL_SHRINK) and cannot be sealed; the daemon runs with MemoryFilePolicy=RequireShrinkSeal (use a memfd with seals, e.g. QEMU memory-backend-memfd seal=on)");
         }
 

@@ -91,12 +91,12 @@ internal sealed unsafe class InflightRegion : IDisposable
         ulong needed = RegionSize(inflight.QueueCount, inflight.QueueSize);
         if (inflight.MmapSize < needed || inflight.MmapSize > VhostUserLimits.MaxInflightMmapSize)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"inflight region of 0x{inflight.MmapSize:x} bytes does not hold {inflight.QueueCount} queues of {inflight.QueueSize} (0x{needed:x} bytes, at most 0x{VhostUserLimits.MaxInflightMmapSize:x})");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"inflight region of 0x{inflight.MmapSize:x} bytes does not hold {inflight.QueueCount} queues of {inflight.QueueSize} (0x{needed:x} bytes, at most 0x{VhostUserLimits.MaxInflightMmapSize:x})");
         }
 
         if (inflight.MmapOffset > long.MaxValue)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"inflight region offset 0x{inflight.MmapOffset:x} is too large");
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"inflight region offset 0x{inflight.MmapOffset:x} is too large");
         }
 
         try
@@ -105,7 +105,7 @@ internal sealed unsafe class InflightRegion : IDisposable
         }
         catch (ArgumentException e)
         {
-            throw new VhostUserException(VhostUserError.InvalidMessage, $"cannot map the inflight region: {e.Message}", e);
+            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"cannot map the inflight region: {e.Message}", e);
         }
     }
 

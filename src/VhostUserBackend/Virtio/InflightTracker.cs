@@ -183,5 +183,5 @@ internal sealed unsafe class InflightTracker
         Volatile.Write(ref _header->UsedIndex, usedIndex);
     }
 
-    private static VhostUserException Malformed(string what) => new(VhostUserError.InvalidMessage, $"inflight region: {what}");
+    private static VhostUserProtocolException Malformed(string what) => new(VhostUserViolation.InvalidMessage, $"inflight region: {what}");
 }

@@ -71,7 +71,7 @@ public sealed class CorpusReplayTests
         Assert.False(FuzzTargets.IsAllowed("split-chain", new NullReferenceException()));
         Assert.False(FuzzTargets.IsAllowed("message", new FuzzContractException("hang")));
         Assert.False(FuzzTargets.IsAllowed("split-chain", new VhostException("not a ring error")));
-        Assert.True(FuzzTargets.IsAllowed("message", new Vhost.User.VhostUserException(Vhost.User.VhostUserError.InvalidHeader, "bad")));
+        Assert.True(FuzzTargets.IsAllowed("message", new Vhost.User.VhostUserProtocolException("bad")));
         Assert.Throws<ArgumentException>(() => FuzzTargets.Run("no-such-target", []));
     }
 }

@@ -58,7 +58,7 @@ public sealed class MemoryFileDefenceTests
         frontend.SetOwner();
         frontend.SetFeatures(frontend.GetFeatures() & (ulong)Vhost.User.Messages.VhostUserVirtioFeatures.ProtocolFeatures);
         frontend.SetProtocolFeatures(frontend.GetProtocolFeatures() & Vhost.User.Messages.VhostUserProtocolFeatures.ReplyAck);
-        Assert.Throws<VhostUserException>(() => frontend.SetMemoryTable([new Vhost.VhostMemoryRegionInfo(0, 1 << 20, 0x7f0000000000, 0, memfd)]));
+        Assert.ThrowsAny<VhostUserException>(() => frontend.SetMemoryTable([new Vhost.VhostMemoryRegionInfo(0, 1 << 20, 0x7f0000000000, 0, memfd)]));
         SpinWait.SpinUntil(() => logs.Lines.Any(m => m.Contains("not sealed against shrinking", StringComparison.Ordinal)), 2000);
         Assert.True(logs.Lines.Any(m => m.Contains("not sealed against shrinking", StringComparison.Ordinal)), string.Join("\n", logs.Lines));
 

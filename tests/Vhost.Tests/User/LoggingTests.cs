@@ -46,7 +46,7 @@ public sealed class LoggingTests
             Assert.True(thread.Join(5000));
         }
 
-        Assert.IsType<VhostUserException>(runError);
+        Assert.IsType<VhostUserProtocolException>(runError);
         LogEntry[] fl = frontendLog.Entries;
         Assert.Contains(fl, e => e.EventId == 23 && e.Level == LogLevel.Information && e.Message.Contains($"0x{RecordingBackendHandler.OfferedFeatures:x}", StringComparison.Ordinal));
         Assert.Contains(fl, e => e.EventId == 26 && e.Message.Contains("protocol features acked", StringComparison.Ordinal));

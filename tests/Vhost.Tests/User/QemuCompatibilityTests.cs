@@ -55,8 +55,7 @@ public sealed class QemuCompatibilityTests
             raw.Send((uint)FrontendRequest.SetFeatures, VhostUserHeaderFlags.None, new VhostUserU64((ulong)VirtioFeatures.Version1));
             dispatcher.HandleNextRequest(2000);
             raw.Send((uint)FrontendRequest.SetVringEnable, VhostUserHeaderFlags.None, new VhostUserVringState(0, 1));
-            var e = Assert.Throws<VhostUserException>(() => dispatcher.HandleNextRequest(2000));
-            Assert.Equal(VhostUserError.InactiveFeature, e.Reason);
+            var e = Assert.Throws<VhostUserProtocolException>(() => dispatcher.HandleNextRequest(2000));
             Assert.DoesNotContain(handler.Calls, c => c.StartsWith("SetVringEnable", StringComparison.Ordinal));
         }
     }

@@ -223,7 +223,7 @@ internal sealed class CopyDevice : IVhostUserBackend
         if (phase != VhostUserTransferPhase.Stopped)
         {
             fd.Dispose();
-            throw new Vhost.User.VhostUserException(Vhost.User.VhostUserError.NotSupported, $"transfer phase {phase}");
+            throw new NotSupportedException($"transfer phase {phase}");
         }
 
         byte[] saved = [.. StateMagic, .. Config];
@@ -264,7 +264,7 @@ internal sealed class CopyDevice : IVhostUserBackend
     /// <summary>CHECK_DEVICE_STATE: waits for the transfer and reports its failure.</summary>
     public void CheckDeviceState()
     {
-        Task transfer = _transfer ?? throw new Vhost.User.VhostUserException(Vhost.User.VhostUserError.InvalidOperation, "no device state transfer was started");
+        Task transfer = _transfer ?? throw new InvalidOperationException("no device state transfer was started");
         _transfer = null;
         try
         {
@@ -272,7 +272,7 @@ internal sealed class CopyDevice : IVhostUserBackend
         }
         catch (Exception e) when (e is InvalidDataException or Vhost.VhostException)
         {
-            throw new Vhost.User.VhostUserException(Vhost.User.VhostUserError.InvalidOperation, $"device state transfer failed: {e.Message}", e);
+            throw new InvalidOperationException($"device state transfer failed: {e.Message}", e);
         }
     }
 

@@ -157,7 +157,7 @@ public sealed class DaemonEndToEndTests
         rig.Connect(eventIdx: false, packed: false);
         byte[] config = rig.Frontend!.GetConfig(4, 8, VhostUserConfigFlags.None);
         Assert.Equal(rig.Device.Config.AsSpan(4, 8).ToArray(), config);
-        Assert.Throws<VhostUserException>(() => rig.Frontend.GetConfig(12, 8, VhostUserConfigFlags.None));
+        Assert.ThrowsAny<VhostUserException>(() => rig.Frontend.GetConfig(12, 8, VhostUserConfigFlags.None));
     }
 
     [Fact]
@@ -205,13 +205,13 @@ public sealed class DaemonEndToEndTests
     {
         using var rig = new DaemonRig(new CopyDevice(packed: false));
         VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
-        Assert.Throws<VhostUserException>(() => f.SetVringNum(5, 64));
-        Assert.Throws<VhostUserException>(() => f.SetVringNum(0, 512));
-        Assert.Throws<VhostUserException>(() => f.SetFeatures((ulong)VirtioFeatures.RingPacked));
+        Assert.ThrowsAny<VhostUserException>(() => f.SetVringNum(5, 64));
+        Assert.ThrowsAny<VhostUserException>(() => f.SetVringNum(0, 512));
+        Assert.ThrowsAny<VhostUserException>(() => f.SetFeatures((ulong)VirtioFeatures.RingPacked));
 
         // Starting a ring without addresses fails, with the reason reported.
         using var kick = new EventFd();
-        Assert.Throws<VhostUserException>(() => f.SetVringKick(0, kick));
+        Assert.ThrowsAny<VhostUserException>(() => f.SetVringKick(0, kick));
 
         // The connection survives every reported failure.
         Assert.Equal(1, f.GetQueueNum());

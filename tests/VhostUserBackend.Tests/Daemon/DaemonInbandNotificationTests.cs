@@ -37,7 +37,7 @@ public sealed class DaemonInbandNotificationTests
         }
 
         Assert.Equal(21, rig.Device.Completed);
-        Assert.Throws<VhostUserException>(() => f.VringKick(5));
+        Assert.Throws<VhostUserPeerRefusedException>(() => f.VringKick(5));
         Assert.Equal(1, f.GetQueueNum());
     }
 
@@ -92,7 +92,7 @@ public sealed class DaemonInbandNotificationTests
         }
 
         Assert.Empty(handler.Calls);
-        Assert.Throws<VhostUserException>(() => f.VringKick(0));
+        Assert.Throws<InvalidOperationException>(() => f.VringKick(0));
     }
 
     /// <summary>

@@ -143,7 +143,7 @@ public sealed class DaemonInflightTests
             Fd.PWrite(region, BitConverter.GetBytes((ushort)3), 14); // used index differs from the ring's
         }
 
-        Assert.Throws<VhostUserException>(() => rig.Start(eventIdx: false, packed: false, inflight: (inflight, region)));
+        Assert.ThrowsAny<VhostUserException>(() => rig.Start(eventIdx: false, packed: false, inflight: (inflight, region)));
         // The nack reaches the front-end just before the daemon logs the reason.
         WaitFor(() => logs.Lines.Any(e => e.Contains("inflight region", StringComparison.Ordinal) && e.Contains(reason, StringComparison.Ordinal)), $"no log entry names the {reason}");
         Assert.False(daemon.Vrings[0].IsStarted);
@@ -157,9 +157,9 @@ public sealed class DaemonInflightTests
         VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
         using SafeFileHandle region = f.GetInflightFd(1, 64, out VhostUserInflight inflight);
         VhostUserInflight lying = inflight with { QueueSize = 1024 };
-        Assert.Throws<VhostUserException>(() => f.SetInflightFd(lying, region));
+        Assert.ThrowsAny<VhostUserException>(() => f.SetInflightFd(lying, region));
         VhostUserInflight past = inflight with { MmapSize = inflight.MmapSize * 4, QueueCount = 4 };
-        Assert.Throws<VhostUserException>(() => f.SetInflightFd(past, region));
+        Assert.ThrowsAny<VhostUserException>(() => f.SetInflightFd(past, region));
         Assert.Equal(1, f.GetQueueNum());
     }
 
@@ -174,14 +174,14 @@ public sealed class DaemonInflightTests
         daemon.Start(path);
         using var rig = new DaemonRig(device, daemon, path);
         VhostUserFrontend f = rig.Connect(eventIdx: false, packed: true);
-        Assert.Throws<VhostUserException>(() => f.GetInflightFd(1, 64, out _));
+        Assert.ThrowsAny<VhostUserException>(() => f.GetInflightFd(1, 64, out _));
         logs.WaitFor("GetInflightFd: inflight tracking is implemented for split rings only");
 
         // A region handed back for a packed device is refused the same way.
         using (SafeFileHandle region = Fd.CreateMemFd("inflight", (long)InflightRegion.RegionSize(1, 64)))
         {
             var description = new VhostUserInflight { MmapSize = InflightRegion.RegionSize(1, 64), QueueCount = 1, QueueSize = 64 };
-            Assert.Throws<VhostUserException>(() => f.SetInflightFd(description, region));
+            Assert.ThrowsAny<VhostUserException>(() => f.SetInflightFd(description, region));
         }
 
         logs.WaitFor("SetInflightFd: inflight tracking is implemented for split rings only");

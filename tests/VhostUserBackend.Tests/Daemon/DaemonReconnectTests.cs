@@ -66,7 +66,7 @@ public sealed class DaemonReconnectTests
             rig.Submit(0, DaemonRig.Payload(1));
             rig.Complete(0);
             daemon.Dispose();
-            Assert.Throws<Vhost.User.VhostUserException>(() => rig.Frontend!.GetQueueNum());
+            Assert.Throws<Vhost.User.VhostUserConnectionClosedException>(() => rig.Frontend!.GetQueueNum());
             daemon.Dispose();
             Assert.False(File.Exists(path));
         }

@@ -64,7 +64,7 @@ public sealed class VringLifecycleTests : IDisposable
     {
         _ring.ApplyFeatures(packed: false, eventIdx: true, indirect: true);
         _ring.Start(_memory, null);
-        var e = Assert.Throws<VhostUserException>(() => _ring.ApplyFeatures(packed: true, eventIdx: true, indirect: true));
+        var e = Assert.Throws<InvalidOperationException>(() => _ring.ApplyFeatures(packed: true, eventIdx: true, indirect: true));
         Assert.Contains("is started", e.Message, StringComparison.Ordinal);
 
         _ring.Stop();
@@ -76,7 +76,7 @@ public sealed class VringLifecycleTests : IDisposable
         _ring.Reset(keepNotifiers: true);
         Assert.IsType<SplitQueue>(_ring.Queue);
         Assert.False(_ring.HasAddresses);
-        Assert.Throws<VhostUserException>(() => _ring.Start(_memory, null));
+        Assert.Throws<InvalidOperationException>(() => _ring.Start(_memory, null));
         _ring.SetAddresses(User(_driver.DescriptorTableAddress), User(_driver.AvailRingAddress), User(_driver.UsedRingAddress), null);
         _ring.Start(_memory, null);
         Assert.False(_ring.Queue.EventIdx);
@@ -113,7 +113,7 @@ public sealed class VringLifecycleTests : IDisposable
     public void A_running_rings_log_address_must_be_guest_memory()
     {
         _ring.Start(_memory, null);
-        var e = Assert.Throws<VhostUserException>(() => _ring.SetRingLogAddress(0x10, _memory));
+        var e = Assert.Throws<VhostUserProtocolException>(() => _ring.SetRingLogAddress(0x10, _memory));
         Assert.Contains("is not guest memory", e.Message, StringComparison.Ordinal);
         _ring.SetRingLogAddress(_driver.UsedRingAddress, _memory);
         Assert.Equal(_driver.UsedRingAddress, _ring.Queue.RingLogAddress);
