@@ -500,31 +500,23 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         DeriveStatus();
     }
 
-    public void SetVringCall(int index, ReceivedFds fds)
+    public void SetVringCall(int index, ReceivedFds fds) => ReplaceNotifier(index, fds, static (v, fd) => (v.Call, v.Call = fd).Item1);
+
+    public void SetVringError(int index, ReceivedFds fds) => ReplaceNotifier(index, fds, static (v, fd) => (v.Error, v.Error = fd).Item1);
+
+    /// <summary>
+    /// SET_VRING_CALL / SET_VRING_ERR: swaps the ring's eventfd (none without an fd) while its
+    /// worker is paused, then closes the one it replaced.
+    /// </summary>
+    private void ReplaceNotifier(int index, ReceivedFds fds, Func<Vring, EventFd?, EventFd?> swap)
     {
         Vring v = Ring(index);
         SafeFileHandle? fd = fds.TryTake(0); // an eventfd: the dispatcher checked it
-        EventFd? call = fd is null ? null : EventFd.FromHandle(fd);
+        EventFd? replacement = fd is null ? null : EventFd.FromHandle(fd);
         EventFd? old;
         using (_workerOfQueue[v.Index].Pause())
         {
-            old = v.Call;
-            v.Call = call;
-        }
-
-        old?.Dispose();
-    }
-
-    public void SetVringError(int index, ReceivedFds fds)
-    {
-        Vring v = Ring(index);
-        SafeFileHandle? fd = fds.TryTake(0); // an eventfd: the dispatcher checked it
-        EventFd? error = fd is null ? null : EventFd.FromHandle(fd);
-        EventFd? old;
-        using (_workerOfQueue[v.Index].Pause())
-        {
-            old = v.Error;
-            v.Error = error;
+            old = swap(v, replacement);
         }
 
         old?.Dispose();
