@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
+using Vhost.Virtio;
 
 namespace Vhost.Kernel;
 
@@ -192,14 +193,13 @@ public abstract class VhostKernelBackend : IVhostBackend, IDisposable
     {
         CheckQueueIndex(queueIndex);
         ValidateRingLayout(config);
-        ulong n = config.QueueSize;
         var addr = new Interop.vhost_vring_addr
         {
             index = (uint)queueIndex,
             flags = (config.Flags & VringFlags.Log) != 0 ? 1u << Interop.VHOST_VRING_F_LOG : 0,
-            desc_user_addr = TranslateRingAddress(config.DescriptorTableAddress, 16 * n, "descriptor table"),
-            avail_user_addr = TranslateRingAddress(config.AvailableRingAddress, 6 + (2 * n), "available ring"),
-            used_user_addr = TranslateRingAddress(config.UsedRingAddress, 6 + (8 * n), "used ring"),
+            desc_user_addr = TranslateRingAddress(config.DescriptorTableAddress, SplitRingLayout.DescriptorTableSize(config.QueueSize), "descriptor table"),
+            avail_user_addr = TranslateRingAddress(config.AvailableRingAddress, SplitRingLayout.AvailableRingSize(config.QueueSize), "available ring"),
+            used_user_addr = TranslateRingAddress(config.UsedRingAddress, SplitRingLayout.UsedRingSize(config.QueueSize), "used ring"),
             log_guest_addr = config.LogAddress ?? 0,
         };
         Ioctl(VhostIoctls.VHOST_SET_VRING_ADDR, ref addr, nameof(VhostIoctls.VHOST_SET_VRING_ADDR));

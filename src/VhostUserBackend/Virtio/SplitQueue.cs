@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
+using Vhost.Virtio;
 using VhostUserBackend.Memory;
 
 namespace VhostUserBackend.Virtio;
@@ -88,12 +89,12 @@ public sealed unsafe class SplitQueue : Virtqueue
     /// <summary>Bytes of the available ring for <paramref name="size"/> entries (with used_event).</summary>
     /// <param name="size">Queue size.</param>
     /// <returns>6 + 2 × size.</returns>
-    public static ulong AvailRingSize(ushort size) => 6 + (2UL * size);
+    public static ulong AvailRingSize(ushort size) => SplitRingLayout.AvailableRingSize(size);
 
     /// <summary>Bytes of the used ring for <paramref name="size"/> entries (with avail_event).</summary>
     /// <param name="size">Queue size.</param>
     /// <returns>6 + 8 × size.</returns>
-    public static ulong UsedRingSize(ushort size) => 6 + (8UL * size);
+    public static ulong UsedRingSize(ushort size) => SplitRingLayout.UsedRingSize(size);
 
     /// <inheritdoc/>
     public override bool TryPopDescriptorChain(out DescriptorChain chain)
