@@ -500,9 +500,19 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         DeriveStatus();
     }
 
-    public void SetVringCall(int index, ReceivedFds fds) => ReplaceNotifier(index, fds, static (v, fd) => (v.Call, v.Call = fd).Item1);
+    public void SetVringCall(int index, ReceivedFds fds) => ReplaceNotifier(index, fds, static (v, fd) =>
+    {
+        EventFd? old = v.Call;
+        v.Call = fd;
+        return old;
+    });
 
-    public void SetVringError(int index, ReceivedFds fds) => ReplaceNotifier(index, fds, static (v, fd) => (v.Error, v.Error = fd).Item1);
+    public void SetVringError(int index, ReceivedFds fds) => ReplaceNotifier(index, fds, static (v, fd) =>
+    {
+        EventFd? old = v.Error;
+        v.Error = fd;
+        return old;
+    });
 
     /// <summary>
     /// SET_VRING_CALL / SET_VRING_ERR: swaps the ring's eventfd (none without an fd) while its
