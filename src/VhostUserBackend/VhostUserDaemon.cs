@@ -476,8 +476,9 @@ public sealed class VhostUserDaemon : IDisposable
             return;
         }
 
-        var handler = new VhostUserDaemonHandler(_backend, _vrings, _workerOfQueue, _workers, _logger, _options.MemoryFilePolicy, _options.InFlightTimeout);
-        var dispatcher = new VhostUserBackendRequestDispatcher(connection, handler, _protocolLogger);
+        var negotiation = new VhostUserNegotiation();
+        var handler = new VhostUserDaemonHandler(_backend, _vrings, _workerOfQueue, _workers, negotiation, _logger, _options.MemoryFilePolicy, _options.InFlightTimeout);
+        var dispatcher = new VhostUserBackendRequestDispatcher(connection, handler, negotiation, _protocolLogger);
         lock (_lock)
         {
             _current = connection;

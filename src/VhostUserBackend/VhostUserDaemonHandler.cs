@@ -30,19 +30,18 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private readonly GuestMemoryAtomic _memory = new();
     private readonly TimeSpan _inFlightTimeout;
     private readonly Dictionary<(ulong Address, ulong Size), int> _repeatedAdds = [];
-    private ulong _ackedFeatures;
-    private VhostUserProtocolFeatures _ackedProtocolFeatures;
-    private bool _protocolFeaturesSet;
+    private readonly VhostUserNegotiation _negotiation;
+    private bool _logging;
     private DirtyLog? _log;
     private EventFd? _logEvent;
     private InflightRegion? _inflight;
     private VhostUserBackendChannel? _channel;
     private byte _status;
-    private bool _featuresSet;
     private bool _disposed;
 
-    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VhostUserWorker[] workerOfQueue, VhostUserWorker[] workers, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null)
+    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VhostUserWorker[] workerOfQueue, VhostUserWorker[] workers, VhostUserNegotiation negotiation, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null)
     {
+        _negotiation = negotiation;
         _inFlightTimeout = inFlightTimeout ?? TimeSpan.FromSeconds(5);
         _memoryFilePolicy = memoryFilePolicy;
         _backend = backend;
@@ -52,11 +51,12 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         _logger = logger;
     }
 
-    private bool ProtocolFeaturesAcked => (_ackedFeatures & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) != 0;
+    private bool ProtocolFeaturesAcked => _negotiation.ProtocolFeaturesAcked;
 
-    private bool StatusFromFrontend => (_ackedProtocolFeatures & VhostUserProtocolFeatures.Status) != 0;
+    private bool StatusFromFrontend => _negotiation.HasProtocolFeatures(VhostUserProtocolFeatures.Status);
 
-    private bool LoggingAll => (_ackedFeatures & (ulong)VhostUserVirtioFeatures.LogAll) != 0;
+    /// <summary>Whether the dirty log is applied to the memory (VHOST_F_LOG_ALL as last applied by SET_FEATURES).</summary>
+    private bool LoggingAll => _logging;
 
     public ulong GetFeatures()
     {
@@ -69,14 +69,9 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         return features;
     }
 
+    /// <summary>SET_FEATURES: applies the features the dispatcher stored in the negotiation (it checked they were offered).</summary>
     public void SetFeatures(ulong features)
     {
-        ulong unknown = features & ~GetFeatures();
-        if (unknown != 0)
-        {
-            throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"SET_FEATURES acks bits 0x{unknown:x} that were not offered");
-        }
-
         bool packed = (features & (ulong)VirtioFeatures.RingPacked) != 0;
         bool eventIdx = (features & (ulong)VirtioFeatures.RingEventIndex) != 0;
         bool wasLogging = LoggingAll;
@@ -90,14 +85,13 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
                 // up to 7.2 never acks the bit for net but exchanges protocol features and drives
                 // the rings with SET_VRING_ENABLE (including 0 for queue pairs the guest does not
                 // use), so once protocol features were set the enable messages decide.
-                if ((features & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0 && !_protocolFeaturesSet)
+                if ((features & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0 && !_negotiation.ProtocolFeaturesSet)
                 {
                     v.IsEnabled = true;
                 }
             }
 
-            _ackedFeatures = features;
-            _featuresSet = true;
+            _logging = (features & (ulong)VhostUserVirtioFeatures.LogAll) != 0;
             if (wasLogging != LoggingAll)
             {
                 foreach (Vring v in _vrings)
@@ -165,8 +159,6 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
     public void SetProtocolFeatures(VhostUserProtocolFeatures features)
     {
-        _ackedProtocolFeatures = features;
-        _protocolFeaturesSet = true;
         UpdateInbandChannels();
         Log.ProtocolFeaturesAcked(_logger, features);
     }
@@ -593,7 +585,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GET_INFLIGHT_FD: a region for {request.QueueCount} queues of {request.QueueSize} would take 0x{size:x} bytes");
         }
 
-        InflightRegion region = InflightRegion.Create(request.QueueCount, request.QueueSize, _ackedFeatures, out SafeFileHandle fd);
+        InflightRegion region = InflightRegion.Create(request.QueueCount, request.QueueSize, _negotiation.Features, out SafeFileHandle fd);
         ReplaceInflight(region);
         reply = new VhostUserInflight { MmapSize = size, MmapOffset = 0, QueueCount = request.QueueCount, QueueSize = request.QueueSize };
         return fd;
@@ -620,8 +612,6 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void ResetDevice()
     {
         ResetRings(keepNotifiers: true);
-        _ackedFeatures = 0;
-        _featuresSet = false;
         ChangeStatus(VirtioDeviceStatus.Reset);
         _backend.Reset();
     }
@@ -648,7 +638,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
 
         VirtioDeviceStatus status = VirtioDeviceStatus.Reset;
-        if (_featuresSet)
+        if (_negotiation.FeaturesSet)
         {
             status = VirtioDeviceStatus.Acknowledge | VirtioDeviceStatus.Driver | VirtioDeviceStatus.FeaturesOk;
             foreach (Vring v in _vrings)
@@ -723,7 +713,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     /// </summary>
     private void ThrowIfPackedInflight(FrontendRequest request)
     {
-        if ((_ackedFeatures & (ulong)VirtioFeatures.RingPacked) != 0)
+        if (_negotiation.HasFeatures((ulong)VirtioFeatures.RingPacked))
         {
             throw new NotSupportedException($"{request}: inflight tracking is implemented for split rings only; VIRTIO_F_RING_PACKED was acked, so the device runs without an inflight region");
         }
@@ -941,7 +931,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     /// <summary>Points every ring at the back-end channel when in-band notifications are negotiated (workers paused, so no worker sends on a channel being closed).</summary>
     private void UpdateInbandChannels()
     {
-        VhostUserBackendChannel? channel = (_ackedProtocolFeatures & VhostUserProtocolFeatures.InbandNotifications) != 0 ? _channel : null;
+        VhostUserBackendChannel? channel = _negotiation.HasProtocolFeatures(VhostUserProtocolFeatures.InbandNotifications) ? _channel : null;
         using (PauseAll())
         {
             foreach (Vring v in _vrings)

@@ -22,36 +22,36 @@ namespace Vhost.User;
 public sealed class VhostUserBackendChannel : IDisposable
 {
     private readonly VhostUserEndpoint _endpoint;
+    private readonly VhostUserNegotiation _negotiation;
     private readonly ILogger _logger;
 
-    /// <summary>Creates the sender over <paramref name="connection"/>, which it owns from now on.</summary>
+    /// <summary>Creates the sender over <paramref name="connection"/>, which it owns from now on, with fixed features (tests).</summary>
     /// <param name="connection">The back-end channel socket.</param>
     /// <param name="protocolFeatures">The protocol features negotiated on the main connection.</param>
     /// <param name="features">The virtio features acked on the main connection.</param>
     internal VhostUserBackendChannel(VhostUserConnection connection, VhostUserProtocolFeatures protocolFeatures, ulong features = 0)
-        : this(connection, protocolFeatures, features, null)
+        : this(connection, Fixed(protocolFeatures, features), null)
     {
     }
 
     /// <summary>Creates the sender over <paramref name="connection"/>, which it owns from now on, logging to <paramref name="logger"/>.</summary>
     /// <param name="connection">The back-end channel socket.</param>
-    /// <param name="protocolFeatures">The protocol features negotiated on the main connection.</param>
-    /// <param name="features">The virtio features acked on the main connection.</param>
+    /// <param name="negotiation">The main connection's negotiated features, read at each send (a RESET_DEVICE and a new SET_FEATURES change them).</param>
     /// <param name="logger">The logger (<see langword="null"/> = none).</param>
-    internal VhostUserBackendChannel(VhostUserConnection connection, VhostUserProtocolFeatures protocolFeatures, ulong features, ILogger? logger)
+    internal VhostUserBackendChannel(VhostUserConnection connection, VhostUserNegotiation negotiation, ILogger? logger)
     {
         ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(negotiation);
         _endpoint = new VhostUserEndpoint(connection);
-        ProtocolFeatures = protocolFeatures;
-        Features = features;
+        _negotiation = negotiation;
         _logger = logger ?? NullLogger.Instance;
     }
 
     /// <summary>The negotiated protocol features that gate requests.</summary>
-    public VhostUserProtocolFeatures ProtocolFeatures { get; }
+    public VhostUserProtocolFeatures ProtocolFeatures => _negotiation.ProtocolFeatures;
 
     /// <summary>The acked virtio features (ACCESS_PLATFORM gates IOTLB messages).</summary>
-    public ulong Features { get; }
+    public ulong Features => _negotiation.Features;
 
     /// <summary>How long to wait for a reply. Default 5 s.</summary>
     public TimeSpan ReplyTimeout { get; set; } = TimeSpan.FromSeconds(5);
@@ -211,6 +211,14 @@ public sealed class VhostUserBackendChannel : IDisposable
 
     /// <summary>Closes the channel. Idempotent.</summary>
     public void Dispose() => _endpoint.Dispose();
+
+    private static VhostUserNegotiation Fixed(VhostUserProtocolFeatures protocolFeatures, ulong features)
+    {
+        var negotiation = new VhostUserNegotiation();
+        negotiation.AckProtocolFeatures(protocolFeatures);
+        negotiation.AckFeatures(features);
+        return negotiation;
+    }
 
     private static ReadOnlySpan<byte> Bytes<T>(in T value)
         where T : unmanaged

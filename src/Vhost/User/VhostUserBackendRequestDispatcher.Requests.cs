@@ -18,8 +18,16 @@ public sealed partial class VhostUserBackendRequestDispatcher
     private void SetFeatures(VhostUserMessage message)
     {
         ulong features = message.Read<VhostUserU64>().Value;
+        ulong unknown = features & ~_handler.GetFeatures();
+        if (unknown != 0)
+        {
+            throw Invalid(FrontendRequest.SetFeatures, $"acks bits 0x{unknown:x} that were not offered");
+        }
+
+        // Stored before the handler applies them: the handler reads the negotiation (and the bits
+        // were offered, so they are what the front-end acked even if the device then fails them).
+        _negotiation.AckFeatures(features);
         _handler.SetFeatures(features);
-        _ackedFeatures = features;
         VhostUserLogging.FeaturesAcked(_logger, features);
     }
 
@@ -35,9 +43,8 @@ public sealed partial class VhostUserBackendRequestDispatcher
             throw Invalid(FrontendRequest.SetProtocolFeatures, $"acks bits 0x{(ulong)(features & ~offered):x} that were not offered");
         }
 
+        _negotiation.AckProtocolFeatures(features);
         _handler.SetProtocolFeatures(features);
-        _ackedProtocolFeatures = features;
-        _protocolFeaturesSet = true;
         VhostUserLogging.ProtocolFeaturesAcked(_logger, features);
     }
 
@@ -136,7 +143,7 @@ public sealed partial class VhostUserBackendRequestDispatcher
         VhostUserVringState state = ReadVringState(request, message);
 
         // Split rings carry only the 16-bit next available index; packed rings use all 32 bits.
-        if ((_ackedFeatures & (ulong)VirtioFeatures.RingPacked) == 0 && state.Num > ushort.MaxValue)
+        if (!_negotiation.HasFeatures((ulong)VirtioFeatures.RingPacked) && state.Num > ushort.MaxValue)
         {
             throw Invalid(request, $"base 0x{state.Num:x} does not fit the 16-bit index of a split ring");
         }
@@ -199,9 +206,15 @@ public sealed partial class VhostUserBackendRequestDispatcher
         _handler.SetVringEnable((int)state.Index, state.Num == 1);
     }
 
+    private void ResetDevice()
+    {
+        _negotiation.ResetDevice();
+        _handler.ResetDevice();
+    }
+
     private void SetBackendRequestFd(VhostUserMessage message)
     {
-        var channel = new VhostUserBackendChannel(new VhostUserConnection(message.Fds.Take(0)), _ackedProtocolFeatures, _ackedFeatures, _logger);
+        var channel = new VhostUserBackendChannel(new VhostUserConnection(message.Fds.Take(0)), _negotiation, _logger);
         try
         {
             _handler.SetBackendRequestFd(channel);

@@ -72,7 +72,7 @@ public sealed partial class VhostUserBackendRequestDispatcher
         t[(int)FrontendRequest.GetInflightFd] = new(24, 0, 0, P.InflightShmFd, V.None, Own, NoInflightRegion, static (d, r, m) => d.GetInflightFd(r, m));
         t[(int)FrontendRequest.SetInflightFd] = new(24, 1, 1, P.InflightShmFd, V.None, AckWhenAsked, Acknowledgement, static (d, r, m) => d.SetInflightFd(r, m));
         t[(int)FrontendRequest.GpuSetSocket] = new(0, 1, 1, P.None, V.None, AckWhenAsked, Acknowledgement, static (d, r, m) => d._handler.GpuSetSocket(m.Fds));
-        t[(int)FrontendRequest.ResetDevice] = new(0, 0, 0, P.ResetDevice, V.None, AckWhenAsked, Acknowledgement, static (d, r, m) => d._handler.ResetDevice());
+        t[(int)FrontendRequest.ResetDevice] = new(0, 0, 0, P.ResetDevice, V.None, AckWhenAsked, Acknowledgement, static (d, r, m) => d.ResetDevice());
         t[(int)FrontendRequest.VringKick] = new(8, 0, 0, P.InbandNotifications, V.None, AckWhenAsked, Acknowledgement, static (d, r, m) => d.VringKick(r, m));
         t[(int)FrontendRequest.GetMaxMemSlots] = new(0, 0, 0, P.ConfigureMemorySlots, V.None, Own, None, static (d, r, m) => d.SendU64(r, d._handler.GetMaxMemorySlots()));
         t[(int)FrontendRequest.AddMemReg] = new(40, 1, 1, P.ConfigureMemorySlots, V.None, AckWhenAsked, Acknowledgement, static (d, r, m) => d.AddMemoryRegion(r, m));

@@ -36,9 +36,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
     private readonly IVhostUserBackendRequestHandler _handler;
     private readonly ILogger _logger;
     private readonly VhostUserPostcopyState _postcopy = new();
-    private VhostUserProtocolFeatures _ackedProtocolFeatures;
-    private bool _protocolFeaturesSet;
-    private ulong _ackedFeatures;
+    private readonly VhostUserNegotiation _negotiation;
     private FailureOutcome _lastFailure;
     private bool _replySent;
 
@@ -54,11 +52,22 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
 
     /// <summary>Creates a dispatcher over <paramref name="connection"/>, which it owns from now on.</summary>
     internal VhostUserBackendRequestDispatcher(VhostUserConnection connection, IVhostUserBackendRequestHandler handler, ILogger? logger = null)
+        : this(connection, handler, new VhostUserNegotiation(), logger)
+    {
+    }
+
+    /// <summary>
+    /// Creates a dispatcher over <paramref name="connection"/>, which it owns from now on, storing
+    /// what is negotiated in <paramref name="negotiation"/> (which the handler may read).
+    /// </summary>
+    internal VhostUserBackendRequestDispatcher(VhostUserConnection connection, IVhostUserBackendRequestHandler handler, VhostUserNegotiation negotiation, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(handler);
+        ArgumentNullException.ThrowIfNull(negotiation);
         _endpoint = new VhostUserEndpoint(connection);
         _handler = handler;
+        _negotiation = negotiation;
         _logger = logger ?? NullLogger.Instance;
     }
 
@@ -79,10 +88,10 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
     internal VhostUserConnection Connection => _endpoint.Connection;
 
     /// <summary>The protocol features the front-end acked (SET_PROTOCOL_FEATURES).</summary>
-    public VhostUserProtocolFeatures AckedProtocolFeatures => _ackedProtocolFeatures;
+    public VhostUserProtocolFeatures AckedProtocolFeatures => _negotiation.ProtocolFeatures;
 
-    /// <summary>The virtio features the front-end acked (SET_FEATURES).</summary>
-    public ulong AckedFeatures => _ackedFeatures;
+    /// <summary>The virtio features the front-end acked (SET_FEATURES; 0 again after RESET_DEVICE).</summary>
+    public ulong AckedFeatures => _negotiation.Features;
 
     /// <summary>
     /// Whether POSTCOPY_LISTEN was handled and POSTCOPY_END not yet: SET_MEM_TABLE and ADD_MEM_REG
@@ -221,7 +230,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
     private void CheckGates(FrontendRequest request, in VhostUserRequestRow<FrontendRequestHandler> row)
     {
         VhostUserProtocolFeatures needed = row.Gate;
-        if ((_ackedProtocolFeatures & needed) != needed)
+        if (!_negotiation.HasProtocolFeatures(needed))
         {
             throw new VhostUserProtocolException(VhostUserViolation.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
         }
@@ -234,9 +243,9 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
             // QEMU up to 7.2 never acks VHOST_USER_F_PROTOCOL_FEATURES in SET_FEATURES for vhost-user-net
             // (the bit is not in its net feature list) yet sends SET_VRING_ENABLE once protocol features
             // were exchanged: accept it then, as DPDK and libvhost-user do.
-            case VhostUserVirtioGate.ProtocolFeaturesAcked when (_ackedFeatures & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) == 0 && !_protocolFeaturesSet:
+            case VhostUserVirtioGate.ProtocolFeaturesAcked when !_negotiation.ProtocolFeaturesAcked && !_negotiation.ProtocolFeaturesSet:
                 throw new VhostUserProtocolException(VhostUserViolation.InactiveFeature, $"{request} needs VHOST_USER_F_PROTOCOL_FEATURES acked by SET_FEATURES (or at least a SET_PROTOCOL_FEATURES)");
-            case VhostUserVirtioGate.AccessPlatform when (_ackedFeatures & (ulong)VirtioFeatures.AccessPlatform) == 0:
+            case VhostUserVirtioGate.AccessPlatform when !_negotiation.HasFeatures((ulong)VirtioFeatures.AccessPlatform):
                 throw new VhostUserProtocolException(VhostUserViolation.InactiveFeature, $"{request} needs VIRTIO_F_ACCESS_PLATFORM (IOMMU_PLATFORM) acked by SET_FEATURES");
         }
     }

@@ -623,7 +623,14 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     }
 
     /// <summary>RESET_DEVICE (RESET_DEVICE).</summary>
-    public void ResetDevice() => Send(FrontendRequest.ResetDevice, ReadOnlySpan<byte>.Empty, []);
+    public void ResetDevice()
+    {
+        Send(FrontendRequest.ResetDevice, ReadOnlySpan<byte>.Empty, []);
+
+        // The back-end forgot the acked virtio features (they are negotiated again with
+        // SetFeatures); the protocol features stay with the connection.
+        _ackedFeatures = 0;
+    }
 
     /// <summary>VRING_KICK (INBAND_NOTIFICATIONS).</summary>
     /// <param name="queueIndex">The queue.</param>

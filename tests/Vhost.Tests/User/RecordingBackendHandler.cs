@@ -8,7 +8,7 @@ namespace Vhost.Tests.User;
 /// <summary>A back-end handler that records every call, keeps the fds it receives, and can be told to fail.</summary>
 internal sealed class RecordingBackendHandler : IVhostUserBackendRequestHandler, IDisposable
 {
-    public const ulong OfferedFeatures = (ulong)VhostUserVirtioFeatures.ProtocolFeatures | (ulong)(VirtioFeatures.AccessPlatform | VirtioFeatures.Version1) | 0x3;
+    public const ulong OfferedFeatures = (ulong)VhostUserVirtioFeatures.ProtocolFeatures | (ulong)(VirtioFeatures.AccessPlatform | VirtioFeatures.Version1 | VirtioFeatures.RingPacked) | 0x3;
 
     public List<string> Calls { get; } = [];
 
