@@ -86,7 +86,7 @@ public sealed class VhostUserDaemon : IDisposable
         loggerFactory ??= NullLoggerFactory.Instance;
         _logger = loggerFactory.CreateLogger<VhostUserDaemon>();
         _protocolLogger = loggerFactory.CreateLogger<VhostUserBackendRequestDispatcher>();
-        _metrics = new VhostUserBackendMetrics();
+        _metrics = new VhostUserBackendMetrics(() => IsConnected, () => ConnectionCount);
         _vrings = new Vring[queues];
         for (int i = 0; i < queues; i++)
         {

@@ -201,6 +201,33 @@ public sealed class DaemonEndToEndTests
     }
 
     [Fact]
+    public void Metrics_ObserveTheConnectionState_BeforeAnythingIsCounted()
+    {
+        var values = new Dictionary<string, long>();
+        using var listener = new MeterListener();
+        using var rig = new DaemonRig(new CopyDevice());
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, rig.Daemon.Metrics.Meter) && instrument.Name.StartsWith("vhost_user.frontend.", StringComparison.Ordinal))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<int>((instrument, value, _, _) => values[instrument.Name] = value);
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => values[instrument.Name] = value);
+        listener.Start();
+
+        listener.RecordObservableInstruments();
+        Assert.Equal(0, values["vhost_user.frontend.connected"]);
+        Assert.Equal(0, values["vhost_user.frontend.connections"]);
+
+        rig.Connect(eventIdx: false, packed: false);
+        listener.RecordObservableInstruments();
+        Assert.Equal(1, values["vhost_user.frontend.connected"]);
+        Assert.Equal(1, values["vhost_user.frontend.connections"]);
+    }
+
+    [Fact]
     public void WrongRingIndex_And_UnofferedFeatures_AreRejected()
     {
         using var rig = new DaemonRig(new CopyDevice(packed: false));
