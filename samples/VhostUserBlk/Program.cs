@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Vhost;
 using VhostSamples;
@@ -106,6 +107,13 @@ internal static class Program
                     PollingTime = TimeSpan.FromMicroseconds(pollMicroseconds),
                 };
                 using var daemon = new VhostUserDaemon(device, logging);
+
+                // SIGHUP: the image grew (qemu-img resize, truncate -s): take the new capacity and tell the guest.
+                using PosixSignalRegistration hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+                {
+                    context.Cancel = true;
+                    device.RefreshCapacity();
+                });
                 return SampleHost.Serve(daemon, socketPath, socketFd, logger, () =>
                 {
                     logger.LogInformation("serving {Disk}, {Queues} queue(s), I/O: {Io}", image.Description, queueCount, device.IoMode);

@@ -21,6 +21,13 @@ public sealed partial class VhostUserBackendRequestDispatcher
         _handler.SetFeatures(features);
         _ackedFeatures = features;
         VhostUserLogging.FeaturesAcked(_logger, features);
+
+        // Once per negotiation: QEMU repeats SET_FEATURES (per vhost device, at each start).
+        if (_loggedNegotiation != (features, _ackedProtocolFeatures))
+        {
+            _loggedNegotiation = (features, _ackedProtocolFeatures);
+            VhostUserLogging.Negotiated(_logger, VhostUserFeatureNames.Virtio(features), VhostUserFeatureNames.Protocol(_ackedProtocolFeatures));
+        }
     }
 
     private void GetProtocolFeatures(FrontendRequest request)
@@ -32,7 +39,7 @@ public sealed partial class VhostUserBackendRequestDispatcher
         VhostUserProtocolFeatures offered = _handler.GetProtocolFeatures() | VhostUserProtocolFeatures.ReplyAck;
         if ((features & ~offered) != 0)
         {
-            throw Invalid(FrontendRequest.SetProtocolFeatures, $"acks bits 0x{(ulong)(features & ~offered):x} that were not offered");
+            throw Invalid(FrontendRequest.SetProtocolFeatures, $"acks {VhostUserFeatureNames.Protocol(features & ~offered)}, which this back-end did not offer (it offers {VhostUserFeatureNames.Protocol(offered)})");
         }
 
         _handler.SetProtocolFeatures(features);
