@@ -122,10 +122,10 @@ internal sealed unsafe class BlkImage : IDisposable
     }
 
     /// <summary>
-    /// Reads the file's size again (an operator grew it: <c>qemu-img resize</c>, <c>truncate</c>,
-    /// <c>lvextend</c>) and takes it if it grew. A smaller size is not taken: the guest may have
-    /// data and requests beyond it, and shrinking a disk under a running guest is for the guest's
-    /// administrator to do first.
+    /// Reads the file's size again (an operator grew it: <c>truncate</c>, <c>lvextend</c>) and
+    /// takes it if it grew. A smaller size is not taken: the guest may have data and requests
+    /// beyond it, and shrinking a disk under a running guest is for the guest's administrator to
+    /// do first.
     /// </summary>
     /// <param name="old">The size before.</param>
     /// <param name="now">The file's size now (rounded down to whole sectors).</param>

@@ -108,7 +108,7 @@ internal static class Program
                 };
                 using var daemon = new VhostUserDaemon(device, logging);
 
-                // SIGHUP: the image grew (qemu-img resize, truncate -s): take the new capacity and tell the guest.
+                // SIGHUP: the image grew (truncate -s, lvextend; qemu-img resize is refused by the image lock): take the new capacity and tell the guest.
                 using PosixSignalRegistration hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
                 {
                     context.Cancel = true;
@@ -144,6 +144,7 @@ internal static class Program
         Console.WriteLine($"    -chardev socket,id=vblk0,path={sock},reconnect=1 \\");
         Console.WriteLine($"    -device vhost-user-blk-pci,chardev=vblk0,num-queues={q} ...");
         Console.WriteLine("serving until Ctrl-C (SIGINT) or SIGTERM; QEMU may disconnect and reconnect any time");
+        Console.WriteLine("grew the image (truncate -s)? send SIGHUP and the guest sees the new size");
     }
 
     private static bool TryParseSize(string text, out long bytes)

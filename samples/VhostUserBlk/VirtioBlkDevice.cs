@@ -162,7 +162,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     public VirtioConfigSpace ConfigSpace => _config;
 
     /// <summary>
-    /// Takes the image's new size if it grew (SIGHUP, after <c>qemu-img resize</c>): the capacity in
+    /// Takes the image's new size if it grew (SIGHUP, after <c>truncate -s</c> or <c>lvextend</c>): the capacity in
     /// the config space changes, and the daemon tells the driver, which resizes the disk
     /// ("capacity change" in the guest's kernel log).
     /// </summary>

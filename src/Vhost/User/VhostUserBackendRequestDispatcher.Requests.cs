@@ -21,13 +21,8 @@ public sealed partial class VhostUserBackendRequestDispatcher
         _handler.SetFeatures(features);
         _ackedFeatures = features;
         VhostUserLogging.FeaturesAcked(_logger, features);
-
-        // Once per negotiation: QEMU repeats SET_FEATURES (per vhost device, at each start).
-        if (_loggedNegotiation != (features, _ackedProtocolFeatures))
-        {
-            _loggedNegotiation = (features, _ackedProtocolFeatures);
-            VhostUserLogging.Negotiated(_logger, VhostUserFeatureNames.Virtio(features), VhostUserFeatureNames.Protocol(_ackedProtocolFeatures));
-        }
+        _featuresSet = true;
+        LogNegotiation();
     }
 
     private void GetProtocolFeatures(FrontendRequest request)
@@ -46,6 +41,24 @@ public sealed partial class VhostUserBackendRequestDispatcher
         _ackedProtocolFeatures = features;
         _protocolFeaturesSet = true;
         VhostUserLogging.ProtocolFeaturesAcked(_logger, features);
+        LogNegotiation();
+    }
+
+    /// <summary>
+    /// Logs the negotiated features by name, once per negotiation: when both are known (SET_FEATURES,
+    /// and SET_PROTOCOL_FEATURES if VHOST_USER_F_PROTOCOL_FEATURES was acked, in either order) and
+    /// differ from the last line; QEMU repeats SET_FEATURES (per vhost device, at each start).
+    /// </summary>
+    private void LogNegotiation()
+    {
+        if (!_featuresSet || ((_ackedFeatures & (ulong)VhostUserVirtioFeatures.ProtocolFeatures) != 0 && !_protocolFeaturesSet)
+            || _loggedNegotiation == (_ackedFeatures, _ackedProtocolFeatures))
+        {
+            return;
+        }
+
+        _loggedNegotiation = (_ackedFeatures, _ackedProtocolFeatures);
+        VhostUserLogging.Negotiated(_logger, VhostUserFeatureNames.Virtio(_ackedFeatures), VhostUserFeatureNames.Protocol(_ackedProtocolFeatures));
     }
 
     private void SetMemTable(FrontendRequest request, VhostUserMessage message)

@@ -42,6 +42,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
     private FailureOutcome _lastFailure;
     private FrontendRequest? _lastRequest;
     private (ulong Features, VhostUserProtocolFeatures Protocol)? _loggedNegotiation;
+    private bool _featuresSet;
     private bool _replySent;
 
     /// <summary>Creates a dispatcher over a connected AF_UNIX stream socket (from <see cref="VhostUserListener.Accept"/>), which it owns from now on.</summary>

@@ -64,7 +64,7 @@ public sealed class BlkSampleTests
 
         // Boot 2: a new QEMU against the same daemon (the front-end went away and came back); the data is there.
         // It also discards 1 MiB it just wrote and reads zeroes back. Then the operator grows the image
-        // (qemu-img resize, truncate) and sends SIGHUP: the daemon updates the capacity in its config
+        // (truncate; qemu-img resize is refused by the daemon's image lock) and sends SIGHUP: the daemon updates the capacity in its config
         // space and notifies QEMU (CONFIG_CHANGE_MSG), which reads it back and interrupts the guest,
         // whose driver resizes the disk.
         var second = new QemuGuestOptions
