@@ -4,6 +4,7 @@ using Vhost.User;
 using Vhost.User.Messages;
 using VhostUserBackend.Config;
 using VhostUserBackend.Devices.Blk;
+using VhostUserBackend.Devices.Input;
 
 namespace VhostUserBackend.Tests.Daemon;
 
@@ -217,6 +218,38 @@ public sealed class DaemonConfigSpaceTests
 
         DaemonRig.WaitDisconnected(rig.Daemon, connections + 2);
         Assert.Single(logs.Entries, e => e.Message.Contains("disconnected right after", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void VirtioInput_AnswersQueries_AsQemuSendsThem()
+    {
+        var input = new VirtioInputConfigSpace("vt keyboard").WithEvents(VirtioInputEventType.Key, 1, 30);
+        var device = new CopyDevice { BaseProtocolFeatures = IVhostUserBackend.DefaultProtocolFeatures, ConfigSpace = input.Space };
+        using var rig = new DaemonRig(device);
+        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
+
+        // QEMU's vhost-user-input: on each driver write of select or subsel, SET_CONFIG of the whole
+        // 136 bytes it last read; on each driver read, GET_CONFIG of the whole 136 bytes.
+        byte[] config = f.GetConfig(0, VirtioInputConfig.Size, VhostUserConfigFlags.None);
+        config[0] = (byte)VirtioInputConfigSelect.IdName;
+        f.SetConfig(0, VhostUserConfigFlags.Writable, config);
+        config[1] = 0;
+        f.SetConfig(0, VhostUserConfigFlags.Writable, config);
+        config = f.GetConfig(0, VirtioInputConfig.Size, VhostUserConfigFlags.None);
+        Assert.Equal("vt keyboard"u8.ToArray(), config.AsSpan(VirtioInputConfig.PayloadOffset, config[2]).ToArray());
+
+        config[0] = (byte)VirtioInputConfigSelect.EventBits;
+        f.SetConfig(0, VhostUserConfigFlags.Writable, config);
+        config[1] = (byte)VirtioInputEventType.Key;
+        f.SetConfig(0, VhostUserConfigFlags.Writable, config);
+        config = f.GetConfig(0, VirtioInputConfig.Size, VhostUserConfigFlags.None);
+        Assert.Equal(4, config[2]);
+        Assert.Equal([1 << 1, 0, 0, 1 << 6], config.AsSpan(VirtioInputConfig.PayloadOffset, 4).ToArray());
+
+        // The Linux driver's own byte writes (a front-end that forwards them as they are).
+        f.SetConfig(VirtioInputConfig.SubselOffset, VhostUserConfigFlags.Writable, [(byte)VirtioInputEventType.Relative]);
+        Assert.Equal([0], f.GetConfig(2, 1, VhostUserConfigFlags.None));
+        Assert.Throws<VhostUserPeerRefusedException>(() => f.SetConfig(2, VhostUserConfigFlags.Writable, [1]));
     }
 
     private static VirtioConfigSpace BlkSpace()
