@@ -10,7 +10,7 @@ namespace Vhost.Fuzz;
 /// <summary>
 /// `config`: bytes become a series of GET_CONFIG / SET_CONFIG messages sent through a
 /// <see cref="VhostUserBackendRequestDispatcher"/> (after CONFIG was negotiated) to the blk
-/// sample's config space (<see cref="VirtioBlkDevice.GetConfig"/> / <see cref="VirtioBlkDevice.SetConfig"/>).
+/// sample's config space (<see cref="VirtioBlkDevice.ConfigSpace"/>, served as the daemon serves it).
 /// </summary>
 /// <remarks>
 /// Input: records of [op: bit 0 SET (else GET), bit 1 NEED_REPLY, bit 2 header size one byte
@@ -79,10 +79,10 @@ internal static class ConfigTarget
     {
         private readonly VirtioBlkDevice _device = new(BlkImage.CreateTemporary(1 << 20, readOnly: false), 4, 1, "fuzz", NullLogger.Instance);
 
-        public void Reset() => _device.SetConfig(VirtioBlkConfig.WritebackOffset, [1]);
+        public void Reset() => _device.ConfigSpace.WriteFromDriver(VirtioBlkConfig.WritebackOffset, [1]);
 
-        public void GetConfig(uint offset, Span<byte> data) => _device.GetConfig(offset, data);
+        public void GetConfig(uint offset, Span<byte> data) => _device.ConfigSpace.Read(offset, data);
 
-        public void SetConfig(uint offset, ReadOnlySpan<byte> data) => _device.SetConfig(offset, data);
+        public void SetConfig(uint offset, ReadOnlySpan<byte> data) => _device.ConfigSpace.WriteFromDriver(offset, data);
     }
 }

@@ -27,13 +27,15 @@ internal sealed unsafe class BlkImage : IDisposable
     {
         _buffered = buffered;
         _direct = direct;
-        Size = size;
+        _size = size;
         IsReadOnly = readOnly;
         Description = description;
     }
 
-    /// <summary>The size in bytes (a multiple of <see cref="SectorSize"/>; a partial last sector is not served).</summary>
-    public long Size { get; }
+    private long _size;
+
+    /// <summary>The size in bytes (a multiple of <see cref="SectorSize"/>; a partial last sector is not served). Grows with <see cref="TryGrow"/>.</summary>
+    public long Size => Volatile.Read(ref _size);
 
     /// <summary>The capacity in 512-byte sectors.</summary>
     public ulong Sectors => (ulong)Size / SectorSize;
@@ -117,6 +119,29 @@ internal sealed unsafe class BlkImage : IDisposable
             buffered.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Reads the file's size again (an operator grew it: <c>truncate</c>, <c>lvextend</c>) and
+    /// takes it if it grew. A smaller size is not taken: the guest may have data and requests
+    /// beyond it, and shrinking a disk under a running guest is for the guest's administrator to
+    /// do first.
+    /// </summary>
+    /// <param name="old">The size before.</param>
+    /// <param name="now">The file's size now (rounded down to whole sectors).</param>
+    /// <returns>Whether the size grew.</returns>
+    public bool TryGrow(out long old, out long now)
+    {
+        old = Size;
+        now = SizeOf(_buffered);
+        now -= now % SectorSize;
+        if (now <= old)
+        {
+            return false;
+        }
+
+        Volatile.Write(ref _size, now);
+        return true;
     }
 
     /// <summary>Creates a temporary sparse disk in a memfd (gone when the process exits).</summary>

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Vhost;
 using VhostSamples;
@@ -106,6 +107,13 @@ internal static class Program
                     PollingTime = TimeSpan.FromMicroseconds(pollMicroseconds),
                 };
                 using var daemon = new VhostUserDaemon(device, logging);
+
+                // SIGHUP: the image grew (truncate -s, lvextend; qemu-img resize is refused by the image lock): take the new capacity and tell the guest.
+                using PosixSignalRegistration hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+                {
+                    context.Cancel = true;
+                    device.RefreshCapacity();
+                });
                 return SampleHost.Serve(daemon, socketPath, socketFd, logger, () =>
                 {
                     logger.LogInformation("serving {Disk}, {Queues} queue(s), I/O: {Io}", image.Description, queueCount, device.IoMode);
@@ -136,6 +144,7 @@ internal static class Program
         Console.WriteLine($"    -chardev socket,id=vblk0,path={sock},reconnect=1 \\");
         Console.WriteLine($"    -device vhost-user-blk-pci,chardev=vblk0,num-queues={q} ...");
         Console.WriteLine("serving until Ctrl-C (SIGINT) or SIGTERM; QEMU may disconnect and reconnect any time");
+        Console.WriteLine("grew the image (truncate -s)? send SIGHUP and the guest sees the new size");
     }
 
     private static bool TryParseSize(string text, out long bytes)

@@ -7,6 +7,7 @@ using Vhost.User;
 using Vhost.User.Messages;
 using Vhost.Virtio;
 using VhostUserBackend;
+using VhostUserBackend.Config;
 using VhostUserBackend.Devices.Blk;
 using VhostUserBackend.IO;
 using VhostUserBackend.Memory;
@@ -61,6 +62,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     private readonly Workspace[] _workspaces;
     private readonly byte* _zeroes;
     private readonly IReadOnlyList<IReadOnlyList<int>> _groups;
+    private readonly VirtioConfigSpace _config;
     private volatile bool _writeback = true;
     private ulong _acked;
     private ulong _startedRings;
@@ -113,6 +115,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
         }
 
         IoMode = _workspaces[0].EngineDescription;
+        _config = CreateConfigSpace();
     }
 
     /// <summary>The simulated latency on each side of an I/O operation (zero: none).</summary>
@@ -146,8 +149,6 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     }
 
     /// <inheritdoc/>
-    public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config;
-
     /// <inheritdoc/>
     public IReadOnlyList<IReadOnlyList<int>> QueuesPerWorker => _groups;
 
@@ -158,21 +159,35 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
     public void AcknowledgeFeatures(ulong features) => Volatile.Write(ref _acked, features);
 
     /// <inheritdoc/>
-    public void GetConfig(uint offset, Span<byte> data)
+    public VirtioConfigSpace ConfigSpace => _config;
+
+    /// <summary>
+    /// Takes the image's new size if it grew (SIGHUP, after <c>truncate -s</c> or <c>lvextend</c>): the capacity in
+    /// the config space changes, and the daemon tells the driver, which resizes the disk
+    /// ("capacity change" in the guest's kernel log).
+    /// </summary>
+    public void RefreshCapacity()
     {
-        if (offset > VhostUserLimits.MaxConfigSize || data.Length > VhostUserLimits.MaxConfigSize - offset)
+        if (!_image.TryGrow(out long old, out long now))
         {
-            throw new ArgumentException($"config read [{offset}, +{data.Length}) is outside the {VhostUserLimits.MaxConfigSize}-byte config space");
+            _logger.LogWarning("the image is {Now} bytes, the disk stays at {Old} bytes (it only grows)", now, old);
+            return;
         }
 
+        _config.Update((ref VirtioBlkConfig c) => c.Capacity = (ulong)now / BlkImage.SectorSize);
+        _logger.LogInformation("disk grew from {Old} to {Now} bytes", old, now);
+    }
+
+    private VirtioConfigSpace CreateConfigSpace()
+    {
         bool rw = !_image.IsReadOnly;
-        var space = new VirtioBlkConfig
+        var space = VirtioConfigSpace.Create(new VirtioBlkConfig
         {
             Capacity = _image.Sectors,
             SizeMax = SegmentSizeLimit,
             SegMax = SegmentsPerRequest,
             BlockSize = BlkImage.SectorSize,
-            Writeback = _writeback ? (byte)1 : (byte)0,
+            Writeback = 1,
             NumQueues = (ushort)QueueCount,
             MaxDiscardSectors = rw ? MaxDiscardSectors : 0,
             MaxDiscardSegments = rw ? MaxDiscardSegments : 0,
@@ -180,29 +195,25 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             MaxWriteZeroesSectors = rw ? MaxDiscardSectors : 0,
             MaxWriteZeroesSegments = rw ? MaxDiscardSegments : 0,
             WriteZeroesMayUnmap = rw ? (byte)1 : (byte)0,
-        };
-        Span<byte> config = stackalloc byte[VhostUserLimits.MaxConfigSize];
-        config.Clear();
-        MemoryMarshal.Write(config, in space);
-        config.Slice((int)offset, data.Length).CopyTo(data);
-    }
-
-    /// <inheritdoc/>
-    public void SetConfig(uint offset, ReadOnlySpan<byte> data)
-    {
-        if (offset != VirtioBlkConfig.WritebackOffset || data.Length != 1 || data[0] > 1)
+        });
+        return space.AllowWrites(VirtioBlkConfig.WritebackOffset, 1, config =>
         {
-            throw new ArgumentException($"only the writeback byte (offset {VirtioBlkConfig.WritebackOffset}, 0 or 1) is writable, not [{offset}, +{data.Length})");
-        }
+            byte wce = config[VirtioBlkConfig.WritebackOffset];
+            if (wce > 1)
+            {
+                throw new ArgumentException($"writeback is 0 (write-through) or 1 (write-back), not {wce}");
+            }
 
-        _writeback = data[0] == 1;
-        _logger.LogInformation("write cache: {Mode}", _writeback ? "write-back" : "write-through");
+            _writeback = wce == 1;
+            _logger.LogInformation("write cache: {Mode}", _writeback ? "write-back" : "write-through");
+        });
     }
 
     /// <inheritdoc/>
     public void Reset()
     {
         _writeback = true;
+        _config.Update(VirtioBlkConfig.WritebackOffset, [1]);
         Volatile.Write(ref _acked, 0);
         _startedRings = 0;
     }

@@ -6,6 +6,7 @@ using Vhost;
 using Vhost.User.Messages;
 using Vhost.Virtio;
 using VhostUserBackend;
+using VhostUserBackend.Config;
 using VhostUserBackend.Devices.Net;
 using VhostUserBackend.Memory;
 using VhostUserBackend.Virtio;
@@ -47,9 +48,6 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         | VirtioNetFeatures.HostTso4 | VirtioNetFeatures.HostTso6 | VirtioNetFeatures.HostEcn | VirtioNetFeatures.HostUfo
         | VirtioNetFeatures.GuestTso4 | VirtioNetFeatures.GuestTso6 | VirtioNetFeatures.GuestEcn | VirtioNetFeatures.GuestUfo;
 
-    /// <summary>Config space larger than this is refused (the vhost-user GET_CONFIG payload limit).</summary>
-    private const int MaxConfigSize = 256;
-
     private readonly NetFabric _fabric;
     private readonly int _pairs;
     private readonly EventFd _wake = new(EventFdFlags.NonBlocking);
@@ -65,7 +63,6 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     private readonly bool[] _wakePending;
     private readonly bool[] _signalPending;
     private Vring[]? _rings;
-    private readonly byte[] _config;
     private ulong _acked;
     private uint _sourceSequence;
     private ulong _sinkDigest;
@@ -96,7 +93,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         Mac = new PhysicalAddress([0x02, 0x00, 0x00, 0x00, 0x01, (byte)(index + 1)]);
         var config = new VirtioNetConfig { Status = VirtioNetStatus.LinkUp, MaxVirtqueuePairs = checked((ushort)_pairs), Mtu = checked((ushort)fabric.Settings.Mtu) };
         Mac.GetAddressBytes().CopyTo(config.Mac);
-        _config = MemoryMarshal.AsBytes(new ReadOnlySpan<VirtioNetConfig>(in config)).ToArray();
+        ConfigSpace = VirtioConfigSpace.Create(config);
         _source = new SourceFrame(fabric.Mac, fabric.IP, fabric.Settings.FrameSize);
     }
 
@@ -123,7 +120,10 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         | OffloadFeatures | (_pairs > 1 ? VirtioNetFeatures.MultiQueue : VirtioNetFeatures.None));
 
     /// <inheritdoc/>
-    public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config | VhostUserProtocolFeatures.Rarp;
+    public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Rarp;
+
+    /// <inheritdoc/>
+    public VirtioConfigSpace ConfigSpace { get; }
 
     /// <summary>
     /// SEND_RARP after a live migration brought a guest to this port. In switch mode the port
@@ -207,22 +207,6 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         if ((vring.Index & 1) == 0)
         {
             _rx[vring.Index / 2].PutBack(vring);
-        }
-    }
-
-    /// <inheritdoc/>
-    public void GetConfig(uint offset, Span<byte> data)
-    {
-        if ((ulong)offset + (ulong)data.Length > MaxConfigSize)
-        {
-            throw new ArgumentOutOfRangeException(nameof(offset), offset, $"config space is {MaxConfigSize} bytes at most");
-        }
-
-        data.Clear();
-        if (offset < _config.Length)
-        {
-            ReadOnlySpan<byte> available = _config.AsSpan((int)offset);
-            available[..Math.Min(available.Length, data.Length)].CopyTo(data);
         }
     }
 

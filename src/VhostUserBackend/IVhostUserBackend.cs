@@ -4,6 +4,7 @@ using Vhost.User;
 using Vhost.User.Messages;
 using Vhost.Vdpa;
 using Vhost.Virtio;
+using VhostUserBackend.Config;
 using VhostUserBackend.Memory;
 
 namespace VhostUserBackend;
@@ -45,8 +46,9 @@ public interface IVhostUserBackend
     /// <summary>
     /// The vhost-user protocol features the device offers. The default offers what the daemon
     /// implements for every device: MQ, LOG_SHMFD, BACKEND_REQ, INFLIGHT_SHMFD, RESET_DEVICE,
-    /// CONFIGURE_MEM_SLOTS, STATUS and INBAND_NOTIFICATIONS. Add CONFIG when <see cref="GetConfig"/> is implemented and
-    /// DEVICE_STATE when <see cref="SetDeviceStateFd"/> is. REPLY_ACK is always added.
+    /// CONFIGURE_MEM_SLOTS, STATUS and INBAND_NOTIFICATIONS. The daemon adds CONFIG when the device
+    /// has a <see cref="ConfigSpace"/>; add it yourself only when you implement <see cref="GetConfig"/>
+    /// by hand. Add DEVICE_STATE when <see cref="SetDeviceStateFd"/> is implemented. REPLY_ACK is always added.
     /// </summary>
     VhostUserProtocolFeatures ProtocolFeatures => DefaultProtocolFeatures;
 
@@ -160,12 +162,21 @@ public interface IVhostUserBackend
     {
     }
 
-    /// <summary>GET_CONFIG: fill <paramref name="data"/> from config space at <paramref name="offset"/>.</summary>
+    /// <summary>
+    /// The device's config space, or <see langword="null"/> (the default) for none. When the device
+    /// has one, the daemon offers <see cref="VhostUserProtocolFeatures.Config"/> by itself, serves
+    /// GET_CONFIG and SET_CONFIG from it (<see cref="GetConfig"/> and <see cref="SetConfig"/> are not
+    /// called), and notifies the driver (CONFIG_CHANGE_MSG) when the device changes it. Read once,
+    /// when a front-end connects: return the same object every time.
+    /// </summary>
+    VirtioConfigSpace? ConfigSpace => null;
+
+    /// <summary>GET_CONFIG, for a device without <see cref="ConfigSpace"/> that serves its config by hand: fill <paramref name="data"/> from config space at <paramref name="offset"/>.</summary>
     /// <param name="offset">The offset in config space.</param>
     /// <param name="data">The bytes to fill.</param>
     void GetConfig(uint offset, Span<byte> data) => throw new NotSupportedException("this device has no config space");
 
-    /// <summary>SET_CONFIG: write config space.</summary>
+    /// <summary>SET_CONFIG, for a device without <see cref="ConfigSpace"/> that serves its config by hand: write config space.</summary>
     /// <param name="offset">The offset in config space.</param>
     /// <param name="data">The bytes.</param>
     void SetConfig(uint offset, ReadOnlySpan<byte> data) => throw new NotSupportedException("this device's config space is read-only");

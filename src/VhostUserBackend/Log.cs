@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Logging;
+using Vhost.User;
+using Vhost.User.Messages;
 using Vhost.Vdpa;
 
 namespace VhostUserBackend;
@@ -109,4 +111,19 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 140, Level = LogLevel.Information, Message = "driver status {Status} ({Source})")]
     public static partial void DriverStatus(ILogger logger, VirtioDeviceStatus status, string source);
+
+    [LoggerMessage(EventId = 150, Level = LogLevel.Debug, Message = "config space changed before the driver runs: no notification (the driver reads it when it starts)")]
+    internal static partial void ConfigChangeBeforeDriver(ILogger logger);
+
+    [LoggerMessage(EventId = 151, Level = LogLevel.Warning, Message = "the device changed its config space, but the driver will not see the change until it reads the space again: {Why}")]
+    internal static partial void ConfigChangeUnseen(ILogger logger, string why);
+
+    [LoggerMessage(EventId = 152, Level = LogLevel.Debug, Message = "config change notification sent (CONFIG_CHANGE_MSG)")]
+    internal static partial void ConfigChangeSent(ILogger logger);
+
+    [LoggerMessage(EventId = 153, Level = LogLevel.Warning, Message = "config change notification (CONFIG_CHANGE_MSG) failed: {Reason}")]
+    internal static partial void ConfigChangeFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 154, Level = LogLevel.Warning, Message = "the front-end sent {Request}, which needs protocol feature {Missing}: {Explanation}")]
+    internal static partial void RequestNeedsProtocolFeature(ILogger logger, FrontendRequest request, VhostUserProtocolFeatures missing, string explanation);
 }

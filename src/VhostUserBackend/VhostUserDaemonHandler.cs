@@ -5,6 +5,7 @@ using Vhost.User;
 using Vhost.User.Messages;
 using Vhost.Vdpa;
 using Vhost.Virtio;
+using VhostUserBackend.Config;
 using VhostUserBackend.Memory;
 using VhostUserBackend.Virtio;
 
@@ -31,6 +32,8 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private readonly TimeSpan _inFlightTimeout;
     private readonly Dictionary<(ulong Address, ulong Size), int> _repeatedAdds = [];
     private readonly VhostUserNegotiation _negotiation;
+    private readonly VirtioConfigSpace? _configSpace;
+    private readonly ConfigChangeNotifier? _configChanges;
     private bool _logging;
     private DirtyLog? _log;
     private EventFd? _logEvent;
@@ -49,6 +52,8 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         _workerOfQueue = workerOfQueue;
         _workers = workers;
         _logger = logger;
+        _configSpace = backend.ConfigSpace;
+        _configChanges = _configSpace is null ? null : new ConfigChangeNotifier(_configSpace, logger);
     }
 
     private bool ProtocolFeaturesAcked => _negotiation.ProtocolFeaturesAcked;
@@ -155,7 +160,20 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
     }
 
-    public VhostUserProtocolFeatures GetProtocolFeatures() => _backend.ProtocolFeatures;
+    /// <summary>The device's protocol features, with CONFIG when it has a <see cref="IVhostUserBackend.ConfigSpace"/>.</summary>
+    public VhostUserProtocolFeatures GetProtocolFeatures()
+        => _backend.ProtocolFeatures | (_configSpace is null ? VhostUserProtocolFeatures.None : VhostUserProtocolFeatures.Config);
+
+    /// <summary>Logs why the front-end needs a protocol feature it did not get, with what to do about it on the device's side.</summary>
+    void IVhostUserBackendRequestHandler.OnRequestNeedsProtocolFeature(FrontendRequest request, VhostUserProtocolFeatures missing)
+    {
+        string explanation = (GetProtocolFeatures() & missing) != missing
+            ? (missing & VhostUserProtocolFeatures.Config) != 0
+                ? "the front-end reads or writes config space but the device offers no config space: implement IVhostUserBackend.ConfigSpace"
+                : "the device does not offer it"
+            : "the device offers it, but the front-end did not ack it in SET_PROTOCOL_FEATURES";
+        Log.RequestNeedsProtocolFeature(_logger, request, missing, explanation);
+    }
 
     public void SetProtocolFeatures(VhostUserProtocolFeatures features)
     {
@@ -547,6 +565,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         VhostUserBackendChannel? old = _channel;
         _channel = channel;
         UpdateInbandChannels();
+        _configChanges?.Channel = channel;
         old?.Dispose();
         _backend.SetBackendChannel(channel);
     }
@@ -567,9 +586,29 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         v.RequestProcessing();
     }
 
-    public void GetConfig(uint offset, VhostUserConfigFlags flags, Span<byte> data) => _backend.GetConfig(offset, data);
+    public void GetConfig(uint offset, VhostUserConfigFlags flags, Span<byte> data)
+    {
+        if (_configSpace is { } space)
+        {
+            space.Read(offset, data);
+        }
+        else
+        {
+            _backend.GetConfig(offset, data);
+        }
+    }
 
-    public void SetConfig(uint offset, VhostUserConfigFlags flags, ReadOnlySpan<byte> data) => _backend.SetConfig(offset, data);
+    public void SetConfig(uint offset, VhostUserConfigFlags flags, ReadOnlySpan<byte> data)
+    {
+        if (_configSpace is { } space)
+        {
+            space.WriteFromDriver(offset, data);
+        }
+        else
+        {
+            _backend.SetConfig(offset, data);
+        }
+    }
 
     public SafeFileHandle GetInflightFd(in VhostUserInflight request, out VhostUserInflight reply)
     {
@@ -662,6 +701,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
 
         _status = (byte)status;
+        _configChanges?.DriverRunning = (status & VirtioDeviceStatus.DriverOk) != 0;
         Log.DriverStatus(_logger, status, StatusFromFrontend ? "SET_STATUS" : "derived");
         _backend.OnDriverStatusChanged(status);
     }
@@ -698,6 +738,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         _logEvent = null;
         _inflight?.Dispose();
         _inflight = null;
+        _configChanges?.Dispose();
         VhostUserBackendChannel? channel = _channel;
         _channel = null;
         UpdateInbandChannels();

@@ -248,6 +248,18 @@ public interface IVhostUserBackendRequestHandler
     /// <returns>The configuration.</returns>
     VhostUserShmemConfig GetShmemConfig() => throw NotSupported(FrontendRequest.GetShmemConfig);
 
+    /// <summary>
+    /// The front-end sent <paramref name="request"/>, which needs protocol feature
+    /// <paramref name="missing"/> that was not negotiated; the dispatcher refuses it after this call.
+    /// A handler may log what the device author should do (offer the feature, implement the
+    /// request). The default does nothing.
+    /// </summary>
+    /// <param name="request">The refused request.</param>
+    /// <param name="missing">The protocol features it needs that were not negotiated.</param>
+    internal void OnRequestNeedsProtocolFeature(FrontendRequest request, VhostUserProtocolFeatures missing)
+    {
+    }
+
     /// <summary>The exception the default methods throw.</summary>
     /// <param name="request">The request.</param>
     /// <returns>A <see cref="NotSupportedException"/>.</returns>

@@ -21,7 +21,7 @@ public sealed partial class VhostUserBackendRequestDispatcher
         ulong unknown = features & ~_handler.GetFeatures();
         if (unknown != 0)
         {
-            throw Invalid(FrontendRequest.SetFeatures, $"acks bits 0x{unknown:x} that were not offered");
+            throw Invalid(FrontendRequest.SetFeatures, $"acks {VhostUserFeatureNames.Virtio(unknown)}, which the device did not offer (it offers {VhostUserFeatureNames.Virtio(_handler.GetFeatures())})");
         }
 
         // Stored before the handler applies them: the handler reads the negotiation (and the bits
@@ -29,6 +29,7 @@ public sealed partial class VhostUserBackendRequestDispatcher
         _negotiation.AckFeatures(features);
         _handler.SetFeatures(features);
         VhostUserLogging.FeaturesAcked(_logger, features);
+        LogNegotiation();
     }
 
     private void GetProtocolFeatures(FrontendRequest request)
@@ -40,12 +41,31 @@ public sealed partial class VhostUserBackendRequestDispatcher
         VhostUserProtocolFeatures offered = _handler.GetProtocolFeatures() | VhostUserProtocolFeatures.ReplyAck;
         if ((features & ~offered) != 0)
         {
-            throw Invalid(FrontendRequest.SetProtocolFeatures, $"acks bits 0x{(ulong)(features & ~offered):x} that were not offered");
+            throw Invalid(FrontendRequest.SetProtocolFeatures, $"acks {VhostUserFeatureNames.Protocol(features & ~offered)}, which this back-end did not offer (it offers {VhostUserFeatureNames.Protocol(offered)})");
         }
 
         _negotiation.AckProtocolFeatures(features);
         _handler.SetProtocolFeatures(features);
         VhostUserLogging.ProtocolFeaturesAcked(_logger, features);
+        LogNegotiation();
+    }
+
+    /// <summary>
+    /// Logs the negotiated features by name, once per negotiation: when both are known (SET_FEATURES,
+    /// and SET_PROTOCOL_FEATURES if VHOST_USER_F_PROTOCOL_FEATURES was acked, in either order) and
+    /// differ from the last line; QEMU repeats SET_FEATURES (per vhost device, at each start).
+    /// </summary>
+    private void LogNegotiation()
+    {
+        (ulong Features, VhostUserProtocolFeatures Protocol) now = (_negotiation.Features, _negotiation.ProtocolFeatures);
+        if (!_negotiation.FeaturesSet || (_negotiation.ProtocolFeaturesAcked && !_negotiation.ProtocolFeaturesSet)
+            || _loggedNegotiation == now)
+        {
+            return;
+        }
+
+        _loggedNegotiation = now;
+        VhostUserLogging.Negotiated(_logger, VhostUserFeatureNames.Virtio(now.Features), VhostUserFeatureNames.Protocol(now.Protocol));
     }
 
     private void SetMemTable(FrontendRequest request, VhostUserMessage message)

@@ -38,6 +38,8 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
     private readonly VhostUserPostcopyState _postcopy = new();
     private readonly VhostUserNegotiation _negotiation;
     private FailureOutcome _lastFailure;
+    private FrontendRequest? _lastRequest;
+    private (ulong Features, VhostUserProtocolFeatures Protocol)? _loggedNegotiation;
     private bool _replySent;
 
     /// <summary>Creates a dispatcher over a connected AF_UNIX stream socket (from <see cref="VhostUserListener.Accept"/>), which it owns from now on.</summary>
@@ -152,6 +154,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
         }
 
         var request = (FrontendRequest)header.Request;
+        _lastRequest = request;
         if (_postcopy.TakeAcknowledgement(request, message))
         {
             HandlePostcopyAcknowledgement(header, message);
@@ -193,7 +196,46 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
     public void Dispose() => _endpoint.Dispose();
 
     /// <inheritdoc/>
-    void IVhostUserRequestServer.OnPeerClosed() => VhostUserLogging.FrontendDisconnected(_logger);
+    void IVhostUserRequestServer.OnPeerClosed()
+    {
+        VhostUserLogging.FrontendDisconnected(_logger);
+        LogIfNegotiationAbandoned();
+    }
+
+    /// <summary>
+    /// A front-end that closes the connection right after reading or setting the protocol features
+    /// (or the queue count), before SET_FEATURES, found the back-end lacking: QEMU does that when
+    /// a protocol feature its device needs is not offered (vhost-user-blk, -input, -gpu without
+    /// CONFIG), when the back-end has fewer queues than configured, or when IOMMU support lacks
+    /// BACKEND_REQ and REPLY_ACK. Says what was offered, so the reason shows in the back-end's log.
+    /// </summary>
+    private void LogIfNegotiationAbandoned()
+    {
+        if (_lastRequest is not (FrontendRequest.GetFeatures or FrontendRequest.GetProtocolFeatures or FrontendRequest.SetProtocolFeatures
+            or FrontendRequest.GetQueueNum or FrontendRequest.GetMaxMemSlots))
+        {
+            return;
+        }
+
+        VhostUserProtocolFeatures offered = _handler.GetProtocolFeatures() | VhostUserProtocolFeatures.ReplyAck;
+        string queues = "1 (no MQ)";
+        if ((offered & VhostUserProtocolFeatures.MQ) != 0)
+        {
+            try
+            {
+                queues = _handler.GetQueueNum().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+            catch (NotSupportedException)
+            {
+                queues = "unknown";
+            }
+        }
+
+        string hint = (offered & VhostUserProtocolFeatures.Config) == 0
+            ? "; CONFIG is not offered, and front-ends of devices with a config space (QEMU's vhost-user-blk, -input, -gpu, -scsi) refuse a back-end without it"
+            : string.Empty;
+        VhostUserLogging.NegotiationAbandoned(_logger, _lastRequest.Value, VhostUserFeatureNames.Virtio(_handler.GetFeatures()), VhostUserFeatureNames.Protocol(offered), queues, hint);
+    }
 
     /// <inheritdoc/>
     bool IVhostUserRequestServer.ContinuesAfter(VhostUserException e)
@@ -232,6 +274,7 @@ public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVh
         VhostUserProtocolFeatures needed = row.Gate;
         if (!_negotiation.HasProtocolFeatures(needed))
         {
+            _handler.OnRequestNeedsProtocolFeature(request, needed & ~_negotiation.ProtocolFeatures);
             throw new VhostUserProtocolException(VhostUserViolation.InactiveFeature, $"{request} needs protocol feature {needed}, which was not negotiated");
         }
 

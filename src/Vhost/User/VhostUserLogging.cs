@@ -38,10 +38,10 @@ internal static partial class VhostUserLogging
     [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "vhost-user connection failed ({Error}): {Reason}")]
     internal static partial void ConnectionFailed(ILogger logger, string error, string reason);
 
-    [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "vhost-user front-end acked features 0x{Features:x}")]
+    [LoggerMessage(EventId = 6, Level = LogLevel.Debug, Message = "vhost-user front-end acked features 0x{Features:x}")]
     internal static partial void FeaturesAcked(ILogger logger, ulong features);
 
-    [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "vhost-user front-end acked protocol features {Features}")]
+    [LoggerMessage(EventId = 7, Level = LogLevel.Debug, Message = "vhost-user front-end acked protocol features {Features}")]
     internal static partial void ProtocolFeaturesAcked(ILogger logger, VhostUserProtocolFeatures features);
 
     [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "postcopy: sent {Count} mapping addresses in reply to {Request}")]
@@ -49,6 +49,12 @@ internal static partial class VhostUserLogging
 
     [LoggerMessage(EventId = 9, Level = LogLevel.Information, Message = "postcopy: the front-end acknowledged the mapping addresses")]
     internal static partial void PostcopyAcknowledged(ILogger logger);
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "the front-end disconnected right after {Request}, during feature negotiation: it likely needs something this back-end does not offer (offered virtio features: {Features}; protocol features: {ProtocolFeatures}; queues: {Queues}){Hint}")]
+    internal static partial void NegotiationAbandoned(ILogger logger, FrontendRequest request, string features, string protocolFeatures, string queues, string hint);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Information, Message = "negotiated virtio features: {Features}; protocol features: {ProtocolFeatures}")]
+    internal static partial void Negotiated(ILogger logger, string features, string protocolFeatures);
 
     // Front-end.
     [LoggerMessage(EventId = 20, Level = LogLevel.Debug, Message = "vhost-user send {Request} size={Size} fds={FdCount}")]

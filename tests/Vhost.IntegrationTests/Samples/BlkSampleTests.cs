@@ -63,7 +63,10 @@ public sealed class BlkSampleTests
         string md5 = r1.Find("blk-readback")?.Detail ?? throw new InvalidOperationException(r1.Describe());
 
         // Boot 2: a new QEMU against the same daemon (the front-end went away and came back); the data is there.
-        // It also discards 1 MiB it just wrote and reads zeroes back.
+        // It also discards 1 MiB it just wrote and reads zeroes back. Then the operator grows the image
+        // (truncate; qemu-img resize is refused by the daemon's image lock) and sends SIGHUP: the daemon updates the capacity in its config
+        // space and notifies QEMU (CONFIG_CHANGE_MSG), which reads it back and interrupts the guest,
+        // whose driver resizes the disk.
         var second = new QemuGuestOptions
         {
             Qemu = qemu,
@@ -78,12 +81,43 @@ public sealed class BlkSampleTests
                   dd if=/dev/zero of=/tmp/z bs=65536 count=16 2>/dev/null
                   if cmp -s /tmp/d /tmp/z; then vt_pass blk-discard-zero "discarded range reads as zeroes"; else vt_fail blk-discard-zero "discarded range is not zero"; fi
                 else vt_fail blk-discard-zero "blkdiscard failed"; fi
+                echo vt-resize-ready
+                for i in $(seq 300); do [ "$(cat /sys/block/vda/size)" != 65536 ] && break; sleep 0.1; done
+                vt_pass blk-resized "sectors=$(cat /sys/block/vda/size)"
+                vt_pass blk-resized-log "$(dmesg | grep -m1 -o 'capacity change.*')"
                 """,
         };
         second.AddVhostUserDevice("vhost-user-blk-pci", socket, "num-queues=1");
-        GuestRunResult r2 = await RunAsync(second);
-        Assert.True(r2.Succeeded, r2.Describe() + "\n" + blk.Output);
-        Assert.Equal(md5, r2.Find("blk-second-boot")?.Detail);
+        using (QemuGuest guest = await QemuGuest.StartAsync(await GuestImage.GetOrSkipAsync(TestContext.Current.CancellationToken), second, TestContext.Current.CancellationToken))
+        {
+            var w = Stopwatch.StartNew();
+            while (!ReadIfExists(guest.OutputLogPath).Contains("vt-resize-ready", StringComparison.Ordinal))
+            {
+                Assert.True(w.Elapsed < TimeSpan.FromSeconds(120) && !guest.HasExited, "the guest did not reach the resize step:\n" + ReadIfExists(guest.OutputLogPath) + "\n" + blk.Output);
+                await Task.Delay(20, TestContext.Current.CancellationToken);
+            }
+
+            using (var image = new FileStream(disk, FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
+            {
+                image.SetLength(48 << 20);
+            }
+
+            int pid = blk.DaemonProcessId ?? throw new InvalidOperationException("the daemon exited\n" + blk.Output);
+            using (var hup = Process.Start("kill", ["-HUP", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await hup.WaitForExitAsync(TestContext.Current.CancellationToken);
+                Assert.Equal(0, hup.ExitCode);
+            }
+
+            GuestRunResult r2 = await guest.WaitForExitAsync(TestContext.Current.CancellationToken);
+            TestContext.Current.TestOutputHelper?.WriteLine($"guest {r2.Elapsed.TotalSeconds:F1} s");
+            Assert.True(r2.Succeeded, r2.Describe() + "\n" + blk.Output);
+            Assert.Equal(md5, r2.Find("blk-second-boot")?.Detail);
+            Assert.Equal("sectors=98304", r2.Find("blk-resized")?.Detail);
+            Assert.Contains("capacity change", r2.Find("blk-resized-log")?.Detail ?? string.Empty, StringComparison.Ordinal);
+            Assert.Contains("disk grew from 33554432 to 50331648 bytes", blk.Output, StringComparison.Ordinal);
+        }
+
         Assert.True(blk.Output.Contains("(connection 2)", StringComparison.Ordinal), blk.Output);
 
         // The guest's writes are in the image file.

@@ -36,7 +36,13 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public ulong Features => _features;
 
-    public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config | ExtraProtocolFeatures;
+    public VhostUserProtocolFeatures ProtocolFeatures => BaseProtocolFeatures | ExtraProtocolFeatures;
+
+    /// <summary>The protocol features offered before <see cref="ExtraProtocolFeatures"/>: the defaults and CONFIG (its config is served by hand, <see cref="GetConfig"/>).</summary>
+    public VhostUserProtocolFeatures BaseProtocolFeatures { get; set; } = IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config;
+
+    /// <summary>A config space the daemon serves instead of <see cref="GetConfig"/>, or null.</summary>
+    public VhostUserBackend.Config.VirtioConfigSpace? ConfigSpace { get; set; }
 
     /// <summary>Offered on top of the defaults (DEVICE_STATE, INBAND_NOTIFICATIONS, ...).</summary>
     public VhostUserProtocolFeatures ExtraProtocolFeatures { get; set; }
