@@ -164,7 +164,7 @@ public sealed class DaemonConfigSpaceTests
         Assert.Throws<VhostUserPeerRefusedException>(() => f.SetFeatures(rig.AckedFeatures | (1UL << 5) | (ulong)Vhost.Virtio.VirtioFeatures.AccessPlatform));
         logs.WaitFor("which the device did not offer");
         string line = Assert.Single(logs.Lines, l => l.Contains("which the device did not offer", StringComparison.Ordinal));
-        Assert.Contains("SET_FEATURES acks AccessPlatform, device bit 5 (0x200000020)", line, StringComparison.Ordinal);
+        Assert.Contains("SetFeatures: acks AccessPlatform, device bit 5 (0x200000020)", line, StringComparison.Ordinal);
     }
 
     [Fact]
