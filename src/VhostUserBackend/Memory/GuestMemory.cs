@@ -82,7 +82,7 @@ public sealed unsafe class GuestMemory : IDisposable
     /// <returns>The new snapshot, holding one reference for the caller. This snapshot is unchanged.</returns>
     /// <exception cref="ArgumentException">The region overlaps an existing one.</exception>
     /// <exception cref="ObjectDisposedException">This snapshot was released, or the region is unmapped.</exception>
-    public GuestMemory WithRegion(GuestMemoryRegion region)
+    internal GuestMemory WithRegion(GuestMemoryRegion region)
     {
         ArgumentNullException.ThrowIfNull(region);
         ThrowIfReleased();
@@ -97,7 +97,7 @@ public sealed unsafe class GuestMemory : IDisposable
     /// <returns>The new snapshot, holding one reference for the caller.</returns>
     /// <exception cref="ArgumentException">No region matches.</exception>
     /// <exception cref="ObjectDisposedException">This snapshot was released.</exception>
-    public GuestMemory WithoutRegion(ulong guestPhysicalAddress, ulong size)
+    internal GuestMemory WithoutRegion(ulong guestPhysicalAddress, ulong size)
     {
         ThrowIfReleased();
         int index = Array.FindIndex(_regions, r => r.GuestPhysicalAddress == guestPhysicalAddress && r.Size == size);
@@ -114,7 +114,7 @@ public sealed unsafe class GuestMemory : IDisposable
     /// <param name="dirtyLog">The new log, or null to stop logging. The snapshot takes its own reference.</param>
     /// <returns>The new snapshot, holding one reference for the caller.</returns>
     /// <exception cref="ObjectDisposedException">This snapshot was released, or the log is unmapped.</exception>
-    public GuestMemory WithDirtyLog(DirtyLog? dirtyLog)
+    internal GuestMemory WithDirtyLog(DirtyLog? dirtyLog)
     {
         ThrowIfReleased();
         return Build([.. _regions], dirtyLog);
@@ -122,7 +122,7 @@ public sealed unsafe class GuestMemory : IDisposable
 
     /// <summary>An empty snapshot (no regions).</summary>
     /// <returns>A snapshot holding one reference for the caller.</returns>
-    public static GuestMemory CreateEmpty() => Build([], null);
+    internal static GuestMemory CreateEmpty() => Build([], null);
 
     /// <summary>Takes one more reference; false when the snapshot was already released.</summary>
     /// <returns>True when a reference was taken (pair it with <see cref="Release"/>).</returns>
