@@ -323,7 +323,7 @@ public sealed unsafe class GuestMemory : IDisposable
     /// <param name="length">The length of the range that must lie inside one region.</param>
     /// <param name="guestPhysicalAddress">The guest physical address of <paramref name="userAddress"/>.</param>
     /// <returns>False when no single region contains the range.</returns>
-    public bool TryTranslateUserAddress(ulong userAddress, ulong length, out ulong guestPhysicalAddress)
+    internal bool TryTranslateUserAddress(ulong userAddress, ulong length, out ulong guestPhysicalAddress)
     {
         ulong span = length == 0 ? 0 : length - 1;
         if (userAddress <= ulong.MaxValue - span)
@@ -346,8 +346,8 @@ public sealed unsafe class GuestMemory : IDisposable
     /// <param name="userAddress">The frontend's address.</param>
     /// <param name="length">The length of the range that must lie inside one region.</param>
     /// <returns>The guest physical address of <paramref name="userAddress"/>.</returns>
-    /// <exception cref="GuestMemoryException">No single region contains the range (<see cref="GuestMemoryError.UserAddressNotMapped"/>).</exception>
-    public ulong TranslateUserAddress(ulong userAddress, ulong length)
+    /// <exception cref="GuestMemoryException">No single region contains the range (<c>UserAddressNotMapped</c>).</exception>
+    internal ulong TranslateUserAddress(ulong userAddress, ulong length)
     {
         if (!TryTranslateUserAddress(userAddress, length, out ulong gpa))
         {
