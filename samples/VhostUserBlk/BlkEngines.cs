@@ -429,7 +429,7 @@ internal static unsafe class BlkSyscall
                 }
 
                 int errno = Marshal.GetLastPInvokeError();
-                if (errno != (int)Errno.EINTR)
+                if (errno != Errno.EINTR)
                 {
                     return -errno;
                 }

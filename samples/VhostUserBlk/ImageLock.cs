@@ -163,10 +163,10 @@ internal sealed class ImageLock
         var l = new Native.flock { l_type = Native.F_RDLCK, l_whence = 0, l_start = offset, l_len = 1 };
         if (Native.fcntl(fd, Native.F_OFD_SETLK, &l) < 0)
         {
-            Errno e = Native.LastErrno;
+            int e = Native.LastErrno;
             throw e is Errno.EAGAIN or Errno.EACCES
                 ? new IOException($"{path}: image is locked: another process holds an exclusive lock on byte {offset} (a QEMU checking it right now, or a foreign locker); retry, or pass --no-lock")
-                : new IOException($"{path}: cannot lock the image (fcntl F_OFD_SETLK: {e}); pass --no-lock on a file system without locks");
+                : new IOException($"{path}: cannot lock the image (fcntl F_OFD_SETLK: {Errno.Describe(e)}); pass --no-lock on a file system without locks");
         }
     }
 

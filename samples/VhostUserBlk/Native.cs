@@ -55,7 +55,7 @@ internal static unsafe partial class Native
     internal static int O_DIRECT => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 0x4000 : 0x10000;
 
     /// <summary>The errno of the last call.</summary>
-    internal static Vhost.Errno LastErrno => (Vhost.Errno)Marshal.GetLastPInvokeError();
+    internal static int LastErrno => Marshal.GetLastPInvokeError();
 
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     internal static partial int fcntl(int fd, int cmd, int arg);

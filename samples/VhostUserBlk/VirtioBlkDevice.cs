@@ -527,7 +527,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
 
     private void Advance(Workspace ws, BlkRequest r, int result)
     {
-        var error = result < 0 ? (Errno)(-result) : Errno.None;
+        int error = result < 0 ? -result : Errno.None;
         switch (r.Stage)
         {
             case BlkStage.Read or BlkStage.Write:
@@ -545,7 +545,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
 
                 if (error != Errno.None || result == 0)
                 {
-                    Finish(ws, r, VirtioBlkStatus.IoError, $"{(write ? "write" : "read")} at sector {r.Sector}: {(result == 0 ? "end of file (the image shrank)" : error.ToString())}");
+                    Finish(ws, r, VirtioBlkStatus.IoError, $"{(write ? "write" : "read")} at sector {r.Sector}: {(result == 0 ? "end of file (the image shrank)" : Errno.Describe(error))}");
                     return;
                 }
 
@@ -582,13 +582,13 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             }
 
             case BlkStage.Flush or BlkStage.WriteFlush:
-                Finish(ws, r, error == Errno.None ? VirtioBlkStatus.Ok : VirtioBlkStatus.IoError, error == Errno.None ? null : $"flush: {error}");
+                Finish(ws, r, error == Errno.None ? VirtioBlkStatus.Ok : VirtioBlkStatus.IoError, error == Errno.None ? null : $"flush: {Errno.Describe(error)}");
                 return;
 
             case BlkStage.Discard:
                 // A hint: success when the file system cannot punch holes.
                 bool ok = error is Errno.None or Errno.EOPNOTSUPP or Errno.ENOSYS;
-                Finish(ws, r, ok ? VirtioBlkStatus.Ok : VirtioBlkStatus.IoError, ok ? null : $"discard at sector {r.Sector}: {error}");
+                Finish(ws, r, ok ? VirtioBlkStatus.Ok : VirtioBlkStatus.IoError, ok ? null : $"discard at sector {r.Sector}: {Errno.Describe(error)}");
                 return;
 
             case BlkStage.ZeroRange or BlkStage.ZeroPunch:
@@ -598,7 +598,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
                 }
                 else if (error is not (Errno.EOPNOTSUPP or Errno.ENOSYS or Errno.EINVAL))
                 {
-                    Finish(ws, r, VirtioBlkStatus.IoError, $"write zeroes at sector {r.Sector}: {error}");
+                    Finish(ws, r, VirtioBlkStatus.IoError, $"write zeroes at sector {r.Sector}: {Errno.Describe(error)}");
                 }
                 else if (r.Stage == BlkStage.ZeroRange && r.IovecCount == 1)
                 {
@@ -617,7 +617,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             case BlkStage.ZeroWrite:
                 if (error != Errno.None || result == 0)
                 {
-                    Finish(ws, r, VirtioBlkStatus.IoError, $"write zeroes at sector {r.Sector}: {(result == 0 ? "nothing written" : error.ToString())}");
+                    Finish(ws, r, VirtioBlkStatus.IoError, $"write zeroes at sector {r.Sector}: {(result == 0 ? "nothing written" : Errno.Describe(error))}");
                     return;
                 }
 
@@ -811,7 +811,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             SafeFileHandle? direct = device._image.DirectHandle;
             if (mode == BlkIoMode.Uring)
             {
-                if (IoUring.TryCreate(QueueSizeLimit, out IoUring? ring, out Errno error))
+                if (IoUring.TryCreate(QueueSizeLimit, out IoUring? ring, out VhostException? error))
                 {
                     try
                     {
@@ -822,16 +822,16 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
                         description = inline
                             ? "io_uring (one ring per worker, completions reaped on the worker; reads and writes of this in-memory image run inline on the worker)"
                             : "io_uring (one ring per worker, completions reaped on the worker)";
-                        return new UringEngine(ring!, buffered, direct, Lookup, onComplete, inline);
+                        return new UringEngine(ring, buffered, direct, Lookup, onComplete, inline);
                     }
                     catch (VhostException e)
                     {
-                        ring!.Dispose();
-                        error = e.Errno ?? Errno.EINVAL;
+                        ring.Dispose();
+                        error = e;
                     }
                 }
 
-                description = $"io_uring unavailable ({error}: kernel.io_uring_disabled, seccomp or an old kernel), so {ioThreads} I/O threads per worker with synchronous preadv/pwritev";
+                description = $"io_uring unavailable ({error.Message}: kernel.io_uring_disabled, seccomp or an old kernel), so {ioThreads} I/O threads per worker with synchronous preadv/pwritev";
             }
             else
             {

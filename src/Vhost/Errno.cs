@@ -2,10 +2,14 @@ namespace Vhost;
 
 /// <summary>
 /// Linux error numbers (the generic values shared by x86_64 and aarch64), as carried by
-/// <see cref="VhostException.Errno"/> and sent on the vhost-user back-end channel.
+/// <see cref="VhostException.ErrorCode"/> and sent on the vhost-user back-end channel.
 /// </summary>
+/// <remarks>
+/// Internal, like dotnet/runtime's <c>Interop.Error</c>: the public surface carries the errno as the
+/// <see cref="int"/> <see cref="VhostException.ErrorCode"/>, and the message names it symbolically.
+/// </remarks>
 /// <remarks>Member names are the C names from <c>&lt;errno.h&gt;</c>.</remarks>
-public enum Errno
+internal enum Errno
 {
     /// <summary>No error.</summary>
     None = 0,

@@ -99,7 +99,7 @@ public sealed unsafe class PackedQueueDriver
     public bool UsedWrapCounter => _usedWrap;
 
     /// <summary>The driver event suppression structure (driver → device).</summary>
-    public PackedEventSuppression DriverEvent
+    internal PackedEventSuppression DriverEvent
     {
         get => new() { OffsetAndWrap = Volatile.Read(ref _driverEvent->OffsetAndWrap), Flags = (PackedEventFlags)Volatile.Read(ref *(ushort*)&_driverEvent->Flags) };
         set
@@ -110,7 +110,7 @@ public sealed unsafe class PackedQueueDriver
     }
 
     /// <summary>The device event suppression structure (device → driver).</summary>
-    public PackedEventSuppression DeviceEvent
+    internal PackedEventSuppression DeviceEvent
         => new() { OffsetAndWrap = Volatile.Read(ref _deviceEvent->OffsetAndWrap), Flags = (PackedEventFlags)Volatile.Read(ref *(ushort*)&_deviceEvent->Flags) };
 
     /// <summary>Configures <paramref name="queue"/> with this ring's size, addresses and features (not activated).</summary>
@@ -276,7 +276,7 @@ public sealed unsafe class PackedQueueDriver
     /// <summary>Raw write of a ring descriptor, flags included (hostile-guest tests).</summary>
     /// <param name="slot">Ring slot (below the size).</param>
     /// <param name="descriptor">The descriptor.</param>
-    public void WriteDescriptor(ushort slot, in PackedDescriptor descriptor)
+    internal void WriteDescriptor(ushort slot, in PackedDescriptor descriptor)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(slot, Size);
         _ring[slot] = descriptor;
@@ -285,7 +285,7 @@ public sealed unsafe class PackedQueueDriver
     /// <summary>The avail/used flag bits that make a descriptor available for wrap counter <paramref name="wrap"/>.</summary>
     /// <param name="wrap">The driver's avail wrap counter.</param>
     /// <returns>AVAIL set and USED clear when wrap is 1; the reverse when 0.</returns>
-    public static VirtqDescriptorFlags AvailBits(bool wrap) => wrap ? VirtqDescriptorFlags.Available : VirtqDescriptorFlags.Used;
+    internal static VirtqDescriptorFlags AvailBits(bool wrap) => wrap ? VirtqDescriptorFlags.Available : VirtqDescriptorFlags.Used;
 
     private void WriteSlot(ushort slot, ulong address, uint length, ushort id)
     {

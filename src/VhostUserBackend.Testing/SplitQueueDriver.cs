@@ -263,7 +263,7 @@ public sealed unsafe class SplitQueueDriver
     /// <summary>Raw write of a descriptor (hostile-guest tests).</summary>
     /// <param name="index">Descriptor index (below the size).</param>
     /// <param name="descriptor">The descriptor.</param>
-    public void WriteDescriptor(ushort index, in VirtqDescriptor descriptor)
+    internal void WriteDescriptor(ushort index, in VirtqDescriptor descriptor)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Size);
         Unsafe.WriteUnaligned(_desc + (index * VirtqDescriptor.Size), descriptor);

@@ -3,7 +3,7 @@ using Vhost;
 
 /// <summary>
 /// The Vhost assembly's side of the interop layer's errors: the linked src/Common files report errno
-/// values, and this turns them into the public <see cref="VhostException"/> (with <see cref="Errno"/>).
+/// values, and this turns them into the public <see cref="VhostException"/> (with the errno in <see cref="VhostException.ErrorCode"/>).
 /// </summary>
 internal static class ThrowHelper
 {
@@ -12,7 +12,7 @@ internal static class ThrowHelper
         => new((Errno)errno, operation, detail);
 }
 
-/// <summary>The errno of the last import as the public <see cref="Errno"/>.</summary>
+/// <summary>The errno of the last import as the internal <see cref="Errno"/>.</summary>
 internal static partial class Interop
 {
     /// <summary>Reads errno of the last import; call it right after the import.</summary>

@@ -19,7 +19,7 @@ namespace Vhost.User;
 /// An fd a method returns is sent and then closed by the dispatcher.</para>
 /// <para>Calls come from the dispatcher's thread, one at a time.</para>
 /// </remarks>
-public interface IVhostUserBackendRequestHandler
+internal interface IVhostUserBackendRequestHandler
 {
     /// <summary>GET_FEATURES: the virtio feature bits the device offers (include <see cref="VhostUserVirtioFeatures.ProtocolFeatures"/> to negotiate protocol features).</summary>
     /// <returns>The feature bits.</returns>

@@ -11,7 +11,7 @@ namespace Vhost.User;
 /// gates), calls the <see cref="IVhostUserBackendRequestHandler"/>, and sends the reply of its own
 /// where the row says there is one.
 /// </content>
-public sealed partial class VhostUserBackendRequestDispatcher
+internal sealed partial class VhostUserBackendRequestDispatcher
 {
     private void GetFeatures(FrontendRequest request) => SendU64(request, _handler.GetFeatures());
 

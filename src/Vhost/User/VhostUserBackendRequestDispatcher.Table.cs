@@ -7,7 +7,7 @@ using V = Vhost.User.VhostUserVirtioGate;
 namespace Vhost.User;
 
 /// <content>The front-end request table: one row per request, read by the one dispatch path.</content>
-public sealed partial class VhostUserBackendRequestDispatcher
+internal sealed partial class VhostUserBackendRequestDispatcher
 {
     /// <summary>The rows, indexed by request code (the spec's FrontendReq numbers); a code without a row is unknown.</summary>
     private static readonly VhostUserRequestRow<FrontendRequestHandler>[] Requests = BuildTable();

@@ -30,7 +30,7 @@ namespace Vhost.User;
 /// tolerated and logged.</para>
 /// <para>Not thread-safe: use from one thread. The connection is owned by the dispatcher.</para>
 /// </remarks>
-public sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVhostUserRequestServer
+internal sealed partial class VhostUserBackendRequestDispatcher : IDisposable, IVhostUserRequestServer
 {
     private readonly VhostUserEndpoint _endpoint;
     private readonly IVhostUserBackendRequestHandler _handler;

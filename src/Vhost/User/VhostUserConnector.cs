@@ -16,7 +16,7 @@ public static class VhostUserConnector
     /// <param name="cancellationToken">Cancels the retries.</param>
     /// <returns>The connected socket; pass it to <see cref="VhostUserFrontend"/>, which owns it from then on.</returns>
     /// <exception cref="ArgumentException">The path is empty or too long.</exception>
-    /// <exception cref="VhostUserException">Every attempt failed (the last errno in <see cref="VhostException.Errno"/>).</exception>
+    /// <exception cref="VhostUserException">Every attempt failed (the last errno in <see cref="VhostException.ErrorCode"/>).</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
     public static Microsoft.Win32.SafeHandles.SafeFileHandle Connect(string path, TimeSpan timeout, TimeSpan? retryInterval = null, CancellationToken cancellationToken = default)
     {

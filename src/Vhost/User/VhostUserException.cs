@@ -6,7 +6,7 @@ namespace Vhost.User;
 /// (reconnect), <see cref="VhostUserPeerRefusedException"/> (the peer answered the request with a
 /// failure; the connection is still good), <see cref="VhostUserProtocolException"/> (the peer broke
 /// the protocol; drop the connection). The base type itself is thrown for other socket failures
-/// (connect, bind, listen, accept, an unexpected errno), with <see cref="VhostException.Errno"/> set.
+/// (connect, bind, listen, accept, an unexpected errno), with <see cref="VhostException.ErrorCode"/> set.
 /// </summary>
 /// <remarks>
 /// Misuse by the caller is not a vhost-user error: an invalid argument is an
@@ -32,11 +32,7 @@ public class VhostUserException : VhostException
     {
     }
 
-    /// <summary>Creates an exception for a failed system call on the socket.</summary>
-    /// <param name="errno">The error number.</param>
-    /// <param name="operation">The failed call.</param>
-    /// <param name="detail">Optional context.</param>
-    public VhostUserException(Errno errno, string operation, string? detail = null)
+    internal VhostUserException(Errno errno, string operation, string? detail = null)
         : base(errno, operation, detail)
     {
     }

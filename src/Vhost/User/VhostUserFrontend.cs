@@ -107,7 +107,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     /// <param name="timeout">How long to keep trying.</param>
     /// <param name="logger">Optional logger.</param>
     /// <returns>The front-end.</returns>
-    /// <exception cref="VhostUserException">Nobody answered (the connect errno in <see cref="VhostException.Errno"/>).</exception>
+    /// <exception cref="VhostUserException">Nobody answered (the connect errno in <see cref="VhostException.ErrorCode"/>).</exception>
     public static VhostUserFrontend Connect(string path, TimeSpan timeout, ILogger? logger = null)
     {
         var frontend = new VhostUserFrontend(VhostUserConnector.Connect(path, timeout), logger);

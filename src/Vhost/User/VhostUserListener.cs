@@ -76,7 +76,7 @@ public sealed class VhostUserListener : IDisposable
 
     /// <summary>Accepts one connection, waiting until one arrives or the token is cancelled.</summary>
     /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <returns>The connected socket; pass it to <see cref="VhostUserBackendRequestDispatcher"/> (or a daemon), which owns it from then on.</returns>
+    /// <returns>The connected socket; pass it to <c>VhostUserDaemon.Start</c> (package VhostUserBackend), which owns it from then on.</returns>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
     /// <exception cref="VhostUserException">accept failed.</exception>
     public SafeFileHandle Accept(CancellationToken cancellationToken = default)

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Vhost;
@@ -23,8 +24,8 @@ namespace VhostUserBackend.IO;
 /// an epoll loop (a daemon worker, see <see cref="VhostUserWorker.RegisterListener"/>) can wait for
 /// completions.</para>
 /// <para>io_uring may be unavailable: a kernel before 5.5, <c>kernel.io_uring_disabled</c>, or a
-/// seccomp profile in a container. <see cref="TryCreate"/> reports that as an <see cref="Errno"/>
-/// (ENOSYS, EPERM) so the caller can fall back to synchronous I/O on threads.</para>
+/// seccomp profile in a container. <see cref="TryCreate"/> reports that as a <see cref="VhostException"/>
+/// (errno ENOSYS, EPERM in its <see cref="VhostException.ErrorCode"/>) so the caller can fall back to synchronous I/O on threads.</para>
 /// </remarks>
 public sealed unsafe class IoUring : IDisposable
 {
@@ -134,20 +135,24 @@ public sealed unsafe class IoUring : IDisposable
     /// <summary>Creates a ring, or reports why io_uring cannot be used here.</summary>
     /// <param name="entries">Submission entries (1 to 32768).</param>
     /// <param name="ring">The ring, or null.</param>
-    /// <param name="error">Why it failed: ENOSYS (no io_uring, or too old), EPERM (disabled by sysctl or seccomp), ENOMEM, EMFILE...</param>
+    /// <param name="error">
+    /// Why it failed, or null: the exception <see cref="Create"/> would have thrown, its
+    /// <see cref="VhostException.ErrorCode"/> ENOSYS (no io_uring, or too old), EPERM (disabled by
+    /// sysctl or seccomp), ENOMEM, EMFILE..., its message naming the errno.
+    /// </param>
     /// <returns>Whether a ring was created.</returns>
-    public static bool TryCreate(uint entries, out IoUring? ring, out Errno error)
+    public static bool TryCreate(uint entries, [NotNullWhen(true)] out IoUring? ring, [NotNullWhen(false)] out VhostException? error)
     {
         try
         {
             ring = Create(entries);
-            error = Errno.None;
+            error = null;
             return true;
         }
-        catch (VhostException e) when (e.Errno is { } errno)
+        catch (VhostException e) when (e.ErrorCode != 0)
         {
             ring = null;
-            error = errno;
+            error = e;
             return false;
         }
     }

@@ -30,6 +30,6 @@ public readonly struct IoUringCompletion
     /// <summary>The kernel's completion flags (<c>IORING_CQE_F_*</c>).</summary>
     public uint Flags => _flags;
 
-    /// <summary>The error, or <see cref="Vhost.Errno.None"/> when <see cref="Result"/> is not negative.</summary>
-    public Vhost.Errno Error => _result < 0 ? (Vhost.Errno)(-_result) : Vhost.Errno.None;
+    /// <summary>The Linux errno of a failed operation (positive, for example 5 for EIO), or 0 when <see cref="Result"/> is not negative.</summary>
+    public int ErrorCode => _result < 0 ? -_result : 0;
 }

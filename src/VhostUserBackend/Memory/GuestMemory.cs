@@ -82,7 +82,7 @@ public sealed unsafe class GuestMemory : IDisposable
     /// <returns>The new snapshot, holding one reference for the caller. This snapshot is unchanged.</returns>
     /// <exception cref="ArgumentException">The region overlaps an existing one.</exception>
     /// <exception cref="ObjectDisposedException">This snapshot was released, or the region is unmapped.</exception>
-    public GuestMemory WithRegion(GuestMemoryRegion region)
+    internal GuestMemory WithRegion(GuestMemoryRegion region)
     {
         ArgumentNullException.ThrowIfNull(region);
         ThrowIfReleased();
@@ -97,7 +97,7 @@ public sealed unsafe class GuestMemory : IDisposable
     /// <returns>The new snapshot, holding one reference for the caller.</returns>
     /// <exception cref="ArgumentException">No region matches.</exception>
     /// <exception cref="ObjectDisposedException">This snapshot was released.</exception>
-    public GuestMemory WithoutRegion(ulong guestPhysicalAddress, ulong size)
+    internal GuestMemory WithoutRegion(ulong guestPhysicalAddress, ulong size)
     {
         ThrowIfReleased();
         int index = Array.FindIndex(_regions, r => r.GuestPhysicalAddress == guestPhysicalAddress && r.Size == size);
@@ -114,7 +114,7 @@ public sealed unsafe class GuestMemory : IDisposable
     /// <param name="dirtyLog">The new log, or null to stop logging. The snapshot takes its own reference.</param>
     /// <returns>The new snapshot, holding one reference for the caller.</returns>
     /// <exception cref="ObjectDisposedException">This snapshot was released, or the log is unmapped.</exception>
-    public GuestMemory WithDirtyLog(DirtyLog? dirtyLog)
+    internal GuestMemory WithDirtyLog(DirtyLog? dirtyLog)
     {
         ThrowIfReleased();
         return Build([.. _regions], dirtyLog);
@@ -122,7 +122,7 @@ public sealed unsafe class GuestMemory : IDisposable
 
     /// <summary>An empty snapshot (no regions).</summary>
     /// <returns>A snapshot holding one reference for the caller.</returns>
-    public static GuestMemory CreateEmpty() => Build([], null);
+    internal static GuestMemory CreateEmpty() => Build([], null);
 
     /// <summary>Takes one more reference; false when the snapshot was already released.</summary>
     /// <returns>True when a reference was taken (pair it with <see cref="Release"/>).</returns>
@@ -323,7 +323,7 @@ public sealed unsafe class GuestMemory : IDisposable
     /// <param name="length">The length of the range that must lie inside one region.</param>
     /// <param name="guestPhysicalAddress">The guest physical address of <paramref name="userAddress"/>.</param>
     /// <returns>False when no single region contains the range.</returns>
-    public bool TryTranslateUserAddress(ulong userAddress, ulong length, out ulong guestPhysicalAddress)
+    internal bool TryTranslateUserAddress(ulong userAddress, ulong length, out ulong guestPhysicalAddress)
     {
         ulong span = length == 0 ? 0 : length - 1;
         if (userAddress <= ulong.MaxValue - span)
@@ -346,8 +346,8 @@ public sealed unsafe class GuestMemory : IDisposable
     /// <param name="userAddress">The frontend's address.</param>
     /// <param name="length">The length of the range that must lie inside one region.</param>
     /// <returns>The guest physical address of <paramref name="userAddress"/>.</returns>
-    /// <exception cref="GuestMemoryException">No single region contains the range (<see cref="GuestMemoryError.UserAddressNotMapped"/>).</exception>
-    public ulong TranslateUserAddress(ulong userAddress, ulong length)
+    /// <exception cref="GuestMemoryException">No single region contains the range (<c>UserAddressNotMapped</c>).</exception>
+    internal ulong TranslateUserAddress(ulong userAddress, ulong length)
     {
         if (!TryTranslateUserAddress(userAddress, length, out ulong gpa))
         {

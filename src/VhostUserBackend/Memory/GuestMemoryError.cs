@@ -1,7 +1,7 @@
 namespace VhostUserBackend.Memory;
 
 /// <summary>Why an access to guest memory failed (<see cref="GuestMemoryException.Reason"/>).</summary>
-public enum GuestMemoryError
+internal enum GuestMemoryError
 {
     /// <summary>No region maps the address (or part of the range falls in a hole between regions).</summary>
     AddressNotMapped = 1,

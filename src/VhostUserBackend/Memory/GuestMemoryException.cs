@@ -12,7 +12,7 @@ public sealed class GuestMemoryException : VhostException
     /// <param name="reason">Why the access failed.</param>
     /// <param name="address">The first address of the range.</param>
     /// <param name="length">The length of the range in bytes.</param>
-    public GuestMemoryException(GuestMemoryError reason, ulong address, ulong length)
+    internal GuestMemoryException(GuestMemoryError reason, ulong address, ulong length)
         : base(FormatMessage(reason, address, length))
     {
         Reason = reason;
@@ -20,10 +20,10 @@ public sealed class GuestMemoryException : VhostException
         Length = length;
     }
 
-    /// <summary>Why the access failed.</summary>
-    public GuestMemoryError Reason { get; }
+    /// <summary>Why the access failed (named in the message).</summary>
+    internal GuestMemoryError Reason { get; }
 
-    /// <summary>The first address of the failed range (guest physical, or frontend user address for <see cref="GuestMemoryError.UserAddressNotMapped"/>).</summary>
+    /// <summary>The first address of the failed range (guest physical, or a front-end user address when a ring address could not be translated).</summary>
     public ulong Address { get; }
 
     /// <summary>The length of the failed range in bytes.</summary>

@@ -12,7 +12,7 @@ namespace VhostUserBackend.Virtio;
 /// Descriptors are validated as they are enumerated: a bad one throws
 /// <see cref="VirtqueueException"/> from <c>MoveNext</c> (the device then usually returns the
 /// chain with length 0). A chain is valid until it is returned, or, for a split ring, until the
-/// queue's memory changes (<see cref="VirtqueueError.StaleChain"/>).
+/// queue's memory changes (<c>StaleChain</c>).
 /// </remarks>
 public readonly struct DescriptorChain
 {
@@ -123,13 +123,13 @@ public readonly struct DescriptorChain
     /// </summary>
     /// <returns>The writer, positioned at the first writable byte.</returns>
     /// <exception cref="InvalidOperationException">A default chain, or the queue is not ready.</exception>
-    /// <exception cref="VirtqueueException">The chain is invalid or stale, or its writable buffers add up past 2^32 - 1 bytes (<see cref="VirtqueueError.ChainLengthOverflow"/>).</exception>
+    /// <exception cref="VirtqueueException">The chain is invalid or stale, or its writable buffers add up past 2^32 - 1 bytes (<c>ChainLengthOverflow</c>).</exception>
     public DescriptorChainWriter CreateWriter() => new(this);
 
     /// <summary>Starts enumerating the chain's buffers.</summary>
     /// <returns>A struct enumerator.</returns>
     /// <exception cref="InvalidOperationException">A default chain, or the queue is not ready.</exception>
-    /// <exception cref="VirtqueueException">The chain is stale (<see cref="VirtqueueError.StaleChain"/>).</exception>
+    /// <exception cref="VirtqueueException">The chain is stale (<c>StaleChain</c>).</exception>
     public DescriptorChainEnumerator GetEnumerator()
     {
         if (_queue is null)

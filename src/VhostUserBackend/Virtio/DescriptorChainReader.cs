@@ -16,7 +16,7 @@ namespace VhostUserBackend.Virtio;
 /// on independently. It may be used on any thread (one at a time) while the chain is in flight:
 /// its bytes are in the chain's <see cref="DescriptorChain.Memory"/>, which stays mapped until the
 /// chain is completed. A chain of more than four readable buffers walks the queue's descriptors
-/// again, which fails with <see cref="VirtqueueError.StaleChain"/> once the front-end changed the
+/// again, which fails with <c>StaleChain</c> once the front-end changed the
 /// queue's memory meanwhile. Do not use it after completing the chain.</para>
 /// </remarks>
 public struct DescriptorChainReader
@@ -45,7 +45,7 @@ public struct DescriptorChainReader
 
     /// <summary>Fills <paramref name="destination"/> with the next bytes.</summary>
     /// <param name="destination">Where to copy to.</param>
-    /// <exception cref="VirtqueueException">Fewer bytes remain (<see cref="VirtqueueError.ChainTooShort"/>; nothing is consumed), or the chain changed or went stale.</exception>
+    /// <exception cref="VirtqueueException">Fewer bytes remain (<c>ChainTooShort</c>; nothing is consumed), or the chain changed or went stale.</exception>
     public void ReadExactly(Span<byte> destination)
     {
         if ((ulong)destination.Length > _cursor.Remaining)
@@ -59,7 +59,7 @@ public struct DescriptorChainReader
     /// <summary>Reads an unmanaged value (host byte order, which is the little-endian of virtio on the supported hosts), wherever buffer boundaries fall inside it.</summary>
     /// <typeparam name="T">An unmanaged type.</typeparam>
     /// <returns>The value.</returns>
-    /// <exception cref="VirtqueueException">Fewer than <c>sizeof(T)</c> bytes remain (<see cref="VirtqueueError.ChainTooShort"/>; nothing is consumed), or the chain changed or went stale.</exception>
+    /// <exception cref="VirtqueueException">Fewer than <c>sizeof(T)</c> bytes remain (<c>ChainTooShort</c>; nothing is consumed), or the chain changed or went stale.</exception>
     public unsafe T Read<T>()
         where T : unmanaged
     {
@@ -70,7 +70,7 @@ public struct DescriptorChainReader
 
     /// <summary>Skips the next <paramref name="count"/> bytes (also how bytes described by <see cref="TryGetSpan"/> or <see cref="GetIovecs"/> are consumed).</summary>
     /// <param name="count">Bytes to skip.</param>
-    /// <exception cref="VirtqueueException">Fewer bytes remain (<see cref="VirtqueueError.ChainTooShort"/>; nothing is consumed), or the chain changed or went stale.</exception>
+    /// <exception cref="VirtqueueException">Fewer bytes remain (<c>ChainTooShort</c>; nothing is consumed), or the chain changed or went stale.</exception>
     public void Skip(ulong count)
     {
         if (count > _cursor.Remaining)

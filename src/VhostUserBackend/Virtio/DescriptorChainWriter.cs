@@ -21,7 +21,7 @@ namespace VhostUserBackend.Virtio;
 /// <para>Creation walks and validates the whole chain (a hostile chain throws
 /// <see cref="VirtqueueException"/> there, once) and sums the writable lengths into
 /// <see cref="Remaining"/>; more than 2^32 - 1 writable bytes is
-/// <see cref="VirtqueueError.ChainLengthOverflow"/>, since a used element cannot report them.</para>
+/// <c>ChainLengthOverflow</c>, since a used element cannot report them.</para>
 /// <para>A mutable struct: keep it in a local or a field and pass it by <c>ref</c>. It may be used
 /// on any thread (one at a time) while the chain is in flight, under the same terms as
 /// <see cref="DescriptorChainReader"/>.</para>
@@ -55,7 +55,7 @@ public struct DescriptorChainWriter
 
     /// <summary>Copies all of <paramref name="source"/> into the next writable bytes and logs them.</summary>
     /// <param name="source">The bytes to write.</param>
-    /// <exception cref="VirtqueueException">Less room remains (<see cref="VirtqueueError.ChainTooShort"/>; nothing is written), or the chain changed or went stale.</exception>
+    /// <exception cref="VirtqueueException">Less room remains (<c>ChainTooShort</c>; nothing is written), or the chain changed or went stale.</exception>
     public void WriteExactly(ReadOnlySpan<byte> source)
     {
         if ((ulong)source.Length > _cursor.Remaining)
@@ -69,7 +69,7 @@ public struct DescriptorChainWriter
     /// <summary>Writes an unmanaged value (host byte order, the little-endian of virtio on the supported hosts), wherever buffer boundaries fall inside it, and logs it.</summary>
     /// <typeparam name="T">An unmanaged type.</typeparam>
     /// <param name="value">The value.</param>
-    /// <exception cref="VirtqueueException">Less than <c>sizeof(T)</c> bytes of room remain (<see cref="VirtqueueError.ChainTooShort"/>; nothing is written), or the chain changed or went stale.</exception>
+    /// <exception cref="VirtqueueException">Less than <c>sizeof(T)</c> bytes of room remain (<c>ChainTooShort</c>; nothing is written), or the chain changed or went stale.</exception>
     public unsafe void Write<T>(in T value)
         where T : unmanaged
     {
@@ -78,7 +78,7 @@ public struct DescriptorChainWriter
 
     /// <summary>Moves past the next <paramref name="count"/> bytes without writing or logging them (they count in <see cref="BytesWritten"/>).</summary>
     /// <param name="count">Bytes to skip.</param>
-    /// <exception cref="VirtqueueException">Less room remains (<see cref="VirtqueueError.ChainTooShort"/>; nothing is skipped), or the chain changed or went stale.</exception>
+    /// <exception cref="VirtqueueException">Less room remains (<c>ChainTooShort</c>; nothing is skipped), or the chain changed or went stale.</exception>
     public void Skip(ulong count)
     {
         if (count > _cursor.Remaining)

@@ -4,7 +4,7 @@ namespace VhostUserBackend.Virtio;
 
 /// <summary>A packed-ring descriptor (<c>struct pvirtq_desc</c>, 16 bytes, little-endian).</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct PackedDescriptor
+internal struct PackedDescriptor
 {
     /// <summary>The size in bytes.</summary>
     public const int Size = 16;

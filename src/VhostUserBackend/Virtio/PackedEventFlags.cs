@@ -1,7 +1,7 @@
 namespace VhostUserBackend.Virtio;
 
 /// <summary>The <c>flags</c> of a packed ring's event suppression structure (virtio 1.x section 2.8.10).</summary>
-public enum PackedEventFlags : ushort
+internal enum PackedEventFlags : ushort
 {
     /// <summary>Notifications enabled (<c>RING_EVENT_FLAGS_ENABLE</c>).</summary>
     Enable = 0x0,

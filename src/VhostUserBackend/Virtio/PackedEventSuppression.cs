@@ -4,7 +4,7 @@ namespace VhostUserBackend.Virtio;
 
 /// <summary>A packed ring's event suppression structure (<c>struct pvirtq_event_suppress</c>, 4 bytes).</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct PackedEventSuppression
+internal struct PackedEventSuppression
 {
     /// <summary>The size in bytes.</summary>
     public const int Size = 4;

@@ -58,7 +58,7 @@ public sealed unsafe class PackedQueue : Virtqueue
     /// <param name="wrapCounter">The device's avail wrap counter for that slot.</param>
     /// <returns>True when the avail bit equals the wrap counter and the used bit does not.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool IsAvailable(VirtqDescriptorFlags flags, bool wrapCounter)
+    internal static bool IsAvailable(VirtqDescriptorFlags flags, bool wrapCounter)
         => ((flags & VirtqDescriptorFlags.Available) != 0) == wrapCounter && ((flags & VirtqDescriptorFlags.Used) != 0) != wrapCounter;
 
     /// <summary>
@@ -72,7 +72,7 @@ public sealed unsafe class PackedQueue : Virtqueue
     /// <param name="usedWrap">The device's used wrap counter now.</param>
     /// <param name="size">The queue size.</param>
     /// <returns>True when the driver asked for a notification in that range (conservatively true after a full lap).</returns>
-    public static bool NeedEvent(ushort offsetAndWrap, ushort newIndex, ushort oldIndex, bool usedWrap, ushort size)
+    internal static bool NeedEvent(ushort offsetAndWrap, ushort newIndex, ushort oldIndex, bool usedWrap, ushort size)
     {
         int offset = offsetAndWrap & ~WrapBit;
         bool wrap = (offsetAndWrap & WrapBit) != 0;

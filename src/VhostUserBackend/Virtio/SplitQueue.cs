@@ -83,18 +83,18 @@ public sealed unsafe class SplitQueue : Virtqueue
     /// <param name="oldIndex">The index at the previous notification decision.</param>
     /// <returns>True when a notification is needed.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool NeedEvent(ushort eventIndex, ushort newIndex, ushort oldIndex)
+    internal static bool NeedEvent(ushort eventIndex, ushort newIndex, ushort oldIndex)
         => (ushort)(newIndex - eventIndex - 1) < (ushort)(newIndex - oldIndex);
 
     /// <summary>Bytes of the available ring for <paramref name="size"/> entries (with used_event).</summary>
     /// <param name="size">Queue size.</param>
     /// <returns>6 + 2 × size.</returns>
-    public static ulong AvailRingSize(ushort size) => SplitRingLayout.AvailableRingSize(size);
+    internal static ulong AvailRingSize(ushort size) => SplitRingLayout.AvailableRingSize(size);
 
     /// <summary>Bytes of the used ring for <paramref name="size"/> entries (with avail_event).</summary>
     /// <param name="size">Queue size.</param>
     /// <returns>6 + 8 × size.</returns>
-    public static ulong UsedRingSize(ushort size) => SplitRingLayout.UsedRingSize(size);
+    internal static ulong UsedRingSize(ushort size) => SplitRingLayout.UsedRingSize(size);
 
     /// <inheritdoc/>
     public override bool TryPopDescriptorChain(out DescriptorChain chain)

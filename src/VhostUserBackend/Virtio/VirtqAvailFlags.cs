@@ -2,7 +2,7 @@ namespace VhostUserBackend.Virtio;
 
 /// <summary>Flags of the split ring's available ring, written by the driver.</summary>
 [Flags]
-public enum VirtqAvailFlags : ushort
+internal enum VirtqAvailFlags : ushort
 {
     /// <summary>No flag.</summary>
     None = 0,

@@ -4,7 +4,7 @@ namespace VhostUserBackend.Virtio;
 
 /// <summary>A split-ring descriptor (<c>struct virtq_desc</c>, 16 bytes, little-endian).</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct VirtqDescriptor
+internal struct VirtqDescriptor
 {
     /// <summary>The size in bytes.</summary>
     public const int Size = 16;

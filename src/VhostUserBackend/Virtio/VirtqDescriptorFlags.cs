@@ -2,7 +2,7 @@ namespace VhostUserBackend.Virtio;
 
 /// <summary>Descriptor flags of split and packed virtqueues (virtio 1.x sections 2.7.5 and 2.8.1).</summary>
 [Flags]
-public enum VirtqDescriptorFlags : ushort
+internal enum VirtqDescriptorFlags : ushort
 {
     /// <summary>No flag.</summary>
     None = 0,

@@ -4,7 +4,7 @@ namespace VhostUserBackend.Virtio;
 
 /// <summary>An element of the split ring's used ring (<c>struct virtq_used_elem</c>, 8 bytes).</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct VirtqUsedElement
+internal struct VirtqUsedElement
 {
     /// <summary>The size in bytes.</summary>
     public const int Size = 8;

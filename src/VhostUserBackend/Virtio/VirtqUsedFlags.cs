@@ -2,7 +2,7 @@ namespace VhostUserBackend.Virtio;
 
 /// <summary>Flags of the split ring's used ring, written by the device.</summary>
 [Flags]
-public enum VirtqUsedFlags : ushort
+internal enum VirtqUsedFlags : ushort
 {
     /// <summary>No flag.</summary>
     None = 0,

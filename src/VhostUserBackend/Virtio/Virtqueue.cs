@@ -53,7 +53,7 @@ public abstract unsafe class Virtqueue : IDisposable
     public ushort MaxSize { get; }
 
     /// <summary>The number of descriptors (SET_VRING_NUM). Can only change while the queue is not ready.</summary>
-    /// <exception cref="VirtqueueException">Zero, above <see cref="MaxSize"/>, or not a power of two for a split ring (<see cref="VirtqueueError.InvalidQueueSize"/>).</exception>
+    /// <exception cref="VirtqueueException">Zero, above <see cref="MaxSize"/>, or not a power of two for a split ring (<c>InvalidQueueSize</c>).</exception>
     /// <exception cref="InvalidOperationException">The queue is ready.</exception>
     public ushort Size
     {
@@ -120,7 +120,7 @@ public abstract unsafe class Virtqueue : IDisposable
 
     /// <summary>Validates the ring addresses against <paramref name="memory"/>, takes a reference on it and makes the queue ready.</summary>
     /// <param name="memory">The guest memory snapshot (the queue takes its own reference).</param>
-    /// <exception cref="VirtqueueException">A ring area is misaligned, unmapped, or not in one region (<see cref="VirtqueueError.InvalidRingAddress"/>), or the size is invalid.</exception>
+    /// <exception cref="VirtqueueException">A ring area is misaligned, unmapped, or not in one region (<c>InvalidRingAddress</c>), or the size is invalid.</exception>
     /// <exception cref="InvalidOperationException">The queue is already ready.</exception>
     public void Activate(GuestMemory memory)
     {
@@ -270,7 +270,7 @@ public abstract unsafe class Virtqueue : IDisposable
     }
 
     /// <summary>The buffer checks every descriptor gets (enumeration and <see cref="TryGetSingleBuffer"/>): no wrap past 2^64, entirely inside guest memory.</summary>
-    /// <exception cref="VirtqueueException"><see cref="VirtqueueError.BufferAddressOverflow"/> or <see cref="VirtqueueError.BufferNotMapped"/>.</exception>
+    /// <exception cref="VirtqueueException"><c>BufferAddressOverflow</c> or <c>BufferNotMapped</c>.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void CheckBuffer(GuestMemory memory, ulong address, uint length)
     {

@@ -1,7 +1,7 @@
 namespace VhostUserBackend.Virtio;
 
 /// <summary>Why a virtqueue operation failed (<see cref="VirtqueueException.Reason"/>); most are a guest (driver) error.</summary>
-public enum VirtqueueError
+internal enum VirtqueueError
 {
     /// <summary>The queue size is zero, larger than the maximum, or (split ring) not a power of two.</summary>
     InvalidQueueSize = 1,

@@ -16,8 +16,8 @@ public sealed class VhostKernelBackendTests
 
     internal static SafeFileHandle DevNull() => Fd.Open("/dev/null", global::Interop.O_RDWR);
 
-    private static VringConfigData Ring(ushort size = 16, ulong desc = 0x1000, ulong avail = 0x2000, ulong used = 0x3000, ushort max = 256)
-        => new(max, size, VringFlags.None, desc, used, avail);
+    private static VringConfigData Ring(ushort size = 16, ulong desc = 0x1000, ulong avail = 0x2000, ulong used = 0x3000, ushort max = 256, VringFlags flags = VringFlags.None, ulong? log = null)
+        => new(max, size, flags, desc, used, avail, log);
 
     [Fact]
     public void Ioctl_on_dev_null_is_ENOTTY_with_a_clear_message()
@@ -137,9 +137,9 @@ public sealed class VhostKernelBackendTests
         { Ring(desc: 0x1008), "16-byte aligned" },
         { Ring(avail: 0x2001), "2-byte aligned" },
         { Ring(used: 0x3002), "4-byte aligned" },
-        { Ring() with { Flags = VringFlags.Log }, "log address" },
-        { Ring() with { LogAddress = 0x8000 }, "log address" },
-        { Ring() with { Flags = (VringFlags)0x2 }, "unknown ring flags" },
+        { Ring(flags: VringFlags.Log), "log address" },
+        { Ring(log: 0x8000), "log address" },
+        { Ring(flags: (VringFlags)0x2), "unknown ring flags" },
     };
 
     [Theory]

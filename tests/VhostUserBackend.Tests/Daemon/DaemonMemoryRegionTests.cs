@@ -96,8 +96,8 @@ public sealed class DaemonMemoryRegionTests
         AssertRefused(logs, () => f.RemoveMemoryRegion(new VhostMemoryRegionInfo(0x3000_0000, 1 << 20, rig.RegionInfo(2).UserAddress, 0, rig.Ram.FileHandle)), "REM_MEM_REG: no memory region [0x30000000, +0x100000) is mapped");
         AssertRefused(logs, () => f.RemoveMemoryRegion(rig.RegionInfo(2)), "REM_MEM_REG: no memory region [0x20000000");
         VhostMemoryRegionInfo r1 = rig.RegionInfo(1);
-        AssertRefused(logs, () => f.AddMemoryRegion(r1 with { UserAddress = rig.RegionInfo(2).UserAddress }), "ADD_MEM_REG: region [0x10000000, +0x100000) is already mapped from another file, offset or user address");
-        AssertRefused(logs, () => f.AddMemoryRegion(r1 with { GuestPhysicalAddress = Region1 + 0x8_0000, UserAddress = rig.RegionInfo(2).UserAddress, MmapOffset = rig.Ram.Regions[2].FileOffset }), "ADD_MEM_REG: region [0x10080000, +0x100000) refused");
+        AssertRefused(logs, () => f.AddMemoryRegion(new VhostMemoryRegionInfo(r1.GuestPhysicalAddress, r1.Size, rig.RegionInfo(2).UserAddress, r1.MmapOffset, r1.Fd)), "ADD_MEM_REG: region [0x10000000, +0x100000) is already mapped from another file, offset or user address");
+        AssertRefused(logs, () => f.AddMemoryRegion(new VhostMemoryRegionInfo(Region1 + 0x8_0000, r1.Size, rig.RegionInfo(2).UserAddress, rig.Ram.Regions[2].FileOffset, r1.Fd)), "ADD_MEM_REG: region [0x10080000, +0x100000) refused");
         Assert.Equal(2, f.GetQueueNum());
         for (int i = 0; i < 20; i++)
         {

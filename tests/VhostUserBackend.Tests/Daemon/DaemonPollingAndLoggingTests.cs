@@ -149,7 +149,7 @@ public sealed class DaemonPollingAndLoggingTests
 
         // Moving a running ring is refused (failed acknowledgement), the connection carries on.
         rig.StartQueue(0, packed: false, baseValue: 0);
-        Assert.ThrowsAny<VhostUserException>(() => f.SetVringAddress(0, ring with { UsedRingAddress = ring.UsedRingAddress + 0x1000 }));
+        Assert.ThrowsAny<VhostUserException>(() => f.SetVringAddress(0, new VringConfigData(ring.QueueMaxSize, ring.QueueSize, ring.Flags, ring.DescriptorTableAddress, ring.UsedRingAddress + 0x1000, ring.AvailableRingAddress, ring.LogAddress)));
 
         // Logging off: new writes are not logged any more, and the log is unmapped.
         Assert.Contains("mig-dirty-log", File.ReadAllText("/proc/self/maps"), StringComparison.Ordinal);

@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>The SET_LOG_BASE payload with LOG_SHMFD: the dirty-log area inside the attached fd (16 bytes).</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct VhostUserLog
+internal struct VhostUserLog
 {
     /// <summary>The size of the log mapping.</summary>
     public ulong MmapSize;

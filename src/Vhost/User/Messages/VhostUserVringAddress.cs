@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>The SET_VRING_ADDR payload (<c>struct vhost_vring_addr</c>, 40 bytes).</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct VhostUserVringAddress
+internal struct VhostUserVringAddress
 {
     /// <summary>The ring index.</summary>
     public uint Index;

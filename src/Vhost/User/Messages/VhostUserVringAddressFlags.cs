@@ -2,7 +2,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>The flags of SET_VRING_ADDR (<c>VHOST_VRING_F_*</c>).</summary>
 [Flags]
-public enum VhostUserVringAddressFlags : uint
+internal enum VhostUserVringAddressFlags : uint
 {
     /// <summary>No flag.</summary>
     None = 0,
