@@ -91,6 +91,9 @@ public sealed class KernelGuestTests
         string dir = KernelTestsDirectory;
         string command = $"sh {Quote(Path.Combine(dir, "run-kernel-tests.sh"))} {Quote(QemuGuest.DotnetHostPath)}";
         var options = new QemuGuestOptions { MemoryMiB = 1024, Timeout = TimeSpan.FromSeconds(240), WorkingDirectory = dir };
+
+        // An absolute-axis evdev for the input sample's pass-through tests (EvdevPassThroughTests), beside the i8042 keyboard.
+        options.AddArguments("-device", "virtio-tablet-pci");
         return QemuGuest.RunInGuestAsync(command, options, CancellationToken.None);
     }
 
