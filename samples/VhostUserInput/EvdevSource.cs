@@ -4,6 +4,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
 using Vhost;
+using VhostSamples;
 using VhostUserBackend.Devices.Input;
 
 namespace VhostUserInput;
@@ -72,7 +73,7 @@ internal sealed unsafe class EvdevSource : IInputSource, IDisposable
         }
 
         nint n;
-        using (var scope = new FdScope(_fd))
+        using (var scope = new HandleScope(_fd))
         {
             fixed (byte* p = _readBuffer)
             {
@@ -114,7 +115,7 @@ internal sealed unsafe class EvdevSource : IInputSource, IDisposable
         *(ushort*)(raw + 18) = status.Code;
         *(uint*)(raw + 20) = status.Value;
         nint n;
-        using (var scope = new FdScope(_fd))
+        using (var scope = new HandleScope(_fd))
         {
             n = Native.write(scope.Fd, raw, Native.InputEventSize);
         }
@@ -209,14 +210,14 @@ internal sealed unsafe class EvdevSource : IInputSource, IDisposable
 
     private int IoctlOrFail(nuint request, void* argument)
     {
-        using var scope = new FdScope(_fd);
+        using var scope = new HandleScope(_fd);
         return Native.ioctl(scope.Fd, request, argument);
     }
 
     private void Ioctl(nuint request, nint argument, string name)
     {
         int rc;
-        using (var scope = new FdScope(_fd))
+        using (var scope = new HandleScope(_fd))
         {
             rc = Native.ioctl(scope.Fd, request, argument);
         }
@@ -224,31 +225,6 @@ internal sealed unsafe class EvdevSource : IInputSource, IDisposable
         if (rc < 0)
         {
             throw new VhostException(Native.LastErrno, name, Path);
-        }
-    }
-
-    /// <summary>Holds a reference on the fd for a call and exposes its number.</summary>
-    private ref struct FdScope
-    {
-        private readonly SafeHandle _handle;
-        private bool _added;
-
-        public FdScope(SafeHandle handle)
-        {
-            _handle = handle;
-            handle.DangerousAddRef(ref _added);
-            Fd = (int)handle.DangerousGetHandle();
-        }
-
-        public int Fd { get; }
-
-        public void Dispose()
-        {
-            if (_added)
-            {
-                _handle.DangerousRelease();
-                _added = false;
-            }
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Vhost;
@@ -8,7 +9,10 @@ namespace VhostUserInput;
 
 /// <summary>
 /// A virtual US keyboard that types the text it is given (<see cref="Type"/>, from any thread): the
-/// key events wait in a queue and an eventfd wakes the device's worker. It has the keys of
+/// key events wait in a queue and an eventfd wakes the device's worker. Like a real keyboard it
+/// does not flood the guest: one key press or release (with its SYN) per key interval, so a guest
+/// reader keeps up (a burst overflows a guest evdev client's buffer, 64 events, and the kernel
+/// drops what was queued); a timer signals the eventfd when the next one is due. It has the keys of
 /// <see cref="AsciiKeyMap"/> and the num, caps and scroll lock LEDs, whose state the driver sets on
 /// the status queue; each change is logged (<c>LED caps-lock on</c>).
 /// </summary>
@@ -18,11 +22,21 @@ internal sealed class KeyboardSource : IInputSource, IDisposable
     private readonly ConcurrentQueue<VirtioInputEvent> _queue = new();
     private readonly EventFd _ready = new(EventFdFlags.NonBlocking);
     private readonly ILogger _logger;
+    private readonly Timer _timer;
+    private readonly long _intervalTicks;
+    private long _next;
     private int _leds;
 
-    public KeyboardSource(string name, ILogger logger)
+    /// <summary>Creates the keyboard.</summary>
+    /// <param name="name">The device name the guest sees.</param>
+    /// <param name="keyInterval">The time between two key events (press or release); zero sends them as fast as the driver takes them.</param>
+    /// <param name="logger">Logs LED changes.</param>
+    public KeyboardSource(string name, TimeSpan keyInterval, ILogger logger)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(keyInterval, TimeSpan.Zero);
         _logger = logger;
+        _intervalTicks = (long)(keyInterval.TotalSeconds * Stopwatch.Frequency);
+        _timer = new Timer(static state => Wake((EventFd)state!), _ready, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         Config = new InputDeviceConfig
         {
             Name = name,
@@ -61,10 +75,29 @@ internal sealed class KeyboardSource : IInputSource, IDisposable
     public int ReadEvents(Span<VirtioInputEvent> events)
     {
         _ready.TryRead(out _);
+        long now = Stopwatch.GetTimestamp();
+        if (_intervalTicks > 0 && now < _next)
+        {
+            // Not yet: the timer signals the eventfd when the next key event is due.
+            _timer.Change(Stopwatch.GetElapsedTime(now, _next), Timeout.InfiniteTimeSpan);
+            return 0;
+        }
+
         int n = 0;
         while (n < events.Length && _queue.TryDequeue(out VirtioInputEvent e))
         {
             events[n++] = e;
+            if (_intervalTicks > 0 && e.Type == VirtioInputEventType.Synchronization)
+            {
+                // One key event and its SYN per interval.
+                _next = now + _intervalTicks;
+                if (!_queue.IsEmpty)
+                {
+                    _timer.Change(Stopwatch.GetElapsedTime(now, _next), Timeout.InfiniteTimeSpan);
+                }
+
+                break;
+            }
         }
 
         return n;
@@ -93,7 +126,23 @@ internal sealed class KeyboardSource : IInputSource, IDisposable
         }
     }
 
-    public void Dispose() => _ready.Dispose();
+    public void Dispose()
+    {
+        _timer.Dispose();
+        _ready.Dispose();
+    }
+
+    private static void Wake(EventFd ready)
+    {
+        try
+        {
+            ready.TrySignal();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed while the callback was on its way.
+        }
+    }
 
     private static string LedName(VirtioInputLed led) => led switch
     {

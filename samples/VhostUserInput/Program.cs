@@ -22,12 +22,13 @@ internal static class Program
         var grab = new Option<bool>("--grab") { Description = "With --evdev: grab the device (EVIOCGRAB), so the host does not see its events while the guest has it" };
         var type = new Option<string?>("--type") { Description = "With --keyboard: type this text once the driver takes events (\\n in it is Enter)" };
         var stdin = new Option<bool>("--stdin") { Description = "With --keyboard: type every line read from stdin, each followed by Enter" };
+        var keyDelay = new Option<int>("--key-delay-ms") { Description = "With --keyboard: milliseconds between two key events (a press or a release), as a real keyboard paces them; 0 for none", DefaultValueFactory = _ => 10 };
         var name = new Option<string>("--name") { Description = "With --keyboard: the device name the guest sees", DefaultValueFactory = _ => "vhost-user-input keyboard" };
         var printCapabilities = new Option<bool>("--print-capabilities") { Description = "Print the back-end's capabilities as JSON and exit" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log protocol details (debug level)" };
         var root = new RootCommand("Serve a virtio-input device to QEMU over vhost-user: a virtual keyboard, or a host evdev passed through.")
         {
-            socket, fd, keyboard, evdev, grab, type, stdin, name, printCapabilities, verbose,
+            socket, fd, keyboard, evdev, grab, type, stdin, keyDelay, name, printCapabilities, verbose,
         };
         root.SetAction(r =>
         {
@@ -43,6 +44,11 @@ internal static class Program
             string? text = r.GetValue(type);
             string? error = SampleHost.CheckEndpoint(socketPath, socketFd)
                 ?? CheckMode(r.GetValue(keyboard), evdevPath, r.GetValue(grab), text, r.GetValue(stdin));
+            if (error is null && r.GetValue(keyDelay) is < 0 or > 10_000)
+            {
+                error = $"--key-delay-ms {r.GetValue(keyDelay)}: 0 to 10000";
+            }
+
             if (error is null && text is not null)
             {
                 text = text.Replace("\\n", "\n", StringComparison.Ordinal);
@@ -60,7 +66,7 @@ internal static class Program
             ILogger logger = logging.CreateLogger("vhost-user-input");
             try
             {
-                KeyboardSource? keys = evdevPath is null ? new KeyboardSource(r.GetValue(name)!, logger) : null;
+                KeyboardSource? keys = evdevPath is null ? new KeyboardSource(r.GetValue(name)!, TimeSpan.FromMilliseconds(r.GetValue(keyDelay)), logger) : null;
                 using EvdevSource? host = evdevPath is null ? null : new EvdevSource(evdevPath, r.GetValue(grab), logger);
                 using (keys)
                 {
@@ -85,14 +91,12 @@ internal static class Program
 
                         if (socketPath is not null)
                         {
-                            string sock = socketPath.Replace(",", ",,", StringComparison.Ordinal);
-                            Console.WriteLine($"socket: {socketPath}");
-                            Console.WriteLine("attach a QEMU 10 guest (its RAM must be a shared memfd; QEMU 7.2's vhost-user-input-pci needs KVM):");
-                            Console.WriteLine("  qemu-system-x86_64 -machine q35,memory-backend=mem -m 1G \\");
-                            Console.WriteLine("    -object memory-backend-memfd,id=mem,size=1G,share=on \\");
-                            Console.WriteLine($"    -chardev socket,id=input0,path={sock},reconnect-ms=1000 \\");
-                            Console.WriteLine("    -device vhost-user-input-pci,chardev=input0 ...");
-                            Console.WriteLine("serving until Ctrl-C (SIGINT) or SIGTERM; QEMU may disconnect and reconnect any time");
+                            SampleHost.PrintAttachHelp(
+                                socketPath,
+                                "input0",
+                                "vhost-user-input-pci",
+                                note: "attach a QEMU 10 guest (its RAM must be a shared memfd; QEMU 7.2's vhost-user-input-pci needs KVM):",
+                                reconnect: "reconnect-ms=1000");
                         }
                     });
                     logger.LogInformation("delivered {Events} events, received {Status} status events", device.EventsDelivered, device.StatusEvents);

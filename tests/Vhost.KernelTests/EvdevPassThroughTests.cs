@@ -1,14 +1,8 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Win32.SafeHandles;
-using Vhost.User;
-using Vhost.Virtio;
-using Vhost.Vmm;
-using VhostUserBackend;
+using Vhost.TestSupport;
 using VhostUserBackend.Devices.Input;
-using VhostUserBackend.Testing;
-using VhostUserBackend.Virtio;
 using VhostUserInput;
 
 namespace Vhost.KernelTests;
@@ -27,7 +21,6 @@ public sealed class EvdevPassThroughTests
     private const string Keyboard = "AT Translated Set 2 keyboard";
     private const string Tablet = "QEMU Virtio Tablet";
     private const ushort BusI8042 = 0x11;
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
 
     [Fact]
     public void The_keyboard_config_is_what_the_kernel_says_of_the_device()
@@ -70,37 +63,29 @@ public sealed class EvdevPassThroughTests
         (string node, _) = RequireEvdev(Keyboard);
         var source = new EvdevSource(node, grab: false);
         using (source)
-        using (var rig = new Rig(source))
+        using (var rig = new InputDeviceRig(source))
         {
-            VmmQueue eventq = rig.EventQueue;
-            var buffers = new Dictionary<ushort, ulong>();
-            for (int i = 0; i < 8; i++)
-            {
-                ulong buffer = rig.Ram.Allocate(VirtioInputEvent.Size, 8);
-                buffers[eventq.Submit([new VirtqBuffer(buffer, VirtioInputEvent.Size, true)])] = buffer;
-            }
+            rig.PostEventBuffers(8);
 
             // A press and a release in one write (no autorepeat in between), as the kernel injects them.
             Inject(node, [(1, 30, 1), (0, 0, 0), (1, 30, 0), (0, 0, 0)]);
             var got = new List<(VirtioInputEventType, ushort, uint)>();
             for (int i = 0; i < 4; i++)
             {
-                VmmCompletion done = eventq.WaitForCompletion(Wait);
-                Assert.Equal((uint)VirtioInputEvent.Size, done.Length);
-                ReadOnlySpan<byte> e = rig.Ram.GetSpan(buffers[done.Head], VirtioInputEvent.Size);
-                got.Add(((VirtioInputEventType)BinaryPrimitives.ReadUInt16LittleEndian(e), BinaryPrimitives.ReadUInt16LittleEndian(e[2..]), BinaryPrimitives.ReadUInt32LittleEndian(e[4..])));
+                VirtioInputEvent e = rig.TakeEvent();
+                got.Add((e.Type, e.Code, e.Value));
             }
 
             Assert.Equal(
                 [(VirtioInputEventType.Key, (ushort)30, 1u), (VirtioInputEventType.Synchronization, (ushort)0, 0u), (VirtioInputEventType.Key, (ushort)30, 0u), (VirtioInputEventType.Synchronization, (ushort)0, 0u)],
                 got);
-            Assert.True(eventq.WaitForCalls(1, Wait), "no call for the event queue");
+            Assert.True(rig.EventQueue.WaitForCalls(1, InputDeviceRig.Wait), "no call for the event queue");
 
             // The driver turns caps lock on, then off, on the status queue.
             Assert.Equal(0, source.ReadLedState() & 2);
-            SendStatus(rig, new VirtioInputEvent(VirtioInputEventType.Led, (ushort)VirtioInputLed.CapsLock, 1));
+            rig.SendStatus(new VirtioInputEvent(VirtioInputEventType.Led, (ushort)VirtioInputLed.CapsLock, 1));
             Assert.Equal(2, source.ReadLedState() & 2);
-            SendStatus(rig, new VirtioInputEvent(VirtioInputEventType.Led, (ushort)VirtioInputLed.CapsLock, 0));
+            rig.SendStatus(new VirtioInputEvent(VirtioInputEventType.Led, (ushort)VirtioInputLed.CapsLock, 0));
             Assert.Equal(0, source.ReadLedState() & 2);
         }
     }
@@ -226,54 +211,5 @@ public sealed class EvdevPassThroughTests
         byte* buffer = stackalloc byte[24 * 8];
         nint n = Native.read((int)fd.DangerousGetHandle(), buffer, 24 * 8);
         return n < 0 ? 0 : (int)n;
-    }
-
-    private static void SendStatus(Rig rig, VirtioInputEvent status)
-    {
-        ulong buffer = rig.Ram.Allocate(VirtioInputEvent.Size, 8);
-        Span<byte> e = rig.Ram.GetSpan(buffer, VirtioInputEvent.Size);
-        BinaryPrimitives.WriteUInt16LittleEndian(e, (ushort)status.Type);
-        BinaryPrimitives.WriteUInt16LittleEndian(e[2..], status.Code);
-        BinaryPrimitives.WriteUInt32LittleEndian(e[4..], status.Value);
-        ushort head = rig.StatusQueue.Submit([new VirtqBuffer(buffer, VirtioInputEvent.Size, false)]);
-        Assert.Equal(0u, rig.StatusQueue.WaitForCompletion(head, Wait).Length);
-    }
-
-    /// <summary>The sample's device served by a daemon, driven over vhost-user by a model driver (event queue 0, status queue 1).</summary>
-    private sealed class Rig : IDisposable
-    {
-        private readonly string _socket = Path.Combine(Path.GetTempPath(), $"vinput-{Environment.ProcessId}-{Guid.NewGuid():N}.sock");
-        private readonly VhostUserDaemon _daemon;
-        private readonly VhostUserFrontend _frontend;
-        private readonly VmmVhostDevice _vmm;
-
-        public Rig(IInputSource source)
-        {
-            _daemon = new VhostUserDaemon(new VirtioInputDevice(source, NullLogger.Instance));
-            _daemon.Start(_socket);
-            _frontend = VhostUserFrontend.Connect(_socket, Wait);
-            Ram = GuestRam.Create(1 << 20);
-            _vmm = new VmmVhostDevice(_frontend, Ram, VringAddressKind.FrontendVirtual);
-            _vmm.SetOwner();
-            _vmm.SetFeatures(0, required: (ulong)VirtioFeatures.Version1);
-            _vmm.SetMemoryTable();
-            EventQueue = _vmm.AddQueue(16);
-            StatusQueue = _vmm.AddQueue(16);
-        }
-
-        public GuestRam Ram { get; }
-
-        public VmmQueue EventQueue { get; }
-
-        public VmmQueue StatusQueue { get; }
-
-        public void Dispose()
-        {
-            _vmm.Dispose();
-            _frontend.Dispose();
-            _daemon.Dispose();
-            Ram.Dispose();
-            File.Delete(_socket);
-        }
     }
 }

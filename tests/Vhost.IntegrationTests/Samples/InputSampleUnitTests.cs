@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vhost.TestSupport;
 using VhostUserBackend.Devices.Input;
 using VhostUserInput;
 using Key = VhostUserBackend.Devices.Input.VirtioInputKeyCode;
@@ -183,74 +185,59 @@ public sealed class InputSampleUnitTests
     }
 }
 
-/// <summary>The sample's device over vhost-user, driven by a model driver (no guest): events wait for buffers, status events reach the source.</summary>
+/// <summary>The sample's device over vhost-user, driven by a model driver (no guest): events wait for buffers, the keyboard paces its keys, status events reach the source.</summary>
 public sealed class InputSampleDeviceTests
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
-
     [Fact]
     public void Typed_events_wait_for_the_drivers_buffers_and_arrive_in_order_and_the_LED_state_follows_the_status_queue()
     {
-        using var keys = new KeyboardSource("kbd", Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
-        using var dir = new TempDirectory("vinput-");
-        string socket = Path.Combine(dir.Path, "input.sock");
-        using var daemon = new VhostUserBackend.VhostUserDaemon(new VirtioInputDevice(keys, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance));
-        daemon.Start(socket);
-        using Vhost.User.VhostUserFrontend frontend = Vhost.User.VhostUserFrontend.Connect(socket, Wait);
-        using VhostUserBackend.Testing.GuestRam ram = VhostUserBackend.Testing.GuestRam.Create(1 << 20);
-        using var vmm = new Vhost.Vmm.VmmVhostDevice(frontend, ram, Vhost.Vmm.VringAddressKind.FrontendVirtual);
-        vmm.SetOwner();
-        vmm.SetFeatures((ulong)Vhost.Virtio.VirtioFeatures.RingEventIndex, required: (ulong)Vhost.Virtio.VirtioFeatures.Version1);
-        vmm.SetMemoryTable();
-        Vhost.Vmm.VmmQueue eventq = vmm.AddQueue(16);
-        Vhost.Vmm.VmmQueue statusq = vmm.AddQueue(16);
+        using var keys = new KeyboardSource("kbd", TimeSpan.Zero, NullLogger.Instance);
+        using var rig = new InputDeviceRig(keys);
 
-        // "Hi!" is 20 events; the driver posts 6 buffers, then the rest as it consumes them.
+        // "Hi!" is 20 events; the driver posts 6 buffers, then one more per event it got.
         keys.Type("Hi!");
         List<VirtioInputEvent> expected = AsciiKeyMap.Type("Hi!");
-        var buffers = new Dictionary<ushort, ulong>();
-        void Post()
-        {
-            ulong buffer = ram.Allocate(VirtioInputEvent.Size, 8);
-            buffers[eventq.Submit([new VhostUserBackend.Virtio.VirtqBuffer(buffer, VirtioInputEvent.Size, true)])] = buffer;
-        }
-
-        for (int i = 0; i < 6; i++)
-        {
-            Post();
-        }
-
+        rig.PostEventBuffers(6);
         var got = new List<VirtioInputEvent>();
         for (int i = 0; i < 6; i++)
         {
-            got.Add(Take(eventq.WaitForCompletion(Wait)));
+            got.Add(rig.TakeEvent());
         }
 
-        Assert.False(SpinWait.SpinUntil(() => eventq.TryGetCompletion(out _), 200), "an event without a buffer");
+        Assert.False(SpinWait.SpinUntil(() => rig.EventQueue.TryGetCompletion(out _), 200), "an event without a buffer");
         while (got.Count < expected.Count)
         {
-            Post();
-            got.Add(Take(eventq.WaitForCompletion(Wait)));
+            rig.PostEventBuffers(1);
+            got.Add(rig.TakeEvent());
         }
 
         Assert.Equal(expected.Select(e => (e.Type, e.Code, e.Value)), got.Select(e => (e.Type, e.Code, e.Value)));
         Assert.Equal(0, keys.QueuedEvents);
 
-        // Caps lock on, scroll lock on, caps lock off (with their SYNs) in one status chain each.
+        // Caps lock on, scroll lock on, caps lock off.
         foreach ((VirtioInputLed led, uint value, int state) in new[] { (VirtioInputLed.CapsLock, 1u, 2), (VirtioInputLed.ScrollLock, 1u, 6), (VirtioInputLed.CapsLock, 0u, 4) })
         {
-            ulong buffer = ram.Allocate(2 * VirtioInputEvent.Size, 8);
-            MemoryMarshal.Write(ram.GetSpan(buffer, VirtioInputEvent.Size), new VirtioInputEvent(VirtioInputEventType.Led, (ushort)led, value));
-            MemoryMarshal.Write(ram.GetSpan(buffer + VirtioInputEvent.Size, VirtioInputEvent.Size), new VirtioInputEvent(VirtioInputEventType.Synchronization, 0, 0));
-            ushort head = statusq.Submit([new VhostUserBackend.Virtio.VirtqBuffer(buffer, 2 * VirtioInputEvent.Size, false)]);
-            Assert.Equal(0u, statusq.WaitForCompletion(head, Wait).Length);
+            rig.SendStatus(new VirtioInputEvent(VirtioInputEventType.Led, (ushort)led, value));
             Assert.Equal(state, keys.LedState);
         }
+    }
 
-        VirtioInputEvent Take(Vhost.Vmm.VmmCompletion done)
+    [Fact]
+    public void The_keyboard_sends_one_key_event_per_interval()
+    {
+        using var keys = new KeyboardSource("kbd", TimeSpan.FromMilliseconds(25), NullLogger.Instance);
+        using var rig = new InputDeviceRig(keys);
+        rig.PostEventBuffers(16);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        keys.Type("ab");
+        var got = new List<VirtioInputEvent>();
+        for (int i = 0; i < 8; i++)
         {
-            Assert.Equal((uint)VirtioInputEvent.Size, done.Length);
-            return MemoryMarshal.Read<VirtioInputEvent>(ram.GetSpan(buffers[done.Head], VirtioInputEvent.Size));
+            got.Add(rig.TakeEvent());
         }
+
+        // Four key events (press a, release a, press b, release b), each with its SYN, 25 ms apart: at least 75 ms.
+        Assert.InRange(clock.ElapsedMilliseconds, 75, 10_000);
+        Assert.Equal(AsciiKeyMap.Type("ab").Select(e => (e.Type, e.Code, e.Value)), got.Select(e => (e.Type, e.Code, e.Value)));
     }
 }
