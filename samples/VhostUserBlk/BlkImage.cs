@@ -1,5 +1,6 @@
 using Microsoft.Win32.SafeHandles;
 using Vhost;
+using VhostSamples;
 
 namespace VhostUserBlk;
 
@@ -95,7 +96,7 @@ internal sealed unsafe class BlkImage : IDisposable
             {
                 // A second descriptor (own file description, so F_SETFL does not affect the first) with O_DIRECT.
                 directHandle = File.OpenHandle($"/proc/self/fd/{(int)buffered.DangerousGetHandle()}", FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, FileShare.ReadWrite);
-                using var scope = new Native.HandleScope(directHandle);
+                using var scope = new HandleScope(directHandle);
                 int flags = Native.fcntl(scope.Fd, Native.F_GETFL, 0);
                 if (flags < 0)
                 {
@@ -178,7 +179,7 @@ internal sealed unsafe class BlkImage : IDisposable
 
     private static long SizeOf(SafeFileHandle handle)
     {
-        using var scope = new Native.HandleScope(handle);
+        using var scope = new HandleScope(handle);
         long end = Native.lseek(scope.Fd, 0, Native.SEEK_END);
         if (end < 0)
         {

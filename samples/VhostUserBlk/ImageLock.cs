@@ -1,5 +1,6 @@
 using Vhost;
 using Microsoft.Win32.SafeHandles;
+using VhostSamples;
 
 namespace VhostUserBlk;
 
@@ -54,7 +55,7 @@ internal sealed class ImageLock
     public static ImageLock Acquire(SafeFileHandle image, string path, bool readOnly, bool active)
     {
         var l = new ImageLock(image, path, readOnly);
-        using (var scope = new Native.HandleScope(image))
+        using (var scope = new HandleScope(image))
         {
             Take(scope.Fd, UseBase + Bit(BlockPermissions.ConsistentRead), path);
             if (HeldByAnother(scope.Fd, RefuseBase + Bit(BlockPermissions.ConsistentRead), path))
@@ -81,7 +82,7 @@ internal sealed class ImageLock
         }
 
         BlockPermissions used = _readOnly ? 0 : BlockPermissions.Write;
-        using var scope = new Native.HandleScope(_image);
+        using var scope = new HandleScope(_image);
         try
         {
             foreach (BlockPermissions p in Enum.GetValues<BlockPermissions>())
@@ -127,7 +128,7 @@ internal sealed class ImageLock
             return;
         }
 
-        using var scope = new Native.HandleScope(_image);
+        using var scope = new HandleScope(_image);
         ReleaseWrite(scope.Fd);
         IsActive = false;
     }

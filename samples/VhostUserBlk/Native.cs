@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using VhostSamples;
 using VhostUserBackend.Virtio;
 
 namespace VhostUserBlk;
@@ -81,30 +82,5 @@ internal static unsafe partial class Native
         public long l_start;
         public long l_len;
         public int l_pid;
-    }
-
-    /// <summary>Holds a reference on a handle for a call and exposes its raw fd.</summary>
-    internal ref struct HandleScope
-    {
-        private readonly SafeHandle _handle;
-        private bool _added;
-
-        public HandleScope(SafeHandle handle)
-        {
-            _handle = handle;
-            handle.DangerousAddRef(ref _added);
-            Fd = (int)handle.DangerousGetHandle();
-        }
-
-        public int Fd { get; }
-
-        public void Dispose()
-        {
-            if (_added)
-            {
-                _handle.DangerousRelease();
-                _added = false;
-            }
-        }
     }
 }

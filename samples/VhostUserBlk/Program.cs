@@ -135,15 +135,7 @@ internal static class Program
     private static void PrintAttachHelp(string socketPath, int queues, BlkImage image)
     {
         string q = queues.ToString(CultureInfo.InvariantCulture);
-        string sock = socketPath.Replace(",", ",,", StringComparison.Ordinal);
-        Console.WriteLine($"socket: {socketPath}");
-        Console.WriteLine($"disk: {image.Description}");
-        Console.WriteLine("attach a guest (its RAM must be a shared memfd; add your kernel/disk options):");
-        Console.WriteLine("  qemu-system-x86_64 -machine q35,memory-backend=mem -m 1G \\");
-        Console.WriteLine("    -object memory-backend-memfd,id=mem,size=1G,share=on \\");
-        Console.WriteLine($"    -chardev socket,id=vblk0,path={sock},reconnect=1 \\");
-        Console.WriteLine($"    -device vhost-user-blk-pci,chardev=vblk0,num-queues={q} ...");
-        Console.WriteLine("serving until Ctrl-C (SIGINT) or SIGTERM; QEMU may disconnect and reconnect any time");
+        SampleHost.PrintAttachHelp(socketPath, "vblk0", "vhost-user-blk-pci", ",num-queues=" + q, detail: $"disk: {image.Description}");
         Console.WriteLine("grew the image (truncate -s)? send SIGHUP and the guest sees the new size");
     }
 

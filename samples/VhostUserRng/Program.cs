@@ -57,14 +57,7 @@ internal static class Program
                     logger.LogInformation("serving random bytes{Limit}", r.GetValue(rate) > 0 ? $", at most {r.GetValue(rate)} bytes/s" : string.Empty);
                     if (socketPath is not null)
                     {
-                        string sock = socketPath.Replace(",", ",,", StringComparison.Ordinal);
-                        Console.WriteLine($"socket: {socketPath}");
-                        Console.WriteLine("attach a guest (its RAM must be a shared memfd; add your kernel/disk options):");
-                        Console.WriteLine("  qemu-system-x86_64 -machine q35,memory-backend=mem -m 1G \\");
-                        Console.WriteLine("    -object memory-backend-memfd,id=mem,size=1G,share=on \\");
-                        Console.WriteLine($"    -chardev socket,id=rng0,path={sock},reconnect=1 \\");
-                        Console.WriteLine("    -device vhost-user-rng-pci,chardev=rng0 ...");
-                        Console.WriteLine("serving until Ctrl-C (SIGINT) or SIGTERM; QEMU may disconnect and reconnect any time");
+                        SampleHost.PrintAttachHelp(socketPath, "rng0", "vhost-user-rng-pci");
                     }
                 });
                 logger.LogInformation("served {Bytes} random bytes", device.BytesServed);

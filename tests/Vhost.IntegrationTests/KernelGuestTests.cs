@@ -5,7 +5,8 @@ namespace Vhost.IntegrationTests;
 
 /// <summary>
 /// The kernel vhost and vDPA frontends against a real kernel: boots ONE test guest (trixie 6.12,
-/// vhost-net, vhost-vsock, VDUSE + vhost-vdpa) for the whole class, runs the Vhost.KernelTests exe
+/// vhost-net, vhost-vsock, VDUSE + vhost-vdpa, evdevs of its i8042 keyboard and of a QEMU virtio
+/// tablet) for the whole class, runs the Vhost.KernelTests exe
 /// inside it (tests/Vhost.KernelTests/run-kernel-tests.sh creates the VDUSE block device first),
 /// and reports each in-guest test as its own result here, so they count individually.
 /// </summary>
@@ -91,6 +92,9 @@ public sealed class KernelGuestTests
         string dir = KernelTestsDirectory;
         string command = $"sh {Quote(Path.Combine(dir, "run-kernel-tests.sh"))} {Quote(QemuGuest.DotnetHostPath)}";
         var options = new QemuGuestOptions { MemoryMiB = 1024, Timeout = TimeSpan.FromSeconds(240), WorkingDirectory = dir };
+
+        // An absolute-axis evdev for the input sample's pass-through tests (EvdevPassThroughTests), beside the i8042 keyboard.
+        options.AddArguments("-device", "virtio-tablet-pci");
         return QemuGuest.RunInGuestAsync(command, options, CancellationToken.None);
     }
 

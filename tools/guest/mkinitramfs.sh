@@ -20,9 +20,11 @@ OUT=$CACHE/initramfs.cpio.gz
 
 # Modules loaded at boot, in this order (dependencies first are added automatically). Names
 # built into the kernel are skipped. fw_cfg passes scripts in; vsock's virtio transport is the
-# guest side of vhost-vsock / vhost-user-vsock.
+# guest side of vhost-vsock / vhost-user-vsock. virtio_input and evdev give a vhost-user-input
+# device its /dev/input/eventN (the input sample's test; the trixie cloud kernel has no uinput).
 MODULES="virtio virtio_pci virtio_blk virtio_net virtio-rng virtiofs fuse qemu_fw_cfg
   vsock vmw_vsock_virtio_transport tun vhost vhost_net vhost_vsock vdpa vduse vhost_vdpa overlay
+  virtio_input evdev
   ${VHOST_GUEST_EXTRA_MODULES:-}"
 # Host programs copied in with the shared libraries they need (ldd), beside busybox: ethtool
 # changes a virtio-net NIC's queue pairs (ethtool -L). A missing optional program is left out

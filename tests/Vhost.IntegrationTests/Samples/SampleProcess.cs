@@ -50,7 +50,11 @@ internal sealed class SampleProcess : IDisposable
     }
 
     /// <summary>Starts <c>dotnet NAME.dll ARGS</c> and waits until it listens (its <c>socket:</c> line).</summary>
-    public static SampleProcess Start(string name, IEnumerable<string> args, int timeoutSeconds = 600)
+    /// <param name="name">The sample's assembly name.</param>
+    /// <param name="args">Its arguments.</param>
+    /// <param name="timeoutSeconds">When <c>timeout -s KILL</c> kills it.</param>
+    /// <param name="redirectInput">Whether its stdin is a pipe the test writes to (<see cref="WriteInputLine"/>); otherwise it inherits the test's.</param>
+    public static SampleProcess Start(string name, IEnumerable<string> args, int timeoutSeconds = 600, bool redirectInput = false)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, name + ".dll");
         Assert.True(File.Exists(dll), $"{dll} is missing: the test project must reference the sample");
@@ -58,6 +62,7 @@ internal sealed class SampleProcess : IDisposable
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
+            RedirectStandardInput = redirectInput,
             UseShellExecute = false,
         };
         psi.ArgumentList.Add("-s");
@@ -91,6 +96,13 @@ internal sealed class SampleProcess : IDisposable
         }
 
         return sample;
+    }
+
+    /// <summary>Writes a line to the sample's stdin (started with <c>redirectInput</c>).</summary>
+    public void WriteInputLine(string line)
+    {
+        _process.StandardInput.WriteLine(line);
+        _process.StandardInput.Flush();
     }
 
     /// <summary>Waits until the output contains <paramref name="text"/> (false when the process exits or the time passes first).</summary>

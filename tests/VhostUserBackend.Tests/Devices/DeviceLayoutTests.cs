@@ -229,6 +229,27 @@ public sealed class DeviceLayoutTests
             ("EV_ABS", (ulong)VirtioInputEventType.Absolute), ("EV_MSC", (ulong)VirtioInputEventType.Miscellaneous), ("EV_SW", (ulong)VirtioInputEventType.Switch),
             ("EV_LED", (ulong)VirtioInputEventType.Led), ("EV_SND", (ulong)VirtioInputEventType.Sound), ("EV_REP", (ulong)VirtioInputEventType.Repeat),
             ("EV_FF", (ulong)VirtioInputEventType.ForceFeedback), ("EV_PWR", (ulong)VirtioInputEventType.Power), ("EV_FF_STATUS", (ulong)VirtioInputEventType.ForceFeedbackStatus),
+            ("KEY_RESERVED", (ulong)VirtioInputKeyCode.Reserved), ("KEY_ESC", (ulong)VirtioInputKeyCode.Escape), ("KEY_1", (ulong)VirtioInputKeyCode.D1), ("KEY_2", (ulong)VirtioInputKeyCode.D2),
+            ("KEY_3", (ulong)VirtioInputKeyCode.D3), ("KEY_4", (ulong)VirtioInputKeyCode.D4), ("KEY_5", (ulong)VirtioInputKeyCode.D5), ("KEY_6", (ulong)VirtioInputKeyCode.D6),
+            ("KEY_7", (ulong)VirtioInputKeyCode.D7), ("KEY_8", (ulong)VirtioInputKeyCode.D8), ("KEY_9", (ulong)VirtioInputKeyCode.D9), ("KEY_0", (ulong)VirtioInputKeyCode.D0),
+            ("KEY_MINUS", (ulong)VirtioInputKeyCode.Minus), ("KEY_EQUAL", (ulong)VirtioInputKeyCode.Equal), ("KEY_BACKSPACE", (ulong)VirtioInputKeyCode.Backspace), ("KEY_TAB", (ulong)VirtioInputKeyCode.Tab),
+            ("KEY_Q", (ulong)VirtioInputKeyCode.Q), ("KEY_W", (ulong)VirtioInputKeyCode.W), ("KEY_E", (ulong)VirtioInputKeyCode.E), ("KEY_R", (ulong)VirtioInputKeyCode.R),
+            ("KEY_T", (ulong)VirtioInputKeyCode.T), ("KEY_Y", (ulong)VirtioInputKeyCode.Y), ("KEY_U", (ulong)VirtioInputKeyCode.U), ("KEY_I", (ulong)VirtioInputKeyCode.I),
+            ("KEY_O", (ulong)VirtioInputKeyCode.O), ("KEY_P", (ulong)VirtioInputKeyCode.P), ("KEY_LEFTBRACE", (ulong)VirtioInputKeyCode.LeftBrace), ("KEY_RIGHTBRACE", (ulong)VirtioInputKeyCode.RightBrace),
+            ("KEY_ENTER", (ulong)VirtioInputKeyCode.Enter), ("KEY_LEFTCTRL", (ulong)VirtioInputKeyCode.LeftCtrl), ("KEY_A", (ulong)VirtioInputKeyCode.A), ("KEY_S", (ulong)VirtioInputKeyCode.S),
+            ("KEY_D", (ulong)VirtioInputKeyCode.D), ("KEY_F", (ulong)VirtioInputKeyCode.F), ("KEY_G", (ulong)VirtioInputKeyCode.G), ("KEY_H", (ulong)VirtioInputKeyCode.H),
+            ("KEY_J", (ulong)VirtioInputKeyCode.J), ("KEY_K", (ulong)VirtioInputKeyCode.K), ("KEY_L", (ulong)VirtioInputKeyCode.L), ("KEY_SEMICOLON", (ulong)VirtioInputKeyCode.Semicolon),
+            ("KEY_APOSTROPHE", (ulong)VirtioInputKeyCode.Apostrophe), ("KEY_GRAVE", (ulong)VirtioInputKeyCode.Grave), ("KEY_LEFTSHIFT", (ulong)VirtioInputKeyCode.LeftShift), ("KEY_BACKSLASH", (ulong)VirtioInputKeyCode.Backslash),
+            ("KEY_Z", (ulong)VirtioInputKeyCode.Z), ("KEY_X", (ulong)VirtioInputKeyCode.X), ("KEY_C", (ulong)VirtioInputKeyCode.C), ("KEY_V", (ulong)VirtioInputKeyCode.V),
+            ("KEY_B", (ulong)VirtioInputKeyCode.B), ("KEY_N", (ulong)VirtioInputKeyCode.N), ("KEY_M", (ulong)VirtioInputKeyCode.M), ("KEY_COMMA", (ulong)VirtioInputKeyCode.Comma),
+            ("KEY_DOT", (ulong)VirtioInputKeyCode.Dot), ("KEY_SLASH", (ulong)VirtioInputKeyCode.Slash), ("KEY_RIGHTSHIFT", (ulong)VirtioInputKeyCode.RightShift), ("KEY_KPASTERISK", (ulong)VirtioInputKeyCode.KeypadAsterisk),
+            ("KEY_LEFTALT", (ulong)VirtioInputKeyCode.LeftAlt), ("KEY_SPACE", (ulong)VirtioInputKeyCode.Space), ("KEY_CAPSLOCK", (ulong)VirtioInputKeyCode.CapsLock), ("KEY_F1", (ulong)VirtioInputKeyCode.F1),
+            ("KEY_F2", (ulong)VirtioInputKeyCode.F2), ("KEY_F3", (ulong)VirtioInputKeyCode.F3), ("KEY_F4", (ulong)VirtioInputKeyCode.F4), ("KEY_F5", (ulong)VirtioInputKeyCode.F5),
+            ("KEY_F6", (ulong)VirtioInputKeyCode.F6), ("KEY_F7", (ulong)VirtioInputKeyCode.F7), ("KEY_F8", (ulong)VirtioInputKeyCode.F8), ("KEY_F9", (ulong)VirtioInputKeyCode.F9),
+            ("KEY_F10", (ulong)VirtioInputKeyCode.F10), ("KEY_NUMLOCK", (ulong)VirtioInputKeyCode.NumLock), ("KEY_SCROLLLOCK", (ulong)VirtioInputKeyCode.ScrollLock), ("LED_NUML", (ulong)VirtioInputLed.NumLock),
+            ("LED_CAPSL", (ulong)VirtioInputLed.CapsLock), ("LED_SCROLLL", (ulong)VirtioInputLed.ScrollLock), ("LED_COMPOSE", (ulong)VirtioInputLed.Compose), ("LED_KANA", (ulong)VirtioInputLed.Kana),
+            ("LED_SLEEP", (ulong)VirtioInputLed.Sleep), ("LED_SUSPEND", (ulong)VirtioInputLed.Suspend), ("LED_MUTE", (ulong)VirtioInputLed.Mute), ("LED_MISC", (ulong)VirtioInputLed.Misc),
+            ("LED_MAIL", (ulong)VirtioInputLed.Mail), ("LED_CHARGING", (ulong)VirtioInputLed.Charging),
         ];
 
         // Every enum member is listed, so a new one needs a C name here.
@@ -236,6 +257,8 @@ public sealed class DeviceLayoutTests
         Assert.Equal(Enum.GetValues<VirtioBlkFeatures>().Length - 1, blk.Length);
         Assert.Equal(Enum.GetValues<VirtioNetFeatures>().Length - 1, net.Length);
         Assert.Equal(Enum.GetValues<VirtioInputEventType>().Length, values.Count(v => v.Item1.StartsWith("EV_", StringComparison.Ordinal)));
+        Assert.Equal(Enum.GetValues<VirtioInputKeyCode>().Length, values.Count(v => v.Item1.StartsWith("KEY_", StringComparison.Ordinal)));
+        Assert.Equal(Enum.GetValues<VirtioInputLed>().Length, values.Count(v => v.Item1.StartsWith("LED_", StringComparison.Ordinal)));
         return generic.Select(g => (g.Item1, (ulong)g.Item2, true))
             .Concat(blk.Select(b => (b.Item1, (ulong)b.Item2, true)))
             .Concat(net.Select(n => (n.Item1, (ulong)n.Item2, true)))
