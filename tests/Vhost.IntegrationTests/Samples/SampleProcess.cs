@@ -49,8 +49,12 @@ internal sealed class SampleProcess : IDisposable
         }
     }
 
-    /// <summary>Starts <c>dotnet NAME.dll ARGS</c> and waits until it listens (its <c>socket:</c> line).</summary>
-    public static SampleProcess Start(string name, IEnumerable<string> args, int timeoutSeconds = 600)
+    /// <summary>
+    /// Starts <c>dotnet NAME.dll ARGS</c> and waits until it printed <paramref name="ready"/> (by
+    /// default its <c>socket:</c> line: it listens). <paramref name="launcher"/> runs before
+    /// <c>dotnet</c> (e.g. <c>systemd-socket-activate -l PATH</c>, which execs it with the socket).
+    /// </summary>
+    public static SampleProcess Start(string name, IEnumerable<string> args, int timeoutSeconds = 600, string ready = "socket: ", IEnumerable<string>? launcher = null)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, name + ".dll");
         Assert.True(File.Exists(dll), $"{dll} is missing: the test project must reference the sample");
@@ -63,6 +67,11 @@ internal sealed class SampleProcess : IDisposable
         psi.ArgumentList.Add("-s");
         psi.ArgumentList.Add("KILL");
         psi.ArgumentList.Add(timeoutSeconds.ToString(CultureInfo.InvariantCulture));
+        foreach (string a in launcher ?? [])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
         psi.ArgumentList.Add("dotnet");
         psi.ArgumentList.Add(dll);
         foreach (string a in args)
@@ -79,9 +88,9 @@ internal sealed class SampleProcess : IDisposable
         process.BeginErrorReadLine();
         try
         {
-            if (!sample.WaitForOutput("socket: ", TimeSpan.FromSeconds(30)))
+            if (!sample.WaitForOutput(ready, TimeSpan.FromSeconds(30)))
             {
-                throw new TimeoutException($"{name} did not start listening within 30 s:\n{sample.Output}");
+                throw new TimeoutException($"{name} did not print '{ready}' within 30 s:\n{sample.Output}");
             }
         }
         catch
