@@ -18,7 +18,7 @@ internal sealed class VhostUserBackendOptionsValidator : IValidateOptions<VhostU
 
         if (!listen && !connect && !(options.SocketActivation && SystemdSocketActivation.IsActivated))
         {
-            return ValidateOptionsResult.Fail($"{nameof(VhostUserBackendOptions.SocketPath)} (the Unix socket path the vhost-user daemon listens on) or {nameof(VhostUserBackendOptions.ConnectPath)} (a front-end's listening socket) is required, unless systemd passes a socket ({nameof(VhostUserBackendOptions.SocketActivation)} with LISTEN_FDS set)");
+            return ValidateOptionsResult.Fail($"{nameof(VhostUserBackendOptions.SocketPath)} is required (the Unix socket path the vhost-user daemon listens on), or {nameof(VhostUserBackendOptions.ConnectPath)} (a front-end's listening socket, client mode), unless systemd passes a socket ({nameof(VhostUserBackendOptions.SocketActivation)} with LISTEN_FDS set)");
         }
 
         if (options.Daemon is null)
