@@ -69,6 +69,38 @@ public sealed class ClientModeAndActivationTests
         Assert.Equal("written-after", ReadMarker(disk, 2 << 20, 13));
     }
 
+    /// <remarks>
+    /// vhost-user-rng talks to its back-end while QEMU creates the device and does not wait for one,
+    /// so QEMU must wait at the chardev (<c>wait=on</c>; with <c>wait=off</c> QEMU 7.2 aborts on an
+    /// assertion and QEMU 10 fails "vhost_backend_init failed"). A back-end killed under a running
+    /// guest is not covered: both QEMU versions' vhost-user-rng fail to take the new back-end (see
+    /// docs/qemu.md); the daemon's side of that is proven with vhost-user-blk above. What is proven
+    /// here is the daemon's reconnect in the other direction: QEMU goes away, a new QEMU listens on
+    /// the same path, and the same daemon connects to it and serves the next guest.
+    /// </remarks>
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2")]
+    [InlineData("10")]
+    public async Task Rng_sample_connects_to_each_QEMU_that_listens_on_the_path_one_after_another(string qemuVersion)
+    {
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, ct);
+        await GuestImage.GetOrSkipAsync(ct);
+        using var dir = new TempDirectory("vhost-rng-client-");
+        string socket = Path.Combine(dir.Path, "qemu-rng.sock");
+        using SampleProcess rng = SampleProcess.Start("vhost-user-rng", ["--connect", socket], ready: Ready);
+        for (int boot = 1; boot <= 2; boot++)
+        {
+            var options = new QemuGuestOptions { MemoryMiB = 256, Qemu = qemu, Script = RngScript };
+            options.AddVhostUserDevice("vhost-user-rng-pci", socket, server: true, wait: true);
+            GuestRunResult r = await QemuGuest.RunAsync(options, ct);
+            AssertRandom(r, $"boot {boot}", rng);
+        }
+
+        Assert.Contains("front-end connected (connection 2)", rng.Output, StringComparison.Ordinal);
+        Assert.False(rng.HasExited, "the daemon ended when its front-end left:\n" + rng.Output);
+    }
+
     [Theory(Timeout = GuestCollection.TestTimeoutMs)]
     [InlineData("7.2")]
     [InlineData("10")]
@@ -93,15 +125,20 @@ public sealed class ClientModeAndActivationTests
             var options = new QemuGuestOptions { MemoryMiB = 256, Qemu = qemu, Script = RngScript };
             options.AddVhostUserDevice("vhost-user-rng-pci", socket);
             GuestRunResult r = await QemuGuest.RunAsync(options, ct);
-            Assert.True(r.Succeeded, $"boot {boot}: " + r.Describe() + "\n" + rng.Output);
-            Assert.StartsWith("virtio_rng", r.Find("rng-current")?.Detail, StringComparison.Ordinal);
-            Assert.Equal("16384", r.Find("rng-read")?.Detail);
-            Assert.True(int.Parse(r.Find("rng-distinct")!.Detail, System.Globalization.CultureInfo.InvariantCulture) > 200, r.Describe());
+            AssertRandom(r, $"boot {boot}", rng);
         }
 
         Assert.Contains("fd 3 (systemd socket activation)", rng.Output, StringComparison.Ordinal);
         Assert.Contains("front-end connected (connection 2)", rng.Output, StringComparison.Ordinal);
         Assert.False(rng.HasExited, "the activated daemon ended after a front-end left:\n" + rng.Output);
+    }
+
+    private static void AssertRandom(GuestRunResult r, string what, SampleProcess rng)
+    {
+        Assert.True(r.Succeeded, $"{what}: " + r.Describe() + "\n" + rng.Output);
+        Assert.StartsWith("virtio_rng", r.Find("rng-current")?.Detail, StringComparison.Ordinal);
+        Assert.Equal("16384", r.Find("rng-read")?.Detail);
+        Assert.True(int.Parse(r.Find("rng-distinct")!.Detail, System.Globalization.CultureInfo.InvariantCulture) > 200, r.Describe());
     }
 
     private static async Task<string> ReadMarkerAsync(GuestVm vm, long offset, CancellationToken ct)
