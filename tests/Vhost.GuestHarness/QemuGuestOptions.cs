@@ -122,12 +122,13 @@ public sealed class QemuGuestOptions
     /// <param name="properties">Extra virtio-net-pci properties (e.g. <c>mq=on</c>), or <see langword="null"/>.</param>
     /// <param name="queues">Queue pairs of the netdev (multi-queue when above 1).</param>
     /// <param name="reconnectSeconds">When non-zero, QEMU reconnects to a restarted backend after this many seconds.</param>
+    /// <param name="server">QEMU listens on <paramref name="socketPath"/> (<c>server=on,wait=off</c>; the netdev still waits for the back-end to connect) and the back-end connects to it.</param>
     /// <returns>The netdev id.</returns>
-    public string AddVhostUserNet(string socketPath, string macAddress, string? properties = null, int queues = 1, int reconnectSeconds = 0)
+    public string AddVhostUserNet(string socketPath, string macAddress, string? properties = null, int queues = 1, int reconnectSeconds = 0, bool server = false)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(macAddress);
         ArgumentOutOfRangeException.ThrowIfLessThan(queues, 1);
-        string chardev = AddVhostUserChardev(socketPath, reconnectSeconds);
+        string chardev = AddVhostUserChardev(socketPath, reconnectSeconds, server ? ",server=on,wait=off" : string.Empty);
         string netdev = "net" + chardev.Substring(2);
         extraArguments.Add("-netdev");
         extraArguments.Add(FormattableString.Invariant($"vhost-user,id={netdev},chardev={chardev}{(queues > 1 ? $",queues={queues}" : string.Empty)}"));

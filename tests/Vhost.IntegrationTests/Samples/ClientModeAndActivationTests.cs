@@ -69,6 +69,34 @@ public sealed class ClientModeAndActivationTests
         Assert.Equal("written-after", ReadMarker(disk, 2 << 20, 13));
     }
 
+    [Theory(Timeout = GuestCollection.TestTimeoutMs)]
+    [InlineData("7.2")]
+    [InlineData("10")]
+    public async Task Net_sample_port_connects_to_QEMU_listening_and_the_guest_pings_the_responder(string qemuVersion)
+    {
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, ct);
+        await GuestImage.GetOrSkipAsync(ct);
+        using var dir = new TempDirectory("vhost-net-client-");
+        string socket = Path.Combine(dir.Path, "qemu-net.sock");
+        using SampleProcess net = SampleProcess.Start("vhost-user-net", ["--connect", socket, "--mode", "responder", "--ip", "192.0.2.1", "--mac", "02:00:00:00:00:fe"], ready: "port 0: connecting");
+        var options = new QemuGuestOptions
+        {
+            Qemu = qemu,
+            MemoryMiB = 256,
+            Script = UserNet.NetSampleGuestTests.Prelude + """
+
+                up 192.0.2.10
+                ping -c 3 -i 0.2 -w 30 192.0.2.1 > /tmp/ping.out 2>&1
+                grep -q ' 3 packets received' /tmp/ping.out && vt_pass ping "$(grep round-trip /tmp/ping.out)" || vt_fail ping "$(tail -2 /tmp/ping.out | tr '\n' ' ')"
+                """,
+        };
+        options.AddVhostUserNet(socket, "52:54:00:00:00:01", server: true);
+        GuestRunResult r = await QemuGuest.RunAsync(options, ct);
+        Assert.True(r.Succeeded, r.Describe() + "\nsample:\n" + net.Output);
+        Assert.Equal(["ping"], r.Results.Select(x => x.Name));
+    }
+
     /// <remarks>
     /// vhost-user-rng talks to its back-end while QEMU creates the device and does not wait for one,
     /// so QEMU must wait at the chardev (<c>wait=on</c>; with <c>wait=off</c> QEMU 7.2 aborts on an
