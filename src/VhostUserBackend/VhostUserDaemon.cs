@@ -225,10 +225,9 @@ public sealed class VhostUserDaemon : IDisposable
         lock (_lock)
         {
             ThrowIfStartedOrDisposed();
+            Log.Connecting(_logger, socketPath);
             StartCore(new ReconnectingFrontendSource(socketPath, _options.ReconnectDelay, _options.MaxReconnectDelay, _logger));
         }
-
-        Log.Connecting(_logger, socketPath);
     }
 
     /// <summary>
