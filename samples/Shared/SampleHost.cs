@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
-using Microsoft.Win32.SafeHandles;
 using VhostUserBackend;
 
 namespace VhostSamples;
@@ -56,11 +55,11 @@ internal static class SampleHost
         }));
 
     /// <summary>
-    /// Serves <paramref name="daemon"/> on <paramref name="socketPath"/> (listening, front-ends one after
-    /// another) or on the connected socket <paramref name="fd"/>, until SIGTERM or SIGINT (or, for
-    /// <paramref name="fd"/>, until that front-end leaves). Returns the process exit code.
+    /// Serves <paramref name="daemon"/> at <paramref name="endpoint"/> (listening, connecting to a
+    /// listening front-end, or an inherited socket) until SIGTERM or SIGINT (or, for a connected
+    /// <c>--fd</c>, until that front-end leaves). Returns the process exit code.
     /// </summary>
-    public static int Serve(VhostUserDaemon daemon, string? socketPath, int? fd, ILogger logger, Action? onListening = null)
+    public static int Serve(VhostUserDaemon daemon, SampleEndpoint endpoint, ILogger logger, Action? onListening = null)
     {
         using var stop = new CancellationTokenSource();
         void OnSignal(PosixSignalContext context)
@@ -73,26 +72,19 @@ internal static class SampleHost
         using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using IDisposable? stats = SampleStats.RegisterFromEnvironment();
-        if (fd is int raw)
-        {
-            daemon.Start(new SafeFileHandle(raw, ownsHandle: true));
-        }
-        else
-        {
-            daemon.Start(socketPath!);
-        }
-
+        endpoint.Start(daemon);
+        logger.LogInformation("vhost-user endpoint: {Endpoint}", endpoint.Description);
         onListening?.Invoke();
         using (stop.Token.Register(static d => ((VhostUserDaemon)d!).Stop(), daemon))
         {
             daemon.Wait();
         }
 
-        if (socketPath is not null && fd is null)
+        if (endpoint.ListenPath is not null)
         {
             try
             {
-                File.Delete(socketPath);
+                File.Delete(endpoint.ListenPath);
             }
             catch (IOException)
             {
@@ -129,21 +121,5 @@ internal static class SampleHost
         Console.WriteLine($"    -chardev socket,id={chardev},path={sock},{reconnect} \\");
         Console.WriteLine($"    -device {device},chardev={chardev}{properties} ...");
         Console.WriteLine("serving until Ctrl-C (SIGINT) or SIGTERM; QEMU may disconnect and reconnect any time");
-    }
-
-    /// <summary>Checks the <c>--socket-path</c>/<c>--fd</c> pair; returns an error message or null.</summary>
-    public static string? CheckEndpoint(string? socketPath, int? fd)
-    {
-        if (socketPath is not null && fd is not null)
-        {
-            return "--socket-path and --fd are mutually exclusive";
-        }
-
-        if (fd is < 0)
-        {
-            return $"--fd {fd}: not a file descriptor";
-        }
-
-        return null;
     }
 }

@@ -18,7 +18,8 @@ internal static class Program
     public static int Main(string[] args)
     {
         var socket = new Option<string?>("--socket-path") { Description = "Listen on this Unix socket (default: $XDG_RUNTIME_DIR/vhost-user-blk.sock, else /tmp/vhost-user-blk-USER.sock)" };
-        var fd = new Option<int?>("--fd") { Description = "Serve the already connected vhost-user socket on this file descriptor (incompatible with --socket-path)" };
+        var fd = new Option<int?>("--fd") { Description = "Serve the vhost-user socket on this file descriptor: a connected one (one front-end) or a listening one (front-ends one after another). Without --socket-path, --connect or --fd, a socket passed by systemd (LISTEN_FDS) is served" };
+        var connect = new Option<string?>("--connect") { Description = "Client mode: connect to a front-end listening on this Unix socket (QEMU -chardev socket,server=on,wait=off), and again whenever it goes away" };
         var file = new Option<string?>("--blk-file") { Description = "Raw image file or block device to serve (default: a temporary sparse in-memory disk of --size)" };
         var readOnly = new Option<bool>("--read-only") { Description = "Refuse writes (VIRTIO_BLK_F_RO)" };
         var queues = new Option<int>("--num-queues") { Description = "Request queues (1 to 64)", DefaultValueFactory = _ => 1 };
@@ -35,7 +36,7 @@ internal static class Program
 
         var root = new RootCommand("Serve a disk to QEMU over vhost-user (virtio-blk). Without arguments: a 64 MiB temporary disk on a default socket; the QEMU command line to attach it is printed.")
         {
-            socket, fd, file, readOnly, queues, direct, noLock, incoming, size, serial, poll, io, latency, printCapabilities, verbose,
+            socket, connect, fd, file, readOnly, queues, direct, noLock, incoming, size, serial, poll, io, latency, printCapabilities, verbose,
         };
         root.SetAction(r =>
         {
@@ -45,9 +46,7 @@ internal static class Program
                 return 0;
             }
 
-            string? socketPath = r.GetValue(socket);
-            int? socketFd = r.GetValue(fd);
-            string? error = SampleHost.CheckEndpoint(socketPath, socketFd);
+            string? error = SampleEndpoint.TryCreate(r.GetValue(socket), r.GetValue(connect), r.GetValue(fd), () => SampleHost.DefaultSocketPath("vhost-user-blk"), out SampleEndpoint? endpoint);
             int queueCount = r.GetValue(queues);
             if (error is null && queueCount is < 1 or > 64)
             {
@@ -90,10 +89,12 @@ internal static class Program
             if (error is not null)
             {
                 Console.Error.WriteLine("vhost-user-blk: " + error);
+                endpoint?.Dispose();
                 return 2;
             }
 
-            socketPath ??= socketFd is null ? SampleHost.DefaultSocketPath("vhost-user-blk") : null;
+            using SampleEndpoint at = endpoint!;
+            string? socketPath = at.ListenPath;
             using ILoggerFactory logging = SampleHost.CreateLoggerFactory(r.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information);
             ILogger logger = logging.CreateLogger("vhost-user-blk");
             try
@@ -114,7 +115,7 @@ internal static class Program
                     context.Cancel = true;
                     device.RefreshCapacity();
                 });
-                return SampleHost.Serve(daemon, socketPath, socketFd, logger, () =>
+                return SampleHost.Serve(daemon, at, logger, () =>
                 {
                     logger.LogInformation("serving {Disk}, {Queues} queue(s), I/O: {Io}", image.Description, queueCount, device.IoMode);
                     if (socketPath is not null)

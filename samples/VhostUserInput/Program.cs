@@ -24,11 +24,12 @@ internal static class Program
         var stdin = new Option<bool>("--stdin") { Description = "With --keyboard: type every line read from stdin, each followed by Enter" };
         var keyDelay = new Option<int>("--key-delay-ms") { Description = "With --keyboard: milliseconds between two key events (a press or a release), as a real keyboard paces them; 0 for none", DefaultValueFactory = _ => 10 };
         var name = new Option<string>("--name") { Description = "With --keyboard: the device name the guest sees", DefaultValueFactory = _ => "vhost-user-input keyboard" };
+        var connect = new Option<string?>("--connect") { Description = "Client mode: connect to a front-end listening on this Unix socket (QEMU -chardev socket,server=on), and again whenever it goes away" };
         var printCapabilities = new Option<bool>("--print-capabilities") { Description = "Print the back-end's capabilities as JSON and exit" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log protocol details (debug level)" };
         var root = new RootCommand("Serve a virtio-input device to QEMU over vhost-user: a virtual keyboard, or a host evdev passed through.")
         {
-            socket, fd, keyboard, evdev, grab, type, stdin, keyDelay, name, printCapabilities, verbose,
+            socket, connect, fd, keyboard, evdev, grab, type, stdin, keyDelay, name, printCapabilities, verbose,
         };
         root.SetAction(r =>
         {
@@ -38,11 +39,9 @@ internal static class Program
                 return 0;
             }
 
-            string? socketPath = r.GetValue(socket);
-            int? socketFd = r.GetValue(fd);
             string? evdevPath = r.GetValue(evdev);
             string? text = r.GetValue(type);
-            string? error = SampleHost.CheckEndpoint(socketPath, socketFd)
+            string? error = SampleEndpoint.TryCreate(r.GetValue(socket), r.GetValue(connect), r.GetValue(fd), () => SampleHost.DefaultSocketPath("vhost-user-input"), out SampleEndpoint? endpoint)
                 ?? CheckMode(r.GetValue(keyboard), evdevPath, r.GetValue(grab), text, r.GetValue(stdin));
             if (error is null && r.GetValue(keyDelay) is < 0 or > 10_000)
             {
@@ -58,10 +57,12 @@ internal static class Program
             if (error is not null)
             {
                 Console.Error.WriteLine("vhost-user-input: " + error);
+                endpoint?.Dispose();
                 return 2;
             }
 
-            socketPath ??= socketFd is null ? SampleHost.DefaultSocketPath("vhost-user-input") : null;
+            using SampleEndpoint at = endpoint!;
+            string? socketPath = at.ListenPath;
             using ILoggerFactory logging = SampleHost.CreateLoggerFactory(r.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information);
             ILogger logger = logging.CreateLogger("vhost-user-input");
             try
@@ -73,7 +74,7 @@ internal static class Program
                     IInputSource source = (IInputSource?)keys ?? host!;
                     var device = new VirtioInputDevice(source, logger);
                     using var daemon = new VhostUserDaemon(device, logging);
-                    int rc = SampleHost.Serve(daemon, socketPath, socketFd, logger, () =>
+                    int rc = SampleHost.Serve(daemon, at, logger, () =>
                     {
                         logger.LogInformation("serving {Mode} \"{Name}\"", keys is null ? "evdev " + evdevPath : "keyboard", source.Config.Name);
                         if (keys is not null)

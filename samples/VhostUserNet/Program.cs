@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
-using Microsoft.Win32.SafeHandles;
 using VhostUserBackend;
 
 namespace VhostUserNet;
@@ -23,9 +22,14 @@ internal static class Program
             Description = "Listen here for a front-end; give it once per port (several ports = one switch). Default: a path in the temp directory, printed",
             Arity = ArgumentArity.ZeroOrMore,
         };
+        var connects = new Option<string[]>("--connect")
+        {
+            Description = "Client mode: connect to a front-end listening here (QEMU -chardev socket,server=on,wait=off), and again whenever it goes away; once per port",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
         var fds = new Option<int[]>("--fd")
         {
-            Description = "Serve the front-end on this already connected socket fd (once per port); the port ends when that front-end leaves",
+            Description = "Serve the socket on this fd (once per port): a connected one (the port ends when that front-end leaves) or a listening one (front-ends one after another). With no --socket-path, --connect or --fd, a socket passed by systemd (LISTEN_FDS) is served as one port",
             Arity = ArgumentArity.ZeroOrMore,
         };
         var printCapabilities = new Option<bool>("--print-capabilities") { Description = "Print the back-end's capabilities as JSON and exit" };
@@ -44,7 +48,7 @@ internal static class Program
 
         var root = new RootCommand("vhost-user-net: virtio-net ports for vhost-user front-ends, switched to each other or answered by a built-in peer (never a host interface).")
         {
-            socketPaths, fds, printCapabilities, mode, mac, ip, numQueues, poll, frameSize, verbose,
+            socketPaths, connects, fds, printCapabilities, mode, mac, ip, numQueues, poll, frameSize, verbose,
         };
         root.SetAction(r =>
         {
@@ -88,25 +92,44 @@ internal static class Program
             }
 
             string[] paths = r.GetValue(socketPaths) ?? [];
+            string[] connectPaths = r.GetValue(connects) ?? [];
             int[] handles = r.GetValue(fds) ?? [];
             if (handles.Any(h => h < 0))
             {
                 return Usage("--fd: a non-negative file descriptor");
             }
 
-            if (paths.Length + handles.Length > 64)
+            int portCount = paths.Length + connectPaths.Length + handles.Length;
+            if (portCount > 64)
             {
                 return Usage("at most 64 ports");
             }
 
-            if (paths.Length + handles.Length == 0)
+            if (r.GetValue(mode) == "cross" && portCount % 2 != 0)
             {
-                paths = [Path.Combine(Path.GetTempPath(), $"vhost-user-net-{Environment.ProcessId}.sock")];
+                return Usage("--mode cross wires ports in pairs: give an even number of --socket-path/--connect/--fd");
             }
 
-            if (r.GetValue(mode) == "cross" && (paths.Length + handles.Length) % 2 != 0)
+            var endpoints = new List<VhostSamples.SampleEndpoint>(portCount);
+            endpoints.AddRange(paths.Select(VhostSamples.SampleEndpoint.Listen));
+            endpoints.AddRange(connectPaths.Select(VhostSamples.SampleEndpoint.Connect));
+            endpoints.AddRange(handles.Select(VhostSamples.SampleEndpoint.Inherited));
+            if (portCount == 0)
             {
-                return Usage("--mode cross wires ports in pairs: give an even number of --socket-path/--fd");
+                if (SystemdSocketActivation.IsActivated)
+                {
+                    string? activationError = VhostSamples.SampleEndpoint.TryActivated(out VhostSamples.SampleEndpoint? activated);
+                    if (activationError is not null)
+                    {
+                        return Usage(activationError);
+                    }
+
+                    endpoints.Add(activated!);
+                }
+                else
+                {
+                    endpoints.Add(VhostSamples.SampleEndpoint.Listen(Path.Combine(Path.GetTempPath(), $"vhost-user-net-{Environment.ProcessId}.sock")));
+                }
             }
 
             var settings = new NetSettings
@@ -118,7 +141,7 @@ internal static class Program
                 Poll = TimeSpan.FromMicroseconds(pollMicroseconds),
                 FrameSize = frameBytes,
             };
-            return Serve(settings, paths, handles, r.GetValue(verbose));
+            return Serve(settings, endpoints, r.GetValue(verbose));
         });
 
         ParseResult parsed = root.Parse(args);
@@ -135,7 +158,7 @@ internal static class Program
         return parsed.Invoke();
     }
 
-    private static int Serve(NetSettings settings, string[] paths, int[] handles, bool verbose)
+    private static int Serve(NetSettings settings, List<VhostSamples.SampleEndpoint> endpoints, bool verbose)
     {
         using ILoggerFactory loggerFactory = LoggerFactory.Create(b => b
             .AddSimpleConsole(o =>
@@ -151,7 +174,7 @@ internal static class Program
         using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
         using IDisposable? stats = VhostSamples.SampleStats.RegisterFromEnvironment();
 
-        using var fabric = new NetFabric(settings, paths.Length + handles.Length);
+        using var fabric = new NetFabric(settings, endpoints.Count);
 
         // Every port on one worker thread (a DPDK lcore serving many ports): a frame goes from one
         // guest's TX ring into another's RX ring on that thread, with no hand-off, and one poller
@@ -166,17 +189,13 @@ internal static class Program
             {
                 var daemon = new VhostUserDaemon(fabric.Ports[i], options, loggerFactory);
                 daemons.Add(daemon);
-                if (i < paths.Length)
+                VhostSamples.SampleEndpoint endpoint = endpoints[i];
+                endpoint.Start(daemon);
+                log.LogInformation("port {Port}: {Endpoint}", i, endpoint.Description);
+                if (endpoint.ListenPath is not null)
                 {
-                    daemon.Start(paths[i]);
-                    log.LogInformation("port {Port}: listening on {Path}", i, paths[i]);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"port {i}: qemu-system-x86_64 ... -m 512M -object memory-backend-memfd,id=mem,size=512M,share=on -machine q35,memory-backend=mem -chardev socket,id=net{i},path={paths[i]} -netdev vhost-user,id=n{i},chardev=net{i}{(settings.QueuePairs > 1 ? $",queues={settings.QueuePairs}" : string.Empty)} -device virtio-net-pci,netdev=n{i},mac=52:54:00:00:00:{i + 1:x2}{(settings.QueuePairs > 1 ? ",mq=on" : string.Empty)}"));
-                }
-                else
-                {
-                    daemon.Start(new SafeFileHandle(handles[i - paths.Length], ownsHandle: true));
-                    log.LogInformation("port {Port}: serving fd {Fd}", i, handles[i - paths.Length]);
+                        $"port {i}: qemu-system-x86_64 ... -m 512M -object memory-backend-memfd,id=mem,size=512M,share=on -machine q35,memory-backend=mem -chardev socket,id=net{i},path={endpoint.ListenPath} -netdev vhost-user,id=n{i},chardev=net{i}{(settings.QueuePairs > 1 ? $",queues={settings.QueuePairs}" : string.Empty)} -device virtio-net-pci,netdev=n{i},mac=52:54:00:00:00:{i + 1:x2}{(settings.QueuePairs > 1 ? ",mq=on" : string.Empty)}"));
                 }
             }
 
@@ -193,7 +212,7 @@ internal static class Program
                 log.LogInformation("stopping (signal)");
             }
         }
-        catch (Exception e) when (e is Vhost.VhostException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is Vhost.VhostException or IOException or UnauthorizedAccessException or ArgumentException)
         {
             log.LogError("{Message}", e.Message);
             exitCode = 1;
@@ -203,6 +222,11 @@ internal static class Program
             foreach (VhostUserDaemon d in daemons)
             {
                 d.Dispose();
+            }
+
+            foreach (VhostSamples.SampleEndpoint e in endpoints)
+            {
+                e.Dispose();
             }
 
             foreach (NetPort p in fabric.Ports)

@@ -167,6 +167,17 @@ internal static unsafe class Fd
         return (flags & Interop.FD_CLOEXEC) != 0;
     }
 
+    /// <summary>Sets <c>FD_CLOEXEC</c> (an inherited fd, so a child started later does not inherit it too).</summary>
+    internal static void SetCloseOnExec(SafeHandle handle)
+    {
+        using var scope = new HandleScope(handle);
+        int flags = ErrnoChecks.Check(Interop.fcntl(scope.Fd, Interop.F_GETFD, 0), "fcntl(F_GETFD)");
+        if ((flags & Interop.FD_CLOEXEC) == 0)
+        {
+            ErrnoChecks.Check(Interop.fcntl(scope.Fd, Interop.F_SETFD, flags | Interop.FD_CLOEXEC), "fcntl(F_SETFD)");
+        }
+    }
+
     /// <summary>Sets or clears <c>O_NONBLOCK</c>.</summary>
     internal static void SetNonBlocking(SafeHandle handle, bool nonBlocking)
     {

@@ -89,6 +89,60 @@ internal static unsafe class UnixSocket
     }
 
     /// <summary>
+    /// One connect attempt that never waits: the socket is non-blocking while it connects (a Unix
+    /// socket connects at once or fails, and a listener whose backlog is full answers EAGAIN instead
+    /// of holding the caller), then blocking again. Returns <see langword="null"/> with the errno
+    /// when the attempt failed (the socket is closed then).
+    /// </summary>
+    internal static SafeFileHandle? TryConnectNow(string path, out Interop.Error error)
+    {
+        uint length = FillAddress(path, out Interop.sockaddr_un address);
+        SafeFileHandle socket = Create(nonBlocking: true);
+        try
+        {
+            int r;
+            using (var scope = new Fd.HandleScope(socket))
+            {
+                r = Interop.connect(scope.Fd, &address, length);
+                error = r < 0 ? Interop.LastError : Interop.Error.None;
+            }
+
+            if (r < 0)
+            {
+                // EINPROGRESS (which AF_UNIX does not report) and EINTR are failed attempts too:
+                // the caller tries again later on a fresh socket.
+                socket.Dispose();
+                return null;
+            }
+
+            Fd.SetNonBlocking(socket, false);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The address family (<c>SO_DOMAIN</c>), type (<c>SO_TYPE</c>) and listening state
+    /// (<c>SO_ACCEPTCONN</c>) of <paramref name="socket"/>; ENOTSOCK for an fd that is no socket.
+    /// </summary>
+    internal static (int Domain, int Type, bool Listening) Describe(SafeHandle socket)
+    {
+        using var scope = new Fd.HandleScope(socket);
+        int domain, type, accepting;
+        uint length = sizeof(int);
+        ErrnoChecks.Check(Interop.getsockopt(scope.Fd, Interop.SOL_SOCKET, Interop.SO_DOMAIN, &domain, &length), "getsockopt(SO_DOMAIN)");
+        length = sizeof(int);
+        ErrnoChecks.Check(Interop.getsockopt(scope.Fd, Interop.SOL_SOCKET, Interop.SO_TYPE, &type, &length), "getsockopt(SO_TYPE)");
+        length = sizeof(int);
+        ErrnoChecks.Check(Interop.getsockopt(scope.Fd, Interop.SOL_SOCKET, Interop.SO_ACCEPTCONN, &accepting, &length), "getsockopt(SO_ACCEPTCONN)");
+        return (domain, type, accepting != 0);
+    }
+
+    /// <summary>
     /// Accepts one connection, waiting at most <paramref name="timeoutMilliseconds"/> (-1 = forever).
     /// Returns <see langword="null"/> on timeout.
     /// </summary>

@@ -9,9 +9,30 @@ internal sealed class VhostUserBackendOptionsValidator : IValidateOptions<VhostU
 
     public static ValidateOptionsResult Check(VhostUserBackendOptions options)
     {
-        if (string.IsNullOrWhiteSpace(options.SocketPath))
+        bool listen = !string.IsNullOrWhiteSpace(options.SocketPath);
+        bool connect = !string.IsNullOrWhiteSpace(options.ConnectPath);
+        if (listen && connect)
         {
-            return ValidateOptionsResult.Fail($"{nameof(VhostUserBackendOptions.SocketPath)} is required: the Unix socket path the vhost-user daemon listens on");
+            return ValidateOptionsResult.Fail($"{nameof(VhostUserBackendOptions.SocketPath)} (listen) and {nameof(VhostUserBackendOptions.ConnectPath)} (connect to a listening front-end) exclude each other");
+        }
+
+        if (!listen && !connect && !(options.SocketActivation && SystemdSocketActivation.IsActivated))
+        {
+            return ValidateOptionsResult.Fail($"{nameof(VhostUserBackendOptions.SocketPath)} is required (the Unix socket path the vhost-user daemon listens on), or {nameof(VhostUserBackendOptions.ConnectPath)} (a front-end's listening socket, client mode), unless systemd passes a socket ({nameof(VhostUserBackendOptions.SocketActivation)} with LISTEN_FDS set)");
+        }
+
+        if (options.Daemon is null)
+        {
+            return ValidateOptionsResult.Fail($"{nameof(VhostUserBackendOptions.Daemon)} must not be null");
+        }
+
+        try
+        {
+            options.Daemon.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            return ValidateOptionsResult.Fail($"{nameof(VhostUserBackendOptions.Daemon)}: {e.Message}");
         }
 
         return ValidateOptionsResult.Success;

@@ -7,8 +7,10 @@ namespace VhostUserBackend.Hosting;
 
 /// <summary>
 /// Runs a <see cref="VhostUserDaemon"/> for <typeparamref name="TDevice"/> as a hosted service:
-/// it listens on <see cref="VhostUserBackendOptions.SocketPath"/> when the host starts and, when the
-/// host stops, disconnects the front-end, stops the workers and removes the socket. Registered by
+/// when the host starts it serves the socket systemd passed (<see cref="VhostUserBackendOptions.SocketActivation"/>),
+/// listens on <see cref="VhostUserBackendOptions.SocketPath"/>, or connects to the front-end
+/// listening on <see cref="VhostUserBackendOptions.ConnectPath"/>; when the host stops, it
+/// disconnects the front-end, stops the workers and removes the socket. Registered by
 /// <c>services.AddVhostUserBackend&lt;TDevice&gt;(...)</c>, which also makes it resolvable from the
 /// container (read <see cref="State"/> or <see cref="IsConnected"/>, or use the registered health check).
 /// </summary>
@@ -65,7 +67,7 @@ public sealed class VhostUserBackendService<TDevice> : IHostedService, IDisposab
     /// <summary>Why the service is <see cref="VhostUserBackendState.Faulted"/>, or <see langword="null"/>.</summary>
     public Exception? Failure => _failure;
 
-    /// <summary>The socket path the daemon listens on (set at start).</summary>
+    /// <summary>Where the daemon serves (set at start): the socket path it listens on, <c>connect:</c> and the front-end's path in client mode, or <c>fd 3 (systemd)</c>.</summary>
     public string? SocketPath => _socketPath;
 
     /// <summary>Whether a front-end is connected now.</summary>
@@ -116,12 +118,11 @@ public sealed class VhostUserBackendService<TDevice> : IHostedService, IDisposab
             }
 
             _daemon = daemon;
-            _socketPath = options.SocketPath;
         }
 
         try
         {
-            daemon.Start(options.SocketPath!);
+            _socketPath = StartDaemon(daemon, options);
         }
         catch (Exception e)
         {
@@ -175,6 +176,38 @@ public sealed class VhostUserBackendService<TDevice> : IHostedService, IDisposab
         {
             _state = VhostUserBackendState.Stopped;
         }
+    }
+
+    /// <summary>Starts the daemon where the options say; returns the description of <see cref="SocketPath"/>.</summary>
+    private static string StartDaemon(VhostUserDaemon daemon, VhostUserBackendOptions options)
+    {
+        if (options.SocketActivation)
+        {
+            Microsoft.Win32.SafeHandles.SafeFileHandle? passed = SystemdSocketActivation.TakeFirstSocket();
+            if (passed is not null)
+            {
+                try
+                {
+                    daemon.Start(passed);
+                }
+                catch
+                {
+                    passed.Dispose();
+                    throw;
+                }
+
+                return $"fd {SystemdSocketActivation.FirstFd} (systemd)";
+            }
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.ConnectPath))
+        {
+            daemon.Connect(options.ConnectPath);
+            return "connect:" + options.ConnectPath;
+        }
+
+        daemon.Start(options.SocketPath!);
+        return options.SocketPath!;
     }
 
     private void Fault(Exception e)

@@ -23,6 +23,18 @@ internal static partial class Log
     [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "accepting a vhost-user front-end failed")]
     public static partial void AcceptFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(EventId = 106, Level = LogLevel.Information, Message = "vhost-user daemon connecting to the front-end listening on {Path} (client mode; reconnects whenever it goes away)")]
+    public static partial void Connecting(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 107, Level = LogLevel.Information, Message = "vhost-user front-end at {Path} not reachable ({Errno}); trying again in {DelayMilliseconds} ms, and on until the daemon stops")]
+    public static partial void FrontendNotReachable(ILogger logger, string path, Vhost.Errno errno, double delayMilliseconds);
+
+    [LoggerMessage(EventId = 108, Level = LogLevel.Debug, Message = "connected to the vhost-user front-end at {Path}")]
+    public static partial void ConnectedToFrontend(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 109, Level = LogLevel.Information, Message = "vhost-user daemon serving front-ends that connect to the inherited listening socket {Socket}")]
+    public static partial void ListeningOnInherited(ILogger logger, string socket);
+
     [LoggerMessage(EventId = 110, Level = LogLevel.Debug, Message = "features acked: 0x{Features:x} (event idx {EventIndex}, packed {Packed})")]
     public static partial void FeaturesAcked(ILogger logger, ulong features, bool eventIndex, bool packed);
 

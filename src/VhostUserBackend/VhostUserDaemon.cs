@@ -15,9 +15,10 @@ namespace VhostUserBackend;
 /// <remarks>
 /// <para>One front-end at a time. When it disconnects, the rings stop, guest memory is unmapped
 /// (once no worker uses it), every fd it sent is closed, the device is
-/// <see cref="IVhostUserBackend.Reset"/>, and the daemon accepts the next front-end on the same
-/// listener (QEMU's reconnect). Started on an already connected socket, the daemon ends when that
-/// front-end goes away.</para>
+/// <see cref="IVhostUserBackend.Reset"/>, and the daemon serves the next front-end: accepted on the
+/// same listener (server mode, QEMU's <c>reconnect=</c>), or connected to again (client mode,
+/// <see cref="Connect"/>, QEMU's <c>server=on</c>). Started on an already connected socket, the
+/// daemon ends when that front-end goes away.</para>
 /// <para>Typical use from <c>Main</c>: <c>new VhostUserDaemon(device).Run(path)</c>; from a host:
 /// <see cref="Start(string)"/> (synchronous: the socket listens when it returns),
 /// <see cref="WaitAsync"/>, <see cref="StopAsync"/>. Dispose is
@@ -41,9 +42,7 @@ public sealed class VhostUserDaemon : IDisposable
     private readonly TaskCompletionSource _workersStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _lock = new();
     private Thread? _control;
-    private VhostUserListener? _listener;
-    private bool _ownsListener;
-    private VhostUserConnection? _initialConnection;
+    private FrontendSource? _source;
     private volatile VhostUserConnection? _current;
     private long _connections;
     private bool _started;
@@ -64,12 +63,13 @@ public sealed class VhostUserDaemon : IDisposable
     /// <param name="backend">The device.</param>
     /// <param name="options">The memory-file policy and the allowed peers.</param>
     /// <param name="loggerFactory">Optional logging; nothing is logged without it.</param>
-    /// <exception cref="ArgumentException">The device's queue count, maximum queue size or queue groups are invalid.</exception>
+    /// <exception cref="ArgumentException">The device's queue count, maximum queue size or queue groups are invalid, or the reconnect delays are.</exception>
     public VhostUserDaemon(IVhostUserBackend backend, VhostUserDaemonOptions options, ILoggerFactory? loggerFactory = null)
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Snapshot();
+        _options.Validate();
         int queues = backend.QueueCount;
         if (queues <= 0 || queues > Vhost.User.Messages.VhostUserLimits.MaxQueues)
         {
@@ -144,8 +144,8 @@ public sealed class VhostUserDaemon : IDisposable
     /// <summary>The instruments (tests listen to this daemon's meter only).</summary>
     internal VhostUserBackendMetrics Metrics => _metrics;
 
-    /// <summary>The listening socket path, when the daemon listens.</summary>
-    public string? SocketPath => _listener?.Path;
+    /// <summary>The listening socket path, when the daemon listens on a path (<see cref="Start(string)"/>, <see cref="Start(VhostUserListener)"/>).</summary>
+    public string? SocketPath => _source?.ListenPath;
 
     /// <summary>Listens on <paramref name="socketPath"/> (mode 0600, a stale socket file replaced) and serves front-ends one after another.</summary>
     /// <param name="socketPath">The socket path.</param>
@@ -157,9 +157,7 @@ public sealed class VhostUserDaemon : IDisposable
         lock (_lock)
         {
             ThrowIfStartedOrDisposed();
-            _listener = new VhostUserListener(socketPath);
-            _ownsListener = true;
-            StartCore();
+            StartCore(new ListeningFrontendSource(new VhostUserListener(socketPath), ownsListener: true, hasPath: true));
         }
 
         Log.Listening(_logger, socketPath);
@@ -174,23 +172,61 @@ public sealed class VhostUserDaemon : IDisposable
         lock (_lock)
         {
             ThrowIfStartedOrDisposed();
-            _listener = listener;
-            StartCore();
+            StartCore(new ListeningFrontendSource(listener, ownsListener: false, hasPath: true));
         }
     }
 
-    /// <summary>Serves the front-end on an already connected socket (the <c>--fd</c> convention), which the daemon owns from now on; the daemon ends when that front-end disconnects.</summary>
-    /// <param name="connectedSocket">A connected AF_UNIX stream socket.</param>
-    /// <exception cref="ArgumentException">The handle is closed or invalid.</exception>
+    /// <summary>
+    /// Serves a socket the daemon did not open (the <c>--fd</c> convention, systemd socket
+    /// activation: <see cref="SystemdSocketActivation"/>), which the daemon owns from now on. A
+    /// connected socket is one front-end: the daemon ends when it disconnects. A listening socket
+    /// (<c>SO_ACCEPTCONN</c>) is served like <see cref="Start(VhostUserListener)"/>: front-ends are
+    /// accepted one after another until the daemon stops.
+    /// </summary>
+    /// <param name="socket">A connected or listening AF_UNIX stream socket.</param>
+    /// <exception cref="ArgumentException">The handle is closed or invalid, or not a Unix stream socket (not a socket, a datagram socket, another address family); the caller keeps it then.</exception>
     /// <exception cref="InvalidOperationException">The daemon was already started.</exception>
-    public void Start(SafeFileHandle connectedSocket)
+    public void Start(SafeFileHandle socket)
     {
-        ArgumentNullException.ThrowIfNull(connectedSocket);
+        ArgumentNullException.ThrowIfNull(socket);
         lock (_lock)
         {
             ThrowIfStartedOrDisposed();
-            _initialConnection = new VhostUserConnection(connectedSocket);
-            StartCore();
+            bool listening = InheritedSocket.IsListening(socket, nameof(socket));
+            string description = $"fd {socket.DangerousGetHandle()}";
+            StartCore(listening
+                ? new ListeningFrontendSource(new VhostUserListener(socket, description), ownsListener: true, hasPath: false)
+                : new ConnectedFrontendSource(socket));
+            if (listening)
+            {
+                Log.ListeningOnInherited(_logger, description);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Client mode: connects to a front-end that listens on <paramref name="socketPath"/> (QEMU
+    /// <c>-chardev socket,path=...,server=on,wait=off</c>) and serves it; whenever it goes away
+    /// (QEMU restarted, the connection broke) the device is reset as between any two front-ends and
+    /// the daemon connects again. A front-end that is not there yet, refuses, or has a full backlog
+    /// is retried after <see cref="VhostUserDaemonOptions.ReconnectDelay"/>, doubled per failure up
+    /// to <see cref="VhostUserDaemonOptions.MaxReconnectDelay"/>, for as long as the daemon runs
+    /// (a connection that lasted at least that maximum starts the backoff over). Returns at once:
+    /// connecting happens on the control thread, never blocks it (non-blocking connects), and
+    /// <see cref="Stop"/> ends a pending pause at once.
+    /// </summary>
+    /// <param name="socketPath">The front-end's socket path.</param>
+    /// <exception cref="ArgumentException">The path is empty or too long for a Unix socket.</exception>
+    /// <exception cref="InvalidOperationException">The daemon was already started.</exception>
+    public void Connect(string socketPath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(socketPath);
+        UnixSocket.FillAddress(socketPath, out _);
+        lock (_lock)
+        {
+            ThrowIfStartedOrDisposed();
+            Log.Connecting(_logger, socketPath);
+            StartCore(new ReconnectingFrontendSource(socketPath, _options.ReconnectDelay, _options.MaxReconnectDelay, _logger));
         }
     }
 
@@ -276,12 +312,7 @@ public sealed class VhostUserDaemon : IDisposable
             v.Queue.Dispose();
         }
 
-        if (_ownsListener)
-        {
-            _listener?.Dispose();
-        }
-
-        _initialConnection?.Dispose();
+        _source?.Dispose();
         _metrics.Dispose();
         _stop.Dispose();
     }
@@ -335,8 +366,9 @@ public sealed class VhostUserDaemon : IDisposable
         }
     }
 
-    private void StartCore()
+    private void StartCore(FrontendSource source)
     {
+        _source = source;
         _started = true;
         foreach (VhostUserWorker w in _workers)
         {
@@ -393,45 +425,41 @@ public sealed class VhostUserDaemon : IDisposable
     private void Serve()
     {
         CancellationToken token = _stop.Token;
+        FrontendSource source = _source!;
+        TimeSpan? previousLasted = null;
         try
         {
             while (!token.IsCancellationRequested)
             {
-                VhostUserConnection? connection = _initialConnection;
-                _initialConnection = null;
-                if (connection is null)
+                SafeFileHandle? socket;
+                try
                 {
-                    if (_listener is null)
-                    {
-                        break;
-                    }
-
-                    try
-                    {
-                        connection = new VhostUserConnection(_listener.Accept(token));
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        break;
-                    }
-                    catch (Exception e) when (e is VhostException or ObjectDisposedException)
-                    {
-                        Log.AcceptFailed(_logger, e);
-                        if (_listener.Handle.IsClosed)
-                        {
-                            break;
-                        }
-
-                        Thread.Sleep(50);
-                        continue;
-                    }
+                    socket = source.Next(previousLasted, token);
                 }
-
-                ServeConnection(connection, token);
-                if (_listener is null)
+                catch (OperationCanceledException)
                 {
                     break;
                 }
+                catch (Exception e) when (e is VhostException or ObjectDisposedException)
+                {
+                    Log.AcceptFailed(_logger, e);
+                    if (source.IsExhausted)
+                    {
+                        break;
+                    }
+
+                    Thread.Sleep(50);
+                    continue;
+                }
+
+                if (socket is null)
+                {
+                    break;
+                }
+
+                long started = Environment.TickCount64;
+                ServeConnection(new VhostUserConnection(socket), token);
+                previousLasted = TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
             }
         }
         finally

@@ -37,6 +37,19 @@ public sealed class VhostUserDaemonOptions
     /// </summary>
     public VhostUserWorkerGroup? WorkerGroup { get; set; }
 
+    /// <summary>
+    /// Client mode (<see cref="VhostUserDaemon.Connect"/>): the pause before connecting again after a
+    /// failed attempt or a lost front-end (default 100 ms). Each failure doubles it, up to
+    /// <see cref="MaxReconnectDelay"/>; the daemon retries for as long as it runs.
+    /// </summary>
+    public TimeSpan ReconnectDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// Client mode: the longest pause between attempts (default 2 s). A connection that lasted at
+    /// least this long starts the backoff over at <see cref="ReconnectDelay"/>.
+    /// </summary>
+    public TimeSpan MaxReconnectDelay { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Whether the peer with these credentials may be served.</summary>
     /// <param name="userId">The peer's uid.</param>
     /// <param name="groupId">The peer's gid.</param>
@@ -53,5 +66,22 @@ public sealed class VhostUserDaemonOptions
         AllowedPeerGroupIds = AllowedPeerGroupIds is null ? null : [.. AllowedPeerGroupIds],
         InFlightTimeout = InFlightTimeout,
         WorkerGroup = WorkerGroup,
+        ReconnectDelay = ReconnectDelay,
+        MaxReconnectDelay = MaxReconnectDelay,
     };
+
+    /// <summary>Checks the settings a daemon would refuse (the constructor runs this too): the reconnect delays must be a positive pause and a maximum at least as long, both at most an hour.</summary>
+    /// <exception cref="ArgumentException">A setting is out of range (the message names it).</exception>
+    public void Validate()
+    {
+        if (ReconnectDelay <= TimeSpan.Zero || ReconnectDelay > TimeSpan.FromHours(1))
+        {
+            throw new ArgumentException($"{nameof(ReconnectDelay)} must be positive and at most an hour, not {ReconnectDelay}", "options");
+        }
+
+        if (MaxReconnectDelay < ReconnectDelay || MaxReconnectDelay > TimeSpan.FromHours(1))
+        {
+            throw new ArgumentException($"{nameof(MaxReconnectDelay)} must lie between {nameof(ReconnectDelay)} ({ReconnectDelay}) and an hour, not {MaxReconnectDelay}", "options");
+        }
+    }
 }

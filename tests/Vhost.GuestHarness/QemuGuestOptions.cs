@@ -94,11 +94,18 @@ public sealed class QemuGuestOptions
     /// <param name="socketPath">The backend's listening Unix socket.</param>
     /// <param name="properties">Extra device properties, comma-separated (e.g. <c>num-queues=2</c>), or <see langword="null"/>.</param>
     /// <param name="reconnectSeconds">When non-zero, QEMU reconnects to a restarted backend after this many seconds.</param>
+    /// <param name="server">QEMU listens on <paramref name="socketPath"/> (<c>server=on,wait=off</c>) and the back-end connects to it (the back-end's client mode); it accepts the back-end again after it went away.</param>
+    /// <param name="wait">With <paramref name="server"/>: QEMU waits for the back-end to connect before it creates the device (<c>wait=on</c>; vhost-user-rng needs it, it does not wait by itself).</param>
     /// <returns>The chardev id.</returns>
-    public string AddVhostUserDevice(string driver, string socketPath, string? properties = null, int reconnectSeconds = 0)
+    public string AddVhostUserDevice(string driver, string socketPath, string? properties = null, int reconnectSeconds = 0, bool server = false, bool wait = false)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(driver);
-        string chardev = AddVhostUserChardev(socketPath, reconnectSeconds);
+        if (server && reconnectSeconds > 0)
+        {
+            throw new ArgumentException("reconnect= is a client-mode chardev option; a server chardev accepts the back-end again by itself", nameof(reconnectSeconds));
+        }
+
+        string chardev = AddVhostUserChardev(socketPath, reconnectSeconds, server ? (wait ? ",server=on,wait=on" : ",server=on,wait=off") : string.Empty);
         extraArguments.Add("-device");
         extraArguments.Add($"{driver},chardev={chardev}{Suffix(properties)}");
         return chardev;
@@ -115,12 +122,13 @@ public sealed class QemuGuestOptions
     /// <param name="properties">Extra virtio-net-pci properties (e.g. <c>mq=on</c>), or <see langword="null"/>.</param>
     /// <param name="queues">Queue pairs of the netdev (multi-queue when above 1).</param>
     /// <param name="reconnectSeconds">When non-zero, QEMU reconnects to a restarted backend after this many seconds.</param>
+    /// <param name="server">QEMU listens on <paramref name="socketPath"/> (<c>server=on,wait=off</c>; the netdev still waits for the back-end to connect) and the back-end connects to it.</param>
     /// <returns>The netdev id.</returns>
-    public string AddVhostUserNet(string socketPath, string macAddress, string? properties = null, int queues = 1, int reconnectSeconds = 0)
+    public string AddVhostUserNet(string socketPath, string macAddress, string? properties = null, int queues = 1, int reconnectSeconds = 0, bool server = false)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(macAddress);
         ArgumentOutOfRangeException.ThrowIfLessThan(queues, 1);
-        string chardev = AddVhostUserChardev(socketPath, reconnectSeconds);
+        string chardev = AddVhostUserChardev(socketPath, reconnectSeconds, server ? ",server=on,wait=off" : string.Empty);
         string netdev = "net" + chardev.Substring(2);
         extraArguments.Add("-netdev");
         extraArguments.Add(FormattableString.Invariant($"vhost-user,id={netdev},chardev={chardev}{(queues > 1 ? $",queues={queues}" : string.Empty)}"));
@@ -316,14 +324,14 @@ public sealed class QemuGuestOptions
     /// <summary>Quotes a string for a POSIX shell.</summary>
     internal static string ShellQuote(string value) => "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
-    private string AddVhostUserChardev(string socketPath, int reconnectSeconds)
+    private string AddVhostUserChardev(string socketPath, int reconnectSeconds, string serverOptions = "")
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(socketPath);
         ArgumentOutOfRangeException.ThrowIfNegative(reconnectSeconds);
         string id = FormattableString.Invariant($"vu{nextDeviceId++}");
         extraArguments.Add("-chardev");
         extraArguments.Add(FormattableString.Invariant(
-            $"socket,id={id},path={EscapeOptionValue(socketPath)}{(reconnectSeconds > 0 ? $",reconnect={reconnectSeconds}" : string.Empty)}"));
+            $"socket,id={id},path={EscapeOptionValue(socketPath)}{(reconnectSeconds > 0 ? $",reconnect={reconnectSeconds}" : string.Empty)}{serverOptions}"));
         return id;
     }
 

@@ -154,6 +154,56 @@ public sealed class HostedDaemonTests
     }
 
     [Fact]
+    public async Task ConnectPath_FromConfiguration_DaemonConnectsToTheListeningFrontend_AndAgainAfterItLeaves()
+    {
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        string path = TestHost.NewSocketPath();
+        using var frontendListener = new VhostUserListener(path);
+        HostApplicationBuilder builder = TestHost.CreateBuilder(new TestLogger(), new Dictionary<string, string?>
+        {
+            ["VhostUser:ConnectPath"] = path,
+            ["VhostUser:Daemon:ReconnectDelay"] = "00:00:00.010",
+            ["VhostUser:Daemon:MaxReconnectDelay"] = "00:00:00.100",
+        });
+        builder.Services.AddVhostUserBackend<EchoDevice>(builder.Configuration.GetSection("VhostUser"));
+        using IHost host = builder.Build();
+        var service = host.Services.GetRequiredService<VhostUserBackendService<EchoDevice>>();
+        await host.StartAsync(ct);
+        Assert.Equal("connect:" + path, service.SocketPath);
+        for (int i = 1; i <= 2; i++)
+        {
+            using (VhostUserFrontend frontend = TestHost.Negotiate(new VhostUserFrontend(frontendListener.TryAccept(TimeSpan.FromSeconds(10), ct) ?? throw new TimeoutException("the hosted daemon did not connect")), expectedQueues: 1))
+            {
+                await TestHost.WaitUntil(() => service.IsConnected, "the connection");
+            }
+
+            // The front-end left: the daemon connects again at once (the listener's backlog takes it before it is accepted).
+            await TestHost.WaitUntil(() => service.ConnectionCount == i + 1, $"reconnect {i}");
+        }
+
+        Assert.Equal(VhostUserBackendState.Running, service.State);
+        await host.StopAsync(ct);
+        Assert.Equal(VhostUserBackendState.Stopped, service.State);
+    }
+
+    [Theory]
+    [InlineData("/tmp/a.sock", "/tmp/b.sock", null, "exclude each other")]
+    [InlineData(null, "/tmp/b.sock", "00:00:00", "ReconnectDelay")]
+    public async Task InvalidModeOrReconnectDelay_FailsHostStart_WithTheOptionName(string? socketPath, string? connectPath, string? delay, string expected)
+    {
+        HostApplicationBuilder builder = TestHost.CreateBuilder(new TestLogger(), new Dictionary<string, string?>
+        {
+            ["VhostUser:SocketPath"] = socketPath,
+            ["VhostUser:ConnectPath"] = connectPath,
+            ["VhostUser:Daemon:ReconnectDelay"] = delay,
+        });
+        builder.Services.AddVhostUserBackend<EchoDevice>(builder.Configuration.GetSection("VhostUser"));
+        using IHost host = builder.Build();
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
     public async Task SocketInUse_FailsHostStart_StateAndHealthReportTheFailure()
     {
         CancellationToken ct = TestContext.Current.CancellationToken;

@@ -26,8 +26,11 @@ internal static class TestHost
 
     /// <summary>Negotiates as QEMU does up to SET_OWNER and SET_FEATURES.</summary>
     public static VhostUserFrontend ConnectAndNegotiate(string socketPath, int expectedQueues)
+        => Negotiate(VhostUserFrontend.Connect(socketPath, TimeSpan.FromSeconds(5)), expectedQueues);
+
+    /// <summary>Negotiates on <paramref name="frontend"/> as QEMU does up to SET_OWNER and SET_FEATURES.</summary>
+    public static VhostUserFrontend Negotiate(VhostUserFrontend frontend, int expectedQueues)
     {
-        VhostUserFrontend frontend = VhostUserFrontend.Connect(socketPath, TimeSpan.FromSeconds(5));
         ulong offered = frontend.GetFeatures();
         Assert.NotEqual(0UL, offered & (ulong)VhostUserVirtioFeatures.ProtocolFeatures);
         Assert.NotEqual(0UL, offered & (ulong)VirtioFeatures.Version1);

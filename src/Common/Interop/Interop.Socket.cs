@@ -8,7 +8,10 @@ internal static unsafe partial class Interop
     internal const int SOCK_NONBLOCK = 0x800;
     internal const int SOCK_CLOEXEC = 0x80000;
     internal const int SOL_SOCKET = 1;
+    internal const int SO_TYPE = 3;
     internal const int SO_PEERCRED = 17;
+    internal const int SO_ACCEPTCONN = 30;
+    internal const int SO_DOMAIN = 39;
     internal const int SO_RCVTIMEO = 20;
     internal const int SO_SNDTIMEO = 21;
     internal const int SHUT_RD = 0;

@@ -15,6 +15,7 @@ public sealed class VhostUserListener : IDisposable
 
     private const int CancellationPollMilliseconds = 50;
     private readonly SafeFileHandle _socket;
+    private readonly bool _ownsFile = true;
     private int _disposed;
 
     /// <summary>Binds and listens on <paramref name="path"/>.</summary>
@@ -66,6 +67,20 @@ public sealed class VhostUserListener : IDisposable
 
         _socket = socket;
         Path = path;
+    }
+
+    /// <summary>
+    /// Adopts a socket that already listens (systemd socket activation, an inherited fd): it is made
+    /// non-blocking and closed on dispose; no socket file is created or removed.
+    /// </summary>
+    /// <param name="listeningSocket">A listening AF_UNIX stream socket; the listener owns it from now on.</param>
+    /// <param name="description">What <see cref="Path"/> reports (the bound path, or <c>fd N</c>).</param>
+    internal VhostUserListener(SafeFileHandle listeningSocket, string description)
+    {
+        Fd.SetNonBlocking(listeningSocket, true);
+        _socket = listeningSocket;
+        _ownsFile = false;
+        Path = description;
     }
 
     /// <summary>The socket path.</summary>
@@ -131,6 +146,11 @@ public sealed class VhostUserListener : IDisposable
         }
 
         _socket.Dispose();
+        if (!_ownsFile)
+        {
+            return;
+        }
+
         try
         {
             File.Delete(Path);

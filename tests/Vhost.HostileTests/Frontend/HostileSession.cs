@@ -30,6 +30,12 @@ internal sealed class HostileSession : IDisposable
     /// <returns>The session.</returns>
     public static HostileSession Open(string path) => new(new VhostUserConnection(VhostUserConnector.Connect(path, TimeSpan.FromSeconds(5))));
 
+    /// <summary>Waits (at most 10 s) for a daemon in client mode to connect to <paramref name="listener"/>.</summary>
+    /// <param name="listener">The front-end's listening socket.</param>
+    /// <returns>The session.</returns>
+    public static HostileSession Accept(VhostUserListener listener)
+        => new(new VhostUserConnection(listener.TryAccept(TimeSpan.FromSeconds(10)) ?? throw new TimeoutException("the daemon did not connect within 10 s")));
+
     /// <summary>A 12-byte header with any values.</summary>
     /// <param name="request">The request code.</param>
     /// <param name="flags">The flags word.</param>

@@ -49,12 +49,18 @@ internal sealed class SampleProcess : IDisposable
         }
     }
 
-    /// <summary>Starts <c>dotnet NAME.dll ARGS</c> and waits until it listens (its <c>socket:</c> line).</summary>
+    /// <summary>
+    /// Starts <c>dotnet NAME.dll ARGS</c> and waits until it printed <paramref name="ready"/> (by
+    /// default its <c>socket:</c> line: it listens). <paramref name="launcher"/> runs before
+    /// <c>dotnet</c> (e.g. <c>systemd-socket-activate -l PATH</c>, which execs it with the socket).
+    /// </summary>
     /// <param name="name">The sample's assembly name.</param>
     /// <param name="args">Its arguments.</param>
     /// <param name="timeoutSeconds">When <c>timeout -s KILL</c> kills it.</param>
+    /// <param name="ready">The output that says it is ready.</param>
+    /// <param name="launcher">A command line that execs <c>dotnet</c>, or null.</param>
     /// <param name="redirectInput">Whether its stdin is a pipe the test writes to (<see cref="WriteInputLine"/>); otherwise it inherits the test's.</param>
-    public static SampleProcess Start(string name, IEnumerable<string> args, int timeoutSeconds = 600, bool redirectInput = false)
+    public static SampleProcess Start(string name, IEnumerable<string> args, int timeoutSeconds = 600, string ready = "socket: ", IEnumerable<string>? launcher = null, bool redirectInput = false)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, name + ".dll");
         Assert.True(File.Exists(dll), $"{dll} is missing: the test project must reference the sample");
@@ -68,6 +74,11 @@ internal sealed class SampleProcess : IDisposable
         psi.ArgumentList.Add("-s");
         psi.ArgumentList.Add("KILL");
         psi.ArgumentList.Add(timeoutSeconds.ToString(CultureInfo.InvariantCulture));
+        foreach (string a in launcher ?? [])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
         psi.ArgumentList.Add("dotnet");
         psi.ArgumentList.Add(dll);
         foreach (string a in args)
@@ -84,9 +95,9 @@ internal sealed class SampleProcess : IDisposable
         process.BeginErrorReadLine();
         try
         {
-            if (!sample.WaitForOutput("socket: ", TimeSpan.FromSeconds(30)))
+            if (!sample.WaitForOutput(ready, TimeSpan.FromSeconds(30)))
             {
-                throw new TimeoutException($"{name} did not start listening within 30 s:\n{sample.Output}");
+                throw new TimeoutException($"{name} did not print '{ready}' within 30 s:\n{sample.Output}");
             }
         }
         catch

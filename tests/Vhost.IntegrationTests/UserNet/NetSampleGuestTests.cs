@@ -14,7 +14,7 @@ namespace Vhost.IntegrationTests.UserNet;
 public sealed class NetSampleGuestTests
 {
     /// <summary>Guest helpers: bring eth0 up with an address, count ICMP echo replies sent.</summary>
-    private const string Prelude = """
+    internal const string Prelude = """
         . /run/vhosttest/lib.sh
         up() { ip link set eth0 up && ip addr add "$1/24" dev eth0; }
         echoreps() { awk '/^Icmp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "OutEchoReps") c = i; h = 1 } else print $c }' /proc/net/snmp; }

@@ -191,10 +191,13 @@ internal sealed class DaemonRig : IDisposable
         }
     }
 
-    /// <summary>Connects and negotiates as QEMU does (vhost_user_backend_init + vhost_dev_init).</summary>
-    public VhostUserFrontend Connect(bool eventIdx, bool packed, VhostUserProtocolFeatures extraProtocolFeatures = VhostUserProtocolFeatures.None, VhostUserProtocolFeatures withoutProtocolFeatures = VhostUserProtocolFeatures.None)
+    /// <summary>
+    /// Connects and negotiates as QEMU does (vhost_user_backend_init + vhost_dev_init); with
+    /// <paramref name="accepted"/>, negotiates on that front-end instead (the daemon connected to it: client mode).
+    /// </summary>
+    public VhostUserFrontend Connect(bool eventIdx, bool packed, VhostUserProtocolFeatures extraProtocolFeatures = VhostUserProtocolFeatures.None, VhostUserProtocolFeatures withoutProtocolFeatures = VhostUserProtocolFeatures.None, VhostUserFrontend? accepted = null)
     {
-        VhostUserFrontend f = VhostUserFrontend.Connect(SocketPath, TimeSpan.FromSeconds(5));
+        VhostUserFrontend f = accepted ?? VhostUserFrontend.Connect(SocketPath, TimeSpan.FromSeconds(5));
         Frontend = f;
         ulong offered = f.GetFeatures();
         Assert.NotEqual(0UL, offered & (ulong)VhostUserVirtioFeatures.ProtocolFeatures);
