@@ -31,6 +31,25 @@ internal sealed class InputDeviceConfig
     /// <summary>The range of each absolute axis (<see cref="VirtioInputConfigSelect.AbsInfo"/>, subsel = axis).</summary>
     public Dictionary<byte, VirtioInputAbsInfo> AbsoluteAxes { get; } = [];
 
+    /// <summary>The virtio-input config space that answers the driver's queries from this description.</summary>
+    /// <exception cref="ArgumentException">The name or serial is longer than 128 bytes.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A code or property is 1024 or more.</exception>
+    public VirtioInputConfigSpace ToConfigSpace()
+    {
+        var space = new VirtioInputConfigSpace(Name, Serial, Ids).WithProperties(Properties);
+        foreach ((VirtioInputEventType type, ushort[] codes) in EventCodes)
+        {
+            space.WithEvents(type, codes);
+        }
+
+        foreach ((byte axis, VirtioInputAbsInfo info) in AbsoluteAxes)
+        {
+            space.WithAbsInfo(axis, info);
+        }
+
+        return space;
+    }
+
     /// <summary>The codes set in a little-endian bitmap (as the evdev ioctls return them).</summary>
     public static ushort[] CodesOf(ReadOnlySpan<byte> bitmap)
     {

@@ -3,6 +3,7 @@ using Vhost;
 using Vhost.User.Messages;
 using Vhost.Virtio;
 using VhostUserBackend;
+using VhostUserBackend.Config;
 using VhostUserBackend.Devices.Input;
 using VhostUserBackend.Virtio;
 
@@ -12,7 +13,7 @@ namespace VhostUserInput;
 /// A virtio-input device (VIRTIO 1.3 §5.8) fed by an <see cref="IInputSource"/>: queue 0, the
 /// event queue, carries the source's events to the driver, one 8-byte
 /// <see cref="VirtioInputEvent"/> per buffer; queue 1, the status queue, carries the driver's
-/// events (LEDs) to the source. The config space is an <see cref="InputConfigSpace"/>.
+/// events (LEDs) to the source. The config space is a <see cref="VirtioInputConfigSpace"/> built from the source's description.
 /// </summary>
 /// <remarks>
 /// <para>One worker serves both queues and the source's ready fd (edge-triggered). Events wait in a
@@ -39,7 +40,7 @@ internal sealed class VirtioInputDevice : IVhostUserBackend
     private const int PendingCapacity = 256;
 
     private readonly IInputSource _source;
-    private readonly InputConfigSpace _config;
+    private readonly VirtioInputConfigSpace _config;
     private readonly ILogger _logger;
     private readonly VirtioInputEvent[] _pending = new VirtioInputEvent[PendingCapacity];
     private int _pendingHead;
@@ -51,7 +52,7 @@ internal sealed class VirtioInputDevice : IVhostUserBackend
     public VirtioInputDevice(IInputSource source, ILogger logger)
     {
         _source = source;
-        _config = new InputConfigSpace(source.Config);
+        _config = source.Config.ToConfigSpace();
         _logger = logger;
     }
 
@@ -65,7 +66,7 @@ internal sealed class VirtioInputDevice : IVhostUserBackend
     public ulong Features => (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingIndirectDescriptors);
 
     /// <inheritdoc/>
-    public VhostUserProtocolFeatures ProtocolFeatures => IVhostUserBackend.DefaultProtocolFeatures | VhostUserProtocolFeatures.Config;
+    public VirtioConfigSpace? ConfigSpace => _config.Space;
 
     /// <summary>Events written into the driver's buffers so far.</summary>
     public long EventsDelivered => Interlocked.Read(ref _delivered);
@@ -76,12 +77,6 @@ internal sealed class VirtioInputDevice : IVhostUserBackend
     /// <inheritdoc/>
     public void OnWorkersStarted(IReadOnlyList<VhostUserWorker> workers) =>
         workers[0].RegisterListener(_source.ReadyHandle, VringEpollEvents.In | VringEpollEvents.EdgeTriggered, SourceEvent);
-
-    /// <inheritdoc/>
-    public void GetConfig(uint offset, Span<byte> data) => _config.Read(offset, data);
-
-    /// <inheritdoc/>
-    public void SetConfig(uint offset, ReadOnlySpan<byte> data) => _config.Write(offset, data);
 
     /// <inheritdoc/>
     public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)

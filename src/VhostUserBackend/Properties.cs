@@ -7,4 +7,5 @@ using System.Runtime.CompilerServices;
 [assembly: InternalsVisibleTo("VhostUserBackend.Testing")]
 [assembly: InternalsVisibleTo("VhostUserBackend.Tests")]
 [assembly: InternalsVisibleTo("Vhost.HostileTests")]
+[assembly: InternalsVisibleTo("Vhost.IntegrationTests")]
 [assembly: InternalsVisibleTo("Vhost.Fuzz.Targets")]
