@@ -17,6 +17,10 @@ public sealed class Device : IVhostUserBackend
     // those device types' feature bits, request and event layouts and config spaces.
     public ulong Features => (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex);
 
+    // A config space, if the device type has one: return it here and the daemon offers CONFIG,
+    // serves the driver's reads and writes, and tells the driver when Update/Set change it, e.g.
+    // public VirtioConfigSpace? ConfigSpace { get; } = VirtioConfigSpace.Create(new VirtioBlkConfig { Capacity = sectors });
+
     // Runs on a worker thread when the driver kicks queue `deviceEvent`.
     public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)
     {
