@@ -70,7 +70,7 @@ internal sealed class PermissiveHandler : IVhostUserBackendRequestHandler, IDisp
     }
 
     public void IotlbMessage(in VhostUserIotlbMessage message) => Record(nameof(IotlbMessage));
-    public void SetVringEndianness(int index, VhostUserVringEndianness endianness) => Record(nameof(SetVringEndianness));
+    public void SetVringEndianness(int index, VringEndianness endianness) => Record(nameof(SetVringEndianness));
 
     public void GetConfig(uint offset, VhostUserConfigFlags flags, Span<byte> data)
     {

@@ -119,7 +119,7 @@ internal interface IVhostUserBackendRequestHandler
     /// <summary>SET_VRING_ENDIAN (CROSS_ENDIAN): the endianness of ring <paramref name="index"/>.</summary>
     /// <param name="index">The ring.</param>
     /// <param name="endianness">Little or big.</param>
-    void SetVringEndianness(int index, VhostUserVringEndianness endianness) => throw NotSupported(FrontendRequest.SetVringEndian);
+    void SetVringEndianness(int index, VringEndianness endianness) => throw NotSupported(FrontendRequest.SetVringEndian);
 
     /// <summary>GET_CONFIG (CONFIG): fill <paramref name="data"/> from config space at <paramref name="offset"/>.</summary>
     /// <param name="offset">The offset.</param>

@@ -261,7 +261,7 @@ internal sealed partial class VhostUserBackendRequestDispatcher
     private void SetVringEndianness(FrontendRequest request, VhostUserMessage message)
     {
         VhostUserVringState state = ReadVringState(request, message);
-        var endianness = (VhostUserVringEndianness)state.Num;
+        var endianness = (VringEndianness)state.Num;
         if (!Enum.IsDefined(endianness))
         {
             throw Invalid(request, $"unknown endianness {state.Num}");

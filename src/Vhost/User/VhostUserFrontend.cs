@@ -430,7 +430,7 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     /// <summary>SET_VRING_ENDIAN (CROSS_ENDIAN).</summary>
     /// <param name="queueIndex">The queue.</param>
     /// <param name="endianness">Little or big.</param>
-    public void SetVringEndianness(int queueIndex, VhostUserVringEndianness endianness)
+    public void SetVringEndianness(int queueIndex, VringEndianness endianness)
     {
         CheckQueue(queueIndex);
         if (!Enum.IsDefined(endianness))

@@ -108,7 +108,7 @@ public sealed class FrontendBackendPairTests
             Assert.Equal("SetVringError 2 0", pair.Handler.Last);
             fe.SetVringEnable(1, true);
             Assert.Equal("SetVringEnable 1 True", pair.Handler.Last);
-            fe.SetVringEndianness(0, VhostUserVringEndianness.Big);
+            fe.SetVringEndianness(0, VringEndianness.Big);
             Assert.Equal("SetVringEndian 0 Big", pair.Handler.Last);
             fe.VringKick(3);
             Assert.Equal("VringKick 3", pair.Handler.Last);

@@ -79,7 +79,7 @@ internal sealed class RecordingBackendHandler : IVhostUserBackendRequestHandler,
     public void NetSetMtu(ulong mtu) => Record($"NetSetMtu {mtu}");
     public void SetBackendRequestFd(VhostUserBackendChannel channel) { Record("SetBackendRequestFd"); Channel = channel; }
     public void IotlbMessage(in VhostUserIotlbMessage m) => Record($"IotlbMessage {m.Type} {m.Iova:x} {m.Size:x} {m.UserAddress:x} {m.Permission}");
-    public void SetVringEndianness(int index, VhostUserVringEndianness e) => Record($"SetVringEndian {index} {e}");
+    public void SetVringEndianness(int index, VringEndianness e) => Record($"SetVringEndian {index} {e}");
 
     public void GetConfig(uint offset, VhostUserConfigFlags flags, Span<byte> data)
     {
