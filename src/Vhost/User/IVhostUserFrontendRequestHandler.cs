@@ -26,12 +26,12 @@ public interface IVhostUserFrontendRequestHandler
     void VringHostNotifier(in VhostUserVringArea area, ReceivedFds fds) => throw NotSupported(BackendRequest.VringHostNotifierMsg);
 
     /// <summary>VRING_CALL: an in-band used-buffer notification.</summary>
-    /// <param name="state">The ring index.</param>
-    void VringCall(in VhostUserVringState state) => throw NotSupported(BackendRequest.VringCall);
+    /// <param name="queueIndex">The ring.</param>
+    void VringCall(int queueIndex) => throw NotSupported(BackendRequest.VringCall);
 
     /// <summary>VRING_ERR: an in-band error notification.</summary>
-    /// <param name="state">The ring index.</param>
-    void VringError(in VhostUserVringState state) => throw NotSupported(BackendRequest.VringErr);
+    /// <param name="queueIndex">The ring.</param>
+    void VringError(int queueIndex) => throw NotSupported(BackendRequest.VringErr);
 
     /// <summary>SHARED_OBJECT_ADD: the back-end exports an object.</summary>
     /// <param name="uuid">The object.</param>

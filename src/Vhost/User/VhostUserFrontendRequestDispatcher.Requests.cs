@@ -49,11 +49,11 @@ internal sealed partial class VhostUserFrontendRequestDispatcher
 
         if (request == BackendRequest.VringCall)
         {
-            _handler.VringCall(state);
+            _handler.VringCall((int)state.Index);
         }
         else
         {
-            _handler.VringError(state);
+            _handler.VringError((int)state.Index);
         }
 
         return null;

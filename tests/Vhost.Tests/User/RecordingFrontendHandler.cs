@@ -52,8 +52,8 @@ internal sealed class RecordingFrontendHandler : IVhostUserFrontendRequestHandle
         }
     }
 
-    public void VringCall(in VhostUserVringState state) => Record($"VringCall {state.Index}");
-    public void VringError(in VhostUserVringState state) => Record($"VringError {state.Index}");
+    public void VringCall(int queueIndex) => Record($"VringCall {queueIndex}");
+    public void VringError(int queueIndex) => Record($"VringError {queueIndex}");
     public void SharedObjectAdd(Guid uuid) => Record($"SharedObjectAdd {uuid}");
     public void SharedObjectRemove(Guid uuid) => Record($"SharedObjectRemove {uuid}");
     public SafeFileHandle? SharedObjectLookup(Guid uuid) { Record($"SharedObjectLookup {uuid}"); return LookupResult is null ? null : Fd.Duplicate(LookupResult); }

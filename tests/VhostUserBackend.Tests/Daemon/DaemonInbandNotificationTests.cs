@@ -137,7 +137,7 @@ public sealed class DaemonInbandNotificationTests
     {
         public ManualResetEventSlim Arrived { get; } = new(false);
 
-        public void VringCall(in VhostUserVringState state)
+        public void VringCall(int queueIndex)
         {
             Arrived.Set();
             gate.Wait();

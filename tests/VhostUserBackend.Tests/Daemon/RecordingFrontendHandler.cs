@@ -17,11 +17,7 @@ internal sealed class RecordingFrontendHandler : IVhostUserFrontendRequestHandle
 
     public void ConfigChange() => Interlocked.Increment(ref _configChanges);
 
-    public void VringCall(in VhostUserVringState state)
-    {
-        Assert.Equal(0u, state.Num);
-        Calls.Add(state.Index);
-    }
+    public void VringCall(int queueIndex) => Calls.Add((uint)queueIndex);
 
-    public void VringError(in VhostUserVringState state) => Errors.Add(state.Index);
+    public void VringError(int queueIndex) => Errors.Add((uint)queueIndex);
 }

@@ -4,7 +4,7 @@ namespace Vhost.User.Messages;
 
 /// <summary>A vring state (<c>struct vhost_vring_state</c>): SET_VRING_NUM/BASE/ENABLE/ENDIAN, GET_VRING_BASE, VRING_KICK, in-band call/err.</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public struct VhostUserVringState
+internal struct VhostUserVringState
 {
     /// <summary>The ring index.</summary>
     public uint Index;
