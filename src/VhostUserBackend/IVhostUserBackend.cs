@@ -163,6 +163,36 @@ public interface IVhostUserBackend
     }
 
     /// <summary>
+    /// GET_SHMEM_CONFIG, with <see cref="VhostUserProtocolFeatures.Shmem"/> offered in
+    /// <see cref="ProtocolFeatures"/>: the sizes of the device's VIRTIO shared memory regions (the
+    /// dispatcher checks the answer: page-multiple sizes, a count that matches). Called on the
+    /// control thread; the default refuses (no shared memory regions).
+    /// </summary>
+    /// <returns>The configuration.</returns>
+    VhostUserShmemConfig GetShmemConfig() => throw new NotSupportedException("this device has no shared memory regions");
+
+    /// <summary>
+    /// GET_SHARED_OBJECT, with <see cref="VhostUserProtocolFeatures.SharedObject"/> offered: the
+    /// dmabuf of an object this device exported (<see cref="VhostUserBackendChannel.SharedObjectAdd"/>).
+    /// Called on the control thread; the daemon sends the fd and closes it. The default refuses.
+    /// </summary>
+    /// <param name="uuid">The object.</param>
+    /// <returns>The dmabuf fd, or <see langword="null"/> when the object is unknown (the front-end is told it failed).</returns>
+    SafeFileHandle? GetSharedObject(Guid uuid) => throw new NotSupportedException("this device exports no shared objects");
+
+    /// <summary>
+    /// GPU_SET_SOCKET: the socket of the vhost-user GPU protocol (a vhost-user-gpu device's second
+    /// channel to QEMU). The device owns <paramref name="socket"/> from now on; never block a
+    /// thread of the daemon on it. The default closes it and refuses.
+    /// </summary>
+    /// <param name="socket">The connected socket.</param>
+    void SetGpuSocket(SafeFileHandle socket)
+    {
+        socket.Dispose();
+        throw new NotSupportedException("this device is not a GPU");
+    }
+
+    /// <summary>
     /// The device's config space, or <see langword="null"/> (the default) for none. When the device
     /// has one, the daemon offers <see cref="VhostUserProtocolFeatures.Config"/> by itself, serves
     /// GET_CONFIG and SET_CONFIG from it (<see cref="GetConfig"/> and <see cref="SetConfig"/> are not

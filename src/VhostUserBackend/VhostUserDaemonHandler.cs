@@ -586,6 +586,12 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         v.RequestProcessing();
     }
 
+    public VhostUserShmemConfig GetShmemConfig() => _backend.GetShmemConfig();
+
+    public SafeFileHandle? GetSharedObject(Guid uuid) => _backend.GetSharedObject(uuid);
+
+    public void GpuSetSocket(ReceivedFds fds) => _backend.SetGpuSocket(fds.Take(0));
+
     public void GetConfig(uint offset, VhostUserConfigFlags flags, Span<byte> data)
     {
         if (_configSpace is { } space)
