@@ -104,9 +104,9 @@ internal static class SampleHost
     /// <param name="device">The QEMU device (e.g. <c>vhost-user-rng-pci</c>).</param>
     /// <param name="properties">More device properties after <c>chardev=</c> (<c>,num-queues=2</c>), or empty.</param>
     /// <param name="note">What to say about the guest and the QEMU version.</param>
-    /// <param name="reconnect">The chardev's reconnect option.</param>
+    /// <param name="reconnect">The chardev's reconnect option, or null for none (QEMU's vhost-user-rng fails with a reconnecting chardev).</param>
     /// <param name="detail">A line printed after the socket, or null.</param>
-    public static void PrintAttachHelp(string socketPath, string chardev, string device, string properties = "", string note = "attach a guest (its RAM must be a shared memfd; add your kernel/disk options):", string reconnect = "reconnect=1", string? detail = null)
+    public static void PrintAttachHelp(string socketPath, string chardev, string device, string properties = "", string note = "attach a guest (its RAM must be a shared memfd; add your kernel/disk options):", string? reconnect = "reconnect=1", string? detail = null)
     {
         string sock = socketPath.Replace(",", ",,", StringComparison.Ordinal);
         Console.WriteLine($"socket: {socketPath}");
@@ -118,7 +118,7 @@ internal static class SampleHost
         Console.WriteLine(note);
         Console.WriteLine("  qemu-system-x86_64 -machine q35,memory-backend=mem -m 1G \\");
         Console.WriteLine("    -object memory-backend-memfd,id=mem,size=1G,share=on \\");
-        Console.WriteLine($"    -chardev socket,id={chardev},path={sock},{reconnect} \\");
+        Console.WriteLine($"    -chardev socket,id={chardev},path={sock}{(reconnect is null ? string.Empty : "," + reconnect)} \\");
         Console.WriteLine($"    -device {device},chardev={chardev}{properties} ...");
         Console.WriteLine("serving until Ctrl-C (SIGINT) or SIGTERM; QEMU may disconnect and reconnect any time");
     }

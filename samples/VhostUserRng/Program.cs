@@ -58,7 +58,7 @@ internal static class Program
                     logger.LogInformation("serving random bytes{Limit}", r.GetValue(rate) > 0 ? $", at most {r.GetValue(rate)} bytes/s" : string.Empty);
                     if (socketPath is not null)
                     {
-                        SampleHost.PrintAttachHelp(socketPath, "rng0", "vhost-user-rng-pci");
+                        SampleHost.PrintAttachHelp(socketPath, "rng0", "vhost-user-rng-pci", reconnect: null);
                     }
                 });
                 logger.LogInformation("served {Bytes} random bytes", device.BytesServed);
