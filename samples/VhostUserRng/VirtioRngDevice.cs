@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Vhost.Virtio;
 using VhostUserBackend;
+using VhostUserBackend.Devices.Rng;
 using VhostUserBackend.Virtio;
 
 namespace VhostUserRng;
@@ -129,23 +130,12 @@ internal sealed class VirtioRngDevice : IVhostUserBackend, IDisposable
     /// <inheritdoc/>
     public void Dispose() => _timer?.Dispose();
 
-    /// <summary>Fills the chain's writable buffers with up to <paramref name="budget"/> random bytes; returns the count.</summary>
-    /// <remarks>The writer logs the filled bytes in the dirty log (a migration) as it commits them.</remarks>
+    /// <summary>Fills the chain's writable buffers with up to <paramref name="budget"/> random bytes; returns the count (0 for a malformed chain, logged).</summary>
     private uint Fill(DescriptorChain chain, long budget)
     {
         try
         {
-            DescriptorChainWriter writer = chain.CreateWriter();
-            ulong left = Math.Min(writer.Remaining, (ulong)budget);
-            while (left > 0 && writer.TryGetSpan(out Span<byte> span))
-            {
-                int n = (int)Math.Min((ulong)span.Length, left);
-                RandomNumberGenerator.Fill(span[..n]);
-                writer.Commit((ulong)n);
-                left -= (ulong)n;
-            }
-
-            return writer.BytesWritten;
+            return VirtioRngRequest.Fill(chain, (ulong)budget);
         }
         catch (VirtqueueException e)
         {
