@@ -15,7 +15,7 @@ namespace VhostUserBackend.Migration;
 internal sealed class DeviceStateTransfer : IDisposable
 {
     /// <summary>How long CHECK_DEVICE_STATE waits for the transfer thread to notice the front-end's end of file.</summary>
-    private static readonly TimeSpan CheckGrace = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan CheckGrace = TimeSpan.FromSeconds(1);
 
     private readonly IVhostUserDeviceState _device;
     private readonly TimeSpan _timeout;
@@ -150,7 +150,7 @@ internal sealed class DeviceStateTransfer : IDisposable
                 }
             }
         }
-        catch (Exception e) when (e is IOException or TimeoutException or OperationCanceledException or Vhost.VhostException)
+        catch (Exception e) when (e is IOException or InvalidDataException or TimeoutException or OperationCanceledException or Vhost.VhostException)
         {
             _failure = e;
         }
