@@ -95,7 +95,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         var config = new VirtioNetConfig { Status = VirtioNetStatus.LinkUp, MaxVirtqueuePairs = checked((ushort)_pairs), Mtu = checked((ushort)fabric.Settings.Mtu) };
         Mac.GetAddressBytes().CopyTo(config.Mac);
         ConfigSpace = VirtioConfigSpace.Create(config);
-        DeviceState = new NetPortState(this, fabric.Table);
+        DeviceState = new NetPortState(index, Counters, fabric.Table);
         _source = new SourceFrame(fabric.Mac, fabric.IP, fabric.Settings.FrameSize);
     }
 

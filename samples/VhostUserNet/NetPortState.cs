@@ -22,12 +22,18 @@ internal sealed class NetPortState : IVhostUserDeviceState
     private const int CounterCount = 7;
     private const int HeaderSize = 8;
     private const int MacSize = 6;
-    private readonly NetPort _port;
+    private readonly int _port;
+    private readonly NetPortCounters _counters;
     private readonly MacTable _table;
 
-    public NetPortState(NetPort port, MacTable table)
+    /// <summary>The state of port <paramref name="port"/>.</summary>
+    /// <param name="port">The port's index in the switch.</param>
+    /// <param name="counters">Its counters.</param>
+    /// <param name="table">The switch's MAC table.</param>
+    public NetPortState(int port, NetPortCounters counters, MacTable table)
     {
         _port = port;
+        _counters = counters;
         _table = table;
     }
 
@@ -42,12 +48,12 @@ internal sealed class NetPortState : IVhostUserDeviceState
     /// <inheritdoc/>
     public void SaveState(Stream destination)
     {
-        List<ulong> macs = _table.LearnedOn(_port.Index);
+        List<ulong> macs = _table.LearnedOn(_port);
         byte[] state = new byte[FixedSize + (macs.Count * MacSize)];
         Span<byte> s = state;
         Magic.CopyTo(s);
         BinaryPrimitives.WriteUInt16LittleEndian(s[4..], Version);
-        long[] counters = Read(_port.Counters);
+        long[] counters = Read(_counters);
         for (int i = 0; i < CounterCount; i++)
         {
             BinaryPrimitives.WriteInt64LittleEndian(s[(HeaderSize + (i * sizeof(long)))..], counters[i]);
@@ -70,7 +76,7 @@ internal sealed class NetPortState : IVhostUserDeviceState
     public void LoadState(Stream source)
     {
         (long[] counters, ulong[] macs) = Parse(ReadAll(source), _table.Capacity);
-        NetPortCounters c = _port.Counters;
+        NetPortCounters c = _counters;
         Volatile.Write(ref c.TxFrames, counters[0]);
         Volatile.Write(ref c.TxBytes, counters[1]);
         Volatile.Write(ref c.TxErrors, counters[2]);
@@ -80,7 +86,7 @@ internal sealed class NetPortState : IVhostUserDeviceState
         Volatile.Write(ref c.Announcements, counters[6]);
         foreach (ulong mac in macs)
         {
-            _table.Learn(mac, _port.Index);
+            _table.Learn(mac, _port);
         }
     }
 
