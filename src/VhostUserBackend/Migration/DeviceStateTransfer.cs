@@ -31,9 +31,9 @@ internal sealed class DeviceStateTransfer : IDisposable
         _timeout = timeout;
     }
 
-    /// <summary>SET_DEVICE_STATE_FD: starts a transfer over <paramref name="fd"/> (taken over: closed when the transfer ends or is refused).</summary>
+    /// <summary>SET_DEVICE_STATE_FD: starts a transfer over <paramref name="fd"/> (taken over: closed when the transfer ends or is refused), cancelling one still under way.</summary>
     /// <exception cref="NotSupportedException">A phase other than stopped.</exception>
-    /// <exception cref="InvalidOperationException">A transfer is under way, or the fd is not a pipe.</exception>
+    /// <exception cref="InvalidOperationException">The fd is not a pipe, or the device failed to save.</exception>
     public void Start(VhostUserTransferDirection direction, VhostUserTransferPhase phase, SafeFileHandle fd)
     {
         try
@@ -48,10 +48,9 @@ internal sealed class DeviceStateTransfer : IDisposable
                 throw new NotSupportedException($"device state transfer direction {direction}");
             }
 
-            if (_thread is not null)
-            {
-                throw new InvalidOperationException("a device state transfer is already under way: CHECK_DEVICE_STATE ends it");
-            }
+            // A front-end that gave up on a transfer (QEMU skips CHECK_DEVICE_STATE when its side
+            // failed) starts over: the old transfer is cancelled (its thread wakes within a poll slice).
+            Stop();
 
             if (!BoundedPipe.IsPipe(fd))
             {

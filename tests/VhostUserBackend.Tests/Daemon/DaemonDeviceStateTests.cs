@@ -45,6 +45,10 @@ public sealed class DaemonDeviceStateTests
         Assert.ThrowsAny<VhostUserException>(fb.CheckDeviceState);
         Assert.Equal(1, fb.GetQueueNum());
 
+        // A back-end that sends more than the front-end takes fails the save on the front-end's
+        // side; the front-end does not check, and its next transfer starts over.
+        Assert.Throws<InvalidDataException>(() => fa.SaveDeviceState(3, TimeSpan.FromSeconds(10)));
+
         // The frontend's helpers do the same as QEMU: pipe, transfer, check.
         Array.Fill(target.Config, (byte)0);
         fb.LoadDeviceState(fa.SaveDeviceState(4096, TimeSpan.FromSeconds(10)), TimeSpan.FromSeconds(10));
