@@ -132,3 +132,19 @@ put("config", "edge-header-short", rec(6, 0, 4, [0] * 4))
 put("config", "edge-header-long", rec(10, 0, 4, [0] * 4) + rec(2, 0, 4, [0] * 4))
 put("config", "edge-set-read-only", rec(3, 0, 8, [0xFF] * 8))
 put("config", "edge-offset-wraps", rec(2, 0xFFFFFFFF, 2, [0, 0]))
+
+# --- net-state: a net sample port state (samples/VhostUserNet/NetPortState.cs) ---------------------
+
+
+def port_state(counters, macs, version=1, count=None):
+    b = b"VUNP" + struct.pack("<HH", version, 0) + b"".join(struct.pack("<q", c) for c in counters)
+    b += struct.pack("<I", len(macs) if count is None else count)
+    return b + b"".join(bytes(m) for m in macs)
+
+
+put("net-state", "two-macs", port_state([2, 128, 0, 0, 0, 0, 1], [[2, 0, 0, 0, 0, 0x10], [2, 0, 0, 0, 0, 0x20]]))
+put("net-state", "empty-table", port_state([0] * 7, []))
+put("net-state", "edge-version-2", port_state([0] * 7, [], version=2))
+put("net-state", "edge-count-lies", port_state([0] * 7, [[2, 0, 0, 0, 0, 1]], count=1000))
+put("net-state", "edge-group-mac", port_state([0] * 7, [[1, 0, 0x5e, 0, 0, 1]]))
+put("net-state", "edge-duplicate-macs", port_state([0] * 7, [[2, 0, 0, 0, 0, 1]] * 3))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Long fuzzing runs with AFL++ (afl-fuzz) and SharpFuzz: fuzz/run.sh TARGET SECONDS
-#   TARGET: message | split-chain | packed-chain | inflight | config  (fuzz/Vhost.Fuzz.Targets)
+#   TARGET: message | split-chain | packed-chain | inflight | config | net-state  (fuzz/Vhost.Fuzz.Targets)
 # Builds fuzz/Vhost.Fuzz into $FUZZ_WORK/TARGET/bin, instruments the code under test with the
 # local tool `sharpfuzz` (SharpFuzz.CommandLine 2.3.0, .config/dotnet-tools.json), runs afl-fuzz
 # for SECONDS on fuzz/corpus/TARGET, then prints execs, execs/s, wall time, crashes and hangs.
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ $# -ne 2 ]; then
-  echo "usage: fuzz/run.sh TARGET SECONDS   (targets: message split-chain packed-chain inflight config)" >&2
+  echo "usage: fuzz/run.sh TARGET SECONDS   (targets: message split-chain packed-chain inflight config net-state)" >&2
   exit 2
 fi
 target=$1 seconds=$2
@@ -33,10 +33,11 @@ else
 fi
 
 # Instrument the code under test in place (not the harness, not the BCL). The targets assembly
-# carries the blk sample's config-space code (namespace VhostUserBlk) for the `config` target.
+# carries the blk sample's config-space code (namespace VhostUserBlk) for the `config` target and
+# the net sample's port state (namespace VhostUserNet) for `net-state`.
 dotnet sharpfuzz "$bin/Vhost.dll"
 dotnet sharpfuzz "$bin/VhostUserBackend.dll"
-dotnet sharpfuzz "$bin/Vhost.Fuzz.Targets.dll" VhostUserBlk
+dotnet sharpfuzz "$bin/Vhost.Fuzz.Targets.dll" VhostUserBlk VhostUserNet
 
 # dotnet itself is not instrumented (SharpFuzz reports coverage over its own channel); the
 # machine's core_pattern may pipe cores elsewhere; no UI in logs. The .NET start-up is slow:

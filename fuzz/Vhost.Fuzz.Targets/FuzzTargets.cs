@@ -10,7 +10,7 @@ namespace Vhost.Fuzz;
 public static class FuzzTargets
 {
     /// <summary>Every target name (also the corpus folder names under fuzz/corpus).</summary>
-    public static IReadOnlyList<string> Names { get; } = ["message", "split-chain", "packed-chain", "inflight", "config"];
+    public static IReadOnlyList<string> Names { get; } = ["message", "split-chain", "packed-chain", "inflight", "config", "net-state"];
 
     /// <summary>Runs <paramref name="target"/> on <paramref name="input"/>; may throw.</summary>
     /// <param name="target">A name from <see cref="Names"/>.</param>
@@ -25,6 +25,7 @@ public static class FuzzTargets
             case "packed-chain": ChainTargets.RunPacked(input); break;
             case "inflight": InflightTarget.Run(input); break;
             case "config": ConfigTarget.Run(input); break;
+            case "net-state": NetStateTarget.Run(input); break;
             default: throw new ArgumentException($"unknown fuzz target '{target}' (known: {string.Join(", ", Names)})", nameof(target));
         }
     }
@@ -38,6 +39,7 @@ public static class FuzzTargets
         FuzzContractException => false,
         VirtqueueException or GuestMemoryException => target is "split-chain" or "packed-chain" or "inflight",
         VhostException => target is "message" or "config" or "inflight",
+        InvalidDataException => target is "net-state",
         _ => false,
     };
 

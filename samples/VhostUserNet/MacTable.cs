@@ -112,5 +112,26 @@ internal sealed class MacTable
         }
     }
 
+    /// <summary>The MACs learned on <paramref name="port"/> (a snapshot: the table may change meanwhile).</summary>
+    /// <param name="port">The port.</param>
+    /// <returns>The MAC keys.</returns>
+    public List<ulong> LearnedOn(int port)
+    {
+        var macs = new List<ulong>();
+        for (int i = 0; i < _entries.Length; i++)
+        {
+            long current = Volatile.Read(ref _entries[i]);
+            if (current != 0 && (int)((ulong)current >> 48) - 1 == port)
+            {
+                macs.Add((ulong)current & MacMask);
+            }
+        }
+
+        return macs;
+    }
+
+    /// <summary>How many entries the table holds at most.</summary>
+    public int Capacity => _entries.Length;
+
     private int Hash(ulong mac) => (int)((mac * 0x9E37_79B9_7F4A_7C15UL) >> 40) & _mask;
 }

@@ -6,6 +6,7 @@ using Vhost;
 using Vhost.User.Messages;
 using Vhost.Virtio;
 using VhostUserBackend;
+using VhostUserBackend.Migration;
 using VhostUserBackend.Config;
 using VhostUserBackend.Devices.Net;
 using VhostUserBackend.Memory;
@@ -94,6 +95,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
         var config = new VirtioNetConfig { Status = VirtioNetStatus.LinkUp, MaxVirtqueuePairs = checked((ushort)_pairs), Mtu = checked((ushort)fabric.Settings.Mtu) };
         Mac.GetAddressBytes().CopyTo(config.Mac);
         ConfigSpace = VirtioConfigSpace.Create(config);
+        DeviceState = new NetPortState(index, Counters, fabric.Table);
         _source = new SourceFrame(fabric.Mac, fabric.IP, fabric.Settings.FrameSize);
     }
 
@@ -124,6 +126,9 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
 
     /// <inheritdoc/>
     public VirtioConfigSpace ConfigSpace { get; }
+
+    /// <summary>The port's counters and learned MACs, moved by a live migration (DEVICE_STATE).</summary>
+    public IVhostUserDeviceState DeviceState { get; }
 
     /// <summary>
     /// SEND_RARP after a live migration brought a guest to this port. In switch mode the port

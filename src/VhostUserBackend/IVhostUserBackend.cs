@@ -1,3 +1,4 @@
+using VhostUserBackend.Migration;
 using Microsoft.Win32.SafeHandles;
 using Vhost;
 using Vhost.User;
@@ -48,7 +49,7 @@ public interface IVhostUserBackend
     /// implements for every device: MQ, LOG_SHMFD, BACKEND_REQ, INFLIGHT_SHMFD, RESET_DEVICE,
     /// CONFIGURE_MEM_SLOTS, STATUS and INBAND_NOTIFICATIONS. The daemon adds CONFIG when the device
     /// has a <see cref="ConfigSpace"/>; add it yourself only when you implement <see cref="GetConfig"/>
-    /// by hand. Add DEVICE_STATE when <see cref="SetDeviceStateFd"/> is implemented. REPLY_ACK is always added.
+    /// by hand. The daemon adds DEVICE_STATE when the device has a <see cref="DeviceState"/>. REPLY_ACK is always added.
     /// </summary>
     VhostUserProtocolFeatures ProtocolFeatures => DefaultProtocolFeatures;
 
@@ -220,19 +221,13 @@ public interface IVhostUserBackend
     {
     }
 
-    /// <summary>SET_DEVICE_STATE_FD: save (write the state into <paramref name="fd"/>) or load it (read it), for migration. The device owns <paramref name="fd"/>.</summary>
-    /// <param name="direction">Save or load.</param>
-    /// <param name="phase">The migration phase.</param>
-    /// <param name="fd">The front-end's pipe end.</param>
-    /// <returns>An fd the front-end should use instead, or <see langword="null"/>.</returns>
-    SafeFileHandle? SetDeviceStateFd(VhostUserTransferDirection direction, VhostUserTransferPhase phase, SafeFileHandle fd)
-    {
-        fd.Dispose();
-        throw new NotSupportedException("this device has no migratable state");
-    }
-
-    /// <summary>CHECK_DEVICE_STATE: throw when the last state transfer failed.</summary>
-    void CheckDeviceState() => throw new NotSupportedException("this device has no migratable state");
+    /// <summary>
+    /// The device's migratable state, or <see langword="null"/> (the default) for none. When the
+    /// device has one, the daemon offers <see cref="VhostUserProtocolFeatures.DeviceState"/> by
+    /// itself and serves SET_DEVICE_STATE_FD and CHECK_DEVICE_STATE with it (the pipe, its thread and
+    /// its timeout are the daemon's). Read once, when a front-end connects.
+    /// </summary>
+    IVhostUserDeviceState? DeviceState => null;
 
     /// <summary>
     /// The driver status changed (called on the control thread). Ring starts and stops are

@@ -138,4 +138,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 154, Level = LogLevel.Warning, Message = "the front-end sent {Request}, which needs protocol feature {Missing}: {Explanation}")]
     internal static partial void RequestNeedsProtocolFeature(ILogger logger, FrontendRequest request, VhostUserProtocolFeatures missing, string explanation);
+
+    [LoggerMessage(EventId = 155, Level = LogLevel.Information, Message = "device state transfer started ({Direction})")]
+    internal static partial void DeviceStateTransferStarted(ILogger logger, VhostUserTransferDirection direction);
+
+    [LoggerMessage(EventId = 156, Level = LogLevel.Warning, Message = "device state transfer failed: {Reason}")]
+    internal static partial void DeviceStateTransferFailed(ILogger logger, string reason);
 }

@@ -7,6 +7,7 @@ using Vhost.Vdpa;
 using Vhost.Virtio;
 using VhostUserBackend.Config;
 using VhostUserBackend.Memory;
+using VhostUserBackend.Migration;
 using VhostUserBackend.Virtio;
 
 namespace VhostUserBackend;
@@ -34,6 +35,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private readonly VhostUserNegotiation _negotiation;
     private readonly VirtioConfigSpace? _configSpace;
     private readonly ConfigChangeNotifier? _configChanges;
+    private readonly DeviceStateTransfer? _deviceState;
     private bool _logging;
     private DirtyLog? _log;
     private EventFd? _logEvent;
@@ -42,7 +44,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private byte _status;
     private bool _disposed;
 
-    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VhostUserWorker[] workerOfQueue, VhostUserWorker[] workers, VhostUserNegotiation negotiation, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null)
+    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VhostUserWorker[] workerOfQueue, VhostUserWorker[] workers, VhostUserNegotiation negotiation, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null, TimeSpan? deviceStateTimeout = null)
     {
         _negotiation = negotiation;
         _inFlightTimeout = inFlightTimeout ?? TimeSpan.FromSeconds(5);
@@ -54,6 +56,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         _logger = logger;
         _configSpace = backend.ConfigSpace;
         _configChanges = _configSpace is null ? null : new ConfigChangeNotifier(_configSpace, logger);
+        _deviceState = backend.DeviceState is { } state ? new DeviceStateTransfer(state, deviceStateTimeout ?? TimeSpan.FromSeconds(30)) : null;
     }
 
     private bool ProtocolFeaturesAcked => _negotiation.ProtocolFeaturesAcked;
@@ -160,9 +163,11 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
     }
 
-    /// <summary>The device's protocol features, with CONFIG when it has a <see cref="IVhostUserBackend.ConfigSpace"/>.</summary>
+    /// <summary>The device's protocol features, with CONFIG when it has a <see cref="IVhostUserBackend.ConfigSpace"/> and DEVICE_STATE when it has a <see cref="IVhostUserBackend.DeviceState"/>.</summary>
     public VhostUserProtocolFeatures GetProtocolFeatures()
-        => _backend.ProtocolFeatures | (_configSpace is null ? VhostUserProtocolFeatures.None : VhostUserProtocolFeatures.Config);
+        => _backend.ProtocolFeatures
+            | (_configSpace is null ? VhostUserProtocolFeatures.None : VhostUserProtocolFeatures.Config)
+            | (_deviceState is null ? VhostUserProtocolFeatures.None : VhostUserProtocolFeatures.DeviceState);
 
     /// <summary>Logs why the front-end needs a protocol feature it did not get, with what to do about it on the device's side.</summary>
     void IVhostUserBackendRequestHandler.OnRequestNeedsProtocolFeature(FrontendRequest request, VhostUserProtocolFeatures missing)
@@ -170,7 +175,9 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         string explanation = (GetProtocolFeatures() & missing) != missing
             ? (missing & VhostUserProtocolFeatures.Config) != 0
                 ? "the front-end reads or writes config space but the device offers no config space: implement IVhostUserBackend.ConfigSpace"
-                : "the device does not offer it"
+                : (missing & VhostUserProtocolFeatures.DeviceState) != 0
+                    ? "the front-end transfers device state but the device has none: implement IVhostUserBackend.DeviceState"
+                    : "the device does not offer it"
             : "the device offers it, but the front-end did not ack it in SET_PROTOCOL_FEATURES";
         Log.RequestNeedsProtocolFeature(_logger, request, missing, explanation);
     }
@@ -713,9 +720,36 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     }
 
     public SafeFileHandle? SetDeviceStateFd(VhostUserTransferDirection direction, VhostUserTransferPhase phase, ReceivedFds fds)
-        => _backend.SetDeviceStateFd(direction, phase, fds.Take(0));
+    {
+        SafeFileHandle fd = fds.Take(0);
+        if (_deviceState is null)
+        {
+            fd.Dispose();
+            throw new NotSupportedException("this device has no migratable state (IVhostUserBackend.DeviceState)");
+        }
 
-    public void CheckDeviceState() => _backend.CheckDeviceState();
+        _deviceState.Start(direction, phase, fd);
+        Log.DeviceStateTransferStarted(_logger, direction);
+        return null;
+    }
+
+    public void CheckDeviceState()
+    {
+        if (_deviceState is null)
+        {
+            throw new NotSupportedException("this device has no migratable state (IVhostUserBackend.DeviceState)");
+        }
+
+        try
+        {
+            _deviceState.Check();
+        }
+        catch (InvalidOperationException e)
+        {
+            Log.DeviceStateTransferFailed(_logger, e.Message);
+            throw;
+        }
+    }
 
     /// <summary>Releases everything this connection created: rings stopped and reset, fds closed, memory unmapped once unused.</summary>
     public void Dispose()
@@ -745,6 +779,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         _inflight?.Dispose();
         _inflight = null;
         _configChanges?.Dispose();
+        _deviceState?.Dispose();
         VhostUserBackendChannel? channel = _channel;
         _channel = null;
         UpdateInbandChannels();

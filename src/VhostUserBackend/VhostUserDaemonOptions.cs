@@ -31,6 +31,13 @@ public sealed class VhostUserDaemonOptions
     public TimeSpan InFlightTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// How long a device state transfer (SET_DEVICE_STATE_FD) may take on the daemon's side
+    /// (default 30 s): a front-end that does not read the saved state, or does not close its end
+    /// after writing the state to load, fails the transfer then, and CHECK_DEVICE_STATE says so.
+    /// </summary>
+    public TimeSpan DeviceStateTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// When not null: the daemon's workers run on the group's threads, shared with the other
     /// daemons of the group (the ports of a virtual switch), instead of threads of their own.
     /// The group's polling time replaces the device's. Default null.
@@ -65,6 +72,7 @@ public sealed class VhostUserDaemonOptions
         AllowedPeerUserIds = AllowedPeerUserIds is null ? null : [.. AllowedPeerUserIds],
         AllowedPeerGroupIds = AllowedPeerGroupIds is null ? null : [.. AllowedPeerGroupIds],
         InFlightTimeout = InFlightTimeout,
+        DeviceStateTimeout = DeviceStateTimeout,
         WorkerGroup = WorkerGroup,
         ReconnectDelay = ReconnectDelay,
         MaxReconnectDelay = MaxReconnectDelay,

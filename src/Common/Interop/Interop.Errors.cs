@@ -16,6 +16,7 @@ internal static partial class Interop
         EAGAIN = 11,
         ENOTDIR = 20,
         EINVAL = 22,
+        EPIPE = 32,
         ENOTSOCK = 88,
         ECONNABORTED = 103,
         ENOBUFS = 105,

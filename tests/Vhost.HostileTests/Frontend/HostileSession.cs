@@ -12,7 +12,8 @@ internal sealed class HostileSession : IDisposable
     /// <summary>What the session acks by default (REPLY_ACK so every failure is visible).</summary>
     public const VhostUserProtocolFeatures Protocol = VhostUserProtocolFeatures.MQ | VhostUserProtocolFeatures.ReplyAck
         | VhostUserProtocolFeatures.Config | VhostUserProtocolFeatures.InflightShmFd | VhostUserProtocolFeatures.ConfigureMemorySlots
-        | VhostUserProtocolFeatures.Status | VhostUserProtocolFeatures.LogShmFd | VhostUserProtocolFeatures.ResetDevice;
+        | VhostUserProtocolFeatures.Status | VhostUserProtocolFeatures.LogShmFd | VhostUserProtocolFeatures.ResetDevice
+        | VhostUserProtocolFeatures.DeviceState;
 
     private HostileSession(VhostUserConnection connection) => Connection = connection;
 

@@ -33,6 +33,9 @@ public sealed class EchoDevice : IVhostUserBackend
     /// <summary>Chains completed.</summary>
     public long Completed;
 
+    /// <summary>The migratable state: the magic <c>ECHO</c> and <see cref="Completed"/> (12 bytes).</summary>
+    public VhostUserBackend.Migration.IVhostUserDeviceState DeviceState => new EchoState(this);
+
     /// <inheritdoc/>
     public void HandleEvent(int deviceEvent, VringEpollEvents events, ReadOnlySpan<Vring> vrings, int workerIndex)
     {
@@ -97,5 +100,34 @@ public sealed class EchoDevice : IVhostUserBackend
         }
 
         return written;
+    }
+}
+
+/// <summary>The echo device's state: the magic <c>ECHO</c> and its completion count, rejected unless exactly that.</summary>
+internal sealed class EchoState(EchoDevice device) : VhostUserBackend.Migration.IVhostUserDeviceState
+{
+    /// <summary>The magic that starts the state.</summary>
+    public static ReadOnlySpan<byte> Magic => "ECHO"u8;
+
+    public int MaxStateSize => 12;
+
+    public void SaveState(Stream destination)
+    {
+        Span<byte> state = stackalloc byte[12];
+        Magic.CopyTo(state);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(state[4..], Interlocked.Read(ref device.Completed));
+        destination.Write(state);
+    }
+
+    public void LoadState(Stream source)
+    {
+        byte[] state = new byte[13];
+        int n = source.ReadAtLeast(state, state.Length, throwOnEndOfStream: false);
+        if (n != 12 || !state.AsSpan(0, 4).SequenceEqual(Magic))
+        {
+            throw new InvalidDataException($"not an echo device state ({n} bytes)");
+        }
+
+        Interlocked.Exchange(ref device.Completed, System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(state.AsSpan(4)));
     }
 }

@@ -436,7 +436,7 @@ public sealed class NetSampleVmmTests
 
     private static VmmDevice Connect(string socket) => VmmDevice.Connect(socket, new VmmDeviceOptions { QueueCount = 2, QueueSize = 256 }, Wait);
 
-    private static byte[] Frame(byte dst, byte src, byte tag)
+    internal static byte[] Frame(byte dst, byte src, byte tag)
     {
         var f = new byte[64];
         if (dst == 0xff)

@@ -219,66 +219,34 @@ internal sealed class CopyDevice : IVhostUserBackend
         return exit;
     }
 
-    private static ReadOnlySpan<byte> StateMagic => "CPYD"u8;
+    /// <summary>When set, the device has a migratable state: the magic <c>CPYD</c> and <see cref="Config"/>.</summary>
+    public bool WithState { get; set; }
 
-    private Task? _transfer;
+    public VhostUserBackend.Migration.IVhostUserDeviceState? DeviceState => WithState ? new CopyState(Config) : null;
 
-    /// <summary>SET_DEVICE_STATE_FD: the state is the magic and <see cref="Config"/>, streamed on a thread of its own as the spec allows.</summary>
-    public Microsoft.Win32.SafeHandles.SafeFileHandle? SetDeviceStateFd(VhostUserTransferDirection direction, VhostUserTransferPhase phase, Microsoft.Win32.SafeHandles.SafeFileHandle fd)
+    /// <summary>The state: the magic and the config bytes, rejected unless exactly that long.</summary>
+    private sealed class CopyState(byte[] config) : VhostUserBackend.Migration.IVhostUserDeviceState
     {
-        if (phase != VhostUserTransferPhase.Stopped)
+        private static ReadOnlySpan<byte> StateMagic => "CPYD"u8;
+
+        public int MaxStateSize => StateMagic.Length + config.Length;
+
+        public void SaveState(Stream destination)
         {
-            fd.Dispose();
-            throw new NotSupportedException($"transfer phase {phase}");
+            destination.Write(StateMagic);
+            destination.Write(config);
         }
 
-        byte[] saved = [.. StateMagic, .. Config];
-        _transfer = direction == VhostUserTransferDirection.Save
-            ? Task.Run(() =>
-            {
-                using (fd)
-                {
-                    for (int done = 0; done < saved.Length;)
-                    {
-                        done += Fd.Write(fd, saved.AsSpan(done));
-                    }
-                }
-            })
-            : Task.Run(() =>
-            {
-                using (fd)
-                {
-                    var loaded = new List<byte>();
-                    var buffer = new byte[7];
-                    int n;
-                    while ((n = Fd.Read(fd, buffer)) > 0)
-                    {
-                        loaded.AddRange(buffer.AsSpan(0, n));
-                    }
-
-                    if (loaded.Count != StateMagic.Length + Config.Length || !loaded.Take(StateMagic.Length).SequenceEqual(StateMagic.ToArray()))
-                    {
-                        throw new InvalidDataException($"device state of {loaded.Count} bytes is not this device's");
-                    }
-
-                    loaded.Skip(StateMagic.Length).ToArray().CopyTo(Config, 0);
-                }
-            });
-        return null;
-    }
-
-    /// <summary>CHECK_DEVICE_STATE: waits for the transfer and reports its failure.</summary>
-    public void CheckDeviceState()
-    {
-        Task transfer = _transfer ?? throw new InvalidOperationException("no device state transfer was started");
-        _transfer = null;
-        try
+        public void LoadState(Stream source)
         {
-            transfer.GetAwaiter().GetResult();
-        }
-        catch (Exception e) when (e is InvalidDataException or Vhost.VhostException)
-        {
-            throw new InvalidOperationException($"device state transfer failed: {e.Message}", e);
+            byte[] loaded = new byte[MaxStateSize];
+            int n = source.ReadAtLeast(loaded, loaded.Length, throwOnEndOfStream: false);
+            if (n != loaded.Length || source.ReadByte() >= 0 || !loaded.AsSpan(0, StateMagic.Length).SequenceEqual(StateMagic))
+            {
+                throw new InvalidDataException($"device state is not this device's");
+            }
+
+            loaded.AsSpan(StateMagic.Length).CopyTo(config);
         }
     }
 

@@ -10,8 +10,8 @@ public sealed class DaemonDeviceStateTests
     [Fact]
     public void StateSavedFromOneDaemon_IsLoadedIntoAnother_BadStateIsReported()
     {
-        var source = new CopyDevice { ExtraProtocolFeatures = VhostUserProtocolFeatures.DeviceState };
-        var target = new CopyDevice { ExtraProtocolFeatures = VhostUserProtocolFeatures.DeviceState };
+        var source = new CopyDevice { WithState = true };
+        var target = new CopyDevice { WithState = true };
         using var a = new DaemonRig(source);
         using var b = new DaemonRig(target);
 
@@ -44,6 +44,23 @@ public sealed class DaemonDeviceStateTests
         // CHECK_DEVICE_STATE without a transfer is refused too.
         Assert.ThrowsAny<VhostUserException>(fb.CheckDeviceState);
         Assert.Equal(1, fb.GetQueueNum());
+
+        // A back-end that sends more than the front-end takes fails the save on the front-end's
+        // side; the front-end does not check, and its next transfer starts over.
+        Assert.Throws<InvalidDataException>(() => fa.SaveDeviceState(3, TimeSpan.FromSeconds(10)));
+
+        // The frontend's helpers do the same as QEMU: pipe, transfer, check.
+        Array.Fill(target.Config, (byte)0);
+        fb.LoadDeviceState(fa.SaveDeviceState(4096, TimeSpan.FromSeconds(10)), TimeSpan.FromSeconds(10));
+        Assert.Equal(source.Config, target.Config);
+    }
+
+    [Fact]
+    public void DeviceWithState_OffersDeviceStateByItself()
+    {
+        using var rig = new DaemonRig(new CopyDevice { WithState = true });
+        VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false, VhostUserProtocolFeatures.DeviceState);
+        Assert.Equal(VhostUserProtocolFeatures.DeviceState, f.AckedProtocolFeatures & VhostUserProtocolFeatures.DeviceState);
     }
 
     [Fact]
@@ -63,7 +80,7 @@ public sealed class DaemonDeviceStateTests
     /// <summary>What QEMU does on the source: hand over one end of a pipe, read to EOF, check.</summary>
     private static byte[] Save(VhostUserFrontend f)
     {
-        (SafeFileHandle mine, SafeFileHandle theirs) = UnixSocket.CreatePair();
+        (SafeFileHandle mine, SafeFileHandle theirs) = BoundedPipe.Create();
         using (mine)
         {
             using (theirs)
@@ -87,7 +104,7 @@ public sealed class DaemonDeviceStateTests
     /// <summary>What QEMU does on the destination: hand over one end, write the state, close.</summary>
     private static void Load(VhostUserFrontend f, byte[] state)
     {
-        (SafeFileHandle mine, SafeFileHandle theirs) = UnixSocket.CreatePair();
+        (SafeFileHandle theirs, SafeFileHandle mine) = BoundedPipe.Create();
         using (mine)
         {
             using (theirs)
