@@ -23,6 +23,7 @@ PACKAGES=(
   debian-archive-keyring # verifies the trixie index tools/peers/fetch-virtiofsd-rs.sh reads
   afl++                # afl-fuzz: the bounded fuzzing smoke run of .ci/run (fuzz/run.sh)
   ethtool              # copied into the guest initramfs: ethtool -L changes virtio-net queue pairs
+  systemd              # systemd-socket-activate: the socket-activation test starts a sample the way systemd does
 )
 
 missing=()
