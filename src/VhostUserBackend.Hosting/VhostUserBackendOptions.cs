@@ -24,12 +24,13 @@ public sealed class VhostUserBackendOptions
     /// <summary>
     /// Whether a socket passed by systemd (<c>LISTEN_FDS</c>/<c>LISTEN_PID</c> set for this process,
     /// see <see cref="SystemdSocketActivation"/>) is served instead of <see cref="SocketPath"/> /
-    /// <see cref="ConnectPath"/> (default <see langword="true"/>; with several devices in one host,
-    /// the first to start takes it). A listening socket serves front-ends one after another, a
-    /// connected one (<c>Accept=yes</c>) one front-end. Activation variables naming another process
-    /// fail the start.
+    /// <see cref="ConnectPath"/>. Default <see langword="false"/>: opt in, as with Kestrel's
+    /// <c>UseSystemd()</c>, because fd 3 may belong to something else in the process. With several
+    /// devices in one host, the first to start takes the socket. A listening socket serves
+    /// front-ends one after another, a connected one (<c>Accept=yes</c>) one front-end. Activation
+    /// variables naming another process fail the start.
     /// </summary>
-    public bool SocketActivation { get; set; } = true;
+    public bool SocketActivation { get; set; }
 
     /// <summary>
     /// Whether the health check reports <c>Degraded</c> (instead of <c>Healthy</c>) while no

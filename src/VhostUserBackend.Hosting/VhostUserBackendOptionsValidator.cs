@@ -7,7 +7,10 @@ internal sealed class VhostUserBackendOptionsValidator : IValidateOptions<VhostU
 {
     public ValidateOptionsResult Validate(string? name, VhostUserBackendOptions options) => Check(options);
 
-    public static ValidateOptionsResult Check(VhostUserBackendOptions options)
+    public static ValidateOptionsResult Check(VhostUserBackendOptions options) => Check(options, SystemdSocketActivation.IsActivated);
+
+    /// <summary>The checks, with whether this process was socket-activated given (tests).</summary>
+    internal static ValidateOptionsResult Check(VhostUserBackendOptions options, bool activated)
     {
         bool listen = !string.IsNullOrWhiteSpace(options.SocketPath);
         bool connect = !string.IsNullOrWhiteSpace(options.ConnectPath);
@@ -16,7 +19,7 @@ internal sealed class VhostUserBackendOptionsValidator : IValidateOptions<VhostU
             return ValidateOptionsResult.Fail($"{nameof(VhostUserBackendOptions.SocketPath)} (listen) and {nameof(VhostUserBackendOptions.ConnectPath)} (connect to a listening front-end) exclude each other");
         }
 
-        if (!listen && !connect && !(options.SocketActivation && SystemdSocketActivation.IsActivated))
+        if (!listen && !connect && !(options.SocketActivation && activated))
         {
             return ValidateOptionsResult.Fail($"{nameof(VhostUserBackendOptions.SocketPath)} is required (the Unix socket path the vhost-user daemon listens on), or {nameof(VhostUserBackendOptions.ConnectPath)} (a front-end's listening socket, client mode), unless systemd passes a socket ({nameof(VhostUserBackendOptions.SocketActivation)} with LISTEN_FDS set)");
         }

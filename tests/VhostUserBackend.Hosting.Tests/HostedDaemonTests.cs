@@ -154,6 +154,19 @@ public sealed class HostedDaemonTests
     }
 
     [Fact]
+    public void SocketActivation_IsOptIn_PassedSocketsReplaceTheSocketPathOnlyWhenAskedFor()
+    {
+        // The validator's answer for an activated process (LISTEN_FDS set) without a path: only an
+        // opt-in makes the passed socket count as the endpoint (fd 3 may be someone else's).
+        Assert.False(new VhostUserBackendOptions().SocketActivation);
+        var optedOut = new VhostUserBackendOptions();
+        var optedIn = new VhostUserBackendOptions { SocketActivation = true };
+        Assert.True(VhostUserBackendOptionsValidator.Check(optedOut, activated: true).Failed);
+        Assert.True(VhostUserBackendOptionsValidator.Check(optedIn, activated: true).Succeeded);
+        Assert.True(VhostUserBackendOptionsValidator.Check(optedIn, activated: false).Failed);
+    }
+
+    [Fact]
     public async Task ConnectPath_FromConfiguration_DaemonConnectsToTheListeningFrontend_AndAgainAfterItLeaves()
     {
         CancellationToken ct = TestContext.Current.CancellationToken;
