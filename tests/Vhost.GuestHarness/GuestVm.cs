@@ -154,7 +154,8 @@ public sealed class GuestVm : IDisposable
             ThrowIfQemuExited($"while running '{FirstLine(command)}'");
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"'{FirstLine(command)}' did not finish within {(timeout ?? TimeSpan.FromSeconds(60)).TotalSeconds:0} s\n{Describe()}");
+                string vcpus = await DescribeVcpusAsync().ConfigureAwait(false);
+                throw new TimeoutException($"'{FirstLine(command)}' did not finish within {(timeout ?? TimeSpan.FromSeconds(60)).TotalSeconds:0} s\n{vcpus}{Describe()}");
             }
 
             await Task.Delay(50, cancellationToken).ConfigureAwait(false);
@@ -347,6 +348,41 @@ public sealed class GuestVm : IDisposable
         GuestRunResult r = await _qemu.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
         Poll();
         return r.QemuExitCode;
+    }
+
+    /// <summary>
+    /// For a guest that stopped answering: QEMU's run state and each vCPU's registers, sampled twice
+    /// a second apart (a RIP that moves is a guest that spins, one that stays is a halted or hung
+    /// vCPU). Never throws: what QEMU does not answer within a few seconds is said instead.
+    /// </summary>
+    private async Task<string> DescribeVcpusAsync()
+    {
+        var sb = new StringBuilder("--- vCPUs (QMP) ---\n");
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            sb.Append("status: ").Append((await _qmp.ExecuteAsync("query-status", cancellationToken: cts.Token).ConfigureAwait(false))?.ToJsonString()).Append('\n');
+            for (int sample = 1; sample <= 2; sample++)
+            {
+                string text = await _qmp.HumanAsync("info registers -a", cts.Token).ConfigureAwait(false);
+                sb.Append($"sample {sample}:\n");
+                foreach (string line in text.Split('\n').Where(l => l.StartsWith("CPU#", StringComparison.Ordinal) || l.StartsWith("RAX=", StringComparison.Ordinal) || l.StartsWith("RIP=", StringComparison.Ordinal) || l.StartsWith("CR0=", StringComparison.Ordinal)))
+                {
+                    sb.Append(line).Append('\n');
+                }
+
+                if (sample == 1)
+                {
+                    await Task.Delay(1000, cts.Token).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            sb.Append("(QEMU did not answer: ").Append(e.Message).Append(")\n");
+        }
+
+        return sb.ToString();
     }
 
     /// <summary>

@@ -78,6 +78,20 @@ public sealed class GuestSmokeTests
     }
 
     [Fact(Timeout = GuestCollection.TestTimeoutMs)]
+    public async Task A_guest_that_stops_answering_is_reported_with_its_run_state_and_vcpu_registers()
+    {
+        // A paused guest never answers the agent: the timeout's message must carry what a hung
+        // guest needs for a diagnosis (QEMU's run state and two register samples per vCPU).
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        using GuestVm vm = await GuestVm.StartAsync(new QemuGuestOptions { MemoryMiB = 256 }, ct);
+        await vm.Qmp.ExecuteAsync("stop", cancellationToken: ct);
+        var e = await Assert.ThrowsAsync<TimeoutException>(() => vm.RunAsync("true", TimeSpan.FromSeconds(2), ct));
+        Assert.Contains("\"status\":\"paused\"", e.Message, StringComparison.Ordinal);
+        Assert.Contains("sample 2:", e.Message, StringComparison.Ordinal);
+        Assert.Equal(2, e.Message.Split("RIP=").Length - 1);
+    }
+
+    [Fact(Timeout = GuestCollection.TestTimeoutMs)]
     public async Task RunInGuest_sees_the_kernel_vhost_devices()
     {
         var watch = Stopwatch.StartNew();
