@@ -73,6 +73,13 @@ internal static unsafe class UserFaultFd
         Ioctl(uffd, Interop.UFFDIO_UNREGISTER, &range, $"UFFDIO_UNREGISTER 0x{start:x}+0x{length:x}");
     }
 
+    /// <summary>UFFDIO_WAKE: what a front-end does once it placed the page (tests play the front-end with it).</summary>
+    internal static void Wake(SafeFileHandle uffd, nint start, nuint length)
+    {
+        var range = new Interop.uffdio_range { start = (ulong)start, len = length };
+        Ioctl(uffd, Interop.UFFDIO_WAKE, &range, $"UFFDIO_WAKE 0x{start:x}+0x{length:x}");
+    }
+
     private static void Ioctl(SafeFileHandle uffd, uint request, void* argument, string name)
     {
         using var scope = new Fd.HandleScope(uffd);

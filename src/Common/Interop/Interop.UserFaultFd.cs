@@ -22,6 +22,12 @@ internal static partial class Interop
     /// <summary><c>_IOR(0xAA, 0x01, struct uffdio_range)</c>.</summary>
     internal const uint UFFDIO_UNREGISTER = 0x8010AA01;
 
+    /// <summary><c>_IOR(0xAA, 0x02, struct uffdio_range)</c>: wakes the threads waiting in a fault in the range (the front-end's side).</summary>
+    internal const uint UFFDIO_WAKE = 0x8010AA02;
+
+    /// <summary>The <c>event</c> of a <c>struct uffd_msg</c> that reports a page fault.</summary>
+    internal const int UFFD_EVENT_PAGEFAULT = 0x12;
+
     /// <summary><c>_IO(0xAA, 0x00)</c> on <c>/dev/userfaultfd</c> (Linux 6.1+): a new userfaultfd, for processes the syscall refuses.</summary>
     internal const uint USERFAULTFD_IOC_NEW = 0xAA00;
 
