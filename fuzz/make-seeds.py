@@ -148,3 +148,18 @@ put("net-state", "edge-version-2", port_state([0] * 7, [], version=2))
 put("net-state", "edge-count-lies", port_state([0] * 7, [[2, 0, 0, 0, 0, 1]], count=1000))
 put("net-state", "edge-group-mac", port_state([0] * 7, [[1, 0, 0x5e, 0, 0, 1]]))
 put("net-state", "edge-duplicate-macs", port_state([0] * 7, [[2, 0, 0, 0, 0, 1]] * 3))
+
+# --- postcopy: one operation per byte against a daemon with postcopy on (fuzz/Vhost.Fuzz.Targets/PostcopyTarget.cs)
+# bits 0-2: 0 ADVISE, 1 LISTEN, 2 END, 3 SET_MEM_TABLE, 4 ack u64 0, 5 ack u64 1, 6 ADD_MEM_REG, 7 GET_FEATURES;
+# bit 3 NEED_REPLY; bits 4-7 the region's guest address in MiB.
+ADVISE, LISTEN, END, TABLE, ACK, NACK, ADD, GETF = 8, 9, 10, 11, 12, 13, 14, 15
+put("postcopy", "qemu-order", [ADVISE, LISTEN, TABLE, ACK, END])
+put("postcopy", "end-before-advise", [END, ADVISE])
+put("postcopy", "listen-before-advise", [LISTEN, TABLE, ADVISE, END])
+put("postcopy", "advise-twice-end-twice", [ADVISE, ADVISE, END, END])
+put("postcopy", "listen-twice", [ADVISE, LISTEN, LISTEN, END])
+put("postcopy", "table-before-listen", [ADVISE, TABLE, LISTEN, END])
+put("postcopy", "never-acked", [ADVISE, LISTEN, TABLE])
+put("postcopy", "rejected", [ADVISE, LISTEN, TABLE, NACK, GETF])
+put("postcopy", "add-mem-reg-listening", [ADVISE, LISTEN, ADD, ACK, END])
+put("postcopy", "tables-replaced", [ADVISE, LISTEN, TABLE, ACK, TABLE | 0x10, ACK, TABLE | 0x20, ACK, END, GETF])

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ $# -ne 2 ]; then
-  echo "usage: fuzz/run.sh TARGET SECONDS   (targets: message split-chain packed-chain inflight config net-state)" >&2
+  echo "usage: fuzz/run.sh TARGET SECONDS   (targets: message split-chain packed-chain inflight config net-state postcopy)" >&2
   exit 2
 fi
 target=$1 seconds=$2

@@ -31,12 +31,13 @@ internal static class Program
         var poll = new Option<int>("--poll") { Description = "Polling window in microseconds after each event (0: off)", DefaultValueFactory = _ => 0 };
         var io = new Option<BlkIoMode>("--io") { Description = "I/O engine: uring (io_uring, many requests in flight per queue; falls back to threads where the kernel refuses it) or threads (synchronous preadv/pwritev on I/O threads)", DefaultValueFactory = _ => BlkIoMode.Uring };
         var latency = new Option<int>("--latency") { Description = "Simulate a slow disk, in milliseconds (tests, demonstrations): every I/O operation waits a random 0 to N ms before it starts and again after it completes, so requests stay in flight and complete out of order (0: off)", DefaultValueFactory = _ => 0 };
+        var postcopy = new Option<bool>("--postcopy") { Description = "Offer postcopy live migration (PAGEFAULT; QEMU's postcopy-ram capability) instead of more than 8 memory slots; needs a userfaultfd that handles kernel faults (root, CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1 or access to /dev/userfaultfd)" };
         var printCapabilities = new Option<bool>("--print-capabilities") { Description = "Print the back-end's capabilities as JSON and exit" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log protocol details (debug level)" };
 
         var root = new RootCommand("Serve a disk to QEMU over vhost-user (virtio-blk). Without arguments: a 64 MiB temporary disk on a default socket; the QEMU command line to attach it is printed.")
         {
-            socket, connect, fd, file, readOnly, queues, direct, noLock, incoming, size, serial, poll, io, latency, printCapabilities, verbose,
+            socket, connect, fd, file, readOnly, queues, direct, noLock, incoming, size, serial, poll, io, latency, postcopy, printCapabilities, verbose,
         };
         root.SetAction(r =>
         {
@@ -107,7 +108,7 @@ internal static class Program
                 {
                     PollingTime = TimeSpan.FromMicroseconds(pollMicroseconds),
                 };
-                using var daemon = new VhostUserDaemon(device, logging);
+                using var daemon = new VhostUserDaemon(device, new VhostUserDaemonOptions { Postcopy = r.GetValue(postcopy) }, logging);
 
                 // SIGHUP: the image grew (truncate -s, lvextend; qemu-img resize is refused by the image lock): take the new capacity and tell the guest.
                 using PosixSignalRegistration hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>

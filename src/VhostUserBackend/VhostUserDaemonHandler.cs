@@ -19,7 +19,7 @@ namespace VhostUserBackend;
 /// Runs on the daemon's control thread; every change to a ring or to the memory pauses the
 /// workers it affects. Disposing releases everything the connection created.
 /// </summary>
-internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, IDisposable
+internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, IDisposable
 {
     private const ulong IndirectDescriptorFeature = 1UL << 28;
 
@@ -36,6 +36,8 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private readonly VirtioConfigSpace? _configSpace;
     private readonly ConfigChangeNotifier? _configChanges;
     private readonly DeviceStateTransfer? _deviceState;
+    private readonly bool _postcopyOffered;
+    private PostcopySession? _postcopy;
     private bool _logging;
     private DirtyLog? _log;
     private EventFd? _logEvent;
@@ -44,8 +46,9 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private byte _status;
     private bool _disposed;
 
-    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VhostUserWorker[] workerOfQueue, VhostUserWorker[] workers, VhostUserNegotiation negotiation, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null, TimeSpan? deviceStateTimeout = null)
+    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VhostUserWorker[] workerOfQueue, VhostUserWorker[] workers, VhostUserNegotiation negotiation, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null, TimeSpan? deviceStateTimeout = null, bool postcopy = false)
     {
+        _postcopyOffered = postcopy;
         _negotiation = negotiation;
         _inFlightTimeout = inFlightTimeout ?? TimeSpan.FromSeconds(5);
         _memoryFilePolicy = memoryFilePolicy;
@@ -163,9 +166,9 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         }
     }
 
-    /// <summary>The device's protocol features, with CONFIG when it has a <see cref="IVhostUserBackend.ConfigSpace"/> and DEVICE_STATE when it has a <see cref="IVhostUserBackend.DeviceState"/>.</summary>
+    /// <summary>The device's protocol features, with CONFIG when it has a <see cref="IVhostUserBackend.ConfigSpace"/>, DEVICE_STATE when it has a <see cref="IVhostUserBackend.DeviceState"/>, and PAGEFAULT instead of CONFIGURE_MEM_SLOTS with <see cref="VhostUserDaemonOptions.Postcopy"/>.</summary>
     public VhostUserProtocolFeatures GetProtocolFeatures()
-        => _backend.ProtocolFeatures
+        => PostcopyFeatures.Apply(_backend.ProtocolFeatures, _postcopyOffered)
             | (_configSpace is null ? VhostUserProtocolFeatures.None : VhostUserProtocolFeatures.Config)
             | (_deviceState is null ? VhostUserProtocolFeatures.None : VhostUserProtocolFeatures.DeviceState);
 
@@ -754,6 +757,10 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     /// <summary>Releases everything this connection created: rings stopped and reset, fds closed, memory unmapped once unused.</summary>
     public void Dispose()
     {
+        // First: ranges still registered would keep a worker asleep in a fault nobody serves.
+        _postcopy?.Dispose();
+        _postcopy = null;
+
         if (_disposed)
         {
             return;

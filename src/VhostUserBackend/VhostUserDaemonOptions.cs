@@ -38,6 +38,19 @@ public sealed class VhostUserDaemonOptions
     public TimeSpan DeviceStateTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// Offer postcopy live migration (protocol feature PAGEFAULT; default false). On the
+    /// destination, POSTCOPY_ADVISE then opens a userfaultfd that the front-end (QEMU with the
+    /// <c>postcopy-ram</c> capability) reads, the memory table sent after POSTCOPY_LISTEN is
+    /// answered with this process's mapping addresses and registered for missing-page faults, and
+    /// POSTCOPY_END unregisters it: until a page has arrived, a worker that touches it waits for
+    /// QEMU to fetch it from the source. CONFIGURE_MEM_SLOTS is not offered then (the spec does not
+    /// allow both), so guest memory is limited to 8 regions. The daemon needs a userfaultfd that
+    /// handles faults taken inside the kernel: root, CAP_SYS_PTRACE, <c>vm.unprivileged_userfaultfd=1</c>,
+    /// or read-write access to <c>/dev/userfaultfd</c> (Linux 6.1+).
+    /// </summary>
+    public bool Postcopy { get; set; }
+
+    /// <summary>
     /// When not null: the daemon's workers run on the group's threads, shared with the other
     /// daemons of the group (the ports of a virtual switch), instead of threads of their own.
     /// The group's polling time replaces the device's. Default null.
@@ -76,6 +89,7 @@ public sealed class VhostUserDaemonOptions
         WorkerGroup = WorkerGroup,
         ReconnectDelay = ReconnectDelay,
         MaxReconnectDelay = MaxReconnectDelay,
+        Postcopy = Postcopy,
     };
 
     /// <summary>Checks the settings a daemon would refuse (the constructor runs this too): the reconnect delays must be a positive pause and a maximum at least as long, both at most an hour.</summary>

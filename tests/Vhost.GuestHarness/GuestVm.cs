@@ -232,9 +232,14 @@ public sealed class GuestVm : IDisposable
     /// </param>
     /// <param name="parameters">QEMU migration parameters that replace the harness's (no bandwidth cap, 300 ms downtime), e.g. a lower <c>max-bandwidth</c>.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
+    /// <param name="postcopy">
+    /// Postcopy: the <c>postcopy-ram</c> capability on both QEMUs, and <c>migrate-start-postcopy</c>
+    /// right after <paramref name="whileMigrating"/> (the destination then runs the guest while its
+    /// memory still arrives; its pages are fetched when touched).
+    /// </param>
     /// <returns>QEMU's figures of the migration (<c>query-migrate</c>).</returns>
     /// <exception cref="InvalidOperationException">The migration failed (QEMU's reason, both QEMUs' stderr).</exception>
-    public async Task<JsonObject> MigrateAsync(QemuGuestOptions destination, TimeSpan? timeout = null, Func<Task>? beforeSwitch = null, Func<Task>? whileMigrating = null, JsonObject? parameters = null, CancellationToken cancellationToken = default)
+    public async Task<JsonObject> MigrateAsync(QemuGuestOptions destination, TimeSpan? timeout = null, Func<Task>? beforeSwitch = null, Func<Task>? whileMigrating = null, JsonObject? parameters = null, CancellationToken cancellationToken = default, bool postcopy = false)
     {
         ArgumentNullException.ThrowIfNull(destination);
         destination.Agent = true;
@@ -246,6 +251,13 @@ public sealed class GuestVm : IDisposable
         {
             targetQmp = await QmpClient.ConnectAsync(target.QmpSocketPath, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
             string uri = "unix:" + Path.Combine(target.WorkDirectory, "migrate.sock");
+            var capabilities = new JsonObject { ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "postcopy-ram", ["state"] = true }) };
+            if (postcopy)
+            {
+                await targetQmp.ExecuteAsync("migrate-set-capabilities", capabilities.DeepClone().AsObject(), cancellationToken).ConfigureAwait(false);
+                await _qmp.ExecuteAsync("migrate-set-capabilities", capabilities, cancellationToken).ConfigureAwait(false);
+            }
+
             await targetQmp.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = uri }, cancellationToken).ConfigureAwait(false);
 
             // Loopback: no bandwidth cap; under TCG the guest dirties pages slowly, so a 300 ms
@@ -262,6 +274,12 @@ public sealed class GuestVm : IDisposable
             if (whileMigrating is not null)
             {
                 await whileMigrating().ConfigureAwait(false);
+            }
+
+            if (postcopy)
+            {
+                await _qmp.ExecuteAsync("migrate-start-postcopy", cancellationToken: cancellationToken).ConfigureAwait(false);
+                Note("qmp migrate-start-postcopy");
             }
 
             DateTime deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(180));
@@ -304,7 +322,7 @@ public sealed class GuestVm : IDisposable
                 await Task.Delay(100, cancellationToken).ConfigureAwait(false);
             }
 
-            string figures = string.Create(CultureInfo.InvariantCulture, $"total {(long?)info["total-time"]} ms, downtime {(long?)info["downtime"]} ms, setup {(long?)info["setup-time"]} ms, ram {((long?)info["ram"]?["transferred"] ?? 0) >> 20} MiB in {(long?)info["ram"]?["dirty-sync-count"]} passes");
+            string figures = string.Create(CultureInfo.InvariantCulture, $"total {(long?)info["total-time"]} ms, downtime {(long?)info["downtime"]} ms, setup {(long?)info["setup-time"]} ms, ram {((long?)info["ram"]?["transferred"] ?? 0) >> 20} MiB in {(long?)info["ram"]?["dirty-sync-count"]} passes{(postcopy ? $", {(long?)info["ram"]?["postcopy-requests"]} postcopy page requests" : "")}");
             MigrationLog.Add(figures);
             Note("migration completed: " + figures);
             if (beforeSwitch is not null)

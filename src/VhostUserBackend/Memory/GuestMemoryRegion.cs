@@ -57,6 +57,9 @@ public sealed unsafe class GuestMemoryRegion : IDisposable
     /// <summary>The address of the mapping in this process (valid while a reference is held).</summary>
     internal byte* Host { get; }
 
+    /// <summary>The length of the mapping at <see cref="Host"/>: <see cref="Size"/> rounded up to the file's page size.</summary>
+    internal nuint MappedLength => _mapping.Length;
+
     /// <summary>st_dev of the file the region was mapped from (with <see cref="FileInode"/>: which file it is).</summary>
     internal ulong FileDevice { get; }
 

@@ -136,8 +136,9 @@ internal sealed class HostileSession : IDisposable
 
     /// <summary>GET_FEATURES, SET_OWNER, SET_FEATURES, GET/SET_PROTOCOL_FEATURES as a normal front-end does.</summary>
     /// <param name="packed">Ack the packed ring.</param>
+    /// <param name="extraProtocol">Protocol features acked beyond <see cref="Protocol"/> when offered (PAGEFAULT for the postcopy scenarios).</param>
     /// <returns>The features acked.</returns>
-    public ulong Negotiate(bool packed = false)
+    public ulong Negotiate(bool packed = false, VhostUserProtocolFeatures extraProtocol = VhostUserProtocolFeatures.None)
     {
         Connection.Send((uint)FrontendRequest.GetFeatures, VhostUserHeaderFlags.None, ReadOnlySpan<byte>.Empty);
         ulong offered;
@@ -153,7 +154,7 @@ internal sealed class HostileSession : IDisposable
             protocol = m.Read<VhostUserU64>().Value;
         }
 
-        Send(FrontendRequest.SetProtocolFeatures, new VhostUserU64 { Value = protocol & (ulong)Protocol });
+        Send(FrontendRequest.SetProtocolFeatures, new VhostUserU64 { Value = protocol & (ulong)(Protocol | extraProtocol) });
         Send(FrontendRequest.SetOwner, ReadOnlySpan<byte>.Empty);
         ulong wanted = (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingIndirectDescriptors) | (ulong)VhostUserVirtioFeatures.ProtocolFeatures
             | (packed ? (ulong)VirtioFeatures.RingPacked : 0);

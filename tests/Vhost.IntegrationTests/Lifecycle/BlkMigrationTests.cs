@@ -178,12 +178,17 @@ public sealed class BlkMigrationTests
 
     private const string WaitForDisk = BlkWriter.WaitForDisk;
 
-    private static SampleProcess StartDaemon(TempDirectory dir, string socket, string disk, bool incoming = false)
+    internal static SampleProcess StartDaemon(TempDirectory dir, string socket, string disk, bool incoming = false, bool postcopy = false)
     {
         var args = new List<string> { "--socket-path", Path.Combine(dir.Path, socket), "--blk-file", disk, "--direct", "--verbose" };
         if (incoming)
         {
             args.Add("--incoming");
+        }
+
+        if (postcopy)
+        {
+            args.Add("--postcopy");
         }
 
         return SampleProcess.Start("vhost-user-blk", args);
@@ -194,9 +199,9 @@ public sealed class BlkMigrationTests
     /// has just zeroed is dirty for QEMU anyway, which would hide most missing marks from the
     /// read test. Off, the daemon's write is the only write to such a page.
     /// </summary>
-    private static readonly string[] ReadTestKernel = ["init_on_alloc=0"];
+    internal static readonly string[] ReadTestKernel = ["init_on_alloc=0"];
 
-    private static QemuGuestOptions Options(QemuBinary qemu, SampleProcess daemon, string[]? kernelArguments = null)
+    internal static QemuGuestOptions Options(QemuBinary qemu, SampleProcess daemon, string[]? kernelArguments = null)
     {
         var o = new QemuGuestOptions { MemoryMiB = 256, Qemu = qemu };
         foreach (string a in kernelArguments ?? [])
@@ -208,7 +213,7 @@ public sealed class BlkMigrationTests
         return o;
     }
 
-    private static string Md5(string path)
+    internal static string Md5(string path)
     {
         using FileStream f = File.OpenRead(path);
         return Convert.ToHexStringLower(MD5.HashData(f));

@@ -207,7 +207,10 @@ internal sealed class DaemonRig : IDisposable
             | VhostUserProtocolFeatures.LogShmFd | VhostUserProtocolFeatures.ResetDevice | extraProtocolFeatures);
         f.SetProtocolFeatures(ProtocolFeatures);
         Assert.Equal(Device.QueueCount, f.GetQueueNum());
-        Assert.Equal(VhostUserLimits.MaxMemorySlots, f.GetMaxMemorySlots());
+        if ((ProtocolFeatures & VhostUserProtocolFeatures.ConfigureMemorySlots) != 0)
+        {
+            Assert.Equal(VhostUserLimits.MaxMemorySlots, f.GetMaxMemorySlots());
+        }
         f.SetOwner();
         ulong acked = (ulong)VirtioFeatures.Version1 | (ulong)VhostUserVirtioFeatures.ProtocolFeatures
             | (eventIdx ? (ulong)VirtioFeatures.RingEventIndex : 0)

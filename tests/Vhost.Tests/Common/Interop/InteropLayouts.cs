@@ -33,6 +33,14 @@ internal static class InteropLayouts
         new(typeof(global::Interop.cmsghdr), 16, "struct cmsghdr", CHeaderSet.Libc,
             new("cmsg_len", 0, 8), new("cmsg_level", 8, 4), new("cmsg_type", 12, 4)),
 
+        // <linux/userfaultfd.h>: what a postcopy back-end (and a front-end serving its faults) passes to the userfaultfd ioctls.
+        new(typeof(global::Interop.uffdio_api), 24, "struct uffdio_api", CHeaderSet.Libc,
+            new("api", 0, 8), new("features", 8, 8), new("ioctls", 16, 8)),
+        new(typeof(global::Interop.uffdio_range), 16, "struct uffdio_range", CHeaderSet.Libc,
+            new("start", 0, 8), new("len", 8, 8)),
+        new(typeof(global::Interop.uffdio_register), 32, "struct uffdio_register", CHeaderSet.Libc,
+            new("range", 0, 16), new("mode", 16, 8), new("ioctls", 24, 8)),
+
         // <linux/vhost_types.h> (included by the libc unit through <linux/vhost.h>).
         new(typeof(global::Interop.vhost_vring_state), 8, "struct vhost_vring_state", CHeaderSet.Libc,
             new("index", 0, 4), new("num", 4, 4)),
