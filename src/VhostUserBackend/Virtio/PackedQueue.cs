@@ -216,6 +216,74 @@ public sealed unsafe class PackedQueue : Virtqueue
         return true;
     }
 
+    /// <summary>
+    /// Takes a chain a previous back-end left in flight (from the inflight region's copies of its
+    /// ring descriptors) back into the queue, as if just popped: enumerable, completed with
+    /// <see cref="AddUsed"/> like any other. The ring position does not move (the chain's slots
+    /// were consumed by the back-end that popped it first).
+    /// </summary>
+    /// <param name="descriptors">The chain's ring descriptors in order; the last one carries the buffer id.</param>
+    /// <returns>The chain.</returns>
+    /// <exception cref="VirtqueueException">The buffer id is out of range or already in flight, or the queue has no room.</exception>
+    internal DescriptorChain AdoptChain(ReadOnlySpan<PackedDescriptor> descriptors)
+    {
+        ThrowIfNotReady();
+        ushort size = Size;
+        ushort id = descriptors.IsEmpty ? ushort.MaxValue : descriptors[^1].Id;
+        if (descriptors.Length > size || id >= size || _chainCount[id] != 0)
+        {
+            throw new VirtqueueException(VirtqueueError.InvalidBufferId, $"the resubmitted buffer id {id} ({descriptors.Length} descriptors) is out of range or already in flight");
+        }
+
+        int first = -1;
+        int previous = -1;
+        for (int i = 0; i < descriptors.Length; i++)
+        {
+            int entry = _freeHead;
+            if (entry < 0)
+            {
+                FreeEntries(first, i);
+                throw new VirtqueueException(VirtqueueError.TooManyInFlight, $"more than {size} descriptors are in flight");
+            }
+
+            _freeHead = _storeNext[entry];
+            _store[entry] = descriptors[i];
+            _storeNext[entry] = -1;
+            if (previous < 0)
+            {
+                first = entry;
+            }
+            else
+            {
+                _storeNext[previous] = entry;
+            }
+
+            previous = entry;
+        }
+
+        _chainFirst[id] = first;
+        _chainCount[id] = (ushort)descriptors.Length;
+        uint serial = ++_chainSerial[id];
+        return new DescriptorChain(this, id, first, (ushort)descriptors.Length, (int)serial);
+    }
+
+    /// <summary>Drops an adopted chain without completing it (it goes back to the resubmission list): its copies are freed, the ring position stays.</summary>
+    /// <exception cref="InvalidOperationException">The chain is not in flight in this queue.</exception>
+    internal void ReleaseAdopted(in DescriptorChain chain)
+    {
+        ushort id = chain.Head;
+        if (chain.Queue != this || !TryGetChainStore(id, chain.Stamp, chain.First, out _, out _))
+        {
+            throw new InvalidOperationException($"buffer id {id} is not in flight in this queue");
+        }
+
+        FreeEntries(_chainFirst[id], _chainCount[id]);
+        _chainCount[id] = 0;
+    }
+
+    /// <summary>The number of ring descriptors of in-flight buffer <paramref name="id"/> (0 when it is not in flight): how far its used element moves the used position.</summary>
+    internal ushort InFlightRingCount(ushort id) => id < _chainCount.Length ? _chainCount[id] : (ushort)0;
+
     /// <inheritdoc/>
     public override void AddUsed(ushort head, uint length)
     {
