@@ -1,6 +1,4 @@
 using System.Buffers.Binary;
-using Microsoft.Win32.SafeHandles;
-using Vhost.User.Messages;
 using VhostUserBackend.Memory;
 using VhostUserBackend.Testing;
 using VhostUserBackend.Virtio;
@@ -48,25 +46,7 @@ internal static class PackedInflightTarget
         int shape = input[9] % 4;
         ReadOnlySpan<byte> rest = input[HeaderLength..];
 
-        ulong size = InflightRegion.RegionSize(queueCount, regionQueueSize, packed: true);
-        ulong offset = shape == 3 ? 4096UL : 0;
-        var description = new VhostUserInflight
-        {
-            MmapSize = shape switch { 1 => size - 1, 2 => size + 4096, _ => size },
-            MmapOffset = offset,
-            QueueCount = queueCount,
-            QueueSize = regionQueueSize,
-        };
-
-        using SafeFileHandle fd = Fd.CreateMemFd("fuzz-packed-inflight", (long)(size + offset));
-        int regionBytes = (int)Math.Min((ulong)rest.Length, size);
-        if (regionBytes > 0)
-        {
-            Fd.PWrite(fd, rest[..regionBytes], (long)offset);
-        }
-
-        rest = rest[regionBytes..];
-        using InflightRegion region = InflightRegion.Map(fd, description, packed: true);
+        using InflightRegion region = InflightTarget.MapRegion(ref rest, queueCount, regionQueueSize, shape, packed: true);
 
         using GuestRam ram = GuestRam.Create([(0, ChainTargets.RegionA), (ChainTargets.RegionBAddress, ChainTargets.RegionB)]);
         int first = (int)Math.Min((ulong)rest.Length, ChainTargets.RegionA);
@@ -128,27 +108,14 @@ internal static class PackedInflightTarget
 
     private static void Complete(PackedQueue queue, PackedInflightTracker tracker, DescriptorChain chain, GuestMemory memory)
     {
-        uint written = 0;
-        Span<byte> touch = stackalloc byte[16];
+        uint written;
         try
         {
-            foreach (VirtqBuffer buffer in chain)
-            {
-                int n = (int)Math.Min(buffer.Length, 16u);
-                if (buffer.IsWriteOnly)
-                {
-                    memory.Write(buffer.Address, touch[..n]);
-                    written += buffer.Length;
-                }
-                else
-                {
-                    memory.Read(buffer.Address, touch[..n]);
-                }
-            }
+            written = InflightTarget.Touch(chain, memory);
         }
         catch (VirtqueueException)
         {
-            // A bad chain is still completed (with 0 bytes), as a device does.
+            // A bad chain is still completed (with 0 bytes), as a device does: the region's update sequence runs on.
             written = 0;
         }
 

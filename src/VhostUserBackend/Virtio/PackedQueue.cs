@@ -118,29 +118,18 @@ public sealed unsafe class PackedQueue : Virtqueue
                 throw new VirtqueueException(VirtqueueError.ChainNotAvailable, $"the chain at slot {_nextAvail} continues into slot {slot}, which is not available");
             }
 
-            int entry = _freeHead;
+            int entry = TakeEntry(ref first, previous);
             if (entry < 0)
             {
                 FreeEntries(first, count);
-                throw new VirtqueueException(VirtqueueError.TooManyInFlight, $"more than {size} descriptors are in flight");
+                throw TooManyInFlight(size);
             }
 
-            _freeHead = _storeNext[entry];
             ref PackedDescriptor copy = ref _store[entry];
             copy.Address = d->Address;
             copy.Length = d->Length;
             copy.Id = d->Id;
             copy.Flags = flags;
-            _storeNext[entry] = -1;
-            if (previous < 0)
-            {
-                first = entry;
-            }
-            else
-            {
-                _storeNext[previous] = entry;
-            }
-
             previous = entry;
             count++;
             if (++slot == size)
@@ -239,25 +228,14 @@ public sealed unsafe class PackedQueue : Virtqueue
         int previous = -1;
         for (int i = 0; i < descriptors.Length; i++)
         {
-            int entry = _freeHead;
+            int entry = TakeEntry(ref first, previous);
             if (entry < 0)
             {
                 FreeEntries(first, i);
-                throw new VirtqueueException(VirtqueueError.TooManyInFlight, $"more than {size} descriptors are in flight");
+                throw TooManyInFlight(size);
             }
 
-            _freeHead = _storeNext[entry];
             _store[entry] = descriptors[i];
-            _storeNext[entry] = -1;
-            if (previous < 0)
-            {
-                first = entry;
-            }
-            else
-            {
-                _storeNext[previous] = entry;
-            }
-
             previous = entry;
         }
 
@@ -504,6 +482,32 @@ public sealed unsafe class PackedQueue : Virtqueue
         _usedSinceSignal = 0;
         _signalledUsedValid = false;
     }
+
+    /// <summary>Takes a free store entry and links it after <paramref name="previous"/> (or makes it the chain's <paramref name="first"/>); -1 when the store is full.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int TakeEntry(ref int first, int previous)
+    {
+        int entry = _freeHead;
+        if (entry < 0)
+        {
+            return -1;
+        }
+
+        _freeHead = _storeNext[entry];
+        _storeNext[entry] = -1;
+        if (previous < 0)
+        {
+            first = entry;
+        }
+        else
+        {
+            _storeNext[previous] = entry;
+        }
+
+        return entry;
+    }
+
+    private static VirtqueueException TooManyInFlight(ushort size) => new(VirtqueueError.TooManyInFlight, $"more than {size} descriptors are in flight");
 
     private void FreeEntries(int first, int count)
     {
