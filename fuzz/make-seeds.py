@@ -119,6 +119,48 @@ put("inflight", "edge-size-beyond-file", inflight(1, 8, 3, 0, 2))
 put("inflight", "edge-offset", inflight(1, 8, 3, 0, 3))
 put("inflight", "edge-inflight-byte-2", inflight(1, 8, 3, 0, 0)[:8 + 16] + b"\x02")
 
+# --- packed-inflight: [queues-1][region qsize-1 u16][ring size-1 u16][vring base u32][shape][0 0]
+#     + region (packed layout: 32-byte header, 32-byte entries) + RAM (descriptor ring at 0) ------
+def pinflight(queues, qsize, ring_size, base, shape, version=1, free=None, used=(0, 0), wraps=(1, 1), chains=(), count=None, ram=b"", patch=()):
+    stride = ((32 + 32 * qsize - 3) + 63) & ~63
+    region = bytearray(stride * queues)
+    for q in range(queues):
+        o = q * stride
+        taken = sum(len(c[2]) for c in chains)
+        head = taken if free is None else free
+        struct.pack_into("<QHHHHHHBB", region, o, 0, version, qsize if count is None else count, head, head, used[0], used[1], wraps[0], wraps[1])
+        for e in range(qsize):
+            struct.pack_into("<H", region, o + 32 + 32 * e + 2, e + 1)
+        e = 0
+        for counter, ident, descs in chains:
+            h = e
+            for k, (addr, length, fl) in enumerate(descs):
+                last = k == len(descs) - 1
+                struct.pack_into("<BxHHHQHHIQ", region, o + 32 + 32 * e, 1 if k == 0 else 0, e + 1, h + len(descs) - 1 if k == 0 else 0,
+                                 len(descs) if k == 0 else 0, counter if k == 0 else 0, ident if last else 0, fl | (0 if last else NEXT), length, addr)
+                e += 1
+        for off, blob in patch:
+            region[o + off:o + off + len(blob)] = blob
+    hdr = bytes([queues - 1]) + struct.pack("<HHI", qsize - 1, ring_size - 1, base) + bytes([shape, 0, 0])
+    return hdr + bytes(region) + ram
+
+pring = bytearray(0x300)
+for i, (addr, length, ident, fl) in enumerate([(0x1000, 16, 0, AVAIL | NEXT), (0x2000, 64, 0, AVAIL | WRITE), (0x1100, 16, 1, AVAIL), (0x1200, 16, 2, AVAIL | NEXT), (0x2100, 32, 2, AVAIL | WRITE)]):
+    struct.pack_into("<QIHH", pring, i * 16, addr, length, ident, fl)
+pring = bytes(pring)
+two = [(4, 0, [(0x1000, 16, 0), (0x2000, 64, WRITE)]), (2, 1, [(0x1100, 16, 0)])]
+put("packed-inflight", "fresh", pinflight(1, 8, 8, WRAPS, 0, version=0, ram=pring))
+put("packed-inflight", "two-in-flight", pinflight(2, 8, 8, WRAPS, 0, chains=two, ram=pring))
+put("packed-inflight", "completion-rolled-back", pinflight(1, 8, 8, WRAPS, 0, chains=two, used=(2, 0), ram=pring))
+used_ring = bytearray(pring); struct.pack_into("<QIHH", used_ring, 0, 0, 64, 0, AVAIL | USED)
+put("packed-inflight", "completion-rolled-forward", pinflight(1, 8, 8, WRAPS, 0, chains=two, used=(2, 0), ram=bytes(used_ring)))
+put("packed-inflight", "edge-bad-version", pinflight(1, 8, 8, WRAPS, 0, version=9, chains=two, ram=pring))
+put("packed-inflight", "edge-free-list-loop", pinflight(1, 8, 8, WRAPS, 0, chains=two, ram=pring, patch=[(32 + 32 * 7 + 2, struct.pack("<H", 3))]))
+put("packed-inflight", "edge-id-out-of-range", pinflight(1, 8, 8, WRAPS, 0, chains=two, ram=pring, patch=[(32 + 32 * 1 + 16, struct.pack("<H", 200))]))
+put("packed-inflight", "edge-chain-loop", pinflight(1, 8, 8, WRAPS, 0, chains=two, ram=pring, patch=[(32 + 2, struct.pack("<H", 0)), (32 + 4, struct.pack("<H", 0))]))
+put("packed-inflight", "edge-ring-larger-than-region", pinflight(1, 8, 64, WRAPS, 0, chains=two, ram=pring))
+put("packed-inflight", "edge-size-one-short", pinflight(1, 8, 8, WRAPS, 1, chains=two, ram=pring))
+
 # --- config: records [op][offset u32][size u32][flags u32][n][payload] ---------------------------
 def rec(op, offset, size, payload, flags=0):
     return bytes([op]) + struct.pack("<III", offset, size, flags) + bytes([len(payload)]) + bytes(payload)

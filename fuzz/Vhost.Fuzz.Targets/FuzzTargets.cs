@@ -10,7 +10,7 @@ namespace Vhost.Fuzz;
 public static class FuzzTargets
 {
     /// <summary>Every target name (also the corpus folder names under fuzz/corpus).</summary>
-    public static IReadOnlyList<string> Names { get; } = ["message", "split-chain", "packed-chain", "inflight", "config", "net-state", "postcopy"];
+    public static IReadOnlyList<string> Names { get; } = ["message", "split-chain", "packed-chain", "inflight", "packed-inflight", "config", "net-state", "postcopy"];
 
     /// <summary>Runs <paramref name="target"/> on <paramref name="input"/>; may throw.</summary>
     /// <param name="target">A name from <see cref="Names"/>.</param>
@@ -24,6 +24,7 @@ public static class FuzzTargets
             case "split-chain": ChainTargets.RunSplit(input); break;
             case "packed-chain": ChainTargets.RunPacked(input); break;
             case "inflight": InflightTarget.Run(input); break;
+            case "packed-inflight": PackedInflightTarget.Run(input); break;
             case "config": ConfigTarget.Run(input); break;
             case "net-state": NetStateTarget.Run(input); break;
             case "postcopy": PostcopyTarget.Run(input); break;
@@ -38,8 +39,8 @@ public static class FuzzTargets
     public static bool IsAllowed(string target, Exception exception) => exception switch
     {
         FuzzContractException => false,
-        VirtqueueException or GuestMemoryException => target is "split-chain" or "packed-chain" or "inflight",
-        VhostException => target is "message" or "config" or "inflight",
+        VirtqueueException or GuestMemoryException => target is "split-chain" or "packed-chain" or "inflight" or "packed-inflight",
+        VhostException => target is "message" or "config" or "inflight" or "packed-inflight",
         InvalidDataException => target is "net-state",
         _ => false,
     };

@@ -44,25 +44,7 @@ internal static class InflightTarget
         int shape = input[6] % 4;
         ReadOnlySpan<byte> rest = input[HeaderLength..];
 
-        ulong size = InflightRegion.RegionSize(queueCount, regionQueueSize);
-        ulong offset = shape == 3 ? 4096UL : 0;
-        var description = new VhostUserInflight
-        {
-            MmapSize = shape switch { 1 => size - 1, 2 => size + 4096, _ => size },
-            MmapOffset = offset,
-            QueueCount = queueCount,
-            QueueSize = regionQueueSize,
-        };
-
-        using SafeFileHandle fd = Fd.CreateMemFd("fuzz-inflight", (long)(size + offset));
-        int regionBytes = (int)Math.Min((ulong)rest.Length, size);
-        if (regionBytes > 0)
-        {
-            Fd.PWrite(fd, rest[..regionBytes], (long)offset);
-        }
-
-        rest = rest[regionBytes..];
-        using InflightRegion region = InflightRegion.Map(fd, description);
+        using InflightRegion region = MapRegion(ref rest, queueCount, regionQueueSize, shape, packed: false);
 
         using GuestRam ram = GuestRam.Create([(0, ChainTargets.RegionA), (ChainTargets.RegionBAddress, ChainTargets.RegionB)]);
         ram.Write(0, rest[..(int)Math.Min((ulong)rest.Length, ChainTargets.RegionA)]);
@@ -112,7 +94,37 @@ internal static class InflightTarget
         }
     }
 
-    private static void Complete(SplitQueue queue, InflightTracker tracker, DescriptorChain chain, GuestMemory memory)
+    /// <summary>
+    /// The region as SET_INFLIGHT_FD hands it over: a memfd holding the first bytes of
+    /// <paramref name="rest"/> (consumed), described by <paramref name="shape"/> (0: exact; 1: one
+    /// byte short; 2: larger than the file; 3: offset 4096 into a file one page larger), mapped as
+    /// the daemon maps it (the fd is closed: the mapping stays).
+    /// </summary>
+    internal static InflightRegion MapRegion(ref ReadOnlySpan<byte> rest, ushort queueCount, ushort queueSize, int shape, bool packed)
+    {
+        ulong size = InflightRegion.RegionSize(queueCount, queueSize, packed);
+        ulong offset = shape == 3 ? 4096UL : 0;
+        var description = new VhostUserInflight
+        {
+            MmapSize = shape switch { 1 => size - 1, 2 => size + 4096, _ => size },
+            MmapOffset = offset,
+            QueueCount = queueCount,
+            QueueSize = queueSize,
+        };
+
+        using SafeFileHandle fd = Fd.CreateMemFd("fuzz-inflight", (long)(size + offset));
+        int regionBytes = (int)Math.Min((ulong)rest.Length, size);
+        if (regionBytes > 0)
+        {
+            Fd.PWrite(fd, rest[..regionBytes], (long)offset);
+        }
+
+        rest = rest[regionBytes..];
+        return InflightRegion.Map(fd, description, packed);
+    }
+
+    /// <summary>Touches every buffer of <paramref name="chain"/> as a device does (reads the readable ones, writes the writable ones); returns the bytes written.</summary>
+    internal static uint Touch(DescriptorChain chain, GuestMemory memory)
     {
         uint written = 0;
         Span<byte> touch = stackalloc byte[16];
@@ -130,6 +142,12 @@ internal static class InflightTarget
             }
         }
 
+        return written;
+    }
+
+    private static void Complete(SplitQueue queue, InflightTracker tracker, DescriptorChain chain, GuestMemory memory)
+    {
+        uint written = Touch(chain, memory);
         tracker.BeginUsed(chain.Head);
         queue.AddUsed(chain.Head, written);
         tracker.EndUsed(chain.Head, queue.NextUsed);

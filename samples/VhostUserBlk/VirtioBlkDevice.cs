@@ -144,7 +144,7 @@ internal sealed unsafe class VirtioBlkDevice : IVhostUserBackend, IDisposable
             VirtioBlkFeatures f = VirtioBlkFeatures.SizeMax | VirtioBlkFeatures.SegMax | VirtioBlkFeatures.BlockSize | VirtioBlkFeatures.Flush
                 | VirtioBlkFeatures.ConfigWce | VirtioBlkFeatures.MultiQueue;
             f |= _image.IsReadOnly ? VirtioBlkFeatures.ReadOnly : VirtioBlkFeatures.Discard | VirtioBlkFeatures.WriteZeroes;
-            return (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingIndirectDescriptors) | (ulong)f;
+            return (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingIndirectDescriptors | VirtioFeatures.RingPacked) | (ulong)f;
         }
     }
 

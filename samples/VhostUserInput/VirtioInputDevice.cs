@@ -63,7 +63,7 @@ internal sealed class VirtioInputDevice : IVhostUserBackend
     public ushort MaxQueueSize => 1024;
 
     /// <inheritdoc/>
-    public ulong Features => (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingIndirectDescriptors);
+    public ulong Features => (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingIndirectDescriptors | VirtioFeatures.RingPacked);
 
     /// <inheritdoc/>
     public VirtioConfigSpace? ConfigSpace => _config.Space;

@@ -118,7 +118,7 @@ internal sealed class NetPort : IVhostUserBackend, IDisposable
     public ushort MaxQueueSize => _fabric.Settings.MaxQueueSize;
 
     /// <inheritdoc/>
-    public ulong Features => (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingIndirectDescriptors) | (ulong)(VirtioNetFeatures.Mac | VirtioNetFeatures.Status | VirtioNetFeatures.Mtu | VirtioNetFeatures.MergeableRxBuffers
+    public ulong Features => (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingIndirectDescriptors | VirtioFeatures.RingPacked) | (ulong)(VirtioNetFeatures.Mac | VirtioNetFeatures.Status | VirtioNetFeatures.Mtu | VirtioNetFeatures.MergeableRxBuffers
         | OffloadFeatures | (_pairs > 1 ? VirtioNetFeatures.MultiQueue : VirtioNetFeatures.None));
 
     /// <inheritdoc/>

@@ -49,7 +49,7 @@ internal sealed class VirtioRngDevice : IVhostUserBackend, IDisposable
     public ushort MaxQueueSize => 1024;
 
     /// <inheritdoc/>
-    public ulong Features => (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingIndirectDescriptors);
+    public ulong Features => (ulong)(VirtioFeatures.Version1 | VirtioFeatures.RingEventIndex | VirtioFeatures.RingIndirectDescriptors | VirtioFeatures.RingPacked);
 
     /// <summary>Random bytes handed to the guest so far.</summary>
     public long BytesServed => Interlocked.Read(ref _bytes);

@@ -628,19 +628,19 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
 
     public SafeFileHandle GetInflightFd(in VhostUserInflight request, out VhostUserInflight reply)
     {
-        ThrowIfPackedInflight(FrontendRequest.GetInflightFd);
+        bool packed = IsPackedInflight;
         if (request.QueueCount > _vrings.Length)
         {
             throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GET_INFLIGHT_FD: {request.QueueCount} queues, the device has {_vrings.Length}");
         }
 
-        ulong size = InflightRegion.RegionSize(request.QueueCount, request.QueueSize);
+        ulong size = InflightRegion.RegionSize(request.QueueCount, request.QueueSize, packed);
         if (size > VhostUserLimits.MaxInflightMmapSize)
         {
             throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GET_INFLIGHT_FD: a region for {request.QueueCount} queues of {request.QueueSize} would take 0x{size:x} bytes");
         }
 
-        InflightRegion region = InflightRegion.Create(request.QueueCount, request.QueueSize, _negotiation.Features, out SafeFileHandle fd);
+        InflightRegion region = InflightRegion.Create(request.QueueCount, request.QueueSize, _negotiation.Features, out SafeFileHandle fd, packed);
         ReplaceInflight(region);
         reply = new VhostUserInflight { MmapSize = size, MmapOffset = 0, QueueCount = request.QueueCount, QueueSize = request.QueueSize };
         return fd;
@@ -648,7 +648,6 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
 
     public void SetInflightFd(in VhostUserInflight inflight, ReceivedFds fds)
     {
-        ThrowIfPackedInflight(FrontendRequest.SetInflightFd);
         if (inflight.QueueCount > _vrings.Length)
         {
             throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"SET_INFLIGHT_FD: {inflight.QueueCount} queues, the device has {_vrings.Length}");
@@ -658,7 +657,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
         using (SafeFileHandle fd = fds.Take(0))
         {
             CheckSeal(fd, "the inflight region");
-            region = InflightRegion.Map(fd, inflight);
+            region = InflightRegion.Map(fd, inflight, IsPackedInflight);
         }
 
         ReplaceInflight(region);
@@ -795,18 +794,8 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
         _backend.Reset();
     }
 
-    /// <summary>
-    /// Inflight tracking covers split rings only (the spec's split layout). With a packed ring the
-    /// request fails with the reason; the failure reply (mmap_size 0, no fd) is what QEMU reads as
-    /// "no inflight region", so a front-end carries on without one.
-    /// </summary>
-    private void ThrowIfPackedInflight(FrontendRequest request)
-    {
-        if (_negotiation.HasFeatures((ulong)VirtioFeatures.RingPacked))
-        {
-            throw new NotSupportedException($"{request}: inflight tracking is implemented for split rings only; VIRTIO_F_RING_PACKED was acked, so the device runs without an inflight region");
-        }
-    }
+    /// <summary>The inflight region's layout follows the ring layout acked so far (QEMU sends SET_FEATURES before GET_INFLIGHT_FD for exactly this).</summary>
+    private bool IsPackedInflight => _negotiation.HasFeatures((ulong)VirtioFeatures.RingPacked);
 
     /// <summary>Takes the optional fd of a SET_LOG_FD message and checks it is an eventfd (vring kick/call/err fds are checked by the dispatcher).</summary>
     private static SafeFileHandle? TakeEventFd(ReceivedFds fds, string request)

@@ -97,7 +97,7 @@ public sealed partial class Vring
     /// <summary>
     /// Starts the ring (SET_VRING_KICK, the kick already set): translates its addresses in
     /// <paramref name="memory"/>, applies the ring features, recovers the position and the chains
-    /// a previous back-end left in flight from the inflight region (split rings), and activates
+    /// a previous back-end left in flight from the inflight region (split or packed layout), and activates
     /// the queue.
     /// </summary>
     /// <param name="memory">The guest memory.</param>
@@ -121,15 +121,30 @@ public sealed partial class Vring
             q.IndirectDescriptors = _indirect;
             q.RingLogAddress = _ringLogAddress;
             int resubmit = 0;
-            if (region is not null && q is SplitQueue split && Index < region.QueueCount)
+            if (region is not null && Index < region.QueueCount)
             {
-                var tracker = new InflightTracker(region, Index);
-                ushort ringUsed = memory.Read<ushort>(q.DeviceAreaAddress + 2);
-                ushort inflight = tracker.Recover(split.Size, ringUsed);
-                split.NextAvail = (ushort)(ringUsed + inflight);
-                split.NextUsed = ringUsed;
-                Inflight = tracker;
-                resubmit = tracker.PendingResubmissions;
+                if (region.IsPacked != q is PackedQueue)
+                {
+                    throw new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"ring {Index} is {(q is PackedQueue ? "packed" : "split")} but the inflight region has the {(region.IsPacked ? "packed" : "split")} layout (VIRTIO_F_RING_PACKED changed after GET/SET_INFLIGHT_FD)");
+                }
+
+                if (q is SplitQueue split)
+                {
+                    var tracker = new InflightTracker(region, Index);
+                    ushort ringUsed = memory.Read<ushort>(q.DeviceAreaAddress + 2);
+                    ushort inflight = tracker.Recover(split.Size, ringUsed);
+                    split.NextAvail = (ushort)(ringUsed + inflight);
+                    split.NextUsed = ringUsed;
+                    Inflight = tracker;
+                }
+                else
+                {
+                    var tracker = new PackedInflightTracker(region, Index);
+                    tracker.Recover((PackedQueue)q, memory);
+                    Inflight = tracker;
+                }
+
+                resubmit = Inflight.PendingResubmissions;
             }
 
             q.Activate(memory);
@@ -249,11 +264,26 @@ public sealed partial class Vring
     /// <summary>A new inflight region (GET/SET_INFLIGHT_FD): a running ring keeps no pointer into the old one.</summary>
     internal void UseInflightRegion(InflightRegion region)
     {
-        if (Inflight is not null)
+        if (Inflight is null)
         {
-            Inflight = Queue is SplitQueue && Index < region.QueueCount && Queue.Size <= region.QueueSize
-                ? new InflightTracker(region, Index)
-                : null;
+            return;
+        }
+
+        if (Index >= region.QueueCount || Queue.Size > region.QueueSize || region.IsPacked != Queue is PackedQueue)
+        {
+            Inflight = null;
+        }
+        else if (Queue is PackedQueue packed)
+        {
+            // A running packed ring starts the new region at its current position; the chains in
+            // flight now are not in it (their completions still move its used position).
+            var tracker = new PackedInflightTracker(region, Index);
+            tracker.SetUp(packed.GetVringBase());
+            Inflight = tracker;
+        }
+        else
+        {
+            Inflight = new InflightTracker(region, Index);
         }
     }
 

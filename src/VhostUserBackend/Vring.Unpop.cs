@@ -71,7 +71,7 @@ public sealed partial class Vring
 
         if (resubmitted)
         {
-            if (Inflight is not { } tracker || !tracker.TryReturnResubmission(head))
+            if (Inflight is not { } tracker || !tracker.TryReturnResubmission(Queue, chain))
             {
                 throw new InvalidOperationException($"ring {Index}: chain {head} was resubmitted from an inflight region that was replaced since; it cannot be put back");
             }
@@ -79,7 +79,7 @@ public sealed partial class Vring
         else
         {
             Queue.Rewind(chain);
-            Inflight?.UnmarkInflight(head);
+            Inflight?.UnmarkInflight(Queue, chain);
         }
 
         _popOrder.StepBack();

@@ -159,7 +159,7 @@ public sealed partial class Vring
 
     internal EventFd? Error { get; set; }
 
-    internal InflightTracker? Inflight { get; set; }
+    internal InflightTracking? Inflight { get; set; }
 
     /// <summary>The front-end's SET_LOG_FD eventfd, signalled after completions while dirty logging is on (owned by the connection's handler).</summary>
     internal EventFd? LogEvent { get; set; }
@@ -184,14 +184,13 @@ public sealed partial class Vring
         }
 
         Virtqueue queue = Queue;
-        InflightTracker? inflight = Inflight;
+        InflightTracking? inflight = Inflight;
         bool resubmitted = false;
         try
         {
-            if (inflight is not null && inflight.TryTakeResubmission(out ushort resubmit))
+            if (inflight is not null && inflight.TryTakeResubmission(queue, out chain))
             {
                 resubmitted = true;
-                chain = queue.ResubmittedChain(resubmit);
             }
             else
             {
@@ -200,7 +199,7 @@ public sealed partial class Vring
                     return false;
                 }
 
-                inflight?.MarkInflight(chain.Head);
+                inflight?.MarkInflight(queue, chain);
             }
         }
         catch (VirtqueueException e)
@@ -762,12 +761,10 @@ public sealed partial class Vring
             LogWritten(queue, head, length);
         }
 
-        InflightTracker? inflight = Inflight;
-        if (inflight is not null && queue is SplitQueue split)
+        InflightTracking? inflight = Inflight;
+        if (inflight is not null)
         {
-            inflight.BeginUsed(head);
-            split.AddUsed(head, length);
-            inflight.EndUsed(head, split.NextUsed);
+            inflight.AddUsed(queue, head, length);
         }
         else
         {

@@ -11,7 +11,7 @@ namespace VhostUserBackend.Virtio;
 /// still inflight in the order they were fetched, to be resubmitted before new ones.
 /// </summary>
 /// <remarks>Used by one worker thread at a time; allocation-free except in <see cref="Recover"/>.</remarks>
-internal sealed unsafe class InflightTracker
+internal sealed unsafe class InflightTracker : InflightTracking
 {
     private readonly VhostUserInflightSplitQueue* _header;
     private readonly VhostUserInflightSplitDescriptor* _descriptors;
@@ -32,7 +32,38 @@ internal sealed unsafe class InflightTracker
     }
 
     /// <summary>Heads waiting to be resubmitted.</summary>
-    public int PendingResubmissions => _resubmit.Length - _resubmitNext;
+    public override int PendingResubmissions => _resubmit.Length - _resubmitNext;
+
+    /// <inheritdoc/>
+    public override bool TryTakeResubmission(Virtqueue queue, out DescriptorChain chain)
+    {
+        if (!TryTakeResubmission(out ushort head))
+        {
+            chain = default;
+            return false;
+        }
+
+        chain = queue.ResubmittedChain(head);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public override bool TryReturnResubmission(Virtqueue queue, in DescriptorChain chain) => TryReturnResubmission(chain.Head);
+
+    /// <inheritdoc/>
+    public override void MarkInflight(Virtqueue queue, in DescriptorChain chain) => MarkInflight(chain.Head);
+
+    /// <inheritdoc/>
+    public override void UnmarkInflight(Virtqueue queue, in DescriptorChain chain) => UnmarkInflight(chain.Head);
+
+    /// <inheritdoc/>
+    public override void AddUsed(Virtqueue queue, ushort head, uint length)
+    {
+        var split = (SplitQueue)queue;
+        BeginUsed(head);
+        split.AddUsed(head, length);
+        EndUsed(head, split.NextUsed);
+    }
 
     /// <summary>
     /// Validates the queue's region for a ring of <paramref name="queueSize"/> whose used ring

@@ -118,29 +118,18 @@ public sealed unsafe class PackedQueue : Virtqueue
                 throw new VirtqueueException(VirtqueueError.ChainNotAvailable, $"the chain at slot {_nextAvail} continues into slot {slot}, which is not available");
             }
 
-            int entry = _freeHead;
+            int entry = TakeEntry(ref first, previous);
             if (entry < 0)
             {
                 FreeEntries(first, count);
-                throw new VirtqueueException(VirtqueueError.TooManyInFlight, $"more than {size} descriptors are in flight");
+                throw TooManyInFlight(size);
             }
 
-            _freeHead = _storeNext[entry];
             ref PackedDescriptor copy = ref _store[entry];
             copy.Address = d->Address;
             copy.Length = d->Length;
             copy.Id = d->Id;
             copy.Flags = flags;
-            _storeNext[entry] = -1;
-            if (previous < 0)
-            {
-                first = entry;
-            }
-            else
-            {
-                _storeNext[previous] = entry;
-            }
-
             previous = entry;
             count++;
             if (++slot == size)
@@ -215,6 +204,63 @@ public sealed unsafe class PackedQueue : Virtqueue
         chain = new DescriptorChain(this, head, _chainFirst[head], _chainCount[head], (int)_chainSerial[head]);
         return true;
     }
+
+    /// <summary>
+    /// Takes a chain a previous back-end left in flight (from the inflight region's copies of its
+    /// ring descriptors) back into the queue, as if just popped: enumerable, completed with
+    /// <see cref="AddUsed"/> like any other. The ring position does not move (the chain's slots
+    /// were consumed by the back-end that popped it first).
+    /// </summary>
+    /// <param name="descriptors">The chain's ring descriptors in order; the last one carries the buffer id.</param>
+    /// <returns>The chain.</returns>
+    /// <exception cref="VirtqueueException">The buffer id is out of range or already in flight, or the queue has no room.</exception>
+    internal DescriptorChain AdoptChain(ReadOnlySpan<PackedDescriptor> descriptors)
+    {
+        ThrowIfNotReady();
+        ushort size = Size;
+        ushort id = descriptors.IsEmpty ? ushort.MaxValue : descriptors[^1].Id;
+        if (descriptors.Length > size || id >= size || _chainCount[id] != 0)
+        {
+            throw new VirtqueueException(VirtqueueError.InvalidBufferId, $"the resubmitted buffer id {id} ({descriptors.Length} descriptors) is out of range or already in flight");
+        }
+
+        int first = -1;
+        int previous = -1;
+        for (int i = 0; i < descriptors.Length; i++)
+        {
+            int entry = TakeEntry(ref first, previous);
+            if (entry < 0)
+            {
+                FreeEntries(first, i);
+                throw TooManyInFlight(size);
+            }
+
+            _store[entry] = descriptors[i];
+            previous = entry;
+        }
+
+        _chainFirst[id] = first;
+        _chainCount[id] = (ushort)descriptors.Length;
+        uint serial = ++_chainSerial[id];
+        return new DescriptorChain(this, id, first, (ushort)descriptors.Length, (int)serial);
+    }
+
+    /// <summary>Drops an adopted chain without completing it (it goes back to the resubmission list): its copies are freed, the ring position stays.</summary>
+    /// <exception cref="InvalidOperationException">The chain is not in flight in this queue.</exception>
+    internal void ReleaseAdopted(in DescriptorChain chain)
+    {
+        ushort id = chain.Head;
+        if (chain.Queue != this || !TryGetChainStore(id, chain.Stamp, chain.First, out _, out _))
+        {
+            throw new InvalidOperationException($"buffer id {id} is not in flight in this queue");
+        }
+
+        FreeEntries(_chainFirst[id], _chainCount[id]);
+        _chainCount[id] = 0;
+    }
+
+    /// <summary>The number of ring descriptors of in-flight buffer <paramref name="id"/> (0 when it is not in flight): how far its used element moves the used position.</summary>
+    internal ushort InFlightRingCount(ushort id) => id < _chainCount.Length ? _chainCount[id] : (ushort)0;
 
     /// <inheritdoc/>
     public override void AddUsed(ushort head, uint length)
@@ -436,6 +482,32 @@ public sealed unsafe class PackedQueue : Virtqueue
         _usedSinceSignal = 0;
         _signalledUsedValid = false;
     }
+
+    /// <summary>Takes a free store entry and links it after <paramref name="previous"/> (or makes it the chain's <paramref name="first"/>); -1 when the store is full.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int TakeEntry(ref int first, int previous)
+    {
+        int entry = _freeHead;
+        if (entry < 0)
+        {
+            return -1;
+        }
+
+        _freeHead = _storeNext[entry];
+        _storeNext[entry] = -1;
+        if (previous < 0)
+        {
+            first = entry;
+        }
+        else
+        {
+            _storeNext[previous] = entry;
+        }
+
+        return entry;
+    }
+
+    private static VirtqueueException TooManyInFlight(ushort size) => new(VirtqueueError.TooManyInFlight, $"more than {size} descriptors are in flight");
 
     private void FreeEntries(int first, int count)
     {

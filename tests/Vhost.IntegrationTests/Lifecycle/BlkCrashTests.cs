@@ -48,9 +48,11 @@ public sealed partial class BlkCrashTests
     private static readonly Regex RingStarted = new(@"ring 0 started \(size \d+, base \d+, (\d+) inflight requests to resubmit\)", RegexOptions.Compiled);
 
     [Theory(Timeout = GuestCollection.TestTimeoutMs)]
-    [InlineData("7.2")]
-    [InlineData("10")]
-    public async Task Daemon_killed_with_32_writes_in_flight_applies_each_exactly_once_after_QEMU_reconnects(string qemuVersion)
+    [InlineData("7.2", false)]
+    [InlineData("10", false)]
+    [InlineData("7.2", true)]
+    [InlineData("10", true)]
+    public async Task Daemon_killed_with_32_writes_in_flight_applies_each_exactly_once_after_QEMU_reconnects(string qemuVersion, bool packed)
     {
         CancellationToken ct = TestContext.Current.CancellationToken;
         var total = Stopwatch.StartNew();
@@ -67,9 +69,13 @@ public sealed partial class BlkCrashTests
         try
         {
             var options = new QemuGuestOptions { MemoryMiB = 256, Qemu = qemu };
-            options.AddVhostUserDevice("vhost-user-blk-pci", socket, "num-queues=1", reconnectSeconds: 1);
+            options.AddVhostUserDevice("vhost-user-blk-pci", socket, packed ? "num-queues=1,packed=on" : "num-queues=1", reconnectSeconds: 1);
             using GuestVm vm = await GuestVm.StartAsync(options, ct);
             await vm.RunCheckedAsync(BlkWriter.WaitForDisk, cancellationToken: ct);
+
+            // The guest's driver negotiated the ring layout asked for (VIRTIO_F_RING_PACKED is feature bit 34).
+            GuestCommandResult features = await vm.RunCheckedAsync("cat /sys/block/vda/device/features", cancellationToken: ct);
+            Assert.Equal(packed ? '1' : '0', features.Text.Trim()[34]);
             if ((await vm.RunAsync("command -v blkgen", cancellationToken: ct)).ExitCode != 0)
             {
                 Assert.Skip("the test guest has no blkgen: tools/guest/mkinitramfs.sh builds it from tools/guest/blkgen.c with the host's C compiler (tools/install-test-deps.sh installs gcc and libc6-dev)");
@@ -102,10 +108,10 @@ public sealed partial class BlkCrashTests
             }
 
             // SIGKILL the moment the region shows every lane's write held by the daemon.
-            string firstKill = KillWhen(daemon, region, v => v.Inflight.Count >= Lanes, $"{Lanes} requests in flight", vm);
+            string firstKill = KillWhen(daemon, region, packed, v => v.Inflight.Count >= Lanes, $"{Lanes} requests in flight", vm);
             daemon.Kill();
             firstDaemon = daemon.Output;
-            InflightRegionView atKill = InflightRegionView.Read(region);
+            InflightRegionView atKill = InflightRegionView.Read(region, packed);
             byte[] imageAtKill = File.ReadAllBytes(disk);
             int doneAtKill = CountAt(imageAtKill, seed, Generations);
             int untouchedAtKill = imageAtKill.Chunk(BlockSize).Count(b => !b.AsSpan().ContainsAnyExcept((byte)0));
@@ -125,12 +131,13 @@ public sealed partial class BlkCrashTests
             string secondKill = KillWhen(
                 daemon,
                 region,
+                packed,
                 v => v.Inflight.Count(x => x.Counter <= lastFirst) is > 0 and <= Lanes / 2 && v.Inflight.Any(x => x.Counter > lastFirst),
                 "the recovery half done",
                 vm);
             daemon.Kill();
             secondDaemon = daemon.Output;
-            InflightRegionView atSecondKill = InflightRegionView.Read(region);
+            InflightRegionView atSecondKill = InflightRegionView.Read(region, packed);
 
             // A third daemon finishes the job.
             daemon.Dispose();
@@ -143,10 +150,10 @@ public sealed partial class BlkCrashTests
                 ct);
             GuestCommandResult verify = await vm.RunAsync($"blkgen verify /dev/vda {Blocks} {BlockSize} {seed} {Generations}", TimeSpan.FromSeconds(60), ct);
             GuestCommandResult kernel = await vm.RunCheckedAsync("dmesg", cancellationToken: ct);
-            InflightRegionView atEnd = InflightRegionView.Read(region);
+            InflightRegionView atEnd = InflightRegionView.Read(region, packed);
 
             string report = $"""
-                QEMU {qemu.Version}, seed {seed}, {Lanes} lanes x {Blocks / Lanes} blocks x {Generations} generations of {BlockSize} bytes, --latency {LatencyMs}
+                QEMU {qemu.Version}, {(packed ? "packed" : "split")} ring, seed {seed}, {Lanes} lanes x {Blocks / Lanes} blocks x {Generations} generations of {BlockSize} bytes, --latency {LatencyMs}
                 killed {firstKill}, then {secondKill}
                 at the kill: {doneAtKill} blocks finished, {untouchedAtKill} untouched; guest: {stuck.Text.Replace('\n', ' ')}
                 region at the kill: {atKill}
@@ -217,7 +224,7 @@ public sealed partial class BlkCrashTests
     /// again, so the kill lands on exactly the state the test saw; otherwise it goes on (SIGCONT).
     /// </summary>
     /// <returns>How long it watched, and how often it froze the daemon, for the report.</returns>
-    private static string KillWhen(SampleProcess daemon, SafeFileHandle region, Func<InflightRegionView, bool> condition, string what, GuestVm vm)
+    private static string KillWhen(SampleProcess daemon, SafeFileHandle region, bool packed, Func<InflightRegionView, bool> condition, string what, GuestVm vm)
     {
         int stops = 0;
         int pid = daemon.DaemonProcessId ?? throw new InvalidOperationException("the daemon exited\n" + daemon.Output);
@@ -225,13 +232,13 @@ public sealed partial class BlkCrashTests
         InflightRegionView last;
         while (true)
         {
-            last = InflightRegionView.Read(region);
+            last = InflightRegionView.Read(region, packed);
             if (condition(last))
             {
                 Signal(pid, SigStop);
                 stops++;
                 WaitUntilStopped(pid);
-                last = InflightRegionView.Read(region);
+                last = InflightRegionView.Read(region, packed);
                 if (condition(last))
                 {
                     Signal(pid, SigKill);

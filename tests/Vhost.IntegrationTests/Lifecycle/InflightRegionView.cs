@@ -4,10 +4,15 @@ using Microsoft.Win32.SafeHandles;
 namespace Vhost.IntegrationTests.Lifecycle;
 
 /// <summary>
-/// Queue 0 of a vhost-user inflight region (INFLIGHT_SHMFD, split layout) read from outside, as
-/// the spec lays it out (read here byte by byte, not through the library's structs): a 16-byte
+/// Queue 0 of a vhost-user inflight region (INFLIGHT_SHMFD) read from outside, as the spec lays it
+/// out (read here byte by byte, not through the library's structs). Split layout: a 16-byte
 /// header (features u64, version u16, desc_num u16, last_batch_head u16, used_idx u16), then
-/// desc_num 16-byte entries (inflight u8, 5 bytes padding, next u16, counter u64). The test finds
+/// desc_num 16-byte entries (inflight u8, 5 bytes padding, next u16, counter u64). Packed layout:
+/// a 32-byte header (features u64, version u16, desc_num u16, free_head u16, old_free_head u16,
+/// used_idx u16, old_used_idx u16, used_wrap_counter u8, old_used_wrap_counter u8, padding), then
+/// desc_num 32-byte entries (inflight u8, padding, next u16, last u16, num u16, counter u64, id u16,
+/// flags u16, len u32, addr u64); a request in flight is an entry marked inflight (the head of its
+/// chain of entries), listed here by its entry index. The test finds
 /// the region among QEMU's file descriptors: QEMU keeps the memfd the back-end gave it at
 /// GET_INFLIGHT_FD for the device's whole life and hands it to every new back-end.
 /// </summary>
@@ -28,8 +33,11 @@ internal sealed class InflightRegionView
     /// <summary>Descriptor entries (the queue size).</summary>
     public ushort Descriptors { get; }
 
-    /// <summary>The head of the last completion the back-end started.</summary>
+    /// <summary>Split: the head of the last completion the back-end started; packed: the free list's head.</summary>
     public ushort LastBatchHead { get; }
+
+    /// <summary>Whether the region was read in the packed layout.</summary>
+    public bool Packed { get; private init; }
 
     /// <summary>The used index the back-end last recorded.</summary>
     public ushort UsedIndex { get; }
@@ -67,18 +75,20 @@ internal sealed class InflightRegionView
         };
     }
 
-    /// <summary>Reads queue 0 of the region.</summary>
-    public static InflightRegionView Read(SafeFileHandle region)
+    /// <summary>Reads queue 0 of the region, in the split or the packed layout.</summary>
+    public static InflightRegionView Read(SafeFileHandle region, bool packed = false)
     {
-        Span<byte> header = stackalloc byte[16];
+        int headerSize = packed ? 32 : 16;
+        int entrySize = packed ? 32 : 16;
+        Span<byte> header = stackalloc byte[headerSize];
         if (RandomAccess.Read(region, header, 0) != header.Length)
         {
             throw new InvalidOperationException("the inflight region is shorter than its header");
         }
 
         ushort descriptors = BinaryPrimitives.ReadUInt16LittleEndian(header[10..]);
-        byte[] entries = new byte[16 * descriptors];
-        if (RandomAccess.Read(region, entries, 16) != entries.Length)
+        byte[] entries = new byte[entrySize * descriptors];
+        if (RandomAccess.Read(region, entries, headerSize) != entries.Length)
         {
             throw new InvalidOperationException($"the inflight region is shorter than {descriptors} entries");
         }
@@ -86,7 +96,7 @@ internal sealed class InflightRegionView
         var inflight = new List<(ushort Head, ulong Counter)>();
         for (int i = 0; i < descriptors; i++)
         {
-            ReadOnlySpan<byte> e = entries.AsSpan(16 * i, 16);
+            ReadOnlySpan<byte> e = entries.AsSpan(entrySize * i, entrySize);
             if (e[0] > 1)
             {
                 throw new InvalidOperationException($"inflight entry {i} has inflight byte {e[0]}");
@@ -103,12 +113,15 @@ internal sealed class InflightRegionView
             BinaryPrimitives.ReadUInt16LittleEndian(header[8..]),
             descriptors,
             BinaryPrimitives.ReadUInt16LittleEndian(header[12..]),
-            BinaryPrimitives.ReadUInt16LittleEndian(header[14..]),
-            inflight);
+            BinaryPrimitives.ReadUInt16LittleEndian(header[(packed ? 16 : 14)..]),
+            inflight)
+        {
+            Packed = packed,
+        };
     }
 
     /// <summary>For messages: the header and the heads in flight with their counters.</summary>
     public override string ToString() =>
-        $"version {Version}, {Descriptors} entries, last batch head {LastBatchHead}, used index {UsedIndex}, {Inflight.Count} in flight"
+        $"{(Packed ? "packed" : "split")} version {Version}, {Descriptors} entries, {(Packed ? "free head" : "last batch head")} {LastBatchHead}, used index {UsedIndex}, {Inflight.Count} in flight"
         + (Inflight.Count == 0 ? string.Empty : $" (head:counter {string.Join(' ', Inflight.Select(x => $"{x.Head}:{x.Counter}"))})");
 }

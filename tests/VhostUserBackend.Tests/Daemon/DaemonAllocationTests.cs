@@ -4,15 +4,25 @@ namespace VhostUserBackend.Tests.Daemon;
 public sealed class DaemonAllocationTests
 {
     [Theory]
-    [InlineData(false, true)]
-    [InlineData(false, false)]
-    [InlineData(true, true)]
-    public void TenThousandRequests_WorkerThreadAllocatesNothing(bool packed, bool eventIdx)
+    [InlineData(false, true, false)]
+    [InlineData(false, false, false)]
+    [InlineData(true, true, false)]
+    [InlineData(false, true, true)]
+    [InlineData(true, true, true)]
+    public void TenThousandRequests_WorkerThreadAllocatesNothing(bool packed, bool eventIdx, bool inflight)
     {
         const int Requests = 10_000;
         using var rig = new DaemonRig(new CopyDevice());
-        rig.Connect(eventIdx, packed);
-        rig.Start(eventIdx, packed);
+        Vhost.User.VhostUserFrontend f = rig.Connect(eventIdx, packed);
+        Microsoft.Win32.SafeHandles.SafeFileHandle? region = null;
+        Vhost.User.Messages.VhostUserInflight description = default;
+        if (inflight)
+        {
+            region = f.GetInflightFd(1, 64, out description);
+        }
+
+        using var regionScope = region;
+        rig.Start(eventIdx, packed, inflight: region is null ? null : (description, region));
         byte[] payload = DaemonRig.Payload(1, 200);
         for (int i = 0; i < 1000; i++)
         {

@@ -40,7 +40,7 @@ internal sealed class VringRig : IDisposable
         Vring.SetAddresses(User(desc), User(driverArea), User(deviceArea), null);
         if (inflight)
         {
-            Region = InflightRegion.Create(1, size, 0, out SafeFileHandle fd);
+            Region = InflightRegion.Create(1, size, 0, out SafeFileHandle fd, packed);
             RegionFd = fd;
         }
 
@@ -66,7 +66,30 @@ internal sealed class VringRig : IDisposable
 
     public static VringRig CreateSplit(ushort size = 8, bool eventIdx = false, bool inflight = false) => new(packed: false, size, eventIdx, inflight);
 
-    public static VringRig CreatePacked(ushort size = 8, bool eventIdx = false) => new(packed: true, size, eventIdx, inflight: false);
+    public static VringRig CreatePacked(ushort size = 8, bool eventIdx = false, bool inflight = false) => new(packed: true, size, eventIdx, inflight);
+
+    /// <summary>
+    /// A new back-end's ring (the old one is left as a crashed process leaves it: nothing stopped,
+    /// nothing completed) over the same guest memory and the same inflight region, mapped anew,
+    /// started from <paramref name="baseValue"/> (for a packed ring QEMU sends the base of its last
+    /// start after a crash: by default the initial one).
+    /// </summary>
+    public (Vring Ring, InflightRegion Region, int Resubmitted) NewBackend(uint? baseValue = null)
+    {
+        bool packed = Packed is not null;
+        ushort size = packed ? Packed!.Size : Split!.Size;
+        var region = InflightRegion.Map(RegionFd!, new Vhost.User.Messages.VhostUserInflight { MmapSize = InflightRegion.RegionSize(1, size, packed), QueueCount = 1, QueueSize = size }, packed);
+        var ring = new Vring(0, 256, _metrics) { IsEnabled = true };
+        ring.ApplyFeatures(packed, Vring.Queue.EventIdx, indirect: true);
+        ring.SetSize(size);
+        ulong desc = packed ? Packed!.DescriptorRingAddress : Split!.DescriptorTableAddress;
+        ulong driverArea = packed ? Packed!.DriverEventAddress : Split!.AvailRingAddress;
+        ulong deviceArea = packed ? Packed!.DeviceEventAddress : Split!.UsedRingAddress;
+        ring.SetAddresses(User(desc), User(driverArea), User(deviceArea), null);
+        ring.SetBase(baseValue ?? (packed ? (1u << 15) | (1u << 31) : 0u));
+        int resubmitted = ring.Start(Memory, region);
+        return (ring, region, resubmitted);
+    }
 
     /// <summary>The back-end stops the ring and starts it again from its base, recovering from the inflight region as a restarted back-end does.</summary>
     /// <returns>The base the stop reported.</returns>
