@@ -34,12 +34,16 @@ internal sealed class ShrunkGuestMemory : IDisposable
     /// <summary>Queue 0's error eventfd (SET_VRING_ERR).</summary>
     public EventFd Error { get; }
 
+    /// <summary>The size of the guest RAM.</summary>
+    public const long RamSize = 2 << 20;
+
     /// <summary>Connects, starts one queue on unsealable RAM and publishes one request (64 readable, 64 writable bytes) without kicking.</summary>
     /// <param name="socketPath">The daemon.</param>
+    /// <param name="bufferOffset">Where the request's buffers go (the rings are at the start of the RAM): 0 for right after the rings.</param>
     /// <returns>The session.</returns>
-    public static ShrunkGuestMemory Start(string socketPath)
+    public static ShrunkGuestMemory Start(string socketPath, ulong bufferOffset = 0)
     {
-        GuestRam ram = GuestRam.Create(2 << 20);
+        GuestRam ram = GuestRam.Create(RamSize);
         Fd.AddSeals(ram.FileHandle, Interop.F_SEAL_SEAL);
         VhostUserFrontend frontend = VhostUserFrontend.Connect(socketPath, TimeSpan.FromSeconds(5));
         var device = new VmmVhostDevice(frontend, ram, VringAddressKind.FrontendVirtual);
@@ -58,6 +62,11 @@ internal sealed class ShrunkGuestMemory : IDisposable
 
             // A GET_ID-shaped request for blk, an echo request for the echo device: 16 + 48
             // readable bytes, 64 writable; the daemon must not get to act on it.
+            if (bufferOffset != 0)
+            {
+                ram.Allocate(1, bufferOffset);
+            }
+
             ulong input = ram.Allocate(64, 16);
             ulong output = ram.Allocate(64, 16);
             ram.GetSpan(input, 64).Clear();
@@ -73,10 +82,11 @@ internal sealed class ShrunkGuestMemory : IDisposable
         }
     }
 
-    /// <summary>Shrinks the RAM file to 0 bytes under the daemon and kicks queue 0.</summary>
-    public void TruncateAndKick()
+    /// <summary>Shrinks the RAM file under the daemon (to 0 bytes by default) and kicks queue 0.</summary>
+    /// <param name="size">The new size of the file.</param>
+    public void TruncateAndKick(long size = 0)
     {
-        Fd.Truncate(Ram.FileHandle, 0);
+        Fd.Truncate(Ram.FileHandle, size);
         Device.Queues[0].Kick.Signal();
     }
 
