@@ -30,8 +30,10 @@ public sealed class ShrunkGuestMemoryTests(ITestOutputHelper output)
 
         using (ShrunkGuestMemory attack = ShrunkGuestMemory.Start(path))
         {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             attack.TruncateAndKick();
             AssertFailedAndDropped(attack, () => string.Join("\n", logs.Lines));
+            output.WriteLine($"truncate + kick to rings failed and connection dropped: {clock.Elapsed.TotalMilliseconds:F1} ms");
             Assert.Equal(0, Interlocked.Read(ref attacked.Completed));
             Assert.Contains(logs.Lines, l => l.Contains("GuestMemoryLost", StringComparison.Ordinal) && l.Contains("shrank the file", StringComparison.Ordinal));
             Assert.Contains(logs.Lines, l => l.Contains("shrunk under the daemon by the front-end", StringComparison.Ordinal));
