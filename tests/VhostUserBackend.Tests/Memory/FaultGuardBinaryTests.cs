@@ -8,7 +8,7 @@ public sealed class FaultGuardBinaryTests
     [Fact]
     public void The_checked_in_library_is_rebuilt_byte_for_byte_from_the_source()
     {
-        string root = RepoRoot();
+        string root = Checkout.Root;
         string script = Path.Combine(root, "native", "faultguard", "build.sh");
         string shipped = Path.Combine(root, "src", "VhostUserBackend", "runtimes", "linux-x64", "native", "libvhostfaultguard.so");
         Assert.SkipUnless(File.Exists("/usr/bin/gcc"), "gcc is not installed (tools/install-test-deps.sh installs it)");
@@ -26,16 +26,5 @@ public sealed class FaultGuardBinaryTests
         {
             File.Delete(rebuilt);
         }
-    }
-
-    private static string RepoRoot()
-    {
-        string? dir = AppContext.BaseDirectory;
-        while (dir is not null && !File.Exists(Path.Combine(dir, "Vhost.sln")))
-        {
-            dir = Path.GetDirectoryName(dir);
-        }
-
-        return dir ?? throw new InvalidOperationException("not run from a checkout");
     }
 }

@@ -25,8 +25,8 @@ public sealed class GuestMemoryFaultGuardTests
     public void A_region_whose_file_shrinks_reads_zeros_and_is_marked_lost_and_the_other_regions_are_untouched()
     {
         Assert.SkipWhen(GuestMemoryFaultGuard.UnavailableReason is not null, GuestMemoryFaultGuard.UnavailableReason ?? string.Empty);
-        using SafeFileHandle shrunk = UnsealableMemFd(4 * (long)Page);
-        using SafeFileHandle kept = UnsealableMemFd(4 * (long)Page);
+        using SafeFileHandle shrunk = UnsealableMemFd.Create(4 * (long)Page);
+        using SafeFileHandle kept = UnsealableMemFd.Create(4 * (long)Page);
         Fd.PWrite(shrunk, "guest"u8, 2 * (long)Page);
         Fd.PWrite(kept, "other"u8, 0);
         using GuestMemory memory = GuestMemory.Create([
@@ -98,7 +98,7 @@ public sealed class GuestMemoryFaultGuardTests
     public void Child_touches_a_shrunk_mapping_it_did_not_register()
     {
         string mode = Environment.GetEnvironmentVariable(ChildVariable) ?? "unguarded";
-        using SafeFileHandle guest = UnsealableMemFd((long)Page);
+        using SafeFileHandle guest = UnsealableMemFd.Create((long)Page);
         GuestMemoryRegion? region = null;
         if (mode == "guarded")
         {
@@ -107,7 +107,7 @@ public sealed class GuestMemoryFaultGuardTests
             Assert.Null(GuestMemoryFaultGuard.UnavailableReason);
         }
 
-        using SafeFileHandle other = UnsealableMemFd(2 * (long)Page);
+        using SafeFileHandle other = UnsealableMemFd.Create(2 * (long)Page);
         using SafeMmapHandle mapping = SafeMmapHandle.MapShared(other, 0, 2 * Page);
         Fd.Truncate(other, 0);
         Console.Error.WriteLine($"touching ({mode})");
@@ -119,14 +119,5 @@ public sealed class GuestMemoryFaultGuardTests
 
         Console.Error.WriteLine($"survived: {b}");
         region?.Dispose();
-    }
-
-    private static SafeFileHandle UnsealableMemFd(long size)
-    {
-        int fd = Interop.memfd_create("fault-guard", Interop.MFD_CLOEXEC);
-        Assert.True(fd >= 0);
-        SafeFileHandle h = Fd.Own(fd);
-        Fd.Truncate(h, size);
-        return h;
     }
 }
