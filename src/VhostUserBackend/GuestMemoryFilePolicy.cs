@@ -3,7 +3,9 @@ namespace VhostUserBackend;
 /// <summary>
 /// What the daemon demands of the files a front-end sends as guest RAM (SET_MEM_TABLE,
 /// ADD_MEM_REG), against a front-end that shrinks the file after the daemon mapped it: any access
-/// to a mapped page past the new end of the file raises SIGBUS, which no managed code survives.
+/// to a mapped page past the new end of the file raises SIGBUS. On linux-x64 the daemon's
+/// guest-memory fault guard catches it and drops that connection (docs/security.md); elsewhere
+/// (no guard) the process dies.
 /// </summary>
 /// <remarks>
 /// The defence is the memfd seal <c>F_SEAL_SHRINK</c>: once set, the kernel refuses every
@@ -22,7 +24,8 @@ public enum GuestMemoryFilePolicy
     /// sealing but is not sealed gets <c>F_SEAL_SHRINK</c> added by the daemon before it is mapped
     /// (the front-end can still grow it); a file that cannot be sealed (hugetlbfs, tmpfs or disk
     /// files, memfds created without <c>MFD_ALLOW_SEALING</c>) is mapped as it is, with a warning:
-    /// that residual risk is documented.
+    /// a shrink then costs the connection (the fault guard), or the process where the guard is
+    /// unavailable.
     /// </summary>
     SealWhenPossible = 1,
 

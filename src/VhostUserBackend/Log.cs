@@ -65,7 +65,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 105, Level = LogLevel.Warning, Message = "vhost-user front-end refused: peer pid {Pid} uid {Uid} gid {Gid} is not allowed")]
     public static partial void PeerRefused(ILogger logger, int pid, uint uid, uint gid);
 
-    [LoggerMessage(EventId = 116, Level = LogLevel.Warning, Message = "guest memory region at 0x{GuestPhysicalAddress:x} is backed by a file that cannot be sealed against shrinking: a front-end that shrinks it can crash this daemon (SIGBUS); use MemoryFilePolicy=RequireShrinkSeal to refuse such files")]
+    [LoggerMessage(EventId = 116, Level = LogLevel.Warning, Message = "guest memory region at 0x{GuestPhysicalAddress:x} is backed by a file that cannot be sealed against shrinking: a front-end that shrinks it loses its connection (SIGBUS, caught by the guest-memory fault guard; without the guard it kills the daemon); use MemoryFilePolicy=RequireShrinkSeal to refuse such files")]
     public static partial void MemoryFileUnsealed(ILogger logger, ulong guestPhysicalAddress);
 
     [LoggerMessage(EventId = 117, Level = LogLevel.Debug, Message = "guest memory region at 0x{GuestPhysicalAddress:x}: shrink seal {State}")]

@@ -24,7 +24,7 @@ namespace VhostUserBackend;
 /// <see cref="WaitAsync"/>, <see cref="StopAsync"/>. Dispose is
 /// idempotent and works while a front-end is connected.</para>
 /// </remarks>
-public sealed class VhostUserDaemon : IDisposable
+public sealed partial class VhostUserDaemon : IDisposable
 {
     /// <summary>The name of the <see cref="System.Diagnostics.Metrics.Meter"/> with the per-queue counters (kicks, calls, descriptors, bytes; tag <c>queue</c>).</summary>
     public const string MeterName = "VhostUserBackend";
@@ -370,6 +370,7 @@ public sealed class VhostUserDaemon : IDisposable
     {
         _source = source;
         _started = true;
+        GuardGuestMemory();
         foreach (VhostUserWorker w in _workers)
         {
             w.Start();

@@ -24,7 +24,7 @@ namespace VhostUserBackend;
 /// notifications and checks the rings once more so a buffer published meanwhile is not left
 /// without a kick. Every ring gets a turn in every round: a busy ring cannot starve another.</para>
 /// </remarks>
-public sealed class VhostUserWorker : IDisposable
+public sealed partial class VhostUserWorker : IDisposable
 {
     private readonly IVhostUserBackend _backend;
     private readonly Vring[] _vrings;
@@ -381,6 +381,8 @@ public sealed class VhostUserWorker : IDisposable
                 vring.SignalError();
             }
         }
+
+        CheckGuestMemoryLost();
 
         // Completions the device made on this thread (Vring.Complete inside HandleEvent, also on
         // another worker's rings of a shared thread) and any that arrived from other threads

@@ -194,8 +194,9 @@ public sealed partial class Vring
             }
             else
             {
-                if (!queue.TryPopDescriptorChain(out chain))
+                if (!queue.TryPopDescriptorChain(out chain) || IsGuestMemoryLost())
                 {
+                    chain = default;
                     return false;
                 }
 

@@ -27,6 +27,11 @@ public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<Pack
             Assert.Contains($"lib/net10.0/{id}.dll", entries);
             Assert.Contains($"lib/net10.0/{id}.xml", entries);
             Assert.DoesNotContain(entries, e => e.EndsWith(".pdb", StringComparison.Ordinal));
+            if (id == "VhostUserBackend")
+            {
+                // The guest-memory fault guard ships prebuilt: no compiler on the user's machine.
+                Assert.Contains("runtimes/linux-x64/native/libvhostfaultguard.so", entries);
+            }
 
             XDocument nuspec;
             using (Stream s = nupkg.GetEntry($"{id}.nuspec")!.Open())
@@ -171,6 +176,7 @@ public sealed partial class PackageTests(PackedFeed packed) : IClassFixture<Pack
         // The right package was used: the one just packed, from the private folder.
         Assert.True(Directory.Exists(Path.Combine(packed.Packages, "vhostuserbackend", Dotnet.PackageVersion)));
         Assert.True(Directory.Exists(Path.Combine(packed.Packages, "vhost", Dotnet.PackageVersion)));
+        Assert.True(File.Exists(Path.Combine(app, "bin", "Release", "net10.0", "runtimes", "linux-x64", "native", "libvhostfaultguard.so")), "the fault guard's native library is not in the app's output");
 
         string socket = Path.Combine(Path.GetTempPath(), $"tiny-{Guid.NewGuid():N}.sock");
         using Process backend = Dotnet.Start(app, null, Path.Combine("bin", "Release", "net10.0", "TinyBackend.dll"), socket);

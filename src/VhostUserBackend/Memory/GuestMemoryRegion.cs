@@ -19,11 +19,13 @@ namespace VhostUserBackend.Memory;
 public sealed unsafe class GuestMemoryRegion : IDisposable
 {
     private readonly SafeMmapHandle _mapping;
+    private readonly GuestMemoryFaultGuard.Registration _guard;
     private ReferenceCount _references = ReferenceCount.CreateOwned();
 
     private GuestMemoryRegion(SafeMmapHandle mapping, ulong mmapOffset, ulong size, ulong guestPhysicalAddress, ulong userAddress, ulong fileDevice, ulong fileInode)
     {
         _mapping = mapping;
+        _guard = GuestMemoryFaultGuard.Register(mapping.Pointer, mapping.Length);
         FileDevice = fileDevice;
         FileInode = fileInode;
         Host = mapping.Pointer;
@@ -53,6 +55,13 @@ public sealed unsafe class GuestMemoryRegion : IDisposable
 
     /// <summary>Whether the mapping is gone (every reference, the creator's included, was released).</summary>
     public bool IsUnmapped => _mapping.IsClosed;
+
+    /// <summary>
+    /// Whether the front-end shrank the file under the mapping: an access faulted (SIGBUS) and the
+    /// fault guard replaced the mapping with zeros (<see cref="GuestMemoryFaultGuard"/>). What was
+    /// read from the region since is garbage and the connection must go.
+    /// </summary>
+    internal bool IsLost => _guard.IsLost;
 
     /// <summary>The address of the mapping in this process (valid while a reference is held).</summary>
     internal byte* Host { get; }
@@ -113,6 +122,7 @@ public sealed unsafe class GuestMemoryRegion : IDisposable
     {
         if (_references.ReleaseCreator())
         {
+            _guard.Unregister();
             _mapping.Dispose();
         }
     }
@@ -129,6 +139,7 @@ public sealed unsafe class GuestMemoryRegion : IDisposable
     {
         if (_references.Release())
         {
+            _guard.Unregister();
             _mapping.Dispose();
         }
     }

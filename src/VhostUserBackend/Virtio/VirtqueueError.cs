@@ -84,4 +84,11 @@ internal enum VirtqueueError
     /// gave fewer buffers, or buffers of another direction, than when the reader or writer was created.
     /// </summary>
     ChainChanged,
+
+    /// <summary>
+    /// The front-end shrank a guest-RAM file under the daemon: an access faulted (SIGBUS) and the
+    /// fault guard replaced the region with zeros, so nothing read from it can be trusted (see
+    /// <see cref="Memory.GuestMemoryFaultGuard"/>). Not a guest error: the connection is dropped.
+    /// </summary>
+    GuestMemoryLost,
 }

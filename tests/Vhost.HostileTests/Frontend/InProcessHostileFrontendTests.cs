@@ -40,6 +40,9 @@ public sealed class InProcessHostileFrontendTests(ITestOutputHelper output) : Ho
     public void Packed_inflight_region_abuse() => RunCategories(PackedInflightScenarios.Category);
 
     [Fact]
+    public void Truncated_unsealed_guest_memory() => RunCategories("truncate unsealed guest memory");
+
+    [Fact]
     public void Every_scenario_has_a_unique_name_and_each_class_is_covered()
     {
         var all = AllScenarios().ToList();

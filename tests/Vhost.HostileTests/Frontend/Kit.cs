@@ -12,14 +12,7 @@ internal static class Kit
 
     public static SafeFileHandle MemFd(long size = 1 << 20) => Fd.CreateMemFd("hostile", size);
 
-    public static SafeFileHandle UnsealableMemFd(long size)
-    {
-        int fd = Interop.memfd_create("hostile-unsealable", Interop.MFD_CLOEXEC);
-        Assert.True(fd >= 0);
-        SafeFileHandle h = Fd.Own(fd);
-        Fd.Truncate(h, size);
-        return h;
-    }
+    public static SafeFileHandle UnsealableMemFd(long size) => Vhost.TestSupport.UnsealableMemFd.Create(size);
 
     public static (SafeFileHandle Read, SafeFileHandle Write) Pipe()
     {

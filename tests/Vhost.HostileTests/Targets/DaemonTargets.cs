@@ -64,12 +64,6 @@ public static class DaemonTargets
         string outputDirectory = AppContext.BaseDirectory.TrimEnd('/');
         string framework = Path.GetFileName(outputDirectory);
         string configuration = Path.GetFileName(Path.GetDirectoryName(outputDirectory)!);
-        string? dir = outputDirectory;
-        while (dir is not null && !File.Exists(Path.Combine(dir, "Vhost.sln")))
-        {
-            dir = Path.GetDirectoryName(dir);
-        }
-
-        return Path.Combine(dir ?? ".", "samples", project, "bin", configuration, framework, name + ".dll");
+        return Path.Combine(Checkout.Find() ?? ".", "samples", project, "bin", configuration, framework, name + ".dll");
     }
 }
