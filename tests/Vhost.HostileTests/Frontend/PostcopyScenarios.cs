@@ -86,30 +86,13 @@ public static class PostcopyScenarios
             s.Send(FrontendRequest.AddMemReg, new VhostUserSingleMemoryRegion(Kit.R(r.GuestPhysicalAddress, r.Size, r.UserAddress, r.FileOffset)), ram.FileHandle);
             End(s);
         }));
-        yield return new(C, "a ring runs on registered memory whose pages never arrive, kicked, then the front-end leaves", t => With(t, s =>
+        yield return new(C, "a ring runs on registered memory whose pages never arrive, kicked, then the front-end leaves", t => With(t, s => KickedOnRegisteredMemory(s, kick => Thread.Sleep(100))));
+        yield return new(C, "a ring runs on registered memory, kicked, then POSTCOPY_END and more kicks", t => With(t, s => KickedOnRegisteredMemory(s, kick =>
         {
-            using GuestRam ram = GuestRam.Create(Kit.RamSize);
-            Advise(s);
-            Listen(s);
-            s.MemoryTable(ram);
-            s.Send(FrontendRequest.SetMemTable, Kit.U64(0), needReply: false);
-            using Vhost.EventFd kick = StartRing(s, ram);
-            kick.Signal();
-            Thread.Sleep(100);
-        }));
-        yield return new(C, "a ring runs on registered memory, kicked, then POSTCOPY_END and more kicks", t => With(t, s =>
-        {
-            using GuestRam ram = GuestRam.Create(Kit.RamSize);
-            Advise(s);
-            Listen(s);
-            s.MemoryTable(ram);
-            s.Send(FrontendRequest.SetMemTable, Kit.U64(0), needReply: false);
-            using Vhost.EventFd kick = StartRing(s, ram);
-            kick.Signal();
             Thread.Sleep(50);
             End(s);
             kick.Signal();
-        }));
+        })));
     }
 
     private static void With(IDaemonTarget t, Action<HostileSession> attack)
@@ -125,6 +108,19 @@ public static class PostcopyScenarios
     private static void Listen(HostileSession s) => s.Send(FrontendRequest.PostcopyListen, ReadOnlySpan<byte>.Empty);
 
     private static void End(HostileSession s) => s.Send(FrontendRequest.PostcopyEnd, ReadOnlySpan<byte>.Empty);
+
+    /// <summary>ADVISE, LISTEN, the memory table and its acknowledgement, a started ring kicked on pages that never arrive, then <paramref name="then"/>.</summary>
+    private static void KickedOnRegisteredMemory(HostileSession s, Action<Vhost.EventFd> then)
+    {
+        using GuestRam ram = GuestRam.Create(Kit.RamSize);
+        Advise(s);
+        Listen(s);
+        s.MemoryTable(ram);
+        s.Send(FrontendRequest.SetMemTable, Kit.U64(0), needReply: false);
+        using Vhost.EventFd kick = StartRing(s, ram);
+        kick.Signal();
+        then(kick);
+    }
 
     private static Vhost.EventFd StartRing(HostileSession s, GuestRam ram)
     {

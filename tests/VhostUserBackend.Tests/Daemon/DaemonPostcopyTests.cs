@@ -19,6 +19,17 @@ public sealed class DaemonPostcopyTests
     [Fact]
     public void A_worker_faulting_on_a_missing_page_waits_for_the_front_end_while_the_control_thread_keeps_answering()
     {
+        // The daemon needs a userfaultfd that handles kernel faults (root, CAP_SYS_PTRACE,
+        // vm.unprivileged_userfaultfd=1 or /dev/userfaultfd access); without one ADVISE is refused.
+        try
+        {
+            UserFaultFd.Open().Dispose();
+        }
+        catch (VhostException e)
+        {
+            Assert.Skip("this process may not open a userfaultfd that handles kernel faults: " + e.Message);
+        }
+
         var logs = new TestLogger();
         using var factory = logs;
         var device = new CopyDevice();
