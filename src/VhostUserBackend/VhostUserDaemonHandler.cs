@@ -19,7 +19,7 @@ namespace VhostUserBackend;
 /// Runs on the daemon's control thread; every change to a ring or to the memory pauses the
 /// workers it affects. Disposing releases everything the connection created.
 /// </summary>
-internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, IDisposable
+internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, IDisposable
 {
     private const ulong IndirectDescriptorFeature = 1UL << 28;
 
@@ -165,7 +165,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
     /// <summary>The device's protocol features, with CONFIG when it has a <see cref="IVhostUserBackend.ConfigSpace"/> and DEVICE_STATE when it has a <see cref="IVhostUserBackend.DeviceState"/>.</summary>
     public VhostUserProtocolFeatures GetProtocolFeatures()
-        => _backend.ProtocolFeatures
+        => WithInflightMigration(_backend.ProtocolFeatures)
             | (_configSpace is null ? VhostUserProtocolFeatures.None : VhostUserProtocolFeatures.Config)
             | (_deviceState is null ? VhostUserProtocolFeatures.None : VhostUserProtocolFeatures.DeviceState);
 
@@ -184,6 +184,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
 
     public void SetProtocolFeatures(VhostUserProtocolFeatures features)
     {
+        CheckInflightMigrationAck(features);
         UpdateInbandChannels();
         Log.ProtocolFeaturesAcked(_logger, features);
     }
@@ -447,21 +448,29 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         StoppedRing(index, FrontendRequest.SetVringBase).SetBase(baseValue);
     }
 
-    public uint GetVringBase(int index)
+    public uint GetVringBase(int index) => StopForBase(index, SuspendsOnGetVringBase, "GET_VRING_BASE");
+
+    /// <summary>GET_VRING_BASE and GET_VRING_BASE_SKIP_DRAIN: stop a ring, draining or suspending its in-flight requests.</summary>
+    private uint StopForBase(int index, bool suspendRequested, string why)
     {
         Vring v = Ring(index);
         uint value;
         using (_workerOfQueue[v.Index].Pause())
         {
-            // The spec: the back-end completes the ring's in-flight requests before it stops it.
+            // The spec: the back-end completes the ring's in-flight requests before it stops it,
+            // unless the front-end asked it to suspend them (VhostUserDaemonHandler.InflightMigration.cs).
             // Chains the device only holds go back to the ring first: the base excludes them.
-            BeginStop(v, "GET_VRING_BASE");
-            DrainInFlight(v, "GET_VRING_BASE");
+            BeginStop(v, why);
+            bool suspended = suspendRequested && TrySuspendInFlight(v, why);
+            if (!suspended)
+            {
+                DrainInFlight(v, why);
+            }
 
             // Stopping keeps the enable state: the spec keeps the two states independent, and so do
             // DPDK, libvhost-user and rust-vmm. (QEMU's net re-sends SET_VRING_ENABLE on every
             // start anyway; blk re-enables after the kick.)
-            value = v.Stop();
+            value = v.Stop(suspended);
         }
 
         if (LoggingAll && _log is { } log)
