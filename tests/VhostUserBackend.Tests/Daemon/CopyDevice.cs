@@ -255,6 +255,11 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public void SetBackendChannel(Vhost.User.VhostUserBackendChannel channel) => Channel = channel;
 
+    /// <summary>The shared memory regions GET_SHMEM_CONFIG reports (offer SHMEM too), or null for none.</summary>
+    public VhostUserShmemConfig? Shmem { get; set; }
+
+    public VhostUserShmemConfig GetShmemConfig() => Shmem ?? throw new NotSupportedException("no shared memory regions");
+
     /// <summary>
     /// Asynchronous mode: the worker only collects each chain's buffers; a thread-pool thread
     /// copies the data (writing guest memory without logging it) and completes the chain with
