@@ -148,3 +148,14 @@ put("net-state", "edge-version-2", port_state([0] * 7, [], version=2))
 put("net-state", "edge-count-lies", port_state([0] * 7, [[2, 0, 0, 0, 0, 1]], count=1000))
 put("net-state", "edge-group-mac", port_state([0] * 7, [[1, 0, 0x5e, 0, 0, 1]]))
 put("net-state", "edge-duplicate-macs", port_state([0] * 7, [[2, 0, 0, 0, 0, 1]] * 3))
+
+# --- shmem-map: region count-1, region sizes in pages, then 26-byte records -----------------------
+# (op: bit 0 unmap, bit 1 writable; shmid; shm offset, fd offset, length as u64) on a 16-page memfd.
+P = 4096
+rec = lambda op, sid, off, fdo, ln: bytes([op, sid]) + struct.pack("<QQQ", off, fdo, ln)
+put("shmem-map", "map-unmap", bytes([1, 8, 2]) + rec(2, 0, P, 2 * P, 2 * P) + rec(1, 0, P, 0, 2 * P))
+put("shmem-map", "two-regions-full", bytes([1, 4, 4]) + rec(0, 0, 0, 0, 4 * P) + rec(2, 1, 0, 4 * P, 4 * P))
+put("shmem-map", "edge-beyond-region", bytes([0, 8]) + rec(0, 0, 7 * P, 0, 2 * P) + rec(0, 0, 8 * P, 0, P))
+put("shmem-map", "edge-overflow", bytes([0, 8]) + rec(0, 0, 2**64 - P, 0, 2 * P) + rec(0, 0, 0, 2**64 - P, 2 * P))
+put("shmem-map", "edge-overlap-and-partial-unmap", bytes([0, 8]) + rec(0, 0, 0, 0, 4 * P) + rec(0, 0, 3 * P, 0, P) + rec(1, 0, P, 0, P))
+put("shmem-map", "edge-misaligned-unconfigured-past-file", bytes([1, 8, 0]) + rec(0, 0, 1, 0, P) + rec(0, 1, 0, 0, P) + rec(0, 0, 0, 15 * P, 2 * P) + rec(0, 9, 0, 0, P))
