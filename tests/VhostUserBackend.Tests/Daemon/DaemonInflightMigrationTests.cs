@@ -170,16 +170,8 @@ public sealed class DaemonInflightMigrationTests
         {
             var source = new CopyDevice { Async = true, CanSuspend = true, ExtraProtocolFeatures = Bit20 };
             using var rig = new DaemonRig(source);
-            VhostUserFrontend f = rig.Connect(eventIdx: true, packed: false, extraProtocolFeatures: withBit23 ? Bit20 | Bit23 : Bit20);
-            using SafeFileHandle region = f.GetInflightFd(1, 64, out VhostUserInflight inflight);
-            rig.Start(eventIdx: true, packed: false, inflight: (inflight, region));
-            source.CompletionGate.Reset();
-            for (int i = 0; i < 3; i++)
-            {
-                rig.Submit(0, DaemonRig.Payload(500 + i));
-            }
-
-            WaitFor(() => Volatile.Read(ref source.Pending) == 3, "the source did not start the three requests");
+            (VhostUserFrontend f, SafeFileHandle region, VhostUserInflight inflight) = StartWithThreePending(rig, source, withBit23 ? Bit20 | Bit23 : Bit20, seed: 500);
+            using var regionOwner = region;
             using (var release = new Timer(_ => source.CompletionGate.Set(), null, 300, Timeout.Infinite))
             {
                 Assert.Equal(3u, f.GetVringBase(0));
@@ -209,16 +201,8 @@ public sealed class DaemonInflightMigrationTests
     {
         var source = new CopyDevice { Async = true, CanSuspend = false, ExtraProtocolFeatures = Bit20 };
         using var rig = new DaemonRig(source);
-        VhostUserFrontend f = rig.Connect(eventIdx: true, packed: false, extraProtocolFeatures: Bit20 | Bit23);
-        using SafeFileHandle region = f.GetInflightFd(1, 64, out VhostUserInflight inflight);
-        rig.Start(eventIdx: true, packed: false, inflight: (inflight, region));
-        source.CompletionGate.Reset();
-        for (int i = 0; i < 3; i++)
-        {
-            rig.Submit(0, DaemonRig.Payload(600 + i));
-        }
-
-        WaitFor(() => Volatile.Read(ref source.Pending) == 3, "the source did not start the three requests");
+        (VhostUserFrontend f, SafeFileHandle region, VhostUserInflight inflight) = StartWithThreePending(rig, source, Bit20 | Bit23, seed: 600);
+        using var regionOwner = region;
         using (var release = new Timer(_ => source.CompletionGate.Set(), null, 300, Timeout.Infinite))
         {
             Assert.Equal(3u, f.GetVringBaseSkipDrain(0));
@@ -231,6 +215,22 @@ public sealed class DaemonInflightMigrationTests
         }
 
         Assert.Equal(0, MarkedInflight(region, inflight));
+    }
+
+    /// <summary>Connects acking <paramref name="acked"/>, starts ring 0 with an inflight region, and submits three requests whose host I/O stays pending (the gate closed).</summary>
+    private static (VhostUserFrontend Frontend, SafeFileHandle Region, VhostUserInflight Inflight) StartWithThreePending(DaemonRig rig, CopyDevice source, VhostUserProtocolFeatures acked, int seed)
+    {
+        VhostUserFrontend f = rig.Connect(eventIdx: true, packed: false, extraProtocolFeatures: acked);
+        SafeFileHandle region = f.GetInflightFd(1, 64, out VhostUserInflight inflight);
+        rig.Start(eventIdx: true, packed: false, inflight: (inflight, region));
+        source.CompletionGate.Reset();
+        for (int i = 0; i < 3; i++)
+        {
+            rig.Submit(0, DaemonRig.Payload(seed + i));
+        }
+
+        WaitFor(() => Volatile.Read(ref source.Pending) == 3, "the source did not start the three requests");
+        return (f, region, inflight);
     }
 
     /// <summary>How many descriptors queue 0 of the region marks in flight.</summary>
