@@ -205,3 +205,13 @@ put("postcopy", "never-acked", [ADVISE, LISTEN, TABLE])
 put("postcopy", "rejected", [ADVISE, LISTEN, TABLE, NACK, GETF])
 put("postcopy", "add-mem-reg-listening", [ADVISE, LISTEN, ADD, ACK, END])
 put("postcopy", "tables-replaced", [ADVISE, LISTEN, TABLE, ACK, TABLE | 0x10, ACK, TABLE | 0x20, ACK, END, GETF])
+# --- shmem-map: region count-1, region sizes in pages, then 26-byte records -----------------------
+# (op: bit 0 unmap, bit 1 writable; shmid; shm offset, fd offset, length as u64) on a 16-page memfd.
+P = 4096
+rec = lambda op, sid, off, fdo, ln: bytes([op, sid]) + struct.pack("<QQQ", off, fdo, ln)
+put("shmem-map", "map-unmap", bytes([1, 8, 2]) + rec(2, 0, P, 2 * P, 2 * P) + rec(1, 0, P, 0, 2 * P))
+put("shmem-map", "two-regions-full", bytes([1, 4, 4]) + rec(0, 0, 0, 0, 4 * P) + rec(2, 1, 0, 4 * P, 4 * P))
+put("shmem-map", "edge-beyond-region", bytes([0, 8]) + rec(0, 0, 7 * P, 0, 2 * P) + rec(0, 0, 8 * P, 0, P))
+put("shmem-map", "edge-overflow", bytes([0, 8]) + rec(0, 0, 2**64 - P, 0, 2 * P) + rec(0, 0, 0, 2**64 - P, 2 * P))
+put("shmem-map", "edge-overlap-and-partial-unmap", bytes([0, 8]) + rec(0, 0, 0, 0, 4 * P) + rec(0, 0, 3 * P, 0, P) + rec(1, 0, P, 0, P))
+put("shmem-map", "edge-misaligned-unconfigured-past-file", bytes([1, 8, 0]) + rec(0, 0, 1, 0, P) + rec(0, 1, 0, 0, P) + rec(0, 0, 0, 15 * P, 2 * P) + rec(0, 9, 0, 0, P))

@@ -91,7 +91,7 @@ public static class FeatureNames
         "MQ", "LOG_SHMFD", "RARP", "REPLY_ACK", "NET_MTU", "BACKEND_REQ", "CROSS_ENDIAN", "CRYPTO_SESSION",
         "PAGEFAULT", "CONFIG", "BACKEND_SEND_FD", "HOST_NOTIFIER", "INFLIGHT_SHMFD", "RESET_DEVICE",
         "INBAND_NOTIFICATIONS", "CONFIGURE_MEM_SLOTS", "STATUS", "XEN_MMAP", "SHARED_OBJECT", "DEVICE_STATE",
-        "GET_VRING_BASE_INFLIGHT", "GPA_ADDRESSES", "SHMEM",
+        "GET_VRING_BASE_INFLIGHT", "GPA_ADDRESSES", "SHMEM", "GET_VRING_BASE_SKIP_DRAIN",
     ];
 
     /// <summary>Names every set bit of <paramref name="features"/>; unknown bits read <c>BIT_n</c>.</summary>

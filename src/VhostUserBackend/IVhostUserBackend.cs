@@ -151,6 +151,34 @@ public interface IVhostUserBackend
     }
 
     /// <summary>
+    /// In-flight migration: suspend every request of <paramref name="vring"/> still in flight instead
+    /// of finishing it, because the front-end stops the ring with GET_VRING_BASE_SKIP_DRAIN (or
+    /// GET_VRING_BASE with GET_VRING_BASE_INFLIGHT alone). Offer
+    /// <see cref="VhostUserProtocolFeatures.GetVringBaseInflight"/> (with
+    /// <see cref="VhostUserProtocolFeatures.InflightShmFd"/>) in <see cref="ProtocolFeatures"/> when the
+    /// device implements this; the daemon then offers GET_VRING_BASE_SKIP_DRAIN by itself. Return
+    /// <see langword="false"/> (the default) to have the daemon drain instead.
+    /// </summary>
+    /// <remarks>
+    /// <para>What the device must guarantee when it returns <see langword="true"/>: no host I/O of
+    /// those requests is still running or can still start (cancel it and wait for the cancellation,
+    /// or wait for it to finish), and the device never completes them (no <see cref="Vring.Complete"/>
+    /// or <see cref="Vring.AddUsed"/> for them, now or later; the daemon drops one that comes anyway).
+    /// Requests whose host I/O finished may be completed before returning: they are published. The
+    /// others stay marked in the inflight region and the next back-end (the migration destination,
+    /// or this daemon when the source resumes) executes them again, so their I/O must be safe to
+    /// repeat: a block write writes the same data to the same place, a read reads again. A write
+    /// that could still land after the return would overwrite what the guest writes later on the
+    /// destination: that is the data loss this contract excludes.</para>
+    /// <para>Called on the control thread, the ring's worker paused (as for <see cref="UnpopHeldChains"/>,
+    /// which runs first), for a ring with requests in flight that records them in an inflight
+    /// region. An exception is logged and the daemon drains instead.</para>
+    /// </remarks>
+    /// <param name="vring">The ring.</param>
+    /// <returns>Whether the requests were suspended.</returns>
+    bool SuspendInFlight(Vring vring) => false;
+
+    /// <summary>
     /// SEND_RARP, with <see cref="VhostUserProtocolFeatures.Rarp"/> offered: a live migration
     /// brought the guest with this MAC address here, and the guest will not announce itself
     /// (it did not ack VIRTIO_NET_F_GUEST_ANNOUNCE). A switch learns that the address is now behind

@@ -168,7 +168,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
 
     /// <summary>The device's protocol features, with CONFIG when it has a <see cref="IVhostUserBackend.ConfigSpace"/>, DEVICE_STATE when it has a <see cref="IVhostUserBackend.DeviceState"/>, and PAGEFAULT instead of CONFIGURE_MEM_SLOTS with <see cref="VhostUserDaemonOptions.Postcopy"/>.</summary>
     public VhostUserProtocolFeatures GetProtocolFeatures()
-        => PostcopyFeatures.Apply(_backend.ProtocolFeatures, _postcopyOffered)
+        => WithInflightMigration(PostcopyFeatures.Apply(_backend.ProtocolFeatures, _postcopyOffered))
             | (_configSpace is null ? VhostUserProtocolFeatures.None : VhostUserProtocolFeatures.Config)
             | (_deviceState is null ? VhostUserProtocolFeatures.None : VhostUserProtocolFeatures.DeviceState);
 
@@ -187,6 +187,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
 
     public void SetProtocolFeatures(VhostUserProtocolFeatures features)
     {
+        CheckInflightMigrationAck(features);
         UpdateInbandChannels();
         Log.ProtocolFeaturesAcked(_logger, features);
     }
@@ -450,21 +451,29 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
         StoppedRing(index, FrontendRequest.SetVringBase).SetBase(baseValue);
     }
 
-    public uint GetVringBase(int index)
+    public uint GetVringBase(int index) => StopForBase(index, SuspendsOnGetVringBase, "GET_VRING_BASE");
+
+    /// <summary>GET_VRING_BASE and GET_VRING_BASE_SKIP_DRAIN: stop a ring, draining or suspending its in-flight requests.</summary>
+    private uint StopForBase(int index, bool suspendRequested, string why)
     {
         Vring v = Ring(index);
         uint value;
         using (_workerOfQueue[v.Index].Pause())
         {
-            // The spec: the back-end completes the ring's in-flight requests before it stops it.
+            // The spec: the back-end completes the ring's in-flight requests before it stops it,
+            // unless the front-end asked it to suspend them (VhostUserDaemonHandler.InflightMigration.cs).
             // Chains the device only holds go back to the ring first: the base excludes them.
-            BeginStop(v, "GET_VRING_BASE");
-            DrainInFlight(v, "GET_VRING_BASE");
+            BeginStop(v, why);
+            bool suspended = suspendRequested && TrySuspendInFlight(v, why);
+            if (!suspended)
+            {
+                DrainInFlight(v, why);
+            }
 
             // Stopping keeps the enable state: the spec keeps the two states independent, and so do
             // DPDK, libvhost-user and rust-vmm. (QEMU's net re-sends SET_VRING_ENABLE on every
             // start anyway; blk re-enables after the kick.)
-            value = v.Stop();
+            value = v.Stop(suspended);
         }
 
         if (LoggingAll && _log is { } log)

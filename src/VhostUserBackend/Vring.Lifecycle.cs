@@ -168,8 +168,9 @@ public sealed partial class Vring
     /// closed, chains still in flight are abandoned, the queue is deactivated with its position
     /// kept, and the enable state is kept (the spec keeps the two states independent).
     /// </summary>
+    /// <param name="suspended">The device suspended the chains still in flight (GET_VRING_BASE_SKIP_DRAIN): none of them touches guest memory or the backing store any more, so they do not fence the ring's next start (their inflight marks stay for resubmission).</param>
     /// <returns>The ring's base, as GET_VRING_BASE answers it.</returns>
-    internal uint Stop()
+    internal uint Stop(bool suspended = false)
     {
         Worker?.RemoveKick(this);
         Kick?.Dispose();
@@ -178,7 +179,7 @@ public sealed partial class Vring
         _stopping = false;
         bool broken = _broken;
         ClearBroken();
-        AbandonInFlight(fence: !broken);
+        AbandonInFlight(fence: !broken && !suspended);
         Queue.Deactivate();
         Inflight = null;
         return Queue.GetVringBase();

@@ -33,6 +33,27 @@ internal sealed unsafe class SafeMmapHandle : SafeHandle
     /// <exception cref="Exception">fstat, fstatfs or mmap failed. (the assembly's errno exception, <c>VhostException</c>).</exception>
     internal static SafeMmapHandle MapShared(SafeHandle fd, long offset, ulong length, bool writable = true)
     {
+        long pageSize = CheckMappable(fd, offset, length);
+        int prot = Interop.PROT_READ | (writable ? Interop.PROT_WRITE : 0);
+        using var scope = new Fd.HandleScope(fd);
+        nint address = Interop.mmap(0, (nuint)length, prot, Interop.MAP_SHARED | Interop.MAP_NORESERVE, scope.Fd, offset);
+        if (address == Interop.MAP_FAILED)
+        {
+            ErrnoChecks.ThrowLast("mmap", $"offset 0x{offset:x}, length 0x{length:x}");
+        }
+
+        return new SafeMmapHandle(address, RoundUp((nuint)length, (nuint)pageSize));
+    }
+
+    /// <summary>
+    /// The checks of a shared file mapping before <c>mmap(2)</c>: a non-zero length, no overflow, a
+    /// mappable file (not a socket, pipe or directory), a range within a regular file, an offset
+    /// aligned to the file's page size.
+    /// </summary>
+    /// <returns>The file's page size.</returns>
+    /// <exception cref="ArgumentException">The mapping would fail or fault.</exception>
+    internal static long CheckMappable(SafeHandle fd, long offset, ulong length)
+    {
         if (length == 0)
         {
             throw new ArgumentException("cannot map 0 bytes", nameof(length));
@@ -66,15 +87,7 @@ internal sealed unsafe class SafeMmapHandle : SafeHandle
             throw new ArgumentException($"mmap offset 0x{offset:x} is not aligned to the file's page size 0x{pageSize:x}", nameof(offset));
         }
 
-        int prot = Interop.PROT_READ | (writable ? Interop.PROT_WRITE : 0);
-        using var scope = new Fd.HandleScope(fd);
-        nint address = Interop.mmap(0, (nuint)length, prot, Interop.MAP_SHARED | Interop.MAP_NORESERVE, scope.Fd, offset);
-        if (address == Interop.MAP_FAILED)
-        {
-            ErrnoChecks.ThrowLast("mmap", $"offset 0x{offset:x}, length 0x{length:x}");
-        }
-
-        return new SafeMmapHandle(address, RoundUp((nuint)length, (nuint)pageSize));
+        return pageSize;
     }
 
     /// <summary>Anonymous private read-write memory (tests and scratch buffers).</summary>
@@ -92,6 +105,65 @@ internal sealed unsafe class SafeMmapHandle : SafeHandle
         }
 
         return new SafeMmapHandle(address, (nuint)length);
+    }
+
+    /// <summary>An inaccessible reservation of address space (PROT_NONE, nothing committed): the frame for <see cref="MapFixedShared"/>.</summary>
+    internal static SafeMmapHandle Reserve(ulong length)
+    {
+        if (length == 0)
+        {
+            throw new ArgumentException("cannot reserve 0 bytes", nameof(length));
+        }
+
+        nint address = Interop.mmap(0, (nuint)length, Interop.PROT_NONE, Interop.MAP_PRIVATE | Interop.MAP_ANONYMOUS | Interop.MAP_NORESERVE, -1, 0);
+        if (address == Interop.MAP_FAILED)
+        {
+            ErrnoChecks.ThrowLast("mmap", $"reservation, length 0x{length:x}");
+        }
+
+        return new SafeMmapHandle(address, (nuint)length);
+    }
+
+    /// <summary>
+    /// Maps <paramref name="fd"/> over <paramref name="length"/> bytes at <paramref name="offset"/>
+    /// of this reservation (MAP_FIXED: the pages there are replaced atomically). The caller checked
+    /// the range (within the reservation, page aligned) and the file (<see cref="CheckMappable"/>).
+    /// </summary>
+    internal void MapFixedShared(ulong offset, ulong length, SafeHandle fd, long fileOffset, bool writable)
+    {
+        int prot = Interop.PROT_READ | (writable ? Interop.PROT_WRITE : 0);
+        using var scope = new Fd.HandleScope(fd);
+        FixedMap(offset, length, prot, Interop.MAP_SHARED | Interop.MAP_FIXED, scope.Fd, fileOffset);
+    }
+
+    /// <summary>Puts the reservation back over <paramref name="length"/> bytes at <paramref name="offset"/> (the file mapping there goes away).</summary>
+    internal void UnmapFixed(ulong offset, ulong length)
+        => FixedMap(offset, length, Interop.PROT_NONE, Interop.MAP_PRIVATE | Interop.MAP_ANONYMOUS | Interop.MAP_NORESERVE | Interop.MAP_FIXED, -1, 0);
+
+    private void FixedMap(ulong offset, ulong length, int prot, int flags, int fd, long fileOffset)
+    {
+        if (length == 0 || offset > (ulong)Length || length > (ulong)Length - offset)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length), $"[0x{offset:x}, +0x{length:x}) is outside the 0x{Length:x}-byte reservation");
+        }
+
+        bool added = false;
+        try
+        {
+            DangerousAddRef(ref added);
+            nint at = handle + (nint)offset;
+            if (Interop.mmap(at, (nuint)length, prot, flags, fd, fileOffset) == Interop.MAP_FAILED)
+            {
+                ErrnoChecks.ThrowLast("mmap", $"fixed at +0x{offset:x}, length 0x{length:x}");
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                DangerousRelease();
+            }
+        }
     }
 
     /// <summary>The page size of the file behind <paramref name="fd"/>: the huge page size on hugetlbfs, otherwise the system page size.</summary>

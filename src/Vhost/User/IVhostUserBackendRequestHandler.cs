@@ -249,6 +249,15 @@ internal interface IVhostUserBackendRequestHandler
     VhostUserShmemConfig GetShmemConfig() => throw NotSupported(FrontendRequest.GetShmemConfig);
 
     /// <summary>
+    /// GET_VRING_BASE_SKIP_DRAIN (GET_VRING_BASE_SKIP_DRAIN): stop ring <paramref name="index"/>
+    /// without waiting for its in-flight requests; they stay recorded in the inflight region (their
+    /// host I/O cancelled or finished, never published) so the next back-end resubmits them.
+    /// </summary>
+    /// <param name="index">The ring.</param>
+    /// <returns>The base value.</returns>
+    uint GetVringBaseSkipDrain(int index) => throw NotSupported(FrontendRequest.GetVringBaseSkipDrain);
+
+    /// <summary>
     /// The front-end sent <paramref name="request"/>, which needs protocol feature
     /// <paramref name="missing"/> that was not negotiated; the dispatcher refuses it after this call.
     /// A handler may log what the device author should do (offer the feature, implement the

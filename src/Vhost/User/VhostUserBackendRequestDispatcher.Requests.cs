@@ -175,7 +175,9 @@ internal sealed partial class VhostUserBackendRequestDispatcher
     {
         VhostUserVringState state = ReadVringState(request, message);
         ToleratedIfNonZero(request, state.Num, "num");
-        uint value = _handler.GetVringBase((int)state.Index);
+        uint value = request == FrontendRequest.GetVringBaseSkipDrain
+            ? _handler.GetVringBaseSkipDrain((int)state.Index)
+            : _handler.GetVringBase((int)state.Index);
         _endpoint.Reply((uint)request, new VhostUserVringState(state.Index, value));
     }
 

@@ -34,7 +34,7 @@ internal sealed partial class VhostUserBackendRequestDispatcher
 
     private static VhostUserRequestRow<FrontendRequestHandler>[] BuildTable()
     {
-        var t = new VhostUserRequestRow<FrontendRequestHandler>[(int)FrontendRequest.GetShmemConfig + 1];
+        var t = new VhostUserRequestRow<FrontendRequestHandler>[(int)FrontendRequest.GetVringBaseSkipDrain + 1];
         const int Var = -1;
         const int MaxRegions = VhostUserLimits.MaxMemTableRegions;
 
@@ -85,6 +85,7 @@ internal sealed partial class VhostUserBackendRequestDispatcher
         t[(int)FrontendRequest.SetDeviceStateFd] = new(8, 1, 1, P.DeviceState, V.None, Own, DeviceStateError, static (d, r, m) => d.SetDeviceStateFd(r, m));
         t[(int)FrontendRequest.CheckDeviceState] = new(0, 0, 0, P.DeviceState, V.None, Own, U64Failure, static (d, r, m) => d.CheckDeviceState(r));
         t[(int)FrontendRequest.GetShmemConfig] = new(0, 0, 0, P.Shmem, V.None, Own, None, static (d, r, m) => d.GetShmemConfig(r));
+        t[(int)FrontendRequest.GetVringBaseSkipDrain] = new(8, 0, 0, P.GetVringBaseSkipDrain, V.None, Own, None, static (d, r, m) => d.GetVringBase(r, m));
         return t;
     }
 }

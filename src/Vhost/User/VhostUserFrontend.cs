@@ -273,20 +273,23 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
     }
 
     /// <inheritdoc/>
-    public uint GetVringBase(int queueIndex)
+    public uint GetVringBase(int queueIndex) => StopVring(FrontendRequest.GetVringBase, queueIndex);
+
+    /// <summary>GET_VRING_BASE or GET_VRING_BASE_SKIP_DRAIN: stop a ring, read its base from the reply.</summary>
+    private uint StopVring(FrontendRequest request, int queueIndex)
     {
         CheckQueue(queueIndex);
         var payload = new VhostUserVringState((uint)queueIndex, 0);
-        using VhostUserMessage reply = Transact(FrontendRequest.GetVringBase, Bytes(in payload), [], 0, needReply: false);
+        using VhostUserMessage reply = Transact(request, Bytes(in payload), [], 0, needReply: false);
         if (reply.Body.Length != 8)
         {
-            throw Fail(new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GetVringBase: the reply payload is {reply.Body.Length} bytes, expected 8"));
+            throw Fail(new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{request}: the reply payload is {reply.Body.Length} bytes, expected 8"));
         }
 
         VhostUserVringState state = reply.Read<VhostUserVringState>();
         if (state.Index != (uint)queueIndex)
         {
-            throw Fail(new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"GetVringBase: the reply is for ring {state.Index}, not {queueIndex}"));
+            throw Fail(new VhostUserProtocolException(VhostUserViolation.InvalidMessage, $"{request}: the reply is for ring {state.Index}, not {queueIndex}"));
         }
 
         return state.Num;
@@ -326,6 +329,8 @@ public sealed partial class VhostUserFrontend : IVhostBackend, IDisposable
         {
             throw new ArgumentException($"protocol features 0x{(ulong)(features & ~offered):x} were not offered by the back-end", nameof(features));
         }
+
+        CheckInflightMigrationDependencies(features);
 
         // REPLY_ACK applies from the next message on: SET_PROTOCOL_FEATURES itself is not acked.
         SendU64(FrontendRequest.SetProtocolFeatures, (ulong)features);

@@ -42,7 +42,8 @@ internal sealed class MaliciousBackend : IDisposable
 
     /// <summary>Protocol features offered.</summary>
     public const VhostUserProtocolFeatures OfferedProtocol = VhostUserProtocolFeatures.MQ | VhostUserProtocolFeatures.ReplyAck | VhostUserProtocolFeatures.Config
-        | VhostUserProtocolFeatures.InflightShmFd | VhostUserProtocolFeatures.ConfigureMemorySlots | VhostUserProtocolFeatures.Status | VhostUserProtocolFeatures.BackendRequest;
+        | VhostUserProtocolFeatures.InflightShmFd | VhostUserProtocolFeatures.ConfigureMemorySlots | VhostUserProtocolFeatures.Status | VhostUserProtocolFeatures.BackendRequest
+        | VhostUserProtocolFeatures.GetVringBaseInflight | VhostUserProtocolFeatures.GetVringBaseSkipDrain;
 
     /// <summary>Sends a reply to <paramref name="request"/> with any header values.</summary>
     public static void Reply(VhostUserConnection c, uint request, uint flags, ReadOnlySpan<byte> body, uint? size = null, params ReadOnlySpan<SafeHandle> fds)
@@ -119,6 +120,7 @@ internal sealed class MaliciousBackend : IDisposable
                 Reply(c, m.Header.Request, ReplyFlags, U64(8));
                 return;
             case FrontendRequest.GetVringBase:
+            case FrontendRequest.GetVringBaseSkipDrain:
                 Reply(c, m.Header.Request, ReplyFlags, m.Body);
                 return;
             case FrontendRequest.GetConfig:

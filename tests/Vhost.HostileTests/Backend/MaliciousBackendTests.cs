@@ -25,6 +25,7 @@ public sealed class MaliciousBackendTests(ITestOutputHelper output)
         (FrontendRequest.GetMaxMemSlots, f => { Negotiate(f); f.GetMaxMemorySlots(); }),
         (FrontendRequest.GetConfig, f => { Negotiate(f); f.GetConfig(0, 16, VhostUserConfigFlags.None); }),
         (FrontendRequest.GetVringBase, f => { Negotiate(f); f.GetVringBase(0); }),
+        (FrontendRequest.GetVringBaseSkipDrain, f => { Negotiate(f); f.GetVringBaseSkipDrain(0); }),
         (FrontendRequest.GetStatus, f => { Negotiate(f); f.GetStatus(); }),
         (FrontendRequest.GetInflightFd, f => { Negotiate(f); using SafeFileHandle h = f.GetInflightFd(2, 64, out _); }),
         (FrontendRequest.SetOwner, f => { Negotiate(f); f.SetOwner(); }),
@@ -155,7 +156,7 @@ public sealed class MaliciousBackendTests(ITestOutputHelper output)
     {
         FrontendRequest.GetConfig => m.Body.Length,
         FrontendRequest.GetInflightFd => 24,
-        FrontendRequest.GetVringBase => 8,
+        FrontendRequest.GetVringBase or FrontendRequest.GetVringBaseSkipDrain => 8,
         _ => 8,
     };
 

@@ -103,11 +103,23 @@ public static class MigrationScenarios
             s.Send(FrontendRequest.AddMemReg, new VhostUserSingleMemoryRegion(Kit.R(r.GuestPhysicalAddress, r.Size, r.UserAddress, 0)), other);
             kick.Signal();
         }));
-        yield return new(C, "a newer front-end's request 45 (with NEED_REPLY and an fd) and 46 (without)", t => Kit.WithReady(t, (s, _) =>
+        yield return new(C, "a newer front-end's request 46 (with NEED_REPLY and an fd) and 47 (without)", t => Kit.WithReady(t, (s, _) =>
         {
             using var m = Kit.MemFd(0x1000);
-            s.Send((FrontendRequest)45, Kit.State(0, 0), [m]);
-            s.Send((FrontendRequest)46, Kit.U64(7), needReply: false);
+            s.Send((FrontendRequest)46, Kit.State(0, 0), [m]);
+            s.Send((FrontendRequest)47, Kit.U64(7), needReply: false);
+        }));
+        yield return new(C, "GET_VRING_BASE_SKIP_DRAIN (45) on a running ring, bit 23 not negotiated", t => MemoryAndVringScenarios.RingsThen(t, (s, ram, kick) =>
+        {
+            kick.Signal();
+            s.Send(FrontendRequest.GetVringBaseSkipDrain, Kit.State(0, 0));
+        }));
+        yield return new(C, "GET_VRING_BASE_SKIP_DRAIN: an fd attached, ring 300, a 4-byte payload", t => Kit.WithReady(t, (s, _) =>
+        {
+            using var m = Kit.MemFd(0x1000);
+            s.Send(FrontendRequest.GetVringBaseSkipDrain, Kit.State(0, 0), [m]);
+            s.Send(FrontendRequest.GetVringBaseSkipDrain, Kit.State(300, 0));
+            s.Send(FrontendRequest.GetVringBaseSkipDrain, new byte[4]);
         }));
         yield return new(C, "SET_LOG_FD with a memfd instead of an eventfd", t => Kit.WithReady(t, (s, _) =>
         {

@@ -30,7 +30,7 @@ public static class ProtocolScenarios
     public static IEnumerable<HostileScenario> All()
     {
         const string H = "header abuse";
-        foreach (uint code in new uint[] { 0, 45, 99, 0x7fff, 0xffffffff })
+        foreach (uint code in new uint[] { 0, 46, 99, 0x7fff, 0xffffffff })
         {
             yield return new(H, $"unknown request {code:x}", t => Kit.WithNegotiated(t, s => s.Raw(HostileSession.Header(code, 1 | 8, 0))));
         }

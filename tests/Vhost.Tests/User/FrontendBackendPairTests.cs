@@ -91,6 +91,8 @@ public sealed class FrontendBackendPairTests
             Assert.Equal("SetVringBase 1 17", pair.Handler.Last);
             Assert.Equal(0x1235u, fe.GetVringBase(1));
             Assert.Equal("GetVringBase 1", pair.Handler.Last);
+            Assert.Equal(0x5679u, fe.GetVringBaseSkipDrain(1));
+            Assert.Equal("GetVringBaseSkipDrain 1", pair.Handler.Last);
             fe.SetVringKick(1, kick);
             Assert.Equal("SetVringKick 1 1", pair.Handler.Last);
             AssertSameEventFd(kick, pair.Handler.Fds[^1]);
@@ -211,7 +213,7 @@ public sealed class FrontendBackendPairTests
             "SetVringEndian", "GetConfig", "SetConfig", "CreateCryptoSession", "CloseCryptoSession", "PostcopyAdvise",
             "PostcopyListen", "PostcopyEnd", "GetInflightFd", "SetInflightFd", "GpuSetSocket", "ResetDevice", "VringKick",
             "GetMaxMemSlots", "AddMemReg", "RemMemReg", "SetStatus", "GetStatus", "GetSharedObject", "SetDeviceStateFd",
-            "CheckDeviceState", "GetShmemConfig",
+            "CheckDeviceState", "GetShmemConfig", "GetVringBaseSkipDrain",
         };
         Assert.Equal(covered.Order(), Enum.GetNames<FrontendRequest>().Order());
     }

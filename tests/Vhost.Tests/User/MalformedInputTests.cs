@@ -41,8 +41,8 @@ public sealed class MalformedInputTests
     [Fact]
     public void Unknown_request_code_gets_a_failed_ack_when_it_asks_and_serving_goes_on()
     {
-        // A newer front-end's request (45 is GET_VRING_BASE_SKIP_DRAIN's number, 99 and 999 are
-        // nothing yet): with NEED_REPLY a failed acknowledgement, without it nothing; its body
+        // A newer front-end's request (46, 99 and 999 are nothing yet; 45 is now
+        // GET_VRING_BASE_SKIP_DRAIN): with NEED_REPLY a failed acknowledgement, without it nothing; its body
         // and fds are consumed, and the next request is served.
         int before = TestFds.Count();
         var (raw, b) = VhostUserConnection.CreatePair();
@@ -51,11 +51,11 @@ public sealed class MalformedInputTests
         using (var dispatcher = new VhostUserBackendRequestDispatcher(b, handler))
         {
             using SafeFileHandle m = TestFds.MemFd();
-            raw.Send(45, VhostUserHeaderFlags.NeedReply, new VhostUserVringState(0, 0), [m]);
+            raw.Send(46, VhostUserHeaderFlags.NeedReply, new VhostUserVringState(0, 0), [m]);
             dispatcher.HandleNextRequest(2000);
             using (VhostUserMessage reply = raw.Receive(2000))
             {
-                Assert.Equal(45u, reply.Header.Request);
+                Assert.Equal(46u, reply.Header.Request);
                 Assert.Equal(1UL, reply.Read<VhostUserU64>().Value);
             }
 

@@ -70,6 +70,8 @@ internal sealed class RecordingBackendHandler : IVhostUserBackendRequestHandler,
     public void SetVringAddress(in VhostUserVringAddress a) => Record($"SetVringAddress {a.Index} {a.Flags} {a.DescriptorTableAddress:x} {a.UsedRingAddress:x} {a.AvailableRingAddress:x} {a.LogAddress:x}");
     public void SetVringBase(int index, uint baseValue) => Record($"SetVringBase {index} {baseValue}");
     public uint GetVringBase(int index) { Record($"GetVringBase {index}"); return 0x1234 + (uint)index; }
+
+    public uint GetVringBaseSkipDrain(int index) { Record($"GetVringBaseSkipDrain {index}"); return 0x5678 + (uint)index; }
     public void SetVringKick(int index, ReceivedFds fds) { Record($"SetVringKick {index} {fds.Count}"); Keep(fds); }
     public void SetVringCall(int index, ReceivedFds fds) { Record($"SetVringCall {index} {fds.Count}"); Keep(fds); }
     public void SetVringError(int index, ReceivedFds fds) { Record($"SetVringError {index} {fds.Count}"); Keep(fds); }

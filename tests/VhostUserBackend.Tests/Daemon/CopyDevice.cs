@@ -255,6 +255,11 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     public void SetBackendChannel(Vhost.User.VhostUserBackendChannel channel) => Channel = channel;
 
+    /// <summary>The shared memory regions GET_SHMEM_CONFIG reports (offer SHMEM too), or null for none.</summary>
+    public VhostUserShmemConfig? Shmem { get; set; }
+
+    public VhostUserShmemConfig GetShmemConfig() => Shmem ?? throw new NotSupportedException("no shared memory regions");
+
     /// <summary>
     /// Asynchronous mode: the worker only collects each chain's buffers; a thread-pool thread
     /// copies the data (writing guest memory without logging it) and completes the chain with
@@ -265,6 +270,70 @@ internal sealed class CopyDevice : IVhostUserBackend
 
     /// <summary>Asynchronous mode: completions wait until this is set.</summary>
     public ManualResetEventSlim CompletionGate { get; } = new(initialState: true);
+
+    /// <summary>
+    /// In-flight migration: whether <see cref="SuspendInFlight"/> suspends; false: it refuses (the daemon drains).
+    /// Otherwise the asynchronous "host I/O" of every pending chain is cancelled: it neither writes
+    /// guest memory nor completes, and <see cref="SuspendInFlight"/> returns once none is running.
+    /// </summary>
+    public bool CanSuspend { get; set; }
+
+    /// <summary>SuspendInFlight calls (queue index, pending chains then).</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<(int Queue, int Pending)> SuspendCalls { get; } = new();
+
+    /// <summary>Chains whose host I/O was cancelled by a suspension.</summary>
+    public int Cancelled;
+
+    /// <summary>After a suspension, complete one cancelled chain anyway (a device bug the daemon must absorb).</summary>
+    public bool CompleteOneCancelledAnyway { get; set; }
+
+    private volatile bool _suspended;
+
+    private int _lateCompletions;
+
+    public bool SuspendInFlight(Vring vring)
+    {
+        SuspendCalls.Enqueue((vring.Index, Volatile.Read(ref Pending)));
+        if (!CanSuspend)
+        {
+            return false;
+        }
+
+        // Cancel: the pending operations see the flag when they run and do nothing; wait until none runs.
+        _suspended = true;
+        CompletionGate.Set();
+        long deadline = Environment.TickCount64 + 5000;
+        while (Volatile.Read(ref Pending) != 0 && Environment.TickCount64 < deadline)
+        {
+            Thread.Sleep(1);
+        }
+
+        return Volatile.Read(ref Pending) == 0;
+    }
+
+    /// <summary>Lets the device run requests again after a suspension (the source resumes).</summary>
+    public void Resume() => _suspended = false;
+
+    private bool TryCancel(Vring v, DescriptorChain chain)
+    {
+        if (!_suspended)
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref Cancelled);
+        if (CompleteOneCancelledAnyway && Interlocked.Increment(ref _lateCompletions) == 1)
+        {
+            // Let the stop finish first, so this completion is a late one.
+            Interlocked.Decrement(ref Pending);
+            Thread.Sleep(200);
+            v.Complete(chain, 1);
+            return true;
+        }
+
+        Interlocked.Decrement(ref Pending);
+        return true;
+    }
 
     /// <summary>Asynchronous mode: chains handed to the pool and not completed yet.</summary>
     public int Pending;
@@ -328,6 +397,11 @@ internal sealed class CopyDevice : IVhostUserBackend
         {
             CompletionGate.Wait();
             Thread.SpinWait(Random.Shared.Next(2000));
+            if (TryCancel(v, chain))
+            {
+                return;
+            }
+
             VhostUserBackend.Memory.GuestMemory memory = chain.Memory!;
             var data = new List<byte>();
             uint written = 0;

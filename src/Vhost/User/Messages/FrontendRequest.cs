@@ -94,4 +94,6 @@ internal enum FrontendRequest : uint
     CheckDeviceState = 43,
     /// <summary><c>VHOST_USER_GET_SHMEM_CONFIG</c>: the VIRTIO shared memory regions (reply shmem config).</summary>
     GetShmemConfig = 44,
+    /// <summary><c>VHOST_USER_GET_VRING_BASE_SKIP_DRAIN</c>: GET_VRING_BASE that suspends the ring's in-flight requests into the inflight region instead of completing them (reply vring state).</summary>
+    GetVringBaseSkipDrain = 45,
 }

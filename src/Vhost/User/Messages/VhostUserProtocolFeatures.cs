@@ -46,12 +46,14 @@ public enum VhostUserProtocolFeatures : ulong
     SharedObject = 1UL << 18,
     /// <summary>Bit 19 <c>DEVICE_STATE</c>: SET_DEVICE_STATE_FD and CHECK_DEVICE_STATE.</summary>
     DeviceState = 1UL << 19,
-    /// <summary>Bit 20 <c>GET_VRING_BASE_INFLIGHT</c>: GET_VRING_BASE may return with requests in flight.</summary>
+    /// <summary>Bit 20 <c>GET_VRING_BASE_INFLIGHT</c>: GET_VRING_BASE may suspend the ring's in-flight requests into the inflight region instead of completing them (only with <see cref="InflightShmFd"/>).</summary>
     GetVringBaseInflight = 1UL << 20,
     /// <summary>Bit 21 <c>GPA_ADDRESSES</c>: ring and region addresses are guest physical addresses.</summary>
     GpaAddresses = 1UL << 21,
     /// <summary>Bit 22 <c>SHMEM</c>: GET_SHMEM_CONFIG and SHMEM_MAP/UNMAP (rust-vmm before 0.17 put it at bit 21, wrongly).</summary>
     Shmem = 1UL << 22,
+    /// <summary>Bit 23 <c>GET_VRING_BASE_SKIP_DRAIN</c>: the GET_VRING_BASE_SKIP_DRAIN message (with <see cref="GetVringBaseInflight"/> and <see cref="InflightShmFd"/>); GET_VRING_BASE then always drains.</summary>
+    GetVringBaseSkipDrain = 1UL << 23,
     /// <summary>Every bit this library knows.</summary>
-    AllKnown = (1UL << 23) - 1,
+    AllKnown = (1UL << 24) - 1,
 }

@@ -78,16 +78,18 @@ public sealed class LayoutTests
         Assert.Equal(1UL << 20, (ulong)VhostUserProtocolFeatures.GetVringBaseInflight);
         Assert.Equal(1UL << 21, (ulong)VhostUserProtocolFeatures.GpaAddresses);
         Assert.Equal(1UL << 22, (ulong)VhostUserProtocolFeatures.Shmem);
-        Assert.Equal(23, Enum.GetValues<VhostUserProtocolFeatures>().Count(v => v != 0 && ((ulong)v & ((ulong)v - 1)) == 0));
+        Assert.Equal(1UL << 23, (ulong)VhostUserProtocolFeatures.GetVringBaseSkipDrain);
+        Assert.Equal(24, Enum.GetValues<VhostUserProtocolFeatures>().Count(v => v != 0 && ((ulong)v & ((ulong)v - 1)) == 0));
     }
 
     [Fact]
     public void Request_codes_cover_the_spec()
     {
-        Assert.Equal(Enumerable.Range(1, 44).Select(i => (uint)i), Enum.GetValues<FrontendRequest>().Select(v => (uint)v).Order());
+        Assert.Equal(Enumerable.Range(1, 45).Select(i => (uint)i), Enum.GetValues<FrontendRequest>().Select(v => (uint)v).Order());
         Assert.Equal(Enumerable.Range(1, 10).Select(i => (uint)i), Enum.GetValues<BackendRequest>().Select(v => (uint)v).Order());
         Assert.Equal(42u, (uint)FrontendRequest.SetDeviceStateFd);
         Assert.Equal(44u, (uint)FrontendRequest.GetShmemConfig);
+        Assert.Equal(45u, (uint)FrontendRequest.GetVringBaseSkipDrain);
         Assert.Equal(21u, (uint)FrontendRequest.SetBackendReqFd);
     }
 }
