@@ -117,12 +117,19 @@ public sealed unsafe class GuestMemoryRegion : IDisposable
         return new GuestMemoryRegion(mapping, mmapOffset, size, guestPhysicalAddress, userAddress, file.Device, file.Inode);
     }
 
+    /// <summary>
+    /// A region dropped without its references released: its mapping's own (critical) finalizer
+    /// unmaps it after this runs, so the fault guard never keeps a range that may be reused.
+    /// </summary>
+    ~GuestMemoryRegion() => _guard.Unregister();
+
     /// <summary>Drops the creator's reference (idempotent); the mapping goes when no snapshot uses the region any more.</summary>
     public void Dispose()
     {
         if (_references.ReleaseCreator())
         {
             _guard.Unregister();
+            GC.SuppressFinalize(this);
             _mapping.Dispose();
         }
     }
@@ -140,6 +147,7 @@ public sealed unsafe class GuestMemoryRegion : IDisposable
         if (_references.Release())
         {
             _guard.Unregister();
+            GC.SuppressFinalize(this);
             _mapping.Dispose();
         }
     }
