@@ -505,7 +505,7 @@ public sealed class VhostUserDaemon : IDisposable
         }
 
         var negotiation = new VhostUserNegotiation();
-        var handler = new VhostUserDaemonHandler(_backend, _vrings, _workerOfQueue, _workers, negotiation, _logger, _options.MemoryFilePolicy, _options.InFlightTimeout, _options.DeviceStateTimeout);
+        var handler = new VhostUserDaemonHandler(_backend, _vrings, _workerOfQueue, _workers, negotiation, _logger, _options.MemoryFilePolicy, _options.InFlightTimeout, _options.DeviceStateTimeout, _options.IotlbMissTimeout);
         var dispatcher = new VhostUserBackendRequestDispatcher(connection, handler, negotiation, _protocolLogger);
         lock (_lock)
         {

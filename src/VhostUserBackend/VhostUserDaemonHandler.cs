@@ -6,6 +6,7 @@ using Vhost.User.Messages;
 using Vhost.Vdpa;
 using Vhost.Virtio;
 using VhostUserBackend.Config;
+using VhostUserBackend.Iommu;
 using VhostUserBackend.Memory;
 using VhostUserBackend.Migration;
 using VhostUserBackend.Virtio;
@@ -19,7 +20,7 @@ namespace VhostUserBackend;
 /// Runs on the daemon's control thread; every change to a ring or to the memory pauses the
 /// workers it affects. Disposing releases everything the connection created.
 /// </summary>
-internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, IDisposable
+internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, IDisposable
 {
     private const ulong IndirectDescriptorFeature = 1UL << 28;
 
@@ -36,6 +37,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private readonly VirtioConfigSpace? _configSpace;
     private readonly ConfigChangeNotifier? _configChanges;
     private readonly DeviceStateTransfer? _deviceState;
+    private readonly Iotlb _iotlb = new();
     private bool _logging;
     private DirtyLog? _log;
     private EventFd? _logEvent;
@@ -44,8 +46,10 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     private byte _status;
     private bool _disposed;
 
-    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VhostUserWorker[] workerOfQueue, VhostUserWorker[] workers, VhostUserNegotiation negotiation, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null, TimeSpan? deviceStateTimeout = null)
+    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VhostUserWorker[] workerOfQueue, VhostUserWorker[] workers, VhostUserNegotiation negotiation, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null, TimeSpan? deviceStateTimeout = null, TimeSpan? iotlbMissTimeout = null)
     {
+        _iotlb.MissTimeout = iotlbMissTimeout ?? _iotlb.MissTimeout;
+        _iotlb.MissSender = SendIotlbMiss;
         _negotiation = negotiation;
         _inFlightTimeout = inFlightTimeout ?? TimeSpan.FromSeconds(5);
         _memoryFilePolicy = memoryFilePolicy;
@@ -74,7 +78,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
             features |= (ulong)VhostUserVirtioFeatures.LogAll;
         }
 
-        return features;
+        return features | AccessPlatformOffer;
     }
 
     /// <summary>SET_FEATURES: applies the features the dispatcher stored in the negotiation (it checked they were offered).</summary>
@@ -85,6 +89,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         bool wasLogging = LoggingAll;
         using (PauseAll())
         {
+            ApplyAccessPlatform(features);
             foreach (Vring v in _vrings)
             {
                 v.ApplyFeatures(packed, eventIdx, (features & IndirectDescriptorFeature) != 0);
@@ -570,7 +575,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void SetBackendRequestFd(VhostUserBackendChannel channel)
     {
         VhostUserBackendChannel? old = _channel;
-        _channel = channel;
+        Volatile.Write(ref _channel, channel);
         UpdateInbandChannels();
         _configChanges?.Channel = channel;
         old?.Dispose();
@@ -664,6 +669,7 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
     public void ResetDevice()
     {
         ResetRings(keepNotifiers: true);
+        _iotlb.Clear();
         ChangeStatus(VirtioDeviceStatus.Reset);
         _backend.Reset();
     }
@@ -781,7 +787,8 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         _configChanges?.Dispose();
         _deviceState?.Dispose();
         VhostUserBackendChannel? channel = _channel;
-        _channel = null;
+        Volatile.Write(ref _channel, null);
+        _iotlb.Clear();
         UpdateInbandChannels();
         channel?.Dispose();
         ChangeStatus(VirtioDeviceStatus.Reset);
@@ -934,6 +941,12 @@ internal sealed class VhostUserDaemonHandler : IVhostUserBackendRequestHandler, 
         try
         {
             int resubmit = v.Start(memory, _inflight, _inFlightTimeout);
+            if (v.IsStartPending)
+            {
+                Log.RingWaitsForIotlb(_logger, v.Index);
+                return;
+            }
+
             Log.RingStarted(_logger, v.Index, v.Queue.Size, v.Queue.GetVringBase(), resubmit);
         }
         finally

@@ -114,6 +114,25 @@ public sealed partial class Vring
         }
 
         Virtqueue q = Queue;
+        q.Iotlb = Iotlb;
+        _startPending = false;
+        if (Iotlb is not null && !AreasTranslate(q))
+        {
+            // ACCESS_PLATFORM: the ring's IOVAs are not in the IOTLB yet. A miss went to the
+            // front-end; the ring is started but not ready, and finishes starting when the update
+            // arrives (CompletePendingStart), as DPDK does.
+            _started = true;
+            _startPending = true;
+            _pendingInflight = region;
+            return 0;
+        }
+
+        return Activate(q, memory, region, abandonedWait);
+    }
+
+    /// <summary>Maps, recovers and activates the queue of a ring being started (the rest of <see cref="Start"/>).</summary>
+    private int Activate(Virtqueue q, GuestMemory memory, InflightRegion? region, TimeSpan? abandonedWait)
+    {
         try
         {
             MapAreas(q, memory);
@@ -160,6 +179,8 @@ public sealed partial class Vring
         Kick?.Dispose();
         Kick = null;
         _started = false;
+        _startPending = false;
+        _pendingInflight = null;
         _stopping = false;
         bool broken = _broken;
         ClearBroken();
@@ -184,6 +205,11 @@ public sealed partial class Vring
             return RebindResult.NotStarted;
         }
 
+        if (_startPending)
+        {
+            return CompletePendingStart(memory, out lost);
+        }
+
         Virtqueue q = Queue;
         bool wasReady = q.IsReady;
         try
@@ -198,6 +224,11 @@ public sealed partial class Vring
             if (wasReady)
             {
                 q.Deactivate();
+            }
+
+            if (Iotlb is not null && !AreasTranslate(q))
+            {
+                throw new VirtqueueException(VirtqueueError.IotlbMiss, $"ring {Index}: its areas are not in the IOTLB (a miss was sent)");
             }
 
             MapAreas(q, memory);
@@ -269,16 +300,22 @@ public sealed partial class Vring
     {
         Virtqueue q = Queue;
         avail = used = 0;
-        return memory.TryTranslateUserAddress(_descriptorUserAddress, q.DescriptorTableSize, out desc)
-            && memory.TryTranslateUserAddress(_availUserAddress, q.DriverAreaSize, out avail)
-            && memory.TryTranslateUserAddress(_usedUserAddress, q.DeviceAreaSize, out used);
+        return TryTranslateArea(memory, _descriptorUserAddress, q.DescriptorTableSize, DescriptorTableAccess, out desc, out _)
+            && TryTranslateArea(memory, _availUserAddress, q.DriverAreaSize, Vhost.User.Messages.VhostIotlbAccess.ReadOnly, out avail, out _)
+            && TryTranslateArea(memory, _usedUserAddress, q.DeviceAreaSize, Vhost.User.Messages.VhostIotlbAccess.WriteOnly, out used, out _);
     }
 
-    private ulong Translate(GuestMemory memory, string what, ulong userAddress, ulong length)
+    private ulong Translate(GuestMemory memory, string what, ulong address, ulong length)
     {
-        if (!memory.TryTranslateUserAddress(userAddress, length, out ulong gpa))
+        Vhost.User.Messages.VhostIotlbAccess access = what switch
         {
-            throw new VirtqueueException(VirtqueueError.InvalidRingAddress, $"ring {Index}: {what} at front-end address 0x{userAddress:x} (+0x{length:x}) is not in guest memory");
+            "descriptor table" => DescriptorTableAccess,
+            "driver area" => Vhost.User.Messages.VhostIotlbAccess.ReadOnly,
+            _ => Vhost.User.Messages.VhostIotlbAccess.WriteOnly,
+        };
+        if (!TryTranslateArea(memory, address, length, access, out ulong gpa, out string? why))
+        {
+            throw new VirtqueueException(VirtqueueError.InvalidRingAddress, $"ring {Index}: {what} at {(Iotlb is null ? "front-end address" : "IOVA")} 0x{address:x} (+0x{length:x}) {why}");
         }
 
         return gpa;
