@@ -169,7 +169,8 @@ internal sealed partial class Iotlb
 
     /// <summary>
     /// One non-waiting translation step (see <see cref="Translate"/>): <see cref="Fault.None"/> with
-    /// the first contiguous run, or why not even its first byte translates.
+    /// the first contiguous run, <see cref="Fault.Miss"/> when an IOVA up to the run's end has no
+    /// entry (<paramref name="faultIova"/>), or why not even the first byte translates.
     /// </summary>
     private Fault TryTranslate(GuestMemory memory, ulong iova, ulong length, bool write, out ulong gpa, out ulong run, out ulong faultIova)
     {
@@ -183,8 +184,11 @@ internal sealed partial class Iotlb
         {
             if (!TryFind(at, out Entry e))
             {
+                // Also after a partial run: the run must not depend on what the cache holds at the
+                // moment (a chain is walked more than once, and each walk must give the same
+                // buffers), so the rest is fetched first and the run taken as far as it goes.
                 faultIova = at;
-                return run == 0 ? Fault.Miss : Fault.None;
+                return Fault.Miss;
             }
 
             if ((e.Permission & need) != need)
