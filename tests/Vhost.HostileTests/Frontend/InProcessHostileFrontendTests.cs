@@ -37,11 +37,14 @@ public sealed class InProcessHostileFrontendTests(ITestOutputHelper output) : Ho
     public void Device_state_abuse() => RunCategories(DeviceStateScenarios.Category);
 
     [Fact]
+    public void Iotlb_abuse() => RunCategories(IotlbScenarios.Category);
+
+    [Fact]
     public void Every_scenario_has_a_unique_name_and_each_class_is_covered()
     {
         var all = AllScenarios().ToList();
         Assert.Equal(all.Count, all.Select(s => s.ToString()).Distinct().Count());
-        Assert.Equal(9, all.Select(s => s.Category).Distinct().Count());
+        Assert.Equal(10, all.Select(s => s.Category).Distinct().Count());
         Assert.True(all.Count >= 250, $"only {all.Count} scenarios");
     }
 }
