@@ -160,7 +160,7 @@ public static class IotlbScenarios
             UsedRingAddress = IovaBase + driver.UsedRingAddress,
             AvailableRingAddress = IovaBase + driver.AvailRingAddress,
         });
-        x.S.Send(FrontendRequest.SetVringKick, Kit.U64(0), [kick.Handle]);
+        x.S.Send(FrontendRequest.SetVringKick, Kit.U64(0), [kick]);
         x.S.Send(FrontendRequest.SetVringEnable, Kit.State(0, 1));
     }
 
