@@ -1,5 +1,6 @@
 using Vhost;
 using Vhost.User;
+using Vhost.User.Messages;
 using VhostUserBackend.Memory;
 using VhostUserBackend.Virtio;
 
@@ -291,9 +292,9 @@ public sealed partial class Vring
     /// <summary>Translates the front-end's addresses of the three areas to guest physical addresses and sets them on the (stopped) queue.</summary>
     private void MapAreas(Virtqueue q, GuestMemory memory)
     {
-        q.DescriptorTableAddress = Translate(memory, "descriptor table", _descriptorUserAddress, q.DescriptorTableSize);
-        q.DriverAreaAddress = Translate(memory, "driver area", _availUserAddress, q.DriverAreaSize);
-        q.DeviceAreaAddress = Translate(memory, "device area", _usedUserAddress, q.DeviceAreaSize);
+        q.DescriptorTableAddress = Translate(memory, "descriptor table", _descriptorUserAddress, q.DescriptorTableSize, DescriptorTableAccess);
+        q.DriverAreaAddress = Translate(memory, "driver area", _availUserAddress, q.DriverAreaSize, VhostIotlbAccess.ReadOnly);
+        q.DeviceAreaAddress = Translate(memory, "device area", _usedUserAddress, q.DeviceAreaSize, VhostIotlbAccess.WriteOnly);
     }
 
     private bool TryTranslate(GuestMemory memory, out ulong desc, out ulong avail, out ulong used)
@@ -301,18 +302,12 @@ public sealed partial class Vring
         Virtqueue q = Queue;
         avail = used = 0;
         return TryTranslateArea(memory, _descriptorUserAddress, q.DescriptorTableSize, DescriptorTableAccess, out desc, out _)
-            && TryTranslateArea(memory, _availUserAddress, q.DriverAreaSize, Vhost.User.Messages.VhostIotlbAccess.ReadOnly, out avail, out _)
-            && TryTranslateArea(memory, _usedUserAddress, q.DeviceAreaSize, Vhost.User.Messages.VhostIotlbAccess.WriteOnly, out used, out _);
+            && TryTranslateArea(memory, _availUserAddress, q.DriverAreaSize, VhostIotlbAccess.ReadOnly, out avail, out _)
+            && TryTranslateArea(memory, _usedUserAddress, q.DeviceAreaSize, VhostIotlbAccess.WriteOnly, out used, out _);
     }
 
-    private ulong Translate(GuestMemory memory, string what, ulong address, ulong length)
+    private ulong Translate(GuestMemory memory, string what, ulong address, ulong length, VhostIotlbAccess access)
     {
-        Vhost.User.Messages.VhostIotlbAccess access = what switch
-        {
-            "descriptor table" => DescriptorTableAccess,
-            "driver area" => Vhost.User.Messages.VhostIotlbAccess.ReadOnly,
-            _ => Vhost.User.Messages.VhostIotlbAccess.WriteOnly,
-        };
         if (!TryTranslateArea(memory, address, length, access, out ulong gpa, out string? why))
         {
             throw new VirtqueueException(VirtqueueError.InvalidRingAddress, $"ring {Index}: {what} at {(Iotlb is null ? "front-end address" : "IOVA")} 0x{address:x} (+0x{length:x}) {why}");
