@@ -97,7 +97,7 @@ internal static class IotlbTarget
                 {
                     Check(tlb.TryFind(iova, out Iotlb.Entry e) && e.UserAddress + (iova - e.Iova) == area, "a ring area translated to another user address than its first entry says");
                 }
-                else
+                else if (size != 0 && iova <= ulong.MaxValue - (size - 1))
                 {
                     Check(fault >= iova && fault - iova < size, "a ring area's fault lies outside the area");
                 }
