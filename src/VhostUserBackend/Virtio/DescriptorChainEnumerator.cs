@@ -274,7 +274,7 @@ public unsafe struct DescriptorChainEnumerator
             Throw(VirtqueueError.InvalidIndirectTableLength, $"indirect table length {length} is not a non-zero multiple of 16 of at most {MaxIndirectEntries} entries");
         }
 
-        _tableThroughIotlb = false;
+        bool throughIotlb = false;
         if (_iotlb is not null)
         {
             if (address > ulong.MaxValue - (length - 1))
@@ -283,34 +283,21 @@ public unsafe struct DescriptorChainEnumerator
             }
 
             // Translated as a whole when its IOVAs are contiguous in guest memory; otherwise its
-            // entries are copied through the IOTLB one at a time.
+            // entries are copied through the IOTLB one at a time (the address stays an IOVA).
             ulong gpa = _iotlb.Translate(_memory, address, length, write: false, out ulong run);
-            if (run == length)
-            {
-                address = gpa;
-            }
-            else
-            {
-                _tableThroughIotlb = true;
-                _table = null;
-                _tableAddress = address;
-                _tableLength = length / VirtqDescriptor.Size;
-                _inIndirect = true;
-                _next = 0;
-                _visited = 0;
-                _hasNext = true;
-                return;
-            }
+            throughIotlb = run != length;
+            address = throughIotlb ? address : gpa;
         }
 
         // One region: read in place. Across adjacent regions (valid guest memory, not one host
         // mapping): entries are copied through the snapshot one at a time.
-        byte* table = _memory.TryGetPointer(address, length);
-        if (table == null && (address > ulong.MaxValue - (length - 1) || !_memory.IsRangeMapped(address, length)))
+        byte* table = throughIotlb ? null : _memory.TryGetPointer(address, length);
+        if (!throughIotlb && table == null && (address > ulong.MaxValue - (length - 1) || !_memory.IsRangeMapped(address, length)))
         {
             Throw(VirtqueueError.IndirectTableNotMapped, $"indirect table [0x{address:x}, +0x{length:x}) is not inside guest memory");
         }
 
+        _tableThroughIotlb = throughIotlb;
         _table = table;
         _tableAddress = address;
         _tableLength = length / VirtqDescriptor.Size;

@@ -72,15 +72,7 @@ public sealed class BlkViommuTests
         // The daemon translated through the IOTLB (it logged the ack), and the pattern is in the image.
         Assert.Contains("VIRTIO_F_ACCESS_PLATFORM acked", blk.Output, StringComparison.Ordinal);
         blk.Kill();
-        Assert.Equal(md5, "md5=" + Md5OfPrefix(disk, 8 << 20));
+        Assert.Equal(md5, "md5=" + BlkSampleTests.Md5OfPrefix(disk, 8 << 20));
         Assert.DoesNotContain("Iotlb", blk.Output, StringComparison.Ordinal);
-    }
-
-    private static string Md5OfPrefix(string path, int bytes)
-    {
-        using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        byte[] buffer = new byte[bytes];
-        f.ReadExactly(buffer);
-        return Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(buffer));
     }
 }
