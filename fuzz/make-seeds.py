@@ -215,3 +215,11 @@ put("shmem-map", "edge-beyond-region", bytes([0, 8]) + rec(0, 0, 7 * P, 0, 2 * P
 put("shmem-map", "edge-overflow", bytes([0, 8]) + rec(0, 0, 2**64 - P, 0, 2 * P) + rec(0, 0, 0, 2**64 - P, 2 * P))
 put("shmem-map", "edge-overlap-and-partial-unmap", bytes([0, 8]) + rec(0, 0, 0, 0, 4 * P) + rec(0, 0, 3 * P, 0, P) + rec(1, 0, P, 0, P))
 put("shmem-map", "edge-misaligned-unconfigured-past-file", bytes([1, 8, 0]) + rec(0, 0, 1, 0, P) + rec(0, 1, 0, 0, P) + rec(0, 0, 0, 15 * P, 2 * P) + rec(0, 9, 0, 0, P))
+# --- iotlb: records of op(1) iova(8) size(8) user(8) perm(1) (fuzz/Vhost.Fuzz.Targets/IotlbTarget.cs) ---
+rec = lambda op, iova, size, user, perm: struct.pack("<BQQQB", op, iova, size, user, perm)
+put("iotlb", "update-translate", rec(0x80, 0x1000, 0xfff, 0x2000, 3) + rec(0x82, 0x1800, 0x100, 0, 0) + rec(0x83, 0x1ff0, 0x20, 0, 0))
+put("iotlb", "overlap-invalidate", rec(0x80, 0, 0x3fff, 0, 3) + rec(0x80, 0x1000, 0xfff, 0x8000, 1) + rec(0x81, 0x800, 0x1fff, 0, 0) + rec(0x83, 0x2800, 0x10, 0, 0))
+put("iotlb", "hole-between-regions", rec(0x80, 0, 0x2ffff, 0, 3) + rec(0x82, 0xfff0, 0x40, 0, 0) + rec(0x84, 0, 0x100, 0, 1))
+put("iotlb", "edge-wrap", rec(0, 0xFFFFFFFFFFFFF000, 0x2000, 0, 3) + rec(1, 0xFFFFFFFFFFFFFFFF, 2, 0, 0))
+put("iotlb", "edge-all-space", rec(0, 0, 0xFFFFFFFFFFFFFFFF, 0, 3) + rec(2, 0x1234, 0x10, 0, 0) + rec(1, 0, 0xFFFFFFFFFFFFFFFF, 0, 0))
+put("iotlb", "edge-read-only-write", rec(0x80, 0x4000, 0xfff, 0x4000, 1) + rec(0x83, 0x4000, 0x10, 0, 0))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Long fuzzing runs with AFL++ (afl-fuzz) and SharpFuzz: fuzz/run.sh TARGET SECONDS
-#   TARGET: message | split-chain | packed-chain | inflight | packed-inflight | config | net-state | postcopy | shmem-map  (fuzz/Vhost.Fuzz.Targets)
+#   TARGET: message | split-chain | packed-chain | inflight | packed-inflight | config | net-state | postcopy | shmem-map | iotlb  (fuzz/Vhost.Fuzz.Targets)
 # Builds fuzz/Vhost.Fuzz into $FUZZ_WORK/TARGET/bin, instruments the code under test with the
 # local tool `sharpfuzz` (SharpFuzz.CommandLine 2.3.0, .config/dotnet-tools.json), runs afl-fuzz
 # for SECONDS on fuzz/corpus/TARGET, then prints execs, execs/s, wall time, crashes and hangs.
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ $# -ne 2 ]; then
-  echo "usage: fuzz/run.sh TARGET SECONDS   (targets: message split-chain packed-chain inflight packed-inflight config net-state postcopy shmem-map)" >&2
+  echo "usage: fuzz/run.sh TARGET SECONDS   (targets: message split-chain packed-chain inflight packed-inflight config net-state postcopy shmem-map iotlb)" >&2
   exit 2
 fi
 target=$1 seconds=$2

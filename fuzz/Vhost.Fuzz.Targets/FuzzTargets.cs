@@ -10,7 +10,7 @@ namespace Vhost.Fuzz;
 public static class FuzzTargets
 {
     /// <summary>Every target name (also the corpus folder names under fuzz/corpus).</summary>
-    public static IReadOnlyList<string> Names { get; } = ["message", "split-chain", "packed-chain", "inflight", "packed-inflight", "config", "net-state", "postcopy", "shmem-map"];
+    public static IReadOnlyList<string> Names { get; } = ["message", "split-chain", "packed-chain", "inflight", "packed-inflight", "config", "net-state", "postcopy", "shmem-map", "iotlb"];
 
     /// <summary>Runs <paramref name="target"/> on <paramref name="input"/>; may throw.</summary>
     /// <param name="target">A name from <see cref="Names"/>.</param>
@@ -29,6 +29,7 @@ public static class FuzzTargets
             case "net-state": NetStateTarget.Run(input); break;
             case "postcopy": PostcopyTarget.Run(input); break;
             case "shmem-map": ShmemMapTarget.Run(input); break;
+            case "iotlb": IotlbTarget.Run(input); break;
             default: throw new ArgumentException($"unknown fuzz target '{target}' (known: {string.Join(", ", Names)})", nameof(target));
         }
     }
@@ -40,7 +41,8 @@ public static class FuzzTargets
     public static bool IsAllowed(string target, Exception exception) => exception switch
     {
         FuzzContractException => false,
-        VirtqueueException or GuestMemoryException => target is "split-chain" or "packed-chain" or "inflight" or "packed-inflight",
+        VirtqueueException or GuestMemoryException => target is "split-chain" or "packed-chain" or "inflight" or "packed-inflight" or "iotlb",
+        ArgumentException => target is "iotlb",
         VhostException => target is "message" or "config" or "inflight" or "packed-inflight",
         InvalidDataException => target is "net-state",
         ArgumentException => target is "shmem-map",

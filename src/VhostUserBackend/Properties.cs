@@ -9,3 +9,4 @@ using System.Runtime.CompilerServices;
 [assembly: InternalsVisibleTo("Vhost.HostileTests")]
 [assembly: InternalsVisibleTo("Vhost.IntegrationTests")]
 [assembly: InternalsVisibleTo("Vhost.Fuzz.Targets")]
+[assembly: InternalsVisibleTo("Vhost.Benchmarks")]

@@ -6,6 +6,7 @@ using Vhost.User.Messages;
 using Vhost.Vdpa;
 using Vhost.Virtio;
 using VhostUserBackend.Config;
+using VhostUserBackend.Iommu;
 using VhostUserBackend.Memory;
 using VhostUserBackend.Migration;
 using VhostUserBackend.Virtio;
@@ -38,6 +39,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
     private readonly DeviceStateTransfer? _deviceState;
     private readonly bool _postcopyOffered;
     private PostcopySession? _postcopy;
+    private readonly Iotlb _iotlb = new();
     private bool _logging;
     private DirtyLog? _log;
     private EventFd? _logEvent;
@@ -46,9 +48,11 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
     private byte _status;
     private bool _disposed;
 
-    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VhostUserWorker[] workerOfQueue, VhostUserWorker[] workers, VhostUserNegotiation negotiation, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null, TimeSpan? deviceStateTimeout = null, bool postcopy = false)
+    public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VhostUserWorker[] workerOfQueue, VhostUserWorker[] workers, VhostUserNegotiation negotiation, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null, TimeSpan? deviceStateTimeout = null, bool postcopy = false, TimeSpan? iotlbMissTimeout = null)
     {
         _postcopyOffered = postcopy;
+        _iotlb.MissTimeout = iotlbMissTimeout ?? _iotlb.MissTimeout;
+        _iotlb.MissSender = SendIotlbMiss;
         _negotiation = negotiation;
         _inFlightTimeout = inFlightTimeout ?? TimeSpan.FromSeconds(5);
         _memoryFilePolicy = memoryFilePolicy;
@@ -77,7 +81,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
             features |= (ulong)VhostUserVirtioFeatures.LogAll;
         }
 
-        return features;
+        return features | AccessPlatformOffer;
     }
 
     /// <summary>SET_FEATURES: applies the features the dispatcher stored in the negotiation (it checked they were offered).</summary>
@@ -88,6 +92,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
         bool wasLogging = LoggingAll;
         using (PauseAll())
         {
+            ApplyAccessPlatform(features);
             foreach (Vring v in _vrings)
             {
                 v.ApplyFeatures(packed, eventIdx, (features & IndirectDescriptorFeature) != 0);
@@ -582,7 +587,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
     public void SetBackendRequestFd(VhostUserBackendChannel channel)
     {
         VhostUserBackendChannel? old = _channel;
-        _channel = channel;
+        Volatile.Write(ref _channel, channel);
         UpdateInbandChannels();
         _configChanges?.Channel = channel;
         old?.Dispose();
@@ -675,6 +680,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
     public void ResetDevice()
     {
         ResetRings(keepNotifiers: true);
+        _iotlb.Clear();
         ChangeStatus(VirtioDeviceStatus.Reset);
         _backend.Reset();
     }
@@ -796,7 +802,8 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
         _configChanges?.Dispose();
         _deviceState?.Dispose();
         VhostUserBackendChannel? channel = _channel;
-        _channel = null;
+        Volatile.Write(ref _channel, null);
+        _iotlb.Clear();
         UpdateInbandChannels();
         channel?.Dispose();
         ChangeStatus(VirtioDeviceStatus.Reset);
@@ -939,6 +946,12 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
         try
         {
             int resubmit = v.Start(memory, _inflight, _inFlightTimeout);
+            if (v.IsStartPending)
+            {
+                Log.RingWaitsForIotlb(_logger, v.Index);
+                return;
+            }
+
             Log.RingStarted(_logger, v.Index, v.Queue.Size, v.Queue.GetVringBase(), resubmit);
         }
         finally

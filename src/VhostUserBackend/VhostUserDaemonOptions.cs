@@ -51,6 +51,14 @@ public sealed class VhostUserDaemonOptions
     public bool Postcopy { get; set; }
 
     /// <summary>
+    /// VIRTIO_F_ACCESS_PLATFORM (a vIOMMU): how long a worker waits for the front-end to answer an
+    /// IOTLB miss before the chain fails with <c>IotlbMiss</c> (default 1 s; 1 ms to 1 min). The
+    /// front-end answers a miss for an IOVA the guest mapped at once; one it does not answer is an
+    /// address the guest never mapped. The worker's other rings wait meanwhile.
+    /// </summary>
+    public TimeSpan IotlbMissTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
     /// When not null: the daemon's workers run on the group's threads, shared with the other
     /// daemons of the group (the ports of a virtual switch), instead of threads of their own.
     /// The group's polling time replaces the device's. Default null.
@@ -90,6 +98,7 @@ public sealed class VhostUserDaemonOptions
         ReconnectDelay = ReconnectDelay,
         MaxReconnectDelay = MaxReconnectDelay,
         Postcopy = Postcopy,
+        IotlbMissTimeout = IotlbMissTimeout,
     };
 
     /// <summary>Checks the settings a daemon would refuse (the constructor runs this too): the reconnect delays must be a positive pause and a maximum at least as long, both at most an hour.</summary>
@@ -104,6 +113,11 @@ public sealed class VhostUserDaemonOptions
         if (MaxReconnectDelay < ReconnectDelay || MaxReconnectDelay > TimeSpan.FromHours(1))
         {
             throw new ArgumentException($"{nameof(MaxReconnectDelay)} must lie between {nameof(ReconnectDelay)} ({ReconnectDelay}) and an hour, not {MaxReconnectDelay}", "options");
+        }
+
+        if (IotlbMissTimeout < TimeSpan.FromMilliseconds(1) || IotlbMissTimeout > TimeSpan.FromMinutes(1))
+        {
+            throw new ArgumentException($"{nameof(IotlbMissTimeout)} must lie between 1 ms and a minute, not {IotlbMissTimeout}", "options");
         }
     }
 }

@@ -1,5 +1,6 @@
 using Vhost;
 using Vhost.User;
+using Vhost.User.Messages;
 using VhostUserBackend.Memory;
 using VhostUserBackend.Virtio;
 
@@ -114,6 +115,25 @@ public sealed partial class Vring
         }
 
         Virtqueue q = Queue;
+        q.Iotlb = Iotlb;
+        _startPending = false;
+        if (Iotlb is not null && !AreasTranslate(q))
+        {
+            // ACCESS_PLATFORM: the ring's IOVAs are not in the IOTLB yet. A miss went to the
+            // front-end; the ring is started but not ready, and finishes starting when the update
+            // arrives (CompletePendingStart), as DPDK does.
+            _started = true;
+            _startPending = true;
+            _pendingInflight = region;
+            return 0;
+        }
+
+        return Activate(q, memory, region, abandonedWait);
+    }
+
+    /// <summary>Maps, recovers and activates the queue of a ring being started (the rest of <see cref="Start"/>).</summary>
+    private int Activate(Virtqueue q, GuestMemory memory, InflightRegion? region, TimeSpan? abandonedWait)
+    {
         try
         {
             MapAreas(q, memory);
@@ -176,6 +196,8 @@ public sealed partial class Vring
         Kick?.Dispose();
         Kick = null;
         _started = false;
+        _startPending = false;
+        _pendingInflight = null;
         _stopping = false;
         bool broken = _broken;
         ClearBroken();
@@ -200,6 +222,11 @@ public sealed partial class Vring
             return RebindResult.NotStarted;
         }
 
+        if (_startPending)
+        {
+            return CompletePendingStart(memory, out lost);
+        }
+
         Virtqueue q = Queue;
         bool wasReady = q.IsReady;
         try
@@ -214,6 +241,11 @@ public sealed partial class Vring
             if (wasReady)
             {
                 q.Deactivate();
+            }
+
+            if (Iotlb is not null && !AreasTranslate(q))
+            {
+                throw new VirtqueueException(VirtqueueError.IotlbMiss, $"ring {Index}: its areas are not in the IOTLB (a miss was sent)");
             }
 
             MapAreas(q, memory);
@@ -291,25 +323,25 @@ public sealed partial class Vring
     /// <summary>Translates the front-end's addresses of the three areas to guest physical addresses and sets them on the (stopped) queue.</summary>
     private void MapAreas(Virtqueue q, GuestMemory memory)
     {
-        q.DescriptorTableAddress = Translate(memory, "descriptor table", _descriptorUserAddress, q.DescriptorTableSize);
-        q.DriverAreaAddress = Translate(memory, "driver area", _availUserAddress, q.DriverAreaSize);
-        q.DeviceAreaAddress = Translate(memory, "device area", _usedUserAddress, q.DeviceAreaSize);
+        q.DescriptorTableAddress = Translate(memory, "descriptor table", _descriptorUserAddress, q.DescriptorTableSize, DescriptorTableAccess);
+        q.DriverAreaAddress = Translate(memory, "driver area", _availUserAddress, q.DriverAreaSize, VhostIotlbAccess.ReadOnly);
+        q.DeviceAreaAddress = Translate(memory, "device area", _usedUserAddress, q.DeviceAreaSize, VhostIotlbAccess.WriteOnly);
     }
 
     private bool TryTranslate(GuestMemory memory, out ulong desc, out ulong avail, out ulong used)
     {
         Virtqueue q = Queue;
         avail = used = 0;
-        return memory.TryTranslateUserAddress(_descriptorUserAddress, q.DescriptorTableSize, out desc)
-            && memory.TryTranslateUserAddress(_availUserAddress, q.DriverAreaSize, out avail)
-            && memory.TryTranslateUserAddress(_usedUserAddress, q.DeviceAreaSize, out used);
+        return TryTranslateArea(memory, _descriptorUserAddress, q.DescriptorTableSize, DescriptorTableAccess, out desc, out _)
+            && TryTranslateArea(memory, _availUserAddress, q.DriverAreaSize, VhostIotlbAccess.ReadOnly, out avail, out _)
+            && TryTranslateArea(memory, _usedUserAddress, q.DeviceAreaSize, VhostIotlbAccess.WriteOnly, out used, out _);
     }
 
-    private ulong Translate(GuestMemory memory, string what, ulong userAddress, ulong length)
+    private ulong Translate(GuestMemory memory, string what, ulong address, ulong length, VhostIotlbAccess access)
     {
-        if (!memory.TryTranslateUserAddress(userAddress, length, out ulong gpa))
+        if (!TryTranslateArea(memory, address, length, access, out ulong gpa, out string? why))
         {
-            throw new VirtqueueException(VirtqueueError.InvalidRingAddress, $"ring {Index}: {what} at front-end address 0x{userAddress:x} (+0x{length:x}) is not in guest memory");
+            throw new VirtqueueException(VirtqueueError.InvalidRingAddress, $"ring {Index}: {what} at {(Iotlb is null ? "front-end address" : "IOVA")} 0x{address:x} (+0x{length:x}) {why}");
         }
 
         return gpa;

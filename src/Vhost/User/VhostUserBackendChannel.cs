@@ -85,6 +85,38 @@ public sealed class VhostUserBackendChannel : IDisposable
         Request(BackendRequest.IotlbMsg, Bytes(in message), null);
     }
 
+    /// <summary>
+    /// IOTLB_MSG of type MISS, as a notification: no NEED_REPLY even when REPLY_ACK is negotiated,
+    /// and no wait for another request's reply. A daemon's worker sends it and then waits for the
+    /// IOTLB update on the main connection, which the front-end sends before it would acknowledge
+    /// the miss (QEMU); waiting for the acknowledgement instead would tie the worker to a front-end
+    /// that may itself be waiting for the daemon (DPDK sends misses without NEED_REPLY too).
+    /// </summary>
+    /// <param name="iova">The IOVA that has no translation.</param>
+    /// <param name="permission">The access wanted (QEMU reads anything but read-only as a write).</param>
+    /// <exception cref="InvalidOperationException">ACCESS_PLATFORM was not acked, or the channel failed earlier.</exception>
+    /// <exception cref="VhostUserException">The channel broke.</exception>
+    internal void SendIotlbMiss(ulong iova, VhostIotlbAccess permission)
+    {
+        if ((Features & (ulong)VirtioFeatures.AccessPlatform) == 0)
+        {
+            throw new InvalidOperationException("IotlbMsg needs VIRTIO_F_ACCESS_PLATFORM, which was not acked");
+        }
+
+        RequireFeature(BackendRequest.IotlbMsg, withFd: false);
+        var message = new VhostUserIotlbMessage { Iova = iova, Permission = permission, Type = VhostIotlbType.Miss };
+        try
+        {
+            VhostUserLogging.BackendRequestSent(_logger, BackendRequest.IotlbMsg, Marshal.SizeOf<VhostUserIotlbMessage>());
+            _endpoint.Send((uint)BackendRequest.IotlbMsg, VhostUserHeaderFlags.None, in message);
+        }
+        catch (VhostUserException e) when (_endpoint.LatchIfBroken(e))
+        {
+            VhostUserLogging.BackendChannelFailed(_logger, BackendRequest.IotlbMsg, e.GetType().Name, e.Message);
+            throw;
+        }
+    }
+
     /// <summary>VRING_HOST_NOTIFIER_MSG: set (with an fd) or remove (without) the host notifier of a ring (needs HOST_NOTIFIER, and BACKEND_SEND_FD to pass an fd).</summary>
     /// <param name="queueIndex">The ring (0-255).</param>
     /// <param name="size">The size of the notifier area.</param>

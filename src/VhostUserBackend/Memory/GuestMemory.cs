@@ -342,6 +342,32 @@ public sealed unsafe class GuestMemory : IDisposable
         return false;
     }
 
+    /// <summary>
+    /// Translates one frontend user address to a guest physical address and says how many bytes
+    /// from there on the same region maps (an IOTLB translation ends in a user address and is cut
+    /// at region boundaries, where guest physical contiguity is not promised).
+    /// </summary>
+    /// <param name="userAddress">The frontend's address.</param>
+    /// <param name="guestPhysicalAddress">Its guest physical address.</param>
+    /// <param name="regionRemaining">Bytes from <paramref name="userAddress"/> to the end of its region (at least 1).</param>
+    /// <returns>False when no region maps the address.</returns>
+    internal bool TryTranslateUserAddress(ulong userAddress, out ulong guestPhysicalAddress, out ulong regionRemaining)
+    {
+        foreach (GuestMemoryRegion r in _regions)
+        {
+            if (userAddress >= r.UserAddress && userAddress <= r.LastUserAddress)
+            {
+                guestPhysicalAddress = r.GuestPhysicalAddress + (userAddress - r.UserAddress);
+                regionRemaining = r.LastUserAddress - userAddress + 1;
+                return true;
+            }
+        }
+
+        guestPhysicalAddress = 0;
+        regionRemaining = 0;
+        return false;
+    }
+
     /// <summary>Translates a frontend user address range to a guest physical address.</summary>
     /// <param name="userAddress">The frontend's address.</param>
     /// <param name="length">The length of the range that must lie inside one region.</param>

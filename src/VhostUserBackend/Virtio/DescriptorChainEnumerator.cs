@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using VhostUserBackend.Iommu;
 using VhostUserBackend.Memory;
 
 namespace VhostUserBackend.Virtio;
@@ -14,6 +15,13 @@ namespace VhostUserBackend.Virtio;
 /// ignored, as the virtio spec requires of the device (the device requirements of "Indirect
 /// Descriptors", split and packed).
 /// </summary>
+/// <remarks>
+/// With VIRTIO_F_ACCESS_PLATFORM (the queue has an <see cref="Virtqueue.Iotlb"/>) descriptor and
+/// indirect table addresses are IOVAs: each buffer is translated as it is reached, with the
+/// permission its direction needs (read for device-readable, write for device-writable), and
+/// comes out as one <see cref="VirtqBuffer"/> per guest-contiguous piece. A miss waits for the
+/// front-end (bounded); a failed translation throws like any other invalid descriptor.
+/// </remarks>
 public unsafe struct DescriptorChainEnumerator
 {
     private const uint MaxIndirectEntries = 65536;
@@ -39,6 +47,11 @@ public unsafe struct DescriptorChainEnumerator
     private uint _total;
     private bool _seenWritable;
     private VirtqBuffer _current;
+    private readonly Iotlb? _iotlb;
+    private bool _tableThroughIotlb;
+    private ulong _pieceIova;
+    private ulong _pieceLeft;
+    private bool _pieceWritable;
 
     internal DescriptorChainEnumerator(Virtqueue queue, in DescriptorChain chain)
     {
@@ -54,6 +67,7 @@ public unsafe struct DescriptorChainEnumerator
         _ring = queue.DescriptorTable;
         _queueSize = queue.Size;
         _allowIndirect = queue.IndirectDescriptors;
+        _iotlb = queue.Iotlb;
         _hasNext = true;
         if (queue is PackedQueue packed)
         {
@@ -92,6 +106,13 @@ public unsafe struct DescriptorChainEnumerator
             Throw(VirtqueueError.StaleChain, "the queue's memory or state changed during enumeration");
         }
 
+        if (_pieceLeft != 0)
+        {
+            // The rest of a descriptor whose IOVAs continue elsewhere in guest memory.
+            _current = NextPiece();
+            return true;
+        }
+
         while (_hasNext)
         {
             ulong address;
@@ -113,9 +134,19 @@ public unsafe struct DescriptorChainEnumerator
                 // to lie in one region of the memory snapshot the queue holds. A table across
                 // regions (_table null) is copied entry by entry through the snapshot.
                 byte* entry = _table + ((nuint)_next * VirtqDescriptor.Size);
+                VirtqDescriptor copy;
                 if (_table == null)
                 {
-                    VirtqDescriptor copy = _memory.Read<VirtqDescriptor>(_tableAddress + ((ulong)_next * VirtqDescriptor.Size));
+                    ulong entryAddress = _tableAddress + ((ulong)_next * VirtqDescriptor.Size);
+                    if (_tableThroughIotlb)
+                    {
+                        _iotlb!.Read(_memory, entryAddress, new Span<byte>(&copy, VirtqDescriptor.Size));
+                    }
+                    else
+                    {
+                        copy = _memory.Read<VirtqDescriptor>(entryAddress);
+                    }
+
                     entry = (byte*)&copy;
                 }
 
@@ -177,7 +208,14 @@ public unsafe struct DescriptorChainEnumerator
                 Throw(VirtqueueError.ChainTooLong, $"the chain has more than {_queueSize} descriptors");
             }
 
-            Virtqueue.CheckBuffer(_memory, address, length);
+            if (_iotlb is null)
+            {
+                Virtqueue.CheckBuffer(_memory, address, length);
+            }
+            else if (length != 0 && address > ulong.MaxValue - (length - 1))
+            {
+                Throw(VirtqueueError.BufferAddressOverflow, $"buffer IOVA 0x{address:x} + 0x{length:x} wraps past 2^64");
+            }
 
             bool writable = (flags & VirtqDescriptorFlags.Write) != 0;
             if (!writable && _seenWritable)
@@ -186,11 +224,29 @@ public unsafe struct DescriptorChainEnumerator
             }
 
             _seenWritable |= writable;
+            if (_iotlb is not null && length != 0)
+            {
+                _pieceIova = address;
+                _pieceLeft = length;
+                _pieceWritable = writable;
+                _current = NextPiece();
+                return true;
+            }
+
             _current = new VirtqBuffer(address, length, writable);
             return true;
         }
 
         return false;
+    }
+
+    /// <summary>The next guest-contiguous piece of the descriptor being translated.</summary>
+    private VirtqBuffer NextPiece()
+    {
+        ulong gpa = _iotlb!.Translate(_memory, _pieceIova, _pieceLeft, _pieceWritable, out ulong run);
+        _pieceIova = unchecked(_pieceIova + run);
+        _pieceLeft -= run;
+        return new VirtqBuffer(gpa, (uint)run, _pieceWritable);
     }
 
     [DoesNotReturn]
@@ -218,14 +274,30 @@ public unsafe struct DescriptorChainEnumerator
             Throw(VirtqueueError.InvalidIndirectTableLength, $"indirect table length {length} is not a non-zero multiple of 16 of at most {MaxIndirectEntries} entries");
         }
 
+        bool throughIotlb = false;
+        if (_iotlb is not null)
+        {
+            if (address > ulong.MaxValue - (length - 1))
+            {
+                Throw(VirtqueueError.IndirectTableNotMapped, $"indirect table IOVA 0x{address:x} + 0x{length:x} wraps past 2^64");
+            }
+
+            // Translated as a whole when its IOVAs are contiguous in guest memory; otherwise its
+            // entries are copied through the IOTLB one at a time (the address stays an IOVA).
+            ulong gpa = _iotlb.Translate(_memory, address, length, write: false, out ulong run);
+            throughIotlb = run != length;
+            address = throughIotlb ? address : gpa;
+        }
+
         // One region: read in place. Across adjacent regions (valid guest memory, not one host
         // mapping): entries are copied through the snapshot one at a time.
-        byte* table = _memory.TryGetPointer(address, length);
-        if (table == null && (address > ulong.MaxValue - (length - 1) || !_memory.IsRangeMapped(address, length)))
+        byte* table = throughIotlb ? null : _memory.TryGetPointer(address, length);
+        if (!throughIotlb && table == null && (address > ulong.MaxValue - (length - 1) || !_memory.IsRangeMapped(address, length)))
         {
             Throw(VirtqueueError.IndirectTableNotMapped, $"indirect table [0x{address:x}, +0x{length:x}) is not inside guest memory");
         }
 
+        _tableThroughIotlb = throughIotlb;
         _table = table;
         _tableAddress = address;
         _tableLength = length / VirtqDescriptor.Size;

@@ -397,15 +397,14 @@ public sealed unsafe class PackedQueue : Virtqueue
             return false;
         }
 
-        buffer = ValidateSoleDescriptor(d.Address, d.Length, d.Flags);
-        return true;
+        return TryValidateSoleDescriptor(d.Address, d.Length, d.Flags, out buffer);
     }
 
     /// <inheritdoc/>
     internal override void PrefetchFirstBuffer(in DescriptorChain chain)
     {
         GuestMemory? memory = Memory;
-        if (IsReady && memory is not null && chain.Queue == this
+        if (IsReady && memory is not null && Iotlb is null && chain.Queue == this
             && TryGetChainStore(chain.Head, chain.Stamp, chain.First, out PackedDescriptor[] store, out _)
             && (uint)chain.First < (uint)store.Length)
         {

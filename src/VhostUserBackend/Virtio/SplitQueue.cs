@@ -182,15 +182,14 @@ public sealed unsafe class SplitQueue : Virtqueue
             return false;
         }
 
-        buffer = ValidateSoleDescriptor(d.Address, d.Length, d.Flags);
-        return true;
+        return TryValidateSoleDescriptor(d.Address, d.Length, d.Flags, out buffer);
     }
 
     /// <inheritdoc/>
     internal override void PrefetchFirstBuffer(in DescriptorChain chain)
     {
         GuestMemory? memory = Memory;
-        if (!IsReady || memory is null || chain.Queue != this || chain.Stamp != Generation || chain.Head >= Size)
+        if (!IsReady || memory is null || Iotlb is not null || chain.Queue != this || chain.Stamp != Generation || chain.Head >= Size)
         {
             return;
         }

@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using VhostUserBackend.Iommu;
 using VhostUserBackend.Memory;
 
 namespace VhostUserBackend.Virtio;
@@ -36,6 +37,7 @@ public abstract unsafe class Virtqueue : IDisposable
     private bool _indirect;
     private bool _logRing;
     private ulong _ringLogAddress;
+    private Iotlb? _iotlb;
 
     /// <summary>Creates a queue that accepts sizes up to <paramref name="maxSize"/>.</summary>
     private protected Virtqueue(ushort maxSize)
@@ -98,6 +100,15 @@ public abstract unsafe class Virtqueue : IDisposable
             _logRing = value.HasValue;
         }
     }
+
+    /// <summary>
+    /// VIRTIO_F_ACCESS_PLATFORM: the IOTLB descriptor addresses (buffers and indirect tables) are
+    /// translated through; their <see cref="VirtqBuffer"/>s are then guest physical ranges, one
+    /// descriptor giving several when its IOVAs are not contiguous in guest memory.
+    /// <see langword="null"/> (the default): descriptor addresses are guest physical, and nothing
+    /// is translated. The ring areas are not translated here (the caller sets guest physical ones).
+    /// </summary>
+    internal Iotlb? Iotlb { get => _iotlb; set { ThrowIfReady(); _iotlb = value; } }
 
     /// <summary>Whether the queue is activated and may be processed.</summary>
     [MemberNotNullWhen(true, nameof(Memory))]
@@ -261,12 +272,30 @@ public abstract unsafe class Virtqueue : IDisposable
     /// <returns>False when the chain is more than one descriptor or goes through an indirect table.</returns>
     internal abstract bool TryGetSingleBuffer(in DescriptorChain chain, out VirtqBuffer buffer);
 
-    /// <summary>Validates one descriptor's copy as enumeration does (no NEXT, no INDIRECT: a chain of one).</summary>
-    /// <exception cref="VirtqueueException">The buffer wraps past 2^64 or is not inside guest memory.</exception>
-    private protected VirtqBuffer ValidateSoleDescriptor(ulong address, uint length, VirtqDescriptorFlags flags)
+    /// <summary>
+    /// Validates one descriptor's copy as enumeration does (no NEXT, no INDIRECT: a chain of one).
+    /// With an <see cref="Iotlb"/>, false when the buffer translates to more than one guest range
+    /// (the caller enumerates the chain instead).
+    /// </summary>
+    /// <exception cref="VirtqueueException">The buffer wraps past 2^64 or is not inside guest memory, or (IOTLB) does not translate.</exception>
+    private protected bool TryValidateSoleDescriptor(ulong address, uint length, VirtqDescriptorFlags flags, out VirtqBuffer buffer)
     {
+        bool writable = (flags & VirtqDescriptorFlags.Write) != 0;
+        if (_iotlb is { } iotlb && length != 0)
+        {
+            if (address > ulong.MaxValue - (length - 1))
+            {
+                ThrowBufferError(VirtqueueError.BufferAddressOverflow, address, length);
+            }
+
+            ulong gpa = iotlb.Translate(_memory!, address, length, writable, out ulong run);
+            buffer = run == length ? new VirtqBuffer(gpa, length, writable) : default;
+            return run == length;
+        }
+
         CheckBuffer(_memory!, address, length);
-        return new VirtqBuffer(address, length, (flags & VirtqDescriptorFlags.Write) != 0);
+        buffer = new VirtqBuffer(address, length, writable);
+        return true;
     }
 
     /// <summary>The buffer checks every descriptor gets (enumeration and <see cref="TryGetSingleBuffer"/>): no wrap past 2^64, entirely inside guest memory.</summary>

@@ -91,4 +91,17 @@ internal enum VirtqueueError
     /// <see cref="Memory.GuestMemoryFaultGuard"/>). Not a guest error: the connection is dropped.
     /// </summary>
     GuestMemoryLost,
+
+    /// <summary>
+    /// VIRTIO_F_ACCESS_PLATFORM: an address the driver gave (a buffer, an indirect table, a ring
+    /// area) has no IOTLB translation, and the front-end did not supply one within the miss
+    /// timeout (or there is no back-end channel to ask it on).
+    /// </summary>
+    IotlbMiss,
+
+    /// <summary>VIRTIO_F_ACCESS_PLATFORM: the IOTLB maps the address without the permission the access needs (a device-writable buffer in a read-only mapping, for example).</summary>
+    IotlbAccessDenied,
+
+    /// <summary>VIRTIO_F_ACCESS_PLATFORM: the IOTLB maps the address to a front-end address outside guest memory (or a ring area to scattered addresses).</summary>
+    IotlbNotGuestMemory,
 }

@@ -19,7 +19,7 @@ public abstract class HostileFrontendSuite
     /// <summary>Every scenario, all classes.</summary>
     /// <returns>The scenarios.</returns>
     public static IEnumerable<HostileScenario> AllScenarios()
-        => ProtocolScenarios.All().Concat(MemoryAndVringScenarios.All()).Concat(GuestAndExhaustionScenarios.All()).Concat(MigrationScenarios.All()).Concat(DeviceStateScenarios.All()).Concat(PostcopyScenarios.All()).Concat(PackedInflightScenarios.All()).Concat(ShrunkMemoryScenarios.All());
+        => ProtocolScenarios.All().Concat(MemoryAndVringScenarios.All()).Concat(GuestAndExhaustionScenarios.All()).Concat(MigrationScenarios.All()).Concat(DeviceStateScenarios.All()).Concat(PostcopyScenarios.All()).Concat(PackedInflightScenarios.All()).Concat(ShrunkMemoryScenarios.All()).Concat(IotlbScenarios.All());
 
     /// <summary>Starts the daemon under test (the test disposes it).</summary>
     /// <returns>The target.</returns>

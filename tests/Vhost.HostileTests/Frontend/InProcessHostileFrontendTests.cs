@@ -43,6 +43,9 @@ public sealed class InProcessHostileFrontendTests(ITestOutputHelper output) : Ho
     public void Truncated_unsealed_guest_memory() => RunCategories("truncate unsealed guest memory");
 
     [Fact]
+    public void Iotlb_abuse() => RunCategories(IotlbScenarios.Category);
+
+    [Fact]
     public void Every_scenario_has_a_unique_name_and_each_class_is_covered()
     {
         var all = AllScenarios().ToList();

@@ -261,7 +261,7 @@ public sealed class BlkSampleTests
         return n;
     }
 
-    private static string Md5OfPrefix(string path, int bytes)
+    internal static string Md5OfPrefix(string path, int bytes)
     {
         byte[] data = new byte[bytes];
         using (var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))

@@ -161,10 +161,10 @@ public sealed class DaemonConfigSpaceTests
         using var logs = new TestLogger();
         using var rig = Rig(device, logs);
         VhostUserFrontend f = rig.Connect(eventIdx: false, packed: false);
-        Assert.Throws<VhostUserPeerRefusedException>(() => f.SetFeatures(rig.AckedFeatures | (1UL << 5) | (ulong)Vhost.Virtio.VirtioFeatures.AccessPlatform));
+        Assert.Throws<VhostUserPeerRefusedException>(() => f.SetFeatures(rig.AckedFeatures | (1UL << 5) | (ulong)Vhost.Virtio.VirtioFeatures.NotificationData));
         logs.WaitFor("which the device did not offer");
         string line = Assert.Single(logs.Lines, l => l.Contains("which the device did not offer", StringComparison.Ordinal));
-        Assert.Contains("SetFeatures: acks AccessPlatform, device bit 5 (0x200000020)", line, StringComparison.Ordinal);
+        Assert.Contains("SetFeatures: acks NotificationData, device bit 5 (0x4000000020)", line, StringComparison.Ordinal);
     }
 
     [Fact]
