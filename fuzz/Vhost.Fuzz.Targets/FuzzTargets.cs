@@ -42,10 +42,9 @@ public static class FuzzTargets
     {
         FuzzContractException => false,
         VirtqueueException or GuestMemoryException => target is "split-chain" or "packed-chain" or "inflight" or "packed-inflight" or "iotlb",
-        ArgumentException => target is "iotlb",
         VhostException => target is "message" or "config" or "inflight" or "packed-inflight",
         InvalidDataException => target is "net-state",
-        ArgumentException => target is "shmem-map",
+        ArgumentException => target is "shmem-map" or "iotlb",
         _ => false,
     };
 
