@@ -50,7 +50,7 @@ public sealed class InProcessHostileFrontendTests(ITestOutputHelper output) : Ho
     {
         var all = AllScenarios().ToList();
         Assert.Equal(all.Count, all.Select(s => s.ToString()).Distinct().Count());
-        Assert.Equal(10, all.Select(s => s.Category).Distinct().Count());
+        Assert.Equal(13, all.Select(s => s.Category).Distinct().Count());
         Assert.True(all.Count >= 250, $"only {all.Count} scenarios");
     }
 }
