@@ -167,6 +167,14 @@ internal static unsafe class UnixSocket
             : throw ErrnoChecks.ExceptionFor(errno, "accept4");
     }
 
+    /// <summary>Whether the peer of a connected stream socket has closed or shut down its end (POLLRDHUP, POLLHUP or POLLERR now; never waits).</summary>
+    internal static bool PeerHasClosed(SafeHandle socket)
+    {
+        using var scope = new Fd.HandleScope(socket);
+        var pfd = new Interop.pollfd { fd = scope.Fd, events = Interop.POLLRDHUP };
+        return Interop.poll(&pfd, 1, 0) > 0 && (pfd.revents & (Interop.POLLRDHUP | Interop.POLLHUP | Interop.POLLERR)) != 0;
+    }
+
     /// <summary>
     /// Waits until <paramref name="handle"/> is ready for <paramref name="events"/>; false on
     /// timeout. Hang-up and error count as ready (the next call reports them).

@@ -507,6 +507,7 @@ public sealed partial class VhostUserDaemon : IDisposable
 
         var negotiation = new VhostUserNegotiation();
         var handler = new VhostUserDaemonHandler(_backend, _vrings, _workerOfQueue, _workers, negotiation, _logger, _options.MemoryFilePolicy, _options.InFlightTimeout, _options.DeviceStateTimeout, _options.Postcopy, _options.IotlbMissTimeout);
+        handler.FrontendSocket = connection.Handle;
         var dispatcher = new VhostUserBackendRequestDispatcher(connection, handler, negotiation, _protocolLogger);
         lock (_lock)
         {

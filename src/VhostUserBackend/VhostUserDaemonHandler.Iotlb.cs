@@ -104,7 +104,7 @@ internal sealed partial class VhostUserDaemonHandler
             {
                 Vring.RebindResult result;
                 VhostException? failed;
-                using (_workerOfQueue[v.Index].Pause())
+                using (_workerOfQueue[v.Index].Pause(_whilePausing))
                 {
                     result = v.Rebind(memory, out failed);
                 }

@@ -67,6 +67,24 @@ internal sealed partial class VhostUserDaemonHandler
         }
     }
 
+    /// <summary>The connection's socket, which a pause watches for the front-end leaving (set by the daemon).</summary>
+    internal SafeFileHandle? FrontendSocket { get; set; }
+
+    /// <summary>
+    /// While the control thread waits for a worker to pause: a worker asleep in a page fault only
+    /// the front-end can resolve never parks. A front-end that stays connected may resolve it later
+    /// (QEMU's postcopy-paused state, then migrate-recover), so the pause waits; one that has left
+    /// never will, so its ranges are unregistered, which wakes the worker (what it reads then is the
+    /// file's page as it is, and nothing it completes reaches a front-end), and the pause ends.
+    /// </summary>
+    private void AbandonFaultsIfFrontendLeft()
+    {
+        if (_postcopy is { } session && FrontendSocket is { } socket && UnixSocket.PeerHasClosed(socket))
+        {
+            session.AbandonFaults();
+        }
+    }
+
     /// <summary>The front-end has the addresses: register the reported mappings for missing-page faults.</summary>
     public void PostcopyMemoryAcknowledged() => _postcopy?.RegisterReported();
 }

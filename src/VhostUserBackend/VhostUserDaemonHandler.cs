@@ -39,6 +39,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
     private readonly DeviceStateTransfer? _deviceState;
     private readonly bool _postcopyOffered;
     private PostcopySession? _postcopy;
+    private readonly Action _whilePausing;
     private readonly Iotlb _iotlb = new();
     private bool _logging;
     private DirtyLog? _log;
@@ -51,6 +52,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
     public VhostUserDaemonHandler(IVhostUserBackend backend, Vring[] vrings, VhostUserWorker[] workerOfQueue, VhostUserWorker[] workers, VhostUserNegotiation negotiation, ILogger logger, GuestMemoryFilePolicy memoryFilePolicy = GuestMemoryFilePolicy.SealWhenPossible, TimeSpan? inFlightTimeout = null, TimeSpan? deviceStateTimeout = null, bool postcopy = false, TimeSpan? iotlbMissTimeout = null)
     {
         _postcopyOffered = postcopy;
+        _whilePausing = AbandonFaultsIfFrontendLeft;
         _iotlb.MissTimeout = iotlbMissTimeout ?? _iotlb.MissTimeout;
         _iotlb.MissSender = SendIotlbMiss;
         _negotiation = negotiation;
@@ -438,7 +440,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
         GuestMemory memory = _memory.Acquire();
         try
         {
-            using (_workerOfQueue[v.Index].Pause())
+            using (_workerOfQueue[v.Index].Pause(_whilePausing))
             {
                 v.SetRingLogAddress(logAddress, memory);
             }
@@ -463,7 +465,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
     {
         Vring v = Ring(index);
         uint value;
-        using (_workerOfQueue[v.Index].Pause())
+        using (_workerOfQueue[v.Index].Pause(_whilePausing))
         {
             // The spec: the back-end completes the ring's in-flight requests before it stops it,
             // unless the front-end asked it to suspend them (VhostUserDaemonHandler.InflightMigration.cs).
@@ -507,7 +509,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
         VhostUserWorker worker = _workerOfQueue[v.Index];
         try
         {
-            using (worker.Pause())
+            using (worker.Pause(_whilePausing))
             {
                 // A new kick fd restarts the ring but keeps its enable state: QEMU 7.2 vhost-user-net
                 // sends SET_VRING_ENABLE before SET_FEATURES and the kick, and never again.
@@ -558,7 +560,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
         SafeFileHandle? fd = fds.TryTake(0); // an eventfd: the dispatcher checked it
         EventFd? replacement = fd is null ? null : EventFd.FromHandle(fd);
         EventFd? old;
-        using (_workerOfQueue[v.Index].Pause())
+        using (_workerOfQueue[v.Index].Pause(_whilePausing))
         {
             old = swap(v, replacement);
         }
@@ -884,7 +886,7 @@ internal sealed partial class VhostUserDaemonHandler : IVhostUserBackendRequestH
         var scopes = new VringWorkerThread.PauseScope[_workers.Length];
         for (int i = 0; i < _workers.Length; i++)
         {
-            scopes[i] = _workers[i].Pause();
+            scopes[i] = _workers[i].Pause(_whilePausing);
         }
 
         return new PauseAllScope(scopes);

@@ -199,7 +199,7 @@ public sealed partial class VhostUserWorker : IDisposable
     internal void MarkDetached() => Volatile.Write(ref _detached, 1);
 
     /// <summary>Parks the worker's thread between two events (no-op when it is not running or when called on it).</summary>
-    internal VringWorkerThread.PauseScope Pause() => _thread.Pause();
+    internal VringWorkerThread.PauseScope Pause(Action? whileWaiting = null) => _thread.Pause(whileWaiting);
 
     /// <summary>
     /// Delivers the device's ready listener events (<see cref="RegisterListener"/>) to

@@ -209,7 +209,8 @@ internal sealed class VringWorkerThread : IDisposable
     }
 
     /// <summary>Parks the thread between two events (no-op when it is not running or when called on it).</summary>
-    internal PauseScope Pause()
+    /// <param name="whileWaiting">Called every 100 ms while the thread has not parked yet (it may be asleep in a page fault only the front-end can resolve: postcopy); must not wait for the thread.</param>
+    internal PauseScope Pause(Action? whileWaiting = null)
     {
         if (Thread.CurrentThread == _thread)
         {
@@ -230,7 +231,14 @@ internal sealed class VringWorkerThread : IDisposable
         {
             while (_running && !_parked)
             {
-                Monitor.Wait(_gate);
+                if (whileWaiting is null)
+                {
+                    Monitor.Wait(_gate);
+                }
+                else if (!Monitor.Wait(_gate, 100))
+                {
+                    whileWaiting();
+                }
             }
         }
 

@@ -7,6 +7,7 @@ internal static unsafe partial class Interop
     internal const short POLLERR = 0x008;
     internal const short POLLHUP = 0x010;
     internal const short POLLNVAL = 0x020;
+    internal const short POLLRDHUP = 0x2000;
 
     /// <summary><c>struct pollfd</c> (8 bytes).</summary>
     [StructLayout(LayoutKind.Sequential)]

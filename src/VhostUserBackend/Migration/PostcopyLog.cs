@@ -19,4 +19,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 194, Level = LogLevel.Information, Message = "postcopy: ended; {Count} region(s) unregistered, userfaultfd closed")]
     public static partial void PostcopyEnded(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 195, Level = LogLevel.Warning, Message = "postcopy: the front-end left while a worker may wait in one of its page faults; {Count} region(s) unregistered so the worker wakes (what it reads now is the file's page as it is)")]
+    public static partial void PostcopyAbandoned(ILogger logger, int count);
 }

@@ -28,6 +28,7 @@ internal sealed class PostcopySession : IDisposable
     private readonly ILogger _logger;
     private readonly List<GuestMemoryRegion> _reported = [];
     private readonly List<GuestMemoryRegion> _registered = [];
+    private bool _abandoned;
 
     private PostcopySession(SafeFileHandle uffd, ILogger logger)
     {
@@ -123,6 +124,22 @@ internal sealed class PostcopySession : IDisposable
         }
     }
 
+    /// <summary>
+    /// The front-end left while a worker may sleep in one of its faults: unregisters every range
+    /// now (waking such a worker), once; <see cref="Dispose"/> still releases the mappings.
+    /// </summary>
+    public void AbandonFaults()
+    {
+        if (_abandoned || _uffd.IsClosed)
+        {
+            return;
+        }
+
+        _abandoned = true;
+        Unregister();
+        Log.PostcopyAbandoned(_logger, _registered.Count);
+    }
+
     /// <summary>POSTCOPY_END or the end of the connection: unregisters every range (waking any thread in a fault), releases the mappings and closes the userfaultfd.</summary>
     public void Dispose()
     {
@@ -132,6 +149,29 @@ internal sealed class PostcopySession : IDisposable
         }
 
         int count = _registered.Count;
+        if (!_abandoned)
+        {
+            Unregister();
+        }
+
+        foreach (GuestMemoryRegion region in _registered)
+        {
+            region.ReleaseReference();
+        }
+
+        foreach (GuestMemoryRegion region in _reported)
+        {
+            region.ReleaseReference();
+        }
+
+        _registered.Clear();
+        _reported.Clear();
+        _uffd.Dispose();
+        Log.PostcopyEnded(_logger, count);
+    }
+
+    private void Unregister()
+    {
         foreach (GuestMemoryRegion region in _registered)
         {
             try
@@ -145,18 +185,6 @@ internal sealed class PostcopySession : IDisposable
             {
                 Log.PostcopyUnregisterFailed(_logger, region.GuestPhysicalAddress, e.Message);
             }
-
-            region.ReleaseReference();
         }
-
-        foreach (GuestMemoryRegion region in _reported)
-        {
-            region.ReleaseReference();
-        }
-
-        _registered.Clear();
-        _reported.Clear();
-        _uffd.Dispose();
-        Log.PostcopyEnded(_logger, count);
     }
 }

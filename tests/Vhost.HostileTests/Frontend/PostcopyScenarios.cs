@@ -87,6 +87,15 @@ public static class PostcopyScenarios
             End(s);
         }));
         yield return new(C, "a ring runs on registered memory whose pages never arrive, kicked, then the front-end leaves", t => With(t, s => KickedOnRegisteredMemory(s, kick => Thread.Sleep(100))));
+        yield return new(C, "a ring runs on registered memory whose pages never arrive, kicked, then a new memory table (the workers must pause) and the front-end leaves", t => With(t, s => KickedOnRegisteredMemory(s, kick =>
+        {
+            // The worker sleeps in a fault nobody serves; the table needs it paused, and only the
+            // front-end leaving can end that wait (the daemon must notice it while it waits).
+            Thread.Sleep(100);
+            using GuestRam other = GuestRam.Create(Kit.RamSize);
+            s.MemoryTable(other);
+            Thread.Sleep(300);
+        })));
         yield return new(C, "a ring runs on registered memory, kicked, then POSTCOPY_END and more kicks", t => With(t, s => KickedOnRegisteredMemory(s, kick =>
         {
             Thread.Sleep(50);
