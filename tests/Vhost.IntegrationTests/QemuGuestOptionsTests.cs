@@ -6,11 +6,37 @@ namespace Vhost.IntegrationTests;
 public sealed class QemuGuestOptionsTests
 {
     private static readonly GuestImage Image = new("/repo", "/cache", "6.12-test", "/cache/vmlinuz", "/cache/initrd.gz", "/usr/bin/qemu-system-x86_64");
+    private static readonly QemuBinary Qemu10 = new("/q10/qemu-system-x86_64", new Version(10, 0, 2), [], new Dictionary<string, string>());
+    private static readonly QemuBinary Qemu72 = new("/usr/bin/qemu-system-x86_64", new Version(7, 2, 22), [], new Dictionary<string, string>());
+
+    /// <summary>
+    /// QEMU before 9.0 gets its RAM 8 KiB short of the asked size, off the 64-page grid, so its TCG
+    /// migration takes the dirty-sync path that keeps tracking the guest's writes (QEMU 03bfc2188f);
+    /// 9.0 and later get the size asked.
+    /// </summary>
+    [Theory]
+    [InlineData(7, 512, "524280K")]
+    [InlineData(8, 256, "262136K")]
+    [InlineData(9, 256, "256M")]
+    [InlineData(10, 1024, "1024M")]
+    public void Ram_before_qemu_9_is_off_the_64_page_grid(int major, int mib, string expected)
+    {
+        Assert.Equal(expected, QemuGuestOptions.RamSize(mib, new Version(major, 0)));
+        string size = QemuGuestOptions.RamSize(mib, new Version(major, 0));
+        long bytes = size.EndsWith('K') ? long.Parse(size[..^1], System.Globalization.CultureInfo.InvariantCulture) * 1024 : long.Parse(size[..^1], System.Globalization.CultureInfo.InvariantCulture) << 20;
+        Assert.Equal(0, bytes % 8192); // QEMU rounds -m up to 8 KiB
+        Assert.Equal(major < 9, bytes % (64 * 4096) != 0);
+
+        List<string> args = new QemuGuestOptions { MemoryMiB = mib, Qemu = major < 9 ? Qemu72 : Qemu10 }.BuildArguments(Image, "/w", null, null);
+        string expectedForBinary = QemuGuestOptions.RamSize(mib, (major < 9 ? Qemu72 : Qemu10).Version);
+        Assert.Equal(expectedForBinary, args[args.IndexOf("-m") + 1]);
+        Assert.Contains($"memory-backend-memfd,id=vhost-mem,size={expectedForBinary},share=on", args);
+    }
 
     [Fact]
     public void Defaults_boot_tcg_with_shared_memfd_ram_and_two_serial_ports()
     {
-        List<string> args = new QemuGuestOptions().BuildArguments(Image, "/w", null, null);
+        List<string> args = new QemuGuestOptions { Qemu = Qemu10 }.BuildArguments(Image, "/w", null, null);
         Assert.Equal(
             [
                 "-accel", "tcg", "-nodefaults",
@@ -27,7 +53,7 @@ public sealed class QemuGuestOptionsTests
     [Fact]
     public void Script_and_host_root_add_fw_cfg_and_virtiofs()
     {
-        var o = new QemuGuestOptions { Script = "true", HostRoot = true, MemoryMiB = 1024, Cpus = 2 };
+        var o = new QemuGuestOptions { Script = "true", HostRoot = true, MemoryMiB = 1024, Cpus = 2, Qemu = Qemu10 };
         o.KernelArguments.Add("loglevel=7");
         List<string> args = o.BuildArguments(Image, "/w", "/w/script,1.sh", "/w/hostroot.sock");
         string joined = string.Join(' ', args);
