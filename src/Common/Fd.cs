@@ -292,13 +292,15 @@ internal static unsafe class Fd
     }
 
     /// <summary>
-    /// Opens a userfaultfd (close-on-exec, nonblocking). Throws a the assembly's errno exception
-    /// with ENOSYS/EPERM where the kernel lacks it or forbids it to this process.
+    /// Opens a userfaultfd (close-on-exec, nonblocking) that handles kernel-mode faults too (no
+    /// <c>UFFD_USER_MODE_ONLY</c>: the daemon's read(2) and io_uring requests touch guest pages in
+    /// the kernel). Throws the assembly's errno exception with ENOSYS/EPERM where the kernel lacks
+    /// it or forbids it to this process.
     /// </summary>
-    internal static SafeFileHandle OpenUserFaultFd(bool userModeOnly = true)
+    internal static SafeFileHandle OpenUserFaultFd()
     {
         long number = Interop.IsX64 ? Interop.SYS_userfaultfd_x64 : Interop.SYS_userfaultfd_arm64;
-        long flags = Interop.O_NONBLOCK | 0x80000 /* O_CLOEXEC */ | (userModeOnly ? Interop.UFFD_USER_MODE_ONLY : 0);
+        long flags = Interop.O_NONBLOCK | 0x80000 /* O_CLOEXEC */;
         long fd = Interop.syscall(number, flags);
         if (fd < 0)
         {

@@ -24,7 +24,7 @@ internal static unsafe class UserFaultFd
     {
         try
         {
-            return Fd.OpenUserFaultFd(userModeOnly: false);
+            return Fd.OpenUserFaultFd();
         }
         catch (VhostException syscall) when (syscall.Errno is Errno.EPERM or Errno.ENOSYS)
         {

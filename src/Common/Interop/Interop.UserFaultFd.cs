@@ -8,8 +8,6 @@ internal static partial class Interop
     /// <summary>The <c>userfaultfd</c> system call number on aarch64 (generic table).</summary>
     internal const long SYS_userfaultfd_arm64 = 282;
 
-    internal const int UFFD_USER_MODE_ONLY = 1;
-
     /// <summary>The API version <c>UFFDIO_API</c> asks for.</summary>
     internal const int UFFD_API = 0xAA;
 

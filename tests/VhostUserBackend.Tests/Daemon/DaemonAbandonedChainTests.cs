@@ -58,7 +58,7 @@ public sealed class DaemonAbandonedChainTests
         device.CompletionGate.Reset();
         byte[] payload = DaemonRig.Payload(7);
         rig.Submit(0, payload);
-        DaemonAsyncCompletionTests.WaitFor(() => Volatile.Read(ref device.Pending) == 1);
+        Poll.Until(() => Volatile.Read(ref device.Pending) == 1);
 
         // The front-end goes away with the request in the device; the daemon abandons it.
         rig.DisconnectFrontend();
@@ -67,8 +67,8 @@ public sealed class DaemonAbandonedChainTests
 
         // The device's late write goes into the daemon's mapping of the guest RAM, still there.
         device.CompletionGate.Set();
-        DaemonAsyncCompletionTests.WaitFor(() => Volatile.Read(ref device.Pending) == 0);
-        DaemonAsyncCompletionTests.WaitFor(() => daemon.Vrings[0].AbandonedInDevice == 0);
+        Poll.Until(() => Volatile.Read(ref device.Pending) == 0);
+        Poll.Until(() => daemon.Vrings[0].AbandonedInDevice == 0);
         Assert.Equal(1, daemon.Vrings[0].DiscardedCompletions);
         ulong output = rig.Queues[0].BufferBase + RigQueue.SlotBytes;
         Assert.Equal(payload, rig.Ram.GetSpan(output, payload.Length).ToArray());
@@ -85,7 +85,7 @@ public sealed class DaemonAbandonedChainTests
         Assert.True(daemon.Vrings[0].IsFenced);
 
         // The resubmission waits for the fence, which lifts at the deadline without a kick.
-        DaemonAsyncCompletionTests.WaitFor(() => Volatile.Read(ref device.Pending) == 2);
+        Poll.Until(() => Volatile.Read(ref device.Pending) == 2);
         long waited = Environment.TickCount64 - started;
         Assert.True(waited >= 250, $"the ring took the resubmitted request after {waited} ms, before the 300 ms timeout");
         Assert.False(daemon.Vrings[0].IsFenced);
@@ -95,7 +95,7 @@ public sealed class DaemonAbandonedChainTests
         // the old one is dropped.
         device.CompletionGate.Set();
         rig.Complete(0);
-        DaemonAsyncCompletionTests.WaitFor(() => daemon.Vrings[0].AbandonedInDevice == 0);
+        Poll.Until(() => daemon.Vrings[0].AbandonedInDevice == 0);
         Assert.Equal(1, daemon.Vrings[0].DiscardedCompletions);
         Assert.False(rig.Queues[0].Driver.TryGetUsed(out ushort extra, out _), $"chain {extra} completed twice");
     }
@@ -129,7 +129,7 @@ public sealed class DaemonAbandonedChainTests
         {
             Device.CompletionGate.Reset();
             Rig.Submit(0, DaemonRig.Payload(2));
-            DaemonAsyncCompletionTests.WaitFor(() => Volatile.Read(ref Device.Pending) == 1);
+            Poll.Until(() => Volatile.Read(ref Device.Pending) == 1);
             Assert.Equal(expectedBase, Frontend.GetVringBase(0));
             Rig.StartQueue(0, packed: false, baseValue: expectedBase);
             Frontend.SetVringEnable(0, true);

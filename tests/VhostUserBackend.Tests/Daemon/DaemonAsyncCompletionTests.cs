@@ -104,7 +104,7 @@ public sealed class DaemonAsyncCompletionTests
             rig.Submit(0, DaemonRig.Payload(i));
         }
 
-        WaitFor(() => Volatile.Read(ref device.Pending) == 5);
+        Poll.Until(() => Volatile.Read(ref device.Pending) == 5);
         Task<uint> stopping = Task.Run(() => f.GetVringBase(0), TestContext.Current.CancellationToken);
         await Task.Delay(200, TestContext.Current.CancellationToken);
         Assert.False(stopping.IsCompleted, "GET_VRING_BASE answered while five requests were still in flight");
@@ -138,7 +138,7 @@ public sealed class DaemonAsyncCompletionTests
 
         // On the worker while it runs.
         rig.Submit(0, DaemonRig.Payload(100));
-        WaitFor(() => Volatile.Read(ref device.Pending) == 1);
+        Poll.Until(() => Volatile.Read(ref device.Pending) == 1);
         device.WorkerEvent!.Signal();
         rig.Complete(0);
 
@@ -147,7 +147,7 @@ public sealed class DaemonAsyncCompletionTests
             rig.Submit(0, DaemonRig.Payload(i));
         }
 
-        WaitFor(() => Volatile.Read(ref device.Pending) == 5);
+        Poll.Until(() => Volatile.Read(ref device.Pending) == 5);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Task<uint> stopping = Task.Run(() => f.GetVringBase(0), TestContext.Current.CancellationToken);
         await Task.Delay(200, TestContext.Current.CancellationToken);
@@ -180,14 +180,14 @@ public sealed class DaemonAsyncCompletionTests
         rig.Start(eventIdx: false, packed: false);
         device.CompletionGate.Reset();
         rig.Submit(0, DaemonRig.Payload(1));
-        WaitFor(() => Volatile.Read(ref device.Pending) == 1);
+        Poll.Until(() => Volatile.Read(ref device.Pending) == 1);
 
         // The device does not finish within the bound: the ring stops without the request, which
         // stays unreported (a next back-end would resubmit it from the inflight region).
         Assert.Equal(1u, f.GetVringBase(0));
         device.CompletionGate.Set();
-        WaitFor(() => Volatile.Read(ref device.Pending) == 0);
-        WaitFor(() => daemon.Vrings[0].DiscardedCompletions == 1);
+        Poll.Until(() => Volatile.Read(ref device.Pending) == 0);
+        Poll.Until(() => daemon.Vrings[0].DiscardedCompletions == 1);
         Assert.False(rig.Queues[0].Driver.TryGetUsed(out _, out _), "a completion of the stopped ring reached the used ring");
     }
 
@@ -220,7 +220,7 @@ public sealed class DaemonAsyncCompletionTests
 
         device.CompletionGate.Reset();
         rig.Submit(0, DaemonRig.Payload(2));
-        WaitFor(() => Volatile.Read(ref device.Pending) == 1);
+        Poll.Until(() => Volatile.Read(ref device.Pending) == 1);
         f.RemoveMemoryRegion(rig.RegionInfo(1));
         Assert.False(daemon.Vrings[0].IsReady);
         f.AddMemoryRegion(rig.RegionInfo(1));
@@ -307,16 +307,6 @@ public sealed class DaemonAsyncCompletionTests
                     completed++;
                 }
             }
-        }
-    }
-
-    internal static void WaitFor(Func<bool> condition)
-    {
-        long deadline = Environment.TickCount64 + 5000;
-        while (!condition())
-        {
-            Assert.True(Environment.TickCount64 < deadline, "timed out");
-            Thread.Sleep(1);
         }
     }
 }

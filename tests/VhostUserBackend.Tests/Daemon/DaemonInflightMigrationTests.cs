@@ -79,7 +79,7 @@ public sealed class DaemonInflightMigrationTests
             submitted.Add(rig.Submit(0, DaemonRig.Payload(300 + i)));
         }
 
-        WaitFor(() => Volatile.Read(ref source.Pending) == 6, "the source did not start the six requests");
+        Poll.Until(() => Volatile.Read(ref source.Pending) == 6, "the source did not start the six requests");
 
         // The daemon's drain would wait 30 s for them; the suspension returns at once.
         var stop = Stopwatch.StartNew();
@@ -140,7 +140,7 @@ public sealed class DaemonInflightMigrationTests
             submitted.Add(rig.Submit(0, DaemonRig.Payload(400 + i)));
         }
 
-        WaitFor(() => Volatile.Read(ref source.Pending) == 4, "the source did not start the four requests");
+        Poll.Until(() => Volatile.Read(ref source.Pending) == 4, "the source did not start the four requests");
         uint baseValue = f.GetVringBaseSkipDrain(0);
         Assert.Equal(4u, baseValue);
 
@@ -232,7 +232,7 @@ public sealed class DaemonInflightMigrationTests
             rig.Submit(0, DaemonRig.Payload(seed + i));
         }
 
-        WaitFor(() => Volatile.Read(ref source.Pending) == 3, "the source did not start the three requests");
+        Poll.Until(() => Volatile.Read(ref source.Pending) == 3, "the source did not start the three requests");
         return (f, region, inflight);
     }
 
@@ -248,15 +248,5 @@ public sealed class DaemonInflightMigrationTests
         }
 
         return marked;
-    }
-
-    private static void WaitFor(Func<bool> condition, string message)
-    {
-        long deadline = Environment.TickCount64 + 5000;
-        while (!condition())
-        {
-            Assert.True(Environment.TickCount64 < deadline, message);
-            Thread.Sleep(1);
-        }
     }
 }

@@ -62,7 +62,7 @@ public sealed class DaemonInflightTests
             completed.Add(rig.Complete(0));
         }
 
-        WaitFor(() => Interlocked.Read(ref first.Held) == 5, "the first back-end did not take the other 5 requests");
+        Poll.Until(() => Interlocked.Read(ref first.Held) == 5, "the first back-end did not take the other 5 requests");
 
         // The back-end dies with 5 requests popped and unanswered.
         rig.DisconnectFrontend();
@@ -160,7 +160,7 @@ public sealed class DaemonInflightTests
 
         Assert.ThrowsAny<VhostUserException>(() => rig.Start(eventIdx: false, packed: false, inflight: (inflight, region)));
         // The nack reaches the front-end just before the daemon logs the reason.
-        WaitFor(() => logs.Lines.Any(e => e.Contains("inflight region", StringComparison.Ordinal) && e.Contains(reason, StringComparison.Ordinal)), $"no log entry names the {reason}");
+        Poll.Until(() => logs.Lines.Any(e => e.Contains("inflight region", StringComparison.Ordinal) && e.Contains(reason, StringComparison.Ordinal)), $"no log entry names the {reason}");
         Assert.False(daemon.Vrings[0].IsStarted);
         Assert.Equal(1, f.GetQueueNum());
     }
@@ -253,7 +253,7 @@ public sealed class DaemonInflightTests
         }
 
         VhostUserException failure = Assert.ThrowsAny<VhostUserException>(() => rig.StartQueue(0, packed: true));
-        WaitFor(() => logs.Lines.Any(e => e.Contains("packed inflight region", StringComparison.Ordinal) && e.Contains(reason, StringComparison.Ordinal)), $"no log entry names the {reason}: {failure}\n{string.Join('\n', logs.Lines)}");
+        Poll.Until(() => logs.Lines.Any(e => e.Contains("packed inflight region", StringComparison.Ordinal) && e.Contains(reason, StringComparison.Ordinal)), $"no log entry names the {reason}: {failure}\n{string.Join('\n', logs.Lines)}");
         Assert.False(daemon.Vrings[0].IsStarted);
         Assert.Equal(1, f.GetQueueNum());
     }
@@ -270,15 +270,5 @@ public sealed class DaemonInflightTests
         var description = new VhostUserInflight { MmapSize = InflightRegion.RegionSize(1, 64), QueueCount = 1, QueueSize = 64 };
         Assert.ThrowsAny<VhostUserException>(() => f.SetInflightFd(description, region));
         Assert.Equal(1, f.GetQueueNum());
-    }
-
-    private static void WaitFor(Func<bool> condition, string message)
-    {
-        long deadline = Environment.TickCount64 + 5000;
-        while (!condition())
-        {
-            Assert.True(Environment.TickCount64 < deadline, message);
-            Thread.Sleep(1);
-        }
     }
 }

@@ -37,7 +37,7 @@ public sealed class DaemonUnpopTests
 
             rig.Complete(0);
             rig.Complete(0);
-            WaitFor(() => Interlocked.Read(ref device.Held) == 3, "the device did not hold the last 3 chains");
+            Poll.Until(() => Interlocked.Read(ref device.Held) == 3, "the device did not hold the last 3 chains");
             ushort[] held = Snapshot(device.HeldChains[0]).Select(c => c.Head).ToArray();
             Vring vring = rig.Daemon.Vrings[0];
             Assert.Equal(3, vring.InFlight);
@@ -91,7 +91,7 @@ public sealed class DaemonUnpopTests
         }
 
         rig.Complete(0);
-        WaitFor(() => Interlocked.Read(ref device.Held) == 3, "the device did not hold the last 3 chains");
+        Poll.Until(() => Interlocked.Read(ref device.Held) == 3, "the device did not hold the last 3 chains");
         ushort[] held = Snapshot(device.HeldChains[0]).Select(c => c.Head).ToArray();
 
         // From now on the device completes what it pops; the held chains wait for the update.
@@ -116,7 +116,7 @@ public sealed class DaemonUnpopTests
         rig.Start(eventIdx: false, packed: false);
         rig.Submit(0, DaemonRig.Payload(1));
         rig.Submit(0, DaemonRig.Payload(2));
-        WaitFor(() => Interlocked.Read(ref device.Held) == 2, "the device did not hold the chains");
+        Poll.Until(() => Interlocked.Read(ref device.Held) == 2, "the device did not hold the chains");
 
         var watch = Stopwatch.StartNew();
         rig.DisconnectFrontend();
@@ -142,7 +142,7 @@ public sealed class DaemonUnpopTests
             rig.Submit(0, DaemonRig.Payload(i));
         }
 
-        WaitFor(() => Volatile.Read(ref device.Pending) == 1 && Interlocked.Read(ref device.Held) == 2, "the device did not take the three chains");
+        Poll.Until(() => Volatile.Read(ref device.Pending) == 1 && Interlocked.Read(ref device.Held) == 2, "the device did not take the three chains");
 
         var watch = Stopwatch.StartNew();
         uint stoppedAt = f.GetVringBase(0);
@@ -168,7 +168,7 @@ public sealed class DaemonUnpopTests
         rig.Start(eventIdx: false, packed: false);
         rig.Submit(0, DaemonRig.Payload(1));
         rig.Submit(0, DaemonRig.Payload(2));
-        WaitFor(() => Interlocked.Read(ref device.Held) == 2, "the device did not hold the chains");
+        Poll.Until(() => Interlocked.Read(ref device.Held) == 2, "the device did not hold the chains");
 
         // The first put-back (the oldest chain) is refused, nothing moved: both chains are
         // abandoned after the timeout and the base counts them, as without a put-back.
@@ -183,16 +183,6 @@ public sealed class DaemonUnpopTests
         lock (list)
         {
             return [.. list];
-        }
-    }
-
-    private static void WaitFor(Func<bool> condition, string message)
-    {
-        long deadline = Environment.TickCount64 + 5000;
-        while (!condition())
-        {
-            Assert.True(Environment.TickCount64 < deadline, message);
-            Thread.Sleep(1);
         }
     }
 }

@@ -105,7 +105,7 @@ public sealed class DaemonWorkerGroupTests
         using Port pa = Port.Create(a, group);
         using Port pb = Port.Create(b, group);
         a.ExitEvents[0].Signal();
-        DaemonAsyncCompletionTests.WaitFor(() => !pa.Daemon.Workers[0].IsRunning);
+        Poll.Until(() => !pa.Daemon.Workers[0].IsRunning);
         for (int i = 0; i < 5; i++)
         {
             pb.Rig.Submit(0, DaemonRig.Payload(i));
