@@ -5,7 +5,7 @@ namespace Vhost.HostileTests.Frontend;
 /// <summary>
 /// The hostile-frontend suite against each daemon named in <c>VHOST_HOSTILE_TARGET</c>
 /// (<c>process:COMMAND</c>, several separated by <c>;;</c>), by default every sample daemon of this
-/// repository (vhost-user-blk, -rng, -net), each as a separate process.
+/// repository (vhost-user-blk, -rng, -net, -input), each as a separate process.
 /// </summary>
 [Collection("FdCount")]
 public sealed class ProcessHostileFrontendTests(ITestOutputHelper output) : HostileFrontendSuite(output)

@@ -32,7 +32,10 @@ public static class DaemonTargets
     }
 
     /// <summary>The sample daemons (built beside this test project) that are the default process targets.</summary>
-    public static readonly string[] SampleDaemons = ["vhost-user-blk", "vhost-user-rng", "vhost-user-net"];
+    public static readonly string[] SampleDaemons = ["vhost-user-blk", "vhost-user-rng", "vhost-user-net", "vhost-user-input"];
+
+    /// <summary>What a sample needs on its command line besides the socket (the input sample: a source).</summary>
+    private static string SampleArguments(string name) => name == "vhost-user-input" ? " --keyboard" : string.Empty;
 
     /// <summary>
     /// The process targets named in <see cref="EnvironmentVariable"/>; when it is unset, every
@@ -48,7 +51,7 @@ public static class DaemonTargets
             return configured.Split(";;", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         }
 
-        return SampleDaemons.Select(name => $"process:dotnet {SampleAssembly(name)} --socket-path {{socket}}").ToArray();
+        return SampleDaemons.Select(name => $"process:dotnet {SampleAssembly(name)} --socket-path {{socket}}{SampleArguments(name)}").ToArray();
     }
 
     /// <summary>

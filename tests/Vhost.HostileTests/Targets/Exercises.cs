@@ -66,6 +66,32 @@ public sealed class BlkExercise : IDeviceExercise
 }
 
 /// <summary>
+/// virtio-input (vhost-user-input): a status event (the driver setting a keyboard LED) in one
+/// readable buffer on the status queue comes back used, length 0.
+/// </summary>
+public sealed class InputExercise : IDeviceExercise
+{
+    private const int StatusQueue = 1;
+
+    /// <inheritdoc/>
+    public VmmDeviceOptions Options { get; } = new() { QueueCount = 2, QueueSize = 64, MemorySize = 2 << 20 };
+
+    /// <inheritdoc/>
+    public void Run(VmmDevice device, TimeSpan timeout)
+    {
+        // struct virtio_input_event { le16 type; le16 code; le32 value; }: EV_LED (0x11), LED_CAPSL (1), on.
+        ulong status = device.Ram.Allocate(8, 16);
+        Span<byte> e = device.Ram.GetSpan(status, 8);
+        BinaryPrimitives.WriteUInt16LittleEndian(e, 0x11);
+        BinaryPrimitives.WriteUInt16LittleEndian(e[2..], 1);
+        BinaryPrimitives.WriteUInt32LittleEndian(e[4..], 1);
+        ushort head = device.Queues[StatusQueue].Submit([new VirtqBuffer(status, 8, false)]);
+        VmmCompletion c = device.Queues[StatusQueue].WaitForCompletion(head, timeout);
+        Assert.Equal(0u, c.Length);
+    }
+}
+
+/// <summary>
 /// Devices whose requests need more than the socket (vhost-user-net needs a tap or a peer): the
 /// full start-up sequence succeeds and the daemon answers GET_FEATURES and GET_VRING_BASE.
 /// </summary>

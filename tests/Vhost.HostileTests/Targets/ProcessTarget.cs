@@ -38,6 +38,7 @@ public sealed class ProcessTarget : IDaemonTarget
             "blk" => new BlkExercise(),
             "rng" => new RngExercise(),
             "echo" => new EchoExercise(),
+            "input" => new InputExercise(),
             _ => new StartOnlyExercise(),
         };
         _process = Process.Start(info) ?? throw new InvalidOperationException($"cannot start {parts[0]}");
@@ -129,10 +130,10 @@ public sealed class ProcessTarget : IDaemonTarget
             return env;
         }
 
-        string exe = Path.GetFileName(command.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0]);
         string all = command.ToLowerInvariant();
         return all.Contains("blk", StringComparison.Ordinal) ? "blk"
             : all.Contains("rng", StringComparison.Ordinal) ? "rng"
-            : exe.Length > 0 ? "start" : "start";
+            : all.Contains("input", StringComparison.Ordinal) ? "input"
+            : "start";
     }
 }
