@@ -30,6 +30,9 @@ internal sealed record NetSettings
     /// <summary>Frame bytes the source writes (without the virtio-net header).</summary>
     public int FrameSize { get; init; } = 64;
 
+    /// <summary>Offer postcopy live migration (<see cref="VhostUserBackend.VhostUserDaemonOptions.Postcopy"/>) on every port.</summary>
+    public bool Postcopy { get; init; }
+
     /// <summary>The MTU in config space.</summary>
     public int Mtu { get; init; } = 1500;
 

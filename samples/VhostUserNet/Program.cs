@@ -44,11 +44,12 @@ internal static class Program
         var numQueues = new Option<int>("--num-queues") { Description = "RX/TX queue pairs per port (1-16; above 1 offers VIRTIO_NET_F_MQ)", DefaultValueFactory = _ => 1 };
         var poll = new Option<int>("--poll") { Description = "Polling window in microseconds after each event (0: off)", DefaultValueFactory = _ => 0 };
         var frameSize = new Option<int>("--frame-size") { Description = "Bytes of each frame in source mode (60-1514)", DefaultValueFactory = _ => 64 };
+        var postcopy = new Option<bool>("--postcopy") { Description = "Offer postcopy live migration (PAGEFAULT; QEMU's postcopy-ram capability) instead of more than 8 memory slots; needs a userfaultfd that handles kernel faults (root, CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1 or access to /dev/userfaultfd)" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log protocol details (debug level)" };
 
         var root = new RootCommand("vhost-user-net: virtio-net ports for vhost-user front-ends, switched to each other or answered by a built-in peer (never a host interface).")
         {
-            socketPaths, connects, fds, printCapabilities, mode, mac, ip, numQueues, poll, frameSize, verbose,
+            socketPaths, connects, fds, printCapabilities, mode, mac, ip, numQueues, poll, frameSize, postcopy, verbose,
         };
         root.SetAction(r =>
         {
@@ -140,6 +141,7 @@ internal static class Program
                 QueuePairs = pairs,
                 Poll = TimeSpan.FromMicroseconds(pollMicroseconds),
                 FrameSize = frameBytes,
+                Postcopy = r.GetValue(postcopy),
             };
             return Serve(settings, endpoints, r.GetValue(verbose));
         });
@@ -180,7 +182,7 @@ internal static class Program
         // guest's TX ring into another's RX ring on that thread, with no hand-off, and one poller
         // serves every ring.
         using var workers = new VhostUserWorkerGroup(1, settings.Poll, loggerFactory);
-        var options = new VhostUserDaemonOptions { WorkerGroup = workers };
+        var options = new VhostUserDaemonOptions { WorkerGroup = workers, Postcopy = settings.Postcopy };
         var daemons = new List<VhostUserDaemon>();
         int exitCode = 0;
         try

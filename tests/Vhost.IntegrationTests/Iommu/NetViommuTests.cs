@@ -15,6 +15,7 @@ public sealed class NetViommuTests
 {
     [Theory(Timeout = GuestCollection.TestTimeoutMs)]
     [InlineData("10")]
+    [InlineData("7.2")]
     public async Task Guest_behind_an_intel_vIOMMU_in_strict_mode_pings_the_responder(string qemuVersion)
     {
         QemuBinary qemu = await QemuBinary.GetOrSkipAsync(qemuVersion, TestContext.Current.CancellationToken);
